@@ -1,0 +1,4 @@
+//! BGP-4 for perouter: the wire codec, the sans-IO session state machine,
+//! the tokio session driver and the speaker that owns all sessions.
+
+pub mod wire;

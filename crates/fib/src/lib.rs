@@ -1,0 +1,1 @@
+//! Datapath for perouter.

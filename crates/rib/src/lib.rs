@@ -1,0 +1,1 @@
+//! perouter RIB.
