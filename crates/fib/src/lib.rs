@@ -1,1 +1,30 @@
-//! Datapath for perouter.
+//! perouter's datapath: a level-triggered netlink programmer for the router namespace.
+//!
+//! The wanted state ([`desired::NodeDatapath`] for devices, [`desired::ForwardingState`] for
+//! routes, FDB and neighbour entries) is compared by a pure [`diff::diff`] with what the kernel
+//! reports ([`observed::ObservedNode`]), giving ordered, idempotent [`op::Op`]s that the driver
+//! ([`apply::Datapath`]) sends to the kernel in batches. [`reconcile::Reconciler`] runs that loop
+//! after every change, after every error and periodically; [`watch`] reports local MACs and
+//! neighbours and notices drift.
+//!
+//! The kernel objects and their names are those upstream OpenPERouter builds
+//! (`internal/hostnetwork`): VRF, `br-pe-<vni>`, `vni<vni>`, `host-e-<vni>`/`pe-e-<vni>`,
+//! `br-hs-<vni>`, `pt-host`/`pt-ns`, in the `perouter` namespace.
+
+//pub mod apply;
+pub mod desired;
+pub mod diff;
+pub mod mac;
+//pub mod message;
+//pub mod netns;
+pub mod observed;
+pub mod op;
+//pub mod reconcile;
+//pub mod watch;
+
+//pub use apply::{ApplyReport, Datapath, DatapathConfig, OpFailure};
+pub use desired::{ForwardingState, HostLeg, L2Vni, L3Vni, NodeDatapath, Passthrough, VethAddresses, VrfRoutes};
+pub use diff::{diff, Plan};
+pub use mac::MacAddr;
+pub use observed::ObservedNode;
+pub use op::{Ns, Op};

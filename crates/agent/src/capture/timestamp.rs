@@ -1,0 +1,130 @@
+//! Capture timestamps: seconds and nanoseconds since the Unix epoch, printed as RFC 3339 UTC.
+
+use std::fmt;
+
+/// A point in time as captures record it: whole seconds since 1970-01-01T00:00:00Z plus
+/// nanoseconds. Serializes as an RFC 3339 string with nanoseconds, e.g.
+/// `"2025-11-22T06:14:03.123456789Z"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp {
+    /// Seconds since the Unix epoch (negative before 1970, which pcapng's offsets allow).
+    pub secs: i64,
+    /// Nanoseconds within the second, always below 1_000_000_000.
+    pub nanos: u32,
+}
+
+impl Timestamp {
+    /// Builds a timestamp, carrying whole seconds out of `nanos`.
+    pub fn new(secs: i64, nanos: u64) -> Self {
+        let carry = (nanos / 1_000_000_000) as i64;
+        Timestamp {
+            secs: secs.saturating_add(carry),
+            nanos: (nanos % 1_000_000_000) as u32,
+        }
+    }
+
+    /// Converts `ticks` counted in units of `10^-exp` seconds (pcapng `if_tsresol` with the high
+    /// bit clear, pcap microseconds (6) or nanoseconds (9)). `None` if `exp > 19` (a tick count
+    /// whose unit does not fit a u64 power of ten).
+    pub fn from_decimal_ticks(ticks: u64, exp: u32) -> Option<Self> {
+        let unit = 10u64.checked_pow(exp)?;
+        let secs = ticks / unit;
+        let frac = ticks % unit;
+        let nanos = if exp <= 9 {
+            frac * 10u64.pow(9 - exp)
+        } else {
+            frac / 10u64.pow(exp - 9)
+        };
+        Some(Timestamp::new(i64::try_from(secs).unwrap_or(i64::MAX), nanos))
+    }
+
+    /// Converts `ticks` counted in units of `2^-exp` seconds (pcapng `if_tsresol` with the high
+    /// bit set). `None` if `exp >= 64`.
+    pub fn from_binary_ticks(ticks: u64, exp: u32) -> Option<Self> {
+        if exp >= 64 {
+            return None;
+        }
+        let secs = ticks >> exp;
+        let frac = ticks & ((1u64 << exp) - 1);
+        let nanos = ((u128::from(frac) * 1_000_000_000) >> exp) as u64;
+        Some(Timestamp::new(i64::try_from(secs).unwrap_or(i64::MAX), nanos))
+    }
+
+    /// Shifts by whole seconds (pcapng `if_tsoffset`), saturating.
+    pub fn offset_by(self, secs: i64) -> Self {
+        Timestamp {
+            secs: self.secs.saturating_add(secs),
+            nanos: self.nanos,
+        }
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
+/// (H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let days = self.secs.div_euclid(86_400);
+        let rem = self.secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
+            rem / 3600,
+            (rem / 60) % 60,
+            rem % 60,
+            self.nanos
+        )
+    }
+}
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_rfc3339() {
+        assert_eq!(Timestamp::new(0, 0).to_string(), "1970-01-01T00:00:00.000000000Z");
+        // 2024-02-29T12:34:56.5Z (a leap day).
+        assert_eq!(
+            Timestamp::new(1_709_210_096, 500_000_000).to_string(),
+            "2024-02-29T12:34:56.500000000Z"
+        );
+        assert_eq!(Timestamp::new(-1, 0).to_string(), "1969-12-31T23:59:59.000000000Z");
+        assert_eq!(Timestamp::new(951_782_400, 0).to_string(), "2000-02-29T00:00:00.000000000Z");
+    }
+
+    #[test]
+    fn converts_ticks() {
+        assert_eq!(Timestamp::from_decimal_ticks(1_500_000, 6), Some(Timestamp::new(1, 500_000_000)));
+        assert_eq!(Timestamp::from_decimal_ticks(1_000_000_007, 9), Some(Timestamp::new(1, 7)));
+        assert_eq!(
+            Timestamp::from_decimal_ticks(12_345_678_901_234, 12),
+            Some(Timestamp::new(12, 345_678_901))
+        );
+        assert_eq!(Timestamp::from_decimal_ticks(5, 0), Some(Timestamp::new(5, 0)));
+        assert_eq!(Timestamp::from_decimal_ticks(5, 20), None);
+        assert_eq!(Timestamp::from_binary_ticks(3 << 10 | 512, 10), Some(Timestamp::new(3, 500_000_000)));
+        assert_eq!(Timestamp::from_binary_ticks(u64::MAX, 63).map(|t| t.secs), Some(1));
+        assert_eq!(Timestamp::from_binary_ticks(1, 64), None);
+        assert_eq!(Timestamp::new(1, 2_500_000_000), Timestamp { secs: 3, nanos: 500_000_000 });
+    }
+}

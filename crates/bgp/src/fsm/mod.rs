@@ -1,0 +1,540 @@
+//! The BGP-4 session state machine (RFC 4271 §8), sans-IO.
+//!
+//! [`Fsm`] is a pure function of what it is told: `handle_*` methods take an
+//! input (admin start/stop, TCP connected/failed/closed, a decoded message, a
+//! decode error, the passage of time) together with the current time; the
+//! results are read back with `poll_*`: messages to transmit
+//! ([`Fsm::poll_transmit`]), the next deadline ([`Fsm::poll_timeout`]) and
+//! events for the driver and the speaker ([`Fsm::poll_event`]: connect,
+//! disconnect, session up with the negotiated [`SessionParams`], session down,
+//! routes received). No socket, clock or random source is touched: jitter
+//! comes from a seed given at construction.
+//!
+//! Automatic restart is built in: after an error the machine goes to Idle and
+//! re-arms the ConnectRetry timer with an exponential, jittered backoff
+//! (RFC 4271 §8.1.1 "DampPeerOscillations" in spirit), reset once a session
+//! has been Established.
+//!
+//! Connection collision (§6.8) involves two connections and so two machines:
+//! the driver runs a second [`Fsm`] for an incoming connection and asks
+//! [`collision::keep_existing`] which one survives.
+
+pub mod collision;
+pub mod open;
+pub mod timers;
+
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tracing::{debug, info, warn};
+
+use crate::config::PeerConfig;
+use crate::wire::{
+    CeaseSubcode, ErrorCode, FsmSubcode, Message, Notification, RouteRefresh, Update, WireContext,
+    WireError,
+};
+
+pub use open::{OpenError, SessionParams};
+use timers::{Backoff, Jitter};
+
+/// The six states of RFC 4271 §8.2.2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Refuses connections; waits for start or for the restart backoff.
+    Idle,
+    /// Waiting for an outgoing TCP connection to complete.
+    Connect,
+    /// Waiting for an incoming TCP connection (or the retry timer).
+    Active,
+    /// Our OPEN is sent; waiting for the peer's.
+    OpenSent,
+    /// OPENs exchanged; waiting for the peer's KEEPALIVE.
+    OpenConfirm,
+    /// The session is up: UPDATEs flow.
+    Established,
+}
+
+/// The timers of §10 the machine runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimerKind {
+    /// ConnectRetryTimer: the delay before the next connection attempt, and
+    /// the connect timeout while in Connect.
+    ConnectRetry,
+    /// HoldTimer: the peer is declared dead when it expires.
+    Hold,
+    /// KeepaliveTimer: time to send a KEEPALIVE.
+    Keepalive,
+}
+
+/// The large hold time used while waiting for the peer's OPEN (§8.2.2: "a
+/// large value", 4 minutes suggested).
+pub const OPEN_HOLD_TIME: Duration = Duration::from_secs(240);
+
+/// Why a session went down (or a connection was given up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownReason {
+    /// We sent this NOTIFICATION.
+    NotificationSent(Notification),
+    /// The peer sent this NOTIFICATION.
+    NotificationReceived(Notification),
+    /// The TCP connection closed or failed.
+    ConnectionClosed,
+}
+
+/// What the machine asks of its driver and reports to the speaker.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Open a TCP connection to the peer (abandoning any pending attempt).
+    Connect,
+    /// Close the TCP connection, after writing queued transmits.
+    Disconnect,
+    /// The session reached Established with these parameters.
+    Up(Box<SessionParams>),
+    /// A connection that had reached OpenSent or beyond ended; `established`
+    /// says whether the session was up (routes learnt from it are gone).
+    Down {
+        /// Why.
+        reason: DownReason,
+        /// Whether the session was Established.
+        established: bool,
+    },
+    /// An UPDATE arrived on the Established session.
+    Update(Update),
+    /// A ROUTE-REFRESH (RFC 2918 / RFC 7313) arrived.
+    RouteRefresh(RouteRefresh),
+}
+
+/// The returned error when routes are offered to a session that is not up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("session is {0:?}, UPDATEs are only sent in Established")]
+pub struct NotEstablished(pub State);
+
+/// Local settings the machine needs (a resolved [`PeerConfig`]).
+#[derive(Debug, Clone)]
+pub struct FsmConfig {
+    /// Our AS towards this peer.
+    pub local_as: u32,
+    /// Our BGP identifier.
+    pub router_id: Ipv4Addr,
+    /// The neighbour's configuration.
+    pub peer: PeerConfig,
+}
+
+/// The state machine of one BGP connection.
+#[derive(Debug)]
+pub struct Fsm {
+    cfg: FsmConfig,
+    state: State,
+    admin_up: bool,
+    jitter: Jitter,
+    backoff: Backoff,
+    connect_retry: Option<Instant>,
+    hold: Option<Instant>,
+    keepalive: Option<Instant>,
+    hold_time: Duration,
+    keepalive_time: Option<Duration>,
+    sent_open: Option<crate::wire::Open>,
+    params: Option<SessionParams>,
+    rx_ctx: WireContext,
+    tx_ctx: WireContext,
+    transmits: VecDeque<Message>,
+    events: VecDeque<Event>,
+    established_at: Option<Instant>,
+}
+
+impl Fsm {
+    /// A machine in Idle, administratively down; `seed` feeds timer jitter.
+    pub fn new(cfg: FsmConfig, seed: u64) -> Self {
+        let backoff = Backoff::new(
+            cfg.peer.connect_retry_duration(),
+            cfg.peer.connect_retry_max_duration(),
+        );
+        Self {
+            cfg,
+            state: State::Idle,
+            admin_up: false,
+            jitter: Jitter::new(seed),
+            backoff,
+            connect_retry: None,
+            hold: None,
+            keepalive: None,
+            hold_time: OPEN_HOLD_TIME,
+            keepalive_time: None,
+            sent_open: None,
+            params: None,
+            rx_ctx: WireContext::default(),
+            tx_ctx: WireContext::default(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            established_at: None,
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The configuration the machine runs with.
+    pub fn config(&self) -> &FsmConfig {
+        &self.cfg
+    }
+
+    /// Negotiated parameters, from OpenConfirm on (`None` before).
+    pub fn params(&self) -> Option<&SessionParams> {
+        self.params.as_ref()
+    }
+
+    /// The peer's BGP identifier once its OPEN has been accepted.
+    pub fn remote_id(&self) -> Option<Ipv4Addr> {
+        self.params.as_ref().map(|p| p.peer_id)
+    }
+
+    /// When the session last reached Established, while it is.
+    pub fn established_at(&self) -> Option<Instant> {
+        self.established_at
+    }
+
+    /// How to decode what the peer sends (negotiated after its OPEN).
+    pub fn rx_context(&self) -> &WireContext {
+        &self.rx_ctx
+    }
+
+    /// How to encode what we send (negotiated after the peer's OPEN).
+    pub fn tx_context(&self) -> &WireContext {
+        &self.tx_ctx
+    }
+
+    /// The deadline of one timer, if armed.
+    pub fn timer(&self, kind: TimerKind) -> Option<Instant> {
+        match kind {
+            TimerKind::ConnectRetry => self.connect_retry,
+            TimerKind::Hold => self.hold,
+            TimerKind::Keepalive => self.keepalive,
+        }
+    }
+
+    // ---------------------------------------------------------------- inputs
+
+    /// ManualStart/AutomaticStart (events 1, 3-5): leave Idle and connect,
+    /// or wait for the peer if passive.
+    pub fn handle_start(&mut self, now: Instant) {
+        self.admin_up = true;
+        if self.state == State::Idle {
+            self.backoff.reset();
+            self.begin_connecting(now);
+        }
+    }
+
+    /// Start without connecting out (event 5, passive): for the second
+    /// connection of a collision, which only ever answers an accepted one.
+    pub fn handle_start_passive(&mut self, now: Instant) {
+        self.admin_up = true;
+        if self.state == State::Idle {
+            self.set_state(State::Active);
+            let _ = now;
+        }
+    }
+
+    /// ManualStop (event 2): send Cease / Administrative Shutdown with the
+    /// RFC 9003 `message` if a connection exists, and stay Idle until the
+    /// next start.
+    pub fn handle_stop(&mut self, now: Instant, message: Option<&str>) {
+        self.admin_up = false;
+        let n = match message {
+            Some(m) => Notification::cease_with_communication(CeaseSubcode::AdministrativeShutdown, m),
+            None => Notification::new(ErrorCode::Cease(CeaseSubcode::AdministrativeShutdown), Bytes::new()),
+        };
+        self.close_with(now, n);
+        self.connect_retry = None;
+    }
+
+    /// Tear the session down with a Cease subcode such as Administrative
+    /// Reset or Maximum Number of Prefixes Reached, then restart after the
+    /// backoff (build a shutdown communication with
+    /// [`Notification::cease_with_communication`]).
+    pub fn handle_cease(&mut self, now: Instant, notification: Notification) {
+        self.close_with(now, notification);
+    }
+
+    /// Our outgoing connection completed, or an incoming one was accepted
+    /// (events 16/17): send OPEN, go to OpenSent.
+    pub fn handle_connected(&mut self, now: Instant) {
+        match self.state {
+            State::Idle if !self.admin_up => {
+                // Refuse: the driver closes it.
+                self.events.push_back(Event::Disconnect);
+            }
+            State::Idle | State::Connect | State::Active => {
+                self.connect_retry = None;
+                let open = open::build_open(&self.cfg);
+                self.transmits.push_back(Message::Open(open.clone()));
+                self.sent_open = Some(open);
+                self.hold_time = OPEN_HOLD_TIME;
+                self.hold = Some(now + OPEN_HOLD_TIME);
+                self.set_state(State::OpenSent);
+            }
+            // A second connection is the driver's business (collision).
+            _ => {}
+        }
+    }
+
+    /// The outgoing connection failed (event 18): wait in Active.
+    pub fn handle_connect_failed(&mut self, now: Instant) {
+        if self.state == State::Connect {
+            self.set_state(State::Active);
+            self.arm_retry(now);
+        }
+    }
+
+    /// The TCP connection closed (event 18 after connecting).
+    pub fn handle_closed(&mut self, now: Instant) {
+        match self.state {
+            State::Idle | State::Active => {}
+            State::Connect => self.handle_connect_failed(now),
+            State::OpenSent | State::OpenConfirm | State::Established => {
+                let established = self.state == State::Established;
+                self.reset_session();
+                self.events.push_back(Event::Down { reason: DownReason::ConnectionClosed, established });
+                self.events.push_back(Event::Disconnect);
+                self.to_idle_and_retry(now);
+            }
+        }
+    }
+
+    /// A message that could not be decoded (header, OPEN, UPDATE errors that
+    /// reset the session, RFC 7606 §3): answer with its NOTIFICATION and close.
+    pub fn handle_decode_error(&mut self, now: Instant, err: &WireError) {
+        warn!(state = ?self.state, error = %err, "peer sent an undecodable message");
+        match err.notification() {
+            Some(n) => self.close_with(now, n),
+            None => self.handle_closed(now),
+        }
+    }
+
+    /// A decoded message from the peer.
+    pub fn handle_message(&mut self, now: Instant, msg: Message) {
+        match (self.state, msg) {
+            (State::Idle | State::Connect | State::Active, _) => {
+                // No connection is known to be open: nothing to do.
+            }
+            (_, Message::Notification(n)) => {
+                info!(peer_state = ?self.state, notification = %n, "NOTIFICATION received");
+                let established = self.state == State::Established;
+                self.reset_session();
+                self.events.push_back(Event::Down {
+                    reason: DownReason::NotificationReceived(n),
+                    established,
+                });
+                self.events.push_back(Event::Disconnect);
+                self.to_idle_and_retry(now);
+            }
+            (State::OpenSent, Message::Open(peer_open)) => {
+                let Some(ours) = self.sent_open.clone() else {
+                    return;
+                };
+                match open::negotiate(&self.cfg, &ours, &peer_open) {
+                    Ok(params) => {
+                        self.rx_ctx = params.rx.clone();
+                        self.tx_ctx = params.tx.clone();
+                        self.hold_time = Duration::from_secs(u64::from(params.hold_time));
+                        self.keepalive_time = params.keepalive;
+                        self.params = Some(params);
+                        self.transmits.push_back(Message::Keepalive);
+                        self.restart_hold(now);
+                        self.restart_keepalive(now);
+                        self.set_state(State::OpenConfirm);
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "rejecting the peer's OPEN");
+                        self.close_with(now, e.notification());
+                    }
+                }
+            }
+            (State::OpenSent, _) => self.fsm_error(now, FsmSubcode::UnexpectedMessageInOpenSent),
+            (State::OpenConfirm, Message::Keepalive) => {
+                self.restart_hold(now);
+                self.backoff.reset();
+                self.established_at = Some(now);
+                self.set_state(State::Established);
+                if let Some(p) = &self.params {
+                    self.events.push_back(Event::Up(Box::new(p.clone())));
+                }
+            }
+            (State::OpenConfirm, _) => self.fsm_error(now, FsmSubcode::UnexpectedMessageInOpenConfirm),
+            (State::Established, Message::Keepalive) => self.restart_hold(now),
+            (State::Established, Message::Update(u)) => {
+                self.restart_hold(now);
+                self.events.push_back(Event::Update(u));
+            }
+            (State::Established, Message::RouteRefresh(r)) => {
+                self.restart_hold(now);
+                self.events.push_back(Event::RouteRefresh(r));
+            }
+            (State::Established, Message::Open(_)) => {
+                self.fsm_error(now, FsmSubcode::UnexpectedMessageInEstablished)
+            }
+        }
+    }
+
+    /// Processes every timer whose deadline is at or before `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.hold.is_some_and(|t| t <= now) {
+            self.hold = None;
+            if matches!(self.state, State::OpenSent | State::OpenConfirm | State::Established) {
+                warn!(state = ?self.state, "hold timer expired");
+                self.close_with(now, Notification::new(ErrorCode::HoldTimerExpired, Bytes::new()));
+            }
+        }
+        if self.keepalive.is_some_and(|t| t <= now) {
+            self.keepalive = None;
+            if matches!(self.state, State::OpenConfirm | State::Established) {
+                self.transmits.push_back(Message::Keepalive);
+                self.restart_keepalive(now);
+            }
+        }
+        if self.connect_retry.is_some_and(|t| t <= now) {
+            self.connect_retry = None;
+            match self.state {
+                State::Idle if self.admin_up => self.begin_connecting(now),
+                State::Connect => {
+                    // Connect timeout: try again.
+                    self.events.push_back(Event::Connect);
+                    self.arm_retry(now);
+                }
+                State::Active if !self.cfg.peer.passive => {
+                    self.set_state(State::Connect);
+                    self.events.push_back(Event::Connect);
+                    self.arm_retry(now);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Queues UPDATEs for the peer. Refused unless Established (§9.2: UPDATEs
+    /// only flow on an Established session). Sending restarts the keepalive
+    /// timer (§10: KEEPALIVE is only needed when nothing else was sent).
+    pub fn send_updates(
+        &mut self,
+        now: Instant,
+        updates: impl IntoIterator<Item = Update>,
+    ) -> Result<(), NotEstablished> {
+        if self.state != State::Established {
+            return Err(NotEstablished(self.state));
+        }
+        let before = self.transmits.len();
+        self.transmits.extend(updates.into_iter().map(Message::Update));
+        if self.transmits.len() > before {
+            self.restart_keepalive(now);
+        }
+        Ok(())
+    }
+
+    /// Queues a ROUTE-REFRESH (RFC 2918) or an enhanced route refresh
+    /// BoRR/EoRR marker (RFC 7313) for the peer. Refused unless Established.
+    pub fn send_route_refresh(&mut self, rr: RouteRefresh) -> Result<(), NotEstablished> {
+        if self.state != State::Established {
+            return Err(NotEstablished(self.state));
+        }
+        self.transmits.push_back(Message::RouteRefresh(rr));
+        Ok(())
+    }
+
+    // --------------------------------------------------------------- outputs
+
+    /// The next message to write to the peer.
+    pub fn poll_transmit(&mut self) -> Option<Message> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event for the driver or the speaker.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The earliest armed deadline: call [`Fsm::handle_timeout`] then.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.connect_retry, self.hold, self.keepalive].into_iter().flatten().min()
+    }
+
+    // -------------------------------------------------------------- internal
+
+    fn set_state(&mut self, to: State) {
+        if to != self.state {
+            debug!(from = ?self.state, to = ?to, "BGP FSM transition");
+            if self.state == State::Established {
+                self.established_at = None;
+            }
+            self.state = to;
+        }
+    }
+
+    fn begin_connecting(&mut self, now: Instant) {
+        if self.cfg.peer.passive {
+            self.set_state(State::Active);
+        } else {
+            self.set_state(State::Connect);
+            self.events.push_back(Event::Connect);
+            self.arm_retry(now);
+        }
+    }
+
+    fn arm_retry(&mut self, now: Instant) {
+        let d = self.backoff.next_delay(&mut self.jitter);
+        self.connect_retry = Some(now + d);
+    }
+
+    fn restart_hold(&mut self, now: Instant) {
+        self.hold = if self.hold_time.is_zero() { None } else { Some(now + self.hold_time) };
+    }
+
+    fn restart_keepalive(&mut self, now: Instant) {
+        self.keepalive = self.keepalive_time.map(|k| now + self.jitter.apply(k));
+    }
+
+    fn reset_session(&mut self) {
+        self.hold = None;
+        self.keepalive = None;
+        self.hold_time = OPEN_HOLD_TIME;
+        self.keepalive_time = None;
+        self.params = None;
+        self.sent_open = None;
+        self.rx_ctx = WireContext::default();
+        self.tx_ctx = WireContext::default();
+    }
+
+    fn to_idle_and_retry(&mut self, now: Instant) {
+        self.set_state(State::Idle);
+        if self.admin_up {
+            self.arm_retry(now);
+        } else {
+            self.connect_retry = None;
+        }
+    }
+
+    fn fsm_error(&mut self, now: Instant, subcode: FsmSubcode) {
+        self.close_with(now, Notification::new(ErrorCode::Fsm(subcode), Bytes::new()));
+    }
+
+    /// Sends `n` if a connection is open, closes it, and goes Idle.
+    fn close_with(&mut self, now: Instant, n: Notification) {
+        match self.state {
+            State::OpenSent | State::OpenConfirm | State::Established => {
+                let established = self.state == State::Established;
+                self.transmits.push_back(Message::Notification(n.clone()));
+                self.reset_session();
+                self.events.push_back(Event::Down {
+                    reason: DownReason::NotificationSent(n),
+                    established,
+                });
+                self.events.push_back(Event::Disconnect);
+            }
+            State::Connect => self.events.push_back(Event::Disconnect),
+            State::Idle | State::Active => {}
+        }
+        self.to_idle_and_retry(now);
+    }
+}

@@ -1,0 +1,130 @@
+//! Per-session counters: messages in and out by type, prefixes, last
+//! NOTIFICATION both ways, uptime and flaps. Owned by the session task and
+//! published as a snapshot ([`Counters`] is `Clone`).
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::wire::{Message, Notification};
+
+/// Message counts by type (RFC 4271 §4.1 types 1-5).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct MessageCounts {
+    /// OPEN messages.
+    pub open: u64,
+    /// UPDATE messages.
+    pub update: u64,
+    /// NOTIFICATION messages.
+    pub notification: u64,
+    /// KEEPALIVE messages.
+    pub keepalive: u64,
+    /// ROUTE-REFRESH messages.
+    pub route_refresh: u64,
+}
+
+impl MessageCounts {
+    /// Counts one message.
+    pub fn count(&mut self, m: &Message) {
+        match m {
+            Message::Open(_) => self.open += 1,
+            Message::Update(_) => self.update += 1,
+            Message::Notification(_) => self.notification += 1,
+            Message::Keepalive => self.keepalive += 1,
+            Message::RouteRefresh(_) => self.route_refresh += 1,
+        }
+    }
+
+    /// All messages.
+    pub fn total(&self) -> u64 {
+        self.open + self.update + self.notification + self.keepalive + self.route_refresh
+    }
+}
+
+/// A session's counters.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counters {
+    /// Messages received.
+    pub messages_in: MessageCounts,
+    /// Messages sent.
+    pub messages_out: MessageCounts,
+    /// NLRI announced by the peer (all families, duplicates included).
+    pub prefixes_received: u64,
+    /// NLRI withdrawn by the peer (all families).
+    pub prefixes_withdrawn: u64,
+    /// Distinct prefixes currently held from the peer, when tracked
+    /// (max-prefix configured).
+    pub prefixes_current: Option<u64>,
+    /// NLRI we sent to the peer.
+    pub prefixes_advertised: u64,
+    /// UPDATEs treated as withdraw (RFC 7606).
+    pub updates_treated_as_withdraw: u64,
+    /// Attributes discarded (RFC 7606).
+    pub attributes_discarded: u64,
+    /// The last NOTIFICATION we sent.
+    pub last_notification_sent: Option<Notification>,
+    /// The last NOTIFICATION the peer sent.
+    pub last_notification_received: Option<Notification>,
+    /// The last local error (I/O, decode).
+    pub last_error: Option<String>,
+    /// Times the session left Established.
+    pub flaps: u64,
+    /// Times the session reached Established.
+    pub established_transitions: u64,
+    /// How long the session has been Established (at snapshot time).
+    #[serde(serialize_with = "ser_secs")]
+    pub uptime: Option<Duration>,
+    #[serde(skip)]
+    up_since: Option<Instant>,
+}
+
+fn ser_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
+}
+
+impl Counters {
+    /// Records that the session came up at `now`.
+    pub fn up(&mut self, now: Instant) {
+        self.up_since = Some(now);
+        self.established_transitions += 1;
+    }
+
+    /// Records that the session went down.
+    pub fn down(&mut self, was_established: bool) {
+        if was_established {
+            self.flaps += 1;
+        }
+        self.up_since = None;
+    }
+
+    /// A copy with `uptime` computed at `now`.
+    pub fn snapshot(&self, now: Instant) -> Counters {
+        let mut c = self.clone();
+        c.uptime = self.up_since.map(|t| now.saturating_duration_since(t));
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_uptime() {
+        let mut c = Counters::default();
+        c.messages_in.count(&Message::Keepalive);
+        c.messages_in.count(&Message::Keepalive);
+        assert_eq!(c.messages_in.keepalive, 2);
+        assert_eq!(c.messages_in.total(), 2);
+        let t0 = Instant::now();
+        c.up(t0);
+        assert_eq!(c.snapshot(t0 + Duration::from_secs(5)).uptime, Some(Duration::from_secs(5)));
+        c.down(true);
+        c.down(false);
+        assert_eq!(c.flaps, 1);
+        assert_eq!(c.snapshot(t0).uptime, None);
+    }
+}

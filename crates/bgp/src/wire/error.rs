@@ -1,0 +1,430 @@
+//! Typed codec errors and the RFC 7606 error-handling classes.
+//!
+//! A [`WireError`] says where (absolute byte offset from the start of the
+//! message, marker included) and what was wrong. Errors that end the session
+//! map to the NOTIFICATION RFC 4271 §6 requires ([`WireError::notification`]).
+//! Attribute errors that do not end the session (RFC 7606 "treat-as-withdraw"
+//! and "attribute discard") are not `WireError`s: they are recorded in
+//! [`super::update::Update::attribute_errors`] as [`AttributeError`]s.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::Serialize;
+
+use super::cursor::Short;
+use super::header::MessageType;
+use super::notification::{
+    ErrorCode, MessageHeaderSubcode, Notification, OpenSubcode, RouteRefreshSubcode,
+    UpdateSubcode,
+};
+
+/// A parse error: where it happened and what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("at byte {offset}: {kind}")]
+pub struct WireError {
+    /// Absolute offset from the first byte of the message (the marker).
+    pub offset: usize,
+    /// What was wrong.
+    pub kind: WireErrorKind,
+}
+
+/// Which NLRI field of an UPDATE an NLRI error is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum NlriField {
+    /// The Withdrawn Routes field (RFC 4271 §4.3).
+    Withdrawn,
+    /// The Network Layer Reachability Information field (RFC 4271 §4.3).
+    Nlri,
+}
+
+/// What was wrong, with what was expected and what was found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireErrorKind {
+    /// The buffer does not yet hold the whole message: not an error of the
+    /// peer, a framer should wait for more bytes.
+    #[error("need more bytes: the message needs {needed}, only {available} are buffered")]
+    Incomplete {
+        /// Bytes needed in total (from the start of the message).
+        needed: usize,
+        /// Bytes available.
+        available: usize,
+    },
+    /// The 16-byte marker is not all ones (RFC 4271 §4.1).
+    #[error("marker is not sixteen 0xff bytes")]
+    ConnectionNotSynchronized,
+    /// The header's length is out of range for the message type (RFC 4271 §6.1).
+    #[error("message length {length} is invalid for message type {message_type} (expected {min}..={max})")]
+    BadMessageLength {
+        /// The message type byte.
+        message_type: u8,
+        /// The length field.
+        length: u16,
+        /// Smallest valid length for the type.
+        min: usize,
+        /// Largest valid length for the type in this context.
+        max: usize,
+    },
+    /// The message type is not known (RFC 4271 §6.1).
+    #[error("unknown message type {message_type}")]
+    BadMessageType {
+        /// The message type byte.
+        message_type: u8,
+    },
+    /// A field runs past the end of the message or of its enclosing field.
+    #[error("{message_type} {field}: needs {needed} bytes, only {available} remain")]
+    Truncated {
+        /// The message the field is in.
+        message_type: MessageType,
+        /// The field.
+        field: &'static str,
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes left.
+        available: usize,
+    },
+    /// Bytes are left after the last field of a fixed-layout message part.
+    #[error("{message_type} {field}: {extra} unexpected trailing bytes")]
+    TrailingBytes {
+        /// The message the field is in.
+        message_type: MessageType,
+        /// The field.
+        field: &'static str,
+        /// Number of extra bytes.
+        extra: usize,
+    },
+    /// OPEN version is not 4 (RFC 4271 §6.2).
+    #[error("OPEN version {version} is not supported (expected 4)")]
+    UnsupportedVersion {
+        /// The version found.
+        version: u8,
+    },
+    /// OPEN optional parameters are malformed (RFC 4271 §6.2, RFC 9072).
+    #[error("OPEN optional parameters: {reason}")]
+    MalformedOptionalParameters {
+        /// What was wrong.
+        reason: String,
+    },
+    /// UPDATE lengths are inconsistent or an attribute header is malformed
+    /// beyond recovery (RFC 4271 §6.3, RFC 7606 §4).
+    #[error("UPDATE malformed attribute list: {reason}")]
+    MalformedAttributeList {
+        /// What was wrong.
+        reason: String,
+    },
+    /// A well-known (non-optional) attribute with an unknown type code
+    /// (RFC 4271 §6.3).
+    #[error("UPDATE attribute {type_code} is well-known (optional bit clear) but not recognized")]
+    UnrecognizedWellKnownAttribute {
+        /// The type code.
+        type_code: u8,
+        /// The whole attribute (flags, type, length, value), for the NOTIFICATION data.
+        attribute: Bytes,
+    },
+    /// MP_REACH_NLRI or MP_UNREACH_NLRI is malformed (RFC 4760 §7, RFC 7606 §7.11).
+    #[error("UPDATE attribute {type_code} (MP_REACH/MP_UNREACH) malformed: {reason}")]
+    MalformedMpAttribute {
+        /// The type code (14 or 15).
+        type_code: u8,
+        /// What was wrong.
+        reason: String,
+        /// The whole attribute, for the NOTIFICATION data.
+        attribute: Bytes,
+    },
+    /// MP_REACH_NLRI or MP_UNREACH_NLRI appears twice (RFC 7606 §3.g).
+    #[error("UPDATE attribute {type_code} (MP_REACH/MP_UNREACH) appears more than once")]
+    DuplicateMpAttribute {
+        /// The type code (14 or 15).
+        type_code: u8,
+    },
+    /// The Withdrawn Routes or NLRI field is malformed (RFC 4271 §6.3, RFC 7606 §5.3).
+    #[error("UPDATE {field:?} field: {reason}")]
+    InvalidNetworkField {
+        /// Which field.
+        field: NlriField,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A ROUTE-REFRESH whose length is not 23 (RFC 7313 §5).
+    #[error("ROUTE-REFRESH length {length} is invalid (expected 23)")]
+    RouteRefreshLength {
+        /// The length field.
+        length: u16,
+        /// The whole message, for the NOTIFICATION data.
+        message: Bytes,
+    },
+}
+
+impl WireError {
+    /// A `Truncated` error from a short read.
+    pub(crate) fn truncated(message_type: MessageType, s: Short, field: &'static str) -> Self {
+        WireError {
+            offset: s.offset,
+            kind: WireErrorKind::Truncated {
+                message_type,
+                field,
+                needed: s.needed,
+                available: s.available,
+            },
+        }
+    }
+
+    /// True when the error only means the buffer is not yet complete.
+    pub fn is_incomplete(&self) -> bool {
+        matches!(self.kind, WireErrorKind::Incomplete { .. })
+    }
+
+    /// The NOTIFICATION RFC 4271 §6 (and RFC 4760 §7, RFC 7313 §5, RFC 7606)
+    /// requires in answer to this error, or `None` when none is to be sent
+    /// (incomplete input, or an error in a received NOTIFICATION, RFC 4271 §6.4).
+    pub fn notification(&self) -> Option<Notification> {
+        use UpdateSubcode as U;
+        let n = match &self.kind {
+            WireErrorKind::Incomplete { .. } => return None,
+            WireErrorKind::ConnectionNotSynchronized => Notification::new(
+                ErrorCode::MessageHeader(MessageHeaderSubcode::ConnectionNotSynchronized),
+                Bytes::new(),
+            ),
+            WireErrorKind::BadMessageLength { length, .. } => Notification::new(
+                ErrorCode::MessageHeader(MessageHeaderSubcode::BadMessageLength),
+                Bytes::copy_from_slice(&length.to_be_bytes()),
+            ),
+            WireErrorKind::BadMessageType { message_type } => Notification::new(
+                ErrorCode::MessageHeader(MessageHeaderSubcode::BadMessageType),
+                Bytes::copy_from_slice(&[*message_type]),
+            ),
+            WireErrorKind::Truncated { message_type, .. }
+            | WireErrorKind::TrailingBytes { message_type, .. } => match message_type {
+                MessageType::Open => {
+                    Notification::new(ErrorCode::Open(OpenSubcode::Unspecific), Bytes::new())
+                }
+                MessageType::Update => Notification::new(
+                    ErrorCode::Update(U::MalformedAttributeList),
+                    Bytes::new(),
+                ),
+                MessageType::RouteRefresh => Notification::new(
+                    ErrorCode::RouteRefresh(RouteRefreshSubcode::InvalidMessageLength),
+                    Bytes::new(),
+                ),
+                MessageType::Keepalive | MessageType::Unknown(_) => Notification::new(
+                    ErrorCode::MessageHeader(MessageHeaderSubcode::BadMessageLength),
+                    Bytes::new(),
+                ),
+                MessageType::Notification => return None,
+            },
+            WireErrorKind::UnsupportedVersion { .. } => {
+                // RFC 4271 §6.2: data is the largest supported version, 2 bytes.
+                Notification::new(
+                    ErrorCode::Open(OpenSubcode::UnsupportedVersionNumber),
+                    Bytes::from_static(&[0, 4]),
+                )
+            }
+            WireErrorKind::MalformedOptionalParameters { .. } => {
+                Notification::new(ErrorCode::Open(OpenSubcode::Unspecific), Bytes::new())
+            }
+            WireErrorKind::MalformedAttributeList { .. }
+            | WireErrorKind::DuplicateMpAttribute { .. } => {
+                Notification::new(ErrorCode::Update(U::MalformedAttributeList), Bytes::new())
+            }
+            WireErrorKind::UnrecognizedWellKnownAttribute { attribute, .. } => Notification::new(
+                ErrorCode::Update(U::UnrecognizedWellKnownAttribute),
+                attribute.clone(),
+            ),
+            WireErrorKind::MalformedMpAttribute { attribute, .. } => Notification::new(
+                ErrorCode::Update(U::OptionalAttributeError),
+                attribute.clone(),
+            ),
+            WireErrorKind::InvalidNetworkField { field, .. } => match field {
+                NlriField::Withdrawn => {
+                    Notification::new(ErrorCode::Update(U::MalformedAttributeList), Bytes::new())
+                }
+                NlriField::Nlri => {
+                    Notification::new(ErrorCode::Update(U::InvalidNetworkField), Bytes::new())
+                }
+            },
+            WireErrorKind::RouteRefreshLength { message, .. } => Notification::new(
+                ErrorCode::RouteRefresh(RouteRefreshSubcode::InvalidMessageLength),
+                message.clone(),
+            ),
+        };
+        Some(n)
+    }
+}
+
+/// The RFC 7606 §2 error-handling approaches, strongest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum ErrorAction {
+    /// Send this NOTIFICATION and reset the session (RFC 4271 §6).
+    SessionReset(Notification),
+    /// Treat every route in the UPDATE as withdrawn (RFC 7606 §2).
+    TreatAsWithdraw,
+    /// Drop the attribute and process the UPDATE without it (RFC 7606 §2).
+    AttributeDiscard,
+}
+
+/// One path attribute error that did not end the session, recorded on the
+/// UPDATE it came in (RFC 7606).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttributeError {
+    /// The attribute's type code.
+    pub type_code: u8,
+    /// Absolute offset of the attribute's flags byte in the message.
+    pub offset: usize,
+    /// What was done about it.
+    pub action: ErrorAction,
+    /// What was wrong.
+    pub reason: String,
+}
+
+/// An emit error: the value cannot be encoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EmitError {
+    /// The message would exceed the maximum size for the context
+    /// (4096, or 65535 with RFC 8654 extended messages).
+    #[error("message of {length} bytes exceeds the maximum of {max}")]
+    TooLarge {
+        /// Encoded length.
+        length: usize,
+        /// Maximum allowed.
+        max: usize,
+    },
+    /// A field's value is longer than its length field can express.
+    #[error("{field} of {length} bytes exceeds the maximum of {max}")]
+    FieldTooLong {
+        /// The field.
+        field: &'static str,
+        /// Encoded length.
+        length: usize,
+        /// Maximum allowed.
+        max: usize,
+    },
+}
+
+/// Writes a u16 length placeholder and returns its position; see [`patch_u16_len`].
+pub(crate) fn begin_u16_len(out: &mut BytesMut) -> usize {
+    let at = out.len();
+    out.put_u16(0);
+    at
+}
+
+/// Fills a u16 length written by [`begin_u16_len`] with the number of bytes
+/// written after it.
+pub(crate) fn patch_u16_len(
+    out: &mut BytesMut,
+    at: usize,
+    field: &'static str,
+) -> Result<(), EmitError> {
+    let len = out.len() - at - 2;
+    let v = u16::try_from(len).map_err(|_| EmitError::FieldTooLong {
+        field,
+        length: len,
+        max: usize::from(u16::MAX),
+    })?;
+    out[at..at + 2].copy_from_slice(&v.to_be_bytes());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(kind: WireErrorKind) -> WireError {
+        WireError { offset: 0, kind }
+    }
+
+    #[test]
+    fn header_errors_map_to_message_header_notifications() {
+        let n = err(WireErrorKind::BadMessageLength {
+            message_type: 4,
+            length: 20,
+            min: 19,
+            max: 19,
+        })
+        .notification()
+        .unwrap();
+        assert_eq!((n.code, n.subcode, &n.data[..]), (1, 2, &[0, 20][..]));
+        let n = err(WireErrorKind::BadMessageType { message_type: 9 })
+            .notification()
+            .unwrap();
+        assert_eq!((n.code, n.subcode, &n.data[..]), (1, 3, &[9][..]));
+        let n = err(WireErrorKind::ConnectionNotSynchronized)
+            .notification()
+            .unwrap();
+        assert_eq!((n.code, n.subcode), (1, 1));
+    }
+
+    #[test]
+    fn incomplete_and_notification_errors_send_nothing() {
+        assert!(err(WireErrorKind::Incomplete {
+            needed: 19,
+            available: 3
+        })
+        .notification()
+        .is_none());
+        assert!(err(WireErrorKind::Truncated {
+            message_type: MessageType::Notification,
+            field: "x",
+            needed: 1,
+            available: 0
+        })
+        .notification()
+        .is_none());
+    }
+
+    #[test]
+    fn update_and_open_errors_map_to_their_subcodes() {
+        let attr = Bytes::from_static(&[0x40, 0x63, 0x00]);
+        let n = err(WireErrorKind::UnrecognizedWellKnownAttribute {
+            type_code: 99,
+            attribute: attr.clone(),
+        })
+        .notification()
+        .unwrap();
+        assert_eq!((n.code, n.subcode, n.data.clone()), (3, 2, attr.clone()));
+        let n = err(WireErrorKind::MalformedMpAttribute {
+            type_code: 14,
+            reason: "x".into(),
+            attribute: attr.clone(),
+        })
+        .notification()
+        .unwrap();
+        assert_eq!((n.code, n.subcode, n.data), (3, 9, attr));
+        let n = err(WireErrorKind::DuplicateMpAttribute { type_code: 14 })
+            .notification()
+            .unwrap();
+        assert_eq!((n.code, n.subcode), (3, 1));
+        let n = err(WireErrorKind::InvalidNetworkField {
+            field: NlriField::Nlri,
+            reason: "x".into(),
+        })
+        .notification()
+        .unwrap();
+        assert_eq!((n.code, n.subcode), (3, 10));
+        let n = err(WireErrorKind::UnsupportedVersion { version: 3 })
+            .notification()
+            .unwrap();
+        assert_eq!((n.code, n.subcode, &n.data[..]), (2, 1, &[0, 4][..]));
+        let msg = Bytes::from_static(&[1, 2, 3]);
+        let n = err(WireErrorKind::RouteRefreshLength {
+            length: 24,
+            message: msg.clone(),
+        })
+        .notification()
+        .unwrap();
+        assert_eq!((n.code, n.subcode, n.data), (7, 1, msg));
+    }
+
+    #[test]
+    fn length_patching_rejects_overlong_fields() {
+        let mut out = BytesMut::new();
+        let at = begin_u16_len(&mut out);
+        out.put_slice(&[0u8; 70000]);
+        assert!(matches!(
+            patch_u16_len(&mut out, at, "x"),
+            Err(EmitError::FieldTooLong { length: 70000, .. })
+        ));
+        let mut out = BytesMut::new();
+        let at = begin_u16_len(&mut out);
+        out.put_slice(&[1, 2, 3]);
+        patch_u16_len(&mut out, at, "x").unwrap();
+        assert_eq!(&out[..], &[0, 3, 1, 2, 3]);
+    }
+}
