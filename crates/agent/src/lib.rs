@@ -8,3 +8,11 @@
 //! Later: configuration sources, node planning, the reconcile loop and the local API.
 
 pub mod capture;
+/// OpenPERouter's configuration: API types, static files, validation (issue 6).
+pub mod config;
+/// Node derivation: addresses, names, sessions, RDs and RTs for this node.
+pub mod plan;
+/// `perouter check`: offline validation and the derived node plan.
+pub mod check;
+pub mod cli;
+pub mod decode;

@@ -93,7 +93,7 @@ mod tests {
         // Vectors README oddity 4: AS 4200000001, VNI 10 -> RT:59905:10 (00 02 e901 0000000a).
         let rt = frr_auto_route_target(4_200_000_001, 10);
         assert_eq!(rt.to_string(), "59905:10");
-        assert_eq!(rt.to_ext_community(), [0x00, 0x02, 0xe9, 0x01, 0, 0, 0, 0x0a]);
+        assert_eq!(rt.to_ext_community(), [0x00, 0x02, 0xea, 0x01, 0, 0, 0, 0x0a]);
         assert_eq!(frr_auto_route_target(4_200_000_001, 1000).to_string(), "59905:1000");
         assert_eq!(frr_auto_route_target(64512, 100).to_string(), "64512:100");
         assert!(wildcard_import(10).matches(&rt));

@@ -214,7 +214,7 @@ mod tests {
             esi.kind(),
             EsiKind::RouterId {
                 router_id: std::net::Ipv4Addr::new(10, 0, 0, 1),
-                discriminator: 0x700
+                discriminator: 7
             }
         );
         let esi = Esi([5, 0, 0, 0xfd, 0xe8, 0, 0, 0, 9, 0]);
@@ -222,7 +222,7 @@ mod tests {
             esi.kind(),
             EsiKind::As {
                 asn: 65000,
-                discriminator: 0x900
+                discriminator: 9
             }
         );
         let esi = Esi([9; 10]);

@@ -33,7 +33,7 @@ pub const TUNNEL_TYPE_MPLS: u16 = 10;
 /// re-emit byte for byte (reserved bits set), so that the caller keeps such a
 /// community raw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "snake_case")]
+#[serde(tag = "name", content = "value", rename_all = "snake_case")]
 pub enum EvpnExtCommunity {
     /// Encapsulation (type 0x03, sub-type 0x0c; RFC 9012 §4.1): tells how the
     /// label fields are read; [`TUNNEL_TYPE_VXLAN`] means they carry VNIs.

@@ -48,7 +48,7 @@ pub(crate) fn parse_hex_octets<const N: usize>(s: &str) -> Option<[u8; N]> {
     let mut parts = s.split(':');
     for slot in out.iter_mut() {
         let part = parts.next()?;
-        if part.len() != 2 {
+        if part.len() != 2 || !part.bytes().all(|c| c.is_ascii_hexdigit()) {
             return None;
         }
         *slot = u8::from_str_radix(part, 16).ok()?;

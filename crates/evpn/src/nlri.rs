@@ -498,3 +498,239 @@ impl Iterator for EvpnNlriIter<'_> {
 }
 
 impl std::iter::FusedIterator for EvpnNlriIter<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// FRR's type-5 203.0.113.0/24 (frr-gobgp frame 16).
+    const TYPE5_V4: &str = "05220001c00002010001000000000000000000000000000018cb007100000000000003e8";
+    /// FRR's MAC+IPv4 route with two labels (frr-gobgp frame 16).
+    const TYPE2_IP: &str = "02280001c0000201000203443839ffff01000001000000003002000000100220c633644600000a0003e8";
+    /// FRR's type-3 route (frr-gobgp frame 16).
+    const TYPE3: &str = "03110001c000020100020000000020c6336401";
+    /// FRR's type-4 route (frr-gobgp frame 16).
+    const TYPE4: &str = "04170001c0000201000303443839ffff0100000120c6336401";
+    /// GoBGP's type-1 route (frr-gobgp frame 31).
+    const TYPE1: &str = "01190001c0000202000100001122334455667788ffffffff000000";
+
+    fn bytes(h: &str) -> Vec<u8> {
+        hex::decode(h).unwrap()
+    }
+
+    fn err(buf: &[u8]) -> EvpnError {
+        EvpnRoute::parse(buf).expect_err("must fail")
+    }
+
+    #[test]
+    fn header_errors() {
+        assert_eq!(
+            err(&[]),
+            EvpnError::new(
+                0,
+                EvpnErrorKind::Truncated {
+                    what: "EVPN NLRI route type and length",
+                    needed: 2,
+                    available: 0
+                }
+            )
+        );
+        assert_eq!(err(&[5]).offset, 0);
+        let mut b = bytes(TYPE5_V4);
+        b.truncate(12);
+        let e = err(&b);
+        assert_eq!(e.offset, 1);
+        assert!(matches!(
+            e.kind,
+            EvpnErrorKind::Truncated {
+                needed: 34,
+                available: 10,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn route_length_errors() {
+        for (h, route_type, expected, got) in [
+            (TYPE1, 1, "25", 18),
+            (TYPE2_IP, 2, "33, 36, 37, 40, 49 or 52", 30),
+            (TYPE3, 3, "17 or 29", 10),
+            (TYPE4, 4, "23 or 35", 16),
+            (TYPE5_V4, 5, "34 or 58", 40),
+        ] {
+            // Change the length octet and the value together: a bad length, not truncation.
+            let mut b = bytes(h);
+            b[1] = got;
+            b.resize(2 + usize::from(got), 0);
+            let e = err(&b);
+            assert_eq!(e.offset, 1, "type {route_type}");
+            assert_eq!(
+                e.kind,
+                EvpnErrorKind::RouteLength {
+                    route_type,
+                    expected,
+                    got
+                },
+                "type {route_type}"
+            );
+        }
+        let mut b = bytes(TYPE5_V4);
+        b[1] = 40;
+        b.resize(42, 0);
+        assert_eq!(err(&b).to_string(), "at byte 1: type-5 length must be 34 or 58, got 40");
+    }
+
+    #[test]
+    fn mac_ip_field_errors() {
+        let mut b = bytes(TYPE2_IP);
+        b[24] = 47; // MAC address length
+        assert_eq!(err(&b), EvpnError::new(24, EvpnErrorKind::MacLength { got: 47 }));
+        let mut b = bytes(TYPE2_IP);
+        b[31] = 24; // IP address length
+        assert_eq!(
+            err(&b),
+            EvpnError::new(
+                31,
+                EvpnErrorKind::IpLength {
+                    route_type: 2,
+                    expected: "0, 32 or 128",
+                    got: 24
+                }
+            )
+        );
+        // IP length 128 in a 40-octet route: needs 49 or 52.
+        let mut b = bytes(TYPE2_IP);
+        b[31] = 128;
+        assert_eq!(
+            err(&b),
+            EvpnError::new(
+                1,
+                EvpnErrorKind::MacIpLength {
+                    ip_bits: 128,
+                    one_label: 49,
+                    two_labels: 52,
+                    got: 40
+                }
+            )
+        );
+        // One trailing octet after Label2.
+        let mut b = bytes(TYPE2_IP);
+        b[1] += 1;
+        b.push(0);
+        assert!(matches!(
+            err(&b).kind,
+            EvpnErrorKind::MacIpLength { got: 41, .. }
+        ));
+    }
+
+    #[test]
+    fn originator_errors() {
+        let mut b = bytes(TYPE3);
+        b[14] = 64;
+        assert_eq!(
+            err(&b),
+            EvpnError::new(
+                14,
+                EvpnErrorKind::IpLength {
+                    route_type: 3,
+                    expected: "32 or 128",
+                    got: 64
+                }
+            )
+        );
+        let mut b = bytes(TYPE3);
+        b[14] = 128;
+        assert_eq!(
+            err(&b),
+            EvpnError::new(
+                1,
+                EvpnErrorKind::OriginatorLength {
+                    route_type: 3,
+                    ip_bits: 128,
+                    expected: 29,
+                    got: 17
+                }
+            )
+        );
+        let mut b = bytes(TYPE4);
+        b[20] = 0;
+        assert_eq!(err(&b).offset, 20);
+        let mut b = bytes(TYPE4);
+        b[20] = 128;
+        assert!(matches!(
+            err(&b).kind,
+            EvpnErrorKind::OriginatorLength {
+                route_type: 4,
+                expected: 35,
+                got: 23,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn prefix_length_errors() {
+        let mut b = bytes(TYPE5_V4);
+        b[24] = 33;
+        assert_eq!(
+            err(&b),
+            EvpnError::new(24, EvpnErrorKind::PrefixLength { max: 32, got: 33 })
+        );
+        let mut b = bytes("053a0001c0000201000100000000000000000000000000003020010db8f00000000000000000000000000000000000000000000000000000000003e8");
+        b[24] = 129;
+        assert_eq!(
+            err(&b),
+            EvpnError::new(24, EvpnErrorKind::PrefixLength { max: 128, got: 129 })
+        );
+        b[24] = 128;
+        assert!(EvpnRoute::parse(&b).is_ok());
+    }
+
+    #[test]
+    fn unknown_types_are_kept_raw() {
+        let b = [7, 3, 1, 2, 3, 0xff];
+        let (r, used) = EvpnRoute::parse(&b).unwrap();
+        assert_eq!(used, 5);
+        let EvpnRoute::Unknown(u) = &r else { panic!() };
+        assert_eq!(u.route_type(), 7);
+        assert_eq!(&u.value()[..], &[1, 2, 3]);
+        assert_eq!(r.to_string(), "[7]:[010203]");
+        let mut out = Vec::new();
+        r.emit(&mut out);
+        assert_eq!(out, &b[..5]);
+        assert_eq!(r.rd(), RouteDistinguisher::default());
+        assert_eq!(UnknownRoute::new(5, Bytes::new()), None);
+        assert_eq!(UnknownRoute::new(0, Bytes::from(vec![0; 256])), None);
+    }
+
+    #[test]
+    fn iterator_offsets_are_absolute_and_it_stops_after_an_error() {
+        let mut b = bytes(TYPE3);
+        let first = b.len();
+        let mut bad = bytes(TYPE5_V4);
+        bad[24] = 40;
+        b.extend_from_slice(&bad);
+        b.extend_from_slice(&bytes(TYPE3));
+        let mut it = EvpnNlriIter::new(&b);
+        assert!(it.next().unwrap().is_ok());
+        let e = it.next().unwrap().unwrap_err();
+        assert_eq!(e.offset, first + 24);
+        assert_eq!(it.offset(), first);
+        assert!(it.next().is_none());
+        assert!(it.next().is_none());
+        assert_eq!(EvpnNlriIter::new(&[]).count(), 0);
+    }
+
+    #[test]
+    fn type5_with_host_bits_round_trips() {
+        // 203.0.113.1/24: host bits are kept, not masked, so the bytes survive.
+        let mut b = bytes(TYPE5_V4);
+        b[28] = 1;
+        let (r, _) = EvpnRoute::parse(&b).unwrap();
+        let mut out = Vec::new();
+        r.emit(&mut out);
+        assert_eq!(out, b);
+        assert_eq!(r.to_string(), "[5]:[0]:[24]:[203.0.113.1]");
+    }
+}

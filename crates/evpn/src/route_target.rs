@@ -233,7 +233,7 @@ mod tests {
     #[test]
     fn rts_from_the_vectors() {
         // FRR auto RT with 4-byte AS: 00 02 e901 0000000a = RT:59905:10 (oddity 4).
-        let b = [0x00, 0x02, 0xe9, 0x01, 0x00, 0x00, 0x00, 0x0a];
+        let b = [0x00, 0x02, 0xea, 0x01, 0x00, 0x00, 0x00, 0x0a];
         let rt = RouteTarget::from_ext_community(&b).unwrap();
         assert_eq!(rt, RouteTarget::As2 { asn: 59905, number: 10 });
         assert_eq!(rt.to_string(), "59905:10");

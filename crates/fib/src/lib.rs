@@ -15,8 +15,8 @@
 pub mod desired;
 pub mod diff;
 pub mod mac;
-//pub mod message;
-//pub mod netns;
+pub mod message;
+pub mod netns;
 pub mod observed;
 pub mod op;
 //pub mod reconcile;

@@ -314,7 +314,7 @@ pub fn link_from_message(m: &LinkMessage) -> Option<Link> {
                     if let AfSpecUnspec::Inet6(v6) = s {
                         for x in v6 {
                             if let AfSpecInet6::AddrGenMode(g) = x {
-                                addr_gen_mode = Some(u8::from(*g));
+                                addr_gen_mode = Some(u8::from(g));
                             }
                         }
                     }
@@ -429,7 +429,7 @@ fn neigh_addr(a: &NeighbourAddress) -> Option<IpAddr> {
     match a {
         NeighbourAddress::Inet(v) => Some(IpAddr::V4(*v)),
         NeighbourAddress::Inet6(v) => Some(IpAddr::V6(*v)),
-        NeighbourAddress::Other(_) => None,
+        _ => None,
     }
 }
 

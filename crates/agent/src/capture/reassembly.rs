@@ -264,6 +264,11 @@ impl Reassembler {
         } else {
             seg.seq
         };
+        if flow.base.is_none() && !seg.flags.syn() && seg.payload.is_empty() {
+            // A bare ACK or RST before anything else says nothing about where the stream
+            // starts (e.g. the RST answering a refused SYN).
+            return;
+        }
         let base = match flow.base {
             Some(b) => b,
             None => {
@@ -606,6 +611,16 @@ mod tests {
             }
         );
         assert_eq!(Script::data(&ev, 0, Direction::Reverse).0, b"data".to_vec());
+    }
+
+    #[test]
+    fn refused_connection_is_not_mid_stream() {
+        let mut s = Script::new();
+        s.seg(C, S, 100, SYN, b"");
+        s.seg(S, C, 0, TcpFlags::RST | ACK, b"");
+        let ev = s.events();
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert!(matches!(ev[0], StreamEvent::Opened { .. }));
     }
 
     #[test]

@@ -417,7 +417,9 @@ impl Session {
                         Err(e) => {
                             warn!(peer = %self.spec.remote, error = %e, "malformed message");
                             self.counters.last_error = Some(e.to_string());
-                            slot.fsm.handle_decode_error(now, &e);
+                            if let Some(slot) = self.slot_for(id) {
+                                slot.fsm.handle_decode_error(now, &e);
+                            }
                             return;
                         }
                     }

@@ -109,6 +109,13 @@ impl Cursor {
         Ok(Cursor::new(b, base))
     }
 
+    /// The bytes from absolute offset `start` (a previous [`Cursor::offset`]
+    /// of this cursor) up to the current position.
+    pub fn since(&self, start: usize) -> Bytes {
+        let from = start.saturating_sub(self.base).min(self.pos);
+        self.buf.slice(from..self.pos)
+    }
+
     /// Takes everything that is left.
     pub fn rest(&mut self) -> Bytes {
         let out = self.buf.slice(self.pos..);

@@ -296,6 +296,14 @@ pub enum EmitError {
         /// Maximum allowed.
         max: usize,
     },
+    /// An NLRI does not belong to the block's family.
+    #[error("NLRI {nlri} does not belong to family {family}")]
+    FamilyMismatch {
+        /// The block's family.
+        family: super::family::AfiSafi,
+        /// The NLRI, as text.
+        nlri: String,
+    },
 }
 
 /// Writes a u16 length placeholder and returns its position; see [`patch_u16_len`].

@@ -1,0 +1,32 @@
+//! The `perouter` command line: one module per subcommand.
+//!
+//! `main.rs` parses [`Cli`] and dispatches to the subcommand's `run`.
+
+pub mod decode;
+
+use clap::{Parser, Subcommand};
+
+/// perouter: an EVPN provider-edge router for Kubernetes nodes.
+#[derive(Debug, Parser)]
+#[command(name = "perouter", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decode BGP messages from a pcap/pcapng capture, hex lines or a raw stream, as JSON.
+    Decode(decode::DecodeArgs),
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub fn run(&self) -> std::process::ExitCode {
+        match &self.command {
+            Command::Decode(args) => decode::run(args),
+        }
+    }
+}

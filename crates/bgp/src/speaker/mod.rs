@@ -1,0 +1,380 @@
+//! The speaker: every session of the process, the listeners, and the
+//! neighbour set.
+//!
+//! One task owns the neighbour table and the listening sockets. Each
+//! neighbour runs its own session task ([`crate::session`]); every session
+//! reports straight to the one consumer's bounded channel
+//! ([`SpeakerEvent`]), so routes do not pass through the speaker task.
+//! Neighbours are found by address, by interface (unnumbered, IPv6
+//! link-local: the session is created when the peer first connects from
+//! that interface) or by listen range (dynamic neighbours, with a limit).
+//! Neighbours can be added, changed and removed at runtime; others are not
+//! disturbed.
+
+pub mod event;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+
+use ipnet::IpNet;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use crate::config::{NeighborConfig, NeighborTarget, SpeakerConfig};
+use crate::fsm::FsmConfig;
+use crate::session::socket::{self, NetnsTarget, SocketOptions};
+use crate::session::{self, SessionCommand, SessionHandle, SessionSpec};
+pub use event::{PeerId, PeerStatus, SpeakerCommand, SpeakerEvent};
+
+/// A handle on the speaker task.
+#[derive(Debug)]
+pub struct SpeakerHandle {
+    /// Commands to the speaker.
+    pub commands: mpsc::Sender<SpeakerCommand>,
+    /// The addresses actually listened on (port 0 resolved).
+    pub listening: Vec<SocketAddr>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SpeakerHandle {
+    /// Asks for a snapshot of every session.
+    pub async fn status(&self) -> Vec<PeerStatus> {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(SpeakerCommand::Status(tx)).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Stops every session with an admin shutdown `message` and waits.
+    pub async fn shutdown(self, message: Option<String>) {
+        let _ = self.commands.send(SpeakerCommand::Shutdown(message)).await;
+        let _ = self.task.await;
+    }
+}
+
+struct Neighbor {
+    cfg: NeighborConfig,
+    /// Sessions: one for address/interface neighbours (once the address is
+    /// known), one per remote address for listen ranges.
+    sessions: HashMap<IpAddr, (PeerId, SocketAddr, SessionHandle)>,
+}
+
+struct Speaker {
+    cfg: SpeakerConfig,
+    neighbors: HashMap<NeighborTarget, Neighbor>,
+    next_id: u32,
+    events: mpsc::Sender<SpeakerEvent>,
+    /// Listening sockets (dups of the fds), for installing MD5 keys.
+    listen_fds: Vec<(SocketAddr, socket2::Socket)>,
+}
+
+/// Starts the speaker: binds the listeners, starts a session per configured
+/// neighbour, and returns its handle. Every session reports to `events`.
+pub async fn start(
+    cfg: SpeakerConfig,
+    neighbors: Vec<NeighborConfig>,
+    events: mpsc::Sender<SpeakerEvent>,
+) -> io::Result<SpeakerHandle> {
+    let (cmd_tx, cmd_rx) = mpsc::channel(1024);
+    let (acc_tx, acc_rx) = mpsc::channel(64);
+    let netns = netns_of(&cfg);
+    let mut listen_fds = Vec::new();
+    let mut listening = Vec::new();
+    for addr in &cfg.listen {
+        let opts = SocketOptions { netns: netns.clone(), ..Default::default() };
+        let addr = *addr;
+        let sock = tokio::task::spawn_blocking(move || socket::listening_socket(addr, &opts))
+            .await
+            .map_err(io::Error::other)??;
+        let dup = sock.try_clone()?;
+        let std_listener: std::net::TcpListener = sock.into();
+        let listener = TcpListener::from_std(std_listener)?;
+        let bound = listener.local_addr()?;
+        info!(%bound, "listening for BGP connections");
+        listening.push(bound);
+        listen_fds.push((bound, dup));
+        tokio::spawn(accept_loop(listener, acc_tx.clone()));
+    }
+    let mut sp = Speaker { cfg, neighbors: HashMap::new(), next_id: 0, events, listen_fds };
+    for n in neighbors {
+        sp.add_neighbor(n);
+    }
+    let task = tokio::spawn(sp.run(cmd_rx, acc_rx));
+    Ok(SpeakerHandle { commands: cmd_tx, listening, task })
+}
+
+fn netns_of(cfg: &SpeakerConfig) -> NetnsTarget {
+    match &cfg.netns {
+        Some(n) => NetnsTarget::Named(n.clone()),
+        None => NetnsTarget::Current,
+    }
+}
+
+async fn accept_loop(listener: TcpListener, tx: mpsc::Sender<(TcpStream, SocketAddr)>) {
+    loop {
+        match listener.accept().await {
+            Ok((s, a)) => {
+                if tx.send((s, socket::unmap(a))).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+fn ifindex(name: &str) -> Option<u32> {
+    nix::net::if_::if_nametoindex(name).ok()
+}
+
+impl Speaker {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<SpeakerCommand>,
+        mut accepted: mpsc::Receiver<(TcpStream, SocketAddr)>,
+    ) {
+        loop {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    None => { self.stop_all(Some("speaker stopped".into())).await; return; }
+                    Some(SpeakerCommand::Shutdown(msg)) => { self.stop_all(msg).await; return; }
+                    Some(c) => self.handle_command(c).await,
+                },
+                Some((stream, addr)) = accepted.recv() => self.handle_accept(stream, addr).await,
+            }
+        }
+    }
+
+    async fn stop_all(&mut self, msg: Option<String>) {
+        for (_, n) in self.neighbors.drain() {
+            for (_, (_, _, h)) in n.sessions {
+                h.shutdown(msg.clone()).await;
+            }
+        }
+    }
+
+    fn find_session(&self, peer: PeerId) -> Option<&SessionHandle> {
+        self.neighbors
+            .values()
+            .flat_map(|n| n.sessions.values())
+            .find(|(id, _, _)| *id == peer)
+            .map(|(_, _, h)| h)
+    }
+
+    async fn handle_command(&mut self, cmd: SpeakerCommand) {
+        match cmd {
+            SpeakerCommand::Send { peer, updates } => match self.find_session(peer) {
+                Some(h) => {
+                    let _ = h.commands.send(SessionCommand::Send(updates)).await;
+                }
+                None => debug!(%peer, "UPDATEs for an unknown peer dropped"),
+            },
+            SpeakerCommand::RouteRefresh { peer, request } => {
+                if let Some(h) = self.find_session(peer) {
+                    let _ = h.commands.send(SessionCommand::RouteRefresh(request)).await;
+                }
+            }
+            SpeakerCommand::AddNeighbor(n) => {
+                if let Some(old) = self.neighbors.get(&n.target) {
+                    if old.cfg == n {
+                        return;
+                    }
+                    info!(target = ?n.target, "neighbor configuration changed: resetting it");
+                    self.remove_neighbor(&n.target, "configuration changed").await;
+                }
+                self.add_neighbor(n);
+            }
+            SpeakerCommand::RemoveNeighbor(t) => self.remove_neighbor(&t, "neighbor removed").await,
+            SpeakerCommand::AdminState { target, up, message } => {
+                if let Some(n) = self.neighbors.get(&target) {
+                    for (_, _, h) in n.sessions.values() {
+                        let c = if up { SessionCommand::Start } else { SessionCommand::Stop(message.clone()) };
+                        let _ = h.commands.send(c).await;
+                    }
+                }
+            }
+            SpeakerCommand::Status(tx) => {
+                let mut out = Vec::new();
+                for n in self.neighbors.values() {
+                    for (peer, remote, h) in n.sessions.values() {
+                        let (stx, srx) = oneshot::channel();
+                        if h.commands.send(SessionCommand::Status(stx)).await.is_ok() {
+                            if let Ok(session) = srx.await {
+                                out.push(PeerStatus { peer: *peer, target: n.cfg.target.clone(), remote: *remote, session });
+                            }
+                        }
+                    }
+                }
+                out.sort_by_key(|s| s.peer);
+                let _ = tx.send(out);
+            }
+            SpeakerCommand::Shutdown(_) => {}
+        }
+    }
+
+    async fn remove_neighbor(&mut self, t: &NeighborTarget, why: &str) {
+        if let Some(n) = self.neighbors.remove(t) {
+            info!(target = ?t, why, "removing neighbor");
+            self.set_md5(&n.cfg, None);
+            for (_, (_, _, h)) in n.sessions {
+                h.shutdown(Some(why.to_string())).await;
+            }
+        }
+    }
+
+    /// Installs (or removes) the neighbour's TCP-MD5 key on every listening
+    /// socket, keyed by its address or range (v4-mapped on IPv6 sockets).
+    fn set_md5(&self, n: &NeighborConfig, key: Option<&[u8]>) {
+        if n.peer.password.is_none() {
+            return;
+        }
+        let net = match &n.target {
+            NeighborTarget::Address(a) => IpNet::from(*a),
+            NeighborTarget::ListenRange(r) => *r,
+            NeighborTarget::Interface(_) => return,
+        };
+        for (addr, s) in &self.listen_fds {
+            let net = match (addr, net) {
+                (SocketAddr::V6(_), IpNet::V4(_)) => socket::v4_mapped(net),
+                (SocketAddr::V4(_), IpNet::V6(_)) => continue,
+                _ => net,
+            };
+            if let Err(e) = socket::set_tcp_md5(s, net, key.unwrap_or(&[])) {
+                warn!(%addr, peer = %net, error = %e, "cannot set TCP-MD5 key on listener");
+            }
+        }
+    }
+
+    fn add_neighbor(&mut self, n: NeighborConfig) {
+        if let Err(e) = n.peer.validate() {
+            warn!(target = ?n.target, error = %e, "neighbor refused");
+            return;
+        }
+        info!(target = ?n.target, remote_as = ?n.peer.remote_as, "adding neighbor");
+        self.set_md5(&n, n.peer.password.as_deref().map(str::as_bytes));
+        let mut nb = Neighbor { cfg: n.clone(), sessions: HashMap::new() };
+        if let NeighborTarget::Address(a) = n.target {
+            let remote = SocketAddr::new(a, n.peer.port);
+            let (id, h) = self.spawn_session(&n, remote, false);
+            nb.sessions.insert(a, (id, remote, h));
+        }
+        self.neighbors.insert(n.target.clone(), nb);
+    }
+
+    fn spawn_session(&mut self, n: &NeighborConfig, remote: SocketAddr, passive: bool) -> (PeerId, SessionHandle) {
+        self.next_id += 1;
+        let id = PeerId(self.next_id);
+        let mut peer = n.peer.clone();
+        peer.passive |= passive;
+        if matches!(n.target, NeighborTarget::Interface(_)) {
+            peer.extended_next_hop = true;
+        }
+        let local_as = peer.local_as.unwrap_or(self.cfg.local_as);
+        let ebgp = peer.remote_as.is_internal(local_as) == Some(false);
+        let ttl = match (peer.ebgp_multihop, ebgp) {
+            (Some(h), _) => Some(h),
+            (None, true) => Some(1),
+            (None, false) => None,
+        };
+        let socket = SocketOptions {
+            netns: netns_of(&self.cfg),
+            local_addr: peer.local_address,
+            bind_device: match &n.target {
+                NeighborTarget::Interface(i) => Some(i.clone()),
+                _ => None,
+            },
+            ttl,
+            min_ttl: peer.ttl_security_hops.map(|h| 255u8.saturating_sub(h.saturating_sub(1))),
+        };
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (self.cfg.router_id, remote, id).hash(&mut hasher);
+        let spec = SessionSpec {
+            peer: id,
+            remote,
+            fsm: FsmConfig { local_as, router_id: self.cfg.router_id, peer },
+            socket,
+            seed: hasher.finish(),
+        };
+        info!(%id, %remote, "starting session");
+        (id, session::spawn(spec, self.events.clone()))
+    }
+
+    async fn handle_accept(&mut self, stream: TcpStream, addr: SocketAddr) {
+        let ip = addr.ip();
+        // 1. A numbered neighbour at that address.
+        if let Some(n) = self.neighbors.get(&NeighborTarget::Address(ip)) {
+            if let Some((_, _, h)) = n.sessions.get(&ip) {
+                let _ = h.commands.send(SessionCommand::Incoming(stream)).await;
+            }
+            return;
+        }
+        // 2. An unnumbered neighbour on the interface the link-local came in on.
+        if let SocketAddr::V6(v6) = addr {
+            if v6.ip().is_unicast_link_local() {
+                let target = self.neighbors.iter().find_map(|(t, _)| match t {
+                    NeighborTarget::Interface(i) if ifindex(i) == Some(v6.scope_id()) => Some(t.clone()),
+                    _ => None,
+                });
+                if let Some(t) = target {
+                    self.attach(t, stream, addr, true).await;
+                    return;
+                }
+            }
+        }
+        // 3. A listen range (longest prefix first).
+        let target = self
+            .neighbors
+            .keys()
+            .filter_map(|t| match t {
+                NeighborTarget::ListenRange(r) if r.contains(&ip) => Some((r.prefix_len(), t.clone())),
+                _ => None,
+            })
+            .max_by_key(|(l, _)| *l)
+            .map(|(_, t)| t);
+        match target {
+            Some(t) => self.attach(t, stream, addr, true).await,
+            None => info!(peer = %addr, "connection from an unconfigured address refused"),
+        }
+    }
+
+    /// Hands `stream` to the session for `addr` under neighbour `t`, creating
+    /// it if needed (within the listen range's limit).
+    async fn attach(&mut self, t: NeighborTarget, stream: TcpStream, addr: SocketAddr, passive: bool) {
+        let ip = addr.ip();
+        let Some(n) = self.neighbors.get_mut(&t) else { return };
+        n.sessions.retain(|_, (_, _, h)| !h.is_finished());
+        if let Some((_, _, h)) = n.sessions.get(&ip) {
+            let _ = h.commands.send(SessionCommand::Incoming(stream)).await;
+            return;
+        }
+        let limit = n.cfg.limit.unwrap_or(usize::MAX);
+        if matches!(t, NeighborTarget::ListenRange(_)) && n.sessions.len() >= limit {
+            warn!(peer = %addr, limit, range = ?t, "dynamic neighbor limit reached: connection refused");
+            return;
+        }
+        let cfg = n.cfg.clone();
+        let remote = SocketAddr::new(ip, cfg.peer.port);
+        let remote = match (remote, addr) {
+            (SocketAddr::V6(mut r), SocketAddr::V6(a)) => {
+                r.set_scope_id(a.scope_id());
+                SocketAddr::V6(r)
+            }
+            (r, _) => r,
+        };
+        // Listen-range sessions only ever answer; unnumbered ones reconnect.
+        let passive = passive && matches!(t, NeighborTarget::ListenRange(_));
+        let (id, h) = self.spawn_session(&cfg, remote, passive);
+        info!(%id, peer = %addr, "dynamic neighbor accepted");
+        let _ = h.commands.send(SessionCommand::Incoming(stream)).await;
+        if let Some(n) = self.neighbors.get_mut(&t) {
+            n.sessions.insert(ip, (id, remote, h));
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! L2VNIs (MAC-VRFs of RFC 7432 over VXLAN, RFC 8365): local MACs become type-2 routes,
+//! remote type-2/type-3 routes become FDB, flood-list and neighbour entries, and MAC mobility
+//! (RFC 7432 §15) decides where a MAC lives.
+//!
+//! Mobility rules (§15.1-15.2, landscape pitfall 8): a sticky (static) MAC wins over a
+//! non-sticky one; otherwise the higher sequence number wins; on equal sequence numbers the
+//! lower VTEP address wins. When we learn a MAC that a remote VTEP advertises, we advertise it
+//! with the remote sequence number plus one. Duplicate detection (§15.1): a MAC that moves
+//! `max_moves` times within `window` is frozen: we stop advertising changes for it and say so
+//! (FRR's `dup-addr-detection`, default 5 moves in 180 s).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use perouter_evpn::{derive, MacAddress, RouteDistinguisher, RouteTarget, RouteTargetMatch};
+
+use crate::forwarding::ForwardingDelta;
+use crate::vrf::VrfId;
+
+/// Duplicate-address detection settings (RFC 7432 §15.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DupDetection {
+    /// Moves that make a MAC a duplicate.
+    pub max_moves: u32,
+    /// Within this window.
+    pub window: Duration,
+}
+
+impl Default for DupDetection {
+    fn default() -> Self {
+        Self {
+            max_moves: 5,
+            window: Duration::from_secs(180),
+        }
+    }
+}
+
+/// One L2VNI's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct L2VniConfig {
+    /// The VNI (label 1 of its type-2 routes, RFC 8365 §5.1.3).
+    pub vni: u32,
+    /// Explicit RD, or `None` for auto `router-id:rd_index`.
+    pub rd: Option<RouteDistinguisher>,
+    /// Index for the auto RD.
+    pub rd_index: u16,
+    /// Explicit import RTs (empty: the `*:VNI` wildcard).
+    pub import_rts: Vec<RouteTargetMatch>,
+    /// Explicit export RTs (empty: auto `ASN:VNI`).
+    pub export_rts: Vec<RouteTarget>,
+    /// The routing domain (VRF with its L3VNI and router MAC) for symmetric IRB, if any: MAC+IP
+    /// routes then carry label 2 = L3VNI, the L3 RTs and the router MAC (RFC 9135 §5.1).
+    pub vrf: Option<VrfId>,
+    /// Duplicate detection.
+    pub dup_detection: DupDetection,
+}
+
+/// A remote type-2 route for a MAC, as the domain sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RemoteMac {
+    pub rd: [u8; 8],
+    pub ip: Option<IpAddr>,
+    pub vtep: IpAddr,
+    pub seq: u32,
+    pub sticky: bool,
+}
+
+/// A MAC learned on a local port.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LocalMac {
+    pub present: bool,
+    pub sticky: bool,
+    pub seq: u32,
+    pub ips: BTreeSet<IpAddr>,
+    pub moves: VecDeque<Instant>,
+    pub frozen: bool,
+    /// Learned (again) since the last resolution.
+    pub fresh: bool,
+    /// Whether we owned the MAC at the last resolution (to count moves on transitions).
+    pub local_won: bool,
+}
+
+/// What we should advertise for a local MAC: `(ip, seq, sticky)` per route (ip `None` is the
+/// MAC-only route).
+pub(crate) type LocalAdvert = Vec<(Option<IpAddr>, u32, bool)>;
+
+/// The outcome of resolving one MAC.
+#[derive(Debug, Default)]
+pub(crate) struct MacPlan {
+    /// The local routes to have in the EVPN table (everything else for this MAC is withdrawn).
+    pub advertise: LocalAdvert,
+    /// All local route IPs that existed (to withdraw those not in `advertise`).
+    pub all_local_ips: Vec<Option<IpAddr>>,
+    /// Datapath changes.
+    pub deltas: Vec<ForwardingDelta>,
+    /// Set when the MAC was just declared a duplicate.
+    pub duplicate: bool,
+}
+
+/// One L2VNI's state.
+#[derive(Debug)]
+pub(crate) struct L2Domain {
+    pub config: L2VniConfig,
+    pub rd: RouteDistinguisher,
+    pub import: Vec<RouteTargetMatch>,
+    pub export: Vec<RouteTarget>,
+    pub local: HashMap<MacAddress, LocalMac>,
+    pub remote: HashMap<MacAddress, Vec<RemoteMac>>,
+    fdb: HashMap<MacAddress, IpAddr>,
+    neigh: HashMap<IpAddr, MacAddress>,
+    /// Remote type-3 routes per VTEP (by RD), and the VTEPs installed in the flood list.
+    flood_routes: BTreeMap<IpAddr, BTreeSet<[u8; 8]>>,
+    flood: BTreeSet<IpAddr>,
+}
+
+impl L2Domain {
+    pub fn new(config: L2VniConfig, router_id: Ipv4Addr, asn: u32) -> Self {
+        let rd = config
+            .rd
+            .unwrap_or_else(|| derive::auto_route_distinguisher(router_id, config.rd_index));
+        let import = if config.import_rts.is_empty() {
+            vec![derive::wildcard_import(config.vni)]
+        } else {
+            config.import_rts.clone()
+        };
+        let export = if config.export_rts.is_empty() {
+            vec![derive::frr_auto_route_target(asn, config.vni)]
+        } else {
+            config.export_rts.clone()
+        };
+        Self {
+            config,
+            rd,
+            import,
+            export,
+            local: HashMap::new(),
+            remote: HashMap::new(),
+            fdb: HashMap::new(),
+            neigh: HashMap::new(),
+            flood_routes: BTreeMap::new(),
+            flood: BTreeSet::new(),
+        }
+    }
+
+    /// Whether a route with these RTs belongs to this domain.
+    pub fn imports(&self, mut rts: impl Iterator<Item = RouteTarget>) -> bool {
+        rts.any(|rt| self.import.iter().any(|m| m.matches(&rt)))
+    }
+
+    /// Records (or with `None`, forgets) the remote route `(rd, ip)` for `mac`.
+    pub fn set_remote(&mut self, mac: MacAddress, rd: [u8; 8], ip: Option<IpAddr>, r: Option<RemoteMac>) {
+        let list = self.remote.entry(mac).or_default();
+        list.retain(|x| !(x.rd == rd && x.ip == ip));
+        if let Some(r) = r {
+            list.push(r);
+        }
+        if list.is_empty() {
+            self.remote.remove(&mac);
+        }
+    }
+
+    /// Records a local MAC (and IP) appearing or going away.
+    pub fn set_local(&mut self, mac: MacAddress, ip: Option<IpAddr>, present: bool, sticky: bool) {
+        let l = self.local.entry(mac).or_default();
+        match (ip, present) {
+            (Some(ip), true) => {
+                l.ips.insert(ip);
+                l.present = true;
+            }
+            (Some(ip), false) => {
+                l.ips.remove(&ip);
+            }
+            (None, true) => {
+                l.present = true;
+                l.sticky = sticky;
+                l.fresh = true;
+            }
+            (None, false) => {
+                l.present = false;
+                l.ips.clear();
+            }
+        }
+    }
+
+    /// Resolves where `mac` lives and what to advertise and install. `our_vtep` breaks
+    /// sequence ties (RFC 7432 §15.1); `reachable` filters remote VTEPs (next-hop tracking).
+    pub fn resolve_mac(
+        &mut self,
+        mac: MacAddress,
+        our_vtep: IpAddr,
+        now: Instant,
+        reachable: impl Fn(IpAddr) -> bool,
+    ) -> MacPlan {
+        let vni = self.config.vni;
+        let dup = self.config.dup_detection;
+        let mut plan = MacPlan::default();
+        // Best remote claim: per VTEP the highest sequence; then sticky, seq, lower VTEP.
+        let remotes = self.remote.get(&mac).map(Vec::as_slice).unwrap_or(&[]);
+        let best_remote = remotes
+            .iter()
+            .max_by(|a, b| {
+                (a.sticky, a.seq, std::cmp::Reverse(a.vtep)).cmp(&(b.sticky, b.seq, std::cmp::Reverse(b.vtep)))
+            })
+            .copied();
+        let remote_seq = remotes.iter().map(|r| r.seq).max();
+        let mut local_wins = false;
+        if let Some(l) = self.local.get_mut(&mac) {
+            plan.all_local_ips.push(None);
+            plan.all_local_ips.extend(l.ips.iter().map(|&ip| Some(ip)));
+            if l.present {
+                let fresh = std::mem::take(&mut l.fresh);
+                let mut moved = false;
+                if let Some(rs) = remote_seq {
+                    if fresh {
+                        // A MAC we learn while a remote VTEP claims it has moved to us:
+                        // outbid the remote claim (RFC 7432 §15.1).
+                        if !l.frozen {
+                            l.seq = l.seq.max(rs.saturating_add(1));
+                        }
+                        moved = true;
+                    }
+                }
+                local_wins = match best_remote {
+                    None => true,
+                    Some(r) => {
+                        (l.sticky, l.seq, std::cmp::Reverse(our_vtep))
+                            > (r.sticky, r.seq, std::cmp::Reverse(r.vtep))
+                    }
+                };
+                if l.local_won && !local_wins {
+                    moved = true;
+                }
+                l.local_won = local_wins;
+                if moved {
+                    l.moves.push_back(now);
+                    while l
+                        .moves
+                        .front()
+                        .is_some_and(|&t| now.duration_since(t) > dup.window)
+                    {
+                        l.moves.pop_front();
+                    }
+                    if !l.frozen && l.moves.len() >= dup.max_moves as usize {
+                        l.frozen = true;
+                        plan.duplicate = true;
+                    }
+                }
+                if local_wins {
+                    plan.advertise.push((None, l.seq, l.sticky));
+                    plan.advertise.extend(l.ips.iter().map(|&ip| (Some(ip), l.seq, l.sticky)));
+                }
+            }
+            if !l.present && l.ips.is_empty() && !l.frozen {
+                self.local.remove(&mac);
+            }
+        }
+        // FDB: the winning remote VTEP, when it wins and is reachable.
+        let want = match best_remote {
+            Some(r) if !local_wins && reachable(r.vtep) => Some(r.vtep),
+            _ => None,
+        };
+        let have = self.fdb.get(&mac).copied();
+        if want != have {
+            match want {
+                Some(v) => self.fdb.insert(mac, v),
+                None => self.fdb.remove(&mac),
+            };
+            plan.deltas.push(ForwardingDelta::Fdb { vni, mac, vtep: want });
+        }
+        // Neighbour entries for the IPs the winning VTEP binds to this MAC.
+        let ips: BTreeSet<IpAddr> = match want {
+            Some(v) => remotes.iter().filter(|r| r.vtep == v).filter_map(|r| r.ip).collect(),
+            None => BTreeSet::new(),
+        };
+        let stale: Vec<IpAddr> = self
+            .neigh
+            .iter()
+            .filter(|(ip, m)| **m == mac && !ips.contains(ip))
+            .map(|(ip, _)| *ip)
+            .collect();
+        for ip in stale {
+            self.neigh.remove(&ip);
+            plan.deltas.push(ForwardingDelta::Neighbor { vni, ip, mac: None });
+        }
+        for ip in ips {
+            if self.neigh.insert(ip, mac) != Some(mac) {
+                plan.deltas.push(ForwardingDelta::Neighbor { vni, ip, mac: Some(mac) });
+            }
+        }
+        plan
+    }
+
+    /// Whether `mac` is frozen as a duplicate.
+    pub fn is_frozen(&self, mac: &MacAddress) -> bool {
+        self.local.get(mac).is_some_and(|l| l.frozen)
+    }
+
+    /// Records a remote type-3 route (or its withdrawal) from `vtep` with `rd`.
+    pub fn set_flood_route(&mut self, vtep: IpAddr, rd: [u8; 8], present: bool) {
+        let set = self.flood_routes.entry(vtep).or_default();
+        if present {
+            set.insert(rd);
+        } else {
+            set.remove(&rd);
+            if set.is_empty() {
+                self.flood_routes.remove(&vtep);
+            }
+        }
+    }
+
+    /// Brings the flood list in line with the type-3 routes and VTEP reachability.
+    pub fn resolve_flood(&mut self, reachable: impl Fn(IpAddr) -> bool) -> Vec<ForwardingDelta> {
+        let want: BTreeSet<IpAddr> = self
+            .flood_routes
+            .keys()
+            .copied()
+            .filter(|&v| reachable(v))
+            .collect();
+        let vni = self.config.vni;
+        let mut out = Vec::new();
+        for &v in self.flood.difference(&want) {
+            out.push(ForwardingDelta::Flood { vni, vtep: v, present: false });
+        }
+        for &v in want.difference(&self.flood) {
+            out.push(ForwardingDelta::Flood { vni, vtep: v, present: true });
+        }
+        self.flood = want;
+        out
+    }
+
+    /// Every MAC the domain knows of (for walks after reachability changes).
+    pub fn macs(&self) -> Vec<MacAddress> {
+        let mut v: Vec<MacAddress> = self.remote.keys().chain(self.local.keys()).copied().collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Removal of the domain: deltas that undo everything it installed.
+    pub fn teardown(&mut self) -> Vec<ForwardingDelta> {
+        let vni = self.config.vni;
+        let mut out: Vec<ForwardingDelta> = self
+            .fdb
+            .drain()
+            .map(|(mac, _)| ForwardingDelta::Fdb { vni, mac, vtep: None })
+            .collect();
+        out.extend(self.neigh.drain().map(|(ip, _)| ForwardingDelta::Neighbor { vni, ip, mac: None }));
+        out.extend(std::mem::take(&mut self.flood).into_iter().map(|vtep| ForwardingDelta::Flood {
+            vni,
+            vtep,
+            present: false,
+        }));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn domain() -> L2Domain {
+        L2Domain::new(
+            L2VniConfig {
+                vni: 200,
+                rd: None,
+                rd_index: 1,
+                import_rts: vec![],
+                export_rts: vec![],
+                vrf: None,
+                dup_detection: DupDetection { max_moves: 3, window: Duration::from_secs(60) },
+            },
+            Ipv4Addr::new(10, 0, 0, 1),
+            64512,
+        )
+    }
+
+    const MAC: MacAddress = MacAddress([2, 0, 0, 0, 0, 0x11]);
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn remote(vtep: &str, seq: u32, sticky: bool) -> RemoteMac {
+        RemoteMac { rd: [vtep.len() as u8; 8], ip: None, vtep: ip(vtep), seq, sticky }
+    }
+
+    #[test]
+    fn higher_sequence_wins_then_sticky_then_lower_vtep() {
+        let mut d = domain();
+        let t = Instant::now();
+        let us = ip("192.0.2.1");
+        let a = RemoteMac { rd: [1; 8], ..remote("192.0.2.10", 0, false) };
+        let b = RemoteMac { rd: [2; 8], ..remote("192.0.2.20", 1, false) };
+        d.set_remote(MAC, a.rd, None, Some(a));
+        let p = d.resolve_mac(MAC, us, t, |_| true);
+        assert_eq!(p.deltas, vec![ForwardingDelta::Fdb { vni: 200, mac: MAC, vtep: Some(a.vtep) }]);
+        d.set_remote(MAC, b.rd, None, Some(b));
+        let p = d.resolve_mac(MAC, us, t, |_| true);
+        assert_eq!(p.deltas, vec![ForwardingDelta::Fdb { vni: 200, mac: MAC, vtep: Some(b.vtep) }], "seq 1 beats seq 0");
+        let a_sticky = RemoteMac { sticky: true, ..a };
+        d.set_remote(MAC, a.rd, None, Some(a_sticky));
+        let p = d.resolve_mac(MAC, us, t, |_| true);
+        assert_eq!(p.deltas, vec![ForwardingDelta::Fdb { vni: 200, mac: MAC, vtep: Some(a.vtep) }], "sticky beats seq");
+        // Equal seq, no sticky: lower VTEP wins.
+        d.set_remote(MAC, a.rd, None, Some(RemoteMac { seq: 1, ..a }));
+        let p = d.resolve_mac(MAC, us, t, |_| true);
+        assert!(p.deltas.is_empty(), "a (lower address) still wins on the tie");
+        // Unreachable VTEPs are not installed.
+        let p = d.resolve_mac(MAC, us, t, |v| v != a.vtep);
+        assert_eq!(p.deltas, vec![ForwardingDelta::Fdb { vni: 200, mac: MAC, vtep: None }]);
+    }
+
+    #[test]
+    fn local_learn_outbids_remote_and_repeated_moves_freeze() {
+        let mut d = domain();
+        let us = ip("192.0.2.1");
+        let t0 = Instant::now();
+        let r = remote("192.0.2.10", 4, false);
+        d.set_remote(MAC, r.rd, None, Some(r));
+        d.resolve_mac(MAC, us, t0, |_| true);
+        d.set_local(MAC, None, true, false);
+        let p = d.resolve_mac(MAC, us, t0, |_| true);
+        assert_eq!(p.advertise, vec![(None, 5, false)], "advertised with remote seq + 1");
+        assert_eq!(p.deltas, vec![ForwardingDelta::Fdb { vni: 200, mac: MAC, vtep: None }]);
+        // The remote outbids us: we stop advertising (the MAC moved back).
+        d.set_remote(MAC, r.rd, None, Some(RemoteMac { seq: 6, ..r }));
+        let p = d.resolve_mac(MAC, us, t0 + Duration::from_secs(1), |_| true);
+        assert!(p.advertise.is_empty());
+        assert!(!p.duplicate);
+        // Third move within the window: duplicate.
+        d.set_local(MAC, None, true, false);
+        let p = d.resolve_mac(MAC, us, t0 + Duration::from_secs(2), |_| true);
+        assert!(p.duplicate);
+        assert!(d.is_frozen(&MAC));
+    }
+
+    #[test]
+    fn flood_list_follows_type3_routes_and_reachability() {
+        let mut d = domain();
+        let v = ip("192.0.2.10");
+        d.set_flood_route(v, [1; 8], true);
+        assert_eq!(d.resolve_flood(|_| true), vec![ForwardingDelta::Flood { vni: 200, vtep: v, present: true }]);
+        assert!(d.resolve_flood(|_| true).is_empty());
+        assert_eq!(d.resolve_flood(|_| false), vec![ForwardingDelta::Flood { vni: 200, vtep: v, present: false }]);
+        d.set_flood_route(v, [1; 8], false);
+        assert!(d.resolve_flood(|_| true).is_empty());
+    }
+}
