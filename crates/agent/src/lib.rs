@@ -12,6 +12,8 @@ pub mod capture;
 pub mod config;
 /// Node derivation: addresses, names, sessions, RDs and RTs for this node.
 pub mod plan;
+/// Kubernetes mode: CRDs, controllers, node index, status, secrets (issue 7).
+pub mod k8s;
 /// `perouter check`: offline validation and the derived node plan.
 pub mod check;
 pub mod cli;

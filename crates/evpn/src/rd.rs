@@ -56,21 +56,23 @@ impl Default for RouteDistinguisher {
 impl RouteDistinguisher {
     /// Decodes the 8 wire octets. Never fails: unknown types are kept raw.
     pub fn from_bytes(b: [u8; 8]) -> Self {
-        let rd_type = u16::from_be_bytes([b[0], b[1]]);
-        match rd_type {
+        // Decoded from one 64-bit word: the fields are built in registers,
+        // which keeps NLRI parsing free of partial-store stalls.
+        let v = u64::from_be_bytes(b);
+        match (v >> 48) as u16 {
             0 => RouteDistinguisher::As2 {
-                asn: u16::from_be_bytes([b[2], b[3]]),
-                number: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+                asn: (v >> 32) as u16,
+                number: v as u32,
             },
             1 => RouteDistinguisher::Ipv4 {
-                addr: Ipv4Addr::new(b[2], b[3], b[4], b[5]),
-                number: u16::from_be_bytes([b[6], b[7]]),
+                addr: Ipv4Addr::from((v >> 16) as u32),
+                number: v as u16,
             },
             2 => RouteDistinguisher::As4 {
-                asn: u32::from_be_bytes([b[2], b[3], b[4], b[5]]),
-                number: u16::from_be_bytes([b[6], b[7]]),
+                asn: (v >> 16) as u32,
+                number: v as u16,
             },
-            _ => RouteDistinguisher::Other {
+            rd_type => RouteDistinguisher::Other {
                 rd_type,
                 value: [b[2], b[3], b[4], b[5], b[6], b[7]],
             },

@@ -45,8 +45,8 @@ pub fn diff(
 ) -> Result<Plan, DesiredError> {
     desired.validate()?;
     forwarding.validate()?;
-    let empty = NamespaceState::default();
-    let router = observed.router.as_ref().unwrap_or(&empty);
+    let fresh_ns = NamespaceState::fresh();
+    let router = observed.router.as_ref().unwrap_or(&fresh_ns);
     let mut p = Planner {
         ops: Vec::new(),
         warnings: Vec::new(),
@@ -381,8 +381,6 @@ impl Planner {
         }
 
         // Wanted links: create what is missing or of the wrong kind, then fix attributes.
-        let by_name: BTreeMap<(Ns, &str), &WantLink> =
-            wants.iter().map(|w| ((w.ns, w.name.as_str()), w)).collect();
         let mut recreated_peers: BTreeSet<String> = BTreeSet::new();
         for w in &wants {
             let ns_state = match w.ns {
@@ -460,7 +458,6 @@ impl Planner {
                 }
             }
         }
-        let _ = by_name;
     }
 
     /// Emits the attribute changes that make `have` what `w` wants, in upstream's order:
@@ -672,6 +669,7 @@ impl Planner {
                 master_rows.insert((dev.to_string(), e.mac));
             }
         }
+        let wanted_macs: BTreeSet<(String, MacAddr)> = fdb.keys().cloned().collect();
         for ((dev, mac), dsts) in &self_rows {
             if *mac == MacAddr::ZERO {
                 for dst in dsts {
@@ -694,7 +692,7 @@ impl Planner {
             }
         }
         for (dev, mac) in &master_rows {
-            if !fdb.contains_key(&(dev.clone(), *mac)) && !self_rows.contains_key(&(dev.clone(), *mac)) {
+            if !wanted_macs.contains(&(dev.clone(), *mac)) {
                 ops.push(Op::DelFdb { dev: dev.clone(), mac: *mac, dst: None, master: true });
             }
         }

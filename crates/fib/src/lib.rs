@@ -11,7 +11,7 @@
 //! (`internal/hostnetwork`): VRF, `br-pe-<vni>`, `vni<vni>`, `host-e-<vni>`/`pe-e-<vni>`,
 //! `br-hs-<vni>`, `pt-host`/`pt-ns`, in the `perouter` namespace.
 
-//pub mod apply;
+pub mod apply;
 pub mod desired;
 pub mod diff;
 pub mod mac;
@@ -22,7 +22,7 @@ pub mod op;
 //pub mod reconcile;
 //pub mod watch;
 
-//pub use apply::{ApplyReport, Datapath, DatapathConfig, OpFailure};
+pub use apply::{ApplyReport, Datapath, DatapathConfig, OpFailure};
 pub use desired::{ForwardingState, HostLeg, L2Vni, L3Vni, NodeDatapath, Passthrough, VethAddresses, VrfRoutes};
 pub use diff::{diff, Plan};
 pub use mac::MacAddr;

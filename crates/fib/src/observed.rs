@@ -215,6 +215,28 @@ impl NamespaceState {
         st
     }
 
+    /// What a namespace has right after creation: `lo`, down, without addresses.
+    pub fn fresh() -> NamespaceState {
+        let mut st = NamespaceState::default();
+        st.links.insert(
+            "lo".into(),
+            Link {
+                ifindex: 1,
+                name: "lo".into(),
+                kind: LinkKind::Other(None),
+                master: None,
+                up: false,
+                mtu: Some(65536),
+                mac: Some(MacAddr::ZERO),
+                group: 0,
+                addr_gen_mode: Some(0),
+                bridge_port: None,
+                addresses: BTreeSet::new(),
+            },
+        );
+        st
+    }
+
     /// The link with index `ifindex`.
     pub fn link_by_index(&self, ifindex: u32) -> Option<&Link> {
         self.links.values().find(|l| l.ifindex == ifindex)
@@ -429,6 +451,13 @@ fn neigh_addr(a: &NeighbourAddress) -> Option<IpAddr> {
     match a {
         NeighbourAddress::Inet(v) => Some(IpAddr::V4(*v)),
         NeighbourAddress::Inet6(v) => Some(IpAddr::V6(*v)),
+        // In AF_BRIDGE messages the parser cannot tell the family from the header: decide by
+        // length (VXLAN FDB `NDA_DST` is a bare IPv4 or IPv6 address).
+        NeighbourAddress::Other(b) => match b.len() {
+            4 => <[u8; 4]>::try_from(b.as_slice()).ok().map(IpAddr::from),
+            16 => <[u8; 16]>::try_from(b.as_slice()).ok().map(IpAddr::from),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -460,19 +489,23 @@ pub fn neighbour_from_message(
 pub fn fdb_from_message(m: &NeighbourMessage) -> Option<FdbEntry> {
     let mut mac = None;
     let mut dst = None;
+    let mut has_master = false;
     for a in &m.attributes {
         match a {
             NeighbourAttribute::LinkLayerAddress(l) => mac = MacAddr::from_slice(l),
             NeighbourAttribute::Destination(d) => dst = neigh_addr(d),
+            NeighbourAttribute::Controller(_) => has_master = true,
             _ => {}
         }
     }
+    let is_self = m.header.flags.contains(NeighbourFlags::Own);
     Some(FdbEntry {
         ifindex: m.header.ifindex,
         mac: mac?,
         dst,
-        is_self: m.header.flags.contains(NeighbourFlags::Own),
-        master: m.header.flags.contains(NeighbourFlags::Controller),
+        is_self,
+        // The bridge reports its rows with `NDA_MASTER`, not with the `NTF_MASTER` flag.
+        master: !is_self && (has_master || m.header.flags.contains(NeighbourFlags::Controller)),
         ext_learned: m.header.flags.contains(NeighbourFlags::ExtLearned),
         permanent: m.header.state == NeighbourState::Permanent,
     })

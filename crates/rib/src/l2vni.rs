@@ -292,6 +292,7 @@ impl L2Domain {
     }
 
     /// Whether `mac` is frozen as a duplicate.
+    #[cfg(test)]
     pub fn is_frozen(&self, mac: &MacAddress) -> bool {
         self.local.get(mac).is_some_and(|l| l.frozen)
     }

@@ -567,3 +567,18 @@ mod tests {
         assert!(!Source::Peer(PeerId(1)).same_path(&a));
     }
 }
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn print_sizes() {
+        use std::mem::size_of;
+        eprintln!("EvpnRouteKey {}", size_of::<perouter_evpn::EvpnRouteKey>());
+        eprintln!("Source {}", size_of::<super::Source>());
+        eprintln!("Path<()> {}", size_of::<super::Path<()>>());
+        eprintln!("Entry<()> {}", size_of::<super::Entry<()>>());
+        eprintln!("Entry<u32> {}", size_of::<super::Entry<u32>>());
+        eprintln!("Slot v4 {}", size_of::<super::Slot<ipnet::Ipv4Net, ()>>());
+        eprintln!("Slot evpn {}", size_of::<super::Slot<perouter_evpn::EvpnRouteKey, crate::evpn_table::EvpnData>>());
+        eprintln!("PathAttrs {}", size_of::<crate::attrs::PathAttrs>());
+    }
+}

@@ -80,7 +80,8 @@ pub struct DecodeArgs {
     #[arg(long)]
     pub raw: bool,
 
-    /// The BGP TCP port in captures.
+    /// The BGP TCP port: which segments of a capture to decode, and (in captures without a SYN
+    /// and in hex comments) which side is the responder.
     #[arg(long, default_value_t = 179, value_name = "N")]
     pub port: u16,
 
@@ -292,9 +293,14 @@ fn decode_capture<W: Write>(data: &[u8], args: &DecodeArgs, decoder: &mut Messag
 }
 
 /// Connection ids and initiators for hex input whose comments name endpoints.
-#[derive(Default)]
 struct HexSessions {
+    /// The BGP port: the side using it is taken as the responder, as in captures without a SYN.
+    port: u16,
     ids: HashMap<(String, String), (u64, Endpoints)>,
+}
+
+fn port_of(endpoint: &str) -> Option<u16> {
+    endpoint.parse::<std::net::SocketAddr>().ok().map(|a| a.port())
 }
 
 impl HexSessions {
@@ -305,7 +311,20 @@ impl HexSessions {
             (e.dst.clone(), e.src.clone())
         };
         let next = self.ids.len() as u64;
-        let (id, first) = self.ids.entry(key).or_insert_with(|| (next, e.clone()));
+        let port = self.port;
+        let (id, first) = self.ids.entry(key).or_insert_with(|| {
+            // The initiator: the side not on the BGP port if that is clear, else the first
+            // sender seen.
+            let initiator = if port_of(&e.src) == Some(port) && port_of(&e.dst).is_some_and(|p| p != port) {
+                Endpoints {
+                    src: e.dst.clone(),
+                    dst: e.src.clone(),
+                }
+            } else {
+                e.clone()
+            };
+            (next, initiator)
+        });
         let direction = if first.src == e.src {
             Direction::Forward
         } else {
@@ -315,8 +334,11 @@ impl HexSessions {
     }
 }
 
-fn decode_hex<W: Write>(text: &str, decoder: &mut MessageDecoder, out: &mut Output<'_, W>) -> io::Result<()> {
-    let mut sessions = HexSessions::default();
+fn decode_hex<W: Write>(text: &str, port: u16, decoder: &mut MessageDecoder, out: &mut Output<'_, W>) -> io::Result<()> {
+    let mut sessions = HexSessions {
+        port,
+        ids: HashMap::new(),
+    };
     for line in parse_hex_lines(text) {
         let mut origin = Origin {
             line: Some(line.line),
@@ -398,7 +420,7 @@ pub fn decode_to<W: Write>(args: &DecodeArgs, data: &[u8], out: &mut W) -> io::R
     };
     if args.hex {
         let text = String::from_utf8_lossy(data);
-        decode_hex(&text, &mut decoder, &mut output)?;
+        decode_hex(&text, args.port, &mut decoder, &mut output)?;
     } else if args.raw {
         decode_raw(data, &mut decoder, &mut output)?;
     } else {

@@ -20,6 +20,8 @@ pub struct Cli {
 pub enum Command {
     /// Decode BGP messages from a pcap/pcapng capture, hex lines or a raw stream, as JSON.
     Decode(decode::DecodeArgs),
+    /// Print the CustomResourceDefinitions of network.openperouter.io/v1alpha1 as YAML.
+    Crds,
 }
 
 impl Cli {
@@ -27,6 +29,7 @@ impl Cli {
     pub fn run(&self) -> std::process::ExitCode {
         match &self.command {
             Command::Decode(args) => decode::run(args),
+            Command::Crds => crate::k8s::crd::print_crds(),
         }
     }
 }

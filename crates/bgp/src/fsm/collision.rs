@@ -50,16 +50,31 @@ mod tests {
 
     #[test]
     fn higher_identifier_keeps_its_own_connection() {
-        assert_eq!(winner(id("10.0.0.2"), 1, id("10.0.0.1"), 2), Initiator::Local);
-        assert_eq!(winner(id("10.0.0.1"), 1, id("10.0.0.2"), 2), Initiator::Remote);
+        assert_eq!(
+            winner(id("10.0.0.2"), 1, id("10.0.0.1"), 2),
+            Initiator::Local
+        );
+        assert_eq!(
+            winner(id("10.0.0.1"), 1, id("10.0.0.2"), 2),
+            Initiator::Remote
+        );
         // Compared as unsigned 32-bit numbers, not bytes of text.
-        assert_eq!(winner(id("192.0.2.1"), 1, id("9.255.255.255"), 2), Initiator::Local);
+        assert_eq!(
+            winner(id("192.0.2.1"), 1, id("9.255.255.255"), 2),
+            Initiator::Local
+        );
     }
 
     #[test]
     fn equal_identifiers_fall_back_to_as_numbers() {
-        assert_eq!(winner(id("10.0.0.1"), 65002, id("10.0.0.1"), 65001), Initiator::Local);
-        assert_eq!(winner(id("10.0.0.1"), 65001, id("10.0.0.1"), 65002), Initiator::Remote);
+        assert_eq!(
+            winner(id("10.0.0.1"), 65002, id("10.0.0.1"), 65001),
+            Initiator::Local
+        );
+        assert_eq!(
+            winner(id("10.0.0.1"), 65001, id("10.0.0.1"), 65002),
+            Initiator::Remote
+        );
     }
 
     #[test]

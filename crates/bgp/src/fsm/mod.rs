@@ -244,8 +244,13 @@ impl Fsm {
     pub fn handle_stop(&mut self, now: Instant, message: Option<&str>) {
         self.admin_up = false;
         let n = match message {
-            Some(m) => Notification::cease_with_communication(CeaseSubcode::AdministrativeShutdown, m),
-            None => Notification::new(ErrorCode::Cease(CeaseSubcode::AdministrativeShutdown), Bytes::new()),
+            Some(m) => {
+                Notification::cease_with_communication(CeaseSubcode::AdministrativeShutdown, m)
+            }
+            None => Notification::new(
+                ErrorCode::Cease(CeaseSubcode::AdministrativeShutdown),
+                Bytes::new(),
+            ),
         };
         self.close_with(now, n);
         self.connect_retry = None;
@@ -297,7 +302,10 @@ impl Fsm {
             State::OpenSent | State::OpenConfirm | State::Established => {
                 let established = self.state == State::Established;
                 self.reset_session();
-                self.events.push_back(Event::Down { reason: DownReason::ConnectionClosed, established });
+                self.events.push_back(Event::Down {
+                    reason: DownReason::ConnectionClosed,
+                    established,
+                });
                 self.events.push_back(Event::Disconnect);
                 self.to_idle_and_retry(now);
             }
@@ -319,6 +327,12 @@ impl Fsm {
         match (self.state, msg) {
             (State::Idle | State::Connect | State::Active, _) => {
                 // No connection is known to be open: nothing to do.
+            }
+            (_, m @ Message::Unknown { .. }) => {
+                // RFC 4271 §6.1: Message Header Error / Bad Message Type.
+                if let Some(n) = m.bad_type_notification() {
+                    self.close_with(now, n);
+                }
             }
             (_, Message::Notification(n)) => {
                 info!(peer_state = ?self.state, notification = %n, "NOTIFICATION received");
@@ -363,7 +377,9 @@ impl Fsm {
                     self.events.push_back(Event::Up(Box::new(p.clone())));
                 }
             }
-            (State::OpenConfirm, _) => self.fsm_error(now, FsmSubcode::UnexpectedMessageInOpenConfirm),
+            (State::OpenConfirm, _) => {
+                self.fsm_error(now, FsmSubcode::UnexpectedMessageInOpenConfirm)
+            }
             (State::Established, Message::Keepalive) => self.restart_hold(now),
             (State::Established, Message::Update(u)) => {
                 self.restart_hold(now);
@@ -383,9 +399,15 @@ impl Fsm {
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.hold.is_some_and(|t| t <= now) {
             self.hold = None;
-            if matches!(self.state, State::OpenSent | State::OpenConfirm | State::Established) {
+            if matches!(
+                self.state,
+                State::OpenSent | State::OpenConfirm | State::Established
+            ) {
                 warn!(state = ?self.state, "hold timer expired");
-                self.close_with(now, Notification::new(ErrorCode::HoldTimerExpired, Bytes::new()));
+                self.close_with(
+                    now,
+                    Notification::new(ErrorCode::HoldTimerExpired, Bytes::new()),
+                );
             }
         }
         if self.keepalive.is_some_and(|t| t <= now) {
@@ -400,14 +422,15 @@ impl Fsm {
             match self.state {
                 State::Idle if self.admin_up => self.begin_connecting(now),
                 State::Connect => {
-                    // Connect timeout: try again.
+                    // Connect timeout: try again, a little later next time.
                     self.events.push_back(Event::Connect);
-                    self.arm_retry(now);
+                    self.backoff.next_delay(&mut self.jitter);
+                    self.arm_connect_timeout(now);
                 }
                 State::Active if !self.cfg.peer.passive => {
                     self.set_state(State::Connect);
                     self.events.push_back(Event::Connect);
-                    self.arm_retry(now);
+                    self.arm_connect_timeout(now);
                 }
                 _ => {}
             }
@@ -426,7 +449,8 @@ impl Fsm {
             return Err(NotEstablished(self.state));
         }
         let before = self.transmits.len();
-        self.transmits.extend(updates.into_iter().map(Message::Update));
+        self.transmits
+            .extend(updates.into_iter().map(Message::Update));
         if self.transmits.len() > before {
             self.restart_keepalive(now);
         }
@@ -457,7 +481,10 @@ impl Fsm {
 
     /// The earliest armed deadline: call [`Fsm::handle_timeout`] then.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.connect_retry, self.hold, self.keepalive].into_iter().flatten().min()
+        [self.connect_retry, self.hold, self.keepalive]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     // -------------------------------------------------------------- internal
@@ -478,8 +505,15 @@ impl Fsm {
         } else {
             self.set_state(State::Connect);
             self.events.push_back(Event::Connect);
-            self.arm_retry(now);
+            self.arm_connect_timeout(now);
         }
+    }
+
+    /// In Connect the ConnectRetry timer is the connect timeout: the current
+    /// backoff base, jittered, without advancing the backoff.
+    fn arm_connect_timeout(&mut self, now: Instant) {
+        let d = self.jitter.apply(self.backoff.current());
+        self.connect_retry = Some(now + d);
     }
 
     fn arm_retry(&mut self, now: Instant) {
@@ -488,7 +522,11 @@ impl Fsm {
     }
 
     fn restart_hold(&mut self, now: Instant) {
-        self.hold = if self.hold_time.is_zero() { None } else { Some(now + self.hold_time) };
+        self.hold = if self.hold_time.is_zero() {
+            None
+        } else {
+            Some(now + self.hold_time)
+        };
     }
 
     fn restart_keepalive(&mut self, now: Instant) {
@@ -516,7 +554,10 @@ impl Fsm {
     }
 
     fn fsm_error(&mut self, now: Instant, subcode: FsmSubcode) {
-        self.close_with(now, Notification::new(ErrorCode::Fsm(subcode), Bytes::new()));
+        self.close_with(
+            now,
+            Notification::new(ErrorCode::Fsm(subcode), Bytes::new()),
+        );
     }
 
     /// Sends `n` if a connection is open, closes it, and goes Idle.

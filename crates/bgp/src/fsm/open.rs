@@ -12,8 +12,8 @@ use super::timers::{keepalive_interval, negotiate_hold_time};
 use super::FsmConfig;
 use crate::config::Family;
 use crate::wire::{
-    capability::code as cap, AddPathMode, Afi, AfiSafi, Capability, ErrorCode, GracefulRestart,
-    Notification, Open, OpenSubcode, WireContext,
+    capability::code as cap, AddPathFamilies, AddPathMode, Afi, AfiSafi, Capability, ErrorCode,
+    GracefulRestart, Notification, Open, OpenSubcode, WireContext,
 };
 
 /// The peer's graceful restart capability as it matters to a helper
@@ -113,9 +113,10 @@ impl OpenError {
     /// The NOTIFICATION that reports this error (RFC 4271 §6.2, RFC 5492 §5).
     pub fn notification(&self) -> Notification {
         let (sub, data) = match self {
-            OpenError::UnsupportedVersion(_) => {
-                (OpenSubcode::UnsupportedVersionNumber, Bytes::from_static(&[0, 4]))
-            }
+            OpenError::UnsupportedVersion(_) => (
+                OpenSubcode::UnsupportedVersionNumber,
+                Bytes::from_static(&[0, 4]),
+            ),
             OpenError::BadPeerAs { .. } => (OpenSubcode::BadPeerAs, Bytes::new()),
             OpenError::BadBgpId(_) => (OpenSubcode::BadBgpIdentifier, Bytes::new()),
             OpenError::UnacceptableHoldTime(_) => (OpenSubcode::UnacceptableHoldTime, Bytes::new()),
@@ -150,8 +151,11 @@ pub fn afi_safi(f: Family) -> AfiSafi {
 /// next hop and graceful restart as configured.
 pub fn build_open(cfg: &FsmConfig) -> Open {
     let p = &cfg.peer;
-    let mut caps: Vec<Capability> =
-        p.families.iter().map(|f| Capability::MultiProtocol(afi_safi(*f))).collect();
+    let mut caps: Vec<Capability> = p
+        .families
+        .iter()
+        .map(|f| Capability::MultiProtocol(afi_safi(*f)))
+        .collect();
     if p.route_refresh {
         caps.push(Capability::RouteRefresh);
         caps.push(Capability::EnhancedRouteRefresh);
@@ -179,7 +183,10 @@ pub fn build_open(cfg: &FsmConfig) -> Open {
         }
     }
     if p.extended_next_hop && p.families.contains(&Family::Ipv4Unicast) {
-        caps.push(Capability::ExtendedNextHop(vec![(AfiSafi::IPV4_UNICAST, Afi::Ipv6)]));
+        caps.push(Capability::ExtendedNextHop(vec![(
+            AfiSafi::IPV4_UNICAST,
+            Afi::Ipv6,
+        )]));
     }
     let gr = &p.graceful_restart;
     if gr.enabled {
@@ -203,7 +210,10 @@ pub fn negotiate(cfg: &FsmConfig, ours: &Open, theirs: &Open) -> Result<SessionP
     }
     let peer_as = theirs.asn();
     if !cfg.peer.remote_as.accepts(cfg.local_as, peer_as) {
-        return Err(OpenError::BadPeerAs { got: peer_as, expected: format!("{:?}", cfg.peer.remote_as) });
+        return Err(OpenError::BadPeerAs {
+            got: peer_as,
+            expected: format!("{:?}", cfg.peer.remote_as),
+        });
     }
     let ibgp = peer_as == cfg.local_as;
     if theirs.bgp_id.is_unspecified() || (ibgp && theirs.bgp_id == cfg.router_id) {
@@ -213,12 +223,28 @@ pub fn negotiate(cfg: &FsmConfig, ours: &Open, theirs: &Open) -> Result<SessionP
         .ok_or(OpenError::UnacceptableHoldTime(theirs.hold_time))?;
     let our_fams = ours.families();
     let their_fams = theirs.families();
-    let families: Vec<AfiSafi> = our_fams.iter().copied().filter(|f| their_fams.contains(f)).collect();
+    let families: Vec<AfiSafi> = our_fams
+        .iter()
+        .copied()
+        .filter(|f| their_fams.contains(f))
+        .collect();
     if families.is_empty() {
-        return Err(OpenError::NoCommonFamily { ours: our_fams, theirs: their_fams });
+        return Err(OpenError::NoCommonFamily {
+            ours: our_fams,
+            theirs: their_fams,
+        });
     }
-    let rx = WireContext::negotiate(theirs, ours);
-    let tx = WireContext::negotiate(ours, theirs);
+    let mut rx = WireContext::negotiate(theirs, ours);
+    let mut tx = WireContext::negotiate(ours, theirs);
+    // ADD-PATH only matters for families the session carries.
+    for ctx in [&mut rx, &mut tx] {
+        let fams: Vec<AfiSafi> = ctx
+            .add_path
+            .iter()
+            .filter(|f| families.contains(f))
+            .collect();
+        ctx.add_path = AddPathFamilies::of(&fams);
+    }
     let both = |code: u8| ours.has_capability(code) && theirs.has_capability(code);
     let route_refresh = theirs.has_capability(cap::ROUTE_REFRESH)
         || theirs.has_capability(cap::ROUTE_REFRESH_CISCO);
@@ -232,12 +258,19 @@ pub fn negotiate(cfg: &FsmConfig, ours: &Open, theirs: &Open) -> Result<SessionP
             .collect()
     };
     let their_enh = ext_nh(theirs);
-    let extended_next_hop = ext_nh(ours).into_iter().filter(|e| their_enh.contains(e)).collect();
+    let extended_next_hop = ext_nh(ours)
+        .into_iter()
+        .filter(|e| their_enh.contains(e))
+        .collect();
     let graceful_restart = match (ours.graceful_restart(), theirs.graceful_restart()) {
         (Some(_), Some(g)) => Some(PeerGracefulRestart {
             restart_time: g.restart_time,
             restarting: g.restart_state(),
-            families: g.families.iter().map(|(f, fl)| (*f, fl & 0x80 != 0)).collect(),
+            families: g
+                .families
+                .iter()
+                .map(|(f, fl)| (*f, fl & 0x80 != 0))
+                .collect(),
         }),
         _ => None,
     };

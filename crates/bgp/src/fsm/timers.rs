@@ -52,7 +52,11 @@ impl Backoff {
     /// A backoff starting at `initial` and capped at `max` (`max >= initial`
     /// is enforced by taking the larger of the two).
     pub fn new(initial: Duration, max: Duration) -> Self {
-        Self { initial, max: max.max(initial), current: initial }
+        Self {
+            initial,
+            max: max.max(initial),
+            current: initial,
+        }
     }
 
     /// The next delay (jittered), and doubles the base for the following one.
@@ -121,7 +125,10 @@ mod tests {
     fn same_seed_same_sequence() {
         let (mut a, mut b) = (Jitter::new(7), Jitter::new(7));
         for _ in 0..100 {
-            assert_eq!(a.apply(Duration::from_secs(30)), b.apply(Duration::from_secs(30)));
+            assert_eq!(
+                a.apply(Duration::from_secs(30)),
+                b.apply(Duration::from_secs(30))
+            );
         }
         assert_ne!(Jitter::new(1).next_u64(), Jitter::new(2).next_u64());
     }
@@ -158,7 +165,13 @@ mod tests {
         assert_eq!(keepalive_interval(90, None), Some(Duration::from_secs(30)));
         assert_eq!(keepalive_interval(3, None), Some(Duration::from_secs(1)));
         assert_eq!(keepalive_interval(0, None), None);
-        assert_eq!(keepalive_interval(90, Some(10)), Some(Duration::from_secs(10)));
-        assert_eq!(keepalive_interval(9, Some(60)), Some(Duration::from_secs(9)));
+        assert_eq!(
+            keepalive_interval(90, Some(10)),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            keepalive_interval(9, Some(60)),
+            Some(Duration::from_secs(9))
+        );
     }
 }

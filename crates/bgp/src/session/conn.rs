@@ -49,6 +49,7 @@ pub struct Conn {
     /// Encoded messages to the writer task.
     pub writer: mpsc::Sender<Bytes>,
     reader_task: tokio::task::JoinHandle<()>,
+    writer_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Conn {
@@ -67,8 +68,22 @@ impl Conn {
         let (rd, wr) = stream.into_split();
         let (wtx, wrx) = mpsc::channel(64);
         let reader_task = tokio::spawn(read_loop(id, rd, events));
-        tokio::spawn(write_loop(wr, wrx));
-        Ok(Conn { id, initiator, remote, local, writer: wtx, reader_task })
+        let writer_task = Some(tokio::spawn(write_loop(wr, wrx)));
+        Ok(Conn {
+            id,
+            initiator,
+            remote,
+            local,
+            writer: wtx,
+            reader_task,
+            writer_task,
+        })
+    }
+
+    /// Closes the connection, returning the writer task, which ends once
+    /// what was queued (a NOTIFICATION, typically) is written.
+    pub fn close(mut self) -> Option<tokio::task::JoinHandle<()>> {
+        self.writer_task.take()
     }
 }
 

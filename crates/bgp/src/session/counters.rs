@@ -21,6 +21,8 @@ pub struct MessageCounts {
     pub keepalive: u64,
     /// ROUTE-REFRESH messages.
     pub route_refresh: u64,
+    /// Messages of unknown types.
+    pub unknown: u64,
 }
 
 impl MessageCounts {
@@ -32,12 +34,18 @@ impl MessageCounts {
             Message::Notification(_) => self.notification += 1,
             Message::Keepalive => self.keepalive += 1,
             Message::RouteRefresh(_) => self.route_refresh += 1,
+            Message::Unknown { .. } => self.unknown += 1,
         }
     }
 
     /// All messages.
     pub fn total(&self) -> u64 {
-        self.open + self.update + self.notification + self.keepalive + self.route_refresh
+        self.open
+            + self.update
+            + self.notification
+            + self.keepalive
+            + self.route_refresh
+            + self.unknown
     }
 }
 
@@ -121,7 +129,10 @@ mod tests {
         assert_eq!(c.messages_in.total(), 2);
         let t0 = Instant::now();
         c.up(t0);
-        assert_eq!(c.snapshot(t0 + Duration::from_secs(5)).uptime, Some(Duration::from_secs(5)));
+        assert_eq!(
+            c.snapshot(t0 + Duration::from_secs(5)).uptime,
+            Some(Duration::from_secs(5))
+        );
         c.down(true);
         c.down(false);
         assert_eq!(c.flaps, 1);

@@ -145,6 +145,8 @@ struct Session {
     /// Prefixes held from the peer, tracked only with max-prefix.
     held: Option<HashSet<Bytes>>,
     batch: Vec<Update>,
+    /// Writers of closed connections still flushing (a last NOTIFICATION).
+    closing: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Session {
@@ -169,6 +171,7 @@ impl Session {
             up_params: None,
             held,
             batch: Vec::new(),
+            closing: Vec::new(),
         }
     }
 
@@ -227,6 +230,10 @@ impl Session {
         if let Some(c) = self.connecting.take() {
             c.abort();
         }
+        // Let the last NOTIFICATION reach the peer before the task ends.
+        for w in self.closing.drain(..) {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), w).await;
+        }
         info!(%peer, "session ended");
     }
 
@@ -238,7 +245,9 @@ impl Session {
                 let prefixes: u64 = updates.iter().map(|u| announced_count(u) as u64).sum();
                 match self.main.fsm.send_updates(now, updates) {
                     Ok(()) => self.counters.prefixes_advertised += prefixes,
-                    Err(e) => debug!(peer = %self.spec.remote, error = %e, dropped = n, "UPDATEs not sent"),
+                    Err(e) => {
+                        debug!(peer = %self.spec.remote, error = %e, dropped = n, "UPDATEs not sent")
+                    }
                 }
             }
             SessionCommand::RouteRefresh(rr) => {
@@ -281,7 +290,13 @@ impl Session {
         let state = self.main.fsm.state();
         match state {
             State::Idle | State::Connect | State::Active => {
-                if state == State::Idle && self.main.fsm.timer(crate::fsm::TimerKind::ConnectRetry).is_none() {
+                if state == State::Idle
+                    && self
+                        .main
+                        .fsm
+                        .timer(crate::fsm::TimerKind::ConnectRetry)
+                        .is_none()
+                {
                     debug!(peer = %self.spec.remote, "refusing connection: administratively down");
                     return;
                 }
@@ -300,7 +315,9 @@ impl Session {
                     debug!(peer = %self.spec.remote, "third connection refused");
                     return;
                 }
-                let Some(c) = self.new_conn(Initiator::Remote, stream) else { return };
+                let Some(c) = self.new_conn(Initiator::Remote, stream) else {
+                    return;
+                };
                 info!(peer = %self.spec.remote, "connection collision: running both until resolved");
                 let mut fsm = Fsm::new(self.spec.fsm.clone(), self.spec.seed ^ 0x5eed);
                 fsm.handle_start_passive(now);
@@ -308,7 +325,10 @@ impl Session {
                 self.shadow = Some(Slot { fsm, conn: Some(c) });
             }
             State::Established => {
-                let gr = self.up_params.as_ref().is_some_and(|p| p.graceful_restart.is_some());
+                let gr = self
+                    .up_params
+                    .as_ref()
+                    .is_some_and(|p| p.graceful_restart.is_some());
                 if gr {
                     // RFC 4724 §4.2: a new connection from a GR-capable peer
                     // means it restarted; the old session is gone.
@@ -373,7 +393,9 @@ impl Session {
                 .await
                 .map_err(std::io::Error::other)??;
                 let std_stream: std::net::TcpStream = sock.into();
-                tokio::net::TcpSocket::from_std_stream(std_stream).connect(remote).await
+                tokio::net::TcpSocket::from_std_stream(std_stream)
+                    .connect(remote)
+                    .await
             }
             .await;
             let _ = tx.send((attempt, res)).await;
@@ -395,7 +417,9 @@ impl Session {
         match ev {
             ConnEvent::Frames(id, frames) => {
                 for f in frames {
-                    let Some(slot) = self.slot_for(id) else { return };
+                    let Some(slot) = self.slot_for(id) else {
+                        return;
+                    };
                     let ctx = slot.fsm.rx_context().clone();
                     match Message::parse(&f, &ctx) {
                         Ok((msg, _)) => {
@@ -461,17 +485,29 @@ impl Session {
     }
 
     fn check_max_prefix(&mut self, now: Instant) {
-        let (Some(max), Some(held)) = (self.spec.fsm.peer.max_prefix, &self.held) else { return };
+        let (Some(max), Some(held)) = (self.spec.fsm.peer.max_prefix, &self.held) else {
+            return;
+        };
         if held.len() as u64 > u64::from(max) && self.main.fsm.state() == State::Established {
             warn!(peer = %self.spec.remote, limit = max, held = held.len(),
                 "maximum prefix count exceeded: closing with Cease/Maximum Number of Prefixes Reached");
             // RFC 4486 §4: data is AFI (2), SAFI (1), prefix upper bound (4).
             let mut data = BytesMut::with_capacity(7);
-            let (afi, safi) = self.spec.fsm.peer.families.first().map(|f| f.afi_safi()).unwrap_or((1, 1));
+            let (afi, safi) = self
+                .spec
+                .fsm
+                .peer
+                .families
+                .first()
+                .map(|f| f.afi_safi())
+                .unwrap_or((1, 1));
             data.extend_from_slice(&afi.to_be_bytes());
             data.extend_from_slice(&[safi]);
             data.extend_from_slice(&max.to_be_bytes());
-            let n = Notification::new(ErrorCode::Cease(CeaseSubcode::MaximumPrefixesReached), data.freeze());
+            let n = Notification::new(
+                ErrorCode::Cease(CeaseSubcode::MaximumPrefixesReached),
+                data.freeze(),
+            );
             self.main.fsm.handle_cease(now, n);
         }
     }
@@ -486,10 +522,19 @@ impl Session {
     }
 
     fn resolve_collision(&mut self) {
-        let Some(shadow) = &mut self.shadow else { return };
+        let Some(shadow) = &mut self.shadow else {
+            return;
+        };
         let rid = self.main.fsm.remote_id().or(shadow.fsm.remote_id());
-        let ras = self.main.fsm.params().or(shadow.fsm.params()).map(|p| p.peer_as);
-        let (Some(rid), Some(ras)) = (rid, ras) else { return };
+        let ras = self
+            .main
+            .fsm
+            .params()
+            .or(shadow.fsm.params())
+            .map(|p| p.peer_as);
+        let (Some(rid), Some(ras)) = (rid, ras) else {
+            return;
+        };
         let Some(main_conn) = &self.main.conn else {
             // The main connection is gone: the shadow simply takes over.
             let s = self.shadow.take().expect("checked above");
@@ -497,9 +542,13 @@ impl Session {
             return;
         };
         let now = Instant::now();
-        let n = Notification::new(ErrorCode::Cease(CeaseSubcode::ConnectionCollisionResolution), Bytes::new());
+        let n = Notification::new(
+            ErrorCode::Cease(CeaseSubcode::ConnectionCollisionResolution),
+            Bytes::new(),
+        );
         let cfg = &self.spec.fsm;
-        let keep_main = collision::keep_existing(main_conn.initiator, cfg.router_id, cfg.local_as, rid, ras);
+        let keep_main =
+            collision::keep_existing(main_conn.initiator, cfg.router_id, cfg.local_as, rid, ras);
         info!(peer = %self.spec.remote, keep = ?if keep_main { main_conn.initiator } else { shadow.conn.as_ref().map(|c| c.initiator).unwrap_or(Initiator::Remote) },
             "connection collision resolved (RFC 4271 §6.8)");
         if keep_main {
@@ -538,7 +587,10 @@ impl Session {
             match ev {
                 Event::Connect => self.start_connect(),
                 Event::Disconnect => {
-                    self.main.conn = None;
+                    if let Some(w) = self.main.conn.take().and_then(Conn::close) {
+                        self.closing.retain(|h| !h.is_finished());
+                        self.closing.push(w);
+                    }
                     if let Some(c) = self.connecting.take() {
                         c.abort();
                     }
@@ -555,9 +607,18 @@ impl Session {
                         Some(c) => (c.remote, c.local),
                         None => (self.spec.remote, self.spec.remote),
                     };
-                    self.emit(SpeakerEvent::PeerUp { peer: self.spec.peer, remote, local, params }).await;
+                    self.emit(SpeakerEvent::PeerUp {
+                        peer: self.spec.peer,
+                        remote,
+                        local,
+                        params,
+                    })
+                    .await;
                 }
-                Event::Down { reason, established } => {
+                Event::Down {
+                    reason,
+                    established,
+                } => {
                     self.counters.down(established);
                     if let DownReason::NotificationSent(n) = &reason {
                         self.counters.last_notification_sent = Some(n.clone());
@@ -567,9 +628,15 @@ impl Session {
                         let gr = self.up_params.take().and_then(|p| p.graceful_restart);
                         // RFC 4724 §4.2: a NOTIFICATION ends GR unless it is
                         // one we would retain for (only TCP loss keeps routes).
-                        let graceful = gr.is_some() && matches!(reason, DownReason::ConnectionClosed);
+                        let graceful =
+                            gr.is_some() && matches!(reason, DownReason::ConnectionClosed);
                         info!(peer = %self.spec.remote, reason = ?reason, graceful, "session down");
-                        self.emit(SpeakerEvent::PeerDown { peer: self.spec.peer, reason, graceful }).await;
+                        self.emit(SpeakerEvent::PeerDown {
+                            peer: self.spec.peer,
+                            reason,
+                            graceful,
+                        })
+                        .await;
                     } else {
                         debug!(peer = %self.spec.remote, reason = ?reason, "connection closed before Established");
                     }
@@ -577,14 +644,22 @@ impl Session {
                 Event::Update(u) => {
                     if let Some(family) = u.is_end_of_rib() {
                         self.flush_batch().await;
-                        self.emit(SpeakerEvent::EndOfRib { peer: self.spec.peer, family }).await;
+                        self.emit(SpeakerEvent::EndOfRib {
+                            peer: self.spec.peer,
+                            family,
+                        })
+                        .await;
                     } else {
                         self.batch.push(u);
                     }
                 }
                 Event::RouteRefresh(rr) => {
                     self.flush_batch().await;
-                    self.emit(SpeakerEvent::RouteRefresh { peer: self.spec.peer, request: rr }).await;
+                    self.emit(SpeakerEvent::RouteRefresh {
+                        peer: self.spec.peer,
+                        request: rr,
+                    })
+                    .await;
                 }
             }
         }
@@ -647,7 +722,11 @@ impl Session {
             return;
         }
         let updates = std::mem::take(&mut self.batch);
-        self.emit(SpeakerEvent::Updates { peer: self.spec.peer, updates }).await;
+        self.emit(SpeakerEvent::Updates {
+            peer: self.spec.peer,
+            updates,
+        })
+        .await;
     }
 
     async fn emit(&mut self, ev: SpeakerEvent) {

@@ -1,9 +1,10 @@
-//! RFC 7606 on received UPDATEs, after the codec has classified each error:
-//! "treat-as-withdraw" turns every route the UPDATE announced into a
-//! withdrawal (§2, §5.2), "attribute discard" has already dropped the
-//! attribute (counted here), and "session reset" never reaches this point
-//! (the codec returns an error and the FSM sends the NOTIFICATION).
-//! Also the prefix accounting used by counters and max-prefix.
+//! RFC 7606 on received UPDATEs, after the codec has classified each error.
+//! "Treat-as-withdraw" is carried by [`Update::treat_as_withdraw`] and
+//! honoured by [`Update::announced`] / [`Update::withdrawals`] (so the RIB
+//! sees every announced route as withdrawn, §2, §5.2); "attribute discard"
+//! has already dropped the attribute; "session reset" never reaches this
+//! point (the codec returns an error and the FSM sends the NOTIFICATION).
+//! Here: counting, logging, and the prefix accounting used by max-prefix.
 
 use std::collections::HashSet;
 
@@ -11,43 +12,57 @@ use bytes::Bytes;
 use tracing::warn;
 
 use super::counters::Counters;
-use crate::wire::Update;
+use crate::wire::{NlriBlock, Update};
 
-/// Applies treat-as-withdraw and counts discarded attributes.
-pub fn apply(mut u: Update, counters: &mut Counters) -> Update {
+/// Counts and logs the RFC 7606 treatment of `u`.
+pub fn apply(u: Update, counters: &mut Counters) -> Update {
     if !u.attribute_errors.is_empty() {
         counters.attributes_discarded += u.attribute_errors.len() as u64;
+        if !u.treat_as_withdraw {
+            warn!(errors = ?u.attribute_errors, "UPDATE attributes discarded (RFC 7606)");
+        }
     }
     if u.treat_as_withdraw {
         counters.updates_treated_as_withdraw += 1;
-        warn!(errors = ?u.attribute_errors, announced = announced_count(&u),
+        warn!(errors = ?u.attribute_errors, withdrawn = withdrawn_count(&u),
             "UPDATE treated as withdraw (RFC 7606)");
-        let nlri = std::mem::take(&mut u.nlri);
-        u.withdrawn.extend(nlri);
     }
     u
 }
 
-/// NLRI the UPDATE announces (all families).
+/// NLRI the UPDATE announces (all families; none under treat-as-withdraw).
 pub fn announced_count(u: &Update) -> usize {
-    u.nlri.len()
+    u.announced().map(NlriBlock::len).sum()
 }
 
 /// NLRI the UPDATE withdraws (all families).
 pub fn withdrawn_count(u: &Update) -> usize {
-    u.withdrawn.len()
+    u.withdrawals().map(NlriBlock::len).sum()
 }
 
-/// Keeps `held` equal to the set of prefixes the peer currently announces.
+/// Keeps `held` equal to the set of NLRI the peer currently announces: each
+/// NLRI is keyed by its family and encoded bytes.
 pub fn track_prefixes(u: &Update, held: &mut HashSet<Bytes>) {
-    for n in &u.withdrawn {
-        held.remove(&key(n));
+    for b in u.withdrawals() {
+        for k in keys(b) {
+            held.remove(&k);
+        }
     }
-    for n in &u.nlri {
-        held.insert(key(n));
+    for b in u.announced() {
+        held.extend(keys(b));
     }
 }
 
-fn key(n: &crate::wire::Nlri) -> Bytes {
-    Bytes::from(format!("{:?}/{}", n.path_id, n.prefix))
+fn keys(b: &NlriBlock) -> Vec<Bytes> {
+    let fam = format!("{:?}", b.kind);
+    match b.kind {
+        k if k == crate::wire::AfiSafi::L2VPN_EVPN => b
+            .evpn_routes()
+            .map(|r| Bytes::from(format!("{fam}{r:?}")))
+            .collect(),
+        _ => b
+            .iter()
+            .map(|n| Bytes::from(format!("{fam}{:?}{}", n.path_id, n.prefix)))
+            .collect(),
+    }
 }

@@ -145,7 +145,14 @@ pub fn set_tcp_md5(socket: &Socket, peer: IpNet, key: &[u8]) -> io::Result<()> {
         libc::TCP_MD5SIG
     } else {
         sig.tcpm_flags = TCP_MD5SIG_FLAG_PREFIX;
-        sig.tcpm_prefixlen = peer.prefix_len();
+        // For a v4-mapped address the kernel wants the IPv4 prefix length
+        // (net/ipv6/tcp_ipv6.c: at most 32).
+        sig.tcpm_prefixlen = match peer {
+            IpNet::V6(n) if n.addr().to_ipv4_mapped().is_some() => {
+                n.prefix_len().saturating_sub(96)
+            }
+            _ => peer.prefix_len(),
+        };
         libc::TCP_MD5SIG_EXT
     };
     // SAFETY: `sig` is a valid, fully initialized tcp_md5sig of the size passed.
@@ -162,11 +169,19 @@ pub fn set_tcp_md5(socket: &Socket, peer: IpNet, key: &[u8]) -> io::Result<()> {
         Ok(())
     } else {
         let e = io::Error::last_os_error();
-        Err(io::Error::new(e.kind(), format!("TCP_MD5SIG for {peer}: {e}")))
+        Err(io::Error::new(
+            e.kind(),
+            format!("TCP_MD5SIG for {peer}: {e}"),
+        ))
     }
 }
 
-fn set_int_opt(socket: &Socket, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> io::Result<()> {
+fn set_int_opt(
+    socket: &Socket,
+    level: libc::c_int,
+    opt: libc::c_int,
+    v: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: passing a pointer to a live c_int of the size given.
     let rc = unsafe {
         libc::setsockopt(
@@ -186,7 +201,11 @@ fn set_int_opt(socket: &Socket, level: libc::c_int, opt: libc::c_int, v: libc::c
 
 /// Applies TTL options: outgoing TTL (multihop) and GTSM minimum TTL.
 pub fn apply_ttl(socket: &Socket, v6: bool, opts: &SocketOptions) -> io::Result<()> {
-    let out_ttl = if opts.min_ttl.is_some() { Some(255) } else { opts.ttl };
+    let out_ttl = if opts.min_ttl.is_some() {
+        Some(255)
+    } else {
+        opts.ttl
+    };
     if let Some(ttl) = out_ttl {
         if v6 {
             socket.set_unicast_hops_v6(u32::from(ttl))?;
@@ -196,7 +215,12 @@ pub fn apply_ttl(socket: &Socket, v6: bool, opts: &SocketOptions) -> io::Result<
     }
     if let Some(min) = opts.min_ttl {
         if v6 {
-            set_int_opt(socket, libc::IPPROTO_IPV6, libc::IPV6_MINHOPCOUNT, min.into())?;
+            set_int_opt(
+                socket,
+                libc::IPPROTO_IPV6,
+                libc::IPV6_MINHOPCOUNT,
+                min.into(),
+            )?;
         } else {
             set_int_opt(socket, libc::IPPROTO_IP, libc::IP_MINTTL, min.into())?;
         }
@@ -205,9 +229,8 @@ pub fn apply_ttl(socket: &Socket, v6: bool, opts: &SocketOptions) -> io::Result<
 }
 
 fn bind_device(socket: &Socket, dev: &str) -> io::Result<()> {
-    let c = CString::new(dev).map_err(|_| {
-        io::Error::new(io::ErrorKind::InvalidInput, "interface name contains NUL")
-    })?;
+    let c = CString::new(dev)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name contains NUL"))?;
     socket
         .bind_device(Some(c.as_bytes()))
         .map_err(|e| io::Error::new(e.kind(), format!("SO_BINDTODEVICE {dev}: {e}")))
@@ -317,10 +340,16 @@ mod tests {
     #[test]
     fn ttl_and_gtsm_options_are_set() {
         let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        let opts = SocketOptions { min_ttl: Some(254), ..Default::default() };
+        let opts = SocketOptions {
+            min_ttl: Some(254),
+            ..Default::default()
+        };
         apply_ttl(&s, false, &opts).unwrap();
         assert_eq!(s.ttl_v4().unwrap(), 255);
-        let opts = SocketOptions { ttl: Some(3), ..Default::default() };
+        let opts = SocketOptions {
+            ttl: Some(3),
+            ..Default::default()
+        };
         apply_ttl(&s, false, &opts).unwrap();
         assert_eq!(s.ttl_v4().unwrap(), 3);
     }
@@ -336,27 +365,59 @@ mod tests {
     #[test]
     fn socket_is_created_in_a_named_netns() {
         // Needs root and `ip`; creates its own uniquely named namespace.
-        if !nix::unistd::geteuid().is_root() {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
             return;
         }
         let name = format!("pbgpsock{}", std::process::id());
-        let ok = std::process::Command::new("ip").args(["netns", "add", &name]).status();
+        let ok = std::process::Command::new("ip")
+            .args(["netns", "add", &name])
+            .status();
         if !matches!(ok, Ok(s) if s.success()) {
             return;
         }
         struct Guard(String);
         impl Drop for Guard {
             fn drop(&mut self) {
-                let _ = std::process::Command::new("ip").args(["netns", "del", &self.0]).status();
+                let _ = std::process::Command::new("ip")
+                    .args(["netns", "del", &self.0])
+                    .status();
             }
         }
         let _g = Guard(name.clone());
-        // Inside the fresh namespace only `lo` exists, and it is down: binding
-        // 127.0.0.1 fails with EADDRNOTAVAIL, which proves the namespace.
+        // SO_NETNS_COOKIE names the namespace a socket lives in: it differs
+        // between a socket made through `in_netns` and one made here.
+        fn cookie(s: &Socket) -> u64 {
+            let mut v: u64 = 0;
+            let mut len = mem::size_of::<u64>() as libc::socklen_t;
+            // SAFETY: v and len are valid for writing and describe a u64.
+            let rc = unsafe {
+                libc::getsockopt(
+                    s.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_NETNS_COOKIE,
+                    &mut v as *mut u64 as *mut libc::c_void,
+                    &mut len,
+                )
+            };
+            assert_eq!(rc, 0, "SO_NETNS_COOKIE: {}", io::Error::last_os_error());
+            v
+        }
         let target = NetnsTarget::Named(name);
-        let r = listening_socket("127.0.0.1:0".parse().unwrap(), &SocketOptions { netns: target, ..Default::default() });
-        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EADDRNOTAVAIL));
-        // And in the current namespace it works.
-        listening_socket("127.0.0.1:0".parse().unwrap(), &SocketOptions::default()).unwrap();
+        let inside = in_netns(&target, || Socket::new(Domain::IPV4, Type::STREAM, None)).unwrap();
+        let here = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let here2 = in_netns(&NetnsTarget::Current, || {
+            Socket::new(Domain::IPV4, Type::STREAM, None)
+        })
+        .unwrap();
+        assert_ne!(
+            cookie(&inside),
+            cookie(&here),
+            "socket made in the named namespace"
+        );
+        assert_eq!(cookie(&here), cookie(&here2));
+        // The calling thread stayed where it was.
+        let after = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        assert_eq!(cookie(&after), cookie(&here));
     }
 }

@@ -43,7 +43,12 @@ impl SpeakerHandle {
     /// Asks for a snapshot of every session.
     pub async fn status(&self) -> Vec<PeerStatus> {
         let (tx, rx) = oneshot::channel();
-        if self.commands.send(SpeakerCommand::Status(tx)).await.is_err() {
+        if self
+            .commands
+            .send(SpeakerCommand::Status(tx))
+            .await
+            .is_err()
+        {
             return Vec::new();
         }
         rx.await.unwrap_or_default()
@@ -85,7 +90,10 @@ pub async fn start(
     let mut listen_fds = Vec::new();
     let mut listening = Vec::new();
     for addr in &cfg.listen {
-        let opts = SocketOptions { netns: netns.clone(), ..Default::default() };
+        let opts = SocketOptions {
+            netns: netns.clone(),
+            ..Default::default()
+        };
         let addr = *addr;
         let sock = tokio::task::spawn_blocking(move || socket::listening_socket(addr, &opts))
             .await
@@ -99,12 +107,22 @@ pub async fn start(
         listen_fds.push((bound, dup));
         tokio::spawn(accept_loop(listener, acc_tx.clone()));
     }
-    let mut sp = Speaker { cfg, neighbors: HashMap::new(), next_id: 0, events, listen_fds };
+    let mut sp = Speaker {
+        cfg,
+        neighbors: HashMap::new(),
+        next_id: 0,
+        events,
+        listen_fds,
+    };
     for n in neighbors {
         sp.add_neighbor(n);
     }
     let task = tokio::spawn(sp.run(cmd_rx, acc_rx));
-    Ok(SpeakerHandle { commands: cmd_tx, listening, task })
+    Ok(SpeakerHandle {
+        commands: cmd_tx,
+        listening,
+        task,
+    })
 }
 
 fn netns_of(cfg: &SpeakerConfig) -> NetnsTarget {
@@ -187,15 +205,24 @@ impl Speaker {
                         return;
                     }
                     info!(target = ?n.target, "neighbor configuration changed: resetting it");
-                    self.remove_neighbor(&n.target, "configuration changed").await;
+                    self.remove_neighbor(&n.target, "configuration changed")
+                        .await;
                 }
                 self.add_neighbor(n);
             }
             SpeakerCommand::RemoveNeighbor(t) => self.remove_neighbor(&t, "neighbor removed").await,
-            SpeakerCommand::AdminState { target, up, message } => {
+            SpeakerCommand::AdminState {
+                target,
+                up,
+                message,
+            } => {
                 if let Some(n) = self.neighbors.get(&target) {
                     for (_, _, h) in n.sessions.values() {
-                        let c = if up { SessionCommand::Start } else { SessionCommand::Stop(message.clone()) };
+                        let c = if up {
+                            SessionCommand::Start
+                        } else {
+                            SessionCommand::Stop(message.clone())
+                        };
                         let _ = h.commands.send(c).await;
                     }
                 }
@@ -207,7 +234,12 @@ impl Speaker {
                         let (stx, srx) = oneshot::channel();
                         if h.commands.send(SessionCommand::Status(stx)).await.is_ok() {
                             if let Ok(session) = srx.await {
-                                out.push(PeerStatus { peer: *peer, target: n.cfg.target.clone(), remote: *remote, session });
+                                out.push(PeerStatus {
+                                    peer: *peer,
+                                    target: n.cfg.target.clone(),
+                                    remote: *remote,
+                                    session,
+                                });
                             }
                         }
                     }
@@ -259,7 +291,10 @@ impl Speaker {
         }
         info!(target = ?n.target, remote_as = ?n.peer.remote_as, "adding neighbor");
         self.set_md5(&n, n.peer.password.as_deref().map(str::as_bytes));
-        let mut nb = Neighbor { cfg: n.clone(), sessions: HashMap::new() };
+        let mut nb = Neighbor {
+            cfg: n.clone(),
+            sessions: HashMap::new(),
+        };
         if let NeighborTarget::Address(a) = n.target {
             let remote = SocketAddr::new(a, n.peer.port);
             let (id, h) = self.spawn_session(&n, remote, false);
@@ -268,7 +303,12 @@ impl Speaker {
         self.neighbors.insert(n.target.clone(), nb);
     }
 
-    fn spawn_session(&mut self, n: &NeighborConfig, remote: SocketAddr, passive: bool) -> (PeerId, SessionHandle) {
+    fn spawn_session(
+        &mut self,
+        n: &NeighborConfig,
+        remote: SocketAddr,
+        passive: bool,
+    ) -> (PeerId, SessionHandle) {
         self.next_id += 1;
         let id = PeerId(self.next_id);
         let mut peer = n.peer.clone();
@@ -291,14 +331,20 @@ impl Speaker {
                 _ => None,
             },
             ttl,
-            min_ttl: peer.ttl_security_hops.map(|h| 255u8.saturating_sub(h.saturating_sub(1))),
+            min_ttl: peer
+                .ttl_security_hops
+                .map(|h| 255u8.saturating_sub(h.saturating_sub(1))),
         };
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         (self.cfg.router_id, remote, id).hash(&mut hasher);
         let spec = SessionSpec {
             peer: id,
             remote,
-            fsm: FsmConfig { local_as, router_id: self.cfg.router_id, peer },
+            fsm: FsmConfig {
+                local_as,
+                router_id: self.cfg.router_id,
+                peer,
+            },
             socket,
             seed: hasher.finish(),
         };
@@ -319,7 +365,9 @@ impl Speaker {
         if let SocketAddr::V6(v6) = addr {
             if v6.ip().is_unicast_link_local() {
                 let target = self.neighbors.iter().find_map(|(t, _)| match t {
-                    NeighborTarget::Interface(i) if ifindex(i) == Some(v6.scope_id()) => Some(t.clone()),
+                    NeighborTarget::Interface(i) if ifindex(i) == Some(v6.scope_id()) => {
+                        Some(t.clone())
+                    }
                     _ => None,
                 });
                 if let Some(t) = target {
@@ -333,7 +381,9 @@ impl Speaker {
             .neighbors
             .keys()
             .filter_map(|t| match t {
-                NeighborTarget::ListenRange(r) if r.contains(&ip) => Some((r.prefix_len(), t.clone())),
+                NeighborTarget::ListenRange(r) if r.contains(&ip) => {
+                    Some((r.prefix_len(), t.clone()))
+                }
                 _ => None,
             })
             .max_by_key(|(l, _)| *l)
@@ -346,9 +396,17 @@ impl Speaker {
 
     /// Hands `stream` to the session for `addr` under neighbour `t`, creating
     /// it if needed (within the listen range's limit).
-    async fn attach(&mut self, t: NeighborTarget, stream: TcpStream, addr: SocketAddr, passive: bool) {
+    async fn attach(
+        &mut self,
+        t: NeighborTarget,
+        stream: TcpStream,
+        addr: SocketAddr,
+        passive: bool,
+    ) {
         let ip = addr.ip();
-        let Some(n) = self.neighbors.get_mut(&t) else { return };
+        let Some(n) = self.neighbors.get_mut(&t) else {
+            return;
+        };
         n.sessions.retain(|_, (_, _, h)| !h.is_finished());
         if let Some((_, _, h)) = n.sessions.get(&ip) {
             let _ = h.commands.send(SessionCommand::Incoming(stream)).await;

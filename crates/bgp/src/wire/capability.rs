@@ -419,21 +419,28 @@ mod tests {
             round_trip(1, &[0, 25, 0, 70]),
             Capability::MultiProtocol(AfiSafi::L2VPN_EVPN)
         );
-        assert_eq!(round_trip(65, &[0xfa, 0x56, 0xea, 0x01]), Capability::FourOctetAs(4200000001));
+        assert_eq!(
+            round_trip(65, &[0xfa, 0x56, 0xea, 0x01]),
+            Capability::FourOctetAs(4200000001)
+        );
         assert_eq!(round_trip(9, &[0]), Capability::Role(BgpRole::Provider));
         assert_eq!(round_trip(2, &[]), Capability::RouteRefresh);
         assert_eq!(round_trip(128, &[]), Capability::RouteRefreshCisco);
         assert_eq!(round_trip(70, &[]), Capability::EnhancedRouteRefresh);
         assert_eq!(round_trip(6, &[]), Capability::ExtendedMessage);
         let gr = round_trip(64, &[0xc0, 0x78, 0, 1, 1, 0x80, 0, 2, 1, 0]);
-        let Capability::GracefulRestart(gr) = gr else { panic!() };
+        let Capability::GracefulRestart(gr) = gr else {
+            panic!()
+        };
         assert!(gr.restart_state() && gr.notification());
         assert_eq!(gr.restart_time, 120);
         assert_eq!(gr.forwarding_preserved(AfiSafi::IPV4_UNICAST), Some(true));
         assert_eq!(gr.forwarding_preserved(AfiSafi::IPV6_UNICAST), Some(false));
         assert_eq!(gr.forwarding_preserved(AfiSafi::L2VPN_EVPN), None);
         // BIRD's GR with no families (README oddity 13).
-        assert!(matches!(round_trip(64, &[0, 0x78]), Capability::GracefulRestart(g) if g.families.is_empty()));
+        assert!(
+            matches!(round_trip(64, &[0, 0x78]), Capability::GracefulRestart(g) if g.families.is_empty())
+        );
         assert_eq!(
             round_trip(69, &[0, 1, 1, 3, 0, 25, 70, 1]),
             Capability::AddPath(vec![

@@ -13,8 +13,7 @@ use serde::Serialize;
 use super::cursor::Short;
 use super::header::MessageType;
 use super::notification::{
-    ErrorCode, MessageHeaderSubcode, Notification, OpenSubcode, RouteRefreshSubcode,
-    UpdateSubcode,
+    ErrorCode, MessageHeaderSubcode, Notification, OpenSubcode, RouteRefreshSubcode, UpdateSubcode,
 };
 
 /// A parse error: where it happened and what was wrong.
@@ -196,10 +195,9 @@ impl WireError {
                 MessageType::Open => {
                     Notification::new(ErrorCode::Open(OpenSubcode::Unspecific), Bytes::new())
                 }
-                MessageType::Update => Notification::new(
-                    ErrorCode::Update(U::MalformedAttributeList),
-                    Bytes::new(),
-                ),
+                MessageType::Update => {
+                    Notification::new(ErrorCode::Update(U::MalformedAttributeList), Bytes::new())
+                }
                 MessageType::RouteRefresh => Notification::new(
                     ErrorCode::RouteRefresh(RouteRefreshSubcode::InvalidMessageLength),
                     Bytes::new(),

@@ -149,12 +149,7 @@ impl fmt::Display for AfiSafi {
             Safi::Unknown(_) => "",
         };
         if afi.is_empty() || safi.is_empty() {
-            write!(
-                f,
-                "afi-{}-safi-{}",
-                self.afi.to_u16(),
-                self.safi.to_u8()
-            )
+            write!(f, "afi-{}-safi-{}", self.afi.to_u16(), self.safi.to_u8())
         } else {
             write!(f, "{afi}-{safi}")
         }
@@ -234,7 +229,10 @@ mod tests {
         ] {
             assert_eq!(f.to_string().parse::<AfiSafi>().unwrap(), f);
         }
-        assert_eq!("IPv4_Unicast".parse::<AfiSafi>().unwrap(), AfiSafi::IPV4_UNICAST);
+        assert_eq!(
+            "IPv4_Unicast".parse::<AfiSafi>().unwrap(),
+            AfiSafi::IPV4_UNICAST
+        );
         assert!("ipx".parse::<AfiSafi>().is_err());
     }
 }

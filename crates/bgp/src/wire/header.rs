@@ -212,10 +212,20 @@ mod tests {
 
     #[test]
     fn lengths_are_checked_per_type() {
-        for (len, ty) in [(20u16, 4u8), (18, 4), (28, 1), (22, 2), (20, 3), (4097, 2), (5000, 1)] {
+        for (len, ty) in [
+            (20u16, 4u8),
+            (18, 4),
+            (28, 1),
+            (22, 2),
+            (20, 3),
+            (4097, 2),
+            (5000, 1),
+        ] {
             let e = Header::parse(&hdr(len, ty), MAX_MESSAGE_LEN).unwrap_err();
             assert_eq!(e.offset, 16);
-            assert!(matches!(e.kind, WireErrorKind::BadMessageLength { length, .. } if length == len));
+            assert!(
+                matches!(e.kind, WireErrorKind::BadMessageLength { length, .. } if length == len)
+            );
             let n = e.notification().unwrap();
             assert_eq!((n.code, n.subcode), (1, 2));
             assert_eq!(&n.data[..], &len.to_be_bytes());

@@ -310,7 +310,9 @@ impl ErrorCode {
             ErrorCode::Update(U::InvalidNetworkField) => "Invalid Network Field",
             ErrorCode::Update(U::MalformedAsPath) => "Malformed AS_PATH",
             ErrorCode::Fsm(F::Unspecified) => "Unspecified Error",
-            ErrorCode::Fsm(F::UnexpectedMessageInOpenSent) => "Receive Unexpected Message in OpenSent State",
+            ErrorCode::Fsm(F::UnexpectedMessageInOpenSent) => {
+                "Receive Unexpected Message in OpenSent State"
+            }
             ErrorCode::Fsm(F::UnexpectedMessageInOpenConfirm) => {
                 "Receive Unexpected Message in OpenConfirm State"
             }
@@ -389,10 +391,12 @@ impl Notification {
     /// body's offset in the message.
     pub(crate) fn parse_body(body: Bytes, base: usize) -> Result<Self, WireError> {
         let mut c = Cursor::new(body, base);
-        let code = c.u8().map_err(|s| WireError::truncated(MessageType::Notification, s, "NOTIFICATION error code"))?;
-        let subcode = c
-            .u8()
-            .map_err(|s| WireError::truncated(MessageType::Notification, s, "NOTIFICATION error subcode"))?;
+        let code = c.u8().map_err(|s| {
+            WireError::truncated(MessageType::Notification, s, "NOTIFICATION error code")
+        })?;
+        let subcode = c.u8().map_err(|s| {
+            WireError::truncated(MessageType::Notification, s, "NOTIFICATION error subcode")
+        })?;
         Ok(Notification {
             code,
             subcode,
@@ -509,7 +513,10 @@ mod tests {
         let long = "é".repeat(200); // 400 bytes
         let n = Notification::cease_with_communication(CeaseSubcode::AdministrativeReset, &long);
         assert_eq!(n.data[0], 254);
-        assert_eq!(n.shutdown_communication().map(|s| s.chars().count()), Some(127));
+        assert_eq!(
+            n.shutdown_communication().map(|s| s.chars().count()),
+            Some(127)
+        );
     }
 
     #[test]

@@ -319,7 +319,11 @@ impl Open {
 
 /// Writes one parameter; returns false when `extended` is off and the value
 /// does not fit a 1-byte length.
-fn emit_param(p: &OptionalParameter, extended: bool, out: &mut BytesMut) -> Result<bool, EmitError> {
+fn emit_param(
+    p: &OptionalParameter,
+    extended: bool,
+    out: &mut BytesMut,
+) -> Result<bool, EmitError> {
     let mut value = BytesMut::new();
     let ty = match p {
         OptionalParameter::Capabilities { capabilities } => {
@@ -328,7 +332,10 @@ fn emit_param(p: &OptionalParameter, extended: bool, out: &mut BytesMut) -> Resu
             }
             PARAM_CAPABILITIES
         }
-        OptionalParameter::Unknown { param_type, value: v } => {
+        OptionalParameter::Unknown {
+            param_type,
+            value: v,
+        } => {
             value.put_slice(v);
             *param_type
         }
@@ -412,11 +419,20 @@ mod tests {
         // opt len 4 but only 2 bytes
         let e = Open::parse_body(body("04fde8005a0a000001040200"), 19).unwrap_err();
         assert_eq!(e.offset, 28);
-        assert!(matches!(e.kind, WireErrorKind::MalformedOptionalParameters { .. }));
-        assert_eq!(e.notification().unwrap().error(), ErrorCode::Open(OpenSubcode::Unspecific));
+        assert!(matches!(
+            e.kind,
+            WireErrorKind::MalformedOptionalParameters { .. }
+        ));
+        assert_eq!(
+            e.notification().unwrap().error(),
+            ErrorCode::Open(OpenSubcode::Unspecific)
+        );
         // capability overruns its parameter
         let e = Open::parse_body(body("04fde8005a0a00000104020241"), 19).unwrap_err();
-        assert!(matches!(e.kind, WireErrorKind::MalformedOptionalParameters { .. }), "{e}");
+        assert!(
+            matches!(e.kind, WireErrorKind::MalformedOptionalParameters { .. }),
+            "{e}"
+        );
         // capability length overruns
         let e = Open::parse_body(body("04fde8005a0a0000010402024104"), 19).unwrap_err();
         assert_eq!(e.offset, 31);

@@ -146,10 +146,7 @@ impl NlriBlock {
     }
 
     /// Encodes EVPN routes into an L2VPN EVPN block.
-    pub fn from_evpn<'a>(
-        add_path: bool,
-        routes: impl IntoIterator<Item = &'a EvpnNlri>,
-    ) -> Self {
+    pub fn from_evpn<'a>(add_path: bool, routes: impl IntoIterator<Item = &'a EvpnNlri>) -> Self {
         let mut out = BytesMut::new();
         for r in routes {
             encode_evpn(add_path, r, &mut out);
@@ -441,7 +438,12 @@ mod tests {
 
     #[test]
     fn ipv4_prefixes_round_trip() {
-        let prefixes = ["0.0.0.0/0", "10.0.0.0/8", "198.51.100.224/28", "203.0.113.7/32"];
+        let prefixes = [
+            "0.0.0.0/0",
+            "10.0.0.0/8",
+            "198.51.100.224/28",
+            "203.0.113.7/32",
+        ];
         let nlri: Vec<Nlri> = prefixes.iter().map(|p| Nlri::new(v4(p))).collect();
         let b = NlriBlock::from_prefixes(AfiSafi::IPV4_UNICAST, false, nlri.clone()).unwrap();
         assert_eq!(&b.raw[..3], &[0, 8, 10]);
@@ -456,7 +458,13 @@ mod tests {
         let raw = Bytes::from_static(&[0, 0, 0, 1, 28, 198, 51, 100, 224]);
         let b = NlriBlock::parse(AfiSafi::IPV4_UNICAST, true, raw.clone()).unwrap();
         let v: Vec<_> = b.iter().collect();
-        assert_eq!(v, vec![Nlri { path_id: Some(1), prefix: v4("198.51.100.224/28") }]);
+        assert_eq!(
+            v,
+            vec![Nlri {
+                path_id: Some(1),
+                prefix: v4("198.51.100.224/28")
+            }]
+        );
         let again = NlriBlock::from_prefixes(AfiSafi::IPV4_UNICAST, true, v).unwrap();
         assert_eq!(again.raw, raw);
         // The same bytes without ADD-PATH are malformed: /0, then length 0, then 1 > 32? no: 1 then /28 overruns.
@@ -476,22 +484,39 @@ mod tests {
 
     #[test]
     fn malformed_prefixes_are_rejected_with_offsets() {
-        let e = NlriBlock::parse(AfiSafi::IPV4_UNICAST, false, Bytes::from_static(&[24, 10, 0, 0, 33, 1, 2, 3, 4, 5])).unwrap_err();
+        let e = NlriBlock::parse(
+            AfiSafi::IPV4_UNICAST,
+            false,
+            Bytes::from_static(&[24, 10, 0, 0, 33, 1, 2, 3, 4, 5]),
+        )
+        .unwrap_err();
         assert_eq!(e.offset, 4);
         assert!(e.reason.contains("33"), "{}", e.reason);
-        let e = NlriBlock::parse(AfiSafi::IPV4_UNICAST, false, Bytes::from_static(&[24, 10, 0])).unwrap_err();
+        let e = NlriBlock::parse(
+            AfiSafi::IPV4_UNICAST,
+            false,
+            Bytes::from_static(&[24, 10, 0]),
+        )
+        .unwrap_err();
         assert_eq!(e.offset, 0);
-        let e = NlriBlock::parse(AfiSafi::IPV6_UNICAST, false, Bytes::from_static(&[129])).unwrap_err();
+        let e =
+            NlriBlock::parse(AfiSafi::IPV6_UNICAST, false, Bytes::from_static(&[129])).unwrap_err();
         assert_eq!(e.offset, 0);
-        let e = NlriBlock::parse(AfiSafi::IPV4_UNICAST, true, Bytes::from_static(&[0, 0, 1])).unwrap_err();
+        let e = NlriBlock::parse(AfiSafi::IPV4_UNICAST, true, Bytes::from_static(&[0, 0, 1]))
+            .unwrap_err();
         assert_eq!(e.offset, 0);
-        let e = NlriBlock::parse(AfiSafi::L2VPN_EVPN, false, Bytes::from_static(&[5, 34, 0])).unwrap_err();
+        let e = NlriBlock::parse(AfiSafi::L2VPN_EVPN, false, Bytes::from_static(&[5, 34, 0]))
+            .unwrap_err();
         assert!(e.reason.starts_with("EVPN NLRI"));
     }
 
     #[test]
     fn family_mismatch_is_an_emit_error() {
-        let e = NlriBlock::from_prefixes(AfiSafi::IPV4_UNICAST, false, [Nlri::new("2001:db8::/32".parse().unwrap())]);
+        let e = NlriBlock::from_prefixes(
+            AfiSafi::IPV4_UNICAST,
+            false,
+            [Nlri::new("2001:db8::/32".parse().unwrap())],
+        );
         assert!(matches!(e, Err(EmitError::FamilyMismatch { .. })));
     }
 

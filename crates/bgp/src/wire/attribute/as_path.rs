@@ -226,7 +226,9 @@ impl AsPath {
 
     /// True when every AS fits in 2 octets.
     pub fn is_two_octet_clean(&self) -> bool {
-        self.segments.iter().all(|s| s.asns.iter().all(|&a| a <= 0xffff))
+        self.segments
+            .iter()
+            .all(|s| s.asns.iter().all(|&a| a <= 0xffff))
     }
 }
 
@@ -347,10 +349,18 @@ mod tests {
 
     #[test]
     fn malformed_paths_are_rejected() {
-        assert!(AsPath::parse(&[5, 1, 0, 1], false).unwrap_err().contains("type 5"));
-        assert!(AsPath::parse(&[2, 0], false).unwrap_err().contains("zero-length"));
-        assert!(AsPath::parse(&[2, 2, 0, 1], false).unwrap_err().contains("needs 4"));
-        assert!(AsPath::parse(&[2], false).unwrap_err().contains("truncated"));
+        assert!(AsPath::parse(&[5, 1, 0, 1], false)
+            .unwrap_err()
+            .contains("type 5"));
+        assert!(AsPath::parse(&[2, 0], false)
+            .unwrap_err()
+            .contains("zero-length"));
+        assert!(AsPath::parse(&[2, 2, 0, 1], false)
+            .unwrap_err()
+            .contains("needs 4"));
+        assert!(AsPath::parse(&[2], false)
+            .unwrap_err()
+            .contains("truncated"));
         assert_eq!(AsPath::parse(&[], true), Ok(AsPath::empty()));
     }
 

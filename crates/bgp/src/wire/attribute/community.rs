@@ -178,7 +178,10 @@ impl Serialize for LargeCommunity {
 
 /// Splits a value into fixed-size items; malformed unless its length is a
 /// non-zero multiple of `N` (RFC 7606 §7.8, §7.13, §7.14; RFC 8092 §6).
-pub(crate) fn parse_fixed<const N: usize>(value: &[u8], what: &str) -> Result<Vec<[u8; N]>, String> {
+pub(crate) fn parse_fixed<const N: usize>(
+    value: &[u8],
+    what: &str,
+) -> Result<Vec<[u8; N]>, String> {
     if value.is_empty() || value.len() % N != 0 {
         return Err(format!(
             "{what} length {} is not a non-zero multiple of {N}",
@@ -233,7 +236,11 @@ mod tests {
 
     #[test]
     fn large_community_display() {
-        let l = LargeCommunity { global: 4200000001, local1: 4, local2: 4 };
+        let l = LargeCommunity {
+            global: 4200000001,
+            local1: 4,
+            local2: 4,
+        };
         assert_eq!(l.to_string(), "4200000001:4:4");
     }
 }

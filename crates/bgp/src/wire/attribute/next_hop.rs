@@ -41,7 +41,9 @@ impl NextHop {
         };
         let ip_family = !matches!(family.encoding(), NlriEncoding::Opaque);
         match (b.len(), ip_family) {
-            (4, true) if family.afi != Afi::Ipv6 => Ok(NextHop::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))),
+            (4, true) if family.afi != Afi::Ipv6 => {
+                Ok(NextHop::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3])))
+            }
             (16, true) => Ok(NextHop::V6 {
                 global: v6(&b[..16]),
                 link_local: None,
@@ -73,7 +75,9 @@ impl NextHop {
     pub fn encoded_len(&self) -> usize {
         match self {
             NextHop::V4(_) => 4,
-            NextHop::V6 { link_local: None, .. } => 16,
+            NextHop::V6 {
+                link_local: None, ..
+            } => 16,
             NextHop::V6 { .. } => 32,
             NextHop::Other(b) => b.len(),
         }
@@ -125,14 +129,21 @@ mod tests {
     #[test]
     fn lengths_per_family() {
         let b4 = Bytes::from_static(&[198, 51, 100, 1]);
-        assert_eq!(NextHop::parse(AfiSafi::L2VPN_EVPN, &b4).unwrap().to_string(), "198.51.100.1");
+        assert_eq!(
+            NextHop::parse(AfiSafi::L2VPN_EVPN, &b4)
+                .unwrap()
+                .to_string(),
+            "198.51.100.1"
+        );
         assert!(NextHop::parse(AfiSafi::IPV6_UNICAST, &b4).is_err());
         let mut v = vec![0x20, 0x01, 0x0d, 0xb8, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
         let g = Bytes::from(v.clone());
         // RFC 8950: IPv4 NLRI over a 16-byte IPv6 next hop (BIRD).
         let nh = NextHop::parse(AfiSafi::IPV4_UNICAST, &g).unwrap();
         assert_eq!(nh.to_string(), "2001:db8:2::1");
-        v.extend_from_slice(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0x4c, 0x72, 0xa4, 0xff, 0xfe, 0xda, 0x39, 0]);
+        v.extend_from_slice(&[
+            0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0x4c, 0x72, 0xa4, 0xff, 0xfe, 0xda, 0x39, 0,
+        ]);
         let both = Bytes::from(v);
         let nh = NextHop::parse(AfiSafi::IPV4_UNICAST, &both).unwrap();
         assert_eq!(nh.to_string(), "2001:db8:2::1/fe80::4c72:a4ff:feda:3900");
@@ -142,7 +153,8 @@ mod tests {
         assert_eq!(out.freeze(), both);
         assert!(NextHop::parse(AfiSafi::L2VPN_EVPN, &both).is_err());
         assert!(NextHop::parse(AfiSafi::IPV6_UNICAST, &Bytes::from_static(&[1, 2, 3])).is_err());
-        let other = NextHop::parse(AfiSafi::from_wire(1, 128), &Bytes::from_static(&[1, 2, 3])).unwrap();
+        let other =
+            NextHop::parse(AfiSafi::from_wire(1, 128), &Bytes::from_static(&[1, 2, 3])).unwrap();
         assert_eq!(other.encoded_len(), 3);
         assert_eq!(other.address(), None);
     }

@@ -1,0 +1,739 @@
+//! The netlink driver: dumps what the kernel has, and sends planned operations in batches.
+//!
+//! Many requests go out in one `send(2)`; the kernel handles them in order in the sender's
+//! context and queues one acknowledgement each, which are then collected and mapped back to
+//! their operations by sequence number. A failed operation is reported and the rest are applied.
+//! Device names are resolved to indexes from a per-namespace cache; an operation naming a device
+//! the cache does not know (one created earlier in the same run) flushes the batch and refreshes
+//! the cache first, which is the only synchronisation point between phases.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
+};
+use netlink_packet_route::address::AddressMessage;
+use netlink_packet_route::link::{LinkExtentMask, LinkAttribute, LinkMessage};
+use netlink_packet_route::neighbour::NeighbourMessage;
+use netlink_packet_route::route::{RouteHeader, RouteMessage};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+
+use crate::desired::{ForwardingState, NodeDatapath};
+use crate::diff::{diff, Plan};
+use crate::message::{build, BuildError, Resolve};
+use crate::netns::{self, NetnsHandle};
+use crate::observed::{NamespaceState, ObservedNode};
+use crate::op::{Ns, Op};
+
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLM_F_DUMP_INTR: u16 = 0x10;
+const NLM_F_ACK_TLVS: u16 = 0x200;
+const NLMSGERR_ATTR_MSG: u16 = 1;
+const SOL_NETLINK: libc::c_int = 270;
+const NETLINK_CAP_ACK: libc::c_int = 10;
+const NETLINK_EXT_ACK: libc::c_int = 11;
+
+/// Driver settings.
+#[derive(Debug, Clone)]
+pub struct DatapathConfig {
+    /// Namespace standing for the host: `None` is the calling process's namespace (production);
+    /// tests name one they created.
+    pub host_netns: Option<String>,
+    /// Requests per `send(2)`.
+    pub batch_messages: usize,
+    /// Receive buffer to ask for (acknowledgements of a whole batch must fit).
+    pub rcvbuf_bytes: usize,
+}
+
+impl Default for DatapathConfig {
+    fn default() -> Self {
+        DatapathConfig { host_netns: None, batch_messages: 512, rcvbuf_bytes: 8 << 20 }
+    }
+}
+
+/// Errors of the driver itself (not of single operations, which are [`OpFailure`]s).
+#[derive(Debug, thiserror::Error)]
+pub enum FibError {
+    /// A socket, namespace or dump failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        source: io::Error,
+    },
+    /// The desired state is invalid.
+    #[error("invalid desired state: {0}")]
+    Desired(#[from] crate::desired::DesiredError),
+}
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> FibError {
+    let context = context.into();
+    move |source| FibError::Io { context, source }
+}
+
+/// One operation the kernel (or the driver) refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpFailure {
+    /// Position in the applied list.
+    pub index: usize,
+    /// The operation.
+    pub op: Op,
+    /// `errno` (positive), or 0 when the driver could not build the request.
+    pub errno: i32,
+    /// The kernel's extended-ack text, or the driver's reason.
+    pub message: String,
+}
+
+impl std::fmt::Display for OpFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} ({})",
+            self.op,
+            io::Error::from_raw_os_error(self.errno),
+            self.message
+        )
+    }
+}
+
+/// What one [`Datapath::apply`] did.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyReport {
+    /// Operations attempted.
+    pub attempted: usize,
+    /// Operations that failed (the others were applied).
+    pub failures: Vec<OpFailure>,
+    /// Netlink write requests sent.
+    pub messages_sent: u64,
+    /// `send(2)` calls carrying them.
+    pub sends: u64,
+}
+
+/// What one [`Datapath::reconcile`] did.
+#[derive(Debug, Clone, Default)]
+pub struct ReconcileReport {
+    /// The plan that was applied.
+    pub plan: Plan,
+    /// How applying it went.
+    pub apply: ApplyReport,
+}
+
+/// A blocking `NETLINK_ROUTE` socket in one namespace.
+struct NlSocket {
+    sock: Socket,
+    seq: u32,
+    rx: Vec<u8>,
+}
+
+impl NlSocket {
+    fn open(ns: &NetnsHandle, rcvbuf: usize) -> io::Result<NlSocket> {
+        let sock = ns.run(|| -> io::Result<Socket> {
+            let mut s = Socket::new(NETLINK_ROUTE)?;
+            s.bind_auto()?;
+            s.connect(&SocketAddr::new(0, 0))?;
+            Ok(s)
+        })??;
+        let fd = sock.as_raw_fd();
+        for (opt, val) in [(NETLINK_CAP_ACK, 1), (NETLINK_EXT_ACK, 1)] {
+            setsockopt_int(fd, SOL_NETLINK, opt, val)?;
+        }
+        let size = libc::c_int::try_from(rcvbuf).unwrap_or(libc::c_int::MAX);
+        if setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, size).is_err() {
+            setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, size)?;
+        }
+        let _ = setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, 4 << 20);
+        Ok(NlSocket { sock, seq: 1, rx: vec![0; 1 << 20] })
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1).max(1);
+        self.seq
+    }
+
+    fn recv(&mut self) -> io::Result<usize> {
+        // SAFETY: rx is a valid, writable buffer of rx.len() bytes for the whole call.
+        let n = unsafe {
+            libc::recv(self.sock.as_raw_fd(), self.rx.as_mut_ptr().cast(), self.rx.len(), 0)
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+
+    /// Sends a dump request and collects every reply message.
+    fn dump(&mut self, req: RouteNetlinkMessage) -> io::Result<Vec<RouteNetlinkMessage>> {
+        for _attempt in 0..5 {
+            let seq = self.next_seq();
+            let mut h = NetlinkHeader::default();
+            h.flags = NLM_F_REQUEST | NLM_F_DUMP;
+            h.sequence_number = seq;
+            let mut m = NetlinkMessage::new(h, NetlinkPayload::InnerMessage(req.clone()));
+            m.finalize();
+            let mut buf = vec![0; m.buffer_len()];
+            m.serialize(&mut buf);
+            self.sock.send(&buf, 0)?;
+            let mut out = Vec::new();
+            let mut interrupted = false;
+            'recv: loop {
+                let n = self.recv()?;
+                let mut off = 0;
+                while let Some(frame) = next_frame(&self.rx[..n], &mut off) {
+                    if frame.seq != seq {
+                        continue;
+                    }
+                    interrupted |= frame.flags & NLM_F_DUMP_INTR != 0;
+                    match frame.kind {
+                        NLMSG_DONE => break 'recv,
+                        NLMSG_ERROR => {
+                            let (code, text) = parse_error(frame.bytes, frame.flags);
+                            if code != 0 {
+                                return Err(io::Error::new(
+                                    io::Error::from_raw_os_error(code).kind(),
+                                    format!("dump refused: {} {text}", io::Error::from_raw_os_error(code)),
+                                ));
+                            }
+                            break 'recv;
+                        }
+                        _ => match NetlinkMessage::<RouteNetlinkMessage>::deserialize(frame.bytes) {
+                            Ok(NetlinkMessage { payload: NetlinkPayload::InnerMessage(m), .. }) => {
+                                out.push(m)
+                            }
+                            Ok(_) => {}
+                            Err(e) => tracing::debug!(error = %e, "skipping undecodable dump message"),
+                        },
+                    }
+                }
+            }
+            if !interrupted {
+                return Ok(out);
+            }
+            tracing::debug!("dump interrupted by a concurrent change; retrying");
+        }
+        Err(io::Error::other("dump kept being interrupted"))
+    }
+}
+
+fn setsockopt_int(fd: RawFd, level: libc::c_int, opt: libc::c_int, val: libc::c_int) -> io::Result<()> {
+    // SAFETY: val lives for the call and the length matches its type.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            opt,
+            (&val as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// One netlink message inside a received datagram.
+struct Frame<'a> {
+    kind: u16,
+    flags: u16,
+    seq: u32,
+    bytes: &'a [u8],
+}
+
+/// The next well-formed message at `*off`, advancing `*off`; `None` at the end or on a
+/// malformed length (the rest of the datagram is then ignored).
+fn next_frame<'a>(buf: &'a [u8], off: &mut usize) -> Option<Frame<'a>> {
+    let rest = buf.get(*off..)?;
+    let hdr = rest.get(..16)?;
+    let len = u32::from_ne_bytes(hdr[0..4].try_into().ok()?) as usize;
+    if len < 16 || len > rest.len() {
+        return None;
+    }
+    let frame = Frame {
+        kind: u16::from_ne_bytes(hdr[4..6].try_into().ok()?),
+        flags: u16::from_ne_bytes(hdr[6..8].try_into().ok()?),
+        seq: u32::from_ne_bytes(hdr[8..12].try_into().ok()?),
+        bytes: &rest[..len],
+    };
+    *off += (len + 3) & !3;
+    Some(frame)
+}
+
+/// The errno (positive, 0 = ACK) and extended-ack text of an `NLMSG_ERROR` message.
+fn parse_error(bytes: &[u8], flags: u16) -> (i32, String) {
+    let Some(code) = bytes.get(16..20).and_then(|b| b.try_into().ok()).map(i32::from_ne_bytes) else {
+        return (libc::EPROTO, "truncated error message".into());
+    };
+    let mut text = String::new();
+    if flags & NLM_F_ACK_TLVS != 0 {
+        // With NETLINK_CAP_ACK the original request is echoed as its 16-byte header only.
+        let mut off = 20 + 16;
+        while let Some(tlv) = bytes.get(off..off + 4) {
+            let len = u16::from_ne_bytes([tlv[0], tlv[1]]) as usize;
+            let kind = u16::from_ne_bytes([tlv[2], tlv[3]]) & 0x3fff;
+            if len < 4 {
+                break;
+            }
+            if kind == NLMSGERR_ATTR_MSG {
+                if let Some(v) = bytes.get(off + 4..off + len) {
+                    text = String::from_utf8_lossy(v).trim_end_matches('\0').to_string();
+                }
+            }
+            off += (len + 3) & !3;
+        }
+    }
+    (code.saturating_neg(), text)
+}
+
+/// A namespace the driver works in: its handle, socket and name → index cache.
+struct NsConn {
+    handle: NetnsHandle,
+    sock: NlSocket,
+    index: BTreeMap<String, u32>,
+}
+
+impl NsConn {
+    fn open(handle: NetnsHandle, rcvbuf: usize) -> io::Result<NsConn> {
+        let sock = NlSocket::open(&handle, rcvbuf)?;
+        Ok(NsConn { handle, sock, index: BTreeMap::new() })
+    }
+
+    fn dump_links(&mut self) -> io::Result<Vec<LinkMessage>> {
+        let mut req = LinkMessage::default();
+        req.attributes.push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+        let links: Vec<LinkMessage> = self
+            .sock
+            .dump(RouteNetlinkMessage::GetLink(req))?
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(l),
+                _ => None,
+            })
+            .collect();
+        self.index = links
+            .iter()
+            .filter_map(|l| {
+                l.attributes.iter().find_map(|a| match a {
+                    LinkAttribute::IfName(n) => Some((n.clone(), l.header.index)),
+                    _ => None,
+                })
+            })
+            .collect();
+        Ok(links)
+    }
+
+    fn observe(&mut self, full: bool, sysctls: &[String]) -> io::Result<NamespaceState> {
+        let links = self.dump_links()?;
+        let addrs: Vec<AddressMessage> = self
+            .sock
+            .dump(RouteNetlinkMessage::GetAddress(AddressMessage::default()))?
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewAddress(a) => Some(a),
+                _ => None,
+            })
+            .collect();
+        let (routes, neighs) = if full {
+            let mut routes = Vec::new();
+            for fam in [AddressFamily::Inet, AddressFamily::Inet6] {
+                let mut r = RouteMessage::default();
+                let mut h = RouteHeader::default();
+                h.address_family = fam;
+                r.header = h;
+                routes.extend(self.sock.dump(RouteNetlinkMessage::GetRoute(r))?.into_iter().filter_map(
+                    |m| match m {
+                        RouteNetlinkMessage::NewRoute(r) => Some(r),
+                        _ => None,
+                    },
+                ));
+            }
+            let mut neighs = Vec::new();
+            for fam in [AddressFamily::Unspec, AddressFamily::Bridge] {
+                let mut n = NeighbourMessage::default();
+                n.header.family = fam;
+                neighs.extend(self.sock.dump(RouteNetlinkMessage::GetNeighbour(n))?.into_iter().filter_map(
+                    |m| match m {
+                        RouteNetlinkMessage::NewNeighbour(n) => Some(n),
+                        _ => None,
+                    },
+                ));
+            }
+            (routes, neighs)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let mut st = NamespaceState::from_messages(&links, &addrs, &routes, &neighs);
+        if !sysctls.is_empty() {
+            let values = self.handle.read_sysctls(sysctls)?;
+            st.sysctls = sysctls.iter().cloned().zip(values).collect();
+        }
+        Ok(st)
+    }
+}
+
+/// The datapath driver: owns the netlink sockets of the host and router namespaces.
+pub struct Datapath {
+    cfg: DatapathConfig,
+    router_name: String,
+    host: NsConn,
+    router: Option<NsConn>,
+    messages_sent: u64,
+}
+
+impl std::fmt::Debug for Datapath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Datapath")
+            .field("router_netns", &self.router_name)
+            .field("host_netns", &self.cfg.host_netns)
+            .field("messages_sent", &self.messages_sent)
+            .finish()
+    }
+}
+
+struct Resolver<'a> {
+    host: &'a NsConn,
+    router: Option<&'a NsConn>,
+}
+
+impl Resolve for Resolver<'_> {
+    fn ifindex(&self, ns: Ns, name: &str) -> Option<u32> {
+        match ns {
+            Ns::Host => self.host.index.get(name).copied(),
+            Ns::Router => self.router?.index.get(name).copied(),
+        }
+    }
+    fn netns_fd(&self, ns: Ns) -> Option<RawFd> {
+        match ns {
+            Ns::Host => Some(self.host.handle.fd().as_raw_fd()),
+            Ns::Router => Some(self.router?.handle.fd().as_fd().as_raw_fd()),
+        }
+    }
+}
+
+/// A request waiting in the current batch.
+struct Pending {
+    op_index: usize,
+    seq: u32,
+}
+
+impl Datapath {
+    /// Opens the driver for router namespace `router_netns` (which may not exist yet).
+    pub fn open(router_netns: &str, cfg: DatapathConfig) -> Result<Datapath, FibError> {
+        let host_handle = match &cfg.host_netns {
+            Some(n) => NetnsHandle::open(n),
+            None => NetnsHandle::current(),
+        }
+        .map_err(io_err("open host namespace"))?;
+        let host = NsConn::open(host_handle, cfg.rcvbuf_bytes).map_err(io_err("host netlink socket"))?;
+        let mut dp = Datapath { cfg, router_name: router_netns.to_string(), host, router: None, messages_sent: 0 };
+        dp.open_router()?;
+        Ok(dp)
+    }
+
+    fn open_router(&mut self) -> Result<(), FibError> {
+        if self.router.is_none() && netns::exists(&self.router_name) {
+            let h = NetnsHandle::open(&self.router_name).map_err(io_err("open router namespace"))?;
+            self.router = Some(
+                NsConn::open(h, self.cfg.rcvbuf_bytes).map_err(io_err("router netlink socket"))?,
+            );
+        }
+        Ok(())
+    }
+
+    /// Netlink write requests sent since the driver was opened (dumps are not counted).
+    pub fn messages_sent(&self) -> u64 {
+        self.messages_sent
+    }
+
+    /// The router namespace handle, once it exists.
+    pub fn router_netns(&self) -> Option<&NetnsHandle> {
+        self.router.as_ref().map(|r| &r.handle)
+    }
+
+    /// Reads what the kernel has: links and addresses in the host namespace; links, addresses,
+    /// our routes, neighbours, FDB and the sysctls `desired` manages in the router namespace.
+    pub fn observe(&mut self, desired: &NodeDatapath) -> Result<ObservedNode, FibError> {
+        self.open_router()?;
+        let host = self.host.observe(false, &[]).map_err(io_err("observe host namespace"))?;
+        let keys: Vec<String> = desired.sysctls().into_iter().map(|s| s.path).collect();
+        let router = match &mut self.router {
+            Some(r) => Some(r.observe(true, &keys).map_err(io_err("observe router namespace"))?),
+            None => None,
+        };
+        Ok(ObservedNode { host, router })
+    }
+
+    /// Observe, diff, apply: one level-triggered pass.
+    pub fn reconcile(
+        &mut self,
+        desired: &NodeDatapath,
+        forwarding: &ForwardingState,
+    ) -> Result<ReconcileReport, FibError> {
+        let observed = self.observe(desired)?;
+        let plan = diff(desired, forwarding, &observed)?;
+        for w in &plan.warnings {
+            tracing::warn!(warning = %w, "datapath plan");
+        }
+        let apply = self.apply(&plan.ops);
+        if plan.ops.is_empty() {
+            tracing::debug!("datapath converged, nothing to write");
+        } else {
+            tracing::info!(
+                ops = plan.ops.len(),
+                failed = apply.failures.len(),
+                messages = apply.messages_sent,
+                sends = apply.sends,
+                "datapath reconciled"
+            );
+        }
+        Ok(ReconcileReport { plan, apply })
+    }
+
+    /// Executes `ops` in order, batching consecutive netlink requests to one namespace.
+    pub fn apply(&mut self, ops: &[Op]) -> ApplyReport {
+        let mut report = ApplyReport { attempted: ops.len(), ..Default::default() };
+        let mut batch: Vec<u8> = Vec::with_capacity(64 << 10);
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut batch_ns = Ns::Host;
+        for (i, op) in ops.iter().enumerate() {
+            if !op.is_netlink() {
+                self.flush(batch_ns, &mut batch, &mut pending, ops, &mut report);
+                if let Err(f) = self.run_local(i, op) {
+                    tracing::warn!(error = %f, "datapath operation failed");
+                    report.failures.push(f);
+                }
+                continue;
+            }
+            let built = match build(op, &self.resolver()) {
+                Err(BuildError::UnknownLink { ns, .. }) => {
+                    // Something created earlier in this run: flush, refresh names, retry.
+                    self.flush(batch_ns, &mut batch, &mut pending, ops, &mut report);
+                    if let Err(e) = self.refresh(ns) {
+                        tracing::warn!(error = %e, "link dump failed");
+                    }
+                    build(op, &self.resolver())
+                }
+                other => other,
+            };
+            let req = match built {
+                Ok(r) => r,
+                Err(e) => {
+                    let f = OpFailure { index: i, op: op.clone(), errno: libc::ENODEV, message: e.to_string() };
+                    tracing::warn!(error = %f, "datapath operation failed");
+                    report.failures.push(f);
+                    continue;
+                }
+            };
+            if (req.ns != batch_ns && !pending.is_empty()) || pending.len() >= self.cfg.batch_messages {
+                self.flush(batch_ns, &mut batch, &mut pending, ops, &mut report);
+            }
+            batch_ns = req.ns;
+            let Some(conn) = self.conn(req.ns) else {
+                report.failures.push(OpFailure {
+                    index: i,
+                    op: op.clone(),
+                    errno: libc::ENOENT,
+                    message: "router namespace does not exist".into(),
+                });
+                continue;
+            };
+            let seq = conn.sock.next_seq();
+            let mut h = NetlinkHeader::default();
+            h.flags = req.flags;
+            h.sequence_number = seq;
+            let mut m = NetlinkMessage::new(h, NetlinkPayload::InnerMessage(req.message));
+            m.finalize();
+            let start = batch.len();
+            batch.resize(start + m.buffer_len(), 0);
+            m.serialize(&mut batch[start..]);
+            pending.push(Pending { op_index: i, seq });
+            // Names this op removes or moves must be looked up afresh by later ops.
+            match op {
+                Op::DeleteLink { ns, name } => {
+                    self.forget(*ns, name);
+                    if let Some(vni) = crate::desired::names::vni_of(name, crate::desired::names::HOST_VETH_PREFIX) {
+                        self.forget(Ns::Router, &crate::desired::names::router_veth(vni));
+                    }
+                }
+                Op::MoveLink { name, .. } => {
+                    self.forget(Ns::Host, name);
+                    self.forget(Ns::Router, name);
+                }
+                _ => {}
+            }
+        }
+        self.flush(batch_ns, &mut batch, &mut pending, ops, &mut report);
+        report
+    }
+
+    fn resolver(&self) -> Resolver<'_> {
+        Resolver { host: &self.host, router: self.router.as_ref() }
+    }
+
+    fn conn(&mut self, ns: Ns) -> Option<&mut NsConn> {
+        match ns {
+            Ns::Host => Some(&mut self.host),
+            Ns::Router => self.router.as_mut(),
+        }
+    }
+
+    fn forget(&mut self, ns: Ns, name: &str) {
+        if let Some(c) = self.conn(ns) {
+            c.index.remove(name);
+        }
+    }
+
+    fn refresh(&mut self, ns: Ns) -> io::Result<()> {
+        match self.conn(ns) {
+            Some(c) => c.dump_links().map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    fn run_local(&mut self, i: usize, op: &Op) -> Result<(), OpFailure> {
+        let fail = |e: io::Error| OpFailure {
+            index: i,
+            op: op.clone(),
+            errno: e.raw_os_error().unwrap_or(0),
+            message: e.to_string(),
+        };
+        match op {
+            Op::CreateNetns { name } => {
+                match netns::create(name) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(fail(e)),
+                }
+                self.open_router().map_err(|e| fail(io::Error::other(e.to_string())))?;
+                self.refresh(Ns::Router).map_err(fail)
+            }
+            Op::SetSysctl { path, value, optional, .. } => {
+                let Some(r) = &self.router else {
+                    return Err(fail(io::Error::from_raw_os_error(libc::ENOENT)));
+                };
+                match r.handle.write_sysctl(path, value) {
+                    Ok(()) => Ok(()),
+                    Err(e) if *optional && e.kind() == io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(fail(e)),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Sends the batch and collects one acknowledgement per request.
+    fn flush(
+        &mut self,
+        ns: Ns,
+        batch: &mut Vec<u8>,
+        pending: &mut Vec<Pending>,
+        ops: &[Op],
+        report: &mut ApplyReport,
+    ) {
+        if pending.is_empty() {
+            return;
+        }
+        let n = pending.len() as u64;
+        let result = match self.conn(ns) {
+            Some(c) => send_and_collect(&mut c.sock, batch, pending),
+            None => Err(io::Error::from_raw_os_error(libc::ENOENT)),
+        };
+        self.messages_sent += n;
+        report.messages_sent += n;
+        report.sends += 1;
+        match result {
+            Ok(errors) => {
+                for (op_index, errno, message) in errors {
+                    let f = OpFailure { index: op_index, op: ops[op_index].clone(), errno, message };
+                    tracing::warn!(error = %f, "datapath operation failed");
+                    report.failures.push(f);
+                }
+            }
+            Err(e) => {
+                for p in pending.iter() {
+                    report.failures.push(OpFailure {
+                        index: p.op_index,
+                        op: ops[p.op_index].clone(),
+                        errno: e.raw_os_error().unwrap_or(0),
+                        message: format!("batch not delivered: {e}"),
+                    });
+                }
+            }
+        }
+        batch.clear();
+        pending.clear();
+    }
+}
+
+/// Sends `batch` in one `send(2)` and waits for an acknowledgement of each pending request;
+/// returns the failed ones as (operation index, errno, text).
+fn send_and_collect(
+    sock: &mut NlSocket,
+    batch: &[u8],
+    pending: &[Pending],
+) -> io::Result<Vec<(usize, i32, String)>> {
+    sock.sock.send(batch, 0)?;
+    let by_seq: BTreeMap<u32, usize> = pending.iter().map(|p| (p.seq, p.op_index)).collect();
+    let mut outstanding = pending.len();
+    let mut errors = Vec::new();
+    while outstanding > 0 {
+        let n = sock.recv()?;
+        let mut off = 0;
+        while let Some(frame) = next_frame(&sock.rx[..n], &mut off) {
+            if frame.kind != NLMSG_ERROR {
+                continue;
+            }
+            let Some(&op_index) = by_seq.get(&frame.seq) else { continue };
+            outstanding = outstanding.saturating_sub(1);
+            let (code, text) = parse_error(frame.bytes, frame.flags);
+            if code != 0 {
+                errors.push((op_index, code, text));
+            }
+        }
+    }
+    Ok(errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_never_read_past_the_buffer() {
+        // A header claiming more bytes than there are, and one claiming fewer than a header.
+        let mut b = vec![0u8; 16];
+        b[0..4].copy_from_slice(&100u32.to_ne_bytes());
+        let mut off = 0;
+        assert!(next_frame(&b, &mut off).is_none());
+        b[0..4].copy_from_slice(&3u32.to_ne_bytes());
+        assert!(next_frame(&b, &mut off).is_none());
+        assert!(next_frame(&[1, 2, 3], &mut off).is_none());
+    }
+
+    #[test]
+    fn error_messages_decode_code_and_ext_ack_text() {
+        let mut b = vec![0u8; 16];
+        b.extend_from_slice(&(-libc::EEXIST).to_ne_bytes());
+        b.extend_from_slice(&[0u8; 16]);
+        let text = b"File exists\0";
+        let len = 4 + text.len();
+        b.extend_from_slice(&(len as u16).to_ne_bytes());
+        b.extend_from_slice(&NLMSGERR_ATTR_MSG.to_ne_bytes());
+        b.extend_from_slice(text);
+        let (code, msg) = parse_error(&b, NLM_F_ACK_TLVS);
+        assert_eq!(code, libc::EEXIST);
+        assert_eq!(msg, "File exists");
+        // Truncated: no panic, a protocol error.
+        assert_eq!(parse_error(&b[..10], 0).0, libc::EPROTO);
+        // A TLV running past the end is ignored.
+        let mut bad = b.clone();
+        let at = 36;
+        bad[at..at + 2].copy_from_slice(&200u16.to_ne_bytes());
+        assert_eq!(parse_error(&bad, NLM_F_ACK_TLVS).1, "");
+    }
+}

@@ -1,0 +1,1522 @@
+//! The RIB: one value owned by one task. Inputs are `handle_*` calls, outputs are pulled with
+//! `poll_*` (sans-IO: no sockets, no clocks; time is an input).
+//!
+//! Data flow (upstream's FRR behaviour, reference §3):
+//!
+//! ```text
+//!  fabric peers ──IPv4/6──► default table ──► fabric peers, passthrough host, FIB (default)
+//!  fabric peers ──EVPN────► EVPN table ──type-5 (RT match)──► VRF table ──► host session, FIB (VRF)
+//!                              ▲   └─type-2/3 (RT match)──► L2VNI ──► FDB, flood list, neighbours
+//!  host session ──IPv4/6──► VRF table ──best (host/local)──► type-5 in EVPN table ──► fabric
+//!  local MACs ──────────────► L2VNI ──► type-2 in EVPN table ──► fabric
+//! ```
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Instant;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use perouter_evpn::{EthernetTag, EvpnRoute, EvpnRouteKey, Label, MacAddress};
+use tracing::{debug, info, warn};
+
+use crate::adj_out::{
+    export_attrs, may_export, AdjOutBatch, Announcement, ExportCache, ExportKind, Nlri, RouteKey,
+    SourceFacts,
+};
+use crate::attrs::{Origin, PathAttrs};
+use crate::best_path::{select, MultipathConfig, Rank};
+use crate::evpn_table::{split, EvpnData, EvpnFields};
+use crate::forwarding::{FibTable, ForwardingDelta, NextHop, RouteOp};
+use crate::intern::Interner;
+use crate::l2vni::{L2Domain, L2VniConfig, MacPlan, RemoteMac};
+use crate::nexthop::VtepTracker;
+use crate::peer::{Family, PeerConfig, PeerId, PeerRole};
+use crate::table::{Attrs, Path, PeerSet, Source, Table};
+use crate::translate::{type2_attrs, type3_attrs, type5_attrs};
+use crate::vrf::{ResolvedVrf, VrfConfig, VrfId};
+
+/// Node-wide RIB settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RibConfig {
+    /// Our AS number (the default instance's).
+    pub asn: u32,
+    /// Our router ID (auto RDs derive from it).
+    pub router_id: Ipv4Addr,
+    /// Our VTEP address: advertised in the underlay, next hop of every EVPN route we originate.
+    pub vtep: IpAddr,
+    /// ECMP settings.
+    pub multipath: MultipathConfig,
+    /// Extra networks originated in the default table (e.g. the passthrough host-side address).
+    pub default_networks: Vec<IpNet>,
+}
+
+/// The parsed contents of one UPDATE, as the session hands them over (MP_REACH/MP_UNREACH
+/// already split into NLRI; attributes without them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteUpdate {
+    /// The path attributes of the announced NLRI.
+    pub attrs: PathAttrs,
+    /// Announced NLRI.
+    pub announced: Vec<Nlri>,
+    /// Withdrawn NLRI.
+    pub withdrawn: Vec<Nlri>,
+}
+
+/// Something the RIB wants the operator or the agent to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RibEvent {
+    /// A MAC moved too often (RFC 7432 §15.1): frozen, no longer advertised as it moves.
+    DuplicateMac {
+        /// L2VNI.
+        vni: u32,
+        /// MAC.
+        mac: MacAddress,
+    },
+    /// A VTEP became reachable or unreachable through the underlay.
+    VtepReachability {
+        /// VTEP address.
+        vtep: IpAddr,
+        /// Now reachable.
+        reachable: bool,
+    },
+}
+
+/// Errors from RIB inputs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RibError {
+    /// The peer handle is not (or no longer) valid.
+    #[error("unknown peer {0:?}")]
+    UnknownPeer(PeerId),
+    /// A host session names a VRF that is not configured.
+    #[error("host session for unknown VRF {0:?}")]
+    UnknownVrf(VrfId),
+    /// An L2VNI event names a VNI that is not configured.
+    #[error("unknown L2VNI {0}")]
+    UnknownL2Vni(u32),
+    /// A table already has [`PeerSet::CAPACITY`] peers subscribed.
+    #[error("table {0:?} already has {cap} peers", cap = PeerSet::CAPACITY)]
+    TooManyPeers(ScopeId),
+}
+
+/// Identifies one table that peers subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScopeId {
+    /// Default table, IPv4.
+    Default4,
+    /// Default table, IPv6.
+    Default6,
+    /// The global EVPN table.
+    Evpn,
+    /// A VRF's IPv4 table.
+    Vrf4(VrfId),
+    /// A VRF's IPv6 table.
+    Vrf6(VrfId),
+}
+
+impl ScopeId {
+    fn family(self) -> Family {
+        match self {
+            ScopeId::Default4 | ScopeId::Vrf4(_) => Family::Ipv4Unicast,
+            ScopeId::Default6 | ScopeId::Vrf6(_) => Family::Ipv6Unicast,
+            ScopeId::Evpn => Family::L2vpnEvpn,
+        }
+    }
+
+    fn export_kind(self) -> ExportKind {
+        match self {
+            ScopeId::Default4 | ScopeId::Default6 => ExportKind::Unicast,
+            ScopeId::Evpn => ExportKind::Evpn,
+            ScopeId::Vrf4(_) | ScopeId::Vrf6(_) => ExportKind::Host,
+        }
+    }
+}
+
+/// A table with its subscribers' queues and its datapath queue.
+struct Scope<K, X> {
+    table: Table<K, X>,
+    subs: [Option<PeerId>; PeerSet::CAPACITY],
+    active: PeerSet,
+    queues: Vec<VecDeque<u32>>,
+    fib: Option<FibTable>,
+    fib_queue: Vec<u32>,
+}
+
+impl<K: RouteKey<X>, X: Clone + PartialEq> Scope<K, X> {
+    fn new(fib: Option<FibTable>) -> Self {
+        Self {
+            table: Table::new(),
+            subs: [None; PeerSet::CAPACITY],
+            active: PeerSet::default(),
+            queues: (0..PeerSet::CAPACITY).map(|_| VecDeque::new()).collect(),
+            fib,
+            fib_queue: Vec::new(),
+        }
+    }
+
+    /// Queues `slot` for every subscriber and the datapath.
+    fn notify(&mut self, slot: u32) {
+        let e = self.table.entry_mut(slot);
+        for i in 0..PeerSet::CAPACITY as u8 {
+            if self.active.contains(i) && !e.queued.contains(i) {
+                e.queued.insert(i);
+                self.queues[usize::from(i)].push_back(slot);
+            }
+        }
+        if self.fib.is_some() && e.mark_fib_queued() {
+            self.fib_queue.push(slot);
+        }
+    }
+
+    /// Subscribes `peer`, queueing every key with a best path (the initial dump).
+    fn subscribe(&mut self, peer: PeerId, id: ScopeId) -> Result<u8, RibError> {
+        let i = (0..PeerSet::CAPACITY as u8)
+            .find(|&i| !self.active.contains(i))
+            .ok_or(RibError::TooManyPeers(id))?;
+        self.subs[usize::from(i)] = Some(peer);
+        self.active.insert(i);
+        let slots: Vec<u32> = self.table.slots().collect();
+        for s in slots {
+            let e = self.table.entry_mut(s);
+            if e.best().is_some() && !e.queued.contains(i) {
+                e.queued.insert(i);
+                self.queues[usize::from(i)].push_back(s);
+            }
+        }
+        Ok(i)
+    }
+
+    /// Forgets subscriber `i`: its queue and its advertised bits.
+    fn unsubscribe(&mut self, i: u8) {
+        self.subs[usize::from(i)] = None;
+        self.active.remove(i);
+        let q = std::mem::take(&mut self.queues[usize::from(i)]);
+        for s in q {
+            self.table.entry_mut(s).queued.remove(i);
+        }
+        let slots: Vec<u32> = self.table.slots().collect();
+        for s in slots {
+            self.table.entry_mut(s).advertised.remove(i);
+            self.table.collect(s);
+        }
+    }
+}
+
+/// Per-peer state.
+struct PeerState {
+    config: PeerConfig,
+    /// Subscriptions: table, subscriber index, End-of-RIB still owed.
+    subs: Vec<(ScopeId, u8, bool)>,
+    /// Families for which the peer sent End-of-RIB.
+    eor_received: Vec<Family>,
+}
+
+/// A VRF's tables and derived values.
+struct VrfState {
+    vrf: ResolvedVrf,
+    v4: Scope<Ipv4Net, u32>,
+    v6: Scope<Ipv6Net, u32>,
+    /// Type-5 attribute sets derived from VRF attribute sets.
+    t5_cache: HashMap<Attrs, Attrs>,
+}
+
+/// Statistics for scale runs and `show` commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RibStats {
+    /// Keys with a path in the default tables.
+    pub default_routes: usize,
+    /// Keys with a path in the EVPN table.
+    pub evpn_routes: usize,
+    /// Keys with a path in VRF tables.
+    pub vrf_routes: usize,
+    /// Distinct interned attribute sets.
+    pub attribute_sets: usize,
+}
+
+/// The RIB. See the module documentation for the data flow.
+pub struct Rib {
+    config: RibConfig,
+    peers: Vec<Option<PeerState>>,
+    default4: Scope<Ipv4Net, ()>,
+    default6: Scope<Ipv6Net, ()>,
+    evpn: Scope<EvpnRouteKey, EvpnData>,
+    vrfs: BTreeMap<VrfId, VrfState>,
+    l2: BTreeMap<u32, L2Domain>,
+    attrs: Interner<PathAttrs>,
+    fields: Interner<EvpnFields>,
+    export_caches: HashMap<PeerId, ExportCache>,
+    tracker: VtepTracker,
+    underlay_dirty: bool,
+    l2_deltas: VecDeque<ForwardingDelta>,
+    events: VecDeque<RibEvent>,
+    scratch: Vec<usize>,
+    now: Option<Instant>,
+    batches_since_purge: u32,
+}
+
+macro_rules! on_scope {
+    ($self:ident, $id:expr, $s:ident => $body:expr, $missing:expr) => {
+        match $id {
+            ScopeId::Default4 => {
+                let $s = &mut $self.default4;
+                $body
+            }
+            ScopeId::Default6 => {
+                let $s = &mut $self.default6;
+                $body
+            }
+            ScopeId::Evpn => {
+                let $s = &mut $self.evpn;
+                $body
+            }
+            ScopeId::Vrf4(v) => match $self.vrfs.get_mut(&v) {
+                Some(vrf) => {
+                    let $s = &mut vrf.v4;
+                    $body
+                }
+                None => $missing,
+            },
+            ScopeId::Vrf6(v) => match $self.vrfs.get_mut(&v) {
+                Some(vrf) => {
+                    let $s = &mut vrf.v6;
+                    $body
+                }
+                None => $missing,
+            },
+        }
+    };
+}
+
+/// Ranks a path for best-path selection.
+fn rank<'a, X>(p: &'a Path<X>, peers: &[Option<PeerState>]) -> Rank<'a> {
+    let a = &*p.attrs;
+    let peer = p
+        .source
+        .peer()
+        .and_then(|id| peers.get(id.0 as usize))
+        .and_then(Option::as_ref)
+        .map(|s| &s.config);
+    let ebgp = peer.is_some_and(PeerConfig::is_ebgp);
+    Rank {
+        // A LOCAL_PREF received over eBGP is ignored (RFC 4271 §5.1.5).
+        local_pref: if ebgp {
+            PathAttrs::DEFAULT_LOCAL_PREF
+        } else {
+            a.effective_local_pref()
+        },
+        local: p.source == Source::Local,
+        as_path: &a.as_path,
+        origin: a.origin,
+        med: a.med.unwrap_or(0),
+        neighbor_as: a.as_path.neighbor_as(),
+        ebgp,
+        router_id: a
+            .originator_id
+            .or(peer.map(|c| c.remote_router_id))
+            .unwrap_or(Ipv4Addr::UNSPECIFIED),
+        cluster_len: u32::try_from(a.cluster_list.len()).unwrap_or(u32::MAX),
+        peer_addr: peer.map(|c| c.remote_address),
+        tiebreak: match p.source {
+            Source::Evpn { rd, .. } => u64::from_be_bytes(rd),
+            _ => 0,
+        },
+    }
+}
+
+/// Chooses the multipath set of `paths` into `out`.
+fn choose<X>(
+    paths: &[Path<X>],
+    peers: &[Option<PeerState>],
+    cfg: MultipathConfig,
+    eligible: impl Fn(&Path<X>) -> bool,
+    out: &mut Vec<usize>,
+) {
+    if paths.len() == 1 {
+        if eligible(&paths[0]) {
+            out.push(0);
+        }
+        return;
+    }
+    let ranks: Vec<Rank<'_>> = paths.iter().map(|p| rank(p, peers)).collect();
+    let mut tmp = Vec::with_capacity(paths.len());
+    select(&ranks, |i| eligible(&paths[i]), cfg, &mut tmp);
+    out.extend_from_slice(&tmp);
+}
+
+/// Whether an imported VRF path can be used: its VTEP is reachable and it carries a router
+/// MAC (symmetric IRB needs one; landscape pitfall 5).
+fn vrf_path_usable(p: &Path<u32>, tracker: &VtepTracker) -> bool {
+    match p.source {
+        Source::Evpn { .. } => {
+            p.attrs.router_mac().is_some() && p.attrs.next_hop.is_some_and(|v| tracker.cached(v))
+        }
+        _ => true,
+    }
+}
+
+impl Rib {
+    /// A RIB that originates our VTEP address (and `default_networks`) in the default table.
+    pub fn new(config: RibConfig) -> Self {
+        let mut rib = Self {
+            peers: Vec::new(),
+            default4: Scope::new(Some(FibTable::Default)),
+            default6: Scope::new(Some(FibTable::Default)),
+            evpn: Scope::new(None),
+            vrfs: BTreeMap::new(),
+            l2: BTreeMap::new(),
+            attrs: Interner::new(),
+            fields: Interner::new(),
+            export_caches: HashMap::new(),
+            tracker: VtepTracker::new(),
+            underlay_dirty: false,
+            l2_deltas: VecDeque::new(),
+            events: VecDeque::new(),
+            scratch: Vec::new(),
+            now: None,
+            batches_since_purge: 0,
+            config,
+        };
+        let local = rib.attrs.intern(PathAttrs {
+            origin: Origin::Igp,
+            ..Default::default()
+        });
+        let mut nets = vec![IpNet::from(rib.config.vtep)];
+        nets.extend(rib.config.default_networks.iter().copied());
+        for n in nets {
+            rib.set_default_path(&n, Source::Local, Some(local.clone()));
+        }
+        rib
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RibConfig {
+        &self.config
+    }
+
+    // ---------------------------------------------------------------- inputs
+
+    /// The time, for MAC-mobility duplicate detection.
+    pub fn handle_time(&mut self, now: Instant) {
+        self.now = Some(now);
+    }
+
+    /// A session reached Established with `config`. Returns the peer's handle and queues the
+    /// initial dump of every table the peer exchanges.
+    pub fn handle_peer_up(&mut self, config: PeerConfig) -> Result<PeerId, RibError> {
+        let mut scopes = Vec::new();
+        let (v4, v6) = (config.has(Family::Ipv4Unicast), config.has(Family::Ipv6Unicast));
+        match config.role {
+            PeerRole::Fabric | PeerRole::Passthrough => {
+                if v4 {
+                    scopes.push(ScopeId::Default4);
+                }
+                if v6 {
+                    scopes.push(ScopeId::Default6);
+                }
+                if config.role == PeerRole::Fabric && config.has(Family::L2vpnEvpn) {
+                    scopes.push(ScopeId::Evpn);
+                }
+            }
+            PeerRole::Host(vrf) => {
+                if !self.vrfs.contains_key(&vrf) {
+                    return Err(RibError::UnknownVrf(vrf));
+                }
+                if v4 {
+                    scopes.push(ScopeId::Vrf4(vrf));
+                }
+                if v6 {
+                    scopes.push(ScopeId::Vrf6(vrf));
+                }
+            }
+        }
+        let idx = self
+            .peers
+            .iter()
+            .position(Option::is_none)
+            .unwrap_or(self.peers.len());
+        let id = PeerId(idx as u32);
+        let mut subs = Vec::new();
+        for s in scopes {
+            let r = on_scope!(self, s, sc => sc.subscribe(id, s), Err(RibError::UnknownVrf(VrfId(0))));
+            match r {
+                Ok(i) => subs.push((s, i, true)),
+                Err(e) => {
+                    for (s, i, _) in subs {
+                        on_scope!(self, s, sc => sc.unsubscribe(i), ());
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        info!(peer = ?id, role = ?config.role, remote = %config.remote_address, "peer up");
+        let state = PeerState {
+            config,
+            subs,
+            eor_received: Vec::new(),
+        };
+        if idx == self.peers.len() {
+            self.peers.push(Some(state));
+        } else {
+            self.peers[idx] = Some(state);
+        }
+        Ok(id)
+    }
+
+    /// The session went down: its routes are withdrawn everywhere and its queues dropped.
+    pub fn handle_peer_down(&mut self, peer: PeerId) -> Result<(), RibError> {
+        let state = self
+            .peers
+            .get_mut(peer.0 as usize)
+            .and_then(Option::take)
+            .ok_or(RibError::UnknownPeer(peer))?;
+        for &(s, i, _) in &state.subs {
+            on_scope!(self, s, sc => sc.unsubscribe(i), ());
+        }
+        self.export_caches.remove(&peer);
+        // Put the config back while withdrawing so ranks can still see it, then drop it.
+        self.peers[peer.0 as usize] = Some(PeerState {
+            subs: Vec::new(),
+            ..state
+        });
+        let src = Source::Peer(peer);
+        for slot in self.default4.table.slots().collect::<Vec<_>>() {
+            if self.default4.table.remove_in(slot, &src) {
+                self.reselect_default4(slot);
+            }
+        }
+        for slot in self.default6.table.slots().collect::<Vec<_>>() {
+            if self.default6.table.remove_in(slot, &src) {
+                self.reselect_default6(slot);
+            }
+        }
+        let vrf_ids: Vec<VrfId> = self.vrfs.keys().copied().collect();
+        for v in vrf_ids {
+            let slots4: Vec<u32> = self.vrfs[&v].v4.table.slots().collect();
+            for slot in slots4 {
+                if self.vrf_mut(v).v4.table.remove_in(slot, &src) {
+                    self.reselect_vrf4(v, slot);
+                }
+            }
+            let slots6: Vec<u32> = self.vrfs[&v].v6.table.slots().collect();
+            for slot in slots6 {
+                if self.vrf_mut(v).v6.table.remove_in(slot, &src) {
+                    self.reselect_vrf6(v, slot);
+                }
+            }
+        }
+        for slot in self.evpn.table.slots().collect::<Vec<_>>() {
+            if self.evpn.table.remove_in(slot, &src) {
+                self.reselect_evpn(slot);
+            }
+        }
+        self.peers[peer.0 as usize] = None;
+        info!(peer = ?peer, "peer down, its routes withdrawn");
+        self.settle();
+        Ok(())
+    }
+
+    /// A parsed UPDATE from `peer`. Announcements with a looped AS_PATH (beyond `allowas-in`)
+    /// or our own ORIGINATOR_ID/cluster are treated as withdrawals (RFC 4271 §9.1.2, RFC 4456
+    /// §8); EVPN routes whose next hop is our own VTEP are ignored (our routes coming back).
+    pub fn handle_update(&mut self, peer: PeerId, update: RouteUpdate) -> Result<(), RibError> {
+        let cfg = &self
+            .peers
+            .get(peer.0 as usize)
+            .and_then(Option::as_ref)
+            .ok_or(RibError::UnknownPeer(peer))?
+            .config;
+        let role = cfg.role;
+        let looped = update.attrs.as_path.count(cfg.local_asn) > usize::from(cfg.allowas_in)
+            || update.attrs.originator_id == Some(self.config.router_id)
+            || update.attrs.cluster_list.contains(&self.config.router_id);
+        if looped && !update.announced.is_empty() {
+            debug!(peer = ?peer, n = update.announced.len(), "announcements with a routing loop treated as withdrawn");
+        }
+        for n in &update.withdrawn {
+            self.apply_nlri(peer, role, n, None);
+        }
+        if !update.announced.is_empty() {
+            let attrs = (!looped).then(|| self.attrs.intern(update.attrs));
+            for n in &update.announced {
+                self.apply_nlri(peer, role, n, attrs.clone());
+            }
+        }
+        self.settle();
+        Ok(())
+    }
+
+    /// End-of-RIB received from `peer` for `family` (RFC 4724 §2): its initial dump is in.
+    pub fn handle_end_of_rib(&mut self, peer: PeerId, family: Family) -> Result<(), RibError> {
+        let st = self
+            .peers
+            .get_mut(peer.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(RibError::UnknownPeer(peer))?;
+        if !st.eor_received.contains(&family) {
+            st.eor_received.push(family);
+        }
+        debug!(peer = ?peer, ?family, "end-of-rib received");
+        Ok(())
+    }
+
+    /// Whether `peer` has sent End-of-RIB for `family`.
+    pub fn end_of_rib_received(&self, peer: PeerId, family: Family) -> bool {
+        self.peers
+            .get(peer.0 as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|s| s.eor_received.contains(&family))
+    }
+
+    /// Adds or replaces a VRF. A replaced VRF whose RD or RTs changed is torn down and rebuilt.
+    pub fn handle_vrf(&mut self, config: VrfConfig) {
+        let id = config.id;
+        let resolved = ResolvedVrf::resolve(config, self.config.router_id, self.config.asn);
+        if let Some(old) = self.vrfs.get(&id) {
+            if old.vrf == resolved {
+                return;
+            }
+            self.handle_vrf_removed(id);
+        }
+        info!(vrf = %resolved.config.name, rd = %resolved.rd, l3vni = resolved.config.l3vni, "vrf added");
+        let networks = resolved.config.networks.clone();
+        self.vrfs.insert(
+            id,
+            VrfState {
+                vrf: resolved,
+                v4: Scope::new(Some(FibTable::Vrf(id))),
+                v6: Scope::new(Some(FibTable::Vrf(id))),
+                t5_cache: HashMap::new(),
+            },
+        );
+        let local = self.attrs.intern(PathAttrs {
+            origin: Origin::Igp,
+            ..Default::default()
+        });
+        for n in networks {
+            self.set_vrf_path(id, &n, Source::Local, Some((local.clone(), 0)));
+        }
+        // Import what the EVPN table already has.
+        let slots: Vec<u32> = self.evpn.table.slots().collect();
+        for s in slots {
+            if matches!(self.evpn.table.get(s).0, EvpnRouteKey::IpPrefix { .. }) {
+                self.import_type5(s, Some(id));
+            }
+        }
+        self.settle();
+    }
+
+    /// Removes a VRF: its routes leave the datapath and its type-5 routes are withdrawn.
+    /// Host sessions of the VRF lose their tables (the agent brings them down).
+    pub fn handle_vrf_removed(&mut self, id: VrfId) {
+        let Some(mut st) = self.vrfs.remove(&id) else {
+            return;
+        };
+        let rd = st.vrf.rd;
+        let mut prefixes: Vec<(IpNet, bool)> = Vec::new();
+        for s in st.v4.table.slots().collect::<Vec<_>>() {
+            let (k, e) = st.v4.table.get(s);
+            prefixes.push((IpNet::V4(*k), e.fib_installed()));
+        }
+        for s in st.v6.table.slots().collect::<Vec<_>>() {
+            let (k, e) = st.v6.table.get(s);
+            prefixes.push((IpNet::V6(*k), e.fib_installed()));
+        }
+        for (p, installed) in prefixes {
+            if installed {
+                self.l2_deltas.push_back(ForwardingDelta::Route {
+                    table: FibTable::Vrf(id),
+                    prefix: p,
+                    op: RouteOp::Delete,
+                });
+            }
+            let key = EvpnRouteKey::IpPrefix {
+                rd,
+                ethernet_tag: EthernetTag(0),
+                prefix: p,
+            };
+            if let Some(slot) = self.evpn.table.remove(&key, &Source::Local) {
+                self.reselect_evpn(slot);
+            }
+        }
+        for p in self.peers.iter_mut().flatten() {
+            p.subs.retain(|(s, _, _)| !matches!(s, ScopeId::Vrf4(v) | ScopeId::Vrf6(v) if *v == id));
+        }
+        st.t5_cache.clear();
+        info!(vrf = %st.vrf.config.name, "vrf removed");
+        self.settle();
+    }
+
+    /// Adds an L2VNI: it originates its type-3 route and imports matching type-2/3 routes.
+    pub fn handle_l2vni(&mut self, config: L2VniConfig) {
+        let vni = config.vni;
+        if self.l2.get(&vni).is_some_and(|d| d.config == config) {
+            return;
+        }
+        self.handle_l2vni_removed(vni);
+        let d = L2Domain::new(config, self.config.router_id, self.config.asn);
+        let rd = d.rd;
+        let attrs = self
+            .attrs
+            .intern(type3_attrs(&d.export, vni, self.config.vtep));
+        self.l2.insert(vni, d);
+        info!(vni, rd = %rd, "l2vni added");
+        let key = EvpnRouteKey::InclusiveMulticast {
+            rd,
+            ethernet_tag: EthernetTag(0),
+            originator: self.config.vtep,
+        };
+        let f = self.fields.intern(EvpnFields::default());
+        self.set_evpn_path(&key, Source::Local, Some((attrs, f)));
+        let slots: Vec<u32> = self.evpn.table.slots().collect();
+        for s in slots {
+            self.import_l2(s);
+        }
+        self.settle();
+    }
+
+    /// Removes an L2VNI: withdraws its routes and undoes its datapath entries.
+    pub fn handle_l2vni_removed(&mut self, vni: u32) {
+        let Some(mut d) = self.l2.remove(&vni) else {
+            return;
+        };
+        let rd = d.rd;
+        let keys: Vec<EvpnRouteKey> = self
+            .evpn
+            .table
+            .slots()
+            .map(|s| self.evpn.table.get(s).0.clone())
+            .filter(|k| match k {
+                EvpnRouteKey::MacIp { rd: r, .. } | EvpnRouteKey::InclusiveMulticast { rd: r, .. } => *r == rd,
+                _ => false,
+            })
+            .collect();
+        for k in keys {
+            self.set_evpn_path(&k, Source::Local, None);
+        }
+        self.l2_deltas.extend(d.teardown());
+        info!(vni, "l2vni removed");
+        self.settle();
+    }
+
+    /// The datapath learned (`present`) or lost a local MAC, or a MAC+IP binding, in an L2VNI.
+    pub fn handle_local_mac(
+        &mut self,
+        vni: u32,
+        mac: MacAddress,
+        ip: Option<IpAddr>,
+        present: bool,
+        sticky: bool,
+    ) -> Result<(), RibError> {
+        let d = self.l2.get_mut(&vni).ok_or(RibError::UnknownL2Vni(vni))?;
+        d.set_local(mac, ip, present, sticky);
+        self.resolve_mac(vni, mac);
+        self.settle();
+        Ok(())
+    }
+
+    /// A connected underlay prefix appeared or went away (from the datapath).
+    pub fn handle_connected(&mut self, prefix: IpNet, present: bool) {
+        self.tracker.set_connected(prefix, present);
+        self.underlay_dirty = true;
+        self.settle();
+    }
+
+    // --------------------------------------------------------------- outputs
+
+    /// Moves up to `max` pending datapath changes into `out`; returns how many.
+    pub fn poll_forwarding(&mut self, out: &mut Vec<ForwardingDelta>, max: usize) -> usize {
+        let start = out.len();
+        while out.len() - start < max {
+            match self.l2_deltas.pop_front() {
+                Some(d) => out.push(d),
+                None => break,
+            }
+        }
+        let budget = |out: &Vec<ForwardingDelta>| max - (out.len() - start);
+        let b = budget(out);
+        drain_fib(&mut self.default4, out, b, |k| IpNet::V4(*k));
+        let b = budget(out);
+        drain_fib(&mut self.default6, out, b, |k| IpNet::V6(*k));
+        for st in self.vrfs.values_mut() {
+            let b = budget(out);
+            drain_fib(&mut st.v4, out, b, |k| IpNet::V4(*k));
+            let b = budget(out);
+            drain_fib(&mut st.v6, out, b, |k| IpNet::V6(*k));
+        }
+        out.len() - start
+    }
+
+    /// The next batch for `peer`: up to `max` NLRI of one family, announcements grouped by
+    /// attribute set, withdrawals batched, End-of-RIB after the initial dump. `None` when
+    /// nothing is pending.
+    pub fn poll_adj_out(&mut self, peer: PeerId, max: usize) -> Option<AdjOutBatch> {
+        let st = self.peers.get(peer.0 as usize)?.as_ref()?;
+        let to = st.config.clone();
+        let subs = st.subs.clone();
+        let router_id = self.config.router_id;
+        for (k, &(scope, i, eor_owed)) in subs.iter().enumerate() {
+            let cache = self.export_caches.entry(peer).or_default();
+            let mut ctx = ExportCtx {
+                to_id: peer,
+                to: &to,
+                peers: &self.peers,
+                router_id,
+                cache,
+                interner: &mut self.attrs,
+                kind: scope.export_kind(),
+            };
+            let batch = on_scope!(self, scope, sc => drain_adj_out(sc, i, max, &mut ctx), None);
+            let batch = match batch {
+                Some(b) => Some(b),
+                None if eor_owed => Some(AdjOutBatch {
+                    family: scope.family(),
+                    announce: Vec::new(),
+                    withdraw: Vec::new(),
+                    end_of_rib: false,
+                }),
+                None => None,
+            };
+            if let Some(mut b) = batch {
+                let drained = on_scope!(self, scope, sc => sc.queues[usize::from(i)].is_empty(), true);
+                if eor_owed && drained {
+                    b.end_of_rib = true;
+                    if let Some(Some(st)) = self.peers.get_mut(peer.0 as usize) {
+                        st.subs[k].2 = false;
+                    }
+                }
+                return Some(b);
+            }
+        }
+        None
+    }
+
+    /// Whether `peer` has anything to pull.
+    pub fn has_adj_out(&self, peer: PeerId) -> bool {
+        let Some(Some(st)) = self.peers.get(peer.0 as usize) else {
+            return false;
+        };
+        st.subs.iter().any(|&(s, i, eor)| {
+            eor || match s {
+                ScopeId::Default4 => !self.default4.queues[usize::from(i)].is_empty(),
+                ScopeId::Default6 => !self.default6.queues[usize::from(i)].is_empty(),
+                ScopeId::Evpn => !self.evpn.queues[usize::from(i)].is_empty(),
+                ScopeId::Vrf4(v) => self.vrfs.get(&v).is_some_and(|x| !x.v4.queues[usize::from(i)].is_empty()),
+                ScopeId::Vrf6(v) => self.vrfs.get(&v).is_some_and(|x| !x.v6.queues[usize::from(i)].is_empty()),
+            }
+        })
+    }
+
+    /// The next event for the operator, if any.
+    pub fn poll_event(&mut self) -> Option<RibEvent> {
+        self.events.pop_front()
+    }
+
+    // ------------------------------------------------------------- inspection
+
+    /// Counters.
+    pub fn stats(&self) -> RibStats {
+        RibStats {
+            default_routes: self.default4.table.len() + self.default6.table.len(),
+            evpn_routes: self.evpn.table.len(),
+            vrf_routes: self.vrfs.values().map(|v| v.v4.table.len() + v.v6.table.len()).sum(),
+            attribute_sets: self.attrs.len(),
+        }
+    }
+
+    /// The multipath set for `prefix` in a VRF, as datapath next hops (best first).
+    pub fn vrf_route(&self, vrf: VrfId, prefix: IpNet) -> Vec<NextHop> {
+        let Some(st) = self.vrfs.get(&vrf) else {
+            return Vec::new();
+        };
+        match prefix {
+            IpNet::V4(p) => st.v4.table.lookup(&p.trunc()).map(|e| vrf_next_hops(e.multipath())),
+            IpNet::V6(p) => st.v6.table.lookup(&p.trunc()).map(|e| vrf_next_hops(e.multipath())),
+        }
+        .unwrap_or_default()
+    }
+
+    /// The best path's attributes for `route`'s key in the EVPN table, and whether it is ours.
+    pub fn evpn_best(&self, route: &EvpnRoute) -> Option<(Attrs, bool)> {
+        self.evpn
+            .table
+            .lookup(&route.key())
+            .and_then(|e| e.best())
+            .map(|p| (p.attrs.clone(), p.source == Source::Local))
+    }
+
+    /// Whether the default table has a best path for `prefix`.
+    pub fn default_has(&self, prefix: IpNet) -> bool {
+        match prefix {
+            IpNet::V4(p) => self.default4.table.lookup(&p.trunc()).is_some_and(|e| e.best().is_some()),
+            IpNet::V6(p) => self.default6.table.lookup(&p.trunc()).is_some_and(|e| e.best().is_some()),
+        }
+    }
+
+    // -------------------------------------------------------------- internals
+
+    fn vrf_mut(&mut self, id: VrfId) -> &mut VrfState {
+        self.vrfs.get_mut(&id).expect("caller checked the VRF exists")
+    }
+
+    fn apply_nlri(&mut self, peer: PeerId, role: PeerRole, n: &Nlri, attrs: Option<Attrs>) {
+        let src = Source::Peer(peer);
+        match (n, role) {
+            (Nlri::V4(_) | Nlri::V6(_), PeerRole::Fabric | PeerRole::Passthrough) => {
+                let p = match n {
+                    Nlri::V4(p) => IpNet::V4(*p),
+                    Nlri::V6(p) => IpNet::V6(*p),
+                    Nlri::Evpn(_) => return,
+                };
+                self.set_default_path(&p, src, attrs);
+            }
+            (Nlri::V4(_) | Nlri::V6(_), PeerRole::Host(vrf)) => {
+                let p = match n {
+                    Nlri::V4(p) => IpNet::V4(*p),
+                    Nlri::V6(p) => IpNet::V6(*p),
+                    Nlri::Evpn(_) => return,
+                };
+                if self.vrfs.contains_key(&vrf) {
+                    self.set_vrf_path(vrf, &p, src, attrs.map(|a| (a, 0)));
+                }
+            }
+            (Nlri::Evpn(route), PeerRole::Fabric) => {
+                let attrs = attrs.filter(|a| a.next_hop != Some(self.config.vtep));
+                let (key, fields) = split(route);
+                let v = attrs.map(|a| (a, self.fields.intern(fields)));
+                self.set_evpn_path(&key, src, v);
+            }
+            (Nlri::Evpn(_), _) => {
+                debug!(peer = ?peer, "EVPN route from a host session ignored");
+            }
+        }
+    }
+
+    fn set_default_path(&mut self, prefix: &IpNet, src: Source, attrs: Option<Attrs>) {
+        match prefix {
+            IpNet::V4(p) => {
+                let k = p.trunc();
+                let slot = match attrs {
+                    Some(a) => Some(self.default4.table.upsert(&k, Path { source: src, attrs: a, extra: () })),
+                    None => self.default4.table.remove(&k, &src),
+                };
+                if let Some(s) = slot {
+                    self.reselect_default4(s);
+                }
+            }
+            IpNet::V6(p) => {
+                let k = p.trunc();
+                let slot = match attrs {
+                    Some(a) => Some(self.default6.table.upsert(&k, Path { source: src, attrs: a, extra: () })),
+                    None => self.default6.table.remove(&k, &src),
+                };
+                if let Some(s) = slot {
+                    self.reselect_default6(s);
+                }
+            }
+        }
+    }
+
+    fn reselect_default4(&mut self, slot: u32) {
+        let peers = &self.peers;
+        let cfg = self.config.multipath;
+        if self
+            .default4
+            .table
+            .reselect(slot, &mut self.scratch, |p, out| choose(p, peers, cfg, |_| true, out))
+        {
+            self.default4.notify(slot);
+            self.underlay_dirty = true;
+        }
+        self.default4.table.collect(slot);
+    }
+
+    fn reselect_default6(&mut self, slot: u32) {
+        let peers = &self.peers;
+        let cfg = self.config.multipath;
+        if self
+            .default6
+            .table
+            .reselect(slot, &mut self.scratch, |p, out| choose(p, peers, cfg, |_| true, out))
+        {
+            self.default6.notify(slot);
+            self.underlay_dirty = true;
+        }
+        self.default6.table.collect(slot);
+    }
+
+    /// Adds (`Some((attrs, vni))`) or removes a path in a VRF table and follows the change.
+    fn set_vrf_path(&mut self, vrf: VrfId, prefix: &IpNet, src: Source, v: Option<(Attrs, u32)>) {
+        let Some(st) = self.vrfs.get_mut(&vrf) else {
+            return;
+        };
+        match prefix {
+            IpNet::V4(p) => {
+                let k = p.trunc();
+                let slot = match v {
+                    Some((a, vni)) => Some(st.v4.table.upsert(&k, Path { source: src, attrs: a, extra: vni })),
+                    None => st.v4.table.remove(&k, &src),
+                };
+                if let Some(s) = slot {
+                    self.reselect_vrf4(vrf, s);
+                }
+            }
+            IpNet::V6(p) => {
+                let k = p.trunc();
+                let slot = match v {
+                    Some((a, vni)) => Some(st.v6.table.upsert(&k, Path { source: src, attrs: a, extra: vni })),
+                    None => st.v6.table.remove(&k, &src),
+                };
+                if let Some(s) = slot {
+                    self.reselect_vrf6(vrf, s);
+                }
+            }
+        }
+    }
+
+    fn reselect_vrf4(&mut self, vrf: VrfId, slot: u32) {
+        let peers = &self.peers;
+        let tracker = &self.tracker;
+        let cfg = self.config.multipath;
+        let Some(st) = self.vrfs.get_mut(&vrf) else {
+            return;
+        };
+        let changed = st.v4.table.reselect(slot, &mut self.scratch, |p, out| {
+            choose(p, peers, cfg, |x| vrf_path_usable(x, tracker), out)
+        });
+        if changed {
+            st.v4.notify(slot);
+            let prefix = IpNet::V4(*st.v4.table.get(slot).0);
+            self.export_type5(vrf, prefix);
+        }
+        if let Some(st) = self.vrfs.get_mut(&vrf) {
+            st.v4.table.collect(slot);
+        }
+    }
+
+    fn reselect_vrf6(&mut self, vrf: VrfId, slot: u32) {
+        let peers = &self.peers;
+        let tracker = &self.tracker;
+        let cfg = self.config.multipath;
+        let Some(st) = self.vrfs.get_mut(&vrf) else {
+            return;
+        };
+        let changed = st.v6.table.reselect(slot, &mut self.scratch, |p, out| {
+            choose(p, peers, cfg, |x| vrf_path_usable(x, tracker), out)
+        });
+        if changed {
+            st.v6.notify(slot);
+            let prefix = IpNet::V6(*st.v6.table.get(slot).0);
+            self.export_type5(vrf, prefix);
+        }
+        if let Some(st) = self.vrfs.get_mut(&vrf) {
+            st.v6.table.collect(slot);
+        }
+    }
+
+    /// Keeps our type-5 route for `prefix` in line with the VRF's best path: exported when the
+    /// best path came from the host or is local, withdrawn otherwise (imported routes are not
+    /// re-exported).
+    fn export_type5(&mut self, vrf: VrfId, prefix: IpNet) {
+        let Some(st) = self.vrfs.get_mut(&vrf) else {
+            return;
+        };
+        let best = match prefix {
+            IpNet::V4(p) => st.v4.table.lookup(&p).and_then(|e| e.best()).map(|b| (b.source, b.attrs.clone())),
+            IpNet::V6(p) => st.v6.table.lookup(&p).and_then(|e| e.best()).map(|b| (b.source, b.attrs.clone())),
+        };
+        let key = EvpnRouteKey::IpPrefix {
+            rd: st.vrf.rd,
+            ethernet_tag: EthernetTag(0),
+            prefix,
+        };
+        let v = match best {
+            Some((Source::Local | Source::Peer(_), attrs)) => {
+                let t5 = match st.t5_cache.get(&attrs) {
+                    Some(t) => t.clone(),
+                    None => {
+                        let t = self.attrs.intern(type5_attrs(
+                            &attrs,
+                            &st.vrf.export,
+                            st.vrf.config.router_mac,
+                            self.config.vtep,
+                        ));
+                        st.t5_cache.insert(attrs, t.clone());
+                        t
+                    }
+                };
+                let f = self.fields.intern(EvpnFields {
+                    label1: Label::from_vni(st.vrf.config.l3vni),
+                    ..Default::default()
+                });
+                Some((t5, f))
+            }
+            _ => None,
+        };
+        self.set_evpn_path(&key, Source::Local, v);
+    }
+
+    /// Adds or removes a path in the EVPN table and follows the change.
+    fn set_evpn_path(&mut self, key: &EvpnRouteKey, src: Source, v: Option<(Attrs, EvpnData)>) {
+        let slot = match v {
+            Some((attrs, extra)) => Some(self.evpn.table.upsert(key, Path { source: src, attrs, extra })),
+            None => self.evpn.table.remove(key, &src),
+        };
+        if let Some(s) = slot {
+            self.reselect_evpn(s);
+        }
+    }
+
+    fn reselect_evpn(&mut self, slot: u32) {
+        let peers = &self.peers;
+        let cfg = MultipathConfig {
+            max_paths: 1,
+            ..self.config.multipath
+        };
+        if self
+            .evpn
+            .table
+            .reselect(slot, &mut self.scratch, |p, out| choose(p, peers, cfg, |_| true, out))
+        {
+            self.evpn.notify(slot);
+            match self.evpn.table.get(slot).0 {
+                EvpnRouteKey::IpPrefix { .. } => self.import_type5(slot, None),
+                EvpnRouteKey::MacIp { .. } | EvpnRouteKey::InclusiveMulticast { .. } => self.import_l2(slot),
+                _ => {}
+            }
+        }
+        self.evpn.table.collect(slot);
+    }
+
+    /// Imports (or un-imports) the type-5 route in `slot` into every VRF (or only `only`)
+    /// whose import RTs match its best path (RFC 9136 §4, RFC 4364 §4.3.1).
+    fn import_type5(&mut self, slot: u32, only: Option<VrfId>) {
+        let (key, e) = self.evpn.table.get(slot);
+        let EvpnRouteKey::IpPrefix { rd, prefix, .. } = key.clone() else {
+            return;
+        };
+        let best = e
+            .best()
+            .filter(|p| p.source != Source::Local)
+            .map(|p| (p.source.peer(), p.attrs.clone(), p.extra.label1.vni()));
+        let rd_bytes = rd.to_bytes();
+        let ids: Vec<VrfId> = match only {
+            Some(v) => vec![v],
+            None => self.vrfs.keys().copied().collect(),
+        };
+        for id in ids {
+            let Some(st) = self.vrfs.get(&id) else {
+                continue;
+            };
+            let want = best.as_ref().filter(|(_, a, _)| st.vrf.imports(a.route_targets()));
+            match want {
+                Some((Some(peer), attrs, vni)) => {
+                    if let Some(vtep) = attrs.next_hop {
+                        let peers = &self.peers;
+                        let (d4, d6) = (&self.default4.table, &self.default6.table);
+                        self.tracker.reachable(vtep, |ip| covered(ip, d4, d6, peers));
+                    }
+                    let src = Source::Evpn { rd: rd_bytes, peer: *peer };
+                    self.set_vrf_path(id, &prefix, src, Some((attrs.clone(), *vni)));
+                }
+                _ => {
+                    let src = Source::Evpn { rd: rd_bytes, peer: PeerId(0) };
+                    self.set_vrf_path(id, &prefix, src, None);
+                }
+            }
+        }
+    }
+
+    /// Feeds the type-2/type-3 route in `slot` to the L2VNIs that import it.
+    fn import_l2(&mut self, slot: u32) {
+        let (key, e) = self.evpn.table.get(slot);
+        let best = e
+            .best()
+            .filter(|p| p.source != Source::Local)
+            .map(|p| p.attrs.clone());
+        let key = key.clone();
+        let vnis: Vec<u32> = self.l2.keys().copied().collect();
+        for vni in vnis {
+            let d = self.l2.get_mut(&vni).expect("key from the map");
+            let ours = match &key {
+                EvpnRouteKey::MacIp { rd, .. } | EvpnRouteKey::InclusiveMulticast { rd, .. } => *rd == d.rd,
+                _ => true,
+            };
+            if ours {
+                continue;
+            }
+            let imported = best.as_ref().filter(|a| d.imports(a.route_targets()));
+            match &key {
+                EvpnRouteKey::MacIp { rd, mac, ip, .. } => {
+                    let r = imported.and_then(|a| {
+                        let (sticky, seq) = a.mac_mobility().unwrap_or((false, 0));
+                        a.next_hop.map(|vtep| RemoteMac {
+                            rd: rd.to_bytes(),
+                            ip: *ip,
+                            vtep,
+                            seq,
+                            sticky,
+                        })
+                    });
+                    if let Some(r) = &r {
+                        let peers = &self.peers;
+                        let (d4, d6) = (&self.default4.table, &self.default6.table);
+                        self.tracker.reachable(r.vtep, |x| covered(x, d4, d6, peers));
+                    }
+                    let d = self.l2.get_mut(&vni).expect("key from the map");
+                    d.set_remote(*mac, rd.to_bytes(), *ip, r);
+                    self.resolve_mac(vni, *mac);
+                }
+                EvpnRouteKey::InclusiveMulticast { rd, originator, .. } => {
+                    let vtep = imported.map(|a| match a.pmsi.as_ref().map(|p| &p.tunnel_id) {
+                        Some(perouter_evpn::PmsiTunnelId::IngressReplication(ip)) => *ip,
+                        _ => *originator,
+                    });
+                    if let Some(v) = vtep {
+                        let peers = &self.peers;
+                        let (d4, d6) = (&self.default4.table, &self.default6.table);
+                        self.tracker.reachable(v, |x| covered(x, d4, d6, peers));
+                    }
+                    let d = self.l2.get_mut(&vni).expect("key from the map");
+                    // A withdrawn route: forget it under whatever VTEP it named.
+                    d.set_flood_route(vtep.unwrap_or(*originator), rd.to_bytes(), vtep.is_some());
+                    if vtep.is_none() {
+                        if let Some(IpAddr::V4(_) | IpAddr::V6(_)) = Some(*originator) {
+                            d.set_flood_route(*originator, rd.to_bytes(), false);
+                        }
+                    }
+                    let tracker = &self.tracker;
+                    let deltas = d.resolve_flood(|v| tracker.cached(v));
+                    self.l2_deltas.extend(deltas);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Resolves one MAC of an L2VNI and applies the plan: local type-2 routes and deltas.
+    fn resolve_mac(&mut self, vni: u32, mac: MacAddress) {
+        let now = self.now.unwrap_or_else(Instant::now);
+        let vtep = self.config.vtep;
+        let tracker = &self.tracker;
+        let Some(d) = self.l2.get_mut(&vni) else {
+            return;
+        };
+        let plan: MacPlan = d.resolve_mac(mac, vtep, now, |v| tracker.cached(v));
+        if plan.duplicate {
+            warn!(vni, mac = %mac, "MAC moved too often: duplicate detected, frozen (RFC 7432 §15.1)");
+            self.events.push_back(RibEvent::DuplicateMac { vni, mac });
+        }
+        self.l2_deltas.extend(plan.deltas);
+        let rd = d.rd;
+        let l2_rts = d.export.clone();
+        let l3 = d.config.vrf.and_then(|v| self.vrfs.get(&v)).map(|st| {
+            (st.vrf.export.clone(), st.vrf.config.router_mac, st.vrf.config.l3vni)
+        });
+        let mut ips = plan.all_local_ips.clone();
+        ips.extend(plan.advertise.iter().map(|a| a.0));
+        ips.sort();
+        ips.dedup();
+        for ip in ips {
+            let key = EvpnRouteKey::MacIp {
+                rd,
+                ethernet_tag: EthernetTag(0),
+                mac,
+                ip,
+            };
+            let adv = plan.advertise.iter().find(|a| a.0 == ip);
+            let v = adv.map(|&(ip, seq, sticky)| {
+                let l3_for_route = l3.as_ref().filter(|_| ip.is_some());
+                let attrs = self.attrs.intern(type2_attrs(
+                    &l2_rts,
+                    l3_for_route.map(|(rts, mac, _)| (rts.as_slice(), *mac)),
+                    vtep,
+                    seq,
+                    sticky,
+                ));
+                let f = self.fields.intern(EvpnFields {
+                    label1: Label::from_vni(vni),
+                    label2: l3_for_route.map(|(_, _, l3vni)| Label::from_vni(*l3vni)),
+                    ..Default::default()
+                });
+                (attrs, f)
+            });
+            self.set_evpn_path(&key, Source::Local, v);
+        }
+    }
+
+    /// End-of-batch work: next-hop tracking after underlay changes, interner housekeeping.
+    fn settle(&mut self) {
+        if self.underlay_dirty {
+            self.underlay_dirty = false;
+            let peers = &self.peers;
+            let (d4, d6) = (&self.default4.table, &self.default6.table);
+            let flips = self.tracker.refresh(|ip| covered(ip, d4, d6, peers));
+            for (vtep, reachable) in flips {
+                info!(%vtep, reachable, "VTEP reachability changed");
+                self.events.push_back(RibEvent::VtepReachability { vtep, reachable });
+                self.revisit_vtep(vtep);
+            }
+        }
+        self.batches_since_purge += 1;
+        if self.batches_since_purge >= 1024 || self.attrs.len() > 4096 && self.batches_since_purge >= 64 {
+            self.purge();
+        }
+    }
+
+    /// Drops unused attribute sets and export caches.
+    pub fn purge(&mut self) {
+        self.batches_since_purge = 0;
+        self.export_caches.clear();
+        for st in self.vrfs.values_mut() {
+            st.t5_cache.clear();
+        }
+        let a = self.attrs.purge();
+        let f = self.fields.purge();
+        debug!(attrs = a, fields = f, "purged unused interned values");
+    }
+
+    /// Re-runs selection for everything that goes through `vtep`.
+    fn revisit_vtep(&mut self, vtep: IpAddr) {
+        let ids: Vec<VrfId> = self.vrfs.keys().copied().collect();
+        for id in ids {
+            let st = &self.vrfs[&id];
+            let s4: Vec<u32> = st
+                .v4
+                .table
+                .slots()
+                .filter(|&s| st.v4.table.get(s).1.paths().iter().any(|p| matches!(p.source, Source::Evpn { .. }) && p.attrs.next_hop == Some(vtep)))
+                .collect();
+            let s6: Vec<u32> = st
+                .v6
+                .table
+                .slots()
+                .filter(|&s| st.v6.table.get(s).1.paths().iter().any(|p| matches!(p.source, Source::Evpn { .. }) && p.attrs.next_hop == Some(vtep)))
+                .collect();
+            for s in s4 {
+                self.vrf_mut(id).v4.table.mark_selection_dirty(s);
+                self.reselect_vrf4(id, s);
+            }
+            for s in s6 {
+                self.vrf_mut(id).v6.table.mark_selection_dirty(s);
+                self.reselect_vrf6(id, s);
+            }
+        }
+        let vnis: Vec<u32> = self.l2.keys().copied().collect();
+        for vni in vnis {
+            let macs = self.l2[&vni].macs();
+            for m in macs {
+                self.resolve_mac(vni, m);
+            }
+            let tracker = &self.tracker;
+            if let Some(d) = self.l2.get_mut(&vni) {
+                let deltas = d.resolve_flood(|v| tracker.cached(v));
+                self.l2_deltas.extend(deltas);
+            }
+        }
+    }
+}
+
+/// Whether a non-default best route in the default tables covers `ip` (longest match first).
+fn covered(
+    ip: IpAddr,
+    d4: &Table<Ipv4Net, ()>,
+    d6: &Table<Ipv6Net, ()>,
+    _peers: &[Option<PeerState>],
+) -> bool {
+    match ip {
+        IpAddr::V4(a) => (1..=32u8).rev().any(|len| {
+            Ipv4Net::new(a, len)
+                .ok()
+                .and_then(|n| d4.lookup(&n.trunc()))
+                .is_some_and(|e| e.best().is_some())
+        }),
+        IpAddr::V6(a) => (1..=128u8).rev().any(|len| {
+            Ipv6Net::new(a, len)
+                .ok()
+                .and_then(|n| d6.lookup(&n.trunc()))
+                .is_some_and(|e| e.best().is_some())
+        }),
+    }
+}
+
+/// Datapath next hops of a VRF multipath set.
+fn vrf_next_hops(paths: &[Path<u32>]) -> Vec<NextHop> {
+    let mut v: Vec<NextHop> = paths
+        .iter()
+        .filter_map(|p| match p.source {
+            Source::Evpn { .. } => Some(NextHop::Vxlan {
+                vtep: p.attrs.next_hop?,
+                vni: p.extra,
+                router_mac: p.attrs.router_mac()?,
+            }),
+            Source::Peer(_) => p.attrs.next_hop.map(NextHop::Gateway),
+            Source::Local => None,
+        })
+        .collect();
+    v.dedup();
+    v
+}
+
+/// Next hops of a default-table multipath set.
+fn default_next_hops<X>(paths: &[Path<X>]) -> Vec<NextHop> {
+    let mut v: Vec<NextHop> = paths
+        .iter()
+        .filter(|p| p.source != Source::Local)
+        .filter_map(|p| p.attrs.next_hop.map(NextHop::Gateway))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// A table kind's datapath next hops.
+trait FibPaths {
+    fn next_hops(paths: &[Path<Self>]) -> Vec<NextHop>
+    where
+        Self: Sized;
+}
+
+impl FibPaths for () {
+    fn next_hops(paths: &[Path<()>]) -> Vec<NextHop> {
+        default_next_hops(paths)
+    }
+}
+
+impl FibPaths for u32 {
+    fn next_hops(paths: &[Path<u32>]) -> Vec<NextHop> {
+        vrf_next_hops(paths)
+    }
+}
+
+/// Moves up to `max` queued datapath changes of `scope` into `out`.
+fn drain_fib<K: RouteKey<X>, X: Clone + PartialEq + FibPaths>(
+    scope: &mut Scope<K, X>,
+    out: &mut Vec<ForwardingDelta>,
+    max: usize,
+    prefix_of: impl Fn(&K) -> IpNet,
+) {
+    let Some(table) = scope.fib else {
+        return;
+    };
+    let mut n = 0;
+    while n < max {
+        let Some(slot) = scope.fib_queue.pop() else {
+            break;
+        };
+        let (k, e) = scope.table.get(slot);
+        let prefix = prefix_of(k);
+        let hops = X::next_hops(e.multipath());
+        let installed = e.fib_installed();
+        let op = match (hops.is_empty(), installed) {
+            (true, false) => None,
+            (true, true) => Some(RouteOp::Delete),
+            (false, false) => Some(RouteOp::Add(hops)),
+            (false, true) => Some(RouteOp::Replace(hops)),
+        };
+        let e = scope.table.entry_mut(slot);
+        e.clear_fib_queued();
+        if let Some(op) = op {
+            e.set_fib_installed(!matches!(op, RouteOp::Delete));
+            out.push(ForwardingDelta::Route { table, prefix, op });
+            n += 1;
+        }
+        scope.table.collect(slot);
+    }
+}
+
+/// What exporting to one peer needs.
+struct ExportCtx<'a> {
+    to_id: PeerId,
+    to: &'a PeerConfig,
+    peers: &'a [Option<PeerState>],
+    router_id: Ipv4Addr,
+    cache: &'a mut ExportCache,
+    interner: &'a mut Interner<PathAttrs>,
+    kind: ExportKind,
+}
+
+/// Pops up to `max` queued keys of subscriber `i` and turns them into a batch.
+fn drain_adj_out<K: RouteKey<X>, X: Clone + PartialEq>(
+    scope: &mut Scope<K, X>,
+    i: u8,
+    max: usize,
+    ctx: &mut ExportCtx<'_>,
+) -> Option<AdjOutBatch> {
+    let q = &mut scope.queues[usize::from(i)];
+    if q.is_empty() {
+        return None;
+    }
+    let mut groups: HashMap<Attrs, Vec<Nlri>> = HashMap::new();
+    let mut order: Vec<Attrs> = Vec::new();
+    let mut withdraw = Vec::new();
+    let mut family = None;
+    let mut n = 0;
+    while n < max {
+        let Some(slot) = q.pop_front() else {
+            break;
+        };
+        let (k, e) = scope.table.get(slot);
+        let best = e.best();
+        let out = best.and_then(|p| {
+            let peer = p
+                .source
+                .peer()
+                .and_then(|id| ctx.peers.get(id.0 as usize))
+                .and_then(Option::as_ref)
+                .map(|s| &s.config);
+            let facts = SourceFacts {
+                local: p.source == Source::Local,
+                ibgp: matches!(p.source, Source::Peer(_)) && peer.is_some_and(|c| !c.is_ebgp()),
+                from_rr_client: peer.is_some_and(|c| c.route_reflector_client),
+                router_id: peer.map(|c| c.remote_router_id),
+            };
+            if !may_export(p, ctx.to_id, ctx.to, &facts) {
+                return None;
+            }
+            if ctx.kind == ExportKind::Evpn && p.attrs.next_hop.is_none() {
+                return None;
+            }
+            let a = export_attrs(&p.attrs, &facts, ctx.kind, ctx.to, ctx.router_id, ctx.cache, ctx.interner);
+            Some((a, k.nlri(Some(&p.extra))))
+        });
+        let e = scope.table.entry_mut(slot);
+        e.queued.remove(i);
+        match out {
+            Some((a, nlri)) => {
+                family.get_or_insert(nlri.family());
+                e.advertised.insert(i);
+                groups
+                    .entry(a.clone())
+                    .or_insert_with(|| {
+                        order.push(a);
+                        Vec::new()
+                    })
+                    .push(nlri);
+                n += 1;
+            }
+            None if e.advertised.contains(i) => {
+                e.advertised.remove(i);
+                let (k, _) = scope.table.get(slot);
+                let nlri = k.nlri(None);
+                family.get_or_insert(nlri.family());
+                withdraw.push(nlri);
+                n += 1;
+            }
+            None => {}
+        }
+        scope.table.collect(slot);
+    }
+    let family = family?;
+    let announce = order
+        .into_iter()
+        .map(|a| {
+            let nlri = groups.remove(&a).unwrap_or_default();
+            Announcement { attrs: a, nlri }
+        })
+        .collect();
+    Some(AdjOutBatch {
+        family,
+        announce,
+        withdraw,
+        end_of_rib: false,
+    })
+}

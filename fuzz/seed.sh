@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Seeds the fuzz corpora (fuzz/corpus/<target>/, git-ignored) from the captured vectors in
+# crates/bgp/tests/data/:
+#   message, roundtrip  one file per BGP message, prefixed by a context-selector byte (the
+#                       targets read their codec context from the first byte): once with the
+#                       plain RFC 4271 context (0x00) and once with the context the vectors
+#                       negotiated (4-octet AS + ADD-PATH on every family, 0x1d)
+#   attributes          the path-attribute block of every UPDATE, with the same prefixes
+#   evpn_nlri           every EVPN NLRI (MP_REACH/MP_UNREACH, AFI 25 / SAFI 70), one per file,
+#                       and each whole NLRI block
+#   pcap                the .pcap captures (pcapng), each also converted to classic pcap
+# Idempotent: files are named by content hash.
+set -euo pipefail
+cd "$(dirname "$0")"
+DATA=../crates/bgp/tests/data
+mkdir -p corpus/message corpus/roundtrip corpus/attributes corpus/evpn_nlri corpus/pcap
+
+python3 - "$DATA" <<'EOF'
+import hashlib, os, struct, sys, glob
+
+data = sys.argv[1]
+
+def put(target, blob):
+    name = hashlib.sha1(blob).hexdigest()
+    with open(os.path.join("corpus", target, name), "wb") as f:
+        f.write(blob)
+
+# Context selector bytes understood by fuzz_targets/*.rs (see context.rs there):
+# bit0 4-octet AS, bit1 extended message, bit2 add-path ipv4, bit3 add-path ipv6,
+# bit4 add-path evpn, bit5 iBGP known, bit6 iBGP.
+CONTEXTS = [0x00, 0x1d]
+
+def attributes(upd):
+    """Yields (type_code, value) of the path attributes of an UPDATE body."""
+    if len(upd) < 2:
+        return
+    wlen = struct.unpack(">H", upd[0:2])[0]
+    at = 2 + wlen
+    if at + 2 > len(upd):
+        return
+    alen = struct.unpack(">H", upd[at:at + 2])[0]
+    block = upd[at + 2:at + 2 + alen]
+    i = 0
+    while i + 3 <= len(block):
+        flags, code = block[i], block[i + 1]
+        if flags & 0x10:
+            if i + 4 > len(block):
+                return
+            ln = struct.unpack(">H", block[i + 2:i + 4])[0]
+            hdr = 4
+        else:
+            ln = block[i + 2]
+            hdr = 3
+        yield code, block[i + hdr:i + hdr + ln]
+        i += hdr + ln
+
+def attribute_block(upd):
+    wlen = struct.unpack(">H", upd[0:2])[0]
+    at = 2 + wlen
+    alen = struct.unpack(">H", upd[at:at + 2])[0]
+    return upd[at + 2:at + 2 + alen]
+
+def evpn_nlri_block(code, value):
+    if code == 14 and len(value) >= 5:
+        afi, safi, nhlen = struct.unpack(">HBB", value[:4])
+        rest = value[4 + nhlen + 1:]
+    elif code == 15 and len(value) >= 3:
+        afi, safi = struct.unpack(">HB", value[:3])
+        rest = value[3:]
+    else:
+        return None
+    return rest if (afi, safi) == (25, 70) else None
+
+counts = dict(message=0, attributes=0, evpn_nlri=0, pcap=0)
+for hexfile in sorted(glob.glob(os.path.join(data, "*.hex"))):
+    for line in open(hexfile):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        msg = bytes.fromhex(line)
+        for ctx in CONTEXTS:
+            put("message", bytes([ctx]) + msg)
+            put("roundtrip", bytes([ctx]) + msg)
+        counts["message"] += 1
+        if len(msg) > 19 and msg[18] == 2:
+            body = msg[19:]
+            for ctx in CONTEXTS:
+                put("attributes", bytes([ctx]) + attribute_block(body))
+            counts["attributes"] += 1
+            for code, value in attributes(body):
+                block = evpn_nlri_block(code, value)
+                if not block:
+                    continue
+                put("evpn_nlri", block)
+                i = 0
+                while i + 2 <= len(block):
+                    ln = block[i + 1]
+                    put("evpn_nlri", block[i:i + 2 + ln])
+                    counts["evpn_nlri"] += 1
+                    i += 2 + ln
+
+def pcapng_to_pcap(ng):
+    """Converts a little-endian, single-interface pcapng (as tshark writes) to classic pcap."""
+    out = bytearray()
+    i = 0
+    link = None
+    resol = 6
+    packets = []
+    while i + 12 <= len(ng):
+        btype, blen = struct.unpack("<II", ng[i:i + 8])
+        body = ng[i + 8:i + blen - 4]
+        if btype == 1 and link is None:
+            link = struct.unpack("<H", body[0:2])[0]
+            j = 8
+            while j + 4 <= len(body):
+                code, ln = struct.unpack("<HH", body[j:j + 4])
+                if code == 0:
+                    break
+                if code == 9 and ln >= 1:
+                    resol = body[j + 4]
+                j += 4 + (ln + 3) // 4 * 4
+        elif btype == 6:
+            _, hi, lo, cap, orig = struct.unpack("<IIIII", body[:20])
+            ts = (hi << 32) | lo  # in units of the interface's if_tsresol
+            packets.append((ts, body[20:20 + cap], orig))
+        if blen < 12:
+            break
+        i += blen
+    # Microsecond pcap for a microsecond pcapng, nanosecond pcap (magic 0xA1B23C4D) otherwise.
+    nano = resol != 6
+    unit = 10 ** resol if resol < 0x80 else 1 << (resol & 0x7f)
+    magic = 0xA1B23C4D if nano else 0xA1B2C3D4
+    out += struct.pack("<IHHiIII", magic, 2, 4, 0, 0, 262144, link or 1)
+    for ts, pkt, orig in packets:
+        frac = (ts % unit) * (10 ** 9 if nano else 10 ** 6) // unit
+        out += struct.pack("<IIII", ts // unit, frac, len(pkt), orig)
+        out += pkt
+    return bytes(out)
+
+for cap in sorted(glob.glob(os.path.join(data, "*.pcap"))):
+    ng = open(cap, "rb").read()
+    put("pcap", ng)
+    put("pcap", pcapng_to_pcap(ng))
+    counts["pcap"] += 2
+
+print("seeded:", ", ".join(f"{k} {v}" for k, v in counts.items()))
+EOF

@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# Interop lab on network namespaces (needs root; Debian's frr, gobgpd, bird2,
+# exabgp). Each peer runs in its own namespace, linked to the perouter
+# speaker's namespace by a veth; the speaker is crates/bgp/examples/speaker.rs.
+# Prints a peer x family table; exits non-zero if any cell failed.
+#
+#   cargo build -p perouter-bgp --example speaker && sudo interop/frr-lab/run.sh
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SPEAKER=${SPEAKER:-$ROOT/target/debug/examples/speaker}
+TAG=pr$$
+DIR=$(mktemp -d /tmp/perouter-lab.XXXXXX)
+chmod 755 "$DIR"
+NS=${TAG}dut
+declare -A RESULT
+FAIL=0
+PIDS=()
+
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for f in "$DIR"/*/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+  sleep 0.5
+  for n in $(ip netns list | awk '{print $1}' | grep "^$TAG"); do ip netns del "$n"; done
+  [ -n "${KEEP:-}" ] || rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+
+# link NAME INDEX: namespace $TAG$NAME with veth to the DUT,
+# 10.99.INDEX.1/24 + fd99:INDEX::1/64 on the DUT, .2 / ::2 on the peer.
+link() {
+  local name=$1 i=$2 pns=$TAG$1
+  ip netns add "$pns"
+  ip -n "$pns" link set lo up
+  ip link add "${TAG}d$i" netns "$NS" type veth peer name "${TAG}p$i" netns "$pns"
+  ip -n "$NS" addr add 10.99.$i.1/24 dev "${TAG}d$i"
+  ip -n "$NS" addr add fd99:$i::1/64 dev "${TAG}d$i" nodad
+  ip -n "$pns" addr add 10.99.$i.2/24 dev "${TAG}p$i"
+  ip -n "$pns" addr add fd99:$i::2/64 dev "${TAG}p$i" nodad
+  ip -n "$NS" link set "${TAG}d$i" up
+  ip -n "$pns" link set "${TAG}p$i" up
+}
+
+link frr 1; link gobgp 2; link bird 3; link exa 4
+
+# ---------------------------------------------------------------- FRR (AS 65001)
+mkdir -p "$DIR/frr"
+cat > "$DIR/frr/frr.conf" <<CONF
+hostname frr
+router bgp 65001
+ bgp router-id 10.99.1.2
+ no bgp ebgp-requires-policy
+ no bgp default ipv4-unicast
+ no bgp network import-check
+ neighbor 10.99.1.1 remote-as 4200000000
+ neighbor 10.99.1.1 password labsecret
+ neighbor 10.99.1.1 timers 3 9
+ neighbor fd99:1::1 remote-as 4200000000
+ neighbor fd99:1::1 timers 3 9
+ address-family ipv4 unicast
+  network 192.0.2.0/24
+  neighbor 10.99.1.1 activate
+ exit-address-family
+ address-family ipv6 unicast
+  network 2001:db8:1::/48
+  neighbor fd99:1::1 activate
+ exit-address-family
+ address-family l2vpn evpn
+  neighbor 10.99.1.1 activate
+ exit-address-family
+ip route 192.0.2.0/24 blackhole
+ipv6 route 2001:db8:1::/48 blackhole
+CONF
+chown -R frr:frr "$DIR/frr"
+ip netns exec ${TAG}frr /usr/lib/frr/zebra -d -N ${TAG}frr -f "$DIR/frr/frr.conf" -i "$DIR/frr/zebra.pid" \
+  -z "$DIR/frr/zserv.api" --vty_socket "$DIR/frr" >/dev/null 2>&1
+sleep 1
+ip netns exec ${TAG}frr /usr/lib/frr/bgpd -d -N ${TAG}frr -f "$DIR/frr/frr.conf" -i "$DIR/frr/bgpd.pid" \
+  -z "$DIR/frr/zserv.api" --vty_socket "$DIR/frr" >/dev/null 2>&1
+vtyfrr() { vtysh --vty_socket "$DIR/frr" -c "$1" 2>/dev/null; }
+
+# -------------------------------------------------------------- GoBGP (AS 65002)
+mkdir -p "$DIR/gobgp"
+cat > "$DIR/gobgp/gobgp.toml" <<CONF
+[global.config]
+  as = 65002
+  router-id = "10.99.2.2"
+  port = 179
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "10.99.2.1"
+    peer-as = 4200000000
+  [neighbors.timers.config]
+    hold-time = 9
+    keepalive-interval = 3
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "l2vpn-evpn"
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "fd99:2::1"
+    peer-as = 4200000000
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv6-unicast"
+CONF
+ip netns exec ${TAG}gobgp gobgpd -f "$DIR/gobgp/gobgp.toml" --api-hosts 127.0.0.1:50551 -l warn \
+  > "$DIR/gobgp/log" 2>&1 &
+PIDS+=($!)
+gob() { ip netns exec ${TAG}gobgp gobgp -p 50551 "$@"; }
+
+# --------------------------------------------------------------- BIRD (AS 65003)
+mkdir -p "$DIR/bird"
+cat > "$DIR/bird/bird.conf" <<CONF
+router id 10.99.3.2;
+protocol device {}
+protocol static s4 { ipv4; route 203.0.113.0/24 blackhole; }
+protocol static s6 { ipv6; route 2001:db8:3::/48 blackhole; }
+protocol bgp dut4 {
+  local 10.99.3.2 as 65003; neighbor 10.99.3.1 as 4200000000;
+  hold time 9; keepalive time 3;
+  ipv4 { import all; export all; };
+}
+protocol bgp dut6 {
+  local fd99:3::2 as 65003; neighbor fd99:3::1 as 4200000000;
+  ipv6 { import all; export all; };
+}
+CONF
+ip netns exec ${TAG}bird bird -c "$DIR/bird/bird.conf" -s "$DIR/bird/ctl" -P "$DIR/bird/bird.pid"
+birdc() { birdc -s "$DIR/bird/ctl" "$@"; }
+
+# ------------------------------------------------------------- ExaBGP (AS 65004)
+mkdir -p "$DIR/exa"
+cat > "$DIR/exa/exa.conf" <<CONF
+neighbor 10.99.4.1 {
+  router-id 10.99.4.2; local-address 10.99.4.2; local-as 65004; peer-as 4200000000;
+  hold-time 9;
+  family { ipv4 unicast; }
+  static { route 198.18.4.0/24 next-hop 10.99.4.2; }
+}
+neighbor fd99:4::1 {
+  router-id 10.99.4.2; local-address fd99:4::2; local-as 65004; peer-as 4200000000;
+  family { ipv6 unicast; }
+  static { route 2001:db8:4::/48 next-hop fd99:4::2; }
+}
+CONF
+env exabgp.daemon.user=root exabgp.log.destination="$DIR/exa/log" exabgp.api.cli=false \
+  ip netns exec ${TAG}exa exabgp "$DIR/exa/exa.conf" >/dev/null 2>&1 &
+PIDS+=($!)
+
+# ------------------------------------------------------------- perouter speaker
+cat > "$DIR/dut.yaml" <<CONF
+local_as: 4200000000
+router_id: 10.99.0.1
+listen: ["[::]:179"]
+neighbors:
+  - { address: 10.99.1.2, remote_as: 65001, families: [ipv4-unicast, l2vpn-evpn], password: labsecret, hold_time: 9 }
+  - { address: "fd99:1::2", remote_as: 65001, families: [ipv6-unicast], hold_time: 9 }
+  - { address: 10.99.2.2, remote_as: 65002, families: [ipv4-unicast, l2vpn-evpn], hold_time: 9 }
+  - { address: "fd99:2::2", remote_as: 65002, families: [ipv6-unicast] }
+  - { address: 10.99.3.2, remote_as: external, families: [ipv4-unicast], hold_time: 9 }
+  - { address: "fd99:3::2", remote_as: 65003, families: [ipv6-unicast] }
+  - { address: 10.99.4.2, remote_as: 65004, families: [ipv4-unicast], hold_time: 9, passive: true }
+  - { address: "fd99:4::2", remote_as: 65004, families: [ipv6-unicast], passive: true }
+originate:
+  - { prefix: 100.64.0.0/24 }
+  - { prefix: "2001:db8:100::/48" }
+shutdown_message: "perouter interop: shutting down"
+CONF
+ip netns exec "$NS" "$SPEAKER" "$DIR/dut.yaml" > "$DIR/dut.jsonl" 2> "$DIR/dut.log" &
+DUT=$!
+PIDS+=($DUT)
+
+# Wait for the sessions.
+for _ in $(seq 1 60); do
+  n=$(grep -c '"event":"up"' "$DIR/dut.jsonl" 2>/dev/null)
+  [ "${n:-0}" -ge 8 ] && break
+  sleep 1
+done
+sleep 3
+# GoBGP injects an EVPN type-5 route after the session is up.
+gob global rib add -a evpn prefix 10.10.10.0/24 esi 0 etag 0 rd 192.0.2.2:200 rt 64514:200 gw 0.0.0.0 \
+  label 200 router-mac aa:bb:cc:00:00:01 encap vxlan nexthop 10.99.2.2 >/dev/null 2>&1
+sleep 3
+
+up() { grep '"event":"up"' "$DIR/dut.jsonl" | grep -q "\"remote\":\"$1"; }
+got() { grep '"event":"announce"' "$DIR/dut.jsonl" | grep -q "$1"; }
+check() { # name cell condition...
+  local key=$1; shift
+  if "$@"; then RESULT[$key]=ok; else RESULT[$key]=FAIL; FAIL=1; fi
+}
+frr_has() { vtyfrr "show bgp $1 unicast $2 json" | grep -q "\"$2\""; }
+
+check frr/ipv4 bash -c "$(declare -f up got); DIR=$DIR; up 10.99.1.2 && got 192.0.2.0/24" 
+check frr/ipv6 bash -c "$(declare -f up got); DIR=$DIR; up '\\[fd99:1::2\\]' && got 2001:db8:1::/48"
+check frr/ipv4-out bash -c "vtysh --vty_socket $DIR/frr -c 'show bgp ipv4 unicast 100.64.0.0/24' | grep -q 4200000000"
+check frr/md5 bash -c "$(declare -f up); DIR=$DIR; up 10.99.1.2"
+check gobgp/ipv4 bash -c "$(declare -f up); DIR=$DIR; up 10.99.2.2 && ip netns exec ${TAG}gobgp gobgp -p 50551 global rib -a ipv4 | grep -q 100.64.0.0/24"
+check gobgp/ipv6 bash -c "$(declare -f up); DIR=$DIR; up '\\[fd99:2::2\\]' && ip netns exec ${TAG}gobgp gobgp -p 50551 global rib -a ipv6 | grep -q 2001:db8:100::/48"
+check gobgp/evpn-type5 bash -c "grep '\"event\":\"announce\"' $DIR/dut.jsonl | grep l2vpn-evpn | grep -q '10.10.10.0'"
+check bird/ipv4 bash -c "$(declare -f up got); DIR=$DIR; up 10.99.3.2 && got 203.0.113.0/24"
+check bird/ipv6 bash -c "$(declare -f up got); DIR=$DIR; up '\\[fd99:3::2\\]' && got 2001:db8:3::/48"
+check exabgp/ipv4 bash -c "$(declare -f up got); DIR=$DIR; up 10.99.4.2 && got 198.18.4.0/24"
+check exabgp/ipv6 bash -c "$(declare -f up got); DIR=$DIR; up '\\[fd99:4::2\\]' && got 2001:db8:4::/48"
+
+# Admin shutdown message visible in FRR.
+kill -TERM $DUT; wait $DUT 2>/dev/null
+sleep 1
+vtyfrr "show bgp neighbor 10.99.1.1" > "$DIR/frr-neighbor.txt"
+# FRR 8.4 shows the Cease subcode in "Last reset"; whether it prints the RFC 9003
+# text there is still to be confirmed (see the report): checked separately, not fatal.
+check frr/admin-shutdown grep -q "Notification received (Cease/Administrative Shutdown" "$DIR/frr-neighbor.txt"
+grep -q "perouter interop: shutting down" "$DIR/frr-neighbor.txt" && RESULT[frr/shutdown-text]=ok || RESULT[frr/shutdown-text]="not shown (non-fatal)"
+
+printf '\n%-22s %s\n' "peer/check" "result"
+for k in $(printf '%s\n' "${!RESULT[@]}" | sort); do printf '%-22s %s\n' "$k" "${RESULT[$k]}"; done
+if [ $FAIL -ne 0 ]; then
+  echo "--- speaker log (tail)"; tail -30 "$DIR/dut.log"
+  echo "--- speaker events"; head -40 "$DIR/dut.jsonl"
+fi
+exit $FAIL
