@@ -25,9 +25,27 @@ fuzz_target!(|data: &[u8]| {
     let msg = Bytes::from(perouter_fuzz::message(2, &body));
     if let Ok((Message::Update(u), _)) = Message::parse(&msg, &ctx) {
         let a = &u.attributes;
-        let _ = (a.origin(), a.as_path(), a.next_hop(), a.med(), a.local_pref(), a.aggregator());
-        let _ = (a.communities().len(), a.ext_communities().len(), a.large_communities().len());
-        let _ = (a.route_targets().count(), a.mp_reach(), a.mp_unreach(), a.pmsi_tunnel(), a.aigp(), a.otc());
+        let _ = (
+            a.origin(),
+            a.as_path(),
+            a.next_hop(),
+            a.med(),
+            a.local_pref(),
+            a.aggregator(),
+        );
+        let _ = (
+            a.communities().len(),
+            a.ext_communities().len(),
+            a.large_communities().len(),
+        );
+        let _ = (
+            a.route_targets().count(),
+            a.mp_reach(),
+            a.mp_unreach(),
+            a.pmsi_tunnel(),
+            a.aigp(),
+            a.otc(),
+        );
         if let Some(mp) = a.mp_reach() {
             let _ = mp.nlri.iter().count() + mp.nlri.evpn_routes().count();
         }

@@ -19,10 +19,16 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut out = BytesMut::new();
-    message.emit(&ctx, &mut out).expect("a parsed message must emit");
+    message
+        .emit(&ctx, &mut out)
+        .expect("a parsed message must emit");
     let exact = !matches!(&message, Message::Update(u) if !u.attribute_errors.is_empty());
     if exact {
-        assert_eq!(&out[..], &input[..used], "re-emitted bytes differ from the input");
+        assert_eq!(
+            &out[..],
+            &input[..used],
+            "re-emitted bytes differ from the input"
+        );
     }
     let emitted = out.freeze();
     let (again, used2) = Message::parse(&emitted, &ctx).expect("emitted message must parse");

@@ -9,7 +9,11 @@ use perouter_bgp::wire::{AddPathFamilies, AfiSafi, WireContext};
 pub fn context(selector: u8) -> WireContext {
     let bit = |n: u8| selector & (1 << n) != 0;
     let mut add_path = AddPathFamilies::none();
-    for (n, family) in [(2, AfiSafi::IPV4_UNICAST), (3, AfiSafi::IPV6_UNICAST), (4, AfiSafi::L2VPN_EVPN)] {
+    for (n, family) in [
+        (2, AfiSafi::IPV4_UNICAST),
+        (3, AfiSafi::IPV6_UNICAST),
+        (4, AfiSafi::L2VPN_EVPN),
+    ] {
         if bit(n) {
             add_path.insert(family);
         }

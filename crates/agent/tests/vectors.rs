@@ -30,7 +30,9 @@ use support::tshark::{self, EvpnFields, LabelReading, MpFields, UpdateFields};
 const PAIRS: [&str; 3] = ["frr-gobgp", "frr-bird", "gobgp-bird"];
 
 fn data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bgp/tests/data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../bgp/tests/data")
+        .join(name)
 }
 
 fn perouter(args: &[&str]) -> Output {
@@ -59,7 +61,9 @@ fn counts_by_type(records: &[Value]) -> BTreeMap<String, u64> {
 }
 
 fn expected_counts(pair: &str) -> BTreeMap<String, u64> {
-    let stats: Value = serde_json::from_slice(&std::fs::read(data(&format!("{pair}.stats.json"))).unwrap()).unwrap();
+    let stats: Value =
+        serde_json::from_slice(&std::fs::read(data(&format!("{pair}.stats.json"))).unwrap())
+            .unwrap();
     stats["by_type"]
         .as_object()
         .unwrap()
@@ -72,8 +76,15 @@ fn expected_counts(pair: &str) -> BTreeMap<String, u64> {
 fn check_capture_run(pair: &str, path: &str) -> Vec<Value> {
     let out = perouter(&["decode", "--check-roundtrip", path]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{pair}: exit {:?}\n{stderr}", out.status);
-    assert!(stderr.contains("0 errors; 0 round-trip differences"), "{pair}: {stderr}");
+    assert!(
+        out.status.success(),
+        "{pair}: exit {:?}\n{stderr}",
+        out.status
+    );
+    assert!(
+        stderr.contains("0 errors; 0 round-trip differences"),
+        "{pair}: {stderr}"
+    );
     let records = json_lines(&out);
     for r in &records {
         assert!(r.get("error").is_none(), "{pair}: {r}");
@@ -82,7 +93,11 @@ fn check_capture_run(pair: &str, path: &str) -> Vec<Value> {
             assert!(r["message"].is_object(), "{pair}: {r}");
         }
     }
-    assert_eq!(counts_by_type(&records), expected_counts(pair), "{pair}: message counts by type");
+    assert_eq!(
+        counts_by_type(&records),
+        expected_counts(pair),
+        "{pair}: message counts by type"
+    );
     records
 }
 
@@ -94,7 +109,10 @@ fn every_pcap_decodes_and_roundtrips_with_the_expected_counts() {
         // After the OPEN exchange every message is decoded with the negotiated context.
         let updates: Vec<_> = records.iter().filter(|r| r["type"] == "UPDATE").collect();
         assert!(!updates.is_empty());
-        assert!(updates.iter().all(|r| r["context"] == "negotiated"), "{pair}");
+        assert!(
+            updates.iter().all(|r| r["context"] == "negotiated"),
+            "{pair}"
+        );
         // Every record names its connection, direction and frame.
         for r in records.iter().filter(|r| r.get("type").is_some()) {
             assert!(r["connection"].as_str().unwrap().contains("->"));
@@ -106,7 +124,10 @@ fn every_pcap_decodes_and_roundtrips_with_the_expected_counts() {
 
 /// Rewrites a capture as classic pcap through our own reader and writer.
 fn to_classic_pcap(capture: &[u8], big_endian: bool, nanosecond: bool) -> Vec<u8> {
-    let frames: Vec<_> = CaptureReader::new(capture).unwrap().map(Result::unwrap).collect();
+    let frames: Vec<_> = CaptureReader::new(capture)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
     let mut w = PcapWriter::new(big_endian, nanosecond, frames[0].link_type);
     for f in &frames {
         assert_eq!(f.link_type, LinkType::ETHERNET);
@@ -157,14 +178,24 @@ fn hex_messages(pair: &str) -> Vec<(u64, Vec<u8>)> {
         if let Some(rest) = line.strip_prefix(&tag) {
             frame = rest.split_whitespace().next().and_then(|n| n.parse().ok());
         } else if !line.starts_with('#') && !line.trim().is_empty() {
-            out.push((frame.take().expect("a comment before each message"), hex::decode(line.trim()).unwrap()));
+            out.push((
+                frame.take().expect("a comment before each message"),
+                hex::decode(line.trim()).unwrap(),
+            ));
         }
     }
     out
 }
 
 /// (frame, message bytes) of every message reassembled from a `.pcap` vector.
-fn pcap_messages(pair: &str) -> Vec<(u64, u64, perouter_agent::capture::reassembly::Direction, bytes::Bytes)> {
+fn pcap_messages(
+    pair: &str,
+) -> Vec<(
+    u64,
+    u64,
+    perouter_agent::capture::reassembly::Direction,
+    bytes::Bytes,
+)> {
     let capture = std::fs::read(data(&format!("{pair}.pcap"))).unwrap();
     let mut out = Vec::new();
     for item in CaptureMessages::new(CaptureReader::new(&capture).unwrap(), 179) {
@@ -187,9 +218,15 @@ fn pcap_messages_equal_the_hex_vectors() {
         let from_pcap = pcap_messages(pair);
         let from_hex = hex_messages(pair);
         assert_eq!(from_pcap.len(), from_hex.len(), "{pair}");
-        for (i, ((frame, _, _, bytes), (hex_frame, hex_bytes))) in from_pcap.iter().zip(&from_hex).enumerate() {
+        for (i, ((frame, _, _, bytes), (hex_frame, hex_bytes))) in
+            from_pcap.iter().zip(&from_hex).enumerate()
+        {
             assert_eq!(frame, hex_frame, "{pair}: message {i} frame");
-            assert_eq!(&bytes[..], &hex_bytes[..], "{pair}: message {i} (frame {frame}) bytes");
+            assert_eq!(
+                &bytes[..],
+                &hex_bytes[..],
+                "{pair}: message {i} (frame {frame}) bytes"
+            );
         }
     }
 }
@@ -198,8 +235,17 @@ fn pcap_messages_equal_the_hex_vectors() {
 fn hex_input_follows_opens_like_the_capture() {
     for pair in PAIRS {
         let pcap_out = perouter(&["decode", data(&format!("{pair}.pcap")).to_str().unwrap()]);
-        let hex_out = perouter(&["decode", "--hex", "--check-roundtrip", data(&format!("{pair}.hex")).to_str().unwrap()]);
-        assert!(hex_out.status.success(), "{pair}: {}", String::from_utf8_lossy(&hex_out.stderr));
+        let hex_out = perouter(&[
+            "decode",
+            "--hex",
+            "--check-roundtrip",
+            data(&format!("{pair}.hex")).to_str().unwrap(),
+        ]);
+        assert!(
+            hex_out.status.success(),
+            "{pair}: {}",
+            String::from_utf8_lossy(&hex_out.stderr)
+        );
         let (p, h) = (json_lines(&pcap_out), json_lines(&hex_out));
         assert_eq!(p.len(), h.len(), "{pair}");
         for (a, b) in p.iter().zip(&h) {
@@ -211,23 +257,36 @@ fn hex_input_follows_opens_like_the_capture() {
         }
         // Without following OPENs every message gets the flags' default context (no ADD-PATH),
         // and the ADD-PATH UPDATEs of these sessions decode differently (or not at all).
-        let flat = perouter(&["decode", "--hex", "--no-follow-open", data(&format!("{pair}.hex")).to_str().unwrap()]);
+        let flat = perouter(&[
+            "decode",
+            "--hex",
+            "--no-follow-open",
+            data(&format!("{pair}.hex")).to_str().unwrap(),
+        ]);
         let flat_records = json_lines(&flat);
         assert_eq!(flat_records.len(), h.len());
-        assert!(flat_records.iter().all(|r| r["context"] == "flags"), "{pair}");
+        assert!(
+            flat_records.iter().all(|r| r["context"] == "flags"),
+            "{pair}"
+        );
         let differing = flat_records
             .iter()
             .zip(&h)
             .filter(|(a, b)| a["message"] != b["message"])
             .count();
-        assert!(differing > 0, "{pair}: the negotiated context made no difference");
+        assert!(
+            differing > 0,
+            "{pair}: the negotiated context made no difference"
+        );
     }
 }
 
 /// Our view of an UPDATE in tshark's terms.
 fn our_fields(u: &Update) -> UpdateFields {
     fn prefixes(b: &NlriBlock) -> Vec<(String, Option<u32>)> {
-        b.iter().map(|n| (n.prefix.to_string(), n.path_id)).collect()
+        b.iter()
+            .map(|n| (n.prefix.to_string(), n.path_id))
+            .collect()
     }
     fn evpn(b: &NlriBlock) -> Vec<EvpnFields> {
         b.evpn_routes().map(|n| evpn_fields(&n.route)).collect()
@@ -248,10 +307,20 @@ fn our_fields(u: &Update) -> UpdateFields {
     for attr in u.attributes.iter() {
         match &attr.value {
             AttributeValue::AsPath(p) => {
-                f.as_path = Some(p.segments.iter().map(|s| (s.kind.to_u8(), s.asns.clone())).collect())
+                f.as_path = Some(
+                    p.segments
+                        .iter()
+                        .map(|s| (s.kind.to_u8(), s.asns.clone()))
+                        .collect(),
+                )
             }
             AttributeValue::As4Path(p) => {
-                f.as4_path = Some(p.segments.iter().map(|s| (s.kind.to_u8(), s.asns.clone())).collect())
+                f.as4_path = Some(
+                    p.segments
+                        .iter()
+                        .map(|s| (s.kind.to_u8(), s.asns.clone()))
+                        .collect(),
+                )
             }
             AttributeValue::MpReach(m) => {
                 f.mp_reach = Some(MpFields {
@@ -343,20 +412,35 @@ struct Tally {
     prefixes: u64,
 }
 
-fn compare_evpn(ctx: &str, ours: &EvpnFields, theirs: &EvpnFields, withdrawn: bool, tally: &mut Tally) {
+fn compare_evpn(
+    ctx: &str,
+    ours: &EvpnFields,
+    theirs: &EvpnFields,
+    withdrawn: bool,
+    tally: &mut Tally,
+) {
     tally.evpn_routes += 1;
     let strip_labels = |e: &EvpnFields| EvpnFields {
         labels: Vec::new(),
         ..e.clone()
     };
-    assert_eq!(strip_labels(ours), strip_labels(theirs), "{ctx}: EVPN route fields");
+    assert_eq!(
+        strip_labels(ours),
+        strip_labels(theirs),
+        "{ctx}: EVPN route fields"
+    );
     if theirs.labels.is_empty() {
-        assert!(withdrawn || ours.labels.is_empty(), "{ctx}: tshark shows no label for an announced route");
+        assert!(
+            withdrawn || ours.labels.is_empty(),
+            "{ctx}: tshark shows no label for an announced route"
+        );
         return;
     }
     assert_eq!(ours.labels.len(), theirs.labels.len(), "{ctx}: label count");
     for (o, t) in ours.labels.iter().zip(&theirs.labels) {
-        let LabelReading::Vni(raw) = o else { unreachable!() };
+        let LabelReading::Vni(raw) = o else {
+            unreachable!()
+        };
         match t {
             LabelReading::Vni(v) => {
                 assert_eq!(raw, v, "{ctx}: label as VNI");
@@ -370,7 +454,13 @@ fn compare_evpn(ctx: &str, ours: &EvpnFields, theirs: &EvpnFields, withdrawn: bo
     }
 }
 
-fn compare_mp(ctx: &str, ours: &Option<MpFields>, theirs: &Option<MpFields>, withdrawn: bool, tally: &mut Tally) {
+fn compare_mp(
+    ctx: &str,
+    ours: &Option<MpFields>,
+    theirs: &Option<MpFields>,
+    withdrawn: bool,
+    tally: &mut Tally,
+) {
     match (ours, theirs) {
         (None, None) => {}
         (Some(o), Some(t)) => {
@@ -396,7 +486,9 @@ fn decoded_fields_agree_with_tshark() {
         let mut ours: BTreeMap<u64, Vec<Message>> = BTreeMap::new();
         for (frame, stream, direction, bytes) in pcap_messages(pair) {
             let decoded = decoder.handle_message(Some((stream, direction)), &bytes);
-            let message = decoded.result.unwrap_or_else(|e| panic!("{pair} frame {frame}: {e}"));
+            let message = decoded
+                .result
+                .unwrap_or_else(|e| panic!("{pair} frame {frame}: {e}"));
             ours.entry(frame).or_default().push(message);
         }
         assert_eq!(
@@ -408,7 +500,11 @@ fn decoded_fields_agree_with_tshark() {
         let mut tally = Tally::default();
         for (frame, pdus) in &tshark_frames {
             let mine = &ours[frame];
-            assert_eq!(mine.len(), pdus.len(), "{pair} frame {frame}: message count");
+            assert_eq!(
+                mine.len(),
+                pdus.len(),
+                "{pair} frame {frame}: message count"
+            );
             for (i, (m, pdu)) in mine.iter().zip(pdus).enumerate() {
                 let ctx = format!("{pair} frame {frame} message {i}");
                 let kind = match m {
@@ -430,21 +526,42 @@ fn decoded_fields_agree_with_tshark() {
                 assert_eq!(o.as_path, t.as_path, "{ctx}: AS_PATH");
                 assert_eq!(o.as4_path, t.as4_path, "{ctx}: AS4_PATH");
                 assert_eq!(o.communities, t.communities, "{ctx}: COMMUNITIES");
-                assert_eq!(o.large_communities, t.large_communities, "{ctx}: LARGE_COMMUNITY");
+                assert_eq!(
+                    o.large_communities, t.large_communities,
+                    "{ctx}: LARGE_COMMUNITY"
+                );
                 assert_eq!(o.next_hop, t.next_hop, "{ctx}: NEXT_HOP");
-                compare_mp(&format!("{ctx} MP_REACH"), &o.mp_reach, &t.mp_reach, false, &mut tally);
-                compare_mp(&format!("{ctx} MP_UNREACH"), &o.mp_unreach, &t.mp_unreach, true, &mut tally);
+                compare_mp(
+                    &format!("{ctx} MP_REACH"),
+                    &o.mp_reach,
+                    &t.mp_reach,
+                    false,
+                    &mut tally,
+                );
+                compare_mp(
+                    &format!("{ctx} MP_UNREACH"),
+                    &o.mp_unreach,
+                    &t.mp_unreach,
+                    true,
+                    &mut tally,
+                );
                 updates_compared += 1;
             }
         }
         let expected_updates = expected_counts(pair)["UPDATE"];
-        assert_eq!(updates_compared, expected_updates, "{pair}: every UPDATE compared");
+        assert_eq!(
+            updates_compared, expected_updates,
+            "{pair}: every UPDATE compared"
+        );
         assert!(tally.prefixes > 0, "{pair}: no prefix compared");
         if pair == "frr-gobgp" {
             // All 44 EVPN NLRI of the capture (34 reach, 10 withdraw: see .stats.json), and
             // labels in both of tshark's readings.
             assert_eq!(tally.evpn_routes, 44, "{pair}: {tally:?}");
-            assert!(tally.labels_as_vni > 0 && tally.labels_as_mpls > 0, "{pair}: {tally:?}");
+            assert!(
+                tally.labels_as_vni > 0 && tally.labels_as_mpls > 0,
+                "{pair}: {tally:?}"
+            );
         }
     }
 }

@@ -88,6 +88,10 @@ fn evpn_update(route_type: u8, n: usize) -> (WireContext, Bytes) {
 fn parse_and_iterate(bytes: &Bytes, ctx: &WireContext) -> usize {
     let (m, _) = Message::parse(bytes, ctx).unwrap();
     let Message::Update(u) = m else { unreachable!() };
+    iterate(&u)
+}
+
+fn iterate(u: &Update) -> usize {
     let mut n = 0usize;
     for b in u.announced() {
         if b.kind == AfiSafi::L2VPN_EVPN {
@@ -107,7 +111,8 @@ fn parse_and_iterate(bytes: &Bytes, ctx: &WireContext) -> usize {
 
 fn bench(c: &mut Criterion) {
     let cases = [
-        ("ipv4_unicast_500", ipv4_update(500), 500usize),
+        ("ipv4_unicast_1", ipv4_update(1), 1usize),
+        ("ipv4_unicast_500", ipv4_update(500), 500),
         ("evpn_type5_110", evpn_update(5, 110), 110),
         ("evpn_type2_95", evpn_update(2, 95), 95),
     ];
@@ -119,7 +124,12 @@ fn bench(c: &mut Criterion) {
         g.bench_function(format!("parse_iterate/{name}"), |b| {
             b.iter(|| parse_and_iterate(black_box(bytes), ctx))
         });
+        g.bench_function(format!("parse/{name}"), |b| {
+            b.iter(|| Message::parse(black_box(bytes), ctx).unwrap())
+        });
         let (m, _) = Message::parse(bytes, ctx).unwrap();
+        let Message::Update(u) = &m else { unreachable!() };
+        g.bench_function(format!("iterate/{name}"), |b| b.iter(|| iterate(black_box(u))));
         let mut out = BytesMut::with_capacity(8192);
         g.bench_function(format!("emit/{name}"), |b| {
             b.iter(|| {

@@ -343,6 +343,50 @@ fn parse_ip_prefix(value: &[u8], len: u8) -> Result<EvpnRoute, EvpnError> {
     }
 }
 
+/// Splits the 2-octet NLRI header off `buf`: the route type, the length
+/// octet and the value it announces (checked to be inside `buf`).
+#[inline(always)]
+fn split_header(buf: &[u8]) -> Result<(u8, u8, &[u8]), EvpnError> {
+    let Some((&[route_type, len], rest)) = buf.split_first_chunk::<2>() else {
+        return Err(EvpnError::new(
+            0,
+            EvpnErrorKind::Truncated {
+                what: "EVPN NLRI route type and length",
+                needed: 2,
+                available: buf.len(),
+            },
+        ));
+    };
+    let Some(value) = rest.get(..usize::from(len)) else {
+        return Err(EvpnError::new(
+            1,
+            EvpnErrorKind::Truncated {
+                what: "EVPN route value (length octet runs past the buffer)",
+                needed: usize::from(len),
+                available: rest.len(),
+            },
+        ));
+    };
+    Ok((route_type, len, value))
+}
+
+/// Decodes the value of one NLRI of type `route_type` and length `len`.
+/// Returning the route directly (not wrapped with its length) lets the
+/// compiler build it in place.
+#[inline(always)]
+fn parse_value(route_type: u8, len: u8, value: &[u8]) -> Result<EvpnRoute, EvpnError> {
+    match route_type {
+        1 => parse_ethernet_ad(value, len),
+        2 => parse_mac_ip(value, len),
+        3 => parse_inclusive_multicast(value, len),
+        4 => parse_ethernet_segment(value, len),
+        5 => parse_ip_prefix(value, len),
+        _ => UnknownRoute::new(route_type, Bytes::copy_from_slice(value))
+            .map(EvpnRoute::Unknown)
+            .ok_or_else(|| route_length(route_type, "at most 255", len)),
+    }
+}
+
 impl EvpnRoute {
     /// Parses one NLRI (route type octet, length octet, value) at the front
     /// of `buf`; returns the route and the number of bytes consumed.
@@ -351,40 +395,10 @@ impl EvpnRoute {
     /// kept raw as [`UnknownRoute`] (the only case that allocates).
     #[inline]
     pub fn parse(buf: &[u8]) -> Result<(EvpnRoute, usize), EvpnError> {
-        let Some((&[route_type, len], rest)) = buf.split_first_chunk::<2>() else {
-            return Err(EvpnError::new(
-                0,
-                EvpnErrorKind::Truncated {
-                    what: "EVPN NLRI route type and length",
-                    needed: 2,
-                    available: buf.len(),
-                },
-            ));
-        };
-        let Some(value) = rest.get(..usize::from(len)) else {
-            return Err(EvpnError::new(
-                1,
-                EvpnErrorKind::Truncated {
-                    what: "EVPN route value (length octet runs past the buffer)",
-                    needed: usize::from(len),
-                    available: rest.len(),
-                },
-            ));
-        };
-        let route = match route_type {
-            1 => parse_ethernet_ad(value, len)?,
-            2 => parse_mac_ip(value, len)?,
-            3 => parse_inclusive_multicast(value, len)?,
-            4 => parse_ethernet_segment(value, len)?,
-            5 => parse_ip_prefix(value, len)?,
-            _ => EvpnRoute::Unknown(
-                UnknownRoute::new(route_type, Bytes::copy_from_slice(value))
-                    .ok_or_else(|| route_length(route_type, "at most 255", len))?,
-            ),
-        };
+        let (route_type, len, value) = split_header(buf)?;
+        let route = parse_value(route_type, len, value)?;
         Ok((route, VALUE_AT + value.len()))
     }
-
 
     /// Length of the route-type-specific value (the NLRI length octet).
     fn value_len(&self) -> u8 {
@@ -520,18 +534,29 @@ impl Iterator for EvpnNlriIter<'_> {
         if self.failed {
             return None;
         }
-        let rest = self.buf.get(self.pos..).filter(|r| !r.is_empty())?;
-        match EvpnRoute::parse(rest) {
-            Ok((route, used)) => {
-                self.pos += used;
-                Some(Ok(route))
-            }
-            Err(mut e) => {
-                self.failed = true;
-                e.offset += self.pos;
-                Some(Err(e))
-            }
+        let start = self.pos;
+        let rest = self.buf.get(start..).filter(|r| !r.is_empty())?;
+        let (route_type, len, value) = match split_header(rest) {
+            Ok(header) => header,
+            Err(e) => return Some(Err(self.fail(e, start))),
+        };
+        self.pos += VALUE_AT + value.len();
+        match parse_value(route_type, len, value) {
+            Ok(route) => Some(Ok(route)),
+            Err(e) => Some(Err(self.fail(e, start))),
         }
+    }
+}
+
+impl EvpnNlriIter<'_> {
+    /// Records a failure at the NLRI starting at `start` and makes the error's
+    /// offset absolute.
+    #[cold]
+    fn fail(&mut self, mut e: EvpnError, start: usize) -> EvpnError {
+        self.failed = true;
+        self.pos = start;
+        e.offset += start;
+        e
     }
 }
 

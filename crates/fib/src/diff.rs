@@ -734,3 +734,467 @@ pub fn phases(ops: &[Op]) -> Vec<Phase> {
     v.dedup();
     v
 }
+
+#[cfg(test)]
+mod tests {
+    //! The diff against a model kernel: `sim` applies operations to an [`ObservedNode`] the way
+    //! the kernel would, so idempotence (`diff(d, apply(diff(d, o))) == []`) and ordering are
+    //! checked without a kernel. The real-kernel tests live in `tests/`.
+    use super::*;
+    use crate::desired::{L2Vni, L3Vni, Passthrough, VethAddresses, VrfRoutes};
+    use crate::observed::{FdbEntry, ObservedNeighbour, ObservedNextHop, ObservedRoute, VxlanInfo};
+    use proptest::prelude::*;
+
+    fn ns_mut(o: &mut ObservedNode, ns: Ns) -> &mut NamespaceState {
+        match ns {
+            Ns::Host => &mut o.host,
+            Ns::Router => o.router.as_mut().expect("router ns exists"),
+        }
+    }
+
+    fn new_link(st: &NamespaceState, name: &str, kind: LinkKind) -> Link {
+        let ifindex = st.links.values().map(|l| l.ifindex).max().unwrap_or(1) + 1;
+        Link {
+            ifindex,
+            name: name.into(),
+            kind,
+            master: None,
+            up: false,
+            mtu: Some(1500),
+            mac: Some(MacAddr([2, 0, 0, 0, (ifindex >> 8) as u8, ifindex as u8])),
+            group: 0,
+            addr_gen_mode: Some(0),
+            bridge_port: None,
+            addresses: BTreeSet::new(),
+        }
+    }
+
+    fn idx(st: &NamespaceState, name: &str) -> u32 {
+        st.links.get(name).unwrap_or_else(|| panic!("no link {name}")).ifindex
+    }
+
+    fn remove_link(st: &mut NamespaceState, name: &str) {
+        if let Some(l) = st.links.remove(name) {
+            let i = l.ifindex;
+            st.routes.retain(|_, r| r.nexthops.iter().all(|h| h.oif != i));
+            st.neighbours.retain(|(ifi, _), _| *ifi != i);
+            st.fdb.retain(|e| e.ifindex != i);
+            for other in st.links.values_mut() {
+                if other.master == Some(i) {
+                    other.master = None;
+                    other.bridge_port = None;
+                }
+            }
+        }
+    }
+
+    fn enslave(st: &mut NamespaceState, name: &str, master: Option<&str>) {
+        let m = master.map(|m| idx(st, m));
+        let is_bridge = master
+            .and_then(|m| st.links.get(m))
+            .is_some_and(|l| l.kind == LinkKind::Bridge);
+        let l = st.links.get_mut(name).unwrap();
+        l.master = m;
+        l.bridge_port =
+            is_bridge.then_some(BridgePortFlags { neigh_suppress: false, learning: true });
+    }
+
+    /// Applies `ops` to `o` as the kernel would.
+    fn sim(o: &mut ObservedNode, ops: &[Op]) {
+        for op in ops {
+            match op {
+                Op::CreateNetns { .. } => o.router = Some(NamespaceState::fresh()),
+                Op::SetSysctl { path, value, .. } => {
+                    ns_mut(o, Ns::Router).sysctls.insert(path.clone(), Some(value.clone()));
+                }
+                Op::DeleteLink { ns, name } => {
+                    remove_link(ns_mut(o, *ns), name);
+                    if let Some(vni) = names::vni_of(name, names::HOST_VETH_PREFIX) {
+                        remove_link(ns_mut(o, Ns::Router), &names::router_veth(vni));
+                    }
+                    if name == names::PASSTHROUGH_HOST {
+                        remove_link(ns_mut(o, Ns::Router), names::PASSTHROUGH_ROUTER);
+                    }
+                }
+                Op::MoveLink { name, from, to } => {
+                    let mut l = ns_mut(o, *from).links.get(name).unwrap().clone();
+                    remove_link(ns_mut(o, *from), name);
+                    let dst = ns_mut(o, *to);
+                    l.ifindex = new_link(dst, name, LinkKind::Veth).ifindex;
+                    l.addresses.clear();
+                    l.up = false;
+                    dst.links.insert(name.clone(), l);
+                }
+                Op::CreateVrf { name, table } => {
+                    let st = ns_mut(o, Ns::Router);
+                    let l = new_link(st, name, LinkKind::Vrf { table: *table });
+                    st.links.insert(name.clone(), l);
+                }
+                Op::CreateBridge { ns, name, master, mac } => {
+                    let st = ns_mut(o, *ns);
+                    let mut l = new_link(st, name, LinkKind::Bridge);
+                    if mac.is_some() {
+                        l.mac = *mac;
+                    }
+                    st.links.insert(name.clone(), l);
+                    enslave(st, name, master.as_deref());
+                }
+                Op::CreateVxlan { name, vni, local, port, master } => {
+                    let st = ns_mut(o, Ns::Router);
+                    let info = VxlanInfo { vni: *vni, local: Some(*local), port: *port, learning: false };
+                    let l = new_link(st, name, LinkKind::Vxlan(info));
+                    st.links.insert(name.clone(), l);
+                    enslave(st, name, Some(master));
+                }
+                Op::CreateVeth { host, router, mtu } => {
+                    for (ns, n) in [(Ns::Host, host), (Ns::Router, router)] {
+                        let st = ns_mut(o, ns);
+                        let mut l = new_link(st, n, LinkKind::Veth);
+                        if mtu.is_some() {
+                            l.mtu = *mtu;
+                        }
+                        st.links.insert(n.clone(), l);
+                    }
+                }
+                Op::SetLink { ns, name, change } => {
+                    let st = ns_mut(o, *ns);
+                    match change {
+                        LinkChange::Master(m) => enslave(st, name, m.as_deref()),
+                        LinkChange::Mtu(m) => st.links.get_mut(name).unwrap().mtu = Some(*m),
+                        LinkChange::Mac(m) => st.links.get_mut(name).unwrap().mac = Some(*m),
+                        LinkChange::Group(g) => st.links.get_mut(name).unwrap().group = *g,
+                        LinkChange::AddrGenModeNone => {
+                            st.links.get_mut(name).unwrap().addr_gen_mode = Some(ADDR_GEN_MODE_NONE)
+                        }
+                    }
+                }
+                Op::SetBridgePort { name, neigh_suppress, learning } => {
+                    let l = ns_mut(o, Ns::Router).links.get_mut(name).unwrap();
+                    assert!(l.bridge_port.is_some(), "{name} is not a bridge port yet");
+                    l.bridge_port =
+                        Some(BridgePortFlags { neigh_suppress: *neigh_suppress, learning: *learning });
+                }
+                Op::AddAddress { ns, dev, addr } => {
+                    ns_mut(o, *ns).links.get_mut(dev).unwrap().addresses.insert(*addr);
+                }
+                Op::DelAddress { ns, dev, addr } => {
+                    ns_mut(o, *ns).links.get_mut(dev).unwrap().addresses.remove(addr);
+                }
+                Op::SetUp { ns, name } => {
+                    let st = ns_mut(o, *ns);
+                    let l = st.links.get_mut(name).unwrap();
+                    if name == "lo" && !l.up {
+                        l.addresses.insert("127.0.0.1/8".parse().unwrap());
+                        l.addresses.insert("::1/128".parse().unwrap());
+                    }
+                    l.up = true;
+                }
+                Op::ReplaceRoute { table, prefix, nexthops } => {
+                    let st = ns_mut(o, Ns::Router);
+                    let hops = nexthops
+                        .iter()
+                        .map(|h| ObservedNextHop { gateway: Some(h.gateway), oif: idx(st, &h.dev), onlink: true })
+                        .collect();
+                    st.routes.insert((*table, *prefix), ObservedRoute { nexthops: hops, nhid: None });
+                }
+                Op::DelRoute { table, prefix } => {
+                    assert!(ns_mut(o, Ns::Router).routes.remove(&(*table, *prefix)).is_some());
+                }
+                Op::ReplaceNeighbour { dev, ip, mac } => {
+                    let st = ns_mut(o, Ns::Router);
+                    let i = idx(st, dev);
+                    st.neighbours.insert(
+                        (i, *ip),
+                        ObservedNeighbour { mac: Some(*mac), state: 0x40, ext_learned: true },
+                    );
+                }
+                Op::DelNeighbour { dev, ip } => {
+                    let st = ns_mut(o, Ns::Router);
+                    let i = idx(st, dev);
+                    assert!(st.neighbours.remove(&(i, *ip)).is_some());
+                }
+                Op::ReplaceFdb { dev, mac, dst } => {
+                    let st = ns_mut(o, Ns::Router);
+                    let i = idx(st, dev);
+                    st.fdb.retain(|e| !(e.ifindex == i && e.mac == *mac));
+                    let row = |is_self, dst| FdbEntry {
+                        ifindex: i,
+                        mac: *mac,
+                        dst,
+                        is_self,
+                        master: !is_self,
+                        ext_learned: true,
+                        permanent: false,
+                    };
+                    st.fdb.push(row(true, Some(*dst)));
+                    st.fdb.push(row(false, None));
+                }
+                Op::AppendFlood { dev, dst } => {
+                    let st = ns_mut(o, Ns::Router);
+                    let i = idx(st, dev);
+                    st.fdb.push(FdbEntry {
+                        ifindex: i,
+                        mac: MacAddr::ZERO,
+                        dst: Some(*dst),
+                        is_self: true,
+                        master: false,
+                        ext_learned: false,
+                        permanent: true,
+                    });
+                }
+                Op::DelFdb { dev, mac, dst, master } => {
+                    let st = ns_mut(o, Ns::Router);
+                    let i = idx(st, dev);
+                    let before = st.fdb.len();
+                    st.fdb.retain(|e| {
+                        !(e.ifindex == i
+                            && e.mac == *mac
+                            && e.is_self != *master
+                            && (*master || e.dst == *dst))
+                    });
+                    assert!(st.fdb.len() < before, "deleting a missing FDB row {op}");
+                }
+            }
+        }
+    }
+
+    fn host_with_nic() -> ObservedNode {
+        let mut host = NamespaceState::default();
+        let mut lo = NamespaceState::fresh().links["lo"].clone();
+        lo.up = true;
+        host.links.insert("lo".into(), lo);
+        let mut nic = new_link(&host, "eth1", LinkKind::Other(None));
+        nic.addresses.insert("192.168.11.3/24".parse().unwrap());
+        nic.up = true;
+        host.links.insert("eth1".into(), nic);
+        let foreign = new_link(&host, "docker0", LinkKind::Bridge);
+        host.links.insert("docker0".into(), foreign);
+        ObservedNode { host, router: None }
+    }
+
+    fn l3(vrf: &str, table: u32, vni: u32) -> L3Vni {
+        L3Vni {
+            vrf: vrf.into(),
+            table,
+            vni,
+            vxlan_port: 4789,
+            local_vtep: "100.65.0.1".parse().unwrap(),
+            addresses: VethAddresses {
+                host: vec!["192.169.10.2/24".parse().unwrap()],
+                router: vec!["192.169.10.1/24".parse().unwrap(), "2001:db8::1/64".parse().unwrap()],
+            },
+            mtu: Some(1450),
+        }
+    }
+
+    fn l2(vni: u32, vrf: Option<&str>, leg: HostLeg) -> L2Vni {
+        L2Vni {
+            vni,
+            vxlan_port: 4789,
+            local_vtep: "100.65.0.1".parse().unwrap(),
+            vrf: vrf.map(Into::into),
+            gateway_ips: if vrf.is_some() { vec!["192.168.110.1/24".parse().unwrap()] } else { vec![] },
+            host_leg: leg,
+            mtu: None,
+        }
+    }
+
+    fn full_node() -> NodeDatapath {
+        let mut d = NodeDatapath::new("perouter");
+        d.underlay_nics = vec!["eth1".into()];
+        d.vteps = vec!["100.65.0.1/32".parse().unwrap()];
+        d.l3vnis = vec![l3("red", 1, 100), l3("blue", 2, 200)];
+        d.l2vnis = vec![
+            l2(110, Some("red"), HostLeg::ManagedBridge),
+            l2(120, None, HostLeg::ExistingBridge("docker0".into())),
+            l2(130, None, HostLeg::Bare),
+        ];
+        d.passthrough = Some(Passthrough {
+            addresses: VethAddresses {
+                host: vec!["192.169.100.2/24".parse().unwrap()],
+                router: vec!["192.169.100.1/24".parse().unwrap()],
+            },
+            mtu: None,
+        });
+        d
+    }
+
+    fn forwarding() -> ForwardingState {
+        let mut f = ForwardingState::default();
+        let mut vr = VrfRoutes { table: 1, ..Default::default() };
+        let v2: IpAddr = "100.65.0.2".parse().unwrap();
+        let v3: IpAddr = "100.65.0.3".parse().unwrap();
+        vr.router_macs.insert(v2, MacAddr([0xaa, 0, 0, 0, 0, 2]));
+        vr.router_macs.insert(v3, MacAddr([0xaa, 0, 0, 0, 0, 3]));
+        vr.routes.insert("10.0.0.0/24".parse().unwrap(), [v2].into());
+        vr.routes.insert("10.0.1.0/24".parse().unwrap(), [v2, v3].into());
+        vr.routes.insert("2001:db8:9::/64".parse().unwrap(), [v3].into());
+        f.vrf_routes.insert(100, vr);
+        f.remote_macs.insert((110, MacAddr([2, 0, 0, 0, 1, 1])), v2);
+        f.flood.insert((110, v2));
+        f.flood.insert((130, v3));
+        f.remote_neighbours.insert((110, "192.168.110.9".parse().unwrap()), MacAddr([2, 0, 0, 0, 1, 1]));
+        f
+    }
+
+    fn pos(ops: &[Op], pred: impl Fn(&Op) -> bool) -> usize {
+        ops.iter().position(pred).expect("operation present")
+    }
+
+    #[test]
+    fn fresh_node_plan_is_ordered_and_converges_in_one_pass() {
+        let d = full_node();
+        let f = forwarding();
+        let mut o = host_with_nic();
+        let plan = diff(&d, &f, &o).unwrap();
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+        let ops = &plan.ops;
+        assert!(is_ordered(ops));
+        assert!(matches!(ops[0], Op::CreateNetns { .. }), "namespace first");
+        let vrf = pos(ops, |o| matches!(o, Op::CreateVrf { name, .. } if name == "red"));
+        let br = pos(ops, |o| matches!(o, Op::CreateBridge { name, .. } if name == "br-pe-100"));
+        let vx = pos(ops, |o| matches!(o, Op::CreateVxlan { name, .. } if name == "vni100"));
+        let enslave = pos(ops, |o| {
+            matches!(o, Op::SetLink { name, change: LinkChange::Master(Some(m)), .. } if name == "pe-e-100" && m == "red")
+        });
+        let mtu = pos(ops, |o| matches!(o, Op::SetLink { name, change: LinkChange::Mtu(_), .. } if name == "pe-e-100"));
+        let addr = pos(ops, |o| matches!(o, Op::AddAddress { dev, .. } if dev == "pe-e-100"));
+        let port = pos(ops, |o| matches!(o, Op::SetBridgePort { name, .. } if name == "vni100"));
+        let up = pos(ops, |o| matches!(o, Op::SetUp { name, .. } if name == "vni100"));
+        let moved = pos(ops, |o| matches!(o, Op::MoveLink { name, .. } if name == "eth1"));
+        let nic_addr = pos(ops, |o| matches!(o, Op::AddAddress { dev, ns: Ns::Router, .. } if dev == "eth1"));
+        let fdb = pos(ops, |o| matches!(o, Op::ReplaceFdb { .. }));
+        let neigh = pos(ops, |o| matches!(o, Op::ReplaceNeighbour { .. }));
+        let route = pos(ops, |o| matches!(o, Op::ReplaceRoute { .. }));
+        assert!(vrf < br && br < vx, "VRF before bridge before VXLAN");
+        assert!(mtu < enslave && enslave < addr, "MTU, then master VRF, then addresses");
+        assert!(vx < port && port < up, "bridge-port flags once enslaved, up last");
+        assert!(moved < nic_addr, "a moved NIC gets its addresses back afterwards");
+        assert!(up < fdb && fdb < neigh && neigh < route, "routes after what they resolve through");
+        // An IPv6 route over an IPv4 VTEP uses the mapped gateway and its own neighbour entry.
+        assert!(ops.iter().any(|o| matches!(o, Op::ReplaceRoute { nexthops, .. }
+            if nexthops[0].gateway == "::ffff:100.65.0.3".parse::<IpAddr>().unwrap())));
+        assert!(ops.iter().any(|o| matches!(o, Op::ReplaceNeighbour { ip, .. }
+            if *ip == "::ffff:100.65.0.3".parse::<IpAddr>().unwrap())));
+        // Nothing foreign is touched.
+        assert!(!ops.iter().any(|o| matches!(o, Op::DeleteLink { .. })));
+
+        sim(&mut o, ops);
+        let again = diff(&d, &f, &o).unwrap();
+        assert!(again.ops.is_empty(), "second pass: {:#?}", again.ops);
+    }
+
+    #[test]
+    fn cleanup_removes_only_our_objects() {
+        let d = full_node();
+        let f = forwarding();
+        let mut o = host_with_nic();
+        let first = diff(&d, &f, &o).unwrap();
+        sim(&mut o, &first.ops);
+        // Foreign objects in the router namespace that look nearly like ours.
+        let st = o.router.as_mut().unwrap();
+        for (n, k) in [("vnic0", LinkKind::Veth), ("br-pe-x", LinkKind::Bridge), ("vni9", LinkKind::Veth)] {
+            let l = new_link(st, n, k);
+            st.links.insert(n.into(), l);
+        }
+        let empty = NodeDatapath::new("perouter");
+        let plan = diff(&empty, &ForwardingState::default(), &o).unwrap();
+        let deleted: BTreeSet<&str> = plan
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::DeleteLink { name, .. } => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        for n in ["vnic0", "br-pe-x", "vni9", "docker0", "lo"] {
+            assert!(!deleted.contains(n), "{n} deleted");
+        }
+        for n in ["red", "blue", "br-pe-100", "vni100", "host-e-100", "br-hs-110", "pt-host"] {
+            assert!(deleted.contains(n), "{n} kept");
+        }
+        // Peers of deleted host legs are not deleted twice.
+        assert!(!deleted.contains("pe-e-100") && !deleted.contains("pt-ns"));
+        assert!(plan.ops.iter().any(|op| matches!(op, Op::MoveLink { name, to: Ns::Host, .. } if name == "eth1")));
+        // Forwarding entries go with their devices: no separate deletes.
+        assert!(!plan.ops.iter().any(|op| matches!(op, Op::DelRoute { .. } | Op::DelFdb { .. } | Op::DelNeighbour { .. })));
+        sim(&mut o, &plan.ops);
+        assert!(diff(&empty, &ForwardingState::default(), &o).unwrap().ops.is_empty());
+        assert_eq!(o.host.links["eth1"].addresses.len(), 1, "NIC returned with its address");
+    }
+
+    #[test]
+    fn invalid_desired_state_is_refused_before_planning() {
+        let mut d = full_node();
+        d.l3vnis[1].table = 1;
+        assert!(matches!(
+            diff(&d, &ForwardingState::default(), &ObservedNode::default()),
+            Err(DesiredError::DuplicateTable(1))
+        ));
+    }
+
+    fn arb_node() -> impl Strategy<Value = (NodeDatapath, ForwardingState)> {
+        (
+            proptest::collection::btree_set(1u32..6, 0..4),
+            proptest::collection::btree_set(6u32..12, 0..4),
+            any::<bool>(),
+            any::<bool>(),
+            proptest::collection::btree_set((0u8..4, 0u8..3), 0..6),
+        )
+            .prop_map(|(l3s, l2s, pt, nic, routes)| {
+                let mut d = NodeDatapath::new("perouter");
+                if nic {
+                    d.underlay_nics.push("eth1".into());
+                }
+                d.vteps = vec!["100.65.0.1/32".parse().unwrap()];
+                for v in &l3s {
+                    d.l3vnis.push(l3(&format!("vrf{v}"), *v, *v));
+                }
+                for (i, v) in l2s.iter().enumerate() {
+                    let vrf = l3s.iter().next().filter(|_| i % 2 == 0).map(|x| format!("vrf{x}"));
+                    let leg = [HostLeg::ManagedBridge, HostLeg::Bare][i % 2].clone();
+                    d.l2vnis.push(l2(*v, vrf.as_deref(), leg));
+                }
+                if pt {
+                    d.passthrough = Some(Passthrough { addresses: VethAddresses::default(), mtu: Some(1400) });
+                }
+                let mut f = ForwardingState::default();
+                if let Some(v) = l3s.iter().next() {
+                    let mut vr = VrfRoutes { table: *v, ..Default::default() };
+                    for (net, vtep) in routes {
+                        let vt: IpAddr = format!("100.65.0.{}", vtep + 2).parse().unwrap();
+                        vr.router_macs.insert(vt, MacAddr([0xaa, 0, 0, 0, 0, vtep]));
+                        vr.routes.entry(format!("10.{net}.0.0/16").parse().unwrap()).or_default().insert(vt);
+                    }
+                    f.vrf_routes.insert(*v, vr);
+                }
+                for v in &l2s {
+                    f.flood.insert((*v, "100.65.0.9".parse().unwrap()));
+                    f.remote_macs.insert((*v, MacAddr([2, 0, 0, 0, 0, *v as u8])), "100.65.0.9".parse().unwrap());
+                }
+                (d, f)
+            })
+    }
+
+    proptest! {
+        /// From any converged node to any other: one pass converges, the second writes nothing,
+        /// every plan is phase-ordered, and foreign links are never deleted.
+        #[test]
+        fn any_transition_converges_in_one_pass((a, fa) in arb_node(), (b, fb) in arb_node()) {
+            let mut o = host_with_nic();
+            let p1 = diff(&a, &fa, &o).unwrap();
+            prop_assert!(is_ordered(&p1.ops));
+            sim(&mut o, &p1.ops);
+            prop_assert!(diff(&a, &fa, &o).unwrap().ops.is_empty());
+            let p2 = diff(&b, &fb, &o).unwrap();
+            prop_assert!(is_ordered(&p2.ops));
+            let foreign_deleted = p2.ops.iter().any(|op| {
+                matches!(op, Op::DeleteLink { name, .. } if name == "docker0" || name == "lo")
+            });
+            prop_assert!(!foreign_deleted);
+            sim(&mut o, &p2.ops);
+            let p3 = diff(&b, &fb, &o).unwrap();
+            prop_assert!(p3.ops.is_empty(), "not converged: {:#?}", p3.ops);
+        }
+    }
+}

@@ -128,7 +128,12 @@ pub struct SourceFacts {
 pub type ExportCache = HashMap<(Attrs, u64), Attrs>;
 
 /// Whether `path` may be sent to `to` at all (split horizon, RFC 4456 §8 reflection rules).
-pub fn may_export<X>(path: &Path<X>, to_id: crate::peer::PeerId, to: &PeerConfig, src: &SourceFacts) -> bool {
+pub fn may_export<X>(
+    path: &Path<X>,
+    to_id: crate::peer::PeerId,
+    to: &PeerConfig,
+    src: &SourceFacts,
+) -> bool {
     if path.source == Source::Peer(to_id) {
         return false; // never reflect a route to the peer it came from
     }
@@ -242,20 +247,52 @@ mod tests {
             med: Some(5),
             local_pref: Some(300),
             unknown: Box::new([
-                RawAttribute { flags: 0xc0, type_code: 99, value: Box::new([1]) },
-                RawAttribute { flags: 0x80, type_code: 98, value: Box::new([2]) },
+                RawAttribute {
+                    flags: 0xc0,
+                    type_code: 99,
+                    value: Box::new([1]),
+                },
+                RawAttribute {
+                    flags: 0x80,
+                    type_code: 98,
+                    value: Box::new([2]),
+                },
             ]),
             ..Default::default()
         });
-        let src = SourceFacts { local: false, ibgp: false, from_rr_client: false, router_id: None };
+        let src = SourceFacts {
+            local: false,
+            ibgp: false,
+            from_rr_client: false,
+            router_id: None,
+        };
         let to = peer(64512, 65020);
-        let out = export_attrs(&a, &src, ExportKind::Unicast, &to, Ipv4Addr::new(10, 0, 0, 1), &mut cache, &mut i);
+        let out = export_attrs(
+            &a,
+            &src,
+            ExportKind::Unicast,
+            &to,
+            Ipv4Addr::new(10, 0, 0, 1),
+            &mut cache,
+            &mut i,
+        );
         assert_eq!(out.as_path, AsPath::sequence(&[64512, 65010]));
         assert_eq!(out.next_hop, Some(to.local_address));
         assert_eq!((out.med, out.local_pref), (None, None));
         assert_eq!(out.unknown.len(), 1);
-        assert_eq!(out.unknown[0].flags, 0xe0, "partial bit set on a passed-on unknown attribute");
-        let again = export_attrs(&a, &src, ExportKind::Unicast, &to, Ipv4Addr::new(10, 0, 0, 1), &mut cache, &mut i);
+        assert_eq!(
+            out.unknown[0].flags, 0xe0,
+            "partial bit set on a passed-on unknown attribute"
+        );
+        let again = export_attrs(
+            &a,
+            &src,
+            ExportKind::Unicast,
+            &to,
+            Ipv4Addr::new(10, 0, 0, 1),
+            &mut cache,
+            &mut i,
+        );
         assert_eq!(out, again, "cached and interned");
         assert_eq!(cache.len(), 1);
     }
@@ -264,15 +301,46 @@ mod tests {
     fn ibgp_rules_split_horizon_and_reflection() {
         let mut i = Interner::new();
         let a: Attrs = i.intern(PathAttrs::default());
-        let path = Path { source: Source::Peer(PeerId(1)), attrs: a.clone(), extra: () };
-        let ibgp_src = SourceFacts { local: false, ibgp: true, from_rr_client: false, router_id: Some(Ipv4Addr::new(10, 0, 0, 5)) };
+        let path = Path {
+            source: Source::Peer(PeerId(1)),
+            attrs: a.clone(),
+            extra: (),
+        };
+        let ibgp_src = SourceFacts {
+            local: false,
+            ibgp: true,
+            from_rr_client: false,
+            router_id: Some(Ipv4Addr::new(10, 0, 0, 5)),
+        };
         let mut to = peer(64512, 64512);
-        assert!(!may_export(&path, PeerId(2), &to, &ibgp_src), "iBGP to iBGP without RR");
-        assert!(!may_export(&path, PeerId(1), &peer(1, 2), &SourceFacts { ibgp: false, ..ibgp_src }), "never back to the source");
+        assert!(
+            !may_export(&path, PeerId(2), &to, &ibgp_src),
+            "iBGP to iBGP without RR"
+        );
+        assert!(
+            !may_export(
+                &path,
+                PeerId(1),
+                &peer(1, 2),
+                &SourceFacts {
+                    ibgp: false,
+                    ..ibgp_src
+                }
+            ),
+            "never back to the source"
+        );
         to.route_reflector_client = true;
         assert!(may_export(&path, PeerId(2), &to, &ibgp_src));
         let mut cache = ExportCache::new();
-        let out = export_attrs(&a, &ibgp_src, ExportKind::Evpn, &to, Ipv4Addr::new(10, 0, 0, 1), &mut cache, &mut i);
+        let out = export_attrs(
+            &a,
+            &ibgp_src,
+            ExportKind::Evpn,
+            &to,
+            Ipv4Addr::new(10, 0, 0, 1),
+            &mut cache,
+            &mut i,
+        );
         assert_eq!(out.originator_id, Some(Ipv4Addr::new(10, 0, 0, 5)));
         assert_eq!(&*out.cluster_list, &[Ipv4Addr::new(10, 0, 0, 1)]);
         assert_eq!(out.local_pref, Some(100));

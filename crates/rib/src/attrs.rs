@@ -314,7 +314,10 @@ mod tests {
         assert_eq!(a.route_targets().count(), 2);
         assert!(a.is_vxlan());
         assert_eq!(a.route_targets().next(), Some(rt));
-        assert_eq!(a.router_mac(), Some(MacAddress([0xaa, 0xbb, 0xcc, 0, 0, 1])));
+        assert_eq!(
+            a.router_mac(),
+            Some(MacAddress([0xaa, 0xbb, 0xcc, 0, 0, 1]))
+        );
         assert_eq!(a.mac_mobility(), Some((true, 7)));
         assert_eq!(a.effective_local_pref(), 100);
     }

@@ -225,15 +225,62 @@ mod tests {
         };
         type Tweak = fn(&mut Rank<'_>, &mut Rank<'_>);
         let rows: Vec<(&str, Tweak, DecisionStep)> = vec![
-            ("local pref", |_, b| b.local_pref = 200, DecisionStep::LocalPref),
-            ("local origin", |_, b| b.local = true, DecisionStep::LocalOrigin),
-            ("origin", |a, _| a.origin = Origin::Incomplete, DecisionStep::Origin),
-            ("med same AS", |a, b| { a.med = 20; b.med = 10 }, DecisionStep::Med),
+            (
+                "local pref",
+                |_, b| b.local_pref = 200,
+                DecisionStep::LocalPref,
+            ),
+            (
+                "local origin",
+                |_, b| b.local = true,
+                DecisionStep::LocalOrigin,
+            ),
+            (
+                "origin",
+                |a, _| a.origin = Origin::Incomplete,
+                DecisionStep::Origin,
+            ),
+            (
+                "med same AS",
+                |a, b| {
+                    a.med = 20;
+                    b.med = 10
+                },
+                DecisionStep::Med,
+            ),
             ("ebgp over ibgp", |a, _| a.ebgp = false, DecisionStep::Ebgp),
-            ("router id", |a, b| { a.router_id = Ipv4Addr::new(10, 0, 0, 9); b.router_id = Ipv4Addr::new(10, 0, 0, 2) }, DecisionStep::RouterId),
-            ("cluster list", |a, b| { a.cluster_len = 2; b.cluster_len = 1 }, DecisionStep::ClusterList),
-            ("peer address", |a, b| { a.peer_addr = Some(IpAddr::from([192, 0, 2, 9])); b.peer_addr = Some(IpAddr::from([192, 0, 2, 3])) }, DecisionStep::PeerAddress),
-            ("tiebreak", |a, b| { a.tiebreak = 5; b.tiebreak = 4 }, DecisionStep::Tiebreak),
+            (
+                "router id",
+                |a, b| {
+                    a.router_id = Ipv4Addr::new(10, 0, 0, 9);
+                    b.router_id = Ipv4Addr::new(10, 0, 0, 2)
+                },
+                DecisionStep::RouterId,
+            ),
+            (
+                "cluster list",
+                |a, b| {
+                    a.cluster_len = 2;
+                    b.cluster_len = 1
+                },
+                DecisionStep::ClusterList,
+            ),
+            (
+                "peer address",
+                |a, b| {
+                    a.peer_addr = Some(IpAddr::from([192, 0, 2, 9]));
+                    b.peer_addr = Some(IpAddr::from([192, 0, 2, 3]))
+                },
+                DecisionStep::PeerAddress,
+            ),
+            (
+                "tiebreak",
+                |a, b| {
+                    a.tiebreak = 5;
+                    b.tiebreak = 4
+                },
+                DecisionStep::Tiebreak,
+            ),
         ];
         for (name, tweak, step) in rows {
             let mut a = base(&short);
@@ -243,7 +290,11 @@ mod tests {
                 let (out, reason) = run(&order, strict);
                 let winner = &order[out[0]];
                 assert_eq!(reason, step, "{name}");
-                assert_eq!(format!("{winner:?}"), format!("{b:?}"), "{name}: b must win");
+                assert_eq!(
+                    format!("{winner:?}"),
+                    format!("{b:?}"),
+                    "{name}: b must win"
+                );
             }
         }
         // AS path length needs two different paths.
@@ -263,18 +314,40 @@ mod tests {
         b.med = 10;
         b.router_id = Ipv4Addr::new(10, 0, 0, 5);
         // Different neighbour AS: MED ignored, router id decides (a has the lower one).
-        let (out, reason) = run(&[a, b], MultipathConfig { max_paths: 1, relax: true });
+        let (out, reason) = run(
+            &[a, b],
+            MultipathConfig {
+                max_paths: 1,
+                relax: true,
+            },
+        );
         assert_eq!((out[0], reason), (0, DecisionStep::RouterId));
         // RFC 3345's case: A(AS1,med 10) B(AS2) C(AS1, med 5). Any order gives the same winner.
         let mut c = base(&p1);
         c.med = 5;
         c.router_id = Ipv4Addr::new(10, 0, 0, 9);
         let cands = [a, b, c];
-        let (first, _) = run(&cands, MultipathConfig { max_paths: 1, relax: true });
+        let (first, _) = run(
+            &cands,
+            MultipathConfig {
+                max_paths: 1,
+                relax: true,
+            },
+        );
         let rev = [c, b, a];
-        let (second, _) = run(&rev, MultipathConfig { max_paths: 1, relax: true });
+        let (second, _) = run(
+            &rev,
+            MultipathConfig {
+                max_paths: 1,
+                relax: true,
+            },
+        );
         assert_eq!(cands[first[0]].router_id, rev[second[0]].router_id);
-        assert_eq!(cands[first[0]].router_id, Ipv4Addr::new(10, 0, 0, 5), "a was eliminated by c's MED");
+        assert_eq!(
+            cands[first[0]].router_id,
+            Ipv4Addr::new(10, 0, 0, 5),
+            "a was eliminated by c's MED"
+        );
     }
 
     #[test]
@@ -291,10 +364,26 @@ mod tests {
             c
         };
         let (out, _) = run(&[a, b, c], MultipathConfig::default());
-        assert_eq!(out, vec![1, 0], "c has lower local pref; b has the lower router id");
-        let (out, _) = run(&[a, b, c], MultipathConfig { max_paths: 16, relax: false });
+        assert_eq!(
+            out,
+            vec![1, 0],
+            "c has lower local pref; b has the lower router id"
+        );
+        let (out, _) = run(
+            &[a, b, c],
+            MultipathConfig {
+                max_paths: 16,
+                relax: false,
+            },
+        );
         assert_eq!(out, vec![1], "strict multipath needs identical AS paths");
-        let (out, _) = run(&[a, b, c], MultipathConfig { max_paths: 1, relax: true });
+        let (out, _) = run(
+            &[a, b, c],
+            MultipathConfig {
+                max_paths: 1,
+                relax: true,
+            },
+        );
         assert_eq!(out, vec![1]);
         a.ebgp = false;
         let (out, reason) = run(&[a, b], MultipathConfig::default());

@@ -48,9 +48,9 @@ pub fn split(route: &EvpnRoute) -> (EvpnRouteKey, EvpnFields) {
             label2: None,
             gateway: Some(r.gateway()),
         },
-        EvpnRoute::InclusiveMulticast(_) | EvpnRoute::EthernetSegment(_) | EvpnRoute::Unknown(_) => {
-            EvpnFields::default()
-        }
+        EvpnRoute::InclusiveMulticast(_)
+        | EvpnRoute::EthernetSegment(_)
+        | EvpnRoute::Unknown(_) => EvpnFields::default(),
     };
     (route.key(), fields)
 }
@@ -115,10 +115,9 @@ pub fn join(key: &EvpnRouteKey, f: &EvpnFields) -> EvpnRoute {
                 .filter(|g| g.is_ipv4() == prefix.addr().is_ipv4())
                 .unwrap_or(unspecified);
             EvpnRoute::IpPrefix(
-                IpPrefixRoute::new(rd, f.esi, ethernet_tag, prefix, gw, f.label1)
-                    .unwrap_or_else(|_| {
-                        IpPrefixRoute::without_gateway(rd, f.esi, ethernet_tag, prefix, f.label1)
-                    }),
+                IpPrefixRoute::new(rd, f.esi, ethernet_tag, prefix, gw, f.label1).unwrap_or_else(
+                    |_| IpPrefixRoute::without_gateway(rd, f.esi, ethernet_tag, prefix, f.label1),
+                ),
             )
         }
         EvpnRouteKey::Unknown(u) => EvpnRoute::Unknown(u),

@@ -149,7 +149,13 @@ impl L2Domain {
     }
 
     /// Records (or with `None`, forgets) the remote route `(rd, ip)` for `mac`.
-    pub fn set_remote(&mut self, mac: MacAddress, rd: [u8; 8], ip: Option<IpAddr>, r: Option<RemoteMac>) {
+    pub fn set_remote(
+        &mut self,
+        mac: MacAddress,
+        rd: [u8; 8],
+        ip: Option<IpAddr>,
+        r: Option<RemoteMac>,
+    ) {
         let list = self.remote.entry(mac).or_default();
         list.retain(|x| !(x.rd == rd && x.ip == ip));
         if let Some(r) = r {
@@ -200,7 +206,11 @@ impl L2Domain {
         let best_remote = remotes
             .iter()
             .max_by(|a, b| {
-                (a.sticky, a.seq, std::cmp::Reverse(a.vtep)).cmp(&(b.sticky, b.seq, std::cmp::Reverse(b.vtep)))
+                (a.sticky, a.seq, std::cmp::Reverse(a.vtep)).cmp(&(
+                    b.sticky,
+                    b.seq,
+                    std::cmp::Reverse(b.vtep),
+                ))
             })
             .copied();
         let remote_seq = remotes.iter().map(|r| r.seq).max();
@@ -248,7 +258,8 @@ impl L2Domain {
                 }
                 if local_wins {
                     plan.advertise.push((None, l.seq, l.sticky));
-                    plan.advertise.extend(l.ips.iter().map(|&ip| (Some(ip), l.seq, l.sticky)));
+                    plan.advertise
+                        .extend(l.ips.iter().map(|&ip| (Some(ip), l.seq, l.sticky)));
                 }
             }
             if !l.present && l.ips.is_empty() && !l.frozen {
@@ -266,11 +277,19 @@ impl L2Domain {
                 Some(v) => self.fdb.insert(mac, v),
                 None => self.fdb.remove(&mac),
             };
-            plan.deltas.push(ForwardingDelta::Fdb { vni, mac, vtep: want });
+            plan.deltas.push(ForwardingDelta::Fdb {
+                vni,
+                mac,
+                vtep: want,
+            });
         }
         // Neighbour entries for the IPs the winning VTEP binds to this MAC.
         let ips: BTreeSet<IpAddr> = match want {
-            Some(v) => remotes.iter().filter(|r| r.vtep == v).filter_map(|r| r.ip).collect(),
+            Some(v) => remotes
+                .iter()
+                .filter(|r| r.vtep == v)
+                .filter_map(|r| r.ip)
+                .collect(),
             None => BTreeSet::new(),
         };
         let stale: Vec<IpAddr> = self
@@ -281,11 +300,16 @@ impl L2Domain {
             .collect();
         for ip in stale {
             self.neigh.remove(&ip);
-            plan.deltas.push(ForwardingDelta::Neighbor { vni, ip, mac: None });
+            plan.deltas
+                .push(ForwardingDelta::Neighbor { vni, ip, mac: None });
         }
         for ip in ips {
             if self.neigh.insert(ip, mac) != Some(mac) {
-                plan.deltas.push(ForwardingDelta::Neighbor { vni, ip, mac: Some(mac) });
+                plan.deltas.push(ForwardingDelta::Neighbor {
+                    vni,
+                    ip,
+                    mac: Some(mac),
+                });
             }
         }
         plan
@@ -321,10 +345,18 @@ impl L2Domain {
         let vni = self.config.vni;
         let mut out = Vec::new();
         for &v in self.flood.difference(&want) {
-            out.push(ForwardingDelta::Flood { vni, vtep: v, present: false });
+            out.push(ForwardingDelta::Flood {
+                vni,
+                vtep: v,
+                present: false,
+            });
         }
         for &v in want.difference(&self.flood) {
-            out.push(ForwardingDelta::Flood { vni, vtep: v, present: true });
+            out.push(ForwardingDelta::Flood {
+                vni,
+                vtep: v,
+                present: true,
+            });
         }
         self.flood = want;
         out
@@ -332,7 +364,12 @@ impl L2Domain {
 
     /// Every MAC the domain knows of (for walks after reachability changes).
     pub fn macs(&self) -> Vec<MacAddress> {
-        let mut v: Vec<MacAddress> = self.remote.keys().chain(self.local.keys()).copied().collect();
+        let mut v: Vec<MacAddress> = self
+            .remote
+            .keys()
+            .chain(self.local.keys())
+            .copied()
+            .collect();
         v.sort();
         v.dedup();
         v
@@ -344,13 +381,23 @@ impl L2Domain {
         let mut out: Vec<ForwardingDelta> = self
             .fdb
             .drain()
-            .map(|(mac, _)| ForwardingDelta::Fdb { vni, mac, vtep: None })
+            .map(|(mac, _)| ForwardingDelta::Fdb {
+                vni,
+                mac,
+                vtep: None,
+            })
             .collect();
-        out.extend(self.neigh.drain().map(|(ip, _)| ForwardingDelta::Neighbor { vni, ip, mac: None }));
-        out.extend(std::mem::take(&mut self.flood).into_iter().map(|vtep| ForwardingDelta::Flood {
+        out.extend(self.neigh.drain().map(|(ip, _)| ForwardingDelta::Neighbor {
             vni,
-            vtep,
-            present: false,
+            ip,
+            mac: None,
+        }));
+        out.extend(std::mem::take(&mut self.flood).into_iter().map(|vtep| {
+            ForwardingDelta::Flood {
+                vni,
+                vtep,
+                present: false,
+            }
         }));
         out
     }
@@ -369,7 +416,10 @@ mod tests {
                 import_rts: vec![],
                 export_rts: vec![],
                 vrf: None,
-                dup_detection: DupDetection { max_moves: 3, window: Duration::from_secs(60) },
+                dup_detection: DupDetection {
+                    max_moves: 3,
+                    window: Duration::from_secs(60),
+                },
             },
             Ipv4Addr::new(10, 0, 0, 1),
             64512,
@@ -383,7 +433,13 @@ mod tests {
     }
 
     fn remote(vtep: &str, seq: u32, sticky: bool) -> RemoteMac {
-        RemoteMac { rd: [vtep.len() as u8; 8], ip: None, vtep: ip(vtep), seq, sticky }
+        RemoteMac {
+            rd: [vtep.len() as u8; 8],
+            ip: None,
+            vtep: ip(vtep),
+            seq,
+            sticky,
+        }
     }
 
     #[test]
@@ -391,25 +447,64 @@ mod tests {
         let mut d = domain();
         let t = Instant::now();
         let us = ip("192.0.2.1");
-        let a = RemoteMac { rd: [1; 8], ..remote("192.0.2.10", 0, false) };
-        let b = RemoteMac { rd: [2; 8], ..remote("192.0.2.20", 1, false) };
+        let a = RemoteMac {
+            rd: [1; 8],
+            ..remote("192.0.2.10", 0, false)
+        };
+        let b = RemoteMac {
+            rd: [2; 8],
+            ..remote("192.0.2.20", 1, false)
+        };
         d.set_remote(MAC, a.rd, None, Some(a));
         let p = d.resolve_mac(MAC, us, t, |_| true);
-        assert_eq!(p.deltas, vec![ForwardingDelta::Fdb { vni: 200, mac: MAC, vtep: Some(a.vtep) }]);
+        assert_eq!(
+            p.deltas,
+            vec![ForwardingDelta::Fdb {
+                vni: 200,
+                mac: MAC,
+                vtep: Some(a.vtep)
+            }]
+        );
         d.set_remote(MAC, b.rd, None, Some(b));
         let p = d.resolve_mac(MAC, us, t, |_| true);
-        assert_eq!(p.deltas, vec![ForwardingDelta::Fdb { vni: 200, mac: MAC, vtep: Some(b.vtep) }], "seq 1 beats seq 0");
+        assert_eq!(
+            p.deltas,
+            vec![ForwardingDelta::Fdb {
+                vni: 200,
+                mac: MAC,
+                vtep: Some(b.vtep)
+            }],
+            "seq 1 beats seq 0"
+        );
         let a_sticky = RemoteMac { sticky: true, ..a };
         d.set_remote(MAC, a.rd, None, Some(a_sticky));
         let p = d.resolve_mac(MAC, us, t, |_| true);
-        assert_eq!(p.deltas, vec![ForwardingDelta::Fdb { vni: 200, mac: MAC, vtep: Some(a.vtep) }], "sticky beats seq");
+        assert_eq!(
+            p.deltas,
+            vec![ForwardingDelta::Fdb {
+                vni: 200,
+                mac: MAC,
+                vtep: Some(a.vtep)
+            }],
+            "sticky beats seq"
+        );
         // Equal seq, no sticky: lower VTEP wins.
         d.set_remote(MAC, a.rd, None, Some(RemoteMac { seq: 1, ..a }));
         let p = d.resolve_mac(MAC, us, t, |_| true);
-        assert!(p.deltas.is_empty(), "a (lower address) still wins on the tie");
+        assert!(
+            p.deltas.is_empty(),
+            "a (lower address) still wins on the tie"
+        );
         // Unreachable VTEPs are not installed.
         let p = d.resolve_mac(MAC, us, t, |v| v != a.vtep);
-        assert_eq!(p.deltas, vec![ForwardingDelta::Fdb { vni: 200, mac: MAC, vtep: None }]);
+        assert_eq!(
+            p.deltas,
+            vec![ForwardingDelta::Fdb {
+                vni: 200,
+                mac: MAC,
+                vtep: None
+            }]
+        );
     }
 
     #[test]
@@ -422,8 +517,19 @@ mod tests {
         d.resolve_mac(MAC, us, t0, |_| true);
         d.set_local(MAC, None, true, false);
         let p = d.resolve_mac(MAC, us, t0, |_| true);
-        assert_eq!(p.advertise, vec![(None, 5, false)], "advertised with remote seq + 1");
-        assert_eq!(p.deltas, vec![ForwardingDelta::Fdb { vni: 200, mac: MAC, vtep: None }]);
+        assert_eq!(
+            p.advertise,
+            vec![(None, 5, false)],
+            "advertised with remote seq + 1"
+        );
+        assert_eq!(
+            p.deltas,
+            vec![ForwardingDelta::Fdb {
+                vni: 200,
+                mac: MAC,
+                vtep: None
+            }]
+        );
         // The remote outbids us: we stop advertising (the MAC moved back).
         d.set_remote(MAC, r.rd, None, Some(RemoteMac { seq: 6, ..r }));
         let p = d.resolve_mac(MAC, us, t0 + Duration::from_secs(1), |_| true);
@@ -441,9 +547,23 @@ mod tests {
         let mut d = domain();
         let v = ip("192.0.2.10");
         d.set_flood_route(v, [1; 8], true);
-        assert_eq!(d.resolve_flood(|_| true), vec![ForwardingDelta::Flood { vni: 200, vtep: v, present: true }]);
+        assert_eq!(
+            d.resolve_flood(|_| true),
+            vec![ForwardingDelta::Flood {
+                vni: 200,
+                vtep: v,
+                present: true
+            }]
+        );
         assert!(d.resolve_flood(|_| true).is_empty());
-        assert_eq!(d.resolve_flood(|_| false), vec![ForwardingDelta::Flood { vni: 200, vtep: v, present: false }]);
+        assert_eq!(
+            d.resolve_flood(|_| false),
+            vec![ForwardingDelta::Flood {
+                vni: 200,
+                vtep: v,
+                present: false
+            }]
+        );
         d.set_flood_route(v, [1; 8], false);
         assert!(d.resolve_flood(|_| true).is_empty());
     }

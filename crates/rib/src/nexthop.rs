@@ -90,7 +90,11 @@ mod tests {
         assert_eq!(t.refresh(|ip| ip == b), vec![]);
         t.set_connected("0.0.0.0/0".parse().unwrap(), true);
         t.set_connected("192.0.2.0/24".parse().unwrap(), false);
-        assert_eq!(t.refresh(|_| false), vec![(a, false), (b, false)], "a default route does not count");
+        assert_eq!(
+            t.refresh(|_| false),
+            vec![(a, false), (b, false)],
+            "a default route does not count"
+        );
         assert!(!t.cached(a));
     }
 }

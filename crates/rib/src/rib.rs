@@ -250,7 +250,8 @@ pub struct Rib {
     events: VecDeque<RibEvent>,
     scratch: Vec<usize>,
     now: Option<Instant>,
-    batches_since_purge: u32,
+    /// Purge the interners when they grow past this many values.
+    purge_at: usize,
 }
 
 macro_rules! on_scope {
@@ -372,7 +373,7 @@ impl Rib {
             events: VecDeque::new(),
             scratch: Vec::new(),
             now: None,
-            batches_since_purge: 0,
+            purge_at: 4096,
             config,
         };
         let local = rib.attrs.intern(PathAttrs {
@@ -403,7 +404,10 @@ impl Rib {
     /// initial dump of every table the peer exchanges.
     pub fn handle_peer_up(&mut self, config: PeerConfig) -> Result<PeerId, RibError> {
         let mut scopes = Vec::new();
-        let (v4, v6) = (config.has(Family::Ipv4Unicast), config.has(Family::Ipv6Unicast));
+        let (v4, v6) = (
+            config.has(Family::Ipv4Unicast),
+            config.has(Family::Ipv6Unicast),
+        );
         match config.role {
             PeerRole::Fabric | PeerRole::Passthrough => {
                 if v4 {
@@ -436,7 +440,8 @@ impl Rib {
         let id = PeerId(idx as u32);
         let mut subs = Vec::new();
         for s in scopes {
-            let r = on_scope!(self, s, sc => sc.subscribe(id, s), Err(RibError::UnknownVrf(VrfId(0))));
+            let r =
+                on_scope!(self, s, sc => sc.subscribe(id, s), Err(RibError::UnknownVrf(VrfId(0))));
             match r {
                 Ok(i) => subs.push((s, i, true)),
                 Err(e) => {
@@ -638,7 +643,8 @@ impl Rib {
             }
         }
         for p in self.peers.iter_mut().flatten() {
-            p.subs.retain(|(s, _, _)| !matches!(s, ScopeId::Vrf4(v) | ScopeId::Vrf6(v) if *v == id));
+            p.subs
+                .retain(|(s, _, _)| !matches!(s, ScopeId::Vrf4(v) | ScopeId::Vrf6(v) if *v == id));
         }
         st.t5_cache.clear();
         info!(vrf = %st.vrf.config.name, "vrf removed");
@@ -685,7 +691,8 @@ impl Rib {
             .slots()
             .map(|s| self.evpn.table.get(s).0.clone())
             .filter(|k| match k {
-                EvpnRouteKey::MacIp { rd: r, .. } | EvpnRouteKey::InclusiveMulticast { rd: r, .. } => *r == rd,
+                EvpnRouteKey::MacIp { rd: r, .. }
+                | EvpnRouteKey::InclusiveMulticast { rd: r, .. } => *r == rd,
                 _ => false,
             })
             .collect();
@@ -776,7 +783,8 @@ impl Rib {
                 None => None,
             };
             if let Some(mut b) = batch {
-                let drained = on_scope!(self, scope, sc => sc.queues[usize::from(i)].is_empty(), true);
+                let drained =
+                    on_scope!(self, scope, sc => sc.queues[usize::from(i)].is_empty(), true);
                 if eor_owed && drained {
                     b.end_of_rib = true;
                     if let Some(Some(st)) = self.peers.get_mut(peer.0 as usize) {
@@ -799,8 +807,14 @@ impl Rib {
                 ScopeId::Default4 => !self.default4.queues[usize::from(i)].is_empty(),
                 ScopeId::Default6 => !self.default6.queues[usize::from(i)].is_empty(),
                 ScopeId::Evpn => !self.evpn.queues[usize::from(i)].is_empty(),
-                ScopeId::Vrf4(v) => self.vrfs.get(&v).is_some_and(|x| !x.v4.queues[usize::from(i)].is_empty()),
-                ScopeId::Vrf6(v) => self.vrfs.get(&v).is_some_and(|x| !x.v6.queues[usize::from(i)].is_empty()),
+                ScopeId::Vrf4(v) => self
+                    .vrfs
+                    .get(&v)
+                    .is_some_and(|x| !x.v4.queues[usize::from(i)].is_empty()),
+                ScopeId::Vrf6(v) => self
+                    .vrfs
+                    .get(&v)
+                    .is_some_and(|x| !x.v6.queues[usize::from(i)].is_empty()),
             }
         })
     }
@@ -817,7 +831,11 @@ impl Rib {
         RibStats {
             default_routes: self.default4.table.len() + self.default6.table.len(),
             evpn_routes: self.evpn.table.len(),
-            vrf_routes: self.vrfs.values().map(|v| v.v4.table.len() + v.v6.table.len()).sum(),
+            vrf_routes: self
+                .vrfs
+                .values()
+                .map(|v| v.v4.table.len() + v.v6.table.len())
+                .sum(),
             attribute_sets: self.attrs.len(),
         }
     }
@@ -828,8 +846,16 @@ impl Rib {
             return Vec::new();
         };
         match prefix {
-            IpNet::V4(p) => st.v4.table.lookup(&p.trunc()).map(|e| vrf_next_hops(e.multipath())),
-            IpNet::V6(p) => st.v6.table.lookup(&p.trunc()).map(|e| vrf_next_hops(e.multipath())),
+            IpNet::V4(p) => st
+                .v4
+                .table
+                .lookup(&p.trunc())
+                .map(|e| vrf_next_hops(e.multipath())),
+            IpNet::V6(p) => st
+                .v6
+                .table
+                .lookup(&p.trunc())
+                .map(|e| vrf_next_hops(e.multipath())),
         }
         .unwrap_or_default()
     }
@@ -846,15 +872,25 @@ impl Rib {
     /// Whether the default table has a best path for `prefix`.
     pub fn default_has(&self, prefix: IpNet) -> bool {
         match prefix {
-            IpNet::V4(p) => self.default4.table.lookup(&p.trunc()).is_some_and(|e| e.best().is_some()),
-            IpNet::V6(p) => self.default6.table.lookup(&p.trunc()).is_some_and(|e| e.best().is_some()),
+            IpNet::V4(p) => self
+                .default4
+                .table
+                .lookup(&p.trunc())
+                .is_some_and(|e| e.best().is_some()),
+            IpNet::V6(p) => self
+                .default6
+                .table
+                .lookup(&p.trunc())
+                .is_some_and(|e| e.best().is_some()),
         }
     }
 
     // -------------------------------------------------------------- internals
 
     fn vrf_mut(&mut self, id: VrfId) -> &mut VrfState {
-        self.vrfs.get_mut(&id).expect("caller checked the VRF exists")
+        self.vrfs
+            .get_mut(&id)
+            .expect("caller checked the VRF exists")
     }
 
     fn apply_nlri(&mut self, peer: PeerId, role: PeerRole, n: &Nlri, attrs: Option<Attrs>) {
@@ -895,7 +931,14 @@ impl Rib {
             IpNet::V4(p) => {
                 let k = p.trunc();
                 let slot = match attrs {
-                    Some(a) => Some(self.default4.table.upsert(&k, Path { source: src, attrs: a, extra: () })),
+                    Some(a) => Some(self.default4.table.upsert(
+                        &k,
+                        Path {
+                            source: src,
+                            attrs: a,
+                            extra: (),
+                        },
+                    )),
                     None => self.default4.table.remove(&k, &src),
                 };
                 if let Some(s) = slot {
@@ -905,7 +948,14 @@ impl Rib {
             IpNet::V6(p) => {
                 let k = p.trunc();
                 let slot = match attrs {
-                    Some(a) => Some(self.default6.table.upsert(&k, Path { source: src, attrs: a, extra: () })),
+                    Some(a) => Some(self.default6.table.upsert(
+                        &k,
+                        Path {
+                            source: src,
+                            attrs: a,
+                            extra: (),
+                        },
+                    )),
                     None => self.default6.table.remove(&k, &src),
                 };
                 if let Some(s) = slot {
@@ -921,7 +971,9 @@ impl Rib {
         if self
             .default4
             .table
-            .reselect(slot, &mut self.scratch, |p, out| choose(p, peers, cfg, |_| true, out))
+            .reselect(slot, &mut self.scratch, |p, out| {
+                choose(p, peers, cfg, |_| true, out)
+            })
         {
             self.default4.notify(slot);
             self.underlay_dirty = true;
@@ -935,7 +987,9 @@ impl Rib {
         if self
             .default6
             .table
-            .reselect(slot, &mut self.scratch, |p, out| choose(p, peers, cfg, |_| true, out))
+            .reselect(slot, &mut self.scratch, |p, out| {
+                choose(p, peers, cfg, |_| true, out)
+            })
         {
             self.default6.notify(slot);
             self.underlay_dirty = true;
@@ -952,7 +1006,14 @@ impl Rib {
             IpNet::V4(p) => {
                 let k = p.trunc();
                 let slot = match v {
-                    Some((a, vni)) => Some(st.v4.table.upsert(&k, Path { source: src, attrs: a, extra: vni })),
+                    Some((a, vni)) => Some(st.v4.table.upsert(
+                        &k,
+                        Path {
+                            source: src,
+                            attrs: a,
+                            extra: vni,
+                        },
+                    )),
                     None => st.v4.table.remove(&k, &src),
                 };
                 if let Some(s) = slot {
@@ -962,7 +1023,14 @@ impl Rib {
             IpNet::V6(p) => {
                 let k = p.trunc();
                 let slot = match v {
-                    Some((a, vni)) => Some(st.v6.table.upsert(&k, Path { source: src, attrs: a, extra: vni })),
+                    Some((a, vni)) => Some(st.v6.table.upsert(
+                        &k,
+                        Path {
+                            source: src,
+                            attrs: a,
+                            extra: vni,
+                        },
+                    )),
                     None => st.v6.table.remove(&k, &src),
                 };
                 if let Some(s) = slot {
@@ -1020,8 +1088,18 @@ impl Rib {
             return;
         };
         let best = match prefix {
-            IpNet::V4(p) => st.v4.table.lookup(&p).and_then(|e| e.best()).map(|b| (b.source, b.attrs.clone())),
-            IpNet::V6(p) => st.v6.table.lookup(&p).and_then(|e| e.best()).map(|b| (b.source, b.attrs.clone())),
+            IpNet::V4(p) => st
+                .v4
+                .table
+                .lookup(&p)
+                .and_then(|e| e.best())
+                .map(|b| (b.source, b.attrs.clone())),
+            IpNet::V6(p) => st
+                .v6
+                .table
+                .lookup(&p)
+                .and_then(|e| e.best())
+                .map(|b| (b.source, b.attrs.clone())),
         };
         let key = EvpnRouteKey::IpPrefix {
             rd: st.vrf.rd,
@@ -1057,7 +1135,14 @@ impl Rib {
     /// Adds or removes a path in the EVPN table and follows the change.
     fn set_evpn_path(&mut self, key: &EvpnRouteKey, src: Source, v: Option<(Attrs, EvpnData)>) {
         let slot = match v {
-            Some((attrs, extra)) => Some(self.evpn.table.upsert(key, Path { source: src, attrs, extra })),
+            Some((attrs, extra)) => Some(self.evpn.table.upsert(
+                key,
+                Path {
+                    source: src,
+                    attrs,
+                    extra,
+                },
+            )),
             None => self.evpn.table.remove(key, &src),
         };
         if let Some(s) = slot {
@@ -1071,15 +1156,15 @@ impl Rib {
             max_paths: 1,
             ..self.config.multipath
         };
-        if self
-            .evpn
-            .table
-            .reselect(slot, &mut self.scratch, |p, out| choose(p, peers, cfg, |_| true, out))
-        {
+        if self.evpn.table.reselect(slot, &mut self.scratch, |p, out| {
+            choose(p, peers, cfg, |_| true, out)
+        }) {
             self.evpn.notify(slot);
             match self.evpn.table.get(slot).0 {
                 EvpnRouteKey::IpPrefix { .. } => self.import_type5(slot, None),
-                EvpnRouteKey::MacIp { .. } | EvpnRouteKey::InclusiveMulticast { .. } => self.import_l2(slot),
+                EvpnRouteKey::MacIp { .. } | EvpnRouteKey::InclusiveMulticast { .. } => {
+                    self.import_l2(slot)
+                }
                 _ => {}
             }
         }
@@ -1106,19 +1191,28 @@ impl Rib {
             let Some(st) = self.vrfs.get(&id) else {
                 continue;
             };
-            let want = best.as_ref().filter(|(_, a, _)| st.vrf.imports(a.route_targets()));
+            let want = best
+                .as_ref()
+                .filter(|(_, a, _)| st.vrf.imports(a.route_targets()));
             match want {
                 Some((Some(peer), attrs, vni)) => {
                     if let Some(vtep) = attrs.next_hop {
                         let peers = &self.peers;
                         let (d4, d6) = (&self.default4.table, &self.default6.table);
-                        self.tracker.reachable(vtep, |ip| covered(ip, d4, d6, peers));
+                        self.tracker
+                            .reachable(vtep, |ip| covered(ip, d4, d6, peers));
                     }
-                    let src = Source::Evpn { rd: rd_bytes, peer: *peer };
+                    let src = Source::Evpn {
+                        rd: rd_bytes,
+                        peer: *peer,
+                    };
                     self.set_vrf_path(id, &prefix, src, Some((attrs.clone(), *vni)));
                 }
                 _ => {
-                    let src = Source::Evpn { rd: rd_bytes, peer: PeerId(0) };
+                    let src = Source::Evpn {
+                        rd: rd_bytes,
+                        peer: PeerId(0),
+                    };
                     self.set_vrf_path(id, &prefix, src, None);
                 }
             }
@@ -1137,7 +1231,9 @@ impl Rib {
         for vni in vnis {
             let d = self.l2.get_mut(&vni).expect("key from the map");
             let ours = match &key {
-                EvpnRouteKey::MacIp { rd, .. } | EvpnRouteKey::InclusiveMulticast { rd, .. } => *rd == d.rd,
+                EvpnRouteKey::MacIp { rd, .. } | EvpnRouteKey::InclusiveMulticast { rd, .. } => {
+                    *rd == d.rd
+                }
                 _ => true,
             };
             if ours {
@@ -1159,7 +1255,8 @@ impl Rib {
                     if let Some(r) = &r {
                         let peers = &self.peers;
                         let (d4, d6) = (&self.default4.table, &self.default6.table);
-                        self.tracker.reachable(r.vtep, |x| covered(x, d4, d6, peers));
+                        self.tracker
+                            .reachable(r.vtep, |x| covered(x, d4, d6, peers));
                     }
                     let d = self.l2.get_mut(&vni).expect("key from the map");
                     d.set_remote(*mac, rd.to_bytes(), *ip, r);
@@ -1209,7 +1306,11 @@ impl Rib {
         let rd = d.rd;
         let l2_rts = d.export.clone();
         let l3 = d.config.vrf.and_then(|v| self.vrfs.get(&v)).map(|st| {
-            (st.vrf.export.clone(), st.vrf.config.router_mac, st.vrf.config.l3vni)
+            (
+                st.vrf.export.clone(),
+                st.vrf.config.router_mac,
+                st.vrf.config.l3vni,
+            )
         });
         let mut ips = plan.all_local_ips.clone();
         ips.extend(plan.advertise.iter().map(|a| a.0));
@@ -1252,25 +1353,26 @@ impl Rib {
             let flips = self.tracker.refresh(|ip| covered(ip, d4, d6, peers));
             for (vtep, reachable) in flips {
                 info!(%vtep, reachable, "VTEP reachability changed");
-                self.events.push_back(RibEvent::VtepReachability { vtep, reachable });
+                self.events
+                    .push_back(RibEvent::VtepReachability { vtep, reachable });
                 self.revisit_vtep(vtep);
             }
         }
-        self.batches_since_purge += 1;
-        if self.batches_since_purge >= 1024 || self.attrs.len() > 4096 && self.batches_since_purge >= 64 {
+        // Purge when the interned sets doubled since the last purge: amortised O(1) per set.
+        if self.attrs.len() + self.fields.len() > self.purge_at {
             self.purge();
         }
     }
 
     /// Drops unused attribute sets and export caches.
     pub fn purge(&mut self) {
-        self.batches_since_purge = 0;
         self.export_caches.clear();
         for st in self.vrfs.values_mut() {
             st.t5_cache.clear();
         }
         let a = self.attrs.purge();
         let f = self.fields.purge();
+        self.purge_at = (2 * (self.attrs.len() + self.fields.len())).max(4096);
         debug!(attrs = a, fields = f, "purged unused interned values");
     }
 
@@ -1283,13 +1385,21 @@ impl Rib {
                 .v4
                 .table
                 .slots()
-                .filter(|&s| st.v4.table.get(s).1.paths().iter().any(|p| matches!(p.source, Source::Evpn { .. }) && p.attrs.next_hop == Some(vtep)))
+                .filter(|&s| {
+                    st.v4.table.get(s).1.paths().iter().any(|p| {
+                        matches!(p.source, Source::Evpn { .. }) && p.attrs.next_hop == Some(vtep)
+                    })
+                })
                 .collect();
             let s6: Vec<u32> = st
                 .v6
                 .table
                 .slots()
-                .filter(|&s| st.v6.table.get(s).1.paths().iter().any(|p| matches!(p.source, Source::Evpn { .. }) && p.attrs.next_hop == Some(vtep)))
+                .filter(|&s| {
+                    st.v6.table.get(s).1.paths().iter().any(|p| {
+                        matches!(p.source, Source::Evpn { .. }) && p.attrs.next_hop == Some(vtep)
+                    })
+                })
                 .collect();
             for s in s4 {
                 self.vrf_mut(id).v4.table.mark_selection_dirty(s);
@@ -1475,7 +1585,15 @@ fn drain_adj_out<K: RouteKey<X>, X: Clone + PartialEq>(
             if ctx.kind == ExportKind::Evpn && p.attrs.next_hop.is_none() {
                 return None;
             }
-            let a = export_attrs(&p.attrs, &facts, ctx.kind, ctx.to, ctx.router_id, ctx.cache, ctx.interner);
+            let a = export_attrs(
+                &p.attrs,
+                &facts,
+                ctx.kind,
+                ctx.to,
+                ctx.router_id,
+                ctx.cache,
+                ctx.interner,
+            );
             Some((a, k.nlri(Some(&p.extra))))
         });
         let e = scope.table.entry_mut(slot);

@@ -335,7 +335,8 @@ impl<K: Hash + Eq + Clone, X: Clone + PartialEq> Table<K, X> {
                         s
                     }
                     None => {
-                        let s = u32::try_from(slots.len()).expect("more than 4G routes in one table");
+                        let s =
+                            u32::try_from(slots.len()).expect("more than 4G routes in one table");
                         slots.push(Slot {
                             key: key.clone(),
                             entry: Entry::default(),
@@ -528,15 +529,39 @@ mod tests {
         };
         let p1 = PeerId(1);
         let p2 = PeerId(2);
-        let s = t.upsert(&7, Path { source: Source::Peer(p1), attrs: attrs(&mut i, 10), extra: () });
+        let s = t.upsert(
+            &7,
+            Path {
+                source: Source::Peer(p1),
+                attrs: attrs(&mut i, 10),
+                extra: (),
+            },
+        );
         assert!(t.reselect(s, &mut scratch, lowest_med));
-        assert!(!t.reselect(s, &mut scratch, lowest_med), "no change the second time");
-        t.upsert(&7, Path { source: Source::Peer(p2), attrs: attrs(&mut i, 5), extra: () });
+        assert!(
+            !t.reselect(s, &mut scratch, lowest_med),
+            "no change the second time"
+        );
+        t.upsert(
+            &7,
+            Path {
+                source: Source::Peer(p2),
+                attrs: attrs(&mut i, 5),
+                extra: (),
+            },
+        );
         assert!(t.reselect(s, &mut scratch, lowest_med));
         assert_eq!(t.get(s).1.best().map(|p| p.source), Some(Source::Peer(p2)));
         assert_eq!(t.get(s).1.paths().len(), 2);
         // Replace p2's path with a worse one: p1 becomes best.
-        t.upsert(&7, Path { source: Source::Peer(p2), attrs: attrs(&mut i, 50), extra: () });
+        t.upsert(
+            &7,
+            Path {
+                source: Source::Peer(p2),
+                attrs: attrs(&mut i, 50),
+                extra: (),
+            },
+        );
         assert!(t.reselect(s, &mut scratch, lowest_med));
         assert_eq!(t.get(s).1.best().map(|p| p.source), Some(Source::Peer(p1)));
         assert_eq!(t.len(), 1);
@@ -553,15 +578,31 @@ mod tests {
         t.entry_mut(s).advertised.remove(3);
         t.collect(s);
         assert_eq!(t.find(&7), None);
-        let s2 = t.upsert(&8, Path { source: Source::Local, attrs: attrs(&mut i, 1), extra: () });
+        let s2 = t.upsert(
+            &8,
+            Path {
+                source: Source::Local,
+                attrs: attrs(&mut i, 1),
+                extra: (),
+            },
+        );
         assert_eq!(s2, s, "slot recycled");
     }
 
     #[test]
     fn evpn_sources_are_identified_by_rd() {
-        let a = Source::Evpn { rd: [1; 8], peer: PeerId(1) };
-        let b = Source::Evpn { rd: [1; 8], peer: PeerId(2) };
-        let c = Source::Evpn { rd: [2; 8], peer: PeerId(1) };
+        let a = Source::Evpn {
+            rd: [1; 8],
+            peer: PeerId(1),
+        };
+        let b = Source::Evpn {
+            rd: [1; 8],
+            peer: PeerId(2),
+        };
+        let c = Source::Evpn {
+            rd: [2; 8],
+            peer: PeerId(1),
+        };
         assert!(a.same_path(&b));
         assert!(!a.same_path(&c));
         assert!(!Source::Peer(PeerId(1)).same_path(&a));
@@ -578,7 +619,10 @@ mod size_probe {
         eprintln!("Entry<()> {}", size_of::<super::Entry<()>>());
         eprintln!("Entry<u32> {}", size_of::<super::Entry<u32>>());
         eprintln!("Slot v4 {}", size_of::<super::Slot<ipnet::Ipv4Net, ()>>());
-        eprintln!("Slot evpn {}", size_of::<super::Slot<perouter_evpn::EvpnRouteKey, crate::evpn_table::EvpnData>>());
+        eprintln!(
+            "Slot evpn {}",
+            size_of::<super::Slot<perouter_evpn::EvpnRouteKey, crate::evpn_table::EvpnData>>()
+        );
         eprintln!("PathAttrs {}", size_of::<crate::attrs::PathAttrs>());
     }
 }

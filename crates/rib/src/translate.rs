@@ -47,7 +47,12 @@ pub fn type5_attrs(
         originator_id: None,
         cluster_list: Box::new([]),
         pmsi: None,
-        unknown: from.unknown.iter().filter(|u| u.is_transitive()).cloned().collect(),
+        unknown: from
+            .unknown
+            .iter()
+            .filter(|u| u.is_transitive())
+            .cloned()
+            .collect(),
     }
 }
 
@@ -61,7 +66,8 @@ pub fn type2_attrs(
     sequence: u32,
     sticky: bool,
 ) -> PathAttrs {
-    let mut ext_communities: Vec<[u8; 8]> = l2_rts.iter().map(RouteTarget::to_ext_community).collect();
+    let mut ext_communities: Vec<[u8; 8]> =
+        l2_rts.iter().map(RouteTarget::to_ext_community).collect();
     if let Some((rts, _)) = l3 {
         ext_communities.extend(rts.iter().map(RouteTarget::to_ext_community));
     }
@@ -84,7 +90,8 @@ pub fn type2_attrs(
 /// Attributes of an L2VNI's type-3 route (RFC 7432 §11.2; RFC 8365 §5.1.3: PMSI ingress
 /// replication with the VNI in the label field and our VTEP as tunnel endpoint).
 pub fn type3_attrs(l2_rts: &[RouteTarget], vni: u32, vtep: IpAddr) -> PathAttrs {
-    let mut ext_communities: Vec<[u8; 8]> = l2_rts.iter().map(RouteTarget::to_ext_community).collect();
+    let mut ext_communities: Vec<[u8; 8]> =
+        l2_rts.iter().map(RouteTarget::to_ext_community).collect();
     ext_communities.push(ext::encapsulation_vxlan());
     PathAttrs {
         origin: Origin::Igp,
@@ -117,7 +124,11 @@ mod tests {
         assert_eq!(t5.as_path, host.as_path);
         assert_eq!(t5.med, Some(7));
         assert_eq!(t5.next_hop, Some("100.64.0.1".parse().unwrap()));
-        assert_eq!(t5.route_targets().collect::<Vec<_>>(), vec![rt], "host RTs replaced by ours");
+        assert_eq!(
+            t5.route_targets().collect::<Vec<_>>(),
+            vec![rt],
+            "host RTs replaced by ours"
+        );
         assert!(t5.is_vxlan());
         assert_eq!(t5.router_mac(), Some(mac));
     }
@@ -136,6 +147,9 @@ mod tests {
         assert_eq!(with_ip.route_targets().count(), 2);
         assert_eq!(with_ip.mac_mobility(), Some((false, 3)));
         let t3 = type3_attrs(&[rt], 200, vtep);
-        assert_eq!(t3.pmsi, Some(PmsiTunnel::ingress_replication(vtep, Label::from_vni(200))));
+        assert_eq!(
+            t3.pmsi,
+            Some(PmsiTunnel::ingress_replication(vtep, Label::from_vni(200)))
+        );
     }
 }

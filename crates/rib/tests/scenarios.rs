@@ -95,7 +95,10 @@ fn underlay(rib: &mut Rib, tor: PeerId, vteps: &[&str]) {
                 next_hop: Some(ip("192.0.2.2")),
                 ..Default::default()
             },
-            announced: vteps.iter().map(|v| Nlri::V4(v4(&format!("{v}/32")))).collect(),
+            announced: vteps
+                .iter()
+                .map(|v| Nlri::V4(v4(&format!("{v}/32"))))
+                .collect(),
             withdrawn: vec![],
         },
     )
@@ -126,13 +129,27 @@ fn evpn_attrs(leaf_as: u32, vtep: &str, rts: &[RouteTarget], extra: &[[u8; 8]]) 
 }
 
 fn announce(rib: &mut Rib, peer: PeerId, attrs: PathAttrs, nlri: Vec<Nlri>) {
-    rib.handle_update(peer, RouteUpdate { attrs, announced: nlri, withdrawn: vec![] })
-        .unwrap();
+    rib.handle_update(
+        peer,
+        RouteUpdate {
+            attrs,
+            announced: nlri,
+            withdrawn: vec![],
+        },
+    )
+    .unwrap();
 }
 
 fn withdraw(rib: &mut Rib, peer: PeerId, nlri: Vec<Nlri>) {
-    rib.handle_update(peer, RouteUpdate { attrs: PathAttrs::default(), announced: vec![], withdrawn: nlri })
-        .unwrap();
+    rib.handle_update(
+        peer,
+        RouteUpdate {
+            attrs: PathAttrs::default(),
+            announced: vec![],
+            withdrawn: nlri,
+        },
+    )
+    .unwrap();
 }
 
 fn fib(rib: &mut Rib) -> Vec<ForwardingDelta> {
@@ -142,7 +159,11 @@ fn fib(rib: &mut Rib) -> Vec<ForwardingDelta> {
 }
 
 fn vxlan(vtep: &str, vni: u32) -> NextHop {
-    NextHop::Vxlan { vtep: ip(vtep), vni, router_mac: LEAF_MAC }
+    NextHop::Vxlan {
+        vtep: ip(vtep),
+        vni,
+        router_mac: LEAF_MAC,
+    }
 }
 
 /// Everything a peer has pending, flattened.
@@ -157,7 +178,11 @@ fn drain(rib: &mut Rib, peer: PeerId) -> Vec<AdjOutBatch> {
 fn announced(batches: &[AdjOutBatch]) -> Vec<(Attrs, Nlri)> {
     batches
         .iter()
-        .flat_map(|b| b.announce.iter().flat_map(|a| a.nlri.iter().map(move |n| (a.attrs.clone(), n.clone()))))
+        .flat_map(|b| {
+            b.announce
+                .iter()
+                .flat_map(|a| a.nlri.iter().map(move |n| (a.attrs.clone(), n.clone())))
+        })
         .collect()
 }
 
@@ -177,25 +202,63 @@ fn red_and_blue_import_by_route_target_and_stay_isolated() {
     let tor = rib.handle_peer_up(fabric(65000, "192.0.2.2", 2)).unwrap();
     underlay(&mut rib, tor, &[LEAF_A]);
     // Leaf A is in its own AS (eBGP fabric): auto RTs from AS 65101 still match `*:VNI`.
-    announce(&mut rib, tor, evpn_attrs(65101, LEAF_A, &[frr_auto_route_target(65101, 100)], &[]), vec![type5("100.64.0.2:2", "10.1.0.0/24", 100)]);
-    announce(&mut rib, tor, evpn_attrs(65101, LEAF_A, &[frr_auto_route_target(65101, 200)], &[]), vec![type5("100.64.0.2:3", "10.2.0.0/24", 200)]);
-    announce(&mut rib, tor, evpn_attrs(65101, LEAF_A, &[green_rt], &[]), vec![type5("100.64.0.2:4", "10.3.0.0/24", 300)]);
+    announce(
+        &mut rib,
+        tor,
+        evpn_attrs(65101, LEAF_A, &[frr_auto_route_target(65101, 100)], &[]),
+        vec![type5("100.64.0.2:2", "10.1.0.0/24", 100)],
+    );
+    announce(
+        &mut rib,
+        tor,
+        evpn_attrs(65101, LEAF_A, &[frr_auto_route_target(65101, 200)], &[]),
+        vec![type5("100.64.0.2:3", "10.2.0.0/24", 200)],
+    );
+    announce(
+        &mut rib,
+        tor,
+        evpn_attrs(65101, LEAF_A, &[green_rt], &[]),
+        vec![type5("100.64.0.2:4", "10.3.0.0/24", 300)],
+    );
 
-    assert_eq!(rib.vrf_route(RED, net("10.1.0.0/24")), vec![vxlan(LEAF_A, 100)]);
-    assert_eq!(rib.vrf_route(RED, net("10.2.0.0/24")), vec![], "blue's route is not in red");
-    assert_eq!(rib.vrf_route(BLUE, net("10.2.0.0/24")), vec![vxlan(LEAF_A, 200)]);
+    assert_eq!(
+        rib.vrf_route(RED, net("10.1.0.0/24")),
+        vec![vxlan(LEAF_A, 100)]
+    );
+    assert_eq!(
+        rib.vrf_route(RED, net("10.2.0.0/24")),
+        vec![],
+        "blue's route is not in red"
+    );
+    assert_eq!(
+        rib.vrf_route(BLUE, net("10.2.0.0/24")),
+        vec![vxlan(LEAF_A, 200)]
+    );
     assert_eq!(rib.vrf_route(BLUE, net("10.1.0.0/24")), vec![]);
-    assert_eq!(rib.vrf_route(VrfId(300), net("10.3.0.0/24")), vec![vxlan(LEAF_A, 300)]);
-    assert_eq!(rib.vrf_route(VrfId(300), net("10.1.0.0/24")), vec![], "explicit RTs: no auto wildcard");
+    assert_eq!(
+        rib.vrf_route(VrfId(300), net("10.3.0.0/24")),
+        vec![vxlan(LEAF_A, 300)]
+    );
+    assert_eq!(
+        rib.vrf_route(VrfId(300), net("10.1.0.0/24")),
+        vec![],
+        "explicit RTs: no auto wildcard"
+    );
 
     let deltas = fib(&mut rib);
     let red_routes: Vec<_> = deltas
         .iter()
-        .filter(|d| matches!(d, ForwardingDelta::Route { table: FibTable::Vrf(v), .. } if *v == RED))
+        .filter(
+            |d| matches!(d, ForwardingDelta::Route { table: FibTable::Vrf(v), .. } if *v == RED),
+        )
         .collect();
     assert_eq!(
         red_routes,
-        vec![&ForwardingDelta::Route { table: FibTable::Vrf(RED), prefix: net("10.1.0.0/24"), op: RouteOp::Add(vec![vxlan(LEAF_A, 100)]) }]
+        vec![&ForwardingDelta::Route {
+            table: FibTable::Vrf(RED),
+            prefix: net("10.1.0.0/24"),
+            op: RouteOp::Add(vec![vxlan(LEAF_A, 100)])
+        }]
     );
 
     // Each VRF exports its local network as a type-5 with its own RD and RTs.
@@ -207,17 +270,31 @@ fn red_and_blue_import_by_route_target_and_stay_isolated() {
             _ => None,
         })
         .collect();
-    let red_t5 = t5.iter().find(|(_, r)| r.rd.to_string() == "10.0.0.1:100").expect("red's type-5");
+    let red_t5 = t5
+        .iter()
+        .find(|(_, r)| r.rd.to_string() == "10.0.0.1:100")
+        .expect("red's type-5");
     assert_eq!(red_t5.1.prefix(), net("192.168.10.0/32"));
     assert_eq!(red_t5.1.label.vni(), 100);
-    assert_eq!(red_t5.0.route_targets().collect::<Vec<_>>(), vec![frr_auto_route_target(ASN, 100)]);
+    assert_eq!(
+        red_t5.0.route_targets().collect::<Vec<_>>(),
+        vec![frr_auto_route_target(ASN, 100)]
+    );
     assert_eq!(red_t5.0.router_mac(), Some(RED_MAC));
     assert_eq!(red_t5.0.next_hop, Some(ip(VTEP)));
     assert_eq!(red_t5.0.as_path, AsPath::sequence(&[ASN]));
-    let green_t5 = t5.iter().find(|(_, r)| r.rd.to_string() == "10.0.0.1:300").expect("green's type-5");
-    assert_eq!(green_t5.0.route_targets().collect::<Vec<_>>(), vec![green_rt]);
+    let green_t5 = t5
+        .iter()
+        .find(|(_, r)| r.rd.to_string() == "10.0.0.1:300")
+        .expect("green's type-5");
+    assert_eq!(
+        green_t5.0.route_targets().collect::<Vec<_>>(),
+        vec![green_rt]
+    );
     // The routes learned from the ToR are not sent back to it.
-    assert!(t5.iter().all(|(_, r)| r.rd.to_string().starts_with("10.0.0.1:")));
+    assert!(t5
+        .iter()
+        .all(|(_, r)| r.rd.to_string().starts_with("10.0.0.1:")));
 }
 
 #[test]
@@ -227,25 +304,61 @@ fn two_leaves_give_ecmp_and_one_withdrawal_leaves_one_path() {
     let tor = rib.handle_peer_up(fabric(65000, "192.0.2.2", 2)).unwrap();
     underlay(&mut rib, tor, &[LEAF_A, LEAF_B]);
     fib(&mut rib);
-    announce(&mut rib, tor, evpn_attrs(65101, LEAF_A, &[frr_auto_route_target(65101, 100)], &[]), vec![type5("100.64.0.2:2", "10.9.0.0/24", 100)]);
-    announce(&mut rib, tor, evpn_attrs(65102, LEAF_B, &[frr_auto_route_target(65102, 100)], &[]), vec![type5("100.64.0.3:2", "10.9.0.0/24", 100)]);
+    announce(
+        &mut rib,
+        tor,
+        evpn_attrs(65101, LEAF_A, &[frr_auto_route_target(65101, 100)], &[]),
+        vec![type5("100.64.0.2:2", "10.9.0.0/24", 100)],
+    );
+    announce(
+        &mut rib,
+        tor,
+        evpn_attrs(65102, LEAF_B, &[frr_auto_route_target(65102, 100)], &[]),
+        vec![type5("100.64.0.3:2", "10.9.0.0/24", 100)],
+    );
     let d = fib(&mut rib);
     let route = d.iter().find_map(|x| match x {
-        ForwardingDelta::Route { table: FibTable::Vrf(RED), prefix, op } if *prefix == net("10.9.0.0/24") => Some(op.clone()),
+        ForwardingDelta::Route {
+            table: FibTable::Vrf(RED),
+            prefix,
+            op,
+        } if *prefix == net("10.9.0.0/24") => Some(op.clone()),
         _ => None,
     });
-    let Some(RouteOp::Add(mut hops)) = route else { panic!("expected one add, got {d:?}") };
+    let Some(RouteOp::Add(mut hops)) = route else {
+        panic!("expected one add, got {d:?}")
+    };
     hops.sort();
-    assert_eq!(hops, vec![vxlan(LEAF_A, 100), vxlan(LEAF_B, 100)], "ECMP over both leaves");
-    withdraw(&mut rib, tor, vec![type5("100.64.0.2:2", "10.9.0.0/24", 100)]);
     assert_eq!(
-        fib(&mut rib),
-        vec![ForwardingDelta::Route { table: FibTable::Vrf(RED), prefix: net("10.9.0.0/24"), op: RouteOp::Replace(vec![vxlan(LEAF_B, 100)]) }]
+        hops,
+        vec![vxlan(LEAF_A, 100), vxlan(LEAF_B, 100)],
+        "ECMP over both leaves"
     );
-    withdraw(&mut rib, tor, vec![type5("100.64.0.3:2", "10.9.0.0/24", 100)]);
+    withdraw(
+        &mut rib,
+        tor,
+        vec![type5("100.64.0.2:2", "10.9.0.0/24", 100)],
+    );
     assert_eq!(
         fib(&mut rib),
-        vec![ForwardingDelta::Route { table: FibTable::Vrf(RED), prefix: net("10.9.0.0/24"), op: RouteOp::Delete }]
+        vec![ForwardingDelta::Route {
+            table: FibTable::Vrf(RED),
+            prefix: net("10.9.0.0/24"),
+            op: RouteOp::Replace(vec![vxlan(LEAF_B, 100)])
+        }]
+    );
+    withdraw(
+        &mut rib,
+        tor,
+        vec![type5("100.64.0.3:2", "10.9.0.0/24", 100)],
+    );
+    assert_eq!(
+        fib(&mut rib),
+        vec![ForwardingDelta::Route {
+            table: FibTable::Vrf(RED),
+            prefix: net("10.9.0.0/24"),
+            op: RouteOp::Delete
+        }]
     );
 }
 
@@ -258,21 +371,49 @@ fn host_routes_become_type5_and_are_never_reflected_to_the_host() {
     underlay(&mut rib, tor, &[LEAF_A]);
     // The initial dump: red's local network, then End-of-RIB.
     let first = drain(&mut rib, h);
-    assert!(first.last().is_some_and(|b| b.end_of_rib), "End-of-RIB after the initial dump: {first:?}");
+    assert!(
+        first.last().is_some_and(|b| b.end_of_rib),
+        "End-of-RIB after the initial dump: {first:?}"
+    );
     // The host advertises a service prefix.
     announce(
         &mut rib,
         h,
-        PathAttrs { as_path: AsPath::sequence(&[64515]), next_hop: Some(ip("192.168.10.3")), ..Default::default() },
+        PathAttrs {
+            as_path: AsPath::sequence(&[64515]),
+            next_hop: Some(ip("192.168.10.3")),
+            ..Default::default()
+        },
         vec![Nlri::V4(v4("172.16.0.10/32"))],
     );
     // A fabric route arrives too.
-    announce(&mut rib, tor, evpn_attrs(65101, LEAF_A, &[frr_auto_route_target(65101, 100)], &[]), vec![type5("100.64.0.2:2", "10.1.0.0/24", 100)]);
+    announce(
+        &mut rib,
+        tor,
+        evpn_attrs(65101, LEAF_A, &[frr_auto_route_target(65101, 100)], &[]),
+        vec![type5("100.64.0.2:2", "10.1.0.0/24", 100)],
+    );
     let to_host = announced(&drain(&mut rib, h));
-    assert!(to_host.iter().all(|(_, n)| *n != Nlri::V4(v4("172.16.0.10/32"))), "host route reflected: {to_host:?}");
-    let (a, _) = to_host.iter().find(|(_, n)| *n == Nlri::V4(v4("10.1.0.0/24"))).expect("fabric route sent to host");
-    assert_eq!(a.next_hop, Some(ip("192.168.10.2")), "next hop = router-side veth");
-    assert_eq!(a.route_targets().count(), 0, "EVPN communities stripped towards the host");
+    assert!(
+        to_host
+            .iter()
+            .all(|(_, n)| *n != Nlri::V4(v4("172.16.0.10/32"))),
+        "host route reflected: {to_host:?}"
+    );
+    let (a, _) = to_host
+        .iter()
+        .find(|(_, n)| *n == Nlri::V4(v4("10.1.0.0/24")))
+        .expect("fabric route sent to host");
+    assert_eq!(
+        a.next_hop,
+        Some(ip("192.168.10.2")),
+        "next hop = router-side veth"
+    );
+    assert_eq!(
+        a.route_targets().count(),
+        0,
+        "EVPN communities stripped towards the host"
+    );
     assert_eq!(a.router_mac(), None);
     assert_eq!(a.as_path, AsPath::sequence(&[ASN, 65000, 65101]));
     // The fabric gets the host route as type-5.
@@ -280,7 +421,9 @@ fn host_routes_become_type5_and_are_never_reflected_to_the_host() {
     let (a, r) = to_fabric
         .iter()
         .find_map(|(a, n)| match n {
-            Nlri::Evpn(EvpnRoute::IpPrefix(r)) if r.prefix() == net("172.16.0.10/32") => Some((a.clone(), *r)),
+            Nlri::Evpn(EvpnRoute::IpPrefix(r)) if r.prefix() == net("172.16.0.10/32") => {
+                Some((a.clone(), *r))
+            }
             _ => None,
         })
         .expect("type-5 for the host route");
@@ -290,12 +433,18 @@ fn host_routes_become_type5_and_are_never_reflected_to_the_host() {
     assert!(a.is_vxlan());
     assert_eq!(a.router_mac(), Some(RED_MAC));
     // The host route is installed in red's table towards the host.
-    assert_eq!(rib.vrf_route(RED, net("172.16.0.10/32")), vec![NextHop::Gateway(ip("192.168.10.3"))]);
+    assert_eq!(
+        rib.vrf_route(RED, net("172.16.0.10/32")),
+        vec![NextHop::Gateway(ip("192.168.10.3"))]
+    );
     // The host withdraws: the type-5 is withdrawn from the fabric.
     withdraw(&mut rib, h, vec![Nlri::V4(v4("172.16.0.10/32"))]);
     let b = drain(&mut rib, tor);
     let w: Vec<_> = b.iter().flat_map(|b| b.withdraw.iter()).collect();
-    assert!(matches!(w.as_slice(), [Nlri::Evpn(EvpnRoute::IpPrefix(r))] if r.prefix() == net("172.16.0.10/32")), "{w:?}");
+    assert!(
+        matches!(w.as_slice(), [Nlri::Evpn(EvpnRoute::IpPrefix(r))] if r.prefix() == net("172.16.0.10/32")),
+        "{w:?}"
+    );
 }
 
 fn mac_route(rd: &str, mac: MacAddress, ip_: Option<&str>) -> Nlri {
@@ -329,11 +478,35 @@ fn type2_mac_moves_between_two_vteps_and_to_us() {
     let mac = MacAddress([0x02, 0x42, 0, 0, 0, 0x07]);
     let rt = frr_auto_route_target(65101, 300);
     let mut a = evpn_attrs(65101, LEAF_A, &[rt], &[]);
-    a.ext_communities = a.ext_communities.iter().copied().filter(|c| c[1] != 0x03 || c[0] != 0x06).collect();
-    announce(&mut rib, tor, a.clone(), vec![mac_route("100.64.0.2:5", mac, None), mac_route("100.64.0.2:5", mac, Some("10.30.0.7"))]);
+    a.ext_communities = a
+        .ext_communities
+        .iter()
+        .copied()
+        .filter(|c| c[1] != 0x03 || c[0] != 0x06)
+        .collect();
+    announce(
+        &mut rib,
+        tor,
+        a.clone(),
+        vec![
+            mac_route("100.64.0.2:5", mac, None),
+            mac_route("100.64.0.2:5", mac, Some("10.30.0.7")),
+        ],
+    );
     let d = fib(&mut rib);
-    assert!(d.contains(&ForwardingDelta::Fdb { vni: 300, mac, vtep: Some(ip(LEAF_A)) }), "{d:?}");
-    assert!(d.contains(&ForwardingDelta::Neighbor { vni: 300, ip: ip("10.30.0.7"), mac: Some(mac) }));
+    assert!(
+        d.contains(&ForwardingDelta::Fdb {
+            vni: 300,
+            mac,
+            vtep: Some(ip(LEAF_A))
+        }),
+        "{d:?}"
+    );
+    assert!(d.contains(&ForwardingDelta::Neighbor {
+        vni: 300,
+        ip: ip("10.30.0.7"),
+        mac: Some(mac)
+    }));
     // The MAC moves to leaf B with sequence 1.
     let mut b = a.clone();
     b.next_hop = Some(ip(LEAF_B));
@@ -342,23 +515,55 @@ fn type2_mac_moves_between_two_vteps_and_to_us() {
     b.ext_communities = ext.into();
     announce(&mut rib, tor, b, vec![mac_route("100.64.0.3:5", mac, None)]);
     let d = fib(&mut rib);
-    assert!(d.contains(&ForwardingDelta::Fdb { vni: 300, mac, vtep: Some(ip(LEAF_B)) }), "{d:?}");
-    assert!(d.contains(&ForwardingDelta::Neighbor { vni: 300, ip: ip("10.30.0.7"), mac: None }), "leaf B bound no IP: {d:?}");
+    assert!(
+        d.contains(&ForwardingDelta::Fdb {
+            vni: 300,
+            mac,
+            vtep: Some(ip(LEAF_B))
+        }),
+        "{d:?}"
+    );
+    assert!(
+        d.contains(&ForwardingDelta::Neighbor {
+            vni: 300,
+            ip: ip("10.30.0.7"),
+            mac: None
+        }),
+        "leaf B bound no IP: {d:?}"
+    );
     // Leaf A, on seeing the higher sequence, withdraws.
-    withdraw(&mut rib, tor, vec![mac_route("100.64.0.2:5", mac, None), mac_route("100.64.0.2:5", mac, Some("10.30.0.7"))]);
+    withdraw(
+        &mut rib,
+        tor,
+        vec![
+            mac_route("100.64.0.2:5", mac, None),
+            mac_route("100.64.0.2:5", mac, Some("10.30.0.7")),
+        ],
+    );
     assert!(fib(&mut rib).is_empty(), "still at leaf B");
     // Now the MAC appears on a local port: we advertise it with sequence 2 and drop the FDB entry.
     drain(&mut rib, tor);
     rib.handle_local_mac(300, mac, None, true, false).unwrap();
     let d = fib(&mut rib);
-    assert_eq!(d, vec![ForwardingDelta::Fdb { vni: 300, mac, vtep: None }]);
+    assert_eq!(
+        d,
+        vec![ForwardingDelta::Fdb {
+            vni: 300,
+            mac,
+            vtep: None
+        }]
+    );
     let out = announced(&drain(&mut rib, tor));
     let (attrs, _) = out
         .iter()
         .find(|(_, n)| matches!(n, Nlri::Evpn(EvpnRoute::MacIp(r)) if r.mac == mac))
         .expect("our type-2");
     assert_eq!(attrs.mac_mobility(), Some((false, 2)));
-    assert_eq!(attrs.router_mac(), None, "MAC-only route without router MAC");
+    assert_eq!(
+        attrs.router_mac(),
+        None,
+        "MAC-only route without router MAC"
+    );
     assert_eq!(attrs.next_hop, Some(ip(VTEP)));
 }
 
@@ -368,22 +573,60 @@ fn unreachable_vtep_takes_its_routes_out_of_the_datapath_and_back() {
     rib.handle_vrf(vrf(RED, "red", 100));
     let tor = rib.handle_peer_up(fabric(65000, "192.0.2.2", 2)).unwrap();
     // No underlay route yet: the imported route is not installed.
-    announce(&mut rib, tor, evpn_attrs(65101, LEAF_A, &[frr_auto_route_target(65101, 100)], &[]), vec![type5("100.64.0.2:2", "10.1.0.0/24", 100)]);
-    assert!(!fib(&mut rib).iter().any(|d| matches!(d, ForwardingDelta::Route { table: FibTable::Vrf(_), .. })));
+    announce(
+        &mut rib,
+        tor,
+        evpn_attrs(65101, LEAF_A, &[frr_auto_route_target(65101, 100)], &[]),
+        vec![type5("100.64.0.2:2", "10.1.0.0/24", 100)],
+    );
+    assert!(!fib(&mut rib).iter().any(|d| matches!(
+        d,
+        ForwardingDelta::Route {
+            table: FibTable::Vrf(_),
+            ..
+        }
+    )));
     assert_eq!(rib.vrf_route(RED, net("10.1.0.0/24")), vec![]);
     // The VTEP becomes reachable: installed.
     underlay(&mut rib, tor, &[LEAF_A]);
     let d = fib(&mut rib);
-    assert!(d.contains(&ForwardingDelta::Route { table: FibTable::Vrf(RED), prefix: net("10.1.0.0/24"), op: RouteOp::Add(vec![vxlan(LEAF_A, 100)]) }), "{d:?}");
-    assert_eq!(rib.poll_event(), Some(RibEvent::VtepReachability { vtep: ip(LEAF_A), reachable: true }));
+    assert!(
+        d.contains(&ForwardingDelta::Route {
+            table: FibTable::Vrf(RED),
+            prefix: net("10.1.0.0/24"),
+            op: RouteOp::Add(vec![vxlan(LEAF_A, 100)])
+        }),
+        "{d:?}"
+    );
+    assert_eq!(
+        rib.poll_event(),
+        Some(RibEvent::VtepReachability {
+            vtep: ip(LEAF_A),
+            reachable: true
+        })
+    );
     // The underlay route goes away: removed from the datapath.
     withdraw(&mut rib, tor, vec![Nlri::V4(v4("100.64.0.2/32"))]);
     let d = fib(&mut rib);
-    assert!(d.contains(&ForwardingDelta::Route { table: FibTable::Vrf(RED), prefix: net("10.1.0.0/24"), op: RouteOp::Delete }), "{d:?}");
+    assert!(
+        d.contains(&ForwardingDelta::Route {
+            table: FibTable::Vrf(RED),
+            prefix: net("10.1.0.0/24"),
+            op: RouteOp::Delete
+        }),
+        "{d:?}"
+    );
     // A connected underlay prefix covering it brings it back.
     rib.handle_connected(net("100.64.0.0/24"), true);
     let d = fib(&mut rib);
-    assert!(d.contains(&ForwardingDelta::Route { table: FibTable::Vrf(RED), prefix: net("10.1.0.0/24"), op: RouteOp::Add(vec![vxlan(LEAF_A, 100)]) }), "{d:?}");
+    assert!(
+        d.contains(&ForwardingDelta::Route {
+            table: FibTable::Vrf(RED),
+            prefix: net("10.1.0.0/24"),
+            op: RouteOp::Add(vec![vxlan(LEAF_A, 100)])
+        }),
+        "{d:?}"
+    );
 }
 
 #[test]
@@ -392,25 +635,61 @@ fn our_vtep_is_advertised_in_the_underlay_and_peer_down_withdraws() {
     let tor = rib.handle_peer_up(fabric(65000, "192.0.2.2", 2)).unwrap();
     let b = drain(&mut rib, tor);
     let vtep = announced(&b);
-    assert!(vtep.iter().any(|(a, n)| *n == Nlri::V4(v4("100.65.0.1/32")) && a.next_hop == Some(ip("192.0.2.1"))));
-    assert!(b.iter().filter(|b| b.end_of_rib).count() == 2, "EoR for IPv4 and EVPN: {b:?}");
+    assert!(vtep
+        .iter()
+        .any(|(a, n)| *n == Nlri::V4(v4("100.65.0.1/32")) && a.next_hop == Some(ip("192.0.2.1"))));
+    assert!(
+        b.iter().filter(|b| b.end_of_rib).count() == 2,
+        "EoR for IPv4 and EVPN: {b:?}"
+    );
     let tor2 = rib.handle_peer_up(fabric(65001, "192.0.2.6", 3)).unwrap();
     drain(&mut rib, tor2);
     announce(
         &mut rib,
         tor,
-        PathAttrs { as_path: AsPath::sequence(&[65000]), next_hop: Some(ip("192.0.2.2")), ..Default::default() },
+        PathAttrs {
+            as_path: AsPath::sequence(&[65000]),
+            next_hop: Some(ip("192.0.2.2")),
+            ..Default::default()
+        },
         vec![Nlri::V4(v4("198.51.100.0/24"))],
     );
-    assert_eq!(announced(&drain(&mut rib, tor2)).len(), 1, "passed on to the other ToR");
+    assert_eq!(
+        announced(&drain(&mut rib, tor2)).len(),
+        1,
+        "passed on to the other ToR"
+    );
     assert!(drain(&mut rib, tor).is_empty(), "not back to its source");
     let d = fib(&mut rib);
-    assert!(d.contains(&ForwardingDelta::Route { table: FibTable::Default, prefix: net("198.51.100.0/24"), op: RouteOp::Add(vec![NextHop::Gateway(ip("192.0.2.2"))]) }));
+    assert!(d.contains(&ForwardingDelta::Route {
+        table: FibTable::Default,
+        prefix: net("198.51.100.0/24"),
+        op: RouteOp::Add(vec![NextHop::Gateway(ip("192.0.2.2"))])
+    }));
     rib.handle_peer_down(tor).unwrap();
-    let w: Vec<Nlri> = drain(&mut rib, tor2).into_iter().flat_map(|b| b.withdraw).collect();
+    let w: Vec<Nlri> = drain(&mut rib, tor2)
+        .into_iter()
+        .flat_map(|b| b.withdraw)
+        .collect();
     assert_eq!(w, vec![Nlri::V4(v4("198.51.100.0/24"))]);
-    assert_eq!(fib(&mut rib), vec![ForwardingDelta::Route { table: FibTable::Default, prefix: net("198.51.100.0/24"), op: RouteOp::Delete }]);
-    assert!(rib.handle_update(tor, RouteUpdate { attrs: PathAttrs::default(), announced: vec![], withdrawn: vec![] }).is_err());
+    assert_eq!(
+        fib(&mut rib),
+        vec![ForwardingDelta::Route {
+            table: FibTable::Default,
+            prefix: net("198.51.100.0/24"),
+            op: RouteOp::Delete
+        }]
+    );
+    assert!(rib
+        .handle_update(
+            tor,
+            RouteUpdate {
+                attrs: PathAttrs::default(),
+                announced: vec![],
+                withdrawn: vec![]
+            }
+        )
+        .is_err());
 }
 
 #[test]
@@ -423,7 +702,12 @@ fn slow_peer_queue_coalesces_to_the_latest_state() {
         announce(
             &mut rib,
             tor,
-            PathAttrs { as_path: AsPath::sequence(&[65000]), next_hop: Some(ip("192.0.2.2")), communities: Box::new([med]), ..Default::default() },
+            PathAttrs {
+                as_path: AsPath::sequence(&[65000]),
+                next_hop: Some(ip("192.0.2.2")),
+                communities: Box::new([med]),
+                ..Default::default()
+            },
             vec![Nlri::V4(v4("198.51.100.0/24"))],
         );
     }

@@ -150,7 +150,12 @@ impl CaptureError {
         CaptureError { offset, kind }
     }
 
-    pub(crate) fn truncated(offset: usize, what: &'static str, needed: usize, available: usize) -> Self {
+    pub(crate) fn truncated(
+        offset: usize,
+        what: &'static str,
+        needed: usize,
+        available: usize,
+    ) -> Self {
         CaptureError::new(
             offset,
             CaptureErrorKind::Truncated {
@@ -202,7 +207,9 @@ impl<'a> CaptureReader<'a> {
     pub fn new(data: &'a [u8]) -> Result<Self, CaptureError> {
         match CaptureFormat::detect(data) {
             Some(CaptureFormat::Pcap) => Ok(CaptureReader::Pcap(pcap::PcapReader::new(data)?)),
-            Some(CaptureFormat::PcapNg) => Ok(CaptureReader::PcapNg(pcapng::PcapNgReader::new(data)?)),
+            Some(CaptureFormat::PcapNg) => {
+                Ok(CaptureReader::PcapNg(pcapng::PcapNgReader::new(data)?))
+            }
             None => {
                 let mut magic = [0u8; 4];
                 let n = data.len().min(4);
@@ -275,15 +282,31 @@ mod tests {
 
     #[test]
     fn detects_formats_and_rejects_others() {
-        assert_eq!(CaptureFormat::detect(&[0xd4, 0xc3, 0xb2, 0xa1]), Some(CaptureFormat::Pcap));
-        assert_eq!(CaptureFormat::detect(&[0xa1, 0xb2, 0x3c, 0x4d]), Some(CaptureFormat::Pcap));
-        assert_eq!(CaptureFormat::detect(&[0x0a, 0x0d, 0x0d, 0x0a]), Some(CaptureFormat::PcapNg));
+        assert_eq!(
+            CaptureFormat::detect(&[0xd4, 0xc3, 0xb2, 0xa1]),
+            Some(CaptureFormat::Pcap)
+        );
+        assert_eq!(
+            CaptureFormat::detect(&[0xa1, 0xb2, 0x3c, 0x4d]),
+            Some(CaptureFormat::Pcap)
+        );
+        assert_eq!(
+            CaptureFormat::detect(&[0x0a, 0x0d, 0x0d, 0x0a]),
+            Some(CaptureFormat::PcapNg)
+        );
         assert_eq!(CaptureFormat::detect(b"GIF8"), None);
         assert_eq!(CaptureFormat::detect(&[0xd4]), None);
         let err = CaptureReader::new(b"GIF89a").unwrap_err();
         assert_eq!(err.offset, 0);
         assert_eq!(err.kind, CaptureErrorKind::UnknownMagic(*b"GIF8"));
         let err = CaptureReader::new(b"ab").unwrap_err();
-        assert!(matches!(err.kind, CaptureErrorKind::Truncated { needed: 4, available: 2, .. }));
+        assert!(matches!(
+            err.kind,
+            CaptureErrorKind::Truncated {
+                needed: 4,
+                available: 2,
+                ..
+            }
+        ));
     }
 }

@@ -129,7 +129,11 @@ impl PacketError {
 }
 
 fn malformed(layer: Layer, offset: usize, reason: &'static str) -> PacketError {
-    PacketError::Malformed { layer, offset, reason }
+    PacketError::Malformed {
+        layer,
+        offset,
+        reason,
+    }
 }
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
@@ -186,23 +190,43 @@ fn link_header(link_type: LinkType, frame: &[u8]) -> Result<(Network, usize), Pa
     match link_type {
         LinkType::ETHERNET => {
             let mut at = 12;
-            let mut ethertype = be16(frame, at).ok_or(malformed(Layer::Link, 0, "Ethernet header shorter than 14 bytes"))?;
+            let mut ethertype = be16(frame, at).ok_or(malformed(
+                Layer::Link,
+                0,
+                "Ethernet header shorter than 14 bytes",
+            ))?;
             // Skip any number of VLAN tags (4 bytes each: TCI, then the next ethertype).
-            while matches!(ethertype, ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD) {
+            while matches!(
+                ethertype,
+                ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD
+            ) {
                 at += 4;
-                ethertype = be16(frame, at).ok_or(malformed(Layer::Link, at - 4, "VLAN tag cut short"))?;
+                ethertype =
+                    be16(frame, at).ok_or(malformed(Layer::Link, at - 4, "VLAN tag cut short"))?;
             }
             by_ethertype(ethertype, at + 2)
         }
         LinkType::LINUX_SLL => {
-            let protocol = be16(frame, 14).ok_or(malformed(Layer::Link, 0, "SLL header shorter than 16 bytes"))?;
+            let protocol = be16(frame, 14).ok_or(malformed(
+                Layer::Link,
+                0,
+                "SLL header shorter than 16 bytes",
+            ))?;
             by_ethertype(protocol, 16)
         }
         LinkType::LINUX_SLL2 => {
             if frame.len() < 20 {
-                return Err(malformed(Layer::Link, 0, "SLL2 header shorter than 20 bytes"));
+                return Err(malformed(
+                    Layer::Link,
+                    0,
+                    "SLL2 header shorter than 20 bytes",
+                ));
             }
-            let protocol = be16(frame, 0).ok_or(malformed(Layer::Link, 0, "SLL2 header shorter than 20 bytes"))?;
+            let protocol = be16(frame, 0).ok_or(malformed(
+                Layer::Link,
+                0,
+                "SLL2 header shorter than 20 bytes",
+            ))?;
             by_ethertype(protocol, 20)
         }
         LinkType::RAW | LinkType::RAW_BSD | LinkType::RAW_OPENBSD => by_version(frame, 0),
@@ -212,14 +236,26 @@ fn link_header(link_type: LinkType, frame: &[u8]) -> Result<(Network, usize), Pa
             let b: [u8; 4] = frame
                 .get(..4)
                 .and_then(|s| s.try_into().ok())
-                .ok_or(malformed(Layer::Link, 0, "loopback header shorter than 4 bytes"))?;
+                .ok_or(malformed(
+                    Layer::Link,
+                    0,
+                    "loopback header shorter than 4 bytes",
+                ))?;
             // Host byte order of the capturing machine: the small value is the right one.
             let le = u32::from_le_bytes(b);
-            let family = if le < 0x100 { le } else { u32::from_be_bytes(b) };
+            let family = if le < 0x100 {
+                le
+            } else {
+                u32::from_be_bytes(b)
+            };
             by_family(family, 4)
         }
         LinkType::LOOP => {
-            let family = be32(frame, 0).ok_or(malformed(Layer::Link, 0, "loopback header shorter than 4 bytes"))?;
+            let family = be32(frame, 0).ok_or(malformed(
+                Layer::Link,
+                0,
+                "loopback header shorter than 4 bytes",
+            ))?;
             by_family(family, 4)
         }
         other => Err(PacketError::UnsupportedLinkType(other)),
@@ -242,10 +278,18 @@ fn ipv4(frame: &[u8], at: usize) -> Result<TcpSegment<'_>, PacketError> {
     // A total length of 0 is what captures of TCP segmentation offload show: take the frame.
     let total = if total == 0 { ip.len() } else { total };
     if total < header_len {
-        return Err(malformed(Layer::Ipv4, at, "total length shorter than the header"));
+        return Err(malformed(
+            Layer::Ipv4,
+            at,
+            "total length shorter than the header",
+        ));
     }
     let Some(packet) = ip.get(..total) else {
-        return Err(malformed(Layer::Ipv4, at, "packet cut short (snap length?)"));
+        return Err(malformed(
+            Layer::Ipv4,
+            at,
+            "packet cut short (snap length?)",
+        ));
     };
     let frag = be16(ip, 6).unwrap_or(0);
     if frag & 0x3fff != 0 {
@@ -275,9 +319,17 @@ fn ipv6(frame: &[u8], at: usize) -> Result<TcpSegment<'_>, PacketError> {
     };
     let (src, dst) = (addr(8), addr(24));
     // A payload length of 0 means a jumbogram or offloaded segment: take the frame.
-    let end = if payload_len == 0 { ip.len() } else { 40 + payload_len };
+    let end = if payload_len == 0 {
+        ip.len()
+    } else {
+        40 + payload_len
+    };
     let Some(packet) = ip.get(..end) else {
-        return Err(malformed(Layer::Ipv6, at, "packet cut short (snap length?)"));
+        return Err(malformed(
+            Layer::Ipv6,
+            at,
+            "packet cut short (snap length?)",
+        ));
     };
     let mut next = ip[6];
     let mut pos = 40;
@@ -288,7 +340,11 @@ fn ipv6(frame: &[u8], at: usize) -> Result<TcpSegment<'_>, PacketError> {
             // the first 8 octets (RFC 8200 §4.3-4.6).
             0 | 43 | 60 => {
                 let (Some(&nh), Some(&len)) = (packet.get(pos), packet.get(pos + 1)) else {
-                    return Err(malformed(Layer::Ipv6, at + pos, "extension header cut short"));
+                    return Err(malformed(
+                        Layer::Ipv6,
+                        at + pos,
+                        "extension header cut short",
+                    ));
                 };
                 next = nh;
                 pos += (usize::from(len) + 1) * 8;
@@ -296,7 +352,11 @@ fn ipv6(frame: &[u8], at: usize) -> Result<TcpSegment<'_>, PacketError> {
             // Authentication header: length in 4-octet units minus 2 (RFC 4302 §2.2).
             51 => {
                 let (Some(&nh), Some(&len)) = (packet.get(pos), packet.get(pos + 1)) else {
-                    return Err(malformed(Layer::Ipv6, at + pos, "authentication header cut short"));
+                    return Err(malformed(
+                        Layer::Ipv6,
+                        at + pos,
+                        "authentication header cut short",
+                    ));
                 };
                 next = nh;
                 pos += (usize::from(len) + 2) * 4;
@@ -305,7 +365,11 @@ fn ipv6(frame: &[u8], at: usize) -> Result<TcpSegment<'_>, PacketError> {
             other => return Err(PacketError::NotTcp(other)),
         }
         if pos > packet.len() {
-            return Err(malformed(Layer::Ipv6, at, "extension headers run past the packet"));
+            return Err(malformed(
+                Layer::Ipv6,
+                at,
+                "extension headers run past the packet",
+            ));
         }
     }
 }
@@ -333,7 +397,14 @@ pub(crate) mod build {
     use super::*;
 
     /// A TCP header (20 bytes, or 32 with a timestamp option when `options`) plus payload.
-    pub fn tcp(src_port: u16, dst_port: u16, seq: u32, flags: u8, options: bool, payload: &[u8]) -> Vec<u8> {
+    pub fn tcp(
+        src_port: u16,
+        dst_port: u16,
+        seq: u32,
+        flags: u8,
+        options: bool,
+        payload: &[u8],
+    ) -> Vec<u8> {
         let mut v = Vec::new();
         v.extend_from_slice(&src_port.to_be_bytes());
         v.extend_from_slice(&dst_port.to_be_bytes());
@@ -378,7 +449,11 @@ pub(crate) mod build {
 
     /// Wraps an IP packet in the header of `link` (Ethernet optionally with one VLAN tag).
     pub fn link(link: LinkType, vlan: bool, ip: &[u8]) -> Vec<u8> {
-        let ethertype: u16 = if ip[0] >> 4 == 4 { ETHERTYPE_IPV4 } else { ETHERTYPE_IPV6 };
+        let ethertype: u16 = if ip[0] >> 4 == 4 {
+            ETHERTYPE_IPV4
+        } else {
+            ETHERTYPE_IPV6
+        };
         let mut v = Vec::new();
         match link {
             LinkType::ETHERNET => {
@@ -420,7 +495,14 @@ mod tests {
 
     #[test]
     fn every_link_type_and_ip_version() {
-        let l4 = build::tcp(53777, 179, 1000, TcpFlags::ACK | TcpFlags::PSH, true, b"bgp!");
+        let l4 = build::tcp(
+            53777,
+            179,
+            1000,
+            TcpFlags::ACK | TcpFlags::PSH,
+            true,
+            b"bgp!",
+        );
         let v4 = build::ipv4(A4, B4, 6, &l4);
         let v6 = build::ipv6(A6, B6, false, &l4);
         let v6h = build::ipv6(A6, B6, true, &l4);
@@ -435,7 +517,8 @@ mod tests {
         for (link, vlan) in cases {
             for ip in [&v4, &v6, &v6h] {
                 let frame = build::link(link, vlan, ip);
-                let seg = decode_tcp(link, &frame).unwrap_or_else(|e| panic!("{link} vlan={vlan}: {e}"));
+                let seg =
+                    decode_tcp(link, &frame).unwrap_or_else(|e| panic!("{link} vlan={vlan}: {e}"));
                 assert_eq!(seg.payload, b"bgp!");
                 assert_eq!(seg.seq, 1000);
                 assert_eq!(seg.src.port(), 53777);
@@ -463,11 +546,19 @@ mod tests {
     #[test]
     fn non_tcp_and_broken_frames() {
         let udp = build::link(LinkType::ETHERNET, false, &build::ipv4(A4, B4, 17, &[0; 8]));
-        assert_eq!(decode_tcp(LinkType::ETHERNET, &udp), Err(PacketError::NotTcp(17)));
+        assert_eq!(
+            decode_tcp(LinkType::ETHERNET, &udp),
+            Err(PacketError::NotTcp(17))
+        );
         let mut arp = vec![0u8; 12];
         arp.extend_from_slice(&[0x08, 0x06]);
-        assert_eq!(decode_tcp(LinkType::ETHERNET, &arp), Err(PacketError::NotIp(0x0806)));
-        assert!(decode_tcp(LinkType::ETHERNET, &arp).unwrap_err().is_benign());
+        assert_eq!(
+            decode_tcp(LinkType::ETHERNET, &arp),
+            Err(PacketError::NotIp(0x0806))
+        );
+        assert!(decode_tcp(LinkType::ETHERNET, &arp)
+            .unwrap_err()
+            .is_benign());
 
         let l4 = build::tcp(1, 179, 0, TcpFlags::ACK, false, b"abcdef");
         let frame = build::link(LinkType::ETHERNET, false, &build::ipv4(A4, B4, 6, &l4));
@@ -484,13 +575,20 @@ mod tests {
         // A fragment.
         let mut frag = frame.clone();
         frag[14 + 6] = 0x20; // MF
-        assert_eq!(decode_tcp(LinkType::ETHERNET, &frag), Err(PacketError::Fragment { offset: 14 }));
+        assert_eq!(
+            decode_tcp(LinkType::ETHERNET, &frag),
+            Err(PacketError::Fragment { offset: 14 })
+        );
         // TCP data offset beyond the segment.
         let mut bad = frame.clone();
         bad[14 + 20 + 12] = 0xf0;
         assert!(matches!(
             decode_tcp(LinkType::ETHERNET, &bad),
-            Err(PacketError::Malformed { layer: Layer::Tcp, offset: 34, .. })
+            Err(PacketError::Malformed {
+                layer: Layer::Tcp,
+                offset: 34,
+                ..
+            })
         ));
         assert_eq!(
             decode_tcp(LinkType(147), &frame),

@@ -59,18 +59,29 @@ impl<'a> PcapReader<'a> {
     /// than 2.
     pub fn new(data: &'a [u8]) -> Result<Self, CaptureError> {
         let Some(header) = data.get(..FILE_HEADER_LEN) else {
-            return Err(CaptureError::truncated(0, "pcap file header", FILE_HEADER_LEN, data.len()));
+            return Err(CaptureError::truncated(
+                0,
+                "pcap file header",
+                FILE_HEADER_LEN,
+                data.len(),
+            ));
         };
         let magic_bytes: [u8; 4] = [header[0], header[1], header[2], header[3]];
         let Some(magic) = Magic::from_bytes(magic_bytes) else {
-            return Err(CaptureError::new(0, CaptureErrorKind::UnknownMagic(magic_bytes)));
+            return Err(CaptureError::new(
+                0,
+                CaptureErrorKind::UnknownMagic(magic_bytes),
+            ));
         };
         let bo = magic.byte_order;
         // The header is 24 bytes long, so these reads cannot fail; unwrap_or keeps it total.
         let major = bo.u16(header, 4).unwrap_or(0);
         let minor = bo.u16(header, 6).unwrap_or(0);
         if major != 2 {
-            return Err(CaptureError::new(4, CaptureErrorKind::UnsupportedVersion { major, minor }));
+            return Err(CaptureError::new(
+                4,
+                CaptureErrorKind::UnsupportedVersion { major, minor },
+            ));
         }
         let snap_len = bo.u32(header, 16).unwrap_or(0);
         // Low 16 bits: the link type; the upper bits carry FCS information we do not need.
@@ -105,7 +116,12 @@ impl<'a> PcapReader<'a> {
         let start = self.pos;
         let rest = self.data.get(start..).unwrap_or(&[]);
         let Some(header) = rest.get(..RECORD_HEADER_LEN) else {
-            return Err(CaptureError::truncated(start, "pcap record header", RECORD_HEADER_LEN, rest.len()));
+            return Err(CaptureError::truncated(
+                start,
+                "pcap record header",
+                RECORD_HEADER_LEN,
+                rest.len(),
+            ));
         };
         let bo = self.magic.byte_order;
         let ts_sec = bo.u32(header, 0).unwrap_or(0);
@@ -181,19 +197,31 @@ impl PcapWriter {
     }
 
     fn put16(&mut self, v: u16) {
-        let b = if self.big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
+        let b = if self.big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        };
         self.out.extend_from_slice(&b);
     }
 
     fn put32(&mut self, v: u32) {
-        let b = if self.big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
+        let b = if self.big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        };
         self.out.extend_from_slice(&b);
     }
 
     /// Appends one record (seconds truncated to 32 bits, as the format stores them).
     pub fn record(&mut self, ts: Timestamp, data: &[u8]) {
         self.put32(ts.secs as u32);
-        let frac = if self.nanosecond { ts.nanos } else { ts.nanos / 1000 };
+        let frac = if self.nanosecond {
+            ts.nanos
+        } else {
+            ts.nanos / 1000
+        };
         self.put32(frac);
         let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
         self.put32(len);
@@ -233,7 +261,10 @@ mod tests {
                 assert_eq!(frames[0].number, 1);
                 assert_eq!(frames[0].data, b"abc");
                 let want_nanos = if ns { 123_456_789 } else { 123_456_000 };
-                assert_eq!(frames[0].timestamp, Timestamp::new(1_700_000_000, want_nanos));
+                assert_eq!(
+                    frames[0].timestamp,
+                    Timestamp::new(1_700_000_000, want_nanos)
+                );
                 assert_eq!(frames[1].data, b"");
                 assert_eq!(frames[2].number, 3);
                 assert_eq!(frames[2].data, b"hello");
@@ -251,17 +282,37 @@ mod tests {
         assert!(r.next().unwrap().is_ok());
         let err = r.next().unwrap().unwrap_err();
         assert_eq!(err.offset, FILE_HEADER_LEN + RECORD_HEADER_LEN + 3);
-        assert!(matches!(err.kind, CaptureErrorKind::Truncated { needed: 16, available: 5, .. }));
+        assert!(matches!(
+            err.kind,
+            CaptureErrorKind::Truncated {
+                needed: 16,
+                available: 5,
+                ..
+            }
+        ));
         assert!(r.next().is_none());
 
         // Cut in the middle of the first record's data.
         let mut r = PcapReader::new(&file[..FILE_HEADER_LEN + RECORD_HEADER_LEN + 1]).unwrap();
         let err = r.next().unwrap().unwrap_err();
         assert_eq!(err.offset, FILE_HEADER_LEN);
-        assert_eq!(err.kind, CaptureErrorKind::CapturedLengthTooLarge { captured: 3, room: 1 });
+        assert_eq!(
+            err.kind,
+            CaptureErrorKind::CapturedLengthTooLarge {
+                captured: 3,
+                room: 1
+            }
+        );
 
         let err = PcapReader::new(&file[..10]).unwrap_err();
-        assert!(matches!(err.kind, CaptureErrorKind::Truncated { needed: 24, available: 10, .. }));
+        assert!(matches!(
+            err.kind,
+            CaptureErrorKind::Truncated {
+                needed: 24,
+                available: 10,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -270,7 +321,10 @@ mod tests {
         file[4] = 1;
         let err = PcapReader::new(&file).unwrap_err();
         assert_eq!(err.offset, 4);
-        assert_eq!(err.kind, CaptureErrorKind::UnsupportedVersion { major: 1, minor: 4 });
+        assert_eq!(
+            err.kind,
+            CaptureErrorKind::UnsupportedVersion { major: 1, minor: 4 }
+        );
     }
 
     #[test]
@@ -278,6 +332,12 @@ mod tests {
         let mut file = sample(true, false);
         file[FILE_HEADER_LEN + 8..FILE_HEADER_LEN + 12].copy_from_slice(&u32::MAX.to_be_bytes());
         let err = PcapReader::new(&file).unwrap().next().unwrap().unwrap_err();
-        assert!(matches!(err.kind, CaptureErrorKind::CapturedLengthTooLarge { captured: u32::MAX, .. }));
+        assert!(matches!(
+            err.kind,
+            CaptureErrorKind::CapturedLengthTooLarge {
+                captured: u32::MAX,
+                ..
+            }
+        ));
     }
 }

@@ -73,7 +73,12 @@ impl<'a> PcapNgReader<'a> {
     /// Checks that the file starts with a section header block.
     pub fn new(data: &'a [u8]) -> Result<Self, CaptureError> {
         let Some(first) = data.get(..4) else {
-            return Err(CaptureError::truncated(0, "pcapng block type", 4, data.len()));
+            return Err(CaptureError::truncated(
+                0,
+                "pcapng block type",
+                4,
+                data.len(),
+            ));
         };
         if first != SECTION_HEADER_BLOCK_TYPE.to_le_bytes() {
             return Err(CaptureError::new(0, CaptureErrorKind::NoSection));
@@ -98,7 +103,12 @@ impl<'a> PcapNgReader<'a> {
         let offset = self.pos;
         let rest = self.data.get(offset..).unwrap_or(&[]);
         if rest.len() < 12 {
-            return Err(CaptureError::truncated(offset, "pcapng block header", 12, rest.len()));
+            return Err(CaptureError::truncated(
+                offset,
+                "pcapng block header",
+                12,
+                rest.len(),
+            ));
         }
         let raw_type: [u8; 4] = [rest[0], rest[1], rest[2], rest[3]];
         let block_type;
@@ -111,7 +121,10 @@ impl<'a> PcapNgReader<'a> {
             } else if bom == BYTE_ORDER_MAGIC.swap_bytes() {
                 ByteOrder::Big
             } else {
-                return Err(CaptureError::new(offset + 8, CaptureErrorKind::BadByteOrderMagic(bom)));
+                return Err(CaptureError::new(
+                    offset + 8,
+                    CaptureErrorKind::BadByteOrderMagic(bom),
+                ));
             };
             self.byte_order = Some(bo);
             self.interfaces.clear();
@@ -127,10 +140,18 @@ impl<'a> PcapNgReader<'a> {
         let total = bo.u32(rest, 4).unwrap_or(0);
         let total_len = usize::try_from(total).unwrap_or(usize::MAX);
         if total_len < 12 || total_len % 4 != 0 {
-            return Err(CaptureError::new(offset + 4, CaptureErrorKind::BadBlockLength(total)));
+            return Err(CaptureError::new(
+                offset + 4,
+                CaptureErrorKind::BadBlockLength(total),
+            ));
         }
         let Some(block) = rest.get(..total_len) else {
-            return Err(CaptureError::truncated(offset, "pcapng block", total_len, rest.len()));
+            return Err(CaptureError::truncated(
+                offset,
+                "pcapng block",
+                total_len,
+                rest.len(),
+            ));
         };
         let trailer = bo.u32(block, total_len - 4).unwrap_or(0);
         if trailer != total {
@@ -151,10 +172,18 @@ impl<'a> PcapNgReader<'a> {
         let bo = self.byte_order.unwrap_or(ByteOrder::Little);
         // Body: byte-order magic (4), major (2), minor (2), section length (8), options.
         let (Some(major), Some(minor)) = (bo.u16(b.body, 4), bo.u16(b.body, 6)) else {
-            return Err(CaptureError::truncated(b.offset, "pcapng section header", 24, b.body.len() + 12));
+            return Err(CaptureError::truncated(
+                b.offset,
+                "pcapng section header",
+                24,
+                b.body.len() + 12,
+            ));
         };
         if major != 1 {
-            return Err(CaptureError::new(b.offset + 12, CaptureErrorKind::UnsupportedVersion { major, minor }));
+            return Err(CaptureError::new(
+                b.offset + 12,
+                CaptureErrorKind::UnsupportedVersion { major, minor },
+            ));
         }
         Ok(())
     }
@@ -162,7 +191,12 @@ impl<'a> PcapNgReader<'a> {
     fn interface_description(&mut self, b: &Block<'a>) -> Result<(), CaptureError> {
         let bo = self.byte_order.unwrap_or(ByteOrder::Little);
         let (Some(link), Some(snap_len)) = (bo.u16(b.body, 0), bo.u32(b.body, 4)) else {
-            return Err(CaptureError::truncated(b.offset, "pcapng interface description", 20, b.body.len() + 12));
+            return Err(CaptureError::truncated(
+                b.offset,
+                "pcapng interface description",
+                20,
+                b.body.len() + 12,
+            ));
         };
         let mut iface = Interface {
             link_type: LinkType(link),
@@ -254,7 +288,8 @@ impl<'a> PcapNgReader<'a> {
                 Err(e) => return Some(Err(e)),
             };
             let bo = self.byte_order.unwrap_or(ByteOrder::Little);
-            let short = |what, needed| CaptureError::truncated(b.offset, what, needed, b.body.len() + 12);
+            let short =
+                |what, needed| CaptureError::truncated(b.offset, what, needed, b.body.len() + 12);
             let r = match b.block_type {
                 SECTION_HEADER_BLOCK_TYPE => match self.section_header(&b) {
                     Ok(()) => continue,
@@ -294,10 +329,12 @@ impl<'a> PcapNgReader<'a> {
                     })();
                     match fields {
                         None => Err(short("pcapng packet block", 32)),
-                        Some((id, hi, lo, cap, orig)) => self.interface(&b, u32::from(id)).and_then(|iface| {
-                            let ticks = (u64::from(hi) << 32) | u64::from(lo);
-                            self.packet(&b, iface, Some(ticks), 20, cap, orig)
-                        }),
+                        Some((id, hi, lo, cap, orig)) => {
+                            self.interface(&b, u32::from(id)).and_then(|iface| {
+                                let ticks = (u64::from(hi) << 32) | u64::from(lo);
+                                self.packet(&b, iface, Some(ticks), 20, cap, orig)
+                            })
+                        }
                     }
                 }
                 SIMPLE_PACKET_BLOCK_TYPE => match bo.u32(b.body, 0) {
@@ -359,11 +396,19 @@ impl PcapNgWriter {
     }
 
     fn push16(&self, v: &mut Vec<u8>, x: u16) {
-        v.extend_from_slice(&if self.big_endian { x.to_be_bytes() } else { x.to_le_bytes() });
+        v.extend_from_slice(&if self.big_endian {
+            x.to_be_bytes()
+        } else {
+            x.to_le_bytes()
+        });
     }
 
     fn push32(&self, v: &mut Vec<u8>, x: u32) {
-        v.extend_from_slice(&if self.big_endian { x.to_be_bytes() } else { x.to_le_bytes() });
+        v.extend_from_slice(&if self.big_endian {
+            x.to_be_bytes()
+        } else {
+            x.to_le_bytes()
+        });
     }
 
     /// Appends a raw block with the given type and body (padded to 4 bytes).
@@ -442,11 +487,17 @@ mod tests {
     fn reads_both_byte_orders() {
         for be in [false, true] {
             let file = sample(be);
-            let frames: Vec<_> = PcapNgReader::new(&file).unwrap().map(Result::unwrap).collect();
+            let frames: Vec<_> = PcapNgReader::new(&file)
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
             assert_eq!(frames.len(), 3);
             assert_eq!((frames[0].number, frames[0].data), (1, &b"first"[..]));
             assert_eq!(frames[0].link_type, LinkType::ETHERNET);
-            assert_eq!(frames[0].timestamp, Timestamp::new(1_700_000_000, 250_000_000));
+            assert_eq!(
+                frames[0].timestamp,
+                Timestamp::new(1_700_000_000, 250_000_000)
+            );
             assert_eq!((frames[1].number, frames[1].data), (2, &b"second!"[..]));
             assert_eq!(frames[1].link_type, LinkType::LINUX_SLL2);
             assert_eq!(frames[1].timestamp, Timestamp::new(1_700_000_000, 7));
@@ -489,7 +540,11 @@ mod tests {
         // A trailer length that disagrees.
         let mut bad = file.clone();
         bad[24] ^= 0xff; // SHB (28 bytes) trailing length at offset 24
-        let err = PcapNgReader::new(&bad).unwrap().next().unwrap().unwrap_err();
+        let err = PcapNgReader::new(&bad)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap_err();
         assert_eq!(err.offset, 24);
         assert!(matches!(err.kind, CaptureErrorKind::BadBlockLength(_)));
 
@@ -498,15 +553,25 @@ mod tests {
         let results: Vec<_> = PcapNgReader::new(&file[..cut]).unwrap().collect();
         assert_eq!(results.len(), 3);
         assert!(results[0].is_ok() && results[1].is_ok());
-        assert!(matches!(results[2].as_ref().unwrap_err().kind, CaptureErrorKind::Truncated { .. }));
+        assert!(matches!(
+            results[2].as_ref().unwrap_err().kind,
+            CaptureErrorKind::Truncated { .. }
+        ));
 
         // Bad byte-order magic.
         let mut bad = file.clone();
         bad[8] = 0;
-        let err = PcapNgReader::new(&bad).unwrap().next().unwrap().unwrap_err();
+        let err = PcapNgReader::new(&bad)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap_err();
         assert_eq!(err.offset, 8);
         assert!(matches!(err.kind, CaptureErrorKind::BadByteOrderMagic(_)));
 
-        assert_eq!(PcapNgReader::new(b"\x01\x00\x00\x00").unwrap_err().kind, CaptureErrorKind::NoSection);
+        assert_eq!(
+            PcapNgReader::new(b"\x01\x00\x00\x00").unwrap_err().kind,
+            CaptureErrorKind::NoSection
+        );
     }
 }

@@ -228,19 +228,37 @@ impl Reassembler {
             let connection = if seg.flags.syn() {
                 // SYN from the initiator, SYN-ACK from the responder.
                 if seg.flags.ack() {
-                    Connection { initiator: seg.dst, responder: seg.src }
+                    Connection {
+                        initiator: seg.dst,
+                        responder: seg.src,
+                    }
                 } else {
-                    Connection { initiator: seg.src, responder: seg.dst }
+                    Connection {
+                        initiator: seg.src,
+                        responder: seg.dst,
+                    }
                 }
-            } else if seg.src.port() == self.well_known_port && seg.dst.port() != self.well_known_port {
-                Connection { initiator: seg.dst, responder: seg.src }
+            } else if seg.src.port() == self.well_known_port
+                && seg.dst.port() != self.well_known_port
+            {
+                Connection {
+                    initiator: seg.dst,
+                    responder: seg.src,
+                }
             } else {
-                Connection { initiator: seg.src, responder: seg.dst }
+                Connection {
+                    initiator: seg.src,
+                    responder: seg.dst,
+                }
             };
             let id = self.next_id;
             self.next_id += 1;
             tracing::debug!(stream = id, %connection, frame, "new TCP connection");
-            self.events.push_back(StreamEvent::Opened { stream: id, connection, frame });
+            self.events.push_back(StreamEvent::Opened {
+                stream: id,
+                connection,
+                frame,
+            });
             self.connections.insert(
                 k,
                 ConnState {
@@ -300,7 +318,17 @@ impl Reassembler {
         };
         let events = &mut self.events;
         let stats = &mut self.stats;
-        Self::accept(flow, stream, direction, offset, seg.payload, frame, timestamp, events, stats);
+        Self::accept(
+            flow,
+            stream,
+            direction,
+            offset,
+            seg.payload,
+            frame,
+            timestamp,
+            events,
+            stats,
+        );
     }
 
     fn direction_of(conn: &ConnState, src: SocketAddr) -> Direction {
@@ -356,7 +384,15 @@ impl Reassembler {
         if skip > 0 {
             stats.retransmitted_bytes += skip as u64;
         }
-        Self::deliver(flow, stream, direction, &payload[skip..], frame, timestamp, events);
+        Self::deliver(
+            flow,
+            stream,
+            direction,
+            &payload[skip..],
+            frame,
+            timestamp,
+            events,
+        );
         Self::drain(flow, stream, direction, events, stats);
     }
 
@@ -403,7 +439,15 @@ impl Reassembler {
             }
             let skip = (flow.next - offset) as usize;
             stats.retransmitted_bytes += skip as u64;
-            Self::deliver(flow, stream, direction, &p.bytes[skip..], p.frame, p.timestamp, events);
+            Self::deliver(
+                flow,
+                stream,
+                direction,
+                &p.bytes[skip..],
+                p.frame,
+                p.timestamp,
+                events,
+            );
         }
     }
 
@@ -468,7 +512,10 @@ mod tests {
 
     impl Script {
         fn new() -> Self {
-            Script { r: Reassembler::new(179), frame: 0 }
+            Script {
+                r: Reassembler::new(179),
+                frame: 0,
+            }
         }
 
         fn seg(&mut self, src: &str, dst: &str, seq: u32, flags: u8, payload: &[u8]) {
@@ -480,7 +527,8 @@ mod tests {
                 flags: TcpFlags(flags),
                 payload,
             };
-            self.r.handle_segment(self.frame, Timestamp::new(self.frame as i64, 0), &seg);
+            self.r
+                .handle_segment(self.frame, Timestamp::new(self.frame as i64, 0), &seg);
         }
 
         fn events(&mut self) -> Vec<StreamEvent> {
@@ -488,11 +536,23 @@ mod tests {
         }
 
         /// Concatenated data per (stream, direction), and the frame of each chunk.
-        fn data(events: &[StreamEvent], stream: StreamId, direction: Direction) -> (Vec<u8>, Vec<u64>) {
+        fn data(
+            events: &[StreamEvent],
+            stream: StreamId,
+            direction: Direction,
+        ) -> (Vec<u8>, Vec<u64>) {
             let mut v = Vec::new();
             let mut frames = Vec::new();
             for e in events {
-                if let StreamEvent::Data { stream: s, direction: d, bytes, frame, offset, .. } = e {
+                if let StreamEvent::Data {
+                    stream: s,
+                    direction: d,
+                    bytes,
+                    frame,
+                    offset,
+                    ..
+                } = e
+                {
                     if *s == stream && *d == direction {
                         assert_eq!(*offset, v.len() as u64);
                         v.extend_from_slice(bytes);
@@ -523,12 +583,21 @@ mod tests {
             ev[0],
             StreamEvent::Opened {
                 stream: 0,
-                connection: Connection { initiator: addr(C), responder: addr(S) },
+                connection: Connection {
+                    initiator: addr(C),
+                    responder: addr(S)
+                },
                 frame: 1
             }
         );
-        assert_eq!(Script::data(&ev, 0, Direction::Forward), (b"hello world".to_vec(), vec![3, 5]));
-        assert_eq!(Script::data(&ev, 0, Direction::Reverse), (b"HI".to_vec(), vec![4]));
+        assert_eq!(
+            Script::data(&ev, 0, Direction::Forward),
+            (b"hello world".to_vec(), vec![3, 5])
+        );
+        assert_eq!(
+            Script::data(&ev, 0, Direction::Reverse),
+            (b"HI".to_vec(), vec![4])
+        );
         assert!(!ev.iter().any(|e| matches!(e, StreamEvent::Gap { .. })));
     }
 
@@ -542,7 +611,10 @@ mod tests {
         s.seg(C, S, 106, ACK, b""); // pure ACK
         s.seg(C, S, 106, ACK, b"f"); // keepalive probe style (1 old byte)
         let ev = s.events();
-        assert_eq!(Script::data(&ev, 0, Direction::Forward), (b"abcdef".to_vec(), vec![2, 4]));
+        assert_eq!(
+            Script::data(&ev, 0, Direction::Forward),
+            (b"abcdef".to_vec(), vec![2, 4])
+        );
         assert_eq!(s.r.stats().retransmitted_segments, 2);
         assert_eq!(s.r.stats().retransmitted_bytes, 4 + 2 + 1);
     }
@@ -556,7 +628,10 @@ mod tests {
         s.seg(C, S, 101, ACK, b"1234");
         let ev = s.events();
         // The frame of each chunk is the frame that carried it.
-        assert_eq!(Script::data(&ev, 0, Direction::Forward), (b"123456789ab".to_vec(), vec![4, 2, 3]));
+        assert_eq!(
+            Script::data(&ev, 0, Direction::Forward),
+            (b"123456789ab".to_vec(), vec![4, 2, 3])
+        );
     }
 
     #[test]
@@ -578,7 +653,9 @@ mod tests {
                 frame: 3
             }
         );
-        assert!(matches!(&ev[1], StreamEvent::Data { offset: 9, bytes, frame: 3, .. } if bytes == b"xyz"));
+        assert!(
+            matches!(&ev[1], StreamEvent::Data { offset: 9, bytes, frame: 3, .. } if bytes == b"xyz")
+        );
         assert_eq!(s.r.stats().gaps, 1);
     }
 
@@ -590,7 +667,10 @@ mod tests {
         s.seg(C, S, 0, ACK, b"cd"); // wrapped
         s.seg(C, S, 2, ACK, b"ef");
         let ev = s.events();
-        assert_eq!(Script::data(&ev, 0, Direction::Forward).0, b"abcdef".to_vec());
+        assert_eq!(
+            Script::data(&ev, 0, Direction::Forward).0,
+            b"abcdef".to_vec()
+        );
     }
 
     #[test]
@@ -599,7 +679,9 @@ mod tests {
         // First segment comes from the BGP port: the other side is taken as the initiator.
         s.seg(S, C, 7777, ACK, b"data");
         let ev = s.events();
-        assert!(matches!(&ev[0], StreamEvent::Opened { connection, .. } if connection.initiator == addr(C)));
+        assert!(
+            matches!(&ev[0], StreamEvent::Opened { connection, .. } if connection.initiator == addr(C))
+        );
         assert_eq!(
             ev[1],
             StreamEvent::Gap {
@@ -632,7 +714,10 @@ mod tests {
         s.seg(C, S, 9000, SYN, b"");
         s.seg(C, S, 9001, ACK, b"two");
         let ev = s.events();
-        let opened: Vec<_> = ev.iter().filter(|e| matches!(e, StreamEvent::Opened { .. })).collect();
+        let opened: Vec<_> = ev
+            .iter()
+            .filter(|e| matches!(e, StreamEvent::Opened { .. }))
+            .collect();
         assert_eq!(opened.len(), 2);
         assert_eq!(Script::data(&ev, 0, Direction::Forward).0, b"one".to_vec());
         assert_eq!(Script::data(&ev, 1, Direction::Forward).0, b"two".to_vec());

@@ -35,7 +35,10 @@ impl Timestamp {
         } else {
             frac / 10u64.pow(exp - 9)
         };
-        Some(Timestamp::new(i64::try_from(secs).unwrap_or(i64::MAX), nanos))
+        Some(Timestamp::new(
+            i64::try_from(secs).unwrap_or(i64::MAX),
+            nanos,
+        ))
     }
 
     /// Converts `ticks` counted in units of `2^-exp` seconds (pcapng `if_tsresol` with the high
@@ -47,7 +50,10 @@ impl Timestamp {
         let secs = ticks >> exp;
         let frac = ticks & ((1u64 << exp) - 1);
         let nanos = ((u128::from(frac) * 1_000_000_000) >> exp) as u64;
-        Some(Timestamp::new(i64::try_from(secs).unwrap_or(i64::MAX), nanos))
+        Some(Timestamp::new(
+            i64::try_from(secs).unwrap_or(i64::MAX),
+            nanos,
+        ))
     }
 
     /// Shifts by whole seconds (pcapng `if_tsoffset`), saturating.
@@ -102,29 +108,59 @@ mod tests {
 
     #[test]
     fn formats_rfc3339() {
-        assert_eq!(Timestamp::new(0, 0).to_string(), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            Timestamp::new(0, 0).to_string(),
+            "1970-01-01T00:00:00.000000000Z"
+        );
         // 2024-02-29T12:34:56.5Z (a leap day).
         assert_eq!(
             Timestamp::new(1_709_210_096, 500_000_000).to_string(),
             "2024-02-29T12:34:56.500000000Z"
         );
-        assert_eq!(Timestamp::new(-1, 0).to_string(), "1969-12-31T23:59:59.000000000Z");
-        assert_eq!(Timestamp::new(951_782_400, 0).to_string(), "2000-02-29T00:00:00.000000000Z");
+        assert_eq!(
+            Timestamp::new(-1, 0).to_string(),
+            "1969-12-31T23:59:59.000000000Z"
+        );
+        assert_eq!(
+            Timestamp::new(951_782_400, 0).to_string(),
+            "2000-02-29T00:00:00.000000000Z"
+        );
     }
 
     #[test]
     fn converts_ticks() {
-        assert_eq!(Timestamp::from_decimal_ticks(1_500_000, 6), Some(Timestamp::new(1, 500_000_000)));
-        assert_eq!(Timestamp::from_decimal_ticks(1_000_000_007, 9), Some(Timestamp::new(1, 7)));
+        assert_eq!(
+            Timestamp::from_decimal_ticks(1_500_000, 6),
+            Some(Timestamp::new(1, 500_000_000))
+        );
+        assert_eq!(
+            Timestamp::from_decimal_ticks(1_000_000_007, 9),
+            Some(Timestamp::new(1, 7))
+        );
         assert_eq!(
             Timestamp::from_decimal_ticks(12_345_678_901_234, 12),
             Some(Timestamp::new(12, 345_678_901))
         );
-        assert_eq!(Timestamp::from_decimal_ticks(5, 0), Some(Timestamp::new(5, 0)));
+        assert_eq!(
+            Timestamp::from_decimal_ticks(5, 0),
+            Some(Timestamp::new(5, 0))
+        );
         assert_eq!(Timestamp::from_decimal_ticks(5, 20), None);
-        assert_eq!(Timestamp::from_binary_ticks(3 << 10 | 512, 10), Some(Timestamp::new(3, 500_000_000)));
-        assert_eq!(Timestamp::from_binary_ticks(u64::MAX, 63).map(|t| t.secs), Some(1));
+        assert_eq!(
+            Timestamp::from_binary_ticks(3 << 10 | 512, 10),
+            Some(Timestamp::new(3, 500_000_000))
+        );
+        assert_eq!(
+            Timestamp::from_binary_ticks(u64::MAX, 63).map(|t| t.secs),
+            Some(1)
+        );
         assert_eq!(Timestamp::from_binary_ticks(1, 64), None);
-        assert_eq!(Timestamp::new(1, 2_500_000_000), Timestamp { secs: 3, nanos: 500_000_000 });
+        assert_eq!(
+            Timestamp::new(1, 2_500_000_000),
+            Timestamp {
+                secs: 3,
+                nanos: 500_000_000
+            }
+        );
     }
 }

@@ -143,7 +143,9 @@ impl<W: Write> Output<'_, W> {
             self.summary.roundtrip_failures += 1;
             let o = &record.origin;
             let at = match (o.frame, o.line, o.offset) {
-                (Some(f), _, _) => format!("frame {f} ({})", o.connection.as_deref().unwrap_or("?")),
+                (Some(f), _, _) => {
+                    format!("frame {f} ({})", o.connection.as_deref().unwrap_or("?"))
+                }
                 (_, Some(l), _) => format!("line {l}"),
                 (_, _, Some(off)) => format!("offset {off}"),
                 _ => "?".into(),
@@ -156,7 +158,11 @@ impl<W: Write> Output<'_, W> {
 }
 
 /// Builds one message's record.
-fn message_record<'m>(origin: Origin, bytes: &Bytes, decoded: &'m crate::decode::DecodedMessage) -> Record<'m> {
+fn message_record<'m>(
+    origin: Origin,
+    bytes: &Bytes,
+    decoded: &'m crate::decode::DecodedMessage,
+) -> Record<'m> {
     let mut r = Record::new(origin);
     r.message_type = bytes.get(18).map(|t| message_type_name(*t));
     r.length = Some(bytes.len() - decoded.trailing);
@@ -201,7 +207,11 @@ fn framing_record(mut origin: Origin, error: &FramingError) -> Record<'static> {
     r
 }
 
-fn capture_origin(connections: &HashMap<u64, Connection>, stream: u64, direction: Direction) -> Origin {
+fn capture_origin(
+    connections: &HashMap<u64, Connection>,
+    stream: u64,
+    direction: Direction,
+) -> Origin {
     let mut o = Origin {
         stream: Some(stream),
         direction: Some(direction),
@@ -216,7 +226,12 @@ fn capture_origin(connections: &HashMap<u64, Connection>, stream: u64, direction
     o
 }
 
-fn decode_capture<W: Write>(data: &[u8], args: &DecodeArgs, decoder: &mut MessageDecoder, out: &mut Output<'_, W>) -> io::Result<()> {
+fn decode_capture<W: Write>(
+    data: &[u8],
+    args: &DecodeArgs,
+    decoder: &mut MessageDecoder,
+    out: &mut Output<'_, W>,
+) -> io::Result<()> {
     let reader = match CaptureReader::new(data) {
         Ok(r) => r,
         Err(e) => {
@@ -233,10 +248,16 @@ fn decode_capture<W: Write>(data: &[u8], args: &DecodeArgs, decoder: &mut Messag
     let mut items = CaptureMessages::new(reader, args.port);
     for item in &mut items {
         match item {
-            StreamItem::Connection { stream, connection, .. } => {
+            StreamItem::Connection {
+                stream, connection, ..
+            } => {
                 connections.insert(stream, connection);
             }
-            StreamItem::MidStream { stream, direction, frame } => {
+            StreamItem::MidStream {
+                stream,
+                direction,
+                frame,
+            } => {
                 let mut o = capture_origin(&connections, stream, direction);
                 o.frame = Some(frame);
                 let mut r = Record::new(o);
@@ -247,15 +268,24 @@ fn decode_capture<W: Write>(data: &[u8], args: &DecodeArgs, decoder: &mut Messag
                 );
                 out.emit(&r)?;
             }
-            StreamItem::Message { stream, direction, message } => {
+            StreamItem::Message {
+                stream,
+                direction,
+                message,
+            } => {
                 let mut o = capture_origin(&connections, stream, direction);
                 o.frame = Some(message.frame);
-                o.first_frame = (message.first_frame != message.frame).then_some(message.first_frame);
+                o.first_frame =
+                    (message.first_frame != message.frame).then_some(message.first_frame);
                 o.timestamp = Some(message.timestamp);
                 let decoded = decoder.handle_message(Some((stream, direction)), &message.bytes);
                 out.emit(&message_record(o, &message.bytes, &decoded))?;
             }
-            StreamItem::Framing { stream, direction, error } => {
+            StreamItem::Framing {
+                stream,
+                direction,
+                error,
+            } => {
                 let o = capture_origin(&connections, stream, direction);
                 out.emit(&framing_record(o, &error))?;
             }
@@ -300,7 +330,10 @@ struct HexSessions {
 }
 
 fn port_of(endpoint: &str) -> Option<u16> {
-    endpoint.parse::<std::net::SocketAddr>().ok().map(|a| a.port())
+    endpoint
+        .parse::<std::net::SocketAddr>()
+        .ok()
+        .map(|a| a.port())
 }
 
 impl HexSessions {
@@ -315,14 +348,15 @@ impl HexSessions {
         let (id, first) = self.ids.entry(key).or_insert_with(|| {
             // The initiator: the side not on the BGP port if that is clear, else the first
             // sender seen.
-            let initiator = if port_of(&e.src) == Some(port) && port_of(&e.dst).is_some_and(|p| p != port) {
-                Endpoints {
-                    src: e.dst.clone(),
-                    dst: e.src.clone(),
-                }
-            } else {
-                e.clone()
-            };
+            let initiator =
+                if port_of(&e.src) == Some(port) && port_of(&e.dst).is_some_and(|p| p != port) {
+                    Endpoints {
+                        src: e.dst.clone(),
+                        dst: e.src.clone(),
+                    }
+                } else {
+                    e.clone()
+                };
             (next, initiator)
         });
         let direction = if first.src == e.src {
@@ -334,7 +368,12 @@ impl HexSessions {
     }
 }
 
-fn decode_hex<W: Write>(text: &str, port: u16, decoder: &mut MessageDecoder, out: &mut Output<'_, W>) -> io::Result<()> {
+fn decode_hex<W: Write>(
+    text: &str,
+    port: u16,
+    decoder: &mut MessageDecoder,
+    out: &mut Output<'_, W>,
+) -> io::Result<()> {
     let mut sessions = HexSessions {
         port,
         ids: HashMap::new(),
@@ -372,7 +411,11 @@ fn decode_hex<W: Write>(text: &str, port: u16, decoder: &mut MessageDecoder, out
     Ok(())
 }
 
-fn decode_raw<W: Write>(data: &[u8], decoder: &mut MessageDecoder, out: &mut Output<'_, W>) -> io::Result<()> {
+fn decode_raw<W: Write>(
+    data: &[u8],
+    decoder: &mut MessageDecoder,
+    out: &mut Output<'_, W>,
+) -> io::Result<()> {
     let mut framer = MessageFramer::new();
     framer.handle_data(0, data, 0, Default::default());
     framer.handle_end();
@@ -450,7 +493,11 @@ pub fn run(args: &DecodeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let types: Vec<String> = summary.by_type.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    let types: Vec<String> = summary
+        .by_type
+        .iter()
+        .map(|(t, n)| format!("{t} {n}"))
+        .collect();
     eprintln!(
         "perouter decode: {} messages ({}); {} errors{}",
         summary.messages(),

@@ -55,7 +55,11 @@ impl FromStr for AddPathFlag {
             None | Some("both") => AddPathDirection::Both,
             Some("forward" | "fwd") => AddPathDirection::Forward,
             Some("reverse" | "rev") => AddPathDirection::Reverse,
-            Some(other) => return Err(format!("unknown direction {other:?} (expected both, forward or reverse)")),
+            Some(other) => {
+                return Err(format!(
+                    "unknown direction {other:?} (expected both, forward or reverse)"
+                ))
+            }
         };
         Ok(AddPathFlag { family, direction })
     }
@@ -151,7 +155,10 @@ impl OpenExchange {
         self.opens[me] = Some(open.clone());
         self.negotiated = [None, None];
         if let (Some(fwd), Some(rev)) = (&self.opens[0], &self.opens[1]) {
-            self.negotiated = [Some(WireContext::negotiate(fwd, rev)), Some(WireContext::negotiate(rev, fwd))];
+            self.negotiated = [
+                Some(WireContext::negotiate(fwd, rev)),
+                Some(WireContext::negotiate(rev, fwd)),
+            ];
             tracing::debug!(forward = ?self.negotiated[0], reverse = ?self.negotiated[1], "OPEN exchange complete");
         }
     }

@@ -340,10 +340,17 @@ mod tests {
         f.handle_end();
         let out = drain(&mut f);
         assert_eq!(out.len(), 3);
-        let FramerOutput::Message(m) = &out[1] else { panic!("{out:?}") };
+        let FramerOutput::Message(m) = &out[1] else {
+            panic!("{out:?}")
+        };
         assert_eq!(m.bytes.len(), 24);
-        assert_eq!((m.offset, m.first_frame, m.frame, m.timestamp), (19, 1, 2, ts(2)));
-        let FramerOutput::Message(m) = &out[2] else { panic!() };
+        assert_eq!(
+            (m.offset, m.first_frame, m.frame, m.timestamp),
+            (19, 1, 2, ts(2))
+        );
+        let FramerOutput::Message(m) = &out[2] else {
+            panic!()
+        };
         assert_eq!((m.offset, m.frame), (43, 2));
     }
 
@@ -422,7 +429,10 @@ mod tests {
             FramerOutput::Error(FramingError {
                 offset: 25,
                 frame: 3,
-                kind: FramingErrorKind::Gap { missing: 10, dropped: 25 }
+                kind: FramingErrorKind::Gap {
+                    missing: 10,
+                    dropped: 25
+                }
             })
         );
         assert_eq!(
@@ -433,7 +443,9 @@ mod tests {
                 kind: FramingErrorKind::Skipped(14)
             })
         );
-        assert!(matches!(&out[2], FramerOutput::Message(m) if m.offset == 49 && m.bytes.len() == 19));
+        assert!(
+            matches!(&out[2], FramerOutput::Message(m) if m.offset == 49 && m.bytes.len() == 19)
+        );
     }
 
     #[test]
@@ -446,7 +458,13 @@ mod tests {
         f.handle_data(0, &stream, 1, ts(0));
         let out = drain(&mut f);
         assert_eq!(out.len(), 2);
-        assert!(matches!(&out[0], FramerOutput::Error(FramingError { kind: FramingErrorKind::Skipped(8), .. })));
+        assert!(matches!(
+            &out[0],
+            FramerOutput::Error(FramingError {
+                kind: FramingErrorKind::Skipped(8),
+                ..
+            })
+        ));
         assert!(matches!(&out[1], FramerOutput::Message(m) if m.offset == 8));
     }
 

@@ -52,8 +52,14 @@ fn decode_hex(line: &str) -> Result<Bytes, HexLineError> {
     }
     let mut out = Vec::with_capacity(digits.len() / 2);
     for (i, pair) in digits.chunks_exact(2).enumerate() {
-        let hi = pair[0].to_digit(16).ok_or(HexLineError::InvalidDigit { ch: pair[0], column: 2 * i })?;
-        let lo = pair[1].to_digit(16).ok_or(HexLineError::InvalidDigit { ch: pair[1], column: 2 * i + 1 })?;
+        let hi = pair[0].to_digit(16).ok_or(HexLineError::InvalidDigit {
+            ch: pair[0],
+            column: 2 * i,
+        })?;
+        let lo = pair[1].to_digit(16).ok_or(HexLineError::InvalidDigit {
+            ch: pair[1],
+            column: 2 * i + 1,
+        })?;
         out.push((hi * 16 + lo) as u8);
     }
     Ok(Bytes::from(out))
@@ -133,8 +139,14 @@ mod tests {
         // The comment applies to the next message only.
         assert_eq!(lines[1].endpoints, None);
         assert_eq!(lines[1].bytes.as_ref().unwrap().len(), 19);
-        assert_eq!(lines[2].endpoints.as_ref().unwrap().dst, "[2001:db8::2]:40000");
-        assert_eq!(lines[3].bytes, Err(HexLineError::InvalidDigit { ch: 'z', column: 3 }));
+        assert_eq!(
+            lines[2].endpoints.as_ref().unwrap().dst,
+            "[2001:db8::2]:40000"
+        );
+        assert_eq!(
+            lines[3].bytes,
+            Err(HexLineError::InvalidDigit { ch: 'z', column: 3 })
+        );
         assert_eq!(lines[4].bytes, Err(HexLineError::OddLength(3)));
         assert_eq!(lines[4].line, 9);
     }

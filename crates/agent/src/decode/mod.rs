@@ -87,12 +87,19 @@ impl MessageDecoder {
     fn context(&self, session: SessionRef) -> (WireContext, ContextSource) {
         if self.options.follow_open {
             if let Some((id, direction)) = session {
-                if let Some(ctx) = self.exchanges.get(&id).and_then(|x| x.negotiated(direction)) {
+                if let Some(ctx) = self
+                    .exchanges
+                    .get(&id)
+                    .and_then(|x| x.negotiated(direction))
+                {
                     return (ctx.clone(), ContextSource::Negotiated);
                 }
             }
         }
-        (self.options.fallback.context(session.map(|s| s.1)), ContextSource::Flags)
+        (
+            self.options.fallback.context(session.map(|s| s.1)),
+            ContextSource::Flags,
+        )
     }
 
     /// Decodes one whole message (header included) sent in `session`.
@@ -105,7 +112,10 @@ impl MessageDecoder {
         };
         if let (Ok(Message::Open(open)), Some((id, direction))) = (&result, session) {
             if self.options.follow_open {
-                self.exchanges.entry(id).or_default().handle_open(direction, open);
+                self.exchanges
+                    .entry(id)
+                    .or_default()
+                    .handle_open(direction, open);
             }
         }
         let roundtrip = match (&result, self.options.check_roundtrip) {
@@ -125,7 +135,9 @@ impl MessageDecoder {
 pub fn roundtrip(message: &Message, ctx: &WireContext, received: &[u8]) -> RoundtripReport {
     let mut out = BytesMut::with_capacity(received.len());
     if let Err(e) = message.emit(ctx, &mut out) {
-        return RoundtripReport::EmitFailed { what: e.to_string() };
+        return RoundtripReport::EmitFailed {
+            what: e.to_string(),
+        };
     }
     if out[..] == *received {
         return RoundtripReport::Identical;

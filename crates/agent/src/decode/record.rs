@@ -141,7 +141,11 @@ impl<'a> Record<'a> {
 
     /// True if this record makes the exit status non-zero.
     pub fn is_failure(&self) -> bool {
-        self.error.is_some() || self.roundtrip.as_ref().is_some_and(RoundtripReport::is_failure)
+        self.error.is_some()
+            || self
+                .roundtrip
+                .as_ref()
+                .is_some_and(RoundtripReport::is_failure)
     }
 }
 
@@ -179,7 +183,10 @@ mod tests {
         assert!(r.is_failure());
         let mut ok = Record::new(Origin::default());
         ok.roundtrip = Some(RoundtripReport::Identical);
-        assert_eq!(serde_json::to_string(&ok).unwrap(), r#"{"roundtrip":{"result":"identical"}}"#);
+        assert_eq!(
+            serde_json::to_string(&ok).unwrap(),
+            r#"{"roundtrip":{"result":"identical"}}"#
+        );
         assert!(!ok.is_failure());
         assert_eq!(message_type_name(5), "ROUTE-REFRESH");
         assert_eq!(message_type_name(9), "TYPE-9");

@@ -5,7 +5,9 @@
 use std::collections::{HashMap, VecDeque};
 
 use crate::capture::packet::{self, PacketError};
-use crate::capture::reassembly::{Connection, Direction, Reassembler, ReassemblyStats, StreamEvent, StreamId};
+use crate::capture::reassembly::{
+    Connection, Direction, Reassembler, ReassemblyStats, StreamEvent, StreamId,
+};
 use crate::capture::{CaptureError, CaptureReader};
 
 use super::framing::{FramedMessage, FramerOutput, FramingError, MessageFramer};
@@ -146,7 +148,8 @@ impl<'a> CaptureMessages<'a> {
                     frame,
                     timestamp,
                 } => {
-                    self.framer(stream, direction).handle_data(offset, &bytes, frame, timestamp);
+                    self.framer(stream, direction)
+                        .handle_data(offset, &bytes, frame, timestamp);
                     self.collect_framer(stream, direction);
                 }
                 StreamEvent::Gap {
@@ -163,7 +166,8 @@ impl<'a> CaptureMessages<'a> {
                             frame,
                         });
                     }
-                    self.framer(stream, direction).handle_gap(offset, missing, frame);
+                    self.framer(stream, direction)
+                        .handle_gap(offset, missing, frame);
                     self.collect_framer(stream, direction);
                 }
             }
@@ -179,7 +183,11 @@ impl<'a> CaptureMessages<'a> {
                     match packet::decode_tcp(frame.link_type, frame.data) {
                         Ok(seg) => {
                             if seg.src.port() == self.port || seg.dst.port() == self.port {
-                                self.reassembler.handle_segment(frame.number, frame.timestamp, &seg);
+                                self.reassembler.handle_segment(
+                                    frame.number,
+                                    frame.timestamp,
+                                    &seg,
+                                );
                                 self.pump_reassembler();
                             }
                         }
@@ -257,20 +265,43 @@ mod tests {
         let mut w = PcapNgWriter::new(true);
         w.interface(LinkType::LINUX_SLL2, Some(9));
         let frame = |src, dst, sp, dp, seq, flags, payload: &[u8]| {
-            build::link(LinkType::LINUX_SLL2, false, &build::ipv6(src, dst, false, &build::tcp(sp, dp, seq, flags, true, payload)))
+            build::link(
+                LinkType::LINUX_SLL2,
+                false,
+                &build::ipv6(
+                    src,
+                    dst,
+                    false,
+                    &build::tcp(sp, dp, seq, flags, true, payload),
+                ),
+            )
         };
         let two = [keepalive(), keepalive()].concat();
         w.enhanced_packet(0, 1, &frame(c, s, 40000, 179, 10, TcpFlags::SYN, b""));
-        w.enhanced_packet(0, 2, &frame(s, c, 179, 40000, 90, TcpFlags::SYN | TcpFlags::ACK, b""));
+        w.enhanced_packet(
+            0,
+            2,
+            &frame(s, c, 179, 40000, 90, TcpFlags::SYN | TcpFlags::ACK, b""),
+        );
         w.enhanced_packet(0, 3, &frame(c, s, 40000, 179, 11, TcpFlags::ACK, &two));
-        w.enhanced_packet(0, 4, &frame(s, c, 179, 40000, 91, TcpFlags::ACK, &two[..10]));
-        w.enhanced_packet(0, 5, &frame(s, c, 179, 40000, 101, TcpFlags::ACK, &two[10..]));
+        w.enhanced_packet(
+            0,
+            4,
+            &frame(s, c, 179, 40000, 91, TcpFlags::ACK, &two[..10]),
+        );
+        w.enhanced_packet(
+            0,
+            5,
+            &frame(s, c, 179, 40000, 101, TcpFlags::ACK, &two[10..]),
+        );
         // Unrelated traffic on another port is ignored.
         w.enhanced_packet(0, 6, &frame(s, c, 22, 40001, 1, TcpFlags::ACK, &two));
         let file = w.finish();
         let items: Vec<_> = CaptureMessages::new(CaptureReader::new(&file).unwrap(), 179).collect();
-        assert!(matches!(&items[0], StreamItem::Connection { stream: 0, connection, frame: 1 }
-            if connection.initiator.port() == 40000));
+        assert!(
+            matches!(&items[0], StreamItem::Connection { stream: 0, connection, frame: 1 }
+            if connection.initiator.port() == 40000)
+        );
         assert_eq!(
             messages(&items),
             vec![
@@ -290,13 +321,31 @@ mod tests {
         let mut w = PcapWriter::new(false, true, LinkType::ETHERNET);
         let mut payload = vec![0xab; 7];
         payload.extend(keepalive());
-        let f = build::link(LinkType::ETHERNET, true, &build::ipv4(a, b, 6, &build::tcp(179, 50000, 1000, TcpFlags::ACK, false, &payload)));
+        let f = build::link(
+            LinkType::ETHERNET,
+            true,
+            &build::ipv4(
+                a,
+                b,
+                6,
+                &build::tcp(179, 50000, 1000, TcpFlags::ACK, false, &payload),
+            ),
+        );
         w.record(Timestamp::new(10, 5), &f);
         let mut file = w.finish();
         file.extend_from_slice(&[1, 2, 3]); // a cut record header
         let items: Vec<_> = CaptureMessages::new(CaptureReader::new(&file).unwrap(), 179).collect();
-        assert!(matches!(&items[1], StreamItem::MidStream { stream: 0, direction: Direction::Reverse, frame: 1 }));
-        assert!(items.iter().any(|i| matches!(i, StreamItem::Framing { .. })));
+        assert!(matches!(
+            &items[1],
+            StreamItem::MidStream {
+                stream: 0,
+                direction: Direction::Reverse,
+                frame: 1
+            }
+        ));
+        assert!(items
+            .iter()
+            .any(|i| matches!(i, StreamItem::Framing { .. })));
         assert_eq!(messages(&items), vec![(0, Direction::Reverse, 1, 19)]);
         assert!(matches!(items.last(), Some(StreamItem::Capture(_))));
     }

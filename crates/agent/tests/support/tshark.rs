@@ -17,13 +17,17 @@ pub struct Node {
 impl Node {
     /// Children whose title starts with `prefix`.
     pub fn kids<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
-        self.children.iter().filter(move |c| c.text.starts_with(prefix))
+        self.children
+            .iter()
+            .filter(move |c| c.text.starts_with(prefix))
     }
 
     /// The value after `key: ` of the first child titled so.
     pub fn value(&self, key: &str) -> Option<&str> {
         let p = format!("{key}: ");
-        self.children.iter().find_map(|c| c.text.strip_prefix(p.as_str()).map(str::trim))
+        self.children
+            .iter()
+            .find_map(|c| c.text.strip_prefix(p.as_str()).map(str::trim))
     }
 }
 
@@ -144,7 +148,10 @@ pub fn parse_file(text: &str) -> BTreeMap<u64, Vec<Pdu>> {
             continue;
         };
         let frame = current.expect("BGP PDU before any frame");
-        let length = root.value("Length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let length = root
+            .value("Length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         let update = (kind == "UPDATE").then(|| update_fields(&root));
         frames.entry(frame).or_default().push(Pdu {
             kind: kind.to_string(),
@@ -156,7 +163,11 @@ pub fn parse_file(text: &str) -> BTreeMap<u64, Vec<Pdu>> {
 }
 
 fn leading_number<T: std::str::FromStr>(s: &str) -> Option<T> {
-    let digits: String = s.trim().chars().take_while(|c| c.is_ascii_digit()).collect();
+    let digits: String = s
+        .trim()
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
     digits.parse().ok()
 }
 
@@ -184,13 +195,18 @@ fn prefix_line(s: &str) -> Option<(String, Option<u32>)> {
 fn as_path(attr: &Node) -> Vec<(u8, Vec<u32>)> {
     attr.kids("AS Path segment")
         .map(|seg| {
-            let kind = seg.value("Segment type").and_then(code_in_parens).unwrap_or(0) as u8;
+            let kind = seg
+                .value("Segment type")
+                .and_then(code_in_parens)
+                .unwrap_or(0) as u8;
             let asns = seg
                 .children
                 .iter()
                 .filter_map(|c| {
                     let (k, v) = c.text.split_once(": ")?;
-                    matches!(k, "AS4" | "AS2" | "AS").then(|| v.trim().parse().ok()).flatten()
+                    matches!(k, "AS4" | "AS2" | "AS")
+                        .then(|| v.trim().parse().ok())
+                        .flatten()
                 })
                 .collect();
             (kind, asns)
@@ -208,7 +224,10 @@ fn evpn_fields(n: &Node) -> EvpnFields {
             .to_string(),
         esi: n.value("ESI").map(str::to_string),
         ethernet_tag: n.value("Ethernet Tag ID").and_then(leading_number),
-        mac: n.value("MAC Address").and_then(|v| v.split_whitespace().next()).map(str::to_string),
+        mac: n
+            .value("MAC Address")
+            .and_then(|v| v.split_whitespace().next())
+            .map(str::to_string),
         ..Default::default()
     };
     // The IP: MAC/IP routes say "IPv4 address"/"IPv6 address" or "IP Address"; type 3 and 4
@@ -288,10 +307,12 @@ fn mp_fields(attr: &Node, reach: bool) -> MpFields {
 fn update_fields(pdu: &Node) -> UpdateFields {
     let mut u = UpdateFields::default();
     for sec in pdu.kids("Withdrawn Routes") {
-        u.withdrawn.extend(sec.children.iter().filter_map(|c| prefix_line(&c.text)));
+        u.withdrawn
+            .extend(sec.children.iter().filter_map(|c| prefix_line(&c.text)));
     }
     for sec in pdu.kids("Network Layer Reachability Information") {
-        u.nlri.extend(sec.children.iter().filter_map(|c| prefix_line(&c.text)));
+        u.nlri
+            .extend(sec.children.iter().filter_map(|c| prefix_line(&c.text)));
     }
     for attrs in pdu.kids("Path attributes") {
         for attr in attrs.kids("Path Attribute - ") {
@@ -313,8 +334,15 @@ fn update_fields(pdu: &Node) -> UpdateFields {
                                 let b: u32 = b.parse().expect("community value");
                                 u.communities.push(a << 16 | b);
                             } else if c.text.starts_with("Community Well-known: ") {
-                                let hex = c.text.rsplit("(0x").next().and_then(|h| h.strip_suffix(')'));
-                                u.communities.push(u32::from_str_radix(hex.expect("well-known hex"), 16).expect("hex"));
+                                let hex = c
+                                    .text
+                                    .rsplit("(0x")
+                                    .next()
+                                    .and_then(|h| h.strip_suffix(')'));
+                                u.communities.push(
+                                    u32::from_str_radix(hex.expect("well-known hex"), 16)
+                                        .expect("hex"),
+                                );
                             }
                         }
                     }
@@ -393,7 +421,10 @@ Border Gateway Protocol - KEEPALIVE Message
         assert_eq!(pdus.len(), 2);
         assert_eq!((pdus[1].kind.as_str(), pdus[1].length), ("KEEPALIVE", 19));
         let u = pdus[0].update.as_ref().unwrap();
-        assert_eq!(u.as_path, Some(vec![(2, vec![4200000001]), (1, vec![65001, 65002])]));
+        assert_eq!(
+            u.as_path,
+            Some(vec![(2, vec![4200000001]), (1, vec![65001, 65002])])
+        );
         assert_eq!(u.communities, vec![0, 64512 << 16 | 100]);
         assert_eq!(u.nlri, vec![("203.0.113.0/24".to_string(), Some(2))]);
         let mp = u.mp_reach.as_ref().unwrap();

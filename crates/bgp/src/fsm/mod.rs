@@ -307,7 +307,7 @@ impl Fsm {
                     established,
                 });
                 self.events.push_back(Event::Disconnect);
-                self.to_idle_and_retry(now);
+                self.enter_idle_and_retry(now);
             }
         }
     }
@@ -343,7 +343,7 @@ impl Fsm {
                     established,
                 });
                 self.events.push_back(Event::Disconnect);
-                self.to_idle_and_retry(now);
+                self.enter_idle_and_retry(now);
             }
             (State::OpenSent, Message::Open(peer_open)) => {
                 let Some(ours) = self.sent_open.clone() else {
@@ -544,7 +544,7 @@ impl Fsm {
         self.tx_ctx = WireContext::default();
     }
 
-    fn to_idle_and_retry(&mut self, now: Instant) {
+    fn enter_idle_and_retry(&mut self, now: Instant) {
         self.set_state(State::Idle);
         if self.admin_up {
             self.arm_retry(now);
@@ -576,6 +576,6 @@ impl Fsm {
             State::Connect => self.events.push_back(Event::Disconnect),
             State::Idle | State::Active => {}
         }
-        self.to_idle_and_retry(now);
+        self.enter_idle_and_retry(now);
     }
 }

@@ -256,39 +256,42 @@ pub fn prefix_encoded_len(add_path: bool, n: &Nlri) -> usize {
 }
 
 fn validate_prefixes(raw: &[u8], add_path: bool, max: u8) -> Result<(), NlriError> {
-    let mut pos = 0usize;
-    while pos < raw.len() {
-        let start = pos;
+    let mut b = raw;
+    while !b.is_empty() {
+        let start = raw.len() - b.len();
         if add_path {
-            if raw.len() - pos < 5 {
-                return Err(NlriError {
-                    offset: start,
-                    reason: format!(
-                        "NLRI with path identifier needs at least 5 bytes, {} remain",
-                        raw.len() - pos
-                    ),
-                });
+            match b.split_first_chunk::<4>() {
+                Some((_, rest)) if !rest.is_empty() => b = rest,
+                _ => {
+                    return Err(NlriError {
+                        offset: start,
+                        reason: format!(
+                            "NLRI with path identifier needs at least 5 bytes, {} remain",
+                            b.len()
+                        ),
+                    })
+                }
             }
-            pos += 4;
         }
-        let len = raw[pos];
+        let at = raw.len() - b.len();
+        let (&len, rest) = b.split_first().ok_or_else(|| NlriError {
+            offset: at,
+            reason: "prefix length byte missing".into(),
+        })?;
         if len > max {
             return Err(NlriError {
-                offset: pos,
+                offset: at,
                 reason: format!("prefix length {len} exceeds {max}"),
             });
         }
         let n = usize::from(len).div_ceil(8);
-        if raw.len() - pos - 1 < n {
-            return Err(NlriError {
-                offset: pos,
-                reason: format!(
-                    "prefix length {len} needs {n} bytes, only {} remain",
-                    raw.len() - pos - 1
-                ),
-            });
-        }
-        pos += 1 + n;
+        b = rest.get(n..).ok_or_else(|| NlriError {
+            offset: at,
+            reason: format!(
+                "prefix length {len} needs {n} bytes, only {} remain",
+                rest.len()
+            ),
+        })?;
     }
     Ok(())
 }
@@ -345,19 +348,36 @@ impl Iterator for PrefixIter<'_> {
         };
         let (&len, rest) = b.split_first()?;
         let n = usize::from(len).div_ceil(8);
-        let (bytes, rest) = rest.split_at_checked(n)?;
-        self.buf = rest;
         let prefix = if self.v6 {
-            let mut a = [0u8; 16];
-            a.get_mut(..n)?.copy_from_slice(bytes);
-            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
-            IpNet::V6(Ipv6Net::new(Ipv6Addr::from(u128::from_be_bytes(a) & mask), len).ok()?)
+            let mask = u128::MAX
+                .checked_shl(128u32.checked_sub(u32::from(len))?)
+                .unwrap_or(0);
+            // Read 16 bytes at once when the buffer has them: the bytes past
+            // the prefix are cleared by the mask.
+            let bits = match rest.first_chunk::<16>() {
+                Some(a) => u128::from_be_bytes(*a),
+                None => {
+                    let mut a = [0u8; 16];
+                    a.get_mut(..n)?.copy_from_slice(rest.get(..n)?);
+                    u128::from_be_bytes(a)
+                }
+            };
+            IpNet::V6(Ipv6Net::new(Ipv6Addr::from(bits & mask), len).ok()?)
         } else {
-            let mut a = [0u8; 4];
-            a.get_mut(..n)?.copy_from_slice(bytes);
-            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-            IpNet::V4(Ipv4Net::new(Ipv4Addr::from(u32::from_be_bytes(a) & mask), len).ok()?)
+            let mask = u32::MAX
+                .checked_shl(32u32.checked_sub(u32::from(len))?)
+                .unwrap_or(0);
+            let bits = match rest.first_chunk::<4>() {
+                Some(a) => u32::from_be_bytes(*a),
+                None => {
+                    let mut a = [0u8; 4];
+                    a.get_mut(..n)?.copy_from_slice(rest.get(..n)?);
+                    u32::from_be_bytes(a)
+                }
+            };
+            IpNet::V4(Ipv4Net::new(Ipv4Addr::from(bits & mask), len).ok()?)
         };
+        self.buf = rest.get(n..)?;
         Some(Nlri { path_id, prefix })
     }
 }
@@ -518,6 +538,21 @@ mod tests {
             [Nlri::new("2001:db8::/32".parse().unwrap())],
         );
         assert!(matches!(e, Err(EmitError::FamilyMismatch { .. })));
+    }
+
+    #[test]
+    fn iterating_an_unvalidated_block_never_panics() {
+        let b = NlriBlock {
+            kind: AfiSafi::IPV4_UNICAST,
+            add_path: false,
+            raw: Bytes::from_static(&[24, 10, 0, 0, 200, 1, 2]),
+        };
+        assert_eq!(b.iter().count(), 1);
+        let b = NlriBlock { kind: AfiSafi::IPV6_UNICAST, ..b };
+        assert_eq!(b.iter().count(), 1);
+        let b = NlriBlock { kind: AfiSafi::L2VPN_EVPN, ..b };
+        assert_eq!(b.evpn_routes().count(), 0);
+        let _ = b.len();
     }
 
     #[test]
