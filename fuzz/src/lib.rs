@@ -1,5 +1,24 @@
-//! Shared pieces of the fuzz targets: choosing a codec context from the input's first byte, and
-//! wrapping bytes in BGP headers.
+//! Shared pieces of the fuzz targets: choosing a codec context from the input's first byte,
+//! wrapping bytes in BGP headers, and the capture machinery of `perouter decode`.
+//!
+//! The capture modules are compiled straight from `crates/agent/src` (`#[path]`) rather than by
+//! depending on `perouter-agent`: the agent pulls in the Kubernetes client stack, which would
+//! multiply the sanitizer build time of every fuzz run while the capture code needs only
+//! `bytes`, `serde`, `thiserror` and `tracing`.
+
+/// `perouter_agent::capture`, compiled in.
+#[path = "../../crates/agent/src/capture/mod.rs"]
+pub mod capture;
+
+/// The codec-independent part of `perouter_agent::decode`, compiled in.
+pub mod decode {
+    /// `perouter_agent::decode::framing`.
+    #[path = "../../../crates/agent/src/decode/framing.rs"]
+    pub mod framing;
+    /// `perouter_agent::decode::stream`.
+    #[path = "../../../crates/agent/src/decode/stream.rs"]
+    pub mod stream;
+}
 
 use perouter_bgp::wire::{AddPathFamilies, AfiSafi, WireContext};
 

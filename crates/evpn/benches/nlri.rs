@@ -19,7 +19,10 @@ fn type5_routes() -> Vec<EvpnRoute> {
         .map(|i| {
             let prefix = Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 | (i << 8)), 24).unwrap();
             EvpnRoute::IpPrefix(IpPrefixRoute::without_gateway(
-                RouteDistinguisher::Ipv4 { addr: Ipv4Addr::new(192, 0, 2, 1), number: 1 },
+                RouteDistinguisher::Ipv4 {
+                    addr: Ipv4Addr::new(192, 0, 2, 1),
+                    number: 1,
+                },
                 Esi::ZERO,
                 EthernetTag(0),
                 IpNet::V4(prefix),
@@ -34,7 +37,10 @@ fn type2_routes() -> Vec<EvpnRoute> {
         .map(|i| {
             let b = i.to_be_bytes();
             EvpnRoute::MacIp(MacIpRoute {
-                rd: RouteDistinguisher::Ipv4 { addr: Ipv4Addr::new(192, 0, 2, 1), number: 2 },
+                rd: RouteDistinguisher::Ipv4 {
+                    addr: Ipv4Addr::new(192, 0, 2, 1),
+                    number: 2,
+                },
                 esi: Esi([3, 0x44, 0x38, 0x39, 0xff, 0xff, 1, 0, 0, 1]),
                 ethernet_tag: EthernetTag(0),
                 mac: MacAddress([0x02, 0, b[0], b[1], b[2], b[3]]),
@@ -55,7 +61,10 @@ fn encode(routes: &[EvpnRoute]) -> Vec<u8> {
 }
 
 fn bench(c: &mut Criterion) {
-    for (name, routes) in [("type5_ipv4", type5_routes()), ("type2_mac_ipv4", type2_routes())] {
+    for (name, routes) in [
+        ("type5_ipv4", type5_routes()),
+        ("type2_mac_ipv4", type2_routes()),
+    ] {
         let buf = encode(&routes);
         let mut g = c.benchmark_group(format!("evpn_nlri/{name}"));
         g.throughput(Throughput::Elements(ROUTES as u64));

@@ -17,9 +17,18 @@ use crate::route::{EvpnRoute, IpPrefixRoute, UnknownRoute};
 impl<'a> Arbitrary<'a> for RouteDistinguisher {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
         Ok(match u.int_in_range(0u8..=3)? {
-            0 => RouteDistinguisher::As2 { asn: u.arbitrary()?, number: u.arbitrary()? },
-            1 => RouteDistinguisher::Ipv4 { addr: u.arbitrary()?, number: u.arbitrary()? },
-            2 => RouteDistinguisher::As4 { asn: u.arbitrary()?, number: u.arbitrary()? },
+            0 => RouteDistinguisher::As2 {
+                asn: u.arbitrary()?,
+                number: u.arbitrary()?,
+            },
+            1 => RouteDistinguisher::Ipv4 {
+                addr: u.arbitrary()?,
+                number: u.arbitrary()?,
+            },
+            2 => RouteDistinguisher::As4 {
+                asn: u.arbitrary()?,
+                number: u.arbitrary()?,
+            },
             // Types 0-2 always decode to their typed variants.
             _ => RouteDistinguisher::Other {
                 rd_type: u.int_in_range(3u16..=u16::MAX)?,
@@ -44,7 +53,14 @@ impl<'a> Arbitrary<'a> for IpPrefixRoute {
                 .map_err(|_| arbitrary::Error::IncorrectFormat)?;
             (IpNet::V6(net), IpAddr::V6(u.arbitrary()?))
         };
-        Ok(IpPrefixRoute::from_parts(rd, esi, ethernet_tag, prefix, gateway, label))
+        Ok(IpPrefixRoute::from_parts(
+            rd,
+            esi,
+            ethernet_tag,
+            prefix,
+            gateway,
+            label,
+        ))
     }
 }
 
@@ -91,7 +107,12 @@ impl<'a> Arbitrary<'a> for PmsiTunnel {
             };
             let len = u.int_in_range(0usize..=64)?;
             let id = Bytes::copy_from_slice(u.bytes(len.min(u.len()))?);
-            Ok(PmsiTunnel { flags, tunnel_type, label, tunnel_id: PmsiTunnelId::Other(id) })
+            Ok(PmsiTunnel {
+                flags,
+                tunnel_type,
+                label,
+                tunnel_id: PmsiTunnelId::Other(id),
+            })
         }
     }
 }
@@ -100,10 +121,18 @@ impl<'a> Arbitrary<'a> for crate::ext_community::EvpnExtCommunity {
     fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
         use crate::ext_community::EvpnExtCommunity as C;
         Ok(match u.int_in_range(0u8..=7)? {
-            0 => C::Encapsulation { tunnel_type: u.arbitrary()? },
+            0 => C::Encapsulation {
+                tunnel_type: u.arbitrary()?,
+            },
             1 => C::RouterMac(u.arbitrary()?),
-            2 => C::MacMobility { sticky: u.arbitrary()?, sequence: u.arbitrary()? },
-            3 => C::EsiLabel { single_active: u.arbitrary()?, label: u.arbitrary()? },
+            2 => C::MacMobility {
+                sticky: u.arbitrary()?,
+                sequence: u.arbitrary()?,
+            },
+            3 => C::EsiLabel {
+                single_active: u.arbitrary()?,
+                label: u.arbitrary()?,
+            },
             4 => C::EsImportRouteTarget(u.arbitrary()?),
             5 => C::DefaultGateway,
             // The algorithm field has 5 bits on the wire.
@@ -113,7 +142,9 @@ impl<'a> Arbitrary<'a> for crate::ext_community::EvpnExtCommunity {
                 reserved: u.arbitrary()?,
                 preference: u.arbitrary()?,
             },
-            _ => C::NdFlags { flags: u.arbitrary()? },
+            _ => C::NdFlags {
+                flags: u.arbitrary()?,
+            },
         })
     }
 }

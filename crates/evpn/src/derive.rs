@@ -93,8 +93,14 @@ mod tests {
         // Vectors README oddity 4: AS 4200000001, VNI 10 -> RT:59905:10 (00 02 e901 0000000a).
         let rt = frr_auto_route_target(4_200_000_001, 10);
         assert_eq!(rt.to_string(), "59905:10");
-        assert_eq!(rt.to_ext_community(), [0x00, 0x02, 0xea, 0x01, 0, 0, 0, 0x0a]);
-        assert_eq!(frr_auto_route_target(4_200_000_001, 1000).to_string(), "59905:1000");
+        assert_eq!(
+            rt.to_ext_community(),
+            [0x00, 0x02, 0xea, 0x01, 0, 0, 0, 0x0a]
+        );
+        assert_eq!(
+            frr_auto_route_target(4_200_000_001, 1000).to_string(),
+            "59905:1000"
+        );
         assert_eq!(frr_auto_route_target(64512, 100).to_string(), "64512:100");
         assert!(wildcard_import(10).matches(&rt));
         assert!(wildcard_import(10).matches(&frr_auto_route_target(4_200_000_002, 10)));
@@ -104,18 +110,43 @@ mod tests {
     fn rfc8365_form() {
         // A=0, type 1 (VXLAN), D-ID 0, VNI 10 -> local admin 0x1000000a.
         let rt = rfc8365_route_target(65001, 10, AutoRtServiceType::Vxlan, 0).unwrap();
-        assert_eq!(rt, RouteTarget::As2 { asn: 65001, number: 0x1000_000a });
-        assert_eq!(rt.to_ext_community(), [0x00, 0x02, 0xfd, 0xe9, 0x10, 0x00, 0x00, 0x0a]);
-        let rt = rfc8365_route_target(4_200_000_001, 0xabcdef, AutoRtServiceType::Nvgre, 5).unwrap();
-        assert_eq!(rt, RouteTarget::As2 { asn: 59905, number: 0x25ab_cdef });
-        assert_eq!(rfc8365_route_target(1, 0x0100_0000, AutoRtServiceType::Vxlan, 0), None);
-        assert_eq!(rfc8365_route_target(1, 1, AutoRtServiceType::Vxlan, 16), None);
+        assert_eq!(
+            rt,
+            RouteTarget::As2 {
+                asn: 65001,
+                number: 0x1000_000a
+            }
+        );
+        assert_eq!(
+            rt.to_ext_community(),
+            [0x00, 0x02, 0xfd, 0xe9, 0x10, 0x00, 0x00, 0x0a]
+        );
+        let rt =
+            rfc8365_route_target(4_200_000_001, 0xabcdef, AutoRtServiceType::Nvgre, 5).unwrap();
+        assert_eq!(
+            rt,
+            RouteTarget::As2 {
+                asn: 59905,
+                number: 0x25ab_cdef
+            }
+        );
+        assert_eq!(
+            rfc8365_route_target(1, 0x0100_0000, AutoRtServiceType::Vxlan, 0),
+            None
+        );
+        assert_eq!(
+            rfc8365_route_target(1, 1, AutoRtServiceType::Vxlan, 16),
+            None
+        );
     }
 
     #[test]
     fn type1_rd() {
         let rd = auto_route_distinguisher(Ipv4Addr::new(192, 0, 2, 1), 2);
         assert_eq!(rd.to_string(), "192.0.2.1:2");
-        assert_eq!(rd.to_bytes(), [0x00, 0x01, 0xc0, 0x00, 0x02, 0x01, 0x00, 0x02]);
+        assert_eq!(
+            rd.to_bytes(),
+            [0x00, 0x01, 0xc0, 0x00, 0x02, 0x01, 0x00, 0x02]
+        );
     }
 }

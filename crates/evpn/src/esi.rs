@@ -89,32 +89,30 @@ impl Esi {
     /// A typed reading of the value by type (RFC 7432 §5). Nothing is lost:
     /// the `Esi` itself stays the source of truth for emission.
     pub fn kind(&self) -> EsiKind {
-        let b = &self.0;
-        let mac = |i: usize| MacAddress([b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5]]);
-        let u32_at = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-        let mut value = [0u8; 9];
-        value.copy_from_slice(&b[1..]);
-        match b[0] {
+        let [t, v1, v2, v3, v4, v5, v6, v7, v8, v9] = self.0;
+        let value = [v1, v2, v3, v4, v5, v6, v7, v8, v9];
+        let mac = MacAddress([v1, v2, v3, v4, v5, v6]);
+        match t {
             0 => EsiKind::Arbitrary(value),
             1 => EsiKind::Lacp {
-                system_mac: mac(1),
-                port_key: u16::from_be_bytes([b[7], b[8]]),
+                system_mac: mac,
+                port_key: u16::from_be_bytes([v7, v8]),
             },
             2 => EsiKind::BridgeProtocol {
-                root_mac: mac(1),
-                priority: u16::from_be_bytes([b[7], b[8]]),
+                root_mac: mac,
+                priority: u16::from_be_bytes([v7, v8]),
             },
             3 => EsiKind::Mac {
-                system_mac: mac(1),
-                discriminator: u32::from_be_bytes([0, b[7], b[8], b[9]]),
+                system_mac: mac,
+                discriminator: u32::from_be_bytes([0, v7, v8, v9]),
             },
             4 => EsiKind::RouterId {
-                router_id: std::net::Ipv4Addr::new(b[1], b[2], b[3], b[4]),
-                discriminator: u32_at(5),
+                router_id: std::net::Ipv4Addr::new(v1, v2, v3, v4),
+                discriminator: u32::from_be_bytes([v5, v6, v7, v8]),
             },
             5 => EsiKind::As {
-                asn: u32_at(1),
-                discriminator: u32_at(5),
+                asn: u32::from_be_bytes([v1, v2, v3, v4]),
+                discriminator: u32::from_be_bytes([v5, v6, v7, v8]),
             },
             esi_type => EsiKind::Reserved { esi_type, value },
         }
@@ -147,7 +145,9 @@ impl FromStr for Esi {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         parse_hex_octets::<10>(s)
             .map(Esi)
-            .ok_or_else(|| ParseEsiError { input: s.to_owned() })
+            .ok_or_else(|| ParseEsiError {
+                input: s.to_owned(),
+            })
     }
 }
 

@@ -109,7 +109,9 @@ impl EvpnExtCommunity {
                 Some(EvpnExtCommunity::DefaultGateway)
             }
             (TYPE_EVPN, SUBTYPE_ROUTER_MAC) => Some(EvpnExtCommunity::RouterMac(mac_at(b))),
-            (TYPE_EVPN, SUBTYPE_ES_IMPORT) => Some(EvpnExtCommunity::EsImportRouteTarget(mac_at(b))),
+            (TYPE_EVPN, SUBTYPE_ES_IMPORT) => {
+                Some(EvpnExtCommunity::EsImportRouteTarget(mac_at(b)))
+            }
             (TYPE_EVPN, SUBTYPE_MAC_MOBILITY) if b[2] & !1 == 0 && b[3] == 0 => {
                 Some(EvpnExtCommunity::MacMobility {
                     sticky: b[2] & 1 == 1,
@@ -219,7 +221,10 @@ mod tests {
         assert_eq!(got, want);
         assert_eq!(got.to_bytes(), b);
         let json = serde_json::to_string(&got).unwrap();
-        assert_eq!(serde_json::from_str::<EvpnExtCommunity>(&json).unwrap(), got);
+        assert_eq!(
+            serde_json::from_str::<EvpnExtCommunity>(&json).unwrap(),
+            got
+        );
     }
 
     #[test]
@@ -227,11 +232,15 @@ mod tests {
         // FRR/GoBGP VXLAN encapsulation: 03 0c 00000000 0008.
         round_trip(
             [0x03, 0x0c, 0, 0, 0, 0, 0x00, 0x08],
-            EvpnExtCommunity::Encapsulation { tunnel_type: TUNNEL_TYPE_VXLAN },
+            EvpnExtCommunity::Encapsulation {
+                tunnel_type: TUNNEL_TYPE_VXLAN,
+            },
         );
-        assert!(EvpnExtCommunity::from_bytes(&[0x03, 0x0c, 0, 0, 0, 0, 0x00, 0x08])
-            .unwrap()
-            .is_vxlan_encapsulation());
+        assert!(
+            EvpnExtCommunity::from_bytes(&[0x03, 0x0c, 0, 0, 0, 0, 0x00, 0x08])
+                .unwrap()
+                .is_vxlan_encapsulation()
+        );
         // FRR Router MAC 02:aa:00:00:10:00.
         round_trip(
             [0x06, 0x03, 0x02, 0xaa, 0x00, 0x00, 0x10, 0x00],
@@ -256,14 +265,22 @@ mod tests {
         let esi_label = [0x06, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01, 0x2c];
         round_trip(
             esi_label,
-            EvpnExtCommunity::EsiLabel { single_active: false, label: Label::from_vni(300) },
+            EvpnExtCommunity::EsiLabel {
+                single_active: false,
+                label: Label::from_vni(300),
+            },
         );
         // FRR Default Gateway: 03 0d 000000000000.
-        round_trip([0x03, 0x0d, 0, 0, 0, 0, 0, 0], EvpnExtCommunity::DefaultGateway);
+        round_trip(
+            [0x03, 0x0d, 0, 0, 0, 0, 0, 0],
+            EvpnExtCommunity::DefaultGateway,
+        );
         // FRR ND router flag: 06 08 01 00 00000000.
         round_trip(
             [0x06, 0x08, 0x01, 0, 0, 0, 0, 0],
-            EvpnExtCommunity::NdFlags { flags: ND_FLAG_ROUTER },
+            EvpnExtCommunity::NdFlags {
+                flags: ND_FLAG_ROUTER,
+            },
         );
     }
 
@@ -271,31 +288,40 @@ mod tests {
     fn mac_mobility_and_single_active() {
         round_trip(
             [0x06, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00],
-            EvpnExtCommunity::MacMobility { sticky: true, sequence: 256 },
+            EvpnExtCommunity::MacMobility {
+                sticky: true,
+                sequence: 256,
+            },
         );
         round_trip(
             [0x06, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff],
-            EvpnExtCommunity::MacMobility { sticky: false, sequence: u32::MAX },
+            EvpnExtCommunity::MacMobility {
+                sticky: false,
+                sequence: u32::MAX,
+            },
         );
         round_trip(
             [0x06, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x0a],
-            EvpnExtCommunity::EsiLabel { single_active: true, label: Label::from_vni(10) },
+            EvpnExtCommunity::EsiLabel {
+                single_active: true,
+                label: Label::from_vni(10),
+            },
         );
     }
 
     #[test]
     fn reserved_bits_are_left_raw() {
         for b in [
-            [0x03, 0x0c, 0, 0, 0, 1, 0, 8],       // encapsulation reserved
-            [0x03, 0x0d, 0, 0, 0, 0, 0, 1],       // default gateway value
-            [0x06, 0x00, 0x02, 0, 0, 0, 0, 1],    // MAC mobility unknown flag
-            [0x06, 0x00, 0x00, 1, 0, 0, 0, 1],    // MAC mobility reserved octet
-            [0x06, 0x01, 0x80, 0, 0, 0, 0, 1],    // ESI label unknown flag
-            [0x06, 0x01, 0x00, 0, 1, 0, 0, 1],    // ESI label reserved
-            [0x06, 0x06, 0x22, 0, 0, 0, 0, 0],    // DF election RSV bits
-            [0x06, 0x08, 0x01, 1, 0, 0, 0, 0],    // ND reserved
-            [0x06, 0x04, 0, 0, 0, 0, 0, 0],       // unknown EVPN sub-type
-            [0x00, 0x02, 0xfc, 0, 0, 0, 0, 10],   // a route target
+            [0x03, 0x0c, 0, 0, 0, 1, 0, 8],     // encapsulation reserved
+            [0x03, 0x0d, 0, 0, 0, 0, 0, 1],     // default gateway value
+            [0x06, 0x00, 0x02, 0, 0, 0, 0, 1],  // MAC mobility unknown flag
+            [0x06, 0x00, 0x00, 1, 0, 0, 0, 1],  // MAC mobility reserved octet
+            [0x06, 0x01, 0x80, 0, 0, 0, 0, 1],  // ESI label unknown flag
+            [0x06, 0x01, 0x00, 0, 1, 0, 0, 1],  // ESI label reserved
+            [0x06, 0x06, 0x22, 0, 0, 0, 0, 0],  // DF election RSV bits
+            [0x06, 0x08, 0x01, 1, 0, 0, 0, 0],  // ND reserved
+            [0x06, 0x04, 0, 0, 0, 0, 0, 0],     // unknown EVPN sub-type
+            [0x00, 0x02, 0xfc, 0, 0, 0, 0, 10], // a route target
         ] {
             assert_eq!(EvpnExtCommunity::from_bytes(&b), None, "{b:02x?}");
         }

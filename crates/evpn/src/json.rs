@@ -27,15 +27,41 @@ impl Serialize for EvpnRoute {
         let name = self.name();
         let route_type = Some(self.route_type());
         match self {
-            EvpnRoute::EthernetAd(route) => Tagged { route_type, name, frr, route }.serialize(serializer),
-            EvpnRoute::MacIp(route) => Tagged { route_type, name, frr, route }.serialize(serializer),
-            EvpnRoute::InclusiveMulticast(route) => {
-                Tagged { route_type, name, frr, route }.serialize(serializer)
+            EvpnRoute::EthernetAd(route) => Tagged {
+                route_type,
+                name,
+                frr,
+                route,
             }
-            EvpnRoute::EthernetSegment(route) => {
-                Tagged { route_type, name, frr, route }.serialize(serializer)
+            .serialize(serializer),
+            EvpnRoute::MacIp(route) => Tagged {
+                route_type,
+                name,
+                frr,
+                route,
             }
-            EvpnRoute::IpPrefix(route) => Tagged { route_type, name, frr, route }.serialize(serializer),
+            .serialize(serializer),
+            EvpnRoute::InclusiveMulticast(route) => Tagged {
+                route_type,
+                name,
+                frr,
+                route,
+            }
+            .serialize(serializer),
+            EvpnRoute::EthernetSegment(route) => Tagged {
+                route_type,
+                name,
+                frr,
+                route,
+            }
+            .serialize(serializer),
+            EvpnRoute::IpPrefix(route) => Tagged {
+                route_type,
+                name,
+                frr,
+                route,
+            }
+            .serialize(serializer),
             // The unknown route carries its own route_type field.
             EvpnRoute::Unknown(route) => Tagged {
                 route_type: None,

@@ -100,7 +100,10 @@ impl<'de> Deserialize<'de> for Label {
         let json = LabelJson::deserialize(deserializer)?;
         let mut raw = [0u8; 3];
         hex::decode_to_slice(&json.raw, &mut raw).map_err(|_| {
-            serde::de::Error::custom(format!("label raw must be 6 hex digits, got {:?}", json.raw))
+            serde::de::Error::custom(format!(
+                "label raw must be 6 hex digits, got {:?}",
+                json.raw
+            ))
         })?;
         Ok(Label(raw))
     }
@@ -109,7 +112,9 @@ impl<'de> Deserialize<'de> for Label {
 /// The 4-octet Ethernet Tag ID (RFC 7432 §7): 0 for VLAN-based service; the
 /// value `0xFFFF_FFFF` ([`EthernetTag::MAX`]) marks per-ES Ethernet A-D routes
 /// (RFC 7432 §8.2.1). Displayed in decimal, as FRR does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[serde(transparent)]
 pub struct EthernetTag(pub u32);

@@ -36,7 +36,9 @@ impl fmt::Display for MacAddress {
 
 /// Why a MAC address string was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid MAC address {input:?}: expected six colon-separated hex octets like aa:bb:cc:dd:ee:ff")]
+#[error(
+    "invalid MAC address {input:?}: expected six colon-separated hex octets like aa:bb:cc:dd:ee:ff"
+)]
 pub struct ParseMacError {
     /// The rejected text.
     pub input: String,
@@ -65,7 +67,9 @@ impl FromStr for MacAddress {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         parse_hex_octets::<6>(s)
             .map(MacAddress)
-            .ok_or_else(|| ParseMacError { input: s.to_owned() })
+            .ok_or_else(|| ParseMacError {
+                input: s.to_owned(),
+            })
     }
 }
 

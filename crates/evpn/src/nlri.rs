@@ -79,7 +79,10 @@ fn label_at<const AT: usize, const L: usize>(v: &[u8; L]) -> Label {
 /// Views `value` as exactly `L` octets. Callers check the length first, so
 /// the error is a defensive fallback that names what went wrong.
 #[inline(always)]
-fn exact<'a, const L: usize>(value: &'a [u8], what: &'static str) -> Result<&'a [u8; L], EvpnError> {
+fn exact<'a, const L: usize>(
+    value: &'a [u8],
+    what: &'static str,
+) -> Result<&'a [u8; L], EvpnError> {
     value.try_into().map_err(|_| {
         EvpnError::new(
             VALUE_AT,
@@ -213,7 +216,11 @@ fn originator(
     base_len: u8,
 ) -> Result<IpAddr, EvpnError> {
     let Some((&ip_bits, addr)) = rest.split_first() else {
-        return Err(route_length(route_type, "long enough for an IP length", len));
+        return Err(route_length(
+            route_type,
+            "long enough for an IP length",
+            len,
+        ));
     };
     let (expected, ip) = match ip_bits {
         32 => (
@@ -222,7 +229,9 @@ fn originator(
         ),
         128 => (
             base_len + 16,
-            <[u8; 16]>::try_from(addr).ok().map(|a| IpAddr::V6(a.into())),
+            <[u8; 16]>::try_from(addr)
+                .ok()
+                .map(|a| IpAddr::V6(a.into())),
         ),
         got => {
             return Err(EvpnError::new(
@@ -567,9 +576,11 @@ mod tests {
     use super::*;
 
     /// FRR's type-5 203.0.113.0/24 (frr-gobgp frame 16).
-    const TYPE5_V4: &str = "05220001c00002010001000000000000000000000000000018cb007100000000000003e8";
+    const TYPE5_V4: &str =
+        "05220001c00002010001000000000000000000000000000018cb007100000000000003e8";
     /// FRR's MAC+IPv4 route with two labels (frr-gobgp frame 16).
-    const TYPE2_IP: &str = "02280001c0000201000203443839ffff01000001000000003002000000100220c633644600000a0003e8";
+    const TYPE2_IP: &str =
+        "02280001c0000201000203443839ffff01000001000000003002000000100220c633644600000a0003e8";
     /// FRR's type-3 route (frr-gobgp frame 16).
     const TYPE3: &str = "03110001c000020100020000000020c6336401";
     /// FRR's type-4 route (frr-gobgp frame 16).
@@ -641,14 +652,20 @@ mod tests {
         let mut b = bytes(TYPE5_V4);
         b[1] = 40;
         b.resize(42, 0);
-        assert_eq!(err(&b).to_string(), "at byte 1: type-5 length must be 34 or 58, got 40");
+        assert_eq!(
+            err(&b).to_string(),
+            "at byte 1: type-5 length must be 34 or 58, got 40"
+        );
     }
 
     #[test]
     fn mac_ip_field_errors() {
         let mut b = bytes(TYPE2_IP);
         b[24] = 47; // MAC address length
-        assert_eq!(err(&b), EvpnError::new(24, EvpnErrorKind::MacLength { got: 47 }));
+        assert_eq!(
+            err(&b),
+            EvpnError::new(24, EvpnErrorKind::MacLength { got: 47 })
+        );
         let mut b = bytes(TYPE2_IP);
         b[31] = 24; // IP address length
         assert_eq!(

@@ -60,7 +60,9 @@ mod hex_bytes {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
         let s = String::deserialize(d)?;
-        hex::decode(s).map(Bytes::from).map_err(serde::de::Error::custom)
+        hex::decode(s)
+            .map(Bytes::from)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -163,11 +165,17 @@ mod tests {
         let mut v6 = vec![0x01, 0x06, 0x00, 0x00, 0x0a];
         v6.extend_from_slice(&"2001:db8::1".parse::<Ipv6Addr>().unwrap().octets());
         let p = PmsiTunnel::parse(&v6).unwrap();
-        assert_eq!(p.tunnel_id, PmsiTunnelId::IngressReplication("2001:db8::1".parse().unwrap()));
+        assert_eq!(
+            p.tunnel_id,
+            PmsiTunnelId::IngressReplication("2001:db8::1".parse().unwrap())
+        );
         assert_eq!(emitted(&p), v6);
         let other = [0x00, 0x03, 0x00, 0x00, 0x00, 1, 2, 3, 4, 5, 6, 7, 8];
         let p = PmsiTunnel::parse(&other).unwrap();
-        assert_eq!(p.tunnel_id, PmsiTunnelId::Other(Bytes::from_static(&[1, 2, 3, 4, 5, 6, 7, 8])));
+        assert_eq!(
+            p.tunnel_id,
+            PmsiTunnelId::Other(Bytes::from_static(&[1, 2, 3, 4, 5, 6, 7, 8]))
+        );
         assert_eq!(emitted(&p), other);
         let json = serde_json::to_string(&p).unwrap();
         assert_eq!(serde_json::from_str::<PmsiTunnel>(&json).unwrap(), p);

@@ -171,12 +171,18 @@ pub(crate) fn split_admin(s: &str) -> Result<(Admin, u64), &'static str> {
         if asn.is_empty() || !asn.bytes().all(|c| c.is_ascii_digit()) {
             return Err("the AS number must be decimal digits");
         }
-        Admin::Asn4(asn.parse().map_err(|_| "the AS number must fit in 32 bits")?)
+        Admin::Asn4(
+            asn.parse()
+                .map_err(|_| "the AS number must fit in 32 bits")?,
+        )
     } else {
         if left.is_empty() || !left.bytes().all(|c| c.is_ascii_digit()) {
             return Err("the AS number must be decimal digits");
         }
-        Admin::Asn(left.parse().map_err(|_| "the AS number must fit in 32 bits")?)
+        Admin::Asn(
+            left.parse()
+                .map_err(|_| "the AS number must fit in 32 bits")?,
+        )
     };
     Ok((admin, number))
 }
@@ -191,7 +197,9 @@ impl FromStr for RouteDistinguisher {
             reason,
         };
         if let Some(rest) = s.strip_prefix("rd-type-") {
-            let (t, v) = rest.split_once(':').ok_or_else(|| err("expected rd-type-N:HEX"))?;
+            let (t, v) = rest
+                .split_once(':')
+                .ok_or_else(|| err("expected rd-type-N:HEX"))?;
             let rd_type: u16 = t.parse().map_err(|_| err("invalid RD type"))?;
             if rd_type <= 2 {
                 return Err(err("RD types 0-2 must use their ADMIN:NUMBER form"));
@@ -203,15 +211,24 @@ impl FromStr for RouteDistinguisher {
         let (admin, number) = split_admin(s).map_err(err)?;
         let n16 = || u16::try_from(number).map_err(|_| err("the assigned number must be <= 65535"));
         match admin {
-            Admin::Ipv4(addr) => Ok(RouteDistinguisher::Ipv4 { addr, number: n16()? }),
-            Admin::Asn4(asn) => Ok(RouteDistinguisher::As4 { asn, number: n16()? }),
+            Admin::Ipv4(addr) => Ok(RouteDistinguisher::Ipv4 {
+                addr,
+                number: n16()?,
+            }),
+            Admin::Asn4(asn) => Ok(RouteDistinguisher::As4 {
+                asn,
+                number: n16()?,
+            }),
             Admin::Asn(asn) => match u16::try_from(asn) {
                 Ok(asn) => Ok(RouteDistinguisher::As2 {
                     asn,
                     number: u32::try_from(number)
                         .map_err(|_| err("the assigned number must fit in 32 bits"))?,
                 }),
-                Err(_) => Ok(RouteDistinguisher::As4 { asn, number: n16()? }),
+                Err(_) => Ok(RouteDistinguisher::As4 {
+                    asn,
+                    number: n16()?,
+                }),
             },
         }
     }
@@ -267,7 +284,10 @@ mod tests {
             assert_eq!(text.parse::<RouteDistinguisher>().unwrap(), rd, "{text}");
             let json = serde_json::to_string(&rd).unwrap();
             assert_eq!(json, format!("\"{text}\""));
-            assert_eq!(serde_json::from_str::<RouteDistinguisher>(&json).unwrap(), rd);
+            assert_eq!(
+                serde_json::from_str::<RouteDistinguisher>(&json).unwrap(),
+                rd
+            );
         }
     }
 
@@ -288,7 +308,10 @@ mod tests {
             ":5",
             "L:5",
         ] {
-            assert!(bad.parse::<RouteDistinguisher>().is_err(), "{bad:?} accepted");
+            assert!(
+                bad.parse::<RouteDistinguisher>().is_err(),
+                "{bad:?} accepted"
+            );
         }
     }
 }

@@ -276,7 +276,9 @@ impl<'de> Deserialize<'de> for UnknownRoute {
         let f = UnknownRouteFields::deserialize(deserializer)?;
         let value = hex::decode(&f.value).map_err(D::Error::custom)?;
         UnknownRoute::new(f.route_type, Bytes::from(value)).ok_or_else(|| {
-            D::Error::custom("unknown EVPN route must have a type other than 1-5 and at most 255 octets")
+            D::Error::custom(
+                "unknown EVPN route must have a type other than 1-5 and at most 255 octets",
+            )
         })
     }
 }

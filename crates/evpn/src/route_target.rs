@@ -124,16 +124,27 @@ impl FromStr for RouteTarget {
             reason,
         };
         let (admin, number) = split_admin(s).map_err(err)?;
-        let n16 = || u16::try_from(number).map_err(|_| err("NN must be <= 65535 with this administrator"));
+        let n16 = || {
+            u16::try_from(number).map_err(|_| err("NN must be <= 65535 with this administrator"))
+        };
         match admin {
-            Admin::Ipv4(addr) => Ok(RouteTarget::Ipv4 { addr, number: n16()? }),
-            Admin::Asn4(asn) => Ok(RouteTarget::As4 { asn, number: n16()? }),
+            Admin::Ipv4(addr) => Ok(RouteTarget::Ipv4 {
+                addr,
+                number: n16()?,
+            }),
+            Admin::Asn4(asn) => Ok(RouteTarget::As4 {
+                asn,
+                number: n16()?,
+            }),
             Admin::Asn(asn) => match u16::try_from(asn) {
                 Ok(asn) => Ok(RouteTarget::As2 {
                     asn,
                     number: u32::try_from(number).map_err(|_| err("NN must fit in 32 bits"))?,
                 }),
-                Err(_) => Ok(RouteTarget::As4 { asn, number: n16()? }),
+                Err(_) => Ok(RouteTarget::As4 {
+                    asn,
+                    number: n16()?,
+                }),
             },
         }
     }
@@ -235,13 +246,25 @@ mod tests {
         // FRR auto RT with 4-byte AS: 00 02 e901 0000000a = RT:59905:10 (oddity 4).
         let b = [0x00, 0x02, 0xea, 0x01, 0x00, 0x00, 0x00, 0x0a];
         let rt = RouteTarget::from_ext_community(&b).unwrap();
-        assert_eq!(rt, RouteTarget::As2 { asn: 59905, number: 10 });
+        assert_eq!(
+            rt,
+            RouteTarget::As2 {
+                asn: 59905,
+                number: 10
+            }
+        );
         assert_eq!(rt.to_string(), "59905:10");
         assert_eq!(rt.to_ext_community(), b);
         // User-set 4200000001:20 is a 4-octet-AS RT: 02 02 fa56ea01 0014.
         let b = [0x02, 0x02, 0xfa, 0x56, 0xea, 0x01, 0x00, 0x14];
         let rt = RouteTarget::from_ext_community(&b).unwrap();
-        assert_eq!(rt, RouteTarget::As4 { asn: 4_200_000_001, number: 20 });
+        assert_eq!(
+            rt,
+            RouteTarget::As4 {
+                asn: 4_200_000_001,
+                number: 20
+            }
+        );
         assert_eq!(rt.to_string(), "4200000001:20");
         assert_eq!("4200000001:20".parse::<RouteTarget>().unwrap(), rt);
         assert_eq!(rt.to_ext_community(), b);
@@ -250,18 +273,52 @@ mod tests {
     #[test]
     fn text_forms() {
         for (text, rt) in [
-            ("64512:100", RouteTarget::As2 { asn: 64512, number: 100 }),
-            ("64512:4294967295", RouteTarget::As2 { asn: 64512, number: u32::MAX }),
-            ("10.0.0.1:5", RouteTarget::Ipv4 { addr: Ipv4Addr::new(10, 0, 0, 1), number: 5 }),
-            ("100L:5", RouteTarget::As4 { asn: 100, number: 5 }),
+            (
+                "64512:100",
+                RouteTarget::As2 {
+                    asn: 64512,
+                    number: 100,
+                },
+            ),
+            (
+                "64512:4294967295",
+                RouteTarget::As2 {
+                    asn: 64512,
+                    number: u32::MAX,
+                },
+            ),
+            (
+                "10.0.0.1:5",
+                RouteTarget::Ipv4 {
+                    addr: Ipv4Addr::new(10, 0, 0, 1),
+                    number: 5,
+                },
+            ),
+            (
+                "100L:5",
+                RouteTarget::As4 {
+                    asn: 100,
+                    number: 5,
+                },
+            ),
         ] {
             assert_eq!(text.parse::<RouteTarget>().unwrap(), rt, "{text}");
             assert_eq!(rt.to_string(), text);
-            assert_eq!(RouteTarget::from_ext_community(&rt.to_ext_community()), Some(rt));
+            assert_eq!(
+                RouteTarget::from_ext_community(&rt.to_ext_community()),
+                Some(rt)
+            );
             let json = serde_json::to_string(&rt).unwrap();
             assert_eq!(serde_json::from_str::<RouteTarget>(&json).unwrap(), rt);
         }
-        for bad in ["10.0.0.1:65536", "4200000001:65536", "64512", "x:1", "64512:", "1.2.3:4"] {
+        for bad in [
+            "10.0.0.1:65536",
+            "4200000001:65536",
+            "64512",
+            "x:1",
+            "64512:",
+            "1.2.3:4",
+        ] {
             assert!(bad.parse::<RouteTarget>().is_err(), "{bad:?} accepted");
         }
     }
@@ -284,17 +341,38 @@ mod tests {
         let any: RouteTargetMatch = "*:10".parse().unwrap();
         assert_eq!(any, RouteTargetMatch::AnyAsn { number: 10 });
         assert_eq!(any.to_string(), "*:10");
-        assert!(any.matches(&RouteTarget::As2 { asn: 59905, number: 10 }));
-        assert!(any.matches(&RouteTarget::As4 { asn: 4_200_000_002, number: 10 }));
-        assert!(any.matches(&RouteTarget::Ipv4 { addr: Ipv4Addr::new(1, 2, 3, 4), number: 10 }));
-        assert!(!any.matches(&RouteTarget::As2 { asn: 59905, number: 11 }));
+        assert!(any.matches(&RouteTarget::As2 {
+            asn: 59905,
+            number: 10
+        }));
+        assert!(any.matches(&RouteTarget::As4 {
+            asn: 4_200_000_002,
+            number: 10
+        }));
+        assert!(any.matches(&RouteTarget::Ipv4 {
+            addr: Ipv4Addr::new(1, 2, 3, 4),
+            number: 10
+        }));
+        assert!(!any.matches(&RouteTarget::As2 {
+            asn: 59905,
+            number: 11
+        }));
         let exact: RouteTargetMatch = "64512:10".parse().unwrap();
-        assert!(exact.matches(&RouteTarget::As2 { asn: 64512, number: 10 }));
-        assert!(!exact.matches(&RouteTarget::As2 { asn: 64513, number: 10 }));
+        assert!(exact.matches(&RouteTarget::As2 {
+            asn: 64512,
+            number: 10
+        }));
+        assert!(!exact.matches(&RouteTarget::As2 {
+            asn: 64513,
+            number: 10
+        }));
         assert!("*:".parse::<RouteTargetMatch>().is_err());
         assert!("*:x".parse::<RouteTargetMatch>().is_err());
         let json = serde_json::to_string(&any).unwrap();
         assert_eq!(json, "\"*:10\"");
-        assert_eq!(serde_json::from_str::<RouteTargetMatch>(&json).unwrap(), any);
+        assert_eq!(
+            serde_json::from_str::<RouteTargetMatch>(&json).unwrap(),
+            any
+        );
     }
 }

@@ -14,17 +14,25 @@ use proptest::prelude::*;
 
 fn rd() -> impl Strategy<Value = RouteDistinguisher> {
     prop_oneof![
-        (any::<u16>(), any::<u32>()).prop_map(|(asn, number)| RouteDistinguisher::As2 { asn, number }),
+        (any::<u16>(), any::<u32>())
+            .prop_map(|(asn, number)| RouteDistinguisher::As2 { asn, number }),
+        (any::<u32>(), any::<u16>()).prop_map(|(a, number)| RouteDistinguisher::Ipv4 {
+            addr: Ipv4Addr::from(a),
+            number
+        }),
         (any::<u32>(), any::<u16>())
-            .prop_map(|(a, number)| RouteDistinguisher::Ipv4 { addr: Ipv4Addr::from(a), number }),
-        (any::<u32>(), any::<u16>()).prop_map(|(asn, number)| RouteDistinguisher::As4 { asn, number }),
+            .prop_map(|(asn, number)| RouteDistinguisher::As4 { asn, number }),
         (3u16.., any::<[u8; 6]>())
             .prop_map(|(rd_type, value)| RouteDistinguisher::Other { rd_type, value }),
     ]
 }
 
 fn esi() -> impl Strategy<Value = Esi> {
-    prop_oneof![Just(Esi::ZERO), Just(Esi::MAX), any::<[u8; 10]>().prop_map(Esi)]
+    prop_oneof![
+        Just(Esi::ZERO),
+        Just(Esi::MAX),
+        any::<[u8; 10]>().prop_map(Esi)
+    ]
 }
 
 fn label() -> impl Strategy<Value = Label> {
@@ -32,7 +40,11 @@ fn label() -> impl Strategy<Value = Label> {
 }
 
 fn tag() -> impl Strategy<Value = EthernetTag> {
-    prop_oneof![Just(EthernetTag(0)), Just(EthernetTag::MAX), any::<u32>().prop_map(EthernetTag)]
+    prop_oneof![
+        Just(EthernetTag(0)),
+        Just(EthernetTag::MAX),
+        any::<u32>().prop_map(EthernetTag)
+    ]
 }
 
 fn ip() -> impl Strategy<Value = IpAddr> {
@@ -44,35 +56,71 @@ fn ip() -> impl Strategy<Value = IpAddr> {
 
 fn ip_prefix() -> impl Strategy<Value = IpPrefixRoute> {
     let v4 = (any::<u32>(), 0u8..=32, any::<u32>()).prop_map(|(a, l, g)| {
-        (IpNet::V4(Ipv4Net::new(Ipv4Addr::from(a), l).unwrap()), IpAddr::V4(Ipv4Addr::from(g)))
+        (
+            IpNet::V4(Ipv4Net::new(Ipv4Addr::from(a), l).unwrap()),
+            IpAddr::V4(Ipv4Addr::from(g)),
+        )
     });
     let v6 = (any::<u128>(), 0u8..=128, any::<u128>()).prop_map(|(a, l, g)| {
-        (IpNet::V6(Ipv6Net::new(Ipv6Addr::from(a), l).unwrap()), IpAddr::V6(Ipv6Addr::from(g)))
+        (
+            IpNet::V6(Ipv6Net::new(Ipv6Addr::from(a), l).unwrap()),
+            IpAddr::V6(Ipv6Addr::from(g)),
+        )
     });
-    (rd(), esi(), tag(), prop_oneof![v4, v6], label()).prop_map(|(rd, esi, t, (p, g), l)| {
-        IpPrefixRoute::new(rd, esi, t, p, g, l).unwrap()
-    })
+    (rd(), esi(), tag(), prop_oneof![v4, v6], label())
+        .prop_map(|(rd, esi, t, (p, g), l)| IpPrefixRoute::new(rd, esi, t, p, g, l).unwrap())
 }
 
 fn route() -> impl Strategy<Value = EvpnRoute> {
     prop_oneof![
         (rd(), esi(), tag(), label()).prop_map(|(rd, esi, ethernet_tag, label)| {
-            EvpnRoute::EthernetAd(EthernetAdRoute { rd, esi, ethernet_tag, label })
+            EvpnRoute::EthernetAd(EthernetAdRoute {
+                rd,
+                esi,
+                ethernet_tag,
+                label,
+            })
         }),
-        (rd(), esi(), tag(), any::<[u8; 6]>(), proptest::option::of(ip()), label(), proptest::option::of(label()))
+        (
+            rd(),
+            esi(),
+            tag(),
+            any::<[u8; 6]>(),
+            proptest::option::of(ip()),
+            label(),
+            proptest::option::of(label())
+        )
             .prop_map(|(rd, esi, ethernet_tag, mac, ip, label1, label2)| {
-                EvpnRoute::MacIp(MacIpRoute { rd, esi, ethernet_tag, mac: MacAddress(mac), ip, label1, label2 })
+                EvpnRoute::MacIp(MacIpRoute {
+                    rd,
+                    esi,
+                    ethernet_tag,
+                    mac: MacAddress(mac),
+                    ip,
+                    label1,
+                    label2,
+                })
             }),
         (rd(), tag(), ip()).prop_map(|(rd, ethernet_tag, originator)| {
-            EvpnRoute::InclusiveMulticast(InclusiveMulticastRoute { rd, ethernet_tag, originator })
+            EvpnRoute::InclusiveMulticast(InclusiveMulticastRoute {
+                rd,
+                ethernet_tag,
+                originator,
+            })
         }),
         (rd(), esi(), ip()).prop_map(|(rd, esi, originator)| {
-            EvpnRoute::EthernetSegment(EthernetSegmentRoute { rd, esi, originator })
+            EvpnRoute::EthernetSegment(EthernetSegmentRoute {
+                rd,
+                esi,
+                originator,
+            })
         }),
         ip_prefix().prop_map(EvpnRoute::IpPrefix),
-        (prop_oneof![Just(0u8), 6u8..], proptest::collection::vec(any::<u8>(), 0..=255)).prop_map(
-            |(t, v)| EvpnRoute::Unknown(UnknownRoute::new(t, Bytes::from(v)).unwrap())
-        ),
+        (
+            prop_oneof![Just(0u8), 6u8..],
+            proptest::collection::vec(any::<u8>(), 0..=255)
+        )
+            .prop_map(|(t, v)| EvpnRoute::Unknown(UnknownRoute::new(t, Bytes::from(v)).unwrap())),
     ]
 }
 

@@ -78,21 +78,34 @@ fn frr_mac_ip_route_with_type3_esi_and_two_vnis() {
         .3;
     let routes = routes_of(h);
     assert_eq!(routes.len(), 2);
-    let EvpnRoute::MacIp(r) = &routes[0] else { panic!("not type-2: {:?}", routes[0]) };
+    let EvpnRoute::MacIp(r) = &routes[0] else {
+        panic!("not type-2: {:?}", routes[0])
+    };
     assert_eq!(r.rd, rd("192.0.2.1:2"));
-    assert_eq!(r.esi, "03:44:38:39:ff:ff:01:00:00:01".parse::<Esi>().unwrap());
+    assert_eq!(
+        r.esi,
+        "03:44:38:39:ff:ff:01:00:00:01".parse::<Esi>().unwrap()
+    );
     assert_eq!(
         r.esi.kind(),
-        EsiKind::Mac { system_mac: "44:38:39:ff:ff:01".parse().unwrap(), discriminator: 1 }
+        EsiKind::Mac {
+            system_mac: "44:38:39:ff:ff:01".parse().unwrap(),
+            discriminator: 1
+        }
     );
     assert_eq!(r.ethernet_tag, EthernetTag(0));
     assert_eq!(r.mac, "02:00:00:00:10:02".parse::<MacAddress>().unwrap());
     assert_eq!(r.ip, Some(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 70))));
     assert_eq!(r.label1.vni(), 10);
     assert_eq!(r.label2.map(|l| l.vni()), Some(1000));
-    let EvpnRoute::MacIp(r6) = &routes[1] else { panic!() };
+    let EvpnRoute::MacIp(r6) = &routes[1] else {
+        panic!()
+    };
     assert_eq!(r6.ip, Some("2001:db8:10::70".parse().unwrap()));
-    assert_eq!(routes[1].to_string(), "[2]:[0]:[48]:[02:00:00:00:10:02]:[128]:[2001:db8:10::70]");
+    assert_eq!(
+        routes[1].to_string(),
+        "[2]:[0]:[48]:[02:00:00:00:10:02]:[128]:[2001:db8:10::70]"
+    );
 }
 
 #[test]
@@ -104,7 +117,10 @@ fn frr_mac_only_routes_have_one_label() {
         .3;
     let routes = routes_of(h);
     assert_eq!(routes.len(), 2);
-    for (route, mac) in routes.iter().zip(["02:00:00:00:10:01", "02:00:00:00:10:02"]) {
+    for (route, mac) in routes
+        .iter()
+        .zip(["02:00:00:00:10:01", "02:00:00:00:10:02"])
+    {
         let EvpnRoute::MacIp(r) = route else { panic!() };
         assert_eq!(r.mac.to_string(), mac);
         assert_eq!(r.ip, None);
@@ -116,9 +132,14 @@ fn frr_mac_only_routes_have_one_label() {
 #[test]
 fn gobgp_mac_ip_route_labels_are_raw() {
     // Frame 43: GoBGP `label 100,5000`, type-0 ESI, two labels (vectors oddity 1).
-    let EvpnRoute::MacIp(r) = one(43, "reach") else { panic!() };
+    let EvpnRoute::MacIp(r) = one(43, "reach") else {
+        panic!()
+    };
     assert_eq!(r.rd, rd("192.0.2.2:100"));
-    assert_eq!(r.esi, Esi([0, 0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]));
+    assert_eq!(
+        r.esi,
+        Esi([0, 0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88])
+    );
     assert_eq!(r.esi.esi_type(), 0);
     assert_eq!(r.mac.to_string(), "02:00:00:00:20:02");
     assert_eq!(r.ip, Some(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 130))));
@@ -134,13 +155,17 @@ fn gobgp_mac_ip_route_labels_are_raw() {
 #[test]
 fn gobgp_ethernet_ad_routes() {
     // Frame 31: A-D per ES, Ethernet tag MAX-ET, label 0.
-    let EvpnRoute::EthernetAd(r) = one(31, "reach") else { panic!() };
+    let EvpnRoute::EthernetAd(r) = one(31, "reach") else {
+        panic!()
+    };
     assert_eq!(r.rd, rd("192.0.2.2:1"));
     assert_eq!(r.ethernet_tag, EthernetTag::MAX);
     assert_eq!(r.label, Label([0, 0, 0]));
     assert_eq!(r.esi.to_string(), "00:00:11:22:33:44:55:66:77:88");
     // Frame 33: A-D per EVI, tag 0, label 100.
-    let EvpnRoute::EthernetAd(r) = one(33, "reach") else { panic!() };
+    let EvpnRoute::EthernetAd(r) = one(33, "reach") else {
+        panic!()
+    };
     assert_eq!(r.rd, rd("192.0.2.2:100"));
     assert_eq!(r.ethernet_tag, EthernetTag(0));
     assert_eq!(r.label.vni(), 100);
@@ -148,28 +173,39 @@ fn gobgp_ethernet_ad_routes() {
 
 #[test]
 fn inclusive_multicast_and_ethernet_segment_routes() {
-    let EvpnRoute::InclusiveMulticast(r) = one(49, "reach") else { panic!() };
+    let EvpnRoute::InclusiveMulticast(r) = one(49, "reach") else {
+        panic!()
+    };
     assert_eq!(r.rd, rd("192.0.2.2:100"));
     assert_eq!(r.originator, IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2)));
     // Frame 35: GoBGP type-4 with the LACP (type-1) ESI `aa:bb:cc:dd:ee:ff 258`.
-    let EvpnRoute::EthernetSegment(r) = one(35, "reach") else { panic!() };
+    let EvpnRoute::EthernetSegment(r) = one(35, "reach") else {
+        panic!()
+    };
     assert_eq!(r.rd, rd("192.0.2.2:1"));
     assert_eq!(
         r.esi.kind(),
-        EsiKind::Lacp { system_mac: "aa:bb:cc:dd:ee:ff".parse().unwrap(), port_key: 258 }
+        EsiKind::Lacp {
+            system_mac: "aa:bb:cc:dd:ee:ff".parse().unwrap(),
+            port_key: 258
+        }
     );
     assert_eq!(r.originator, IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2)));
 }
 
 #[test]
 fn ip_prefix_routes() {
-    let EvpnRoute::IpPrefix(r) = one(55, "reach") else { panic!() };
+    let EvpnRoute::IpPrefix(r) = one(55, "reach") else {
+        panic!()
+    };
     assert_eq!(r.rd, rd("192.0.2.2:5000"));
     assert_eq!(r.prefix(), "198.51.100.128/26".parse().unwrap());
     assert_eq!(r.gateway(), IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     assert_eq!(r.label.vni(), 5000);
     assert!(r.esi.is_zero());
-    let EvpnRoute::IpPrefix(r) = one(29, "reach") else { panic!() };
+    let EvpnRoute::IpPrefix(r) = one(29, "reach") else {
+        panic!()
+    };
     assert_eq!(r.rd, rd("192.0.2.1:1"));
     assert_eq!(r.prefix(), "2001:db8:b100::/48".parse().unwrap());
     assert_eq!(r.gateway(), "::".parse::<IpAddr>().unwrap());
@@ -181,7 +217,9 @@ fn withdrawals_share_the_key_of_the_route_they_withdraw() {
     // FRR withdraws its MAC+IP route (frame 118) with ESI 0 and label 0; the
     // advertisement (frame 16) had a type-3 ESI and labels 10/1000. Same key.
     let withdrawn = one(118, "unreach");
-    let EvpnRoute::MacIp(w) = &withdrawn else { panic!() };
+    let EvpnRoute::MacIp(w) = &withdrawn else {
+        panic!()
+    };
     assert!(w.esi.is_zero());
     assert_eq!(w.label1, Label([0, 0, 0]));
     let advertised = ALL_NLRI_FIELDS
@@ -213,19 +251,52 @@ const FRR_RIB: &[(&str, &str)] = &[
     ("192.0.2.1:1", "[5]:[0]:[48]:[2001:db8:f000::]"),
     ("192.0.2.1:2", "[2]:[0]:[48]:[02:00:00:00:10:01]"),
     ("192.0.2.1:2", "[2]:[0]:[48]:[02:00:00:00:10:02]"),
-    ("192.0.2.1:2", "[2]:[0]:[48]:[02:00:00:00:10:02]:[32]:[198.51.100.70]"),
-    ("192.0.2.1:2", "[2]:[0]:[48]:[02:00:00:00:10:02]:[128]:[2001:db8:10::70]"),
-    ("192.0.2.1:2", "[2]:[0]:[48]:[02:aa:00:00:00:10]:[32]:[198.51.100.65]"),
-    ("192.0.2.1:2", "[2]:[0]:[48]:[02:aa:00:00:00:10]:[128]:[2001:db8:10::1]"),
-    ("192.0.2.1:2", "[2]:[0]:[48]:[02:aa:00:00:00:10]:[128]:[fe80::aa:ff:fe00:10]"),
+    (
+        "192.0.2.1:2",
+        "[2]:[0]:[48]:[02:00:00:00:10:02]:[32]:[198.51.100.70]",
+    ),
+    (
+        "192.0.2.1:2",
+        "[2]:[0]:[48]:[02:00:00:00:10:02]:[128]:[2001:db8:10::70]",
+    ),
+    (
+        "192.0.2.1:2",
+        "[2]:[0]:[48]:[02:aa:00:00:00:10]:[32]:[198.51.100.65]",
+    ),
+    (
+        "192.0.2.1:2",
+        "[2]:[0]:[48]:[02:aa:00:00:00:10]:[128]:[2001:db8:10::1]",
+    ),
+    (
+        "192.0.2.1:2",
+        "[2]:[0]:[48]:[02:aa:00:00:00:10]:[128]:[fe80::aa:ff:fe00:10]",
+    ),
     ("192.0.2.1:2", "[3]:[0]:[32]:[198.51.100.1]"),
-    ("192.0.2.1:3", "[4]:[03:44:38:39:ff:ff:01:00:00:01]:[32]:[198.51.100.1]"),
-    ("192.0.2.2:1", "[1]:[4294967295]:[00:00:11:22:33:44:55:66:77:88]:[32]:[0.0.0.0]:[0]"),
-    ("192.0.2.2:1", "[4]:[01:aa:bb:cc:dd:ee:ff:01:02:00]:[32]:[198.51.100.2]"),
-    ("192.0.2.2:100", "[1]:[0]:[00:00:11:22:33:44:55:66:77:88]:[32]:[0.0.0.0]:[0]"),
+    (
+        "192.0.2.1:3",
+        "[4]:[03:44:38:39:ff:ff:01:00:00:01]:[32]:[198.51.100.1]",
+    ),
+    (
+        "192.0.2.2:1",
+        "[1]:[4294967295]:[00:00:11:22:33:44:55:66:77:88]:[32]:[0.0.0.0]:[0]",
+    ),
+    (
+        "192.0.2.2:1",
+        "[4]:[01:aa:bb:cc:dd:ee:ff:01:02:00]:[32]:[198.51.100.2]",
+    ),
+    (
+        "192.0.2.2:100",
+        "[1]:[0]:[00:00:11:22:33:44:55:66:77:88]:[32]:[0.0.0.0]:[0]",
+    ),
     ("192.0.2.2:100", "[2]:[0]:[48]:[02:00:00:00:20:01]"),
-    ("192.0.2.2:100", "[2]:[0]:[48]:[02:00:00:00:20:02]:[32]:[198.51.100.130]"),
-    ("192.0.2.2:100", "[2]:[0]:[48]:[02:00:00:00:20:03]:[128]:[2001:db8:20::3]"),
+    (
+        "192.0.2.2:100",
+        "[2]:[0]:[48]:[02:00:00:00:20:02]:[32]:[198.51.100.130]",
+    ),
+    (
+        "192.0.2.2:100",
+        "[2]:[0]:[48]:[02:00:00:00:20:03]:[128]:[2001:db8:20::3]",
+    ),
     ("192.0.2.2:100", "[2]:[0]:[48]:[02:00:00:00:20:04]"),
     ("192.0.2.2:100", "[3]:[0]:[32]:[198.51.100.2]"),
     ("192.0.2.2:5000", "[5]:[0]:[26]:[198.51.100.128]"),
@@ -240,8 +311,10 @@ fn display_matches_frr_rib_text() {
         .flat_map(|(_, _, _, h)| routes_of(h))
         .map(|r| (r.rd().to_string(), r.to_string()))
         .collect();
-    let frr: BTreeSet<(String, String)> =
-        FRR_RIB.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let frr: BTreeSet<(String, String)> = FRR_RIB
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
     assert_eq!(ours, frr);
 }
 

@@ -609,7 +609,9 @@ impl Planner {
         let doomed = |n: &str| self.doomed.contains(n);
         let mut ops = Vec::new();
 
-        for ((table, prefix), r) in &router.routes {
+        // Descending prefix order: the kernel's FIB trie deletes a big table about ten times
+        // faster that way than in ascending order (performance.md).
+        for ((table, prefix), r) in router.routes.iter().rev() {
             let mut have = BTreeSet::new();
             let mut intact = r.nhid.is_none();
             let mut on_doomed = false;
@@ -1057,7 +1059,10 @@ mod tests {
         let enslave = pos(ops, |o| {
             matches!(o, Op::SetLink { name, change: LinkChange::Master(Some(m)), .. } if name == "pe-e-100" && m == "red")
         });
-        let mtu = pos(ops, |o| matches!(o, Op::SetLink { name, change: LinkChange::Mtu(_), .. } if name == "pe-e-100"));
+        // A new veth gets its MTU in the create message itself.
+        let mtu = pos(ops, |o| {
+            matches!(o, Op::CreateVeth { router, mtu: Some(1450), .. } if router == "pe-e-100")
+        });
         let addr = pos(ops, |o| matches!(o, Op::AddAddress { dev, .. } if dev == "pe-e-100"));
         let port = pos(ops, |o| matches!(o, Op::SetBridgePort { name, .. } if name == "vni100"));
         let up = pos(ops, |o| matches!(o, Op::SetUp { name, .. } if name == "vni100"));

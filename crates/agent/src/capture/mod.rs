@@ -14,6 +14,8 @@
 //! Everything here is written by hand (no libpcap) and is total: any input, however malformed,
 //! yields frames or typed errors carrying the byte offset, never a panic.
 
+#![warn(missing_docs)]
+
 pub mod packet;
 pub mod pcap;
 pub mod pcapng;

@@ -1,5 +1,7 @@
 //! `perouter decode`: print every BGP message of a capture, a hex dump or a raw stream as JSON.
 
+#![warn(missing_docs)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
 use std::path::PathBuf;

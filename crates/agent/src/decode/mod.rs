@@ -10,6 +10,8 @@
 //! connection and direction, learns contexts from OPEN exchanges, and optionally re-emits each
 //! message to check the codec reproduces the received bytes.
 
+#![warn(missing_docs)]
+
 pub mod context;
 pub mod framing;
 pub mod hex;

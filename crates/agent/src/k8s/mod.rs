@@ -3,8 +3,19 @@
 //! - [`crd`]: the custom resources of `network.openperouter.io/v1alpha1` and their CRDs
 //!   (`perouter crds`);
 //! - [`schema`]: the structural-schema helpers the CRDs are built with;
-//! - [`status`]: `RouterNodeConfigurationStatus` and the pure status builder.
+//! - [`source`]: the sans-IO configuration source (watch events in, debounced configuration for
+//!   this node out: nodeSelector filtering, static + API merge, two-stage boot);
+//! - [`controller`]: the kube-runtime driver of [`source`];
+//! - [`secrets`]: `passwordSecret` resolution (TCP-MD5 passwords from Secrets);
+//! - [`node_index`]: the `openpe.io/nodeindex` annotation and its conflict-safe allocation;
+//! - [`status`]: `RouterNodeConfigurationStatus` and the pure status builder;
+//! - [`status_writer`]: writes it through the API.
 
+pub mod controller;
 pub mod crd;
+pub mod node_index;
 pub mod schema;
+pub mod secrets;
+pub mod source;
 pub mod status;
+pub mod status_writer;

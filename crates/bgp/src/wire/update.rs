@@ -245,11 +245,12 @@ impl Update {
         // the NLRI field (RFC 4760 §3).
         let mp_nlri = attributes.mp_reach().is_some_and(|r| !r.nlri.is_empty());
         if !nlri.is_empty() || mp_nlri {
-            let mut required = vec![type_code::ORIGIN, type_code::AS_PATH];
-            if !nlri.is_empty() {
-                required.push(type_code::NEXT_HOP);
-            }
-            for code in required {
+            let required: &[u8] = if nlri.is_empty() {
+                &[type_code::ORIGIN, type_code::AS_PATH]
+            } else {
+                &[type_code::ORIGIN, type_code::AS_PATH, type_code::NEXT_HOP]
+            };
+            for &code in required {
                 if attributes.get(code).is_none()
                     && !attribute_errors.iter().any(|e| e.type_code == code)
                 {

@@ -176,26 +176,22 @@ impl Serialize for LargeCommunity {
     }
 }
 
-/// Splits a value into fixed-size items; malformed unless its length is a
-/// non-zero multiple of `N` (RFC 7606 §7.8, §7.13, §7.14; RFC 8092 §6).
-pub(crate) fn parse_fixed<const N: usize>(
+/// Splits a value into fixed-size items mapped by `f`; malformed unless its
+/// length is a non-zero multiple of `N` (RFC 7606 §7.8, §7.13, §7.14;
+/// RFC 8092 §6).
+pub(crate) fn parse_fixed<const N: usize, T>(
     value: &[u8],
     what: &str,
-) -> Result<Vec<[u8; N]>, String> {
+    f: impl Fn(&[u8; N]) -> T,
+) -> Result<Vec<T>, String> {
     if value.is_empty() || value.len() % N != 0 {
         return Err(format!(
             "{what} length {} is not a non-zero multiple of {N}",
             value.len()
         ));
     }
-    Ok(value
-        .chunks_exact(N)
-        .map(|c| {
-            let mut a = [0u8; N];
-            a.copy_from_slice(c);
-            a
-        })
-        .collect())
+    let (chunks, _) = value.as_chunks::<N>();
+    Ok(chunks.iter().map(f).collect())
 }
 
 #[cfg(test)]
@@ -229,9 +225,12 @@ mod tests {
 
     #[test]
     fn fixed_lists_need_non_zero_multiples() {
-        assert_eq!(parse_fixed::<4>(&[1, 2, 3, 4], "x").unwrap().len(), 1);
-        assert!(parse_fixed::<4>(&[], "x").is_err());
-        assert!(parse_fixed::<12>(&[0; 13], "x").is_err());
+        assert_eq!(
+            parse_fixed::<4, u32>(&[1, 2, 3, 4], "x", |a| u32::from_be_bytes(*a)).unwrap(),
+            vec![0x01020304]
+        );
+        assert!(parse_fixed::<4, u8>(&[], "x", |a| a[0]).is_err());
+        assert!(parse_fixed::<12, u8>(&[0; 13], "x", |a| a[0]).is_err());
     }
 
     #[test]

@@ -354,29 +354,28 @@ impl AttributeValue {
             tc::AGGREGATOR => {
                 AttributeValue::Aggregator(Aggregator::parse(value, ctx.four_octet_as)?)
             }
-            tc::COMMUNITIES => AttributeValue::Communities(
-                community::parse_fixed::<4>(value, "COMMUNITIES")?
-                    .into_iter()
-                    .map(|a| Community(u32::from_be_bytes(a)))
-                    .collect(),
-            ),
+            tc::COMMUNITIES => AttributeValue::Communities(community::parse_fixed(
+                value,
+                "COMMUNITIES",
+                |a: &[u8; 4]| Community(u32::from_be_bytes(*a)),
+            )?),
             tc::ORIGINATOR_ID => {
                 AttributeValue::OriginatorId(Ipv4Addr::from(u32_of("ORIGINATOR_ID")?))
             }
-            tc::CLUSTER_LIST => AttributeValue::ClusterList(
-                community::parse_fixed::<4>(value, "CLUSTER_LIST")?
-                    .into_iter()
-                    .map(Ipv4Addr::from)
-                    .collect(),
-            ),
+            tc::CLUSTER_LIST => AttributeValue::ClusterList(community::parse_fixed(
+                value,
+                "CLUSTER_LIST",
+                |a: &[u8; 4]| Ipv4Addr::from(*a),
+            )?),
             tc::MP_REACH_NLRI => AttributeValue::MpReach(MpReach::parse(value, ctx)?),
             tc::MP_UNREACH_NLRI => AttributeValue::MpUnreach(MpUnreach::parse(value, ctx)?),
-            tc::EXTENDED_COMMUNITIES => AttributeValue::ExtendedCommunities(
-                community::parse_fixed::<8>(value, "EXTENDED_COMMUNITIES")?
-                    .into_iter()
-                    .map(ExtendedCommunity)
-                    .collect(),
-            ),
+            tc::EXTENDED_COMMUNITIES => {
+                AttributeValue::ExtendedCommunities(community::parse_fixed(
+                    value,
+                    "EXTENDED_COMMUNITIES",
+                    |a: &[u8; 8]| ExtendedCommunity(*a),
+                )?)
+            }
             tc::AS4_PATH => {
                 let p = AsPath::parse(value, true)?;
                 if p.has_confed() {
@@ -389,23 +388,23 @@ impl AttributeValue {
             tc::PMSI_TUNNEL => AttributeValue::PmsiTunnel(
                 PmsiTunnel::parse(value).map_err(|e| format!("PMSI_TUNNEL: {e}"))?,
             ),
-            tc::IPV6_EXTENDED_COMMUNITIES => AttributeValue::Ipv6ExtendedCommunities(
-                community::parse_fixed::<20>(value, "IPv6 extended communities")?
-                    .into_iter()
-                    .map(Ipv6ExtendedCommunity)
-                    .collect(),
-            ),
+            tc::IPV6_EXTENDED_COMMUNITIES => {
+                AttributeValue::Ipv6ExtendedCommunities(community::parse_fixed(
+                    value,
+                    "IPv6 extended communities",
+                    |a: &[u8; 20]| Ipv6ExtendedCommunity(*a),
+                )?)
+            }
             tc::AIGP => AttributeValue::Aigp(AigpTlv::parse_all(value)?),
-            tc::LARGE_COMMUNITIES => AttributeValue::LargeCommunities(
-                community::parse_fixed::<12>(value, "LARGE_COMMUNITY")?
-                    .into_iter()
-                    .map(|a| LargeCommunity {
-                        global: u32::from_be_bytes([a[0], a[1], a[2], a[3]]),
-                        local1: u32::from_be_bytes([a[4], a[5], a[6], a[7]]),
-                        local2: u32::from_be_bytes([a[8], a[9], a[10], a[11]]),
-                    })
-                    .collect(),
-            ),
+            tc::LARGE_COMMUNITIES => AttributeValue::LargeCommunities(community::parse_fixed(
+                value,
+                "LARGE_COMMUNITY",
+                |a: &[u8; 12]| LargeCommunity {
+                    global: u32::from_be_bytes([a[0], a[1], a[2], a[3]]),
+                    local1: u32::from_be_bytes([a[4], a[5], a[6], a[7]]),
+                    local2: u32::from_be_bytes([a[8], a[9], a[10], a[11]]),
+                },
+            )?),
             tc::OTC => AttributeValue::OnlyToCustomer(otc::parse(value)?),
             _ => return Ok(None),
         }))
@@ -752,7 +751,7 @@ pub(crate) fn parse_attributes(
     ctx: &WireContext,
     errors: &mut Vec<AttributeError>,
 ) -> Result<ParsedAttributes, WireError> {
-    let mut attrs: Vec<PathAttribute> = Vec::new();
+    let mut attrs: Vec<PathAttribute> = Vec::with_capacity(8);
     let mut taw = false;
     let record = |errors: &mut Vec<AttributeError>,
                   taw: &mut bool,

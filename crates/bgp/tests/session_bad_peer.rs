@@ -1,0 +1,762 @@
+//! "A bad peer hurts no one else" (issue 3, item 7).
+//!
+//! A real speaker listens on loopback with two passive neighbours: a well
+//! behaved peer (127.0.0.2) that announces two prefixes and keeps its session
+//! alive, and a scripted bad peer (127.0.0.3) that, one connection after the
+//! other, sends malformed messages of every RFC 7606 / RFC 4271 §6 class,
+//! built here byte by byte. Each must get its treatment:
+//!
+//! - treat-as-withdraw (RFC 7606 §2): the session stays up, the UPDATE's
+//!   routes reach the consumer as withdrawn;
+//! - attribute discard: the session stays up, the route is delivered without
+//!   the attribute;
+//! - session reset: the peer receives the NOTIFICATION RFC 4271 §6 / RFC 7606
+//!   prescribes (code and subcode checked) and the connection is closed;
+//! - truncated messages and garbage after OPEN likewise.
+//!
+//! Throughout, the good peer's session stays Established (no flap, no
+//! NOTIFICATION, no withdrawal of its routes) and nothing panics (a panic
+//! hook records any panic of any task).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use perouter_bgp::config::{Family, NeighborConfig, NeighborTarget, PeerConfig, RemoteAs};
+use perouter_bgp::config::SpeakerConfig;
+use perouter_bgp::fsm::DownReason;
+use perouter_bgp::speaker::{self, PeerId, SpeakerEvent};
+use perouter_bgp::wire::{AfiSafi, Capability, ErrorAction, Message, Open, WireContext};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::mpsc;
+
+static PANICKED: AtomicBool = AtomicBool::new(false);
+
+const GOOD: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+const BAD: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+const LOCAL_AS: u32 = 65000;
+const GOOD_AS: u32 = 65002;
+const BAD_AS: u32 = 65003;
+
+// ------------------------------------------------------------ message bytes
+
+fn message(ty: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![0xff; 16];
+    let len = u16::try_from(19 + body.len()).expect("test message fits");
+    m.extend_from_slice(&len.to_be_bytes());
+    m.push(ty);
+    m.extend_from_slice(body);
+    m
+}
+
+fn keepalive() -> Vec<u8> {
+    message(4, &[])
+}
+
+fn attr(flags: u8, code: u8, value: &[u8]) -> Vec<u8> {
+    let mut a = vec![flags, code];
+    if flags & 0x10 != 0 {
+        a.extend_from_slice(&u16::try_from(value.len()).unwrap().to_be_bytes());
+    } else {
+        a.push(u8::try_from(value.len()).unwrap());
+    }
+    a.extend_from_slice(value);
+    a
+}
+
+fn update(withdrawn: &[u8], attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&u16::try_from(withdrawn.len()).unwrap().to_be_bytes());
+    b.extend_from_slice(withdrawn);
+    b.extend_from_slice(&u16::try_from(attrs.len()).unwrap().to_be_bytes());
+    b.extend_from_slice(attrs);
+    b.extend_from_slice(nlri);
+    message(2, &b)
+}
+
+fn origin_igp() -> Vec<u8> {
+    attr(0x40, 1, &[0])
+}
+
+/// AS_PATH of one AS_SEQUENCE with 4-octet ASNs (RFC 6793 session).
+fn as_path(asn: u32) -> Vec<u8> {
+    let mut v = vec![2, 1];
+    v.extend_from_slice(&asn.to_be_bytes());
+    attr(0x40, 2, &v)
+}
+
+fn next_hop(a: Ipv4Addr) -> Vec<u8> {
+    attr(0x40, 3, &a.octets())
+}
+
+fn base_attrs(asn: u32, nh: Ipv4Addr) -> Vec<u8> {
+    [origin_igp(), as_path(asn), next_hop(nh)].concat()
+}
+
+/// An IPv4 NLRI: length byte then the significant octets.
+fn v4(a: [u8; 4], len: u8) -> Vec<u8> {
+    let mut v = vec![len];
+    v.extend_from_slice(&a[..usize::from(len).div_ceil(8)]);
+    v
+}
+
+fn open_bytes(asn: u32, hold: u16, id: Ipv4Addr) -> Vec<u8> {
+    let open = Open::new(
+        asn,
+        hold,
+        id,
+        vec![
+            Capability::MultiProtocol(AfiSafi::IPV4_UNICAST),
+            Capability::MultiProtocol(AfiSafi::IPV6_UNICAST),
+            Capability::FourOctetAs(asn),
+        ],
+    );
+    Message::Open(open)
+        .to_bytes(&WireContext::default())
+        .expect("OPEN encodes")
+        .to_vec()
+}
+
+// ----------------------------------------------------------- scripted peers
+
+/// A raw BGP connection from a given loopback address.
+struct RawPeer {
+    stream: TcpStream,
+}
+
+/// What a raw peer read back.
+#[derive(Debug, PartialEq)]
+enum Reply {
+    Open,
+    Keepalive,
+    Update,
+    Notification { code: u8, subcode: u8 },
+    Other(u8),
+    Closed,
+    Silence,
+}
+
+impl RawPeer {
+    async fn connect(from: Ipv4Addr, to: SocketAddr) -> std::io::Result<RawPeer> {
+        let s = TcpSocket::new_v4()?;
+        s.bind(SocketAddr::new(from.into(), 0))?;
+        let stream = s.connect(to).await?;
+        stream.set_nodelay(true)?;
+        Ok(RawPeer { stream })
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        // The speaker may already have closed: a failed write is an answer too.
+        let _ = self.stream.write_all(bytes).await;
+    }
+
+    /// Reads one message, waiting at most `wait`.
+    async fn read(&mut self, wait: Duration) -> Reply {
+        let mut header = [0u8; 19];
+        match tokio::time::timeout(wait, self.stream.read_exact(&mut header)).await {
+            Err(_) => return Reply::Silence,
+            Ok(Err(_)) => return Reply::Closed,
+            Ok(Ok(_)) => {}
+        }
+        let len = usize::from(u16::from_be_bytes([header[16], header[17]]));
+        let mut body = vec![0u8; len.saturating_sub(19)];
+        if tokio::time::timeout(wait, self.stream.read_exact(&mut body))
+            .await
+            .map_or(true, |r| r.is_err())
+        {
+            return Reply::Closed;
+        }
+        match header[18] {
+            1 => Reply::Open,
+            2 => Reply::Update,
+            3 => Reply::Notification {
+                code: body.first().copied().unwrap_or(0),
+                subcode: body.get(1).copied().unwrap_or(0),
+            },
+            4 => Reply::Keepalive,
+            t => Reply::Other(t),
+        }
+    }
+
+    /// Reads until something other than KEEPALIVE/UPDATE arrives.
+    async fn read_significant(&mut self, wait: Duration) -> Reply {
+        loop {
+            match self.read(wait).await {
+                Reply::Keepalive | Reply::Update => continue,
+                r => return r,
+            }
+        }
+    }
+
+    /// OPEN + KEEPALIVE both ways: the session is Established at the
+    /// speaker once this returns true.
+    async fn establish(&mut self, asn: u32, hold: u16, id: Ipv4Addr) -> bool {
+        self.send(&open_bytes(asn, hold, id)).await;
+        if self.read(Duration::from_secs(5)).await != Reply::Open {
+            return false;
+        }
+        self.send(&keepalive()).await;
+        self.read(Duration::from_secs(5)).await == Reply::Keepalive
+    }
+
+    /// Expects the connection to be closed, possibly after KEEPALIVEs.
+    async fn expect_closed(&mut self) {
+        let r = self.read_significant(Duration::from_secs(5)).await;
+        assert_eq!(r, Reply::Closed, "connection should be closed");
+    }
+}
+
+// ---------------------------------------------------------- event recording
+
+#[derive(Default)]
+struct Log {
+    events: Vec<SpeakerEvent>,
+}
+
+type SharedLog = Arc<Mutex<Log>>;
+
+fn peer_of(ev: &SpeakerEvent) -> PeerId {
+    match ev {
+        SpeakerEvent::PeerUp { peer, .. }
+        | SpeakerEvent::PeerDown { peer, .. }
+        | SpeakerEvent::Updates { peer, .. }
+        | SpeakerEvent::EndOfRib { peer, .. }
+        | SpeakerEvent::RouteRefresh { peer, .. }
+        | SpeakerEvent::StaleExpired { peer } => *peer,
+    }
+}
+
+/// Waits until `pred` holds for the log, or panics after 5 s.
+async fn wait_for(log: &SharedLog, what: &str, pred: impl Fn(&[SpeakerEvent]) -> bool) {
+    for _ in 0..500 {
+        if pred(&log.lock().unwrap().events) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+fn peer_by_remote(events: &[SpeakerEvent], ip: Ipv4Addr) -> Option<PeerId> {
+    events.iter().find_map(|e| match e {
+        SpeakerEvent::PeerUp { peer, remote, .. } if remote.ip() == ip => Some(*peer),
+        _ => None,
+    })
+}
+
+fn count_up(events: &[SpeakerEvent], peer: PeerId) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, SpeakerEvent::PeerUp { peer: p, .. } if *p == peer))
+        .count()
+}
+
+fn count_down(events: &[SpeakerEvent], peer: PeerId) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, SpeakerEvent::PeerDown { peer: p, .. } if *p == peer))
+        .count()
+}
+
+/// The prefixes announced and withdrawn in a peer's UPDATE events, in order.
+fn route_log(events: &[SpeakerEvent], peer: PeerId) -> Vec<(bool, String)> {
+    let mut out = Vec::new();
+    for e in events {
+        if let SpeakerEvent::Updates { peer: p, updates } = e {
+            if *p != peer {
+                continue;
+            }
+            for u in updates {
+                for b in u.withdrawals() {
+                    out.extend(b.iter().map(|n| (false, n.prefix.to_string())));
+                }
+                for b in u.announced() {
+                    out.extend(b.iter().map(|n| (true, n.prefix.to_string())));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn neighbor(addr: Ipv4Addr, asn: u32) -> NeighborConfig {
+    let mut peer = PeerConfig::new(RemoteAs::Number(asn));
+    peer.passive = true;
+    peer.hold_time = 9;
+    peer.connect_retry = 1;
+    peer.connect_retry_max = 1;
+    peer.families = vec![Family::Ipv4Unicast, Family::Ipv6Unicast];
+    NeighborConfig {
+        target: NeighborTarget::Address(addr.into()),
+        limit: None,
+        peer,
+    }
+}
+
+/// One session-reset case: the bytes sent after Established and the
+/// NOTIFICATION (code, subcode) expected back.
+struct ResetCase {
+    name: &'static str,
+    /// Sent after OPEN only (OpenConfirm) instead of after Established.
+    before_keepalive: bool,
+    bytes: Vec<u8>,
+    expect: (u8, u8),
+}
+
+fn reset_cases() -> Vec<ResetCase> {
+    let good_attrs = base_attrs(BAD_AS, BAD);
+    let mut cases = vec![
+        ResetCase {
+            name: "header length below 19",
+            before_keepalive: false,
+            bytes: {
+                let mut m = keepalive();
+                m[17] = 18;
+                m
+            },
+            expect: (1, 2),
+        },
+        ResetCase {
+            name: "KEEPALIVE with a body",
+            before_keepalive: false,
+            bytes: message(4, &[0]),
+            expect: (1, 2),
+        },
+        ResetCase {
+            name: "UPDATE above 4096 bytes without extended messages",
+            before_keepalive: false,
+            bytes: update(&[], &good_attrs, &[24, 10, 3, 9].repeat(1100)),
+            expect: (1, 2),
+        },
+        ResetCase {
+            name: "UPDATE shorter than its minimum (RFC 4271 §6.1)",
+            before_keepalive: false,
+            bytes: message(2, &[0, 0]),
+            expect: (1, 2),
+        },
+        ResetCase {
+            name: "unknown message type",
+            before_keepalive: false,
+            bytes: message(9, &[1, 2, 3]),
+            expect: (1, 3),
+        },
+        ResetCase {
+            name: "garbage after OPEN (bad marker) in Established",
+            before_keepalive: false,
+            bytes: b"GET / HTTP/1.1\r\nHost: perouter\r\n\r\n".to_vec(),
+            expect: (1, 1),
+        },
+        ResetCase {
+            name: "garbage right after OPEN (OpenConfirm)",
+            before_keepalive: true,
+            bytes: vec![0u8; 40],
+            expect: (1, 1),
+        },
+        ResetCase {
+            name: "UPDATE in OpenConfirm (RFC 4271 §8.2.2)",
+            before_keepalive: true,
+            bytes: update(&[], &good_attrs, &v4([10, 3, 8, 0], 24)),
+            expect: (5, 2),
+        },
+        ResetCase {
+            name: "second OPEN in Established",
+            before_keepalive: false,
+            bytes: open_bytes(BAD_AS, 9, BAD),
+            expect: (5, 3),
+        },
+        ResetCase {
+            name: "withdrawn routes length overruns the message",
+            before_keepalive: false,
+            bytes: message(2, &[0, 200, 0, 0]),
+            expect: (3, 1),
+        },
+        ResetCase {
+            name: "total path attribute length overruns the message",
+            before_keepalive: false,
+            bytes: message(2, &[0, 0, 0, 50, 0x40, 1, 1, 0]),
+            expect: (3, 1),
+        },
+        ResetCase {
+            name: "NLRI prefix length 33 (RFC 7606 §5.3)",
+            before_keepalive: false,
+            bytes: update(&[], &good_attrs, &[33, 10, 0, 0, 0, 0]),
+            expect: (3, 10),
+        },
+        ResetCase {
+            name: "NLRI truncated (prefix needs more octets than remain)",
+            before_keepalive: false,
+            bytes: update(&[], &good_attrs, &[24, 10, 3]),
+            expect: (3, 10),
+        },
+        ResetCase {
+            name: "withdrawn prefix length 40",
+            before_keepalive: false,
+            bytes: update(&[40, 10, 0, 0, 0, 0], &[], &[]),
+            expect: (3, 1),
+        },
+        ResetCase {
+            name: "unrecognized well-known attribute",
+            before_keepalive: false,
+            bytes: update(
+                &[],
+                &[good_attrs.clone(), attr(0x40, 99, &[1, 2])].concat(),
+                &v4([10, 3, 9, 0], 24),
+            ),
+            expect: (3, 2),
+        },
+        ResetCase {
+            name: "MP_REACH_NLRI too short for AFI/SAFI (RFC 7606 §7.11)",
+            before_keepalive: false,
+            bytes: update(
+                &[],
+                &[origin_igp(), as_path(BAD_AS), attr(0x80, 14, &[0, 2])].concat(),
+                &[],
+            ),
+            expect: (3, 9),
+        },
+        ResetCase {
+            name: "MP_REACH_NLRI IPv6 prefix length 200",
+            before_keepalive: false,
+            bytes: {
+                let mut v = vec![0, 2, 1, 16];
+                v.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8].repeat(4));
+                v.push(0);
+                v.extend_from_slice(&[200, 0x20, 0x01]);
+                update(
+                    &[],
+                    &[origin_igp(), as_path(BAD_AS), attr(0x80, 14, &v)].concat(),
+                    &[],
+                )
+            },
+            expect: (3, 9),
+        },
+        ResetCase {
+            name: "MP_REACH_NLRI length overruns the attributes",
+            before_keepalive: false,
+            bytes: {
+                let mut a = [origin_igp(), as_path(BAD_AS)].concat();
+                a.extend_from_slice(&[0x80, 14, 60, 0, 2, 1]);
+                update(&[], &a, &[])
+            },
+            expect: (3, 9),
+        },
+        ResetCase {
+            name: "MP_UNREACH_NLRI twice (RFC 7606 §3.g)",
+            before_keepalive: false,
+            bytes: update(
+                &[],
+                &[attr(0x80, 15, &[0, 2, 1]), attr(0x80, 15, &[0, 2, 1])].concat(),
+                &[],
+            ),
+            expect: (3, 1),
+        },
+        ResetCase {
+            name: "ROUTE-REFRESH with a bad length (RFC 7313 §5)",
+            before_keepalive: false,
+            bytes: message(5, &[0, 1, 0, 1, 9]),
+            expect: (7, 1),
+        },
+    ];
+    // A truncated header followed by a close is covered separately.
+    cases.retain(|c| !c.bytes.is_empty());
+    cases
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_peer_never_disturbs_another_peer_or_the_process() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICKED.store(true, Ordering::SeqCst);
+        default_hook(info);
+    }));
+
+    let (tx, mut rx) = mpsc::channel(64);
+    let sp = speaker::start(
+        SpeakerConfig {
+            local_as: LOCAL_AS,
+            router_id: Ipv4Addr::new(127, 0, 0, 1),
+            listen: vec!["127.0.0.1:0".parse().unwrap()],
+            netns: None,
+        },
+        vec![neighbor(GOOD, GOOD_AS), neighbor(BAD, BAD_AS)],
+        tx,
+    )
+    .await
+    .expect("speaker starts");
+    let addr = sp.listening[0];
+    let log: SharedLog = Arc::default();
+    let collector = {
+        let log = log.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                log.lock().unwrap().events.push(ev);
+            }
+        })
+    };
+
+    // ---- the good peer: up, two routes, then keepalives every second.
+    let mut good = RawPeer::connect(GOOD, addr).await.expect("good connects");
+    assert!(good.establish(GOOD_AS, 9, GOOD).await, "good peer Established");
+    let good_routes = [v4([192, 0, 2, 0], 24), v4([198, 51, 100, 0], 24)].concat();
+    good.send(&update(&[], &base_attrs(GOOD_AS, GOOD), &good_routes))
+        .await;
+    wait_for(&log, "good peer's routes", |ev| {
+        peer_by_remote(ev, GOOD).is_some_and(|p| route_log(ev, p).len() == 2)
+    })
+    .await;
+    let good_id = peer_by_remote(&log.lock().unwrap().events, GOOD).unwrap();
+    let good_notifications = Arc::new(AtomicU64::new(0));
+    let good_alive = Arc::new(AtomicBool::new(true));
+    let good_task = {
+        let (n, alive) = (good_notifications.clone(), good_alive.clone());
+        tokio::spawn(async move {
+            while alive.load(Ordering::SeqCst) {
+                good.send(&keepalive()).await;
+                match good.read(Duration::from_secs(1)).await {
+                    Reply::Notification { .. } | Reply::Closed => {
+                        n.fetch_add(1, Ordering::SeqCst);
+                        return good;
+                    }
+                    _ => {}
+                }
+            }
+            good
+        })
+    };
+
+    // ---- the bad peer, class by class.
+    let mut bad_id = None;
+    let mut ups = 0usize;
+    let mut bad_connect = || async {
+        // The previous connection may still be winding down at the speaker;
+        // a refused connection is retried.
+        for _ in 0..50 {
+            if let Ok(p) = RawPeer::connect(BAD, addr).await {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("bad peer cannot connect");
+    };
+
+    // 1. Treat-as-withdraw (RFC 7606 §2): a route, then the same route with
+    //    an invalid ORIGIN (§7.1), an AS_PATH with a bad segment type (§7.2)
+    //    and with no NEXT_HOP (§3.d). Each withdraws, the session stays.
+    let mut p = bad_connect().await;
+    assert!(p.establish(BAD_AS, 0, BAD).await, "bad peer Established");
+    ups += 1;
+    let route = v4([10, 3, 0, 0], 24);
+    let taw_updates = [
+        [attr(0x40, 1, &[7]), as_path(BAD_AS), next_hop(BAD)].concat(),
+        [origin_igp(), attr(0x40, 2, &[9, 1, 0, 0, 0xfe, 0x4b]), next_hop(BAD)].concat(),
+        [origin_igp(), as_path(BAD_AS)].concat(),
+        [origin_igp(), as_path(BAD_AS), attr(0x40, 3, &[10, 0, 0])].concat(),
+    ];
+    for (i, bad_attrs) in taw_updates.iter().enumerate() {
+        p.send(&update(&[], &base_attrs(BAD_AS, BAD), &route)).await;
+        p.send(&update(&[], bad_attrs, &route)).await;
+        wait_for(&log, "treat-as-withdraw delivered", |ev| {
+            peer_by_remote(ev, BAD)
+                .is_some_and(|b| route_log(ev, b).len() == 2 * (i + 1))
+        })
+        .await;
+        let ev = log.lock().unwrap().events.clone();
+        let b = peer_by_remote(&ev, BAD).unwrap();
+        bad_id = Some(b);
+        let rl = route_log(&ev, b);
+        assert_eq!(
+            rl[2 * i..],
+            [(true, "10.3.0.0/24".into()), (false, "10.3.0.0/24".into())],
+            "case {i}: announce then treat-as-withdraw"
+        );
+        let last = ev
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                SpeakerEvent::Updates { peer, updates } if *peer == b => updates.last().cloned(),
+                _ => None,
+            })
+            .unwrap();
+        assert!(last.treat_as_withdraw, "case {i}: {last:?}");
+        assert!(last
+            .attribute_errors
+            .iter()
+            .any(|e| e.action == ErrorAction::TreatAsWithdraw));
+    }
+    assert_eq!(
+        p.read_significant(Duration::from_millis(300)).await,
+        Reply::Silence,
+        "treat-as-withdraw must not reset the session"
+    );
+
+    // 2. Attribute discard: a malformed ATOMIC_AGGREGATE (§7.6) and
+    //    AGGREGATOR (§7.7), and LOCAL_PREF from an eBGP peer (§7.5).
+    let discard_attrs = [
+        base_attrs(BAD_AS, BAD),
+        attr(0x40, 6, &[1]),
+        attr(0xc0, 7, &[0, 0, 0xfe]),
+        attr(0x40, 5, &[0, 0, 0, 100]),
+    ]
+    .concat();
+    p.send(&update(&[], &discard_attrs, &v4([10, 3, 1, 0], 24)))
+        .await;
+    let b = bad_id.unwrap();
+    wait_for(&log, "attribute discard delivered", |ev| {
+        route_log(ev, b).contains(&(true, "10.3.1.0/24".into()))
+    })
+    .await;
+    {
+        let ev = log.lock().unwrap().events.clone();
+        let u = ev
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                SpeakerEvent::Updates { peer, updates } if *peer == b => updates.last().cloned(),
+                _ => None,
+            })
+            .unwrap();
+        assert!(!u.treat_as_withdraw);
+        let discarded: Vec<u8> = u
+            .attribute_errors
+            .iter()
+            .filter(|e| e.action == ErrorAction::AttributeDiscard)
+            .map(|e| e.type_code)
+            .collect();
+        assert_eq!(discarded, vec![6, 7, 5], "{:?}", u.attribute_errors);
+        assert!(u.attributes.get(6).is_none() && u.attributes.get(7).is_none());
+        assert!(u.attributes.get(5).is_none());
+    }
+    assert_eq!(
+        p.read_significant(Duration::from_millis(300)).await,
+        Reply::Silence,
+        "attribute discard must not reset the session"
+    );
+    drop(p);
+    wait_for(&log, "bad peer down after close", |ev| count_down(ev, b) == 1).await;
+
+    // 3. Session reset: each case on its own connection.
+    for case in reset_cases() {
+        let mut p = bad_connect().await;
+        let downs_before = count_down(&log.lock().unwrap().events, b);
+        if case.before_keepalive {
+            p.send(&open_bytes(BAD_AS, 0, BAD)).await;
+            assert_eq!(p.read(Duration::from_secs(5)).await, Reply::Open, "{}", case.name);
+        } else {
+            assert!(p.establish(BAD_AS, 0, BAD).await, "{}: Established", case.name);
+            ups += 1;
+            wait_for(&log, "bad peer up", |ev| count_up(ev, b) == ups).await;
+        }
+        p.send(&case.bytes).await;
+        let r = p.read_significant(Duration::from_secs(5)).await;
+        assert_eq!(
+            r,
+            Reply::Notification {
+                code: case.expect.0,
+                subcode: case.expect.1
+            },
+            "{}",
+            case.name
+        );
+        p.expect_closed().await;
+        if !case.before_keepalive {
+            wait_for(&log, "bad peer down", |ev| count_down(ev, b) == downs_before + 1).await;
+            let ev = log.lock().unwrap().events.clone();
+            let reason = ev
+                .iter()
+                .rev()
+                .find_map(|e| match e {
+                    SpeakerEvent::PeerDown { peer, reason, graceful } if *peer == b => {
+                        assert!(!graceful, "{}: a NOTIFICATION ends GR", case.name);
+                        Some(reason.clone())
+                    }
+                    _ => None,
+                })
+                .unwrap();
+            match reason {
+                DownReason::NotificationSent(n) => {
+                    assert_eq!((n.code, n.subcode), case.expect, "{}", case.name)
+                }
+                other => panic!("{}: unexpected down reason {other:?}", case.name),
+            }
+        }
+    }
+
+    // 4. Truncated messages: half a header, and a header announcing more
+    //    than is ever sent, then the peer goes away. No NOTIFICATION can be
+    //    sent for a message never completed; the session just closes.
+    for bytes in [vec![0xffu8; 10], {
+        let mut m = update(&[], &base_attrs(BAD_AS, BAD), &v4([10, 3, 2, 0], 24));
+        m.truncate(30);
+        m
+    }] {
+        let mut p = bad_connect().await;
+        assert!(p.establish(BAD_AS, 0, BAD).await);
+        ups += 1;
+        wait_for(&log, "bad peer up", |ev| count_up(ev, b) == ups).await;
+        let downs = count_down(&log.lock().unwrap().events, b);
+        p.send(&bytes).await;
+        drop(p);
+        wait_for(&log, "bad peer down after truncation", |ev| {
+            count_down(ev, b) == downs + 1
+        })
+        .await;
+        assert!(!route_log(&log.lock().unwrap().events, b)
+            .contains(&(true, "10.3.2.0/24".into())));
+    }
+
+    // 5. Mutations of a valid UPDATE: every single-byte corruption of the
+    //    body must get an answer (an UPDATE delivered or a NOTIFICATION),
+    //    never a hang or a panic. Deterministic: byte i set to 0xff.
+    let valid = update(&[], &base_attrs(BAD_AS, BAD), &v4([10, 3, 3, 0], 24));
+    let mut p = bad_connect().await;
+    assert!(p.establish(BAD_AS, 0, BAD).await);
+    ups += 1;
+    for i in 19..valid.len() {
+        let mut m = valid.clone();
+        m[i] ^= 0xff;
+        p.send(&m).await;
+        // A KEEPALIVE after it: if the session is still up the speaker
+        // answers nothing; if it reset, a NOTIFICATION is waiting.
+        match p.read_significant(Duration::from_millis(100)).await {
+            Reply::Silence => {}
+            Reply::Notification { code, .. } => {
+                assert!(matches!(code, 1 | 3), "byte {i}: code {code}");
+                p.expect_closed().await;
+                p = bad_connect().await;
+                assert!(p.establish(BAD_AS, 0, BAD).await, "byte {i}: re-established");
+                ups += 1;
+            }
+            other => panic!("byte {i}: unexpected reply {other:?}"),
+        }
+    }
+    drop(p);
+
+    // ---- the good peer never noticed.
+    good_alive.store(false, Ordering::SeqCst);
+    let _good = good_task.await.expect("good peer task");
+    assert_eq!(good_notifications.load(Ordering::SeqCst), 0, "good peer was disturbed");
+    let ev = log.lock().unwrap().events.clone();
+    assert_eq!(count_up(&ev, good_id), 1, "good peer flapped");
+    assert_eq!(count_down(&ev, good_id), 0, "good peer went down");
+    assert_eq!(
+        route_log(&ev, good_id),
+        vec![
+            (true, "192.0.2.0/24".to_string()),
+            (true, "198.51.100.0/24".to_string())
+        ],
+        "good peer's routes changed"
+    );
+    assert!(ev.iter().all(|e| peer_of(e) == good_id || peer_of(e) == b));
+    let status = sp.status().await;
+    let g = status.iter().find(|s| s.peer == good_id).expect("good status");
+    assert_eq!(format!("{:?}", g.session.state), "Established");
+    assert_eq!(g.session.counters.flaps, 0);
+    let bs = status.iter().find(|s| s.peer == b).expect("bad status");
+    assert!(bs.session.counters.flaps >= 20, "{:?}", bs.session.counters);
+    assert!(bs.session.counters.updates_treated_as_withdraw >= 4);
+    assert!(!PANICKED.load(Ordering::SeqCst), "a task panicked");
+    sp.shutdown(None).await;
+    let _ = collector.await;
+}
