@@ -16,10 +16,15 @@ fn ipv4_update(n: usize) -> (WireContext, Bytes) {
     let ctx = WireContext::four_octet();
     let attrs = PathAttributes::new()
         .with(AttributeValue::Origin(Origin::Igp))
-        .with(AttributeValue::AsPath(AsPath::sequence([4200000001, 65010])))
+        .with(AttributeValue::AsPath(AsPath::sequence([
+            4200000001, 65010,
+        ])))
         .with(AttributeValue::NextHop(Ipv4Addr::new(192, 0, 2, 1)))
         .with(AttributeValue::MultiExitDisc(0))
-        .with(AttributeValue::Communities(vec![Community::new(64512, 100), Community::new(64512, 200)]));
+        .with(AttributeValue::Communities(vec![
+            Community::new(64512, 100),
+            Community::new(64512, 200),
+        ]));
     let prefixes: Vec<Nlri> = (0..n as u32)
         .map(|i| Nlri::new(format!("10.{}.{}.0/24", i >> 8, i & 0xff).parse().unwrap()))
         .collect();
@@ -87,7 +92,9 @@ fn evpn_update(route_type: u8, n: usize) -> (WireContext, Bytes) {
 
 fn parse_and_iterate(bytes: &Bytes, ctx: &WireContext) -> usize {
     let (m, _) = Message::parse(bytes, ctx).unwrap();
-    let Message::Update(u) = m else { unreachable!() };
+    let Message::Update(u) = m else {
+        unreachable!()
+    };
     iterate(&u)
 }
 
@@ -128,8 +135,12 @@ fn bench(c: &mut Criterion) {
             b.iter(|| Message::parse(black_box(bytes), ctx).unwrap())
         });
         let (m, _) = Message::parse(bytes, ctx).unwrap();
-        let Message::Update(u) = &m else { unreachable!() };
-        g.bench_function(format!("iterate/{name}"), |b| b.iter(|| iterate(black_box(u))));
+        let Message::Update(u) = &m else {
+            unreachable!()
+        };
+        g.bench_function(format!("iterate/{name}"), |b| {
+            b.iter(|| iterate(black_box(u)))
+        });
         let mut out = BytesMut::with_capacity(8192);
         g.bench_function(format!("emit/{name}"), |b| {
             b.iter(|| {

@@ -9,8 +9,14 @@ use perouter_bgp::wire::*;
 use proptest::prelude::*;
 
 fn ctx_strategy() -> impl Strategy<Value = WireContext> {
-    (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), proptest::option::of(any::<bool>())).prop_map(
-        |(four, ext, ap4, ap6, ibgp)| {
+    (
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        proptest::option::of(any::<bool>()),
+    )
+        .prop_map(|(four, ext, ap4, ap6, ibgp)| {
             let mut add_path = AddPathFamilies::none();
             if ap4 {
                 add_path.insert(AfiSafi::IPV4_UNICAST);
@@ -24,16 +30,17 @@ fn ctx_strategy() -> impl Strategy<Value = WireContext> {
                 add_path,
                 ibgp,
             }
-        },
-    )
+        })
 }
 
 fn v4_prefix() -> impl Strategy<Value = IpNet> {
-    (any::<u32>(), 0u8..=32).prop_map(|(a, l)| IpNet::V4(Ipv4Net::new(Ipv4Addr::from(a), l).unwrap().trunc()))
+    (any::<u32>(), 0u8..=32)
+        .prop_map(|(a, l)| IpNet::V4(Ipv4Net::new(Ipv4Addr::from(a), l).unwrap().trunc()))
 }
 
 fn v6_prefix() -> impl Strategy<Value = IpNet> {
-    (any::<u128>(), 0u8..=128).prop_map(|(a, l)| IpNet::V6(Ipv6Net::new(Ipv6Addr::from(a), l).unwrap().trunc()))
+    (any::<u128>(), 0u8..=128)
+        .prop_map(|(a, l)| IpNet::V6(Ipv6Net::new(Ipv6Addr::from(a), l).unwrap().trunc()))
 }
 
 fn nlri_list(p: impl Strategy<Value = IpNet>, add_path: bool) -> impl Strategy<Value = Vec<Nlri>> {
@@ -48,17 +55,25 @@ fn nlri_list(p: impl Strategy<Value = IpNet>, add_path: bool) -> impl Strategy<V
 }
 
 fn as_path(four: bool) -> impl Strategy<Value = AsPath> {
-    let asn = if four { any::<u32>().boxed() } else { (0u32..=65535).boxed() };
+    let asn = if four {
+        any::<u32>().boxed()
+    } else {
+        (0u32..=65535).boxed()
+    };
     let kind = prop_oneof![
         Just(AsSegmentKind::Sequence),
         Just(AsSegmentKind::Set),
         Just(AsSegmentKind::ConfedSequence),
         Just(AsSegmentKind::ConfedSet)
     ];
-    proptest::collection::vec((kind, proptest::collection::vec(asn, 1..8)), 0..4)
-        .prop_map(|segs| AsPath {
-            segments: segs.into_iter().map(|(kind, asns)| AsSegment { kind, asns }).collect(),
-        })
+    proptest::collection::vec((kind, proptest::collection::vec(asn, 1..8)), 0..4).prop_map(|segs| {
+        AsPath {
+            segments: segs
+                .into_iter()
+                .map(|(kind, asns)| AsSegment { kind, asns })
+                .collect(),
+        }
+    })
 }
 
 /// Attributes that are valid for `ctx` (so none is discarded on parse).
@@ -66,7 +81,11 @@ fn attributes(ctx: WireContext) -> impl Strategy<Value = Vec<AttributeValue>> {
     let four = ctx.four_octet_as;
     let ebgp = ctx.ibgp == Some(false);
     (
-        prop_oneof![Just(Origin::Igp), Just(Origin::Egp), Just(Origin::Incomplete)],
+        prop_oneof![
+            Just(Origin::Igp),
+            Just(Origin::Egp),
+            Just(Origin::Incomplete)
+        ],
         as_path(four),
         any::<u32>(),
         proptest::option::of(any::<u32>()),
@@ -74,9 +93,19 @@ fn attributes(ctx: WireContext) -> impl Strategy<Value = Vec<AttributeValue>> {
         proptest::collection::vec(any::<u32>(), 1..6),
         proptest::collection::vec(any::<[u8; 8]>(), 1..6),
         proptest::collection::vec((any::<u32>(), any::<u32>(), any::<u32>()), 1..4),
-        proptest::option::of((if four { any::<u32>().boxed() } else { (0u32..=65535).boxed() }, any::<u32>())),
+        proptest::option::of((
+            if four {
+                any::<u32>().boxed()
+            } else {
+                (0u32..=65535).boxed()
+            },
+            any::<u32>(),
+        )),
         any::<bool>(),
-        proptest::collection::vec((40u8..60, proptest::collection::vec(any::<u8>(), 0..300)), 0..3),
+        proptest::collection::vec(
+            (40u8..60, proptest::collection::vec(any::<u8>(), 0..300)),
+            0..3,
+        ),
         proptest::option::of(any::<u32>()),
     )
         .prop_map(
@@ -102,12 +131,20 @@ fn attributes(ctx: WireContext) -> impl Strategy<Value = Vec<AttributeValue>> {
                         four_octet: four,
                     }));
                 }
-                v.push(AttributeValue::Communities(comms.into_iter().map(Community).collect()));
-                v.push(AttributeValue::ExtendedCommunities(ext.into_iter().map(ExtendedCommunity).collect()));
+                v.push(AttributeValue::Communities(
+                    comms.into_iter().map(Community).collect(),
+                ));
+                v.push(AttributeValue::ExtendedCommunities(
+                    ext.into_iter().map(ExtendedCommunity).collect(),
+                ));
                 v.push(AttributeValue::LargeCommunities(
                     large
                         .into_iter()
-                        .map(|(global, local1, local2)| LargeCommunity { global, local1, local2 })
+                        .map(|(global, local1, local2)| LargeCommunity {
+                            global,
+                            local1,
+                            local2,
+                        })
                         .collect(),
                 ));
                 if let Some(o) = otc {
@@ -163,7 +200,8 @@ fn update_strategy() -> impl Strategy<Value = (WireContext, Update)> {
                     attributes.insert(p);
                 }
                 let u = Update {
-                    withdrawn: NlriBlock::from_prefixes(AfiSafi::IPV4_UNICAST, ap4, withdrawn).unwrap(),
+                    withdrawn: NlriBlock::from_prefixes(AfiSafi::IPV4_UNICAST, ap4, withdrawn)
+                        .unwrap(),
                     attributes,
                     nlri: NlriBlock::from_prefixes(AfiSafi::IPV4_UNICAST, ap4, nlri).unwrap(),
                     treat_as_withdraw: false,
@@ -197,18 +235,29 @@ fn capability() -> impl Strategy<Value = Capability> {
         Just(Capability::ExtendedMessage),
         any::<u32>().prop_map(Capability::FourOctetAs),
         (0u8..6).prop_map(|r| Capability::Role(BgpRole::from_u8(r))),
-        proptest::collection::vec((fam.clone(), 1u8..4), 0..4)
-            .prop_map(|v| Capability::AddPath(v.into_iter().map(|(f, m)| (f, AddPathMode::from_u8(m))).collect())),
-        (any::<u8>(), 0u16..4096, proptest::collection::vec((fam.clone(), any::<u8>()), 0..4)).prop_map(
-            |(f, t, fams)| Capability::GracefulRestart(GracefulRestart {
+        proptest::collection::vec((fam.clone(), 1u8..4), 0..4).prop_map(|v| Capability::AddPath(
+            v.into_iter()
+                .map(|(f, m)| (f, AddPathMode::from_u8(m)))
+                .collect()
+        )),
+        (
+            any::<u8>(),
+            0u16..4096,
+            proptest::collection::vec((fam.clone(), any::<u8>()), 0..4)
+        )
+            .prop_map(|(f, t, fams)| Capability::GracefulRestart(GracefulRestart {
                 restart_flags: f & 0xf0,
                 restart_time: t,
                 families: fams
-            })
-        ),
-        ("[a-z0-9-]{0,20}", "[a-z.]{0,20}").prop_map(|(hostname, domain)| Capability::Fqdn { hostname, domain }),
-        (200u8..255, proptest::collection::vec(any::<u8>(), 0..20))
-            .prop_map(|(code, v)| Capability::Unknown { code, value: Bytes::from(v) }),
+            })),
+        ("[a-z0-9-]{0,20}", "[a-z.]{0,20}")
+            .prop_map(|(hostname, domain)| Capability::Fqdn { hostname, domain }),
+        (200u8..255, proptest::collection::vec(any::<u8>(), 0..20)).prop_map(|(code, v)| {
+            Capability::Unknown {
+                code,
+                value: Bytes::from(v),
+            }
+        }),
     ]
 }
 

@@ -491,3 +491,95 @@ fn framing_splits_a_concatenated_stream() {
     assert_eq!(n, v.len());
     let _ = (&v[0].src, &v[0].dst);
 }
+
+#[test]
+fn json_uses_rfc_field_names() {
+    let v = load("frr-gobgp.hex");
+    let (c, _) = updates(&v)
+        .find(|(c, _)| c.comment.contains("AIGP: 1000"))
+        .unwrap();
+    let j: serde_json::Value = serde_json::to_value(&c.message).unwrap();
+    assert_eq!(j["type"], "UPDATE");
+    assert!(j["withdrawn_routes"].as_array().unwrap().is_empty());
+    let attrs = j["path_attributes"].as_array().unwrap();
+    assert_eq!(attrs[0]["type_code"], 1);
+    assert_eq!(attrs[0]["name"], "ORIGIN");
+    assert_eq!(attrs[0]["value"], "EGP");
+    assert!(attrs.iter().any(|a| a["name"] == "AIGP"));
+    assert!(attrs
+        .iter()
+        .any(|a| a["name"] == "LARGE_COMMUNITY" && a["value"][0] == "4200000002:3:4"));
+    assert_eq!(j["nlri"][0]["prefix"], "198.51.100.192/27");
+    assert_eq!(j["nlri"][0]["path_id"], 1);
+    // EVPN routes carry their FRR text form.
+    let (c, _) = updates(&v)
+        .find(|(c, _)| c.comment.contains("frame 16") && c.comment.contains("plen=25"))
+        .unwrap();
+    let j = serde_json::to_value(&c.message).unwrap();
+    let reach = &j["path_attributes"][0];
+    assert_eq!(reach["name"], "MP_REACH_NLRI");
+    assert_eq!(reach["value"]["family"], "l2vpn-evpn");
+    assert!(reach["value"]["nlri"][0]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("[5]:"));
+    let n = v
+        .iter()
+        .find(|c| matches!(c.message, Message::Notification(_)))
+        .unwrap();
+    let j = serde_json::to_value(&n.message).unwrap();
+    assert_eq!(j["type"], "NOTIFICATION");
+    assert_eq!(j["shutdown_communication"], "maintenance window 42");
+}
+
+#[test]
+fn evpn_routes_from_the_vectors_repack_with_and_without_path_ids() {
+    let v = load("frr-gobgp.hex");
+    let routes: Vec<EvpnNlri> = updates(&v)
+        .filter_map(|(_, u)| u.attributes.mp_reach())
+        .filter(|r| r.family == AfiSafi::L2VPN_EVPN)
+        .flat_map(|r| r.nlri.evpn_routes().collect::<Vec<_>>())
+        .enumerate()
+        .map(|(i, r)| EvpnNlri {
+            path_id: Some(i as u32 + 1),
+            ..r
+        })
+        .collect();
+    assert_eq!(routes.len(), 34);
+    let attrs = PathAttributes::new()
+        .with(AttributeValue::Origin(Origin::Igp))
+        .with(AttributeValue::AsPath(AsPath::sequence([4200000001])));
+    let nh = NextHop::V4("198.51.100.1".parse().unwrap());
+    for add_path in [false, true] {
+        let ctx = WireContext {
+            add_path: if add_path {
+                AddPathFamilies::of(&[AfiSafi::L2VPN_EVPN])
+            } else {
+                AddPathFamilies::none()
+            },
+            ..WireContext::four_octet()
+        };
+        let ups =
+            Update::pack_reach(&attrs, Some(nh.clone()), NlriList::Evpn(&routes), &ctx).unwrap();
+        let mut back = Vec::new();
+        for u in ups {
+            let b = Message::Update(u).to_bytes(&ctx).unwrap();
+            let (Message::Update(u), _) = Message::parse(&b, &ctx).unwrap() else {
+                panic!()
+            };
+            back.extend(u.attributes.mp_reach().unwrap().nlri.evpn_routes());
+        }
+        let got: Vec<_> = back.iter().map(|r| (r.path_id, &r.route)).collect();
+        let want: Vec<_> = routes
+            .iter()
+            .map(|r| (r.path_id.filter(|_| add_path), &r.route))
+            .collect();
+        assert_eq!(got, want);
+        let w = Update::pack_withdraw(NlriList::Evpn(&routes), &ctx).unwrap();
+        assert_eq!(w.len(), 1);
+        assert_eq!(
+            w[0].attributes.mp_unreach().unwrap().nlri.len(),
+            routes.len()
+        );
+    }
+}

@@ -129,12 +129,9 @@ impl Message {
         };
         let len = out.len() - start;
         let max = self.message_type().max_len(ctx.max_message_len());
-        let r = r.and_then(|()| {
-            if len > max {
-                Err(EmitError::TooLarge { length: len, max })
-            } else {
-                Ok(())
-            }
+        let r = r.and_then(|()| match len > max {
+            true => Err(EmitError::TooLarge { length: len, max }),
+            false => Ok(()),
         });
         match r {
             Ok(()) => {

@@ -548,9 +548,15 @@ mod tests {
             raw: Bytes::from_static(&[24, 10, 0, 0, 200, 1, 2]),
         };
         assert_eq!(b.iter().count(), 1);
-        let b = NlriBlock { kind: AfiSafi::IPV6_UNICAST, ..b };
+        let b = NlriBlock {
+            kind: AfiSafi::IPV6_UNICAST,
+            ..b
+        };
         assert_eq!(b.iter().count(), 1);
-        let b = NlriBlock { kind: AfiSafi::L2VPN_EVPN, ..b };
+        let b = NlriBlock {
+            kind: AfiSafi::L2VPN_EVPN,
+            ..b
+        };
         assert_eq!(b.evpn_routes().count(), 0);
         let _ = b.len();
     }

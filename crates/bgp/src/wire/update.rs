@@ -422,3 +422,165 @@ impl Update {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::wire::attribute::{AsPath, Origin};
+    use crate::wire::context::AddPathFamilies;
+    use crate::wire::message::Message;
+
+    fn attrs() -> PathAttributes {
+        PathAttributes::new()
+            .with(AttributeValue::Origin(Origin::Igp))
+            .with(AttributeValue::AsPath(AsPath::sequence([65001])))
+            .with(AttributeValue::NextHop(Ipv4Addr::new(192, 0, 2, 1)))
+    }
+
+    fn prefixes(n: u32) -> Vec<Nlri> {
+        (0..n)
+            .map(|i| Nlri::new(format!("10.{}.{}.0/24", i >> 8, i & 0xff).parse().unwrap()))
+            .collect()
+    }
+
+    fn round_trip_all(updates: &[Update], ctx: &WireContext) -> Vec<Nlri> {
+        let mut all = Vec::new();
+        for u in updates {
+            let b = Message::Update(u.clone()).to_bytes(ctx).unwrap();
+            assert!(b.len() <= ctx.max_message_len());
+            let (Message::Update(back), _) = Message::parse(&b, ctx).unwrap() else {
+                panic!()
+            };
+            assert!(
+                back.attribute_errors.is_empty(),
+                "{:?}",
+                back.attribute_errors
+            );
+            for blk in back.announced().chain(back.withdrawals()) {
+                all.extend(blk.iter());
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn packs_ipv4_prefixes_under_4096_bytes() {
+        let ctx = WireContext::four_octet();
+        let p = prefixes(2000);
+        let ups = Update::pack_reach(
+            &attrs(),
+            None,
+            NlriList::Prefixes(AfiSafi::IPV4_UNICAST, &p),
+            &ctx,
+        )
+        .unwrap();
+        // 4 bytes per /24: (4096 - 19 - 4 - attrs) / 4 ≈ 1010 per message.
+        assert_eq!(ups.len(), 2);
+        assert_eq!(round_trip_all(&ups, &ctx), p);
+        // With extended messages, one UPDATE holds them all.
+        let ext = WireContext {
+            extended_message: true,
+            ..ctx.clone()
+        };
+        let ups = Update::pack_reach(
+            &attrs(),
+            None,
+            NlriList::Prefixes(AfiSafi::IPV4_UNICAST, &p),
+            &ext,
+        )
+        .unwrap();
+        assert_eq!(ups.len(), 1);
+    }
+
+    #[test]
+    fn packs_mp_reach_first_with_path_ids() {
+        let ctx = WireContext {
+            add_path: AddPathFamilies::of(&[AfiSafi::IPV6_UNICAST]),
+            ..WireContext::four_octet()
+        };
+        let p: Vec<Nlri> = (0..500u32)
+            .map(|i| Nlri {
+                path_id: Some(i),
+                prefix: format!("2001:db8:{i:x}::/48").parse().unwrap(),
+            })
+            .collect();
+        let nh = NextHop::V6 {
+            global: "2001:db8::1".parse().unwrap(),
+            link_local: None,
+        };
+        let ups = Update::pack_reach(
+            &attrs(),
+            Some(nh),
+            NlriList::Prefixes(AfiSafi::IPV6_UNICAST, &p),
+            &ctx,
+        )
+        .unwrap();
+        assert_eq!(ups.len(), 2, "500 × 11 bytes needs two 4096-byte messages");
+        for u in &ups {
+            assert_eq!(
+                u.attributes.iter().next().unwrap().type_code(),
+                type_code::MP_REACH_NLRI
+            );
+        }
+        assert_eq!(round_trip_all(&ups, &ctx), p);
+    }
+
+    #[test]
+    fn packs_withdrawals_and_end_of_rib() {
+        let ctx = WireContext::four_octet();
+        let p = prefixes(1500);
+        let ups =
+            Update::pack_withdraw(NlriList::Prefixes(AfiSafi::IPV4_UNICAST, &p), &ctx).unwrap();
+        assert_eq!(ups.len(), 2);
+        assert_eq!(round_trip_all(&ups, &ctx), p);
+        let v6: Vec<Nlri> = vec![Nlri::new("2001:db8::/32".parse().unwrap())];
+        let ups =
+            Update::pack_withdraw(NlriList::Prefixes(AfiSafi::IPV6_UNICAST, &v6), &ctx).unwrap();
+        assert_eq!(ups.len(), 1);
+        assert_eq!(
+            ups[0].attributes.mp_unreach().unwrap().family,
+            AfiSafi::IPV6_UNICAST
+        );
+        assert_eq!(round_trip_all(&ups, &ctx), v6);
+        for f in [
+            AfiSafi::IPV4_UNICAST,
+            AfiSafi::IPV6_UNICAST,
+            AfiSafi::L2VPN_EVPN,
+        ] {
+            let eor = Update::end_of_rib(f);
+            assert_eq!(eor.is_end_of_rib(), Some(f));
+            let b = Message::Update(eor).to_bytes(&ctx).unwrap();
+            let (Message::Update(back), _) = Message::parse(&b, &ctx).unwrap() else {
+                panic!()
+            };
+            assert_eq!(back.is_end_of_rib(), Some(f));
+        }
+        // Empty input packs to nothing.
+        assert!(
+            Update::pack_withdraw(NlriList::Prefixes(AfiSafi::IPV4_UNICAST, &[]), &ctx)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn attributes_too_large_for_any_nlri_is_an_error() {
+        let ctx = WireContext::four_octet();
+        let big = attrs().with(AttributeValue::Unknown {
+            type_code: 99,
+            value: Bytes::from(vec![0u8; 4070]),
+        });
+        let p = prefixes(1);
+        assert!(matches!(
+            Update::pack_reach(
+                &big,
+                None,
+                NlriList::Prefixes(AfiSafi::IPV4_UNICAST, &p),
+                &ctx
+            ),
+            Err(EmitError::TooLarge { .. })
+        ));
+    }
+}

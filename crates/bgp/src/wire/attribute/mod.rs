@@ -369,13 +369,11 @@ impl AttributeValue {
             )?),
             tc::MP_REACH_NLRI => AttributeValue::MpReach(MpReach::parse(value, ctx)?),
             tc::MP_UNREACH_NLRI => AttributeValue::MpUnreach(MpUnreach::parse(value, ctx)?),
-            tc::EXTENDED_COMMUNITIES => {
-                AttributeValue::ExtendedCommunities(community::parse_fixed(
-                    value,
-                    "EXTENDED_COMMUNITIES",
-                    |a: &[u8; 8]| ExtendedCommunity(*a),
-                )?)
-            }
+            tc::EXTENDED_COMMUNITIES => AttributeValue::ExtendedCommunities(
+                community::parse_fixed(value, "EXTENDED_COMMUNITIES", |a: &[u8; 8]| {
+                    ExtendedCommunity(*a)
+                })?,
+            ),
             tc::AS4_PATH => {
                 let p = AsPath::parse(value, true)?;
                 if p.has_confed() {
@@ -388,13 +386,11 @@ impl AttributeValue {
             tc::PMSI_TUNNEL => AttributeValue::PmsiTunnel(
                 PmsiTunnel::parse(value).map_err(|e| format!("PMSI_TUNNEL: {e}"))?,
             ),
-            tc::IPV6_EXTENDED_COMMUNITIES => {
-                AttributeValue::Ipv6ExtendedCommunities(community::parse_fixed(
-                    value,
-                    "IPv6 extended communities",
-                    |a: &[u8; 20]| Ipv6ExtendedCommunity(*a),
-                )?)
-            }
+            tc::IPV6_EXTENDED_COMMUNITIES => AttributeValue::Ipv6ExtendedCommunities(
+                community::parse_fixed(value, "IPv6 extended communities", |a: &[u8; 20]| {
+                    Ipv6ExtendedCommunity(*a)
+                })?,
+            ),
             tc::AIGP => AttributeValue::Aigp(AigpTlv::parse_all(value)?),
             tc::LARGE_COMMUNITIES => AttributeValue::LargeCommunities(community::parse_fixed(
                 value,

@@ -85,7 +85,9 @@ fn with_extra(extra: Vec<u8>, ctx: &WireContext) -> (Update, ErrorAction) {
 }
 
 fn reset(e: WireError) -> (u8, u8, Bytes) {
-    let n = e.notification().expect("a session reset sends a NOTIFICATION");
+    let n = e
+        .notification()
+        .expect("a session reset sends a NOTIFICATION");
     (n.code, n.subcode, n.data)
 }
 
@@ -123,9 +125,19 @@ fn as_path_malformed_is_treat_as_withdraw() {
         assert_eq!(u.attribute_errors[0].action, ErrorAction::TreatAsWithdraw);
     }
     // A 2-octet path parsed in a 4-octet context overruns.
-    let u = parse(&[origin(), as_path(), next_hop()], NLRI, &WireContext::four_octet()).unwrap();
+    let u = parse(
+        &[origin(), as_path(), next_hop()],
+        NLRI,
+        &WireContext::four_octet(),
+    )
+    .unwrap();
     assert!(u.treat_as_withdraw);
-    let u = parse(&[origin(), as_path4(), next_hop()], NLRI, &WireContext::four_octet()).unwrap();
+    let u = parse(
+        &[origin(), as_path4(), next_hop()],
+        NLRI,
+        &WireContext::four_octet(),
+    )
+    .unwrap();
     assert!(!u.treat_as_withdraw);
 }
 
@@ -152,7 +164,11 @@ fn next_hop_med_communities_ext_large_otc_pmsi_ipv6ext_are_treat_as_withdraw() {
         let u = parse(&base, NLRI, &ebgp()).unwrap();
         assert!(u.treat_as_withdraw, "{what}");
         assert_eq!(u.attribute_errors[0].type_code, code, "{what}");
-        assert_eq!(u.attribute_errors[0].action, ErrorAction::TreatAsWithdraw, "{what}");
+        assert_eq!(
+            u.attribute_errors[0].action,
+            ErrorAction::TreatAsWithdraw,
+            "{what}"
+        );
         assert!(u.attributes.get(code).is_none(), "{what}");
     }
 }
@@ -164,7 +180,17 @@ fn local_pref_rules() {
     assert_eq!(a, ErrorAction::AttributeDiscard);
     assert_eq!(u.attributes.local_pref(), None);
     // From iBGP: kept when well-formed, treat-as-withdraw when malformed.
-    let u = parse(&[origin(), as_path(), next_hop(), attr(WK, 5, &[0, 0, 0, 100])], NLRI, &ibgp()).unwrap();
+    let u = parse(
+        &[
+            origin(),
+            as_path(),
+            next_hop(),
+            attr(WK, 5, &[0, 0, 0, 100]),
+        ],
+        NLRI,
+        &ibgp(),
+    )
+    .unwrap();
     assert_eq!(u.attributes.local_pref(), Some(100));
     let (_, a) = with_extra(attr(WK, 5, &[0, 0, 100]), &ibgp());
     assert_eq!(a, ErrorAction::TreatAsWithdraw);
@@ -177,7 +203,10 @@ fn local_pref_rules() {
 fn atomic_aggregate_aggregator_as4_aigp_are_discarded() {
     let cases = [
         ("ATOMIC_AGGREGATE", attr(WK, 6, &[1])),
-        ("AGGREGATOR 2-octet ctx with 8 bytes", attr(OT, 7, &[0, 0, 0, 1, 10, 0, 0, 1])),
+        (
+            "AGGREGATOR 2-octet ctx with 8 bytes",
+            attr(OT, 7, &[0, 0, 0, 1, 10, 0, 0, 1]),
+        ),
         ("AS4_PATH", attr(OT, 17, &[2, 1, 0, 0])),
         ("AS4_PATH confed", attr(OT, 17, &[3, 1, 0, 0, 0, 1])),
         ("AS4_AGGREGATOR", attr(OT, 18, &[0, 1, 10, 0, 0, 1])),
@@ -198,7 +227,10 @@ fn originator_id_and_cluster_list_rules() {
     // RFC 7606 §7.9, §7.10: iBGP malformed → TaW; eBGP → discarded.
     for (bad, good) in [
         (attr(ON, 9, &[1, 2, 3]), attr(ON, 9, &[1, 2, 3, 4])),
-        (attr(ON, 10, &[1, 2, 3, 4, 5, 6]), attr(ON, 10, &[1, 2, 3, 4, 5, 6, 7, 8])),
+        (
+            attr(ON, 10, &[1, 2, 3, 4, 5, 6]),
+            attr(ON, 10, &[1, 2, 3, 4, 5, 6, 7, 8]),
+        ),
     ] {
         let (_, a) = with_extra(bad.clone(), &ibgp());
         assert_eq!(a, ErrorAction::TreatAsWithdraw);
@@ -221,12 +253,23 @@ fn malformed_mp_reach_and_unreach_reset_the_session() {
     assert_eq!(e.offset, 23);
     assert_eq!(reset(e), (3, 9, Bytes::from(bad_reach)));
     let bad_unreach = attr(ON, 15, &[0, 1, 1, 33, 0, 0, 0, 0, 0]);
-    let e = parse(&[bad_unreach.clone()], &[], &ebgp()).unwrap_err();
+    let e = parse(std::slice::from_ref(&bad_unreach), &[], &ebgp()).unwrap_err();
     assert_eq!(reset(e), (3, 9, Bytes::from(bad_unreach)));
     // NLRI inside MP_REACH with a bad prefix length.
-    let e = parse(&[attr(ON, 14, &[0, 1, 1, 4, 10, 0, 0, 1, 0, 40, 1, 2, 3, 4, 5])], &[], &ebgp())
-        .unwrap_err();
-    assert!(matches!(e.kind, WireErrorKind::MalformedMpAttribute { type_code: 14, .. }));
+    let e = parse(
+        &[attr(
+            ON,
+            14,
+            &[0, 1, 1, 4, 10, 0, 0, 1, 0, 40, 1, 2, 3, 4, 5],
+        )],
+        &[],
+        &ebgp(),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        e.kind,
+        WireErrorKind::MalformedMpAttribute { type_code: 14, .. }
+    ));
     // Flags conflicting with the type: the attribute's own treatment (reset).
     let e = parse(&[attr(OT, 15, &[0, 2, 1])], &[], &ebgp()).unwrap_err();
     assert_eq!(reset(e).1, 9);
@@ -237,7 +280,10 @@ fn duplicate_attributes() {
     // RFC 7606 §3.g: MP_REACH/MP_UNREACH twice → reset (Malformed Attribute List).
     let unreach = attr(ON, 15, &[0, 2, 1]);
     let e = parse(&[unreach.clone(), unreach], &[], &ebgp()).unwrap_err();
-    assert_eq!(e.kind, WireErrorKind::DuplicateMpAttribute { type_code: 15 });
+    assert_eq!(
+        e.kind,
+        WireErrorKind::DuplicateMpAttribute { type_code: 15 }
+    );
     assert_eq!(reset(e).0, 3);
     // Others: the first is kept, the rest discarded.
     let (u, a) = with_extra(attr(WK, 1, &[2]), &ebgp());
@@ -257,7 +303,17 @@ fn flag_conflicts_get_the_attributes_own_treatment() {
     let (_, a) = with_extra(attr(ON, 7, &[0, 1, 10, 0, 0, 1]), &ebgp());
     assert_eq!(a, ErrorAction::AttributeDiscard);
     // The partial bit alone is not a conflict.
-    let u = parse(&[origin(), as_path(), next_hop(), attr(0xe0, 8, &[0, 0, 0, 1])], NLRI, &ebgp()).unwrap();
+    let u = parse(
+        &[
+            origin(),
+            as_path(),
+            next_hop(),
+            attr(0xe0, 8, &[0, 0, 0, 1]),
+        ],
+        NLRI,
+        &ebgp(),
+    )
+    .unwrap();
     assert!(u.attribute_errors.is_empty());
 }
 
@@ -268,13 +324,29 @@ fn attribute_overrunning_the_attributes_is_treat_as_withdraw() {
     overrun[2] = 9;
     let u = parse(&[origin(), as_path(), next_hop(), overrun], NLRI, &ebgp()).unwrap();
     assert!(u.treat_as_withdraw);
-    assert_eq!(u.nlri.iter().count(), 1, "NLRI still located via the total length");
+    assert_eq!(
+        u.nlri.iter().count(),
+        1,
+        "NLRI still located via the total length"
+    );
     // Fewer bytes than an attribute header left.
-    let u = parse(&[origin(), as_path(), next_hop(), vec![0x40, 1]], NLRI, &ebgp()).unwrap();
+    let u = parse(
+        &[origin(), as_path(), next_hop(), vec![0x40, 1]],
+        NLRI,
+        &ebgp(),
+    )
+    .unwrap();
     assert!(u.treat_as_withdraw);
-    assert!(u.attribute_errors[0].reason.contains("less than an attribute header"));
+    assert!(u.attribute_errors[0]
+        .reason
+        .contains("less than an attribute header"));
     // Extended-length flag with only 3 bytes left.
-    let u = parse(&[origin(), as_path(), next_hop(), vec![0x50, 8, 0]], NLRI, &ebgp()).unwrap();
+    let u = parse(
+        &[origin(), as_path(), next_hop(), vec![0x50, 8, 0]],
+        NLRI,
+        &ebgp(),
+    )
+    .unwrap();
     assert!(u.treat_as_withdraw);
     // An MP_REACH that overruns cannot be located: session reset.
     let mut mp = attr(ON, 14, &[0, 1, 1, 4, 10, 0, 0, 1, 0]);
@@ -298,7 +370,10 @@ fn missing_well_known_attributes_are_treat_as_withdraw() {
     // No NLRI: nothing is mandatory.
     let u = parse(&[], &[], &ebgp()).unwrap();
     assert!(!u.treat_as_withdraw);
-    assert_eq!(u.is_end_of_rib(), Some(crate::wire::family::AfiSafi::IPV4_UNICAST));
+    assert_eq!(
+        u.is_end_of_rib(),
+        Some(crate::wire::family::AfiSafi::IPV4_UNICAST)
+    );
     // MP_REACH only: NEXT_HOP is not required, ORIGIN and AS_PATH are.
     let reach = attr(0x90, 14, &[0, 1, 1, 4, 10, 0, 0, 1, 0, 24, 10, 1, 2]);
     let u = parse(&[origin(), as_path(), reach.clone()], &[], &ebgp()).unwrap();
@@ -312,8 +387,16 @@ fn missing_well_known_attributes_are_treat_as_withdraw() {
 fn mp_reach_anywhere_in_the_message_is_processed() {
     // RFC 7606 §5.1: MP_REACH SHOULD be first but may come last (GoBGP).
     let reach = attr(0x90, 14, &[0, 1, 1, 4, 10, 0, 0, 1, 0, 24, 10, 1, 2]);
-    let u = parse(&[origin(), as_path(), attr(OT, 8, &[]), reach], &[], &ebgp()).unwrap();
-    assert!(u.treat_as_withdraw, "bad COMMUNITIES withdraws the MP_REACH routes");
+    let u = parse(
+        &[origin(), as_path(), attr(OT, 8, &[]), reach],
+        &[],
+        &ebgp(),
+    )
+    .unwrap();
+    assert!(
+        u.treat_as_withdraw,
+        "bad COMMUNITIES withdraws the MP_REACH routes"
+    );
     let w: Vec<_> = u.withdrawals().flat_map(|b| b.iter()).collect();
     assert_eq!(w.len(), 1);
     assert_eq!(w[0].prefix.to_string(), "10.1.2.0/24");
@@ -323,23 +406,47 @@ fn mp_reach_anywhere_in_the_message_is_processed() {
 fn unrecognized_well_known_attribute_resets_the_session() {
     // RFC 4271 §6.3: Unrecognized Well-known Attribute, data = the attribute.
     let bad = attr(WK, 99, &[1, 2]);
-    let e = parse(&[origin(), as_path(), next_hop(), bad.clone()], NLRI, &ebgp()).unwrap_err();
+    let e = parse(
+        &[origin(), as_path(), next_hop(), bad.clone()],
+        NLRI,
+        &ebgp(),
+    )
+    .unwrap_err();
     assert_eq!(reset(e), (3, 2, Bytes::from(bad)));
 }
 
 #[test]
 fn unknown_optional_attributes_are_kept_and_propagated_per_rfc4271() {
     let u = parse(
-        &[origin(), as_path(), next_hop(), attr(OT, 99, &[1, 2]), attr(ON, 100, &[3])],
+        &[
+            origin(),
+            as_path(),
+            next_hop(),
+            attr(OT, 99, &[1, 2]),
+            attr(ON, 100, &[3]),
+        ],
         NLRI,
         &ebgp(),
     )
     .unwrap();
     assert!(u.attribute_errors.is_empty());
     let t = u.attributes.get(99).unwrap();
-    assert_eq!(t.for_propagation().unwrap().flags.0, 0xe0, "README oddity 9");
+    assert_eq!(
+        t.for_propagation().unwrap().flags.0,
+        0xe0,
+        "README oddity 9"
+    );
     assert!(u.attributes.get(100).unwrap().for_propagation().is_none());
-    assert_eq!(u.attributes.get(1).unwrap().for_propagation().unwrap().flags.0, WK);
+    assert_eq!(
+        u.attributes
+            .get(1)
+            .unwrap()
+            .for_propagation()
+            .unwrap()
+            .flags
+            .0,
+        WK
+    );
 }
 
 #[test]
@@ -347,11 +454,22 @@ fn as4_path_on_two_and_four_octet_sessions() {
     // RFC 6793 §4.2.3: a 2-octet session's AS_PATH with AS_TRANS is completed by AS4_PATH.
     let as_path = attr(WK, 2, &[2, 2, 0xfd, 0xe9, 0x5b, 0xa0]); // 65001 23456
     let as4 = attr(OT, 17, &[2, 1, 0xfa, 0x56, 0xea, 0x01]); // 4200000001
-    let u = parse(&[origin(), as_path.clone(), next_hop(), as4.clone()], NLRI, &ebgp()).unwrap();
+    let u = parse(
+        &[origin(), as_path.clone(), next_hop(), as4.clone()],
+        NLRI,
+        &ebgp(),
+    )
+    .unwrap();
     assert!(u.attribute_errors.is_empty());
-    assert_eq!(u.attributes.as_path().unwrap().to_string(), "65001 4200000001");
+    assert_eq!(
+        u.attributes.as_path().unwrap().to_string(),
+        "65001 4200000001"
+    );
     // RFC 6793 §3: on a 4-octet session AS4_PATH is discarded.
-    let four = WireContext { ibgp: Some(false), ..WireContext::four_octet() };
+    let four = WireContext {
+        ibgp: Some(false),
+        ..WireContext::four_octet()
+    };
     let (u, a) = {
         let u = parse(&[origin(), as_path4(), next_hop(), as4], NLRI, &four).unwrap();
         let a = u.attribute_errors[0].action.clone();
@@ -385,11 +503,22 @@ fn update_length_errors_reset_the_session() {
     let e = Message::parse(&Bytes::from(m), &ctx).unwrap_err();
     assert_eq!(reset(e).1, 1);
     // Malformed NLRI field: Invalid Network Field.
-    let e = parse(&[origin(), as_path(), next_hop()], &[33, 1, 2, 3, 4, 5], &ctx).unwrap_err();
+    let e = parse(
+        &[origin(), as_path(), next_hop()],
+        &[33, 1, 2, 3, 4, 5],
+        &ctx,
+    )
+    .unwrap_err();
     assert_eq!(e.offset, 23 + 4 + 7 + 7, "offset of the prefix length byte");
     assert_eq!(reset(e).1, 10);
     // Malformed Withdrawn Routes: Malformed Attribute List.
     let e = Message::parse(&message(&[24, 10], &[], &[]), &ctx).unwrap_err();
-    assert!(matches!(e.kind, WireErrorKind::InvalidNetworkField { field: crate::wire::error::NlriField::Withdrawn, .. }));
+    assert!(matches!(
+        e.kind,
+        WireErrorKind::InvalidNetworkField {
+            field: crate::wire::error::NlriField::Withdrawn,
+            ..
+        }
+    ));
     assert_eq!(reset(e).1, 1);
 }
