@@ -11,14 +11,7 @@
 pub mod capture;
 
 /// The codec-independent part of `perouter_agent::decode`, compiled in.
-pub mod decode {
-    /// `perouter_agent::decode::framing`.
-    #[path = "../../../crates/agent/src/decode/framing.rs"]
-    pub mod framing;
-    /// `perouter_agent::decode::stream`.
-    #[path = "../../../crates/agent/src/decode/stream.rs"]
-    pub mod stream;
-}
+pub mod decode;
 
 use perouter_bgp::wire::{AddPathFamilies, AfiSafi, WireContext};
 

@@ -18,3 +18,5 @@ pub mod k8s;
 pub mod check;
 pub mod cli;
 pub mod decode;
+/// `perouter run`: the daemon that turns this node into a PE router.
+pub mod runtime;

@@ -198,8 +198,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     SpeakerEvent::RouteRefresh { peer, request } => {
                         println!("{}", json!({"event": "route-refresh", "peer": peer.0, "family": format!("{:?}", request.family)}));
                     }
-                    SpeakerEvent::StaleExpired { peer } => {
-                        println!("{}", json!({"event": "stale-expired", "peer": peer.0}));
+                    SpeakerEvent::StaleExpired { peer, family } => {
+                        println!("{}", json!({"event": "stale-expired", "peer": peer.0, "family": format!("{family:?}")}));
                     }
                 }
                 use std::io::Write;

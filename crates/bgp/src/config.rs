@@ -112,10 +112,14 @@ pub struct GracefulRestartConfig {
     /// How long a restarting peer's routes are kept as stale after the
     /// session comes back, waiting for its End-of-RIB (seconds).
     pub stale_time: u16,
-    /// We preserved forwarding state across our own restart (F bit).
+    /// We preserved forwarding state across our own restart (F bit, RFC 4724
+    /// §3): peers keep our routes as stale while we come back.
     pub forwarding_preserved: bool,
-    /// We are restarting (R bit): peers should not wait for our End-of-RIB
-    /// before their own best-path decisions... and we defer ours.
+    /// This process is a restart (the agent found the datapath it left):
+    /// the Restart State (R) bit is set in our OPENs until each session has
+    /// been re-established once (RFC 4724 §4.1), and
+    /// [`crate::fsm::SessionParams::local_restarting`] tells the RIB to
+    /// defer best-path until the peers' End-of-RIBs.
     pub restarting: bool,
 }
 

@@ -338,6 +338,16 @@ fn reset_cases() -> Vec<ResetCase> {
             expect: (1, 2),
         },
         ResetCase {
+            name: "header announcing 5000 bytes, body never sent: refused at once",
+            before_keepalive: false,
+            bytes: {
+                let mut m = keepalive();
+                m[16..19].copy_from_slice(&[0x13, 0x88, 2]);
+                m
+            },
+            expect: (1, 2),
+        },
+        ResetCase {
             name: "UPDATE shorter than its minimum (RFC 4271 §6.1)",
             before_keepalive: false,
             bytes: message(2, &[0, 0]),

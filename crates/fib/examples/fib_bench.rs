@@ -23,8 +23,15 @@ fn ns(tag: &str) -> NetnsGuard {
 }
 
 fn sh(args: &[&str]) {
-    let out = Command::new(args[0]).args(&args[1..]).output().expect("spawn");
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect("spawn");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn prefix(i: u32) -> String {
@@ -49,7 +56,11 @@ fn l2_carrier(router: &str) -> NodeDatapath {
 }
 
 fn rate(n: u32, d: Duration) -> String {
-    format!("{:>8.2} s  {:>9.0} routes/s", d.as_secs_f64(), n as f64 / d.as_secs_f64())
+    format!(
+        "{:>8.2} s  {:>9.0} routes/s",
+        d.as_secs_f64(),
+        n as f64 / d.as_secs_f64()
+    )
 }
 
 fn fib_sync_mem() {
@@ -62,12 +73,18 @@ fn bench_ours(n: u32) -> (Duration, Duration, u64, u64) {
     let host = ns("h");
     let router = ns("r");
     let d = l2_carrier(router.name());
-    let cfg = DatapathConfig { host_netns: Some(host.name().into()), ..Default::default() };
+    let cfg = DatapathConfig {
+        host_netns: Some(host.name().into()),
+        ..Default::default()
+    };
     let mut dp = Datapath::open(router.name(), cfg).unwrap();
     dp.reconcile(&d, &ForwardingState::default()).unwrap();
     let mut f = ForwardingState::default();
     let vtep: IpAddr = "100.65.0.2".parse().unwrap();
-    let mut vr = VrfRoutes { table: 100, ..Default::default() };
+    let mut vr = VrfRoutes {
+        table: 100,
+        ..Default::default()
+    };
     vr.router_macs.insert(vtep, MacAddr([0xaa, 0, 0, 0, 0, 2]));
     for i in 0..n {
         vr.routes.insert(prefix(i).parse().unwrap(), [vtep].into());
@@ -76,7 +93,11 @@ fn bench_ours(n: u32) -> (Duration, Duration, u64, u64) {
     let t = Instant::now();
     let rep = dp.reconcile(&d, &f).unwrap();
     let install = t.elapsed();
-    assert!(rep.apply.failures.is_empty(), "{:?}", rep.apply.failures.first());
+    assert!(
+        rep.apply.failures.is_empty(),
+        "{:?}",
+        rep.apply.failures.first()
+    );
     let (msgs, sends) = (rep.apply.messages_sent, rep.apply.sends);
     let t = Instant::now();
     let noop = dp.reconcile(&d, &f).unwrap();
@@ -89,15 +110,27 @@ fn bench_ours(n: u32) -> (Duration, Duration, u64, u64) {
     let t = Instant::now();
     let rep = dp.reconcile(&d, &ForwardingState::default()).unwrap();
     let withdraw = t.elapsed();
-    assert!(rep.apply.failures.is_empty(), "{:?}", rep.apply.failures.first());
+    assert!(
+        rep.apply.failures.is_empty(),
+        "{:?}",
+        rep.apply.failures.first()
+    );
     (install, withdraw, msgs, sends)
 }
 
 fn bench_ip_batch(n: u32, nhid: bool) -> (Duration, Duration) {
+    // The same devices as for our run, built the same way.
+    let host = ns(if nhid { "nh" } else { "ih" });
     let router = ns(if nhid { "n" } else { "i" });
     let r = router.name();
-    sh(&["ip", "-n", r, "link", "add", "br-pe-100", "type", "bridge"]);
-    sh(&["ip", "-n", r, "link", "set", "br-pe-100", "up"]);
+    let cfg = DatapathConfig {
+        host_netns: Some(host.name().into()),
+        ..Default::default()
+    };
+    let mut dp = Datapath::open(r, cfg).unwrap();
+    dp.reconcile(&l2_carrier(r), &ForwardingState::default())
+        .unwrap();
+    drop(dp);
     let mut add = String::with_capacity(n as usize * 80);
     if nhid {
         add.push_str("nexthop add id 1 via 100.65.0.2 dev br-pe-100 onlink\n");
@@ -106,8 +139,12 @@ fn bench_ip_batch(n: u32, nhid: bool) -> (Duration, Duration) {
         if nhid {
             writeln!(add, "route add {} nhid 1 table 100 proto bgp", prefix(i)).unwrap();
         } else {
-            writeln!(add, "route add {} via 100.65.0.2 dev br-pe-100 onlink table 100 proto bgp", prefix(i))
-                .unwrap();
+            writeln!(
+                add,
+                "route add {} via 100.65.0.2 dev br-pe-100 onlink table 100 proto bgp",
+                prefix(i)
+            )
+            .unwrap();
         }
     }
     let mut del = String::with_capacity(n as usize * 40);
@@ -131,11 +168,18 @@ fn bench_ip_batch(n: u32, nhid: bool) -> (Duration, Duration) {
 
 fn routes(n: u32) {
     fib_sync_mem();
-    println!("{n} /24 routes into table 100 of a fresh namespace, kernel {}", kernel());
+    println!(
+        "{n} /24 routes into table 100 of a fresh namespace, kernel {}",
+        kernel()
+    );
+    sh(&["true"]);
     let (oi, ow, msgs, sends) = bench_ours(n);
     let (gi, gw) = bench_ip_batch(n, false);
     let (ni, nw) = bench_ip_batch(n, true);
-    println!("  perouter-fib install  {}  ({msgs} messages in {sends} sends)", rate(n, oi));
+    println!(
+        "  perouter-fib install  {}  ({msgs} messages in {sends} sends)",
+        rate(n, oi)
+    );
     println!("  perouter-fib withdraw {}", rate(n, ow));
     println!("  ip -batch    install  {}  (gateway routes)", rate(n, gi));
     println!("  ip -batch    withdraw {}", rate(n, gw));
@@ -151,7 +195,10 @@ fn routes(n: u32) {
 }
 
 fn kernel() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string()
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 fn node(vnis: u32) {
@@ -168,13 +215,20 @@ fn node(vnis: u32) {
             vxlan_port: 4789,
             local_vtep: "100.65.0.1".parse().unwrap(),
             addresses: VethAddresses {
-                host: vec![format!("{}/24", Ipv4Addr::from(u32::from(net) + 2)).parse().unwrap()],
-                router: vec![format!("{}/24", Ipv4Addr::from(u32::from(net) + 1)).parse().unwrap()],
+                host: vec![format!("{}/24", Ipv4Addr::from(u32::from(net) + 2))
+                    .parse()
+                    .unwrap()],
+                router: vec![format!("{}/24", Ipv4Addr::from(u32::from(net) + 1))
+                    .parse()
+                    .unwrap()],
             },
             mtu: Some(1450),
         });
     }
-    let cfg = DatapathConfig { host_netns: Some(host.name().into()), ..Default::default() };
+    let cfg = DatapathConfig {
+        host_netns: Some(host.name().into()),
+        ..Default::default()
+    };
     let mut dp = Datapath::open(router.name(), cfg).unwrap();
     let f = ForwardingState::default();
     let t = Instant::now();

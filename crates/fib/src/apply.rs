@@ -15,7 +15,7 @@ use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::AddressMessage;
-use netlink_packet_route::link::{LinkExtentMask, LinkAttribute, LinkMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkExtentMask, LinkMessage};
 use netlink_packet_route::neighbour::NeighbourMessage;
 use netlink_packet_route::route::{RouteHeader, RouteMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -51,7 +51,11 @@ pub struct DatapathConfig {
 
 impl Default for DatapathConfig {
     fn default() -> Self {
-        DatapathConfig { host_netns: None, batch_messages: 512, rcvbuf_bytes: 8 << 20 }
+        DatapathConfig {
+            host_netns: None,
+            batch_messages: 512,
+            rcvbuf_bytes: 8 << 20,
+        }
     }
 }
 
@@ -147,7 +151,11 @@ impl NlSocket {
             setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, size)?;
         }
         let _ = setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, 4 << 20);
-        Ok(NlSocket { sock, seq: 1, rx: vec![0; 1 << 20] })
+        Ok(NlSocket {
+            sock,
+            seq: 1,
+            rx: vec![0; 1 << 20],
+        })
     }
 
     fn next_seq(&mut self) -> u32 {
@@ -158,7 +166,12 @@ impl NlSocket {
     fn recv(&mut self) -> io::Result<usize> {
         // SAFETY: rx is a valid, writable buffer of rx.len() bytes for the whole call.
         let n = unsafe {
-            libc::recv(self.sock.as_raw_fd(), self.rx.as_mut_ptr().cast(), self.rx.len(), 0)
+            libc::recv(
+                self.sock.as_raw_fd(),
+                self.rx.as_mut_ptr().cast(),
+                self.rx.len(),
+                0,
+            )
         };
         if n < 0 {
             return Err(io::Error::last_os_error());
@@ -195,18 +208,26 @@ impl NlSocket {
                             if code != 0 {
                                 return Err(io::Error::new(
                                     io::Error::from_raw_os_error(code).kind(),
-                                    format!("dump refused: {} {text}", io::Error::from_raw_os_error(code)),
+                                    format!(
+                                        "dump refused: {} {text}",
+                                        io::Error::from_raw_os_error(code)
+                                    ),
                                 ));
                             }
                             break 'recv;
                         }
-                        _ => match NetlinkMessage::<RouteNetlinkMessage>::deserialize(frame.bytes) {
-                            Ok(NetlinkMessage { payload: NetlinkPayload::InnerMessage(m), .. }) => {
-                                out.push(m)
+                        _ => {
+                            match NetlinkMessage::<RouteNetlinkMessage>::deserialize(frame.bytes) {
+                                Ok(NetlinkMessage {
+                                    payload: NetlinkPayload::InnerMessage(m),
+                                    ..
+                                }) => out.push(m),
+                                Ok(_) => {}
+                                Err(e) => {
+                                    tracing::debug!(error = %e, "skipping undecodable dump message")
+                                }
                             }
-                            Ok(_) => {}
-                            Err(e) => tracing::debug!(error = %e, "skipping undecodable dump message"),
-                        },
+                        }
                     }
                 }
             }
@@ -219,7 +240,12 @@ impl NlSocket {
     }
 }
 
-fn setsockopt_int(fd: RawFd, level: libc::c_int, opt: libc::c_int, val: libc::c_int) -> io::Result<()> {
+fn setsockopt_int(
+    fd: RawFd,
+    level: libc::c_int,
+    opt: libc::c_int,
+    val: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: val lives for the call and the length matches its type.
     let r = unsafe {
         libc::setsockopt(
@@ -266,7 +292,11 @@ fn next_frame<'a>(buf: &'a [u8], off: &mut usize) -> Option<Frame<'a>> {
 
 /// The errno (positive, 0 = ACK) and extended-ack text of an `NLMSG_ERROR` message.
 fn parse_error(bytes: &[u8], flags: u16) -> (i32, String) {
-    let Some(code) = bytes.get(16..20).and_then(|b| b.try_into().ok()).map(i32::from_ne_bytes) else {
+    let Some(code) = bytes
+        .get(16..20)
+        .and_then(|b| b.try_into().ok())
+        .map(i32::from_ne_bytes)
+    else {
         return (libc::EPROTO, "truncated error message".into());
     };
     let mut text = String::new();
@@ -281,7 +311,9 @@ fn parse_error(bytes: &[u8], flags: u16) -> (i32, String) {
             }
             if kind == NLMSGERR_ATTR_MSG {
                 if let Some(v) = bytes.get(off + 4..off + len) {
-                    text = String::from_utf8_lossy(v).trim_end_matches('\0').to_string();
+                    text = String::from_utf8_lossy(v)
+                        .trim_end_matches('\0')
+                        .to_string();
                 }
             }
             off += (len + 3) & !3;
@@ -300,12 +332,17 @@ struct NsConn {
 impl NsConn {
     fn open(handle: NetnsHandle, rcvbuf: usize) -> io::Result<NsConn> {
         let sock = NlSocket::open(&handle, rcvbuf)?;
-        Ok(NsConn { handle, sock, index: BTreeMap::new() })
+        Ok(NsConn {
+            handle,
+            sock,
+            index: BTreeMap::new(),
+        })
     }
 
     fn dump_links(&mut self) -> io::Result<Vec<LinkMessage>> {
         let mut req = LinkMessage::default();
-        req.attributes.push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+        req.attributes
+            .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
         let links: Vec<LinkMessage> = self
             .sock
             .dump(RouteNetlinkMessage::GetLink(req))?
@@ -345,23 +382,29 @@ impl NsConn {
                 let mut h = RouteHeader::default();
                 h.address_family = fam;
                 r.header = h;
-                routes.extend(self.sock.dump(RouteNetlinkMessage::GetRoute(r))?.into_iter().filter_map(
-                    |m| match m {
-                        RouteNetlinkMessage::NewRoute(r) => Some(r),
-                        _ => None,
-                    },
-                ));
+                routes.extend(
+                    self.sock
+                        .dump(RouteNetlinkMessage::GetRoute(r))?
+                        .into_iter()
+                        .filter_map(|m| match m {
+                            RouteNetlinkMessage::NewRoute(r) => Some(r),
+                            _ => None,
+                        }),
+                );
             }
             let mut neighs = Vec::new();
             for fam in [AddressFamily::Unspec, AddressFamily::Bridge] {
                 let mut n = NeighbourMessage::default();
                 n.header.family = fam;
-                neighs.extend(self.sock.dump(RouteNetlinkMessage::GetNeighbour(n))?.into_iter().filter_map(
-                    |m| match m {
-                        RouteNetlinkMessage::NewNeighbour(n) => Some(n),
-                        _ => None,
-                    },
-                ));
+                neighs.extend(
+                    self.sock
+                        .dump(RouteNetlinkMessage::GetNeighbour(n))?
+                        .into_iter()
+                        .filter_map(|m| match m {
+                            RouteNetlinkMessage::NewNeighbour(n) => Some(n),
+                            _ => None,
+                        }),
+                );
             }
             (routes, neighs)
         } else {
@@ -429,15 +472,23 @@ impl Datapath {
             None => NetnsHandle::current(),
         }
         .map_err(io_err("open host namespace"))?;
-        let host = NsConn::open(host_handle, cfg.rcvbuf_bytes).map_err(io_err("host netlink socket"))?;
-        let mut dp = Datapath { cfg, router_name: router_netns.to_string(), host, router: None, messages_sent: 0 };
+        let host =
+            NsConn::open(host_handle, cfg.rcvbuf_bytes).map_err(io_err("host netlink socket"))?;
+        let mut dp = Datapath {
+            cfg,
+            router_name: router_netns.to_string(),
+            host,
+            router: None,
+            messages_sent: 0,
+        };
         dp.open_router()?;
         Ok(dp)
     }
 
     fn open_router(&mut self) -> Result<(), FibError> {
         if self.router.is_none() && netns::exists(&self.router_name) {
-            let h = NetnsHandle::open(&self.router_name).map_err(io_err("open router namespace"))?;
+            let h =
+                NetnsHandle::open(&self.router_name).map_err(io_err("open router namespace"))?;
             self.router = Some(
                 NsConn::open(h, self.cfg.rcvbuf_bytes).map_err(io_err("router netlink socket"))?,
             );
@@ -459,10 +510,16 @@ impl Datapath {
     /// our routes, neighbours, FDB and the sysctls `desired` manages in the router namespace.
     pub fn observe(&mut self, desired: &NodeDatapath) -> Result<ObservedNode, FibError> {
         self.open_router()?;
-        let host = self.host.observe(false, &[]).map_err(io_err("observe host namespace"))?;
+        let host = self
+            .host
+            .observe(false, &[])
+            .map_err(io_err("observe host namespace"))?;
         let keys: Vec<String> = desired.sysctls().into_iter().map(|s| s.path).collect();
         let router = match &mut self.router {
-            Some(r) => Some(r.observe(true, &keys).map_err(io_err("observe router namespace"))?),
+            Some(r) => Some(
+                r.observe(true, &keys)
+                    .map_err(io_err("observe router namespace"))?,
+            ),
             None => None,
         };
         Ok(ObservedNode { host, router })
@@ -496,7 +553,10 @@ impl Datapath {
 
     /// Executes `ops` in order, batching consecutive netlink requests to one namespace.
     pub fn apply(&mut self, ops: &[Op]) -> ApplyReport {
-        let mut report = ApplyReport { attempted: ops.len(), ..Default::default() };
+        let mut report = ApplyReport {
+            attempted: ops.len(),
+            ..Default::default()
+        };
         let mut batch: Vec<u8> = Vec::with_capacity(64 << 10);
         let mut pending: Vec<Pending> = Vec::new();
         let mut batch_ns = Ns::Host;
@@ -523,13 +583,20 @@ impl Datapath {
             let req = match built {
                 Ok(r) => r,
                 Err(e) => {
-                    let f = OpFailure { index: i, op: op.clone(), errno: libc::ENODEV, message: e.to_string() };
+                    let f = OpFailure {
+                        index: i,
+                        op: op.clone(),
+                        errno: libc::ENODEV,
+                        message: e.to_string(),
+                    };
                     tracing::warn!(error = %f, "datapath operation failed");
                     report.failures.push(f);
                     continue;
                 }
             };
-            if (req.ns != batch_ns && !pending.is_empty()) || pending.len() >= self.cfg.batch_messages {
+            if (req.ns != batch_ns && !pending.is_empty())
+                || pending.len() >= self.cfg.batch_messages
+            {
                 self.flush(batch_ns, &mut batch, &mut pending, ops, &mut report);
             }
             batch_ns = req.ns;
@@ -556,7 +623,9 @@ impl Datapath {
             match op {
                 Op::DeleteLink { ns, name } => {
                     self.forget(*ns, name);
-                    if let Some(vni) = crate::desired::names::vni_of(name, crate::desired::names::HOST_VETH_PREFIX) {
+                    if let Some(vni) =
+                        crate::desired::names::vni_of(name, crate::desired::names::HOST_VETH_PREFIX)
+                    {
                         self.forget(Ns::Router, &crate::desired::names::router_veth(vni));
                     }
                 }
@@ -572,7 +641,10 @@ impl Datapath {
     }
 
     fn resolver(&self) -> Resolver<'_> {
-        Resolver { host: &self.host, router: self.router.as_ref() }
+        Resolver {
+            host: &self.host,
+            router: self.router.as_ref(),
+        }
     }
 
     fn conn(&mut self, ns: Ns) -> Option<&mut NsConn> {
@@ -609,10 +681,16 @@ impl Datapath {
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                     Err(e) => return Err(fail(e)),
                 }
-                self.open_router().map_err(|e| fail(io::Error::other(e.to_string())))?;
+                self.open_router()
+                    .map_err(|e| fail(io::Error::other(e.to_string())))?;
                 self.refresh(Ns::Router).map_err(fail)
             }
-            Op::SetSysctl { path, value, optional, .. } => {
+            Op::SetSysctl {
+                path,
+                value,
+                optional,
+                ..
+            } => {
                 let Some(r) = &self.router else {
                     return Err(fail(io::Error::from_raw_os_error(libc::ENOENT)));
                 };
@@ -649,7 +727,12 @@ impl Datapath {
         match result {
             Ok(errors) => {
                 for (op_index, errno, message) in errors {
-                    let f = OpFailure { index: op_index, op: ops[op_index].clone(), errno, message };
+                    let f = OpFailure {
+                        index: op_index,
+                        op: ops[op_index].clone(),
+                        errno,
+                        message,
+                    };
                     tracing::warn!(error = %f, "datapath operation failed");
                     report.failures.push(f);
                 }
@@ -688,7 +771,9 @@ fn send_and_collect(
             if frame.kind != NLMSG_ERROR {
                 continue;
             }
-            let Some(&op_index) = by_seq.get(&frame.seq) else { continue };
+            let Some(&op_index) = by_seq.get(&frame.seq) else {
+                continue;
+            };
             outstanding = outstanding.saturating_sub(1);
             let (code, text) = parse_error(frame.bytes, frame.flags);
             if code != 0 {

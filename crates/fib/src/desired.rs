@@ -203,7 +203,10 @@ impl NodeDatapath {
             check_vni(v.vni, &mut vnis)?;
             if let Some(vrf) = &v.vrf {
                 if !vrfs.contains_key(vrf) {
-                    return Err(DesiredError::UnknownVrf { vni: v.vni, vrf: vrf.clone() });
+                    return Err(DesiredError::UnknownVrf {
+                        vni: v.vni,
+                        vrf: vrf.clone(),
+                    });
                 }
             } else if !v.gateway_ips.is_empty() {
                 return Err(DesiredError::GatewayWithoutVrf(v.vni));
@@ -249,7 +252,8 @@ fn check_name(n: &str, max: usize) -> Result<(), DesiredError> {
         && n.len() <= max
         && n != "."
         && n != ".."
-        && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -381,7 +385,10 @@ impl ForwardingState {
         for (vni, vr) in &self.vrf_routes {
             for (prefix, vteps) in &vr.routes {
                 if vteps.is_empty() {
-                    return Err(DesiredError::NoNextHop { vni: *vni, prefix: *prefix });
+                    return Err(DesiredError::NoNextHop {
+                        vni: *vni,
+                        prefix: *prefix,
+                    });
                 }
                 for vtep in vteps {
                     if !vr.router_macs.contains_key(vtep) {
@@ -415,14 +422,22 @@ impl NodeDatapath {
     /// reverse-path filtering (2, RFC 3704 §2.4) on the underlay NICs and VRFs, where upstream's
     /// strict default drops asymmetric VXLAN return traffic. Global ones first.
     pub fn sysctls(&self) -> Vec<Sysctl> {
-        let s = |p: String, v: &str, optional| Sysctl { path: p, value: v.to_string(), optional };
+        let s = |p: String, v: &str, optional| Sysctl {
+            path: p,
+            value: v.to_string(),
+            optional,
+        };
         let mut out = vec![
             s("net/ipv4/conf/all/forwarding".into(), "1", false),
             s("net/ipv6/conf/all/forwarding".into(), "1", false),
             s("net/ipv4/conf/all/arp_accept".into(), "1", false),
             s("net/ipv4/conf/default/arp_accept".into(), "1", false),
             s("net/ipv6/conf/all/accept_untracked_na".into(), "1", true),
-            s("net/ipv6/conf/default/accept_untracked_na".into(), "1", true),
+            s(
+                "net/ipv6/conf/default/accept_untracked_na".into(),
+                "1",
+                true,
+            ),
         ];
         for dev in self
             .underlay_nics
@@ -482,7 +497,10 @@ mod tests {
         n.l3vnis[1].vrf = "a-very-long-vrf-name".into();
         assert!(matches!(n.validate(), Err(DesiredError::BadName(_))));
         n.l3vnis[1].vrf = "vni7".into();
-        assert!(matches!(n.validate(), Err(DesiredError::ReservedVrfName(_))));
+        assert!(matches!(
+            n.validate(),
+            Err(DesiredError::ReservedVrfName(_))
+        ));
         n.l3vnis[1].vrf = "blue".into();
         n.l2vnis.push(L2Vni {
             vni: 300,
@@ -493,7 +511,10 @@ mod tests {
             host_leg: HostLeg::Bare,
             mtu: None,
         });
-        assert!(matches!(n.validate(), Err(DesiredError::UnknownVrf { vni: 300, .. })));
+        assert!(matches!(
+            n.validate(),
+            Err(DesiredError::UnknownVrf { vni: 300, .. })
+        ));
         n.l2vnis[0].vrf = None;
         n.l2vnis[0].gateway_ips = vec!["192.168.1.1/24".parse().unwrap()];
         assert_eq!(n.validate(), Err(DesiredError::GatewayWithoutVrf(300)));
@@ -519,12 +540,23 @@ mod tests {
     #[test]
     fn forwarding_validation() {
         let mut f = ForwardingState::default();
-        let mut vr = VrfRoutes { table: 10, ..Default::default() };
+        let mut vr = VrfRoutes {
+            table: 10,
+            ..Default::default()
+        };
         let vtep: IpAddr = "100.65.0.1".parse().unwrap();
-        vr.routes.insert("10.0.0.0/24".parse().unwrap(), [vtep].into());
+        vr.routes
+            .insert("10.0.0.0/24".parse().unwrap(), [vtep].into());
         f.vrf_routes.insert(100, vr);
-        assert!(matches!(f.validate(), Err(DesiredError::VtepWithoutRouterMac { .. })));
-        f.vrf_routes.get_mut(&100).unwrap().router_macs.insert(vtep, MacAddr([2, 0, 0, 0, 0, 1]));
+        assert!(matches!(
+            f.validate(),
+            Err(DesiredError::VtepWithoutRouterMac { .. })
+        ));
+        f.vrf_routes
+            .get_mut(&100)
+            .unwrap()
+            .router_macs
+            .insert(vtep, MacAddr([2, 0, 0, 0, 0, 1]));
         assert_eq!(f.validate(), Ok(()));
     }
 
@@ -534,8 +566,14 @@ mod tests {
         n.underlay_nics.push("eth1".into());
         n.l3vnis.push(l3("red", 1, 100));
         let s = n.sysctls();
-        assert!(s.iter().any(|x| x.path == "net/ipv4/conf/eth1/rp_filter" && x.value == "2"));
-        assert!(s.iter().any(|x| x.path == "net/ipv4/conf/red/rp_filter" && x.value == "2"));
-        assert!(s.iter().any(|x| x.path.ends_with("accept_untracked_na") && x.optional));
+        assert!(s
+            .iter()
+            .any(|x| x.path == "net/ipv4/conf/eth1/rp_filter" && x.value == "2"));
+        assert!(s
+            .iter()
+            .any(|x| x.path == "net/ipv4/conf/red/rp_filter" && x.value == "2"));
+        assert!(s
+            .iter()
+            .any(|x| x.path.ends_with("accept_untracked_na") && x.optional));
     }
 }

@@ -54,12 +54,16 @@ pub fn diff(
         doomed: BTreeSet::new(),
     };
     if observed.router.is_none() {
-        p.ops.push(Op::CreateNetns { name: desired.router_netns.clone() });
+        p.ops.push(Op::CreateNetns {
+            name: desired.router_netns.clone(),
+        });
     }
     p.sysctls(desired, router, observed.router.is_none());
     p.devices(desired, &observed.host, router);
     p.forwarding(desired, forwarding, router);
-    let Planner { mut ops, warnings, .. } = p;
+    let Planner {
+        mut ops, warnings, ..
+    } = p;
     ops.sort_by_key(Op::phase);
     Ok(Plan { ops, warnings })
 }
@@ -67,11 +71,19 @@ pub fn diff(
 /// How a wanted link comes to exist.
 #[derive(Debug, Clone, PartialEq)]
 enum Make {
-    Vrf { table: u32 },
+    Vrf {
+        table: u32,
+    },
     Bridge,
-    Vxlan { vni: u32, local: IpAddr, port: u16 },
+    Vxlan {
+        vni: u32,
+        local: IpAddr,
+        port: u16,
+    },
     /// Host leg of a veth, created together with its router-side peer.
-    Veth { peer: String },
+    Veth {
+        peer: String,
+    },
     /// Router leg of a veth (created by its host leg).
     VethPeer,
     /// Not ours to create (`lo`, an underlay NIC).
@@ -144,7 +156,10 @@ impl LinkView {
         let bridge_port = master
             .as_ref()
             .filter(|m| m.starts_with(names::BRIDGE_PREFIX))
-            .map(|_| BridgePortFlags { neigh_suppress: false, learning: true });
+            .map(|_| BridgePortFlags {
+                neigh_suppress: false,
+                learning: true,
+            });
         LinkView {
             master,
             mtu,
@@ -234,7 +249,8 @@ impl Planner {
                 .filter(|dev| *dev != "all" && *dev != "default")
                 .map(str::to_string);
             let current = router.sysctls.get(&s.path).cloned().flatten();
-            let known_absent = !new_ns && device.is_none() && router.sysctls.get(&s.path) == Some(&None);
+            let known_absent =
+                !new_ns && device.is_none() && router.sysctls.get(&s.path) == Some(&None);
             if s.optional && known_absent {
                 continue;
             }
@@ -255,14 +271,19 @@ impl Planner {
         lo.addresses = Some(d.vteps.clone());
         w.push(lo);
         for v in &d.l3vnis {
-            w.push(WantLink::new(Ns::Router, v.vrf.clone(), Make::Vrf { table: v.table }));
+            w.push(WantLink::new(
+                Ns::Router,
+                v.vrf.clone(),
+                Make::Vrf { table: v.table },
+            ));
             let mut br = WantLink::new(Ns::Router, names::bridge(v.vni), Make::Bridge);
             br.master = Some(Some(v.vrf.clone()));
             br.addr_gen_none = true;
             br.addresses = Some(Vec::new());
             w.push(br);
             w.push(vxlan_want(v.vni, v.local_vtep, v.vxlan_port));
-            let (mut h, mut r) = veth_want(names::host_veth(v.vni), names::router_veth(v.vni), v.mtu);
+            let (mut h, mut r) =
+                veth_want(names::host_veth(v.vni), names::router_veth(v.vni), v.mtu);
             h.addresses = Some(v.addresses.host.clone());
             r.addresses = Some(v.addresses.router.clone());
             r.master = Some(Some(v.vrf.clone()));
@@ -279,7 +300,8 @@ impl Planner {
             }
             w.push(br);
             w.push(vxlan_want(v.vni, v.local_vtep, v.vxlan_port));
-            let (mut h, mut r) = veth_want(names::host_veth(v.vni), names::router_veth(v.vni), v.mtu);
+            let (mut h, mut r) =
+                veth_want(names::host_veth(v.vni), names::router_veth(v.vni), v.mtu);
             r.master = Some(Some(names::bridge(v.vni)));
             r.addresses = Some(Vec::new());
             match &v.host_leg {
@@ -330,7 +352,10 @@ impl Planner {
         let mut gone_with_peer = BTreeSet::new();
         for l in host.links.values() {
             if ours_in_host(l) && !wanted.contains(&(Ns::Host, l.name.as_str())) {
-                self.ops.push(Op::DeleteLink { ns: Ns::Host, name: l.name.clone() });
+                self.ops.push(Op::DeleteLink {
+                    ns: Ns::Host,
+                    name: l.name.clone(),
+                });
                 if matches!(l.kind, LinkKind::Veth) {
                     if let Some(vni) = names::vni_of(&l.name, names::HOST_VETH_PREFIX) {
                         gone_with_peer.insert(names::router_veth(vni));
@@ -347,15 +372,29 @@ impl Planner {
             }
             if l.group == UNDERLAY_LINK_GROUP && !ours_in_router(l) {
                 // An underlay NIC no longer configured goes back with its addresses.
-                self.ops.push(Op::MoveLink { name: l.name.clone(), from: Ns::Router, to: Ns::Host });
+                self.ops.push(Op::MoveLink {
+                    name: l.name.clone(),
+                    from: Ns::Router,
+                    to: Ns::Host,
+                });
                 for a in &l.addresses {
-                    self.ops.push(Op::AddAddress { ns: Ns::Host, dev: l.name.clone(), addr: *a });
+                    self.ops.push(Op::AddAddress {
+                        ns: Ns::Host,
+                        dev: l.name.clone(),
+                        addr: *a,
+                    });
                 }
-                self.ops.push(Op::SetUp { ns: Ns::Host, name: l.name.clone() });
+                self.ops.push(Op::SetUp {
+                    ns: Ns::Host,
+                    name: l.name.clone(),
+                });
                 self.doomed.insert(l.name.clone());
             } else if ours_in_router(l) {
                 if !gone_with_peer.contains(name) {
-                    self.ops.push(Op::DeleteLink { ns: Ns::Router, name: l.name.clone() });
+                    self.ops.push(Op::DeleteLink {
+                        ns: Ns::Router,
+                        name: l.name.clone(),
+                    });
                 }
                 self.doomed.insert(l.name.clone());
             }
@@ -368,9 +407,17 @@ impl Planner {
             if let Some(l) = router.links.get(nic) {
                 self.fixups(&want, LinkView::of(l, router));
             } else if let Some(l) = host.links.get(nic) {
-                self.ops.push(Op::MoveLink { name: nic.clone(), from: Ns::Host, to: Ns::Router });
+                self.ops.push(Op::MoveLink {
+                    name: nic.clone(),
+                    from: Ns::Host,
+                    to: Ns::Router,
+                });
                 for a in &l.addresses {
-                    self.ops.push(Op::AddAddress { ns: Ns::Router, dev: nic.clone(), addr: *a });
+                    self.ops.push(Op::AddAddress {
+                        ns: Ns::Router,
+                        dev: nic.clone(),
+                        addr: *a,
+                    });
                 }
                 self.fresh.insert(nic.clone());
                 self.fixups(&want, LinkView::moved(l));
@@ -391,7 +438,9 @@ impl Planner {
             match &w.make {
                 Make::Existing => match existing {
                     Some(l) => self.fixups(w, LinkView::of(l, ns_state)),
-                    None => self.warnings.push(format!("[{}] {} does not exist", w.ns, w.name)),
+                    None => self
+                        .warnings
+                        .push(format!("[{}] {} does not exist", w.ns, w.name)),
                 },
                 Make::VethPeer => {
                     if recreated_peers.contains(&w.name) {
@@ -411,14 +460,25 @@ impl Planner {
                         }
                         continue;
                     }
-                    let host_is_veth = matches!(existing, Some(l) if matches!(l.kind, LinkKind::Veth));
+                    let host_is_veth =
+                        matches!(existing, Some(l) if matches!(l.kind, LinkKind::Veth));
                     if existing.is_some() {
-                        self.ops.push(Op::DeleteLink { ns: w.ns, name: w.name.clone() });
+                        self.ops.push(Op::DeleteLink {
+                            ns: w.ns,
+                            name: w.name.clone(),
+                        });
                     }
                     if peer_link.is_some() && !host_is_veth {
-                        self.ops.push(Op::DeleteLink { ns: Ns::Router, name: peer.clone() });
+                        self.ops.push(Op::DeleteLink {
+                            ns: Ns::Router,
+                            name: peer.clone(),
+                        });
                     }
-                    self.ops.push(Op::CreateVeth { host: w.name.clone(), router: peer.clone(), mtu: w.mtu });
+                    self.ops.push(Op::CreateVeth {
+                        host: w.name.clone(),
+                        router: peer.clone(),
+                        mtu: w.mtu,
+                    });
                     recreated_peers.insert(peer.clone());
                     self.fresh.insert(peer.clone());
                     self.fixups(w, LinkView::created(None, w.mtu, None));
@@ -429,11 +489,17 @@ impl Planner {
                             self.fixups(w, LinkView::of(l, ns_state));
                             continue;
                         }
-                        self.ops.push(Op::DeleteLink { ns: w.ns, name: w.name.clone() });
+                        self.ops.push(Op::DeleteLink {
+                            ns: w.ns,
+                            name: w.name.clone(),
+                        });
                     }
                     let master = w.master.clone().flatten();
                     let op = match make {
-                        Make::Vrf { table } => Op::CreateVrf { name: w.name.clone(), table: *table },
+                        Make::Vrf { table } => Op::CreateVrf {
+                            name: w.name.clone(),
+                            table: *table,
+                        },
                         Make::Bridge => Op::CreateBridge {
                             ns: w.ns,
                             name: w.name.clone(),
@@ -463,7 +529,11 @@ impl Planner {
     /// Emits the attribute changes that make `have` what `w` wants, in upstream's order:
     /// MTU, group, MAC, address generation, master; then bridge-port flags, addresses, up.
     fn fixups(&mut self, w: &WantLink, have: LinkView) {
-        let set = |change| Op::SetLink { ns: w.ns, name: w.name.clone(), change };
+        let set = |change| Op::SetLink {
+            ns: w.ns,
+            name: w.name.clone(),
+            change,
+        };
         if let Some(mtu) = w.mtu {
             if have.mtu != Some(mtu) {
                 self.ops.push(set(LinkChange::Mtu(mtu)));
@@ -500,23 +570,38 @@ impl Planner {
             let want: BTreeSet<IpNet> = addrs.iter().copied().collect();
             for a in &have.addresses {
                 if !want.contains(a) && !(w.name == "lo" && is_loopback_own(a)) {
-                    self.ops.push(Op::DelAddress { ns: w.ns, dev: w.name.clone(), addr: *a });
+                    self.ops.push(Op::DelAddress {
+                        ns: w.ns,
+                        dev: w.name.clone(),
+                        addr: *a,
+                    });
                 }
             }
             for a in &want {
                 if !have.addresses.contains(a) {
-                    self.ops.push(Op::AddAddress { ns: w.ns, dev: w.name.clone(), addr: *a });
+                    self.ops.push(Op::AddAddress {
+                        ns: w.ns,
+                        dev: w.name.clone(),
+                        addr: *a,
+                    });
                 }
             }
         }
         if w.up && !have.up {
-            self.ops.push(Op::SetUp { ns: w.ns, name: w.name.clone() });
+            self.ops.push(Op::SetUp {
+                ns: w.ns,
+                name: w.name.clone(),
+            });
         }
     }
 
     fn forwarding(&mut self, d: &NodeDatapath, f: &ForwardingState, router: &NamespaceState) {
-        let vni_devices: BTreeSet<u32> =
-            d.l3vnis.iter().map(|v| v.vni).chain(d.l2vnis.iter().map(|v| v.vni)).collect();
+        let vni_devices: BTreeSet<u32> = d
+            .l3vnis
+            .iter()
+            .map(|v| v.vni)
+            .chain(d.l2vnis.iter().map(|v| v.vni))
+            .collect();
         let mut routes: BTreeMap<(u32, IpNet), BTreeSet<NextHop>> = BTreeMap::new();
         let mut neigh: BTreeMap<(String, IpAddr), MacAddr> = BTreeMap::new();
         let mut fdb: BTreeMap<(String, MacAddr), IpAddr> = BTreeMap::new();
@@ -524,7 +609,9 @@ impl Planner {
 
         for (vni, vr) in &f.vrf_routes {
             if !vni_devices.contains(vni) {
-                self.warnings.push(format!("routes for VNI {vni}, which has no devices: skipped"));
+                self.warnings.push(format!(
+                    "routes for VNI {vni}, which has no devices: skipped"
+                ));
                 continue;
             }
             if let Some(l3) = d.l3vnis.iter().find(|v| v.vni == *vni) {
@@ -557,7 +644,10 @@ impl Planner {
                             continue;
                         }
                     };
-                    hops.insert(NextHop { gateway, dev: br.clone() });
+                    hops.insert(NextHop {
+                        gateway,
+                        dev: br.clone(),
+                    });
                 }
                 if !hops.is_empty() {
                     routes.insert((vr.table, prefix.trunc()), hops);
@@ -583,21 +673,25 @@ impl Planner {
             if vni_devices.contains(vni) {
                 fdb.insert((names::vxlan(*vni), *mac), *vtep);
             } else {
-                self.warnings.push(format!("remote MAC {mac} in unknown VNI {vni}: skipped"));
+                self.warnings
+                    .push(format!("remote MAC {mac} in unknown VNI {vni}: skipped"));
             }
         }
         for (vni, vtep) in &f.flood {
             if vni_devices.contains(vni) {
                 flood.insert((names::vxlan(*vni), *vtep));
             } else {
-                self.warnings.push(format!("flood entry for unknown VNI {vni}: skipped"));
+                self.warnings
+                    .push(format!("flood entry for unknown VNI {vni}: skipped"));
             }
         }
         for ((vni, ip), mac) in &f.remote_neighbours {
             if vni_devices.contains(vni) {
                 neigh.insert((names::bridge(*vni), *ip), *mac);
             } else {
-                self.warnings.push(format!("remote neighbour {ip} in unknown VNI {vni}: skipped"));
+                self.warnings.push(format!(
+                    "remote neighbour {ip} in unknown VNI {vni}: skipped"
+                ));
             }
         }
 
@@ -619,7 +713,10 @@ impl Planner {
                 match (h.gateway, live(h.oif)) {
                     (Some(gateway), Some(dev)) if h.onlink => {
                         on_doomed |= doomed(dev);
-                        have.insert(NextHop { gateway, dev: dev.to_string() });
+                        have.insert(NextHop {
+                            gateway,
+                            dev: dev.to_string(),
+                        });
                     }
                     _ => intact = false,
                 }
@@ -630,11 +727,18 @@ impl Planner {
                 }
                 Some(_) => {}
                 None if on_doomed => {}
-                None => ops.push(Op::DelRoute { table: *table, prefix: *prefix }),
+                None => ops.push(Op::DelRoute {
+                    table: *table,
+                    prefix: *prefix,
+                }),
             }
         }
         for ((table, prefix), hops) in routes {
-            ops.push(Op::ReplaceRoute { table, prefix, nexthops: hops.into_iter().collect() });
+            ops.push(Op::ReplaceRoute {
+                table,
+                prefix,
+                nexthops: hops.into_iter().collect(),
+            });
         }
 
         for ((ifindex, ip), n) in &router.neighbours {
@@ -649,7 +753,10 @@ impl Planner {
                 }
                 Some(_) => {}
                 None if doomed(dev) => {}
-                None => ops.push(Op::DelNeighbour { dev: key.0, ip: *ip }),
+                None => ops.push(Op::DelNeighbour {
+                    dev: key.0,
+                    ip: *ip,
+                }),
             }
         }
         for ((dev, ip), mac) in neigh {
@@ -665,7 +772,10 @@ impl Planner {
             }
             if e.is_self {
                 if let Some(dst) = e.dst {
-                    self_rows.entry((dev.to_string(), e.mac)).or_default().insert(dst);
+                    self_rows
+                        .entry((dev.to_string(), e.mac))
+                        .or_default()
+                        .insert(dst);
                 }
             } else if e.master && e.ext_learned && !e.permanent {
                 master_rows.insert((dev.to_string(), e.mac));
@@ -676,7 +786,12 @@ impl Planner {
             if *mac == MacAddr::ZERO {
                 for dst in dsts {
                     if !flood.remove(&(dev.clone(), *dst)) {
-                        ops.push(Op::DelFdb { dev: dev.clone(), mac: *mac, dst: Some(*dst), master: false });
+                        ops.push(Op::DelFdb {
+                            dev: dev.clone(),
+                            mac: *mac,
+                            dst: Some(*dst),
+                            master: false,
+                        });
                     }
                 }
                 continue;
@@ -684,7 +799,12 @@ impl Planner {
             let want = fdb.get(&(dev.clone(), *mac)).copied();
             for dst in dsts {
                 if Some(*dst) != want {
-                    ops.push(Op::DelFdb { dev: dev.clone(), mac: *mac, dst: Some(*dst), master: false });
+                    ops.push(Op::DelFdb {
+                        dev: dev.clone(),
+                        mac: *mac,
+                        dst: Some(*dst),
+                        master: false,
+                    });
                 }
             }
             if let Some(w) = want {
@@ -695,7 +815,12 @@ impl Planner {
         }
         for (dev, mac) in &master_rows {
             if !wanted_macs.contains(&(dev.clone(), *mac)) {
-                ops.push(Op::DelFdb { dev: dev.clone(), mac: *mac, dst: None, master: true });
+                ops.push(Op::DelFdb {
+                    dev: dev.clone(),
+                    mac: *mac,
+                    dst: None,
+                    master: true,
+                });
             }
         }
         for ((dev, mac), dst) in fdb {
@@ -709,16 +834,29 @@ impl Planner {
 }
 
 fn vxlan_want(vni: u32, local: IpAddr, port: u16) -> WantLink {
-    let mut vx = WantLink::new(Ns::Router, names::vxlan(vni), Make::Vxlan { vni, local, port });
+    let mut vx = WantLink::new(
+        Ns::Router,
+        names::vxlan(vni),
+        Make::Vxlan { vni, local, port },
+    );
     vx.master = Some(Some(names::bridge(vni)));
     vx.addr_gen_none = true;
-    vx.bridge_port = Some(BridgePortFlags { neigh_suppress: true, learning: false });
+    vx.bridge_port = Some(BridgePortFlags {
+        neigh_suppress: true,
+        learning: false,
+    });
     vx.addresses = Some(Vec::new());
     vx
 }
 
 fn veth_want(host: String, router: String, mtu: Option<u32>) -> (WantLink, WantLink) {
-    let mut h = WantLink::new(Ns::Host, host, Make::Veth { peer: router.clone() });
+    let mut h = WantLink::new(
+        Ns::Host,
+        host,
+        Make::Veth {
+            peer: router.clone(),
+        },
+    );
     h.mtu = mtu;
     let mut r = WantLink::new(Ns::Router, router, Make::VethPeer);
     r.mtu = mtu;
@@ -772,13 +910,17 @@ mod tests {
     }
 
     fn idx(st: &NamespaceState, name: &str) -> u32 {
-        st.links.get(name).unwrap_or_else(|| panic!("no link {name}")).ifindex
+        st.links
+            .get(name)
+            .unwrap_or_else(|| panic!("no link {name}"))
+            .ifindex
     }
 
     fn remove_link(st: &mut NamespaceState, name: &str) {
         if let Some(l) = st.links.remove(name) {
             let i = l.ifindex;
-            st.routes.retain(|_, r| r.nexthops.iter().all(|h| h.oif != i));
+            st.routes
+                .retain(|_, r| r.nexthops.iter().all(|h| h.oif != i));
             st.neighbours.retain(|(ifi, _), _| *ifi != i);
             st.fdb.retain(|e| e.ifindex != i);
             for other in st.links.values_mut() {
@@ -797,8 +939,10 @@ mod tests {
             .is_some_and(|l| l.kind == LinkKind::Bridge);
         let l = st.links.get_mut(name).unwrap();
         l.master = m;
-        l.bridge_port =
-            is_bridge.then_some(BridgePortFlags { neigh_suppress: false, learning: true });
+        l.bridge_port = is_bridge.then_some(BridgePortFlags {
+            neigh_suppress: false,
+            learning: true,
+        });
     }
 
     /// Applies `ops` to `o` as the kernel would.
@@ -807,7 +951,9 @@ mod tests {
             match op {
                 Op::CreateNetns { .. } => o.router = Some(NamespaceState::fresh()),
                 Op::SetSysctl { path, value, .. } => {
-                    ns_mut(o, Ns::Router).sysctls.insert(path.clone(), Some(value.clone()));
+                    ns_mut(o, Ns::Router)
+                        .sysctls
+                        .insert(path.clone(), Some(value.clone()));
                 }
                 Op::DeleteLink { ns, name } => {
                     remove_link(ns_mut(o, *ns), name);
@@ -832,7 +978,12 @@ mod tests {
                     let l = new_link(st, name, LinkKind::Vrf { table: *table });
                     st.links.insert(name.clone(), l);
                 }
-                Op::CreateBridge { ns, name, master, mac } => {
+                Op::CreateBridge {
+                    ns,
+                    name,
+                    master,
+                    mac,
+                } => {
                     let st = ns_mut(o, *ns);
                     let mut l = new_link(st, name, LinkKind::Bridge);
                     if mac.is_some() {
@@ -841,9 +992,20 @@ mod tests {
                     st.links.insert(name.clone(), l);
                     enslave(st, name, master.as_deref());
                 }
-                Op::CreateVxlan { name, vni, local, port, master } => {
+                Op::CreateVxlan {
+                    name,
+                    vni,
+                    local,
+                    port,
+                    master,
+                } => {
                     let st = ns_mut(o, Ns::Router);
-                    let info = VxlanInfo { vni: *vni, local: Some(*local), port: *port, learning: false };
+                    let info = VxlanInfo {
+                        vni: *vni,
+                        local: Some(*local),
+                        port: *port,
+                        learning: false,
+                    };
                     let l = new_link(st, name, LinkKind::Vxlan(info));
                     st.links.insert(name.clone(), l);
                     enslave(st, name, Some(master));
@@ -870,17 +1032,33 @@ mod tests {
                         }
                     }
                 }
-                Op::SetBridgePort { name, neigh_suppress, learning } => {
+                Op::SetBridgePort {
+                    name,
+                    neigh_suppress,
+                    learning,
+                } => {
                     let l = ns_mut(o, Ns::Router).links.get_mut(name).unwrap();
                     assert!(l.bridge_port.is_some(), "{name} is not a bridge port yet");
-                    l.bridge_port =
-                        Some(BridgePortFlags { neigh_suppress: *neigh_suppress, learning: *learning });
+                    l.bridge_port = Some(BridgePortFlags {
+                        neigh_suppress: *neigh_suppress,
+                        learning: *learning,
+                    });
                 }
                 Op::AddAddress { ns, dev, addr } => {
-                    ns_mut(o, *ns).links.get_mut(dev).unwrap().addresses.insert(*addr);
+                    ns_mut(o, *ns)
+                        .links
+                        .get_mut(dev)
+                        .unwrap()
+                        .addresses
+                        .insert(*addr);
                 }
                 Op::DelAddress { ns, dev, addr } => {
-                    ns_mut(o, *ns).links.get_mut(dev).unwrap().addresses.remove(addr);
+                    ns_mut(o, *ns)
+                        .links
+                        .get_mut(dev)
+                        .unwrap()
+                        .addresses
+                        .remove(addr);
                 }
                 Op::SetUp { ns, name } => {
                     let st = ns_mut(o, *ns);
@@ -891,25 +1069,47 @@ mod tests {
                     }
                     l.up = true;
                 }
-                Op::ReplaceRoute { table, prefix, nexthops } => {
+                Op::ReplaceRoute {
+                    table,
+                    prefix,
+                    nexthops,
+                } => {
                     let st = ns_mut(o, Ns::Router);
                     let hops = nexthops
                         .iter()
-                        .map(|h| ObservedNextHop { gateway: Some(h.gateway), oif: idx(st, &h.dev), onlink: true })
+                        .map(|h| ObservedNextHop {
+                            gateway: Some(h.gateway),
+                            oif: idx(st, &h.dev),
+                            onlink: true,
+                        })
                         .collect();
-                    st.routes.insert((*table, *prefix), ObservedRoute { nexthops: hops, nhid: None });
+                    st.routes.insert(
+                        (*table, *prefix),
+                        ObservedRoute {
+                            nexthops: hops,
+                            nhid: None,
+                        },
+                    );
                 }
                 Op::DelRoute { table, prefix } => {
-                    assert!(ns_mut(o, Ns::Router).routes.remove(&(*table, *prefix)).is_some());
+                    assert!(ns_mut(o, Ns::Router)
+                        .routes
+                        .remove(&(*table, *prefix))
+                        .is_some());
                 }
                 Op::ReplaceNeighbour { dev, ip, mac } => {
                     let st = ns_mut(o, Ns::Router);
                     let i = idx(st, dev);
                     st.neighbours.insert(
                         (i, *ip),
-                        ObservedNeighbour { mac: Some(*mac), state: 0x40, ext_learned: true },
+                        ObservedNeighbour {
+                            mac: Some(*mac),
+                            state: 0x40,
+                            ext_learned: true,
+                        },
                     );
                 }
+                Op::ProbeNeighbour { .. } => {}
                 Op::DelNeighbour { dev, ip } => {
                     let st = ns_mut(o, Ns::Router);
                     let i = idx(st, dev);
@@ -944,7 +1144,12 @@ mod tests {
                         permanent: true,
                     });
                 }
-                Op::DelFdb { dev, mac, dst, master } => {
+                Op::DelFdb {
+                    dev,
+                    mac,
+                    dst,
+                    master,
+                } => {
                     let st = ns_mut(o, Ns::Router);
                     let i = idx(st, dev);
                     let before = st.fdb.len();
@@ -983,7 +1188,10 @@ mod tests {
             local_vtep: "100.65.0.1".parse().unwrap(),
             addresses: VethAddresses {
                 host: vec!["192.169.10.2/24".parse().unwrap()],
-                router: vec!["192.169.10.1/24".parse().unwrap(), "2001:db8::1/64".parse().unwrap()],
+                router: vec![
+                    "192.169.10.1/24".parse().unwrap(),
+                    "2001:db8::1/64".parse().unwrap(),
+                ],
             },
             mtu: Some(1450),
         }
@@ -995,7 +1203,11 @@ mod tests {
             vxlan_port: 4789,
             local_vtep: "100.65.0.1".parse().unwrap(),
             vrf: vrf.map(Into::into),
-            gateway_ips: if vrf.is_some() { vec!["192.168.110.1/24".parse().unwrap()] } else { vec![] },
+            gateway_ips: if vrf.is_some() {
+                vec!["192.168.110.1/24".parse().unwrap()]
+            } else {
+                vec![]
+            },
             host_leg: leg,
             mtu: None,
         }
@@ -1023,19 +1235,28 @@ mod tests {
 
     fn forwarding() -> ForwardingState {
         let mut f = ForwardingState::default();
-        let mut vr = VrfRoutes { table: 1, ..Default::default() };
+        let mut vr = VrfRoutes {
+            table: 1,
+            ..Default::default()
+        };
         let v2: IpAddr = "100.65.0.2".parse().unwrap();
         let v3: IpAddr = "100.65.0.3".parse().unwrap();
         vr.router_macs.insert(v2, MacAddr([0xaa, 0, 0, 0, 0, 2]));
         vr.router_macs.insert(v3, MacAddr([0xaa, 0, 0, 0, 0, 3]));
-        vr.routes.insert("10.0.0.0/24".parse().unwrap(), [v2].into());
-        vr.routes.insert("10.0.1.0/24".parse().unwrap(), [v2, v3].into());
-        vr.routes.insert("2001:db8:9::/64".parse().unwrap(), [v3].into());
+        vr.routes
+            .insert("10.0.0.0/24".parse().unwrap(), [v2].into());
+        vr.routes
+            .insert("10.0.1.0/24".parse().unwrap(), [v2, v3].into());
+        vr.routes
+            .insert("2001:db8:9::/64".parse().unwrap(), [v3].into());
         f.vrf_routes.insert(100, vr);
         f.remote_macs.insert((110, MacAddr([2, 0, 0, 0, 1, 1])), v2);
         f.flood.insert((110, v2));
         f.flood.insert((130, v3));
-        f.remote_neighbours.insert((110, "192.168.110.9".parse().unwrap()), MacAddr([2, 0, 0, 0, 1, 1]));
+        f.remote_neighbours.insert(
+            (110, "192.168.110.9".parse().unwrap()),
+            MacAddr([2, 0, 0, 0, 1, 1]),
+        );
         f
     }
 
@@ -1053,33 +1274,75 @@ mod tests {
         let ops = &plan.ops;
         assert!(is_ordered(ops));
         assert!(matches!(ops[0], Op::CreateNetns { .. }), "namespace first");
-        let vrf = pos(ops, |o| matches!(o, Op::CreateVrf { name, .. } if name == "red"));
-        let br = pos(ops, |o| matches!(o, Op::CreateBridge { name, .. } if name == "br-pe-100"));
-        let vx = pos(ops, |o| matches!(o, Op::CreateVxlan { name, .. } if name == "vni100"));
-        let enslave = pos(ops, |o| {
-            matches!(o, Op::SetLink { name, change: LinkChange::Master(Some(m)), .. } if name == "pe-e-100" && m == "red")
-        });
+        let vrf = pos(
+            ops,
+            |o| matches!(o, Op::CreateVrf { name, .. } if name == "red"),
+        );
+        let br = pos(
+            ops,
+            |o| matches!(o, Op::CreateBridge { name, .. } if name == "br-pe-100"),
+        );
+        let vx = pos(
+            ops,
+            |o| matches!(o, Op::CreateVxlan { name, .. } if name == "vni100"),
+        );
+        let enslave = pos(
+            ops,
+            |o| matches!(o, Op::SetLink { name, change: LinkChange::Master(Some(m)), .. } if name == "pe-e-100" && m == "red"),
+        );
         // A new veth gets its MTU in the create message itself.
-        let mtu = pos(ops, |o| {
-            matches!(o, Op::CreateVeth { router, mtu: Some(1450), .. } if router == "pe-e-100")
-        });
-        let addr = pos(ops, |o| matches!(o, Op::AddAddress { dev, .. } if dev == "pe-e-100"));
-        let port = pos(ops, |o| matches!(o, Op::SetBridgePort { name, .. } if name == "vni100"));
-        let up = pos(ops, |o| matches!(o, Op::SetUp { name, .. } if name == "vni100"));
-        let moved = pos(ops, |o| matches!(o, Op::MoveLink { name, .. } if name == "eth1"));
-        let nic_addr = pos(ops, |o| matches!(o, Op::AddAddress { dev, ns: Ns::Router, .. } if dev == "eth1"));
+        let mtu = pos(
+            ops,
+            |o| matches!(o, Op::CreateVeth { router, mtu: Some(1450), .. } if router == "pe-e-100"),
+        );
+        let addr = pos(
+            ops,
+            |o| matches!(o, Op::AddAddress { dev, .. } if dev == "pe-e-100"),
+        );
+        let port = pos(
+            ops,
+            |o| matches!(o, Op::SetBridgePort { name, .. } if name == "vni100"),
+        );
+        let up = pos(
+            ops,
+            |o| matches!(o, Op::SetUp { name, .. } if name == "vni100"),
+        );
+        let moved = pos(
+            ops,
+            |o| matches!(o, Op::MoveLink { name, .. } if name == "eth1"),
+        );
+        let nic_addr = pos(
+            ops,
+            |o| matches!(o, Op::AddAddress { dev, ns: Ns::Router, .. } if dev == "eth1"),
+        );
         let fdb = pos(ops, |o| matches!(o, Op::ReplaceFdb { .. }));
         let neigh = pos(ops, |o| matches!(o, Op::ReplaceNeighbour { .. }));
         let route = pos(ops, |o| matches!(o, Op::ReplaceRoute { .. }));
         assert!(vrf < br && br < vx, "VRF before bridge before VXLAN");
-        assert!(mtu < enslave && enslave < addr, "MTU, then master VRF, then addresses");
-        assert!(vx < port && port < up, "bridge-port flags once enslaved, up last");
-        assert!(moved < nic_addr, "a moved NIC gets its addresses back afterwards");
-        assert!(up < fdb && fdb < neigh && neigh < route, "routes after what they resolve through");
+        assert!(
+            mtu < enslave && enslave < addr,
+            "MTU, then master VRF, then addresses"
+        );
+        assert!(
+            vx < port && port < up,
+            "bridge-port flags once enslaved, up last"
+        );
+        assert!(
+            moved < nic_addr,
+            "a moved NIC gets its addresses back afterwards"
+        );
+        assert!(
+            up < fdb && fdb < neigh && neigh < route,
+            "routes after what they resolve through"
+        );
         // An IPv6 route over an IPv4 VTEP uses the mapped gateway and its own neighbour entry.
-        assert!(ops.iter().any(|o| matches!(o, Op::ReplaceRoute { nexthops, .. }
+        assert!(ops
+            .iter()
+            .any(|o| matches!(o, Op::ReplaceRoute { nexthops, .. }
             if nexthops[0].gateway == "::ffff:100.65.0.3".parse::<IpAddr>().unwrap())));
-        assert!(ops.iter().any(|o| matches!(o, Op::ReplaceNeighbour { ip, .. }
+        assert!(ops
+            .iter()
+            .any(|o| matches!(o, Op::ReplaceNeighbour { ip, .. }
             if *ip == "::ffff:100.65.0.3".parse::<IpAddr>().unwrap())));
         // Nothing foreign is touched.
         assert!(!ops.iter().any(|o| matches!(o, Op::DeleteLink { .. })));
@@ -1098,7 +1361,11 @@ mod tests {
         sim(&mut o, &first.ops);
         // Foreign objects in the router namespace that look nearly like ours.
         let st = o.router.as_mut().unwrap();
-        for (n, k) in [("vnic0", LinkKind::Veth), ("br-pe-x", LinkKind::Bridge), ("vni9", LinkKind::Veth)] {
+        for (n, k) in [
+            ("vnic0", LinkKind::Veth),
+            ("br-pe-x", LinkKind::Bridge),
+            ("vni9", LinkKind::Veth),
+        ] {
             let l = new_link(st, n, k);
             st.links.insert(n.into(), l);
         }
@@ -1115,17 +1382,38 @@ mod tests {
         for n in ["vnic0", "br-pe-x", "vni9", "docker0", "lo"] {
             assert!(!deleted.contains(n), "{n} deleted");
         }
-        for n in ["red", "blue", "br-pe-100", "vni100", "host-e-100", "br-hs-110", "pt-host"] {
+        for n in [
+            "red",
+            "blue",
+            "br-pe-100",
+            "vni100",
+            "host-e-100",
+            "br-hs-110",
+            "pt-host",
+        ] {
             assert!(deleted.contains(n), "{n} kept");
         }
         // Peers of deleted host legs are not deleted twice.
         assert!(!deleted.contains("pe-e-100") && !deleted.contains("pt-ns"));
-        assert!(plan.ops.iter().any(|op| matches!(op, Op::MoveLink { name, to: Ns::Host, .. } if name == "eth1")));
+        assert!(plan
+            .ops
+            .iter()
+            .any(|op| matches!(op, Op::MoveLink { name, to: Ns::Host, .. } if name == "eth1")));
         // Forwarding entries go with their devices: no separate deletes.
-        assert!(!plan.ops.iter().any(|op| matches!(op, Op::DelRoute { .. } | Op::DelFdb { .. } | Op::DelNeighbour { .. })));
+        assert!(!plan.ops.iter().any(|op| matches!(
+            op,
+            Op::DelRoute { .. } | Op::DelFdb { .. } | Op::DelNeighbour { .. }
+        )));
         sim(&mut o, &plan.ops);
-        assert!(diff(&empty, &ForwardingState::default(), &o).unwrap().ops.is_empty());
-        assert_eq!(o.host.links["eth1"].addresses.len(), 1, "NIC returned with its address");
+        assert!(diff(&empty, &ForwardingState::default(), &o)
+            .unwrap()
+            .ops
+            .is_empty());
+        assert_eq!(
+            o.host.links["eth1"].addresses.len(),
+            1,
+            "NIC returned with its address"
+        );
     }
 
     #[test]
@@ -1156,26 +1444,42 @@ mod tests {
                     d.l3vnis.push(l3(&format!("vrf{v}"), *v, *v));
                 }
                 for (i, v) in l2s.iter().enumerate() {
-                    let vrf = l3s.iter().next().filter(|_| i % 2 == 0).map(|x| format!("vrf{x}"));
+                    let vrf = l3s
+                        .iter()
+                        .next()
+                        .filter(|_| i % 2 == 0)
+                        .map(|x| format!("vrf{x}"));
                     let leg = [HostLeg::ManagedBridge, HostLeg::Bare][i % 2].clone();
                     d.l2vnis.push(l2(*v, vrf.as_deref(), leg));
                 }
                 if pt {
-                    d.passthrough = Some(Passthrough { addresses: VethAddresses::default(), mtu: Some(1400) });
+                    d.passthrough = Some(Passthrough {
+                        addresses: VethAddresses::default(),
+                        mtu: Some(1400),
+                    });
                 }
                 let mut f = ForwardingState::default();
                 if let Some(v) = l3s.iter().next() {
-                    let mut vr = VrfRoutes { table: *v, ..Default::default() };
+                    let mut vr = VrfRoutes {
+                        table: *v,
+                        ..Default::default()
+                    };
                     for (net, vtep) in routes {
                         let vt: IpAddr = format!("100.65.0.{}", vtep + 2).parse().unwrap();
                         vr.router_macs.insert(vt, MacAddr([0xaa, 0, 0, 0, 0, vtep]));
-                        vr.routes.entry(format!("10.{net}.0.0/16").parse().unwrap()).or_default().insert(vt);
+                        vr.routes
+                            .entry(format!("10.{net}.0.0/16").parse().unwrap())
+                            .or_default()
+                            .insert(vt);
                     }
                     f.vrf_routes.insert(*v, vr);
                 }
                 for v in &l2s {
                     f.flood.insert((*v, "100.65.0.9".parse().unwrap()));
-                    f.remote_macs.insert((*v, MacAddr([2, 0, 0, 0, 0, *v as u8])), "100.65.0.9".parse().unwrap());
+                    f.remote_macs.insert(
+                        (*v, MacAddr([2, 0, 0, 0, 0, *v as u8])),
+                        "100.65.0.9".parse().unwrap(),
+                    );
                 }
                 (d, f)
             })

@@ -19,11 +19,13 @@ pub mod message;
 pub mod netns;
 pub mod observed;
 pub mod op;
-//pub mod reconcile;
-//pub mod watch;
+pub mod reconcile;
+pub mod watch;
 
 pub use apply::{ApplyReport, Datapath, DatapathConfig, OpFailure};
-pub use desired::{ForwardingState, HostLeg, L2Vni, L3Vni, NodeDatapath, Passthrough, VethAddresses, VrfRoutes};
+pub use desired::{
+    ForwardingState, HostLeg, L2Vni, L3Vni, NodeDatapath, Passthrough, VethAddresses, VrfRoutes,
+};
 pub use diff::{diff, Plan};
 pub use mac::MacAddr;
 pub use observed::ObservedNode;

@@ -69,7 +69,10 @@ const REQ: u16 = NLM_F_REQUEST | NLM_F_ACK;
 const RT_TABLE_COMPAT: u8 = 252;
 
 fn idx(r: &impl Resolve, ns: Ns, name: &str) -> Result<u32, BuildError> {
-    r.ifindex(ns, name).ok_or_else(|| BuildError::UnknownLink { ns, name: name.to_string() })
+    r.ifindex(ns, name).ok_or_else(|| BuildError::UnknownLink {
+        ns,
+        name: name.to_string(),
+    })
 }
 
 fn link_msg(index: u32, attributes: Vec<LinkAttribute>) -> LinkMessage {
@@ -111,10 +114,18 @@ fn neigh_addr(ip: IpAddr) -> NeighbourAddress {
 /// Builds the request for `op`.
 pub fn build(op: &Op, r: &impl Resolve) -> Result<Request, BuildError> {
     use RouteNetlinkMessage as M;
-    let req = |ns, flags, message| Ok(Request { ns, flags: REQ | flags, message });
+    let req = |ns, flags, message| {
+        Ok(Request {
+            ns,
+            flags: REQ | flags,
+            message,
+        })
+    };
     match op {
         Op::CreateNetns { .. } | Op::SetSysctl { .. } => Err(BuildError::NotNetlink),
-        Op::DeleteLink { ns, name } => req(*ns, 0, M::DelLink(link_msg(idx(r, *ns, name)?, vec![]))),
+        Op::DeleteLink { ns, name } => {
+            req(*ns, 0, M::DelLink(link_msg(idx(r, *ns, name)?, vec![])))
+        }
         Op::MoveLink { name, from, to } => {
             let fd = r.netns_fd(*to).ok_or(BuildError::NoNamespace(*to))?;
             let m = link_msg(idx(r, *from, name)?, vec![LinkAttribute::NetNsFd(fd)]);
@@ -125,12 +136,20 @@ pub fn build(op: &Op, r: &impl Resolve) -> Result<Request, BuildError> {
                 0,
                 vec![
                     LinkAttribute::IfName(name.clone()),
-                    link_info(InfoKind::Vrf, Some(InfoData::Vrf(vec![InfoVrf::TableId(*table)]))),
+                    link_info(
+                        InfoKind::Vrf,
+                        Some(InfoData::Vrf(vec![InfoVrf::TableId(*table)])),
+                    ),
                 ],
             );
             req(Ns::Router, NLM_F_CREATE | NLM_F_EXCL, M::NewLink(m))
         }
-        Op::CreateBridge { ns, name, master, mac } => {
+        Op::CreateBridge {
+            ns,
+            name,
+            master,
+            mac,
+        } => {
             let mut a = vec![LinkAttribute::IfName(name.clone())];
             if let Some(m) = master {
                 a.push(LinkAttribute::Controller(idx(r, *ns, m)?));
@@ -141,31 +160,57 @@ pub fn build(op: &Op, r: &impl Resolve) -> Result<Request, BuildError> {
             a.push(link_info(InfoKind::Bridge, None));
             req(*ns, NLM_F_CREATE | NLM_F_EXCL, M::NewLink(link_msg(0, a)))
         }
-        Op::CreateVxlan { name, vni, local, port, master } => {
+        Op::CreateVxlan {
+            name,
+            vni,
+            local,
+            port,
+            master,
+        } => {
             let lo = idx(r, Ns::Router, "lo")?;
             let mut data = vec![InfoVxlan::Id(*vni)];
             match local {
                 IpAddr::V4(v) => data.push(InfoVxlan::Local(*v)),
                 IpAddr::V6(v) => data.push(InfoVxlan::Local6(*v)),
             }
-            data.extend([InfoVxlan::Link(lo), InfoVxlan::Port(*port), InfoVxlan::Learning(false)]);
+            data.extend([
+                InfoVxlan::Link(lo),
+                InfoVxlan::Port(*port),
+                InfoVxlan::Learning(false),
+            ]);
             let a = vec![
                 LinkAttribute::IfName(name.clone()),
                 LinkAttribute::Controller(idx(r, Ns::Router, master)?),
                 link_info(InfoKind::Vxlan, Some(InfoData::Vxlan(data))),
             ];
-            req(Ns::Router, NLM_F_CREATE | NLM_F_EXCL, M::NewLink(link_msg(0, a)))
+            req(
+                Ns::Router,
+                NLM_F_CREATE | NLM_F_EXCL,
+                M::NewLink(link_msg(0, a)),
+            )
         }
         Op::CreateVeth { host, router, mtu } => {
-            let fd = r.netns_fd(Ns::Router).ok_or(BuildError::NoNamespace(Ns::Router))?;
-            let mut peer = vec![LinkAttribute::IfName(router.clone()), LinkAttribute::NetNsFd(fd)];
+            let fd = r
+                .netns_fd(Ns::Router)
+                .ok_or(BuildError::NoNamespace(Ns::Router))?;
+            let mut peer = vec![
+                LinkAttribute::IfName(router.clone()),
+                LinkAttribute::NetNsFd(fd),
+            ];
             let mut a = vec![LinkAttribute::IfName(host.clone())];
             if let Some(m) = mtu {
                 peer.push(LinkAttribute::Mtu(*m));
                 a.push(LinkAttribute::Mtu(*m));
             }
-            a.push(link_info(InfoKind::Veth, Some(InfoData::Veth(InfoVeth::Peer(link_msg(0, peer))))));
-            req(Ns::Host, NLM_F_CREATE | NLM_F_EXCL, M::NewLink(link_msg(0, a)))
+            a.push(link_info(
+                InfoKind::Veth,
+                Some(InfoData::Veth(InfoVeth::Peer(link_msg(0, peer)))),
+            ));
+            req(
+                Ns::Host,
+                NLM_F_CREATE | NLM_F_EXCL,
+                M::NewLink(link_msg(0, a)),
+            )
         }
         Op::SetLink { ns, name, change } => {
             let attr = match change {
@@ -174,13 +219,17 @@ pub fn build(op: &Op, r: &impl Resolve) -> Result<Request, BuildError> {
                 LinkChange::Mtu(m) => LinkAttribute::Mtu(*m),
                 LinkChange::Mac(mac) => LinkAttribute::Address(mac.0.to_vec()),
                 LinkChange::Group(g) => LinkAttribute::Group(*g),
-                LinkChange::AddrGenModeNone => LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
-                    vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
-                )]),
+                LinkChange::AddrGenModeNone => LinkAttribute::AfSpecUnspec(vec![
+                    AfSpecUnspec::Inet6(vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)]),
+                ]),
             };
             req(*ns, 0, M::SetLink(link_msg(idx(r, *ns, name)?, vec![attr])))
         }
-        Op::SetBridgePort { name, neigh_suppress, learning } => {
+        Op::SetBridgePort {
+            name,
+            neigh_suppress,
+            learning,
+        } => {
             let a = vec![LinkAttribute::LinkInfo(vec![
                 LinkInfo::PortKind(InfoPortKind::Bridge),
                 LinkInfo::PortData(InfoPortData::BridgePort(vec![
@@ -188,22 +237,32 @@ pub fn build(op: &Op, r: &impl Resolve) -> Result<Request, BuildError> {
                     InfoBridgePort::Learning(*learning),
                 ])),
             ])];
-            req(Ns::Router, 0, M::NewLink(link_msg(idx(r, Ns::Router, name)?, a)))
+            req(
+                Ns::Router,
+                0,
+                M::NewLink(link_msg(idx(r, Ns::Router, name)?, a)),
+            )
         }
         Op::AddAddress { ns, dev, addr } => {
             let m = address(idx(r, *ns, dev)?, addr, true);
             req(*ns, NLM_F_CREATE | NLM_F_REPLACE, M::NewAddress(m))
         }
-        Op::DelAddress { ns, dev, addr } => {
-            req(*ns, 0, M::DelAddress(address(idx(r, *ns, dev)?, addr, false)))
-        }
+        Op::DelAddress { ns, dev, addr } => req(
+            *ns,
+            0,
+            M::DelAddress(address(idx(r, *ns, dev)?, addr, false)),
+        ),
         Op::SetUp { ns, name } => {
             let mut m = link_msg(idx(r, *ns, name)?, vec![]);
             m.header.flags = LinkFlags::Up;
             m.header.change_mask = LinkFlags::Up;
             req(*ns, 0, M::SetLink(m))
         }
-        Op::ReplaceRoute { table, prefix, nexthops } => {
+        Op::ReplaceRoute {
+            table,
+            prefix,
+            nexthops,
+        } => {
             let m = route(*table, prefix, nexthops, r)?;
             req(Ns::Router, NLM_F_CREATE | NLM_F_REPLACE, M::NewRoute(m))
         }
@@ -224,6 +283,14 @@ pub fn build(op: &Op, r: &impl Resolve) -> Result<Request, BuildError> {
                 NeighbourAttribute::LinkLayerAddress(mac.0.to_vec()),
             ];
             req(Ns::Router, NLM_F_CREATE | NLM_F_REPLACE, M::NewNeighbour(m))
+        }
+        Op::ProbeNeighbour { dev, ip } => {
+            let mut m = NeighbourMessage::default();
+            m.header.family = family(ip);
+            m.header.ifindex = idx(r, Ns::Router, dev)?;
+            m.header.flags = NeighbourFlags::Use;
+            m.attributes = vec![NeighbourAttribute::Destination(neigh_addr(*ip))];
+            req(Ns::Router, 0, M::NewNeighbour(m))
         }
         Op::DelNeighbour { dev, ip } => {
             let mut m = NeighbourMessage::default();
@@ -252,10 +319,25 @@ pub fn build(op: &Op, r: &impl Resolve) -> Result<Request, BuildError> {
             );
             req(Ns::Router, NLM_F_CREATE | NLM_F_APPEND, M::NewNeighbour(m))
         }
-        Op::DelFdb { dev, mac, dst, master } => {
-            let flags = if *master { NeighbourFlags::Controller } else { NeighbourFlags::Own };
+        Op::DelFdb {
+            dev,
+            mac,
+            dst,
+            master,
+        } => {
+            let flags = if *master {
+                NeighbourFlags::Controller
+            } else {
+                NeighbourFlags::Own
+            };
             let dst = if *master { None } else { *dst };
-            let m = fdb(idx(r, Ns::Router, dev)?, *mac, dst, flags, NeighbourState::None);
+            let m = fdb(
+                idx(r, Ns::Router, dev)?,
+                *mac,
+                dst,
+                flags,
+                NeighbourState::None,
+            );
             req(Ns::Router, 0, M::DelNeighbour(m))
         }
     }
@@ -274,7 +356,8 @@ fn address(index: u32, addr: &IpNet, add: bool) -> AddressMessage {
     if add && ip.is_ipv6() {
         // Our addresses are assigned deterministically (upstream's IPAM); duplicate address
         // detection would only hold them tentative for a second or two.
-        m.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+        m.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
     }
     m
 }
@@ -291,9 +374,11 @@ fn fdb(
     m.header.ifindex = ifindex;
     m.header.flags = flags;
     m.header.state = state;
-    m.attributes.push(NeighbourAttribute::LinkLayerAddress(mac.0.to_vec()));
+    m.attributes
+        .push(NeighbourAttribute::LinkLayerAddress(mac.0.to_vec()));
     if let Some(d) = dst {
-        m.attributes.push(NeighbourAttribute::Destination(neigh_addr(d)));
+        m.attributes
+            .push(NeighbourAttribute::Destination(neigh_addr(d)));
     }
     m
 }
@@ -316,14 +401,17 @@ pub fn route(
     m.header = h;
     m.attributes.push(RouteAttribute::Table(table));
     if prefix.prefix_len() > 0 {
-        m.attributes.push(RouteAttribute::Destination(route_addr(prefix.addr())));
+        m.attributes
+            .push(RouteAttribute::Destination(route_addr(prefix.addr())));
     }
     match nexthops {
         [] => {}
         [one] => {
             m.header.flags = RouteFlags::Onlink;
-            m.attributes.push(RouteAttribute::Gateway(route_addr(one.gateway)));
-            m.attributes.push(RouteAttribute::Oif(idx(r, Ns::Router, &one.dev)?));
+            m.attributes
+                .push(RouteAttribute::Gateway(route_addr(one.gateway)));
+            m.attributes
+                .push(RouteAttribute::Oif(idx(r, Ns::Router, &one.dev)?));
         }
         many => {
             let mut hops = Vec::with_capacity(many.len());
@@ -384,8 +472,14 @@ mod tests {
                 table: 1000,
                 prefix: "10.1.0.0/24".parse().unwrap(),
                 nexthops: vec![
-                    NextHop { gateway: "100.65.0.2".parse().unwrap(), dev: "br-pe-100".into() },
-                    NextHop { gateway: "100.65.0.3".parse().unwrap(), dev: "br-pe-100".into() },
+                    NextHop {
+                        gateway: "100.65.0.2".parse().unwrap(),
+                        dev: "br-pe-100".into(),
+                    },
+                    NextHop {
+                        gateway: "100.65.0.3".parse().unwrap(),
+                        dev: "br-pe-100".into(),
+                    },
                 ],
             },
             Op::ReplaceFdb {
@@ -419,7 +513,9 @@ mod tests {
         };
         let req = build(&op, &Fixed).unwrap();
         assert_eq!(req.flags & NLM_F_EXCL, NLM_F_EXCL);
-        let RouteNetlinkMessage::NewLink(m) = req.message else { panic!() };
+        let RouteNetlinkMessage::NewLink(m) = req.message else {
+            panic!()
+        };
         assert!(m.attributes.contains(&LinkAttribute::Controller(7)));
         let info = m
             .attributes
@@ -429,7 +525,9 @@ mod tests {
                 _ => None,
             })
             .unwrap();
-        let Some(LinkInfo::Data(InfoData::Vxlan(d))) = info.get(1) else { panic!() };
+        let Some(LinkInfo::Data(InfoData::Vxlan(d))) = info.get(1) else {
+            panic!()
+        };
         assert!(d.contains(&InfoVxlan::Learning(false)));
         assert!(d.contains(&InfoVxlan::Link(1)));
         assert!(d.contains(&InfoVxlan::Port(4789)));
@@ -437,10 +535,16 @@ mod tests {
 
     #[test]
     fn unknown_device_is_reported_by_name() {
-        let op = Op::SetUp { ns: Ns::Host, name: "nope".into() };
+        let op = Op::SetUp {
+            ns: Ns::Host,
+            name: "nope".into(),
+        };
         assert_eq!(
             build(&op, &Fixed).unwrap_err(),
-            BuildError::UnknownLink { ns: Ns::Host, name: "nope".into() }
+            BuildError::UnknownLink {
+                ns: Ns::Host,
+                name: "nope".into()
+            }
         );
     }
 

@@ -86,11 +86,13 @@ impl NetnsHandle {
     pub fn read_sysctls(&self, keys: &[String]) -> io::Result<Vec<Option<String>>> {
         self.run(|| {
             keys.iter()
-                .map(|k| match fs::read_to_string(Path::new("/proc/sys").join(k)) {
-                    Ok(s) => Ok(Some(s.trim().to_string())),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(e),
-                })
+                .map(
+                    |k| match fs::read_to_string(Path::new("/proc/sys").join(k)) {
+                        Ok(s) => Ok(Some(s.trim().to_string())),
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                        Err(e) => Err(e),
+                    },
+                )
                 .collect()
         })?
     }
@@ -115,7 +117,13 @@ fn annotate(e: io::Error, what: &str) -> io::Error {
 fn prepare_run_dir() -> io::Result<()> {
     fs::create_dir_all(NETNS_RUN_DIR)?;
     let flags = MsFlags::MS_SHARED | MsFlags::MS_REC;
-    match mount(None::<&str>, NETNS_RUN_DIR, None::<&str>, flags, None::<&str>) {
+    match mount(
+        None::<&str>,
+        NETNS_RUN_DIR,
+        None::<&str>,
+        flags,
+        None::<&str>,
+    ) {
         Ok(()) => Ok(()),
         Err(nix::errno::Errno::EINVAL) => {
             // Not a mount point yet: bind it onto itself, then share it.
@@ -127,8 +135,14 @@ fn prepare_run_dir() -> io::Result<()> {
                 None::<&str>,
             )
             .map_err(io::Error::from)?;
-            mount(None::<&str>, NETNS_RUN_DIR, None::<&str>, flags, None::<&str>)
-                .map_err(io::Error::from)
+            mount(
+                None::<&str>,
+                NETNS_RUN_DIR,
+                None::<&str>,
+                flags,
+                None::<&str>,
+            )
+            .map_err(io::Error::from)
         }
         Err(e) => Err(e.into()),
     }
@@ -191,12 +205,16 @@ impl NetnsGuard {
     /// Creates namespace `name` and returns a guard that deletes it on drop.
     pub fn create(name: &str) -> io::Result<NetnsGuard> {
         create(name)?;
-        Ok(NetnsGuard { name: name.to_string() })
+        Ok(NetnsGuard {
+            name: name.to_string(),
+        })
     }
 
     /// Takes ownership of a namespace someone else created (deleted on drop).
     pub fn adopt(name: &str) -> NetnsGuard {
-        NetnsGuard { name: name.to_string() }
+        NetnsGuard {
+            name: name.to_string(),
+        }
     }
 
     /// The namespace name.

@@ -10,8 +10,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    AfSpecInet6, AfSpecUnspec, InfoBridgePort, InfoData, InfoKind, InfoPortData,
-    InfoVrf, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    AfSpecInet6, AfSpecUnspec, InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoVrf,
+    InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
@@ -181,8 +181,11 @@ impl NamespaceState {
                 st.links.insert(link.name.clone(), link);
             }
         }
-        let by_index: BTreeMap<u32, String> =
-            st.links.values().map(|l| (l.ifindex, l.name.clone())).collect();
+        let by_index: BTreeMap<u32, String> = st
+            .links
+            .values()
+            .map(|l| (l.ifindex, l.name.clone()))
+            .collect();
         for a in addresses {
             if let Some(net) = address_from_message(a) {
                 if let Some(name) = by_index.get(&a.header.index) {
@@ -284,7 +287,10 @@ pub fn link_from_message(m: &LinkMessage) -> Option<Link> {
                         LinkInfo::Kind(x) => k = Some(x.clone()),
                         LinkInfo::Data(d) => data = Some(d),
                         LinkInfo::PortData(InfoPortData::BridgePort(p)) => {
-                            let mut f = BridgePortFlags { neigh_suppress: false, learning: true };
+                            let mut f = BridgePortFlags {
+                                neigh_suppress: false,
+                                learning: true,
+                            };
                             for x in p {
                                 match x {
                                     InfoBridgePort::NeighSupress(v) => f.neigh_suppress = *v,
@@ -312,7 +318,12 @@ pub fn link_from_message(m: &LinkMessage) -> Option<Link> {
                     (Some(InfoKind::Bridge), _) => LinkKind::Bridge,
                     (Some(InfoKind::Veth), _) => LinkKind::Veth,
                     (Some(InfoKind::Vxlan), d) => {
-                        let mut v = VxlanInfo { vni: 0, local: None, port: 0, learning: true };
+                        let mut v = VxlanInfo {
+                            vni: 0,
+                            local: None,
+                            port: 0,
+                            learning: true,
+                        };
                         if let Some(InfoData::Vxlan(xs)) = d {
                             for x in xs {
                                 match x {
@@ -394,7 +405,8 @@ fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
 
 /// A route of ours (protocol [`ROUTE_PROTOCOL`], unicast) keyed by (table, prefix).
 pub fn route_from_message(m: &RouteMessage) -> Option<((u32, IpNet), ObservedRoute)> {
-    if m.header.protocol != RouteProtocol::from(ROUTE_PROTOCOL) || m.header.kind != RouteType::Unicast
+    if m.header.protocol != RouteProtocol::from(ROUTE_PROTOCOL)
+        || m.header.kind != RouteType::Unicast
     {
         return None;
     }
@@ -463,9 +475,7 @@ fn neigh_addr(a: &NeighbourAddress) -> Option<IpAddr> {
 }
 
 /// An ARP/ND entry keyed by (ifindex, IP).
-pub fn neighbour_from_message(
-    m: &NeighbourMessage,
-) -> Option<((u32, IpAddr), ObservedNeighbour)> {
+pub fn neighbour_from_message(m: &NeighbourMessage) -> Option<((u32, IpAddr), ObservedNeighbour)> {
     let mut ip = None;
     let mut mac = None;
     for a in &m.attributes {

@@ -223,6 +223,14 @@ pub enum Op {
         /// MAC.
         mac: MacAddr,
     },
+    /// Ask the kernel to re-resolve a neighbour entry (`NTF_USE`): keeps a silent host's entry,
+    /// and so its type-2 route, alive.
+    ProbeNeighbour {
+        /// Device.
+        dev: String,
+        /// IP.
+        ip: IpAddr,
+    },
     /// Install or replace a route (`NLM_F_REPLACE`, protocol bgp, onlink next hops).
     ReplaceRoute {
         /// Table.
@@ -285,7 +293,9 @@ impl Op {
         match self {
             Op::CreateNetns { .. } => Phase::Netns,
             Op::SetSysctl { device: None, .. } => Phase::GlobalSysctl,
-            Op::SetSysctl { device: Some(_), .. } => Phase::DeviceSysctl,
+            Op::SetSysctl {
+                device: Some(_), ..
+            } => Phase::DeviceSysctl,
             Op::DeleteLink { .. } => Phase::Remove,
             Op::MoveLink { to: Ns::Host, .. } => Phase::Remove,
             Op::MoveLink { to: Ns::Router, .. } => Phase::MoveIn,
@@ -300,7 +310,7 @@ impl Op {
             Op::DelRoute { .. } => Phase::DelRoute,
             Op::DelNeighbour { .. } | Op::DelFdb { .. } => Phase::DelNeighbour,
             Op::ReplaceFdb { .. } | Op::AppendFlood { .. } => Phase::AddFdb,
-            Op::ReplaceNeighbour { .. } => Phase::AddNeighbour,
+            Op::ReplaceNeighbour { .. } | Op::ProbeNeighbour { .. } => Phase::AddNeighbour,
             Op::ReplaceRoute { .. } => Phase::AddRoute,
         }
     }
@@ -320,16 +330,28 @@ impl fmt::Display for Op {
             Op::DeleteLink { ns, name } => write!(f, "[{ns}] delete link {name}"),
             Op::MoveLink { name, from, to } => write!(f, "move link {name} {from} -> {to}"),
             Op::CreateVrf { name, table } => write!(f, "create vrf {name} table {table}"),
-            Op::CreateBridge { ns, name, master, .. } => {
+            Op::CreateBridge {
+                ns, name, master, ..
+            } => {
                 write!(f, "[{ns}] create bridge {name} master {master:?}")
             }
-            Op::CreateVxlan { name, vni, local, port, master } => write!(
+            Op::CreateVxlan {
+                name,
+                vni,
+                local,
+                port,
+                master,
+            } => write!(
                 f,
                 "create vxlan {name} id {vni} local {local} dstport {port} master {master}"
             ),
             Op::CreateVeth { host, router, .. } => write!(f, "create veth {host} <-> {router}"),
             Op::SetLink { ns, name, change } => write!(f, "[{ns}] set {name} {change:?}"),
-            Op::SetBridgePort { name, neigh_suppress, learning } => write!(
+            Op::SetBridgePort {
+                name,
+                neigh_suppress,
+                learning,
+            } => write!(
                 f,
                 "set bridge port {name} neigh_suppress {neigh_suppress} learning {learning}"
             ),
@@ -338,15 +360,27 @@ impl fmt::Display for Op {
             Op::SetUp { ns, name } => write!(f, "[{ns}] set {name} up"),
             Op::DelRoute { table, prefix } => write!(f, "del route {prefix} table {table}"),
             Op::DelNeighbour { dev, ip } => write!(f, "del neigh {ip} dev {dev}"),
-            Op::DelFdb { dev, mac, dst, master } => {
+            Op::DelFdb {
+                dev,
+                mac,
+                dst,
+                master,
+            } => {
                 write!(f, "del fdb {mac} dev {dev} dst {dst:?} master {master}")
             }
             Op::ReplaceFdb { dev, mac, dst } => write!(f, "replace fdb {mac} dev {dev} dst {dst}"),
-            Op::AppendFlood { dev, dst } => write!(f, "append fdb 00:00:00:00:00:00 dev {dev} dst {dst}"),
+            Op::AppendFlood { dev, dst } => {
+                write!(f, "append fdb 00:00:00:00:00:00 dev {dev} dst {dst}")
+            }
             Op::ReplaceNeighbour { dev, ip, mac } => {
                 write!(f, "replace neigh {ip} lladdr {mac} dev {dev}")
             }
-            Op::ReplaceRoute { table, prefix, nexthops } => {
+            Op::ProbeNeighbour { dev, ip } => write!(f, "probe neigh {ip} dev {dev}"),
+            Op::ReplaceRoute {
+                table,
+                prefix,
+                nexthops,
+            } => {
                 write!(f, "replace route {prefix} table {table} via {nexthops:?}")
             }
         }

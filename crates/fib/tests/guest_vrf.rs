@@ -15,7 +15,11 @@ use perouter_fib::{Datapath, DatapathConfig, ForwardingState, MacAddr};
 
 fn require_vrf() {
     println!("{}", where_we_run());
-    assert!(kernel_has_vrf(), "this test needs a kernel with VRF (CONFIG_NET_VRF); {}", where_we_run());
+    assert!(
+        kernel_has_vrf(),
+        "this test needs a kernel with VRF (CONFIG_NET_VRF); {}",
+        where_we_run()
+    );
 }
 
 fn l3(vrf: &str, table: u32, vni: u32, vtep: &str, host: &str, router: &str) -> L3Vni {
@@ -42,8 +46,22 @@ fn l3vni_device_set_with_vrf_matches_upstream_and_converges() {
     let mut d = NodeDatapath::new(r);
     d.vteps = vec!["100.65.0.0/32".parse().unwrap()];
     d.l3vnis = vec![
-        l3("red", 1, 100, "100.65.0.0", "192.169.10.2/24,2001:db8:1::2/64", "192.169.10.1/24,2001:db8:1::1/64"),
-        l3("blue", 2, 200, "100.65.0.0", "192.169.11.2/24", "192.169.11.1/24"),
+        l3(
+            "red",
+            1,
+            100,
+            "100.65.0.0",
+            "192.169.10.2/24,2001:db8:1::2/64",
+            "192.169.10.1/24,2001:db8:1::1/64",
+        ),
+        l3(
+            "blue",
+            2,
+            200,
+            "100.65.0.0",
+            "192.169.11.2/24",
+            "192.169.11.1/24",
+        ),
     ];
     d.l2vnis = vec![L2Vni {
         vni: 110,
@@ -54,7 +72,10 @@ fn l3vni_device_set_with_vrf_matches_upstream_and_converges() {
         host_leg: HostLeg::ManagedBridge,
         mtu: None,
     }];
-    let cfg = DatapathConfig { host_netns: Some(h.into()), ..Default::default() };
+    let cfg = DatapathConfig {
+        host_netns: Some(h.into()),
+        ..Default::default()
+    };
     let mut dp = Datapath::open(r, cfg.clone()).unwrap();
     let f = ForwardingState::default();
     let rep = dp.reconcile(&d, &f).unwrap();
@@ -63,17 +84,29 @@ fn l3vni_device_set_with_vrf_matches_upstream_and_converges() {
     let red = link(r, "red").unwrap();
     assert_eq!(red["linkinfo"]["info_kind"], "vrf");
     assert_eq!(red["linkinfo"]["info_data"]["table"], 1);
-    assert_eq!(link(r, "blue").unwrap()["linkinfo"]["info_data"]["table"], 2);
+    assert_eq!(
+        link(r, "blue").unwrap()["linkinfo"]["info_data"]["table"],
+        2
+    );
     assert_eq!(master(r, "br-pe-100").as_deref(), Some("red"));
     assert_eq!(master(r, "vni100").as_deref(), Some("br-pe-100"));
     assert_eq!(master(r, "pe-e-100").as_deref(), Some("red"));
     // Enslaved before addressed: the IPv6 address survived the move into the VRF.
-    assert_eq!(addrs(r, "pe-e-100"), vec!["192.169.10.1/24", "2001:db8:1::1/64"]);
-    assert_eq!(addrs(h, "host-e-100"), vec!["192.169.10.2/24", "2001:db8:1::2/64"]);
+    assert_eq!(
+        addrs(r, "pe-e-100"),
+        vec!["192.169.10.1/24", "2001:db8:1::1/64"]
+    );
+    assert_eq!(
+        addrs(h, "host-e-100"),
+        vec!["192.169.10.2/24", "2001:db8:1::2/64"]
+    );
     assert_eq!(sysctl(r, "net.ipv4.conf.red.rp_filter"), "2");
     // L2VNI routed in red: bridge in the VRF, gateway IP and the fixed MAC.
     assert_eq!(master(r, "br-pe-110").as_deref(), Some("red"));
-    assert_eq!(link(r, "br-pe-110").unwrap()["address"], "00:f3:00:00:00:6f");
+    assert_eq!(
+        link(r, "br-pe-110").unwrap()["address"],
+        "00:f3:00:00:00:6f"
+    );
     assert_eq!(addrs(r, "br-pe-110"), vec!["192.168.110.1/24"]);
     assert_eq!(master(h, "host-e-110").as_deref(), Some("br-hs-110"));
     // The connected route of the VRF lives in its table.
@@ -88,8 +121,14 @@ fn l3vni_device_set_with_vrf_matches_upstream_and_converges() {
     let mut dp = Datapath::open(r, cfg).unwrap();
     let observed = dp.observe(&d).unwrap();
     // Table ids read back: stable across restarts, a new VRF takes the first free one.
-    let tables = assign_table_ids(["red", "blue", "green"], &observed.router.as_ref().unwrap().vrf_tables());
-    assert_eq!(tables, BTreeMap::from([("blue".into(), 2), ("green".into(), 3), ("red".into(), 1)]));
+    let tables = assign_table_ids(
+        ["red", "blue", "green"],
+        &observed.router.as_ref().unwrap().vrf_tables(),
+    );
+    assert_eq!(
+        tables,
+        BTreeMap::from([("blue".into(), 2), ("green".into(), 3), ("red".into(), 1)])
+    );
     assert!(dp.reconcile(&d, &f).unwrap().plan.ops.is_empty());
     assert_eq!(dp.messages_sent(), 0);
 
@@ -98,7 +137,10 @@ fn l3vni_device_set_with_vrf_matches_upstream_and_converges() {
     ip(r, &["link", "add", "blue", "type", "vrf", "table", "99"]);
     let rep = dp.reconcile(&d, &f).unwrap();
     assert!(rep.apply.failures.is_empty(), "{:#?}", rep.apply.failures);
-    assert_eq!(link(r, "blue").unwrap()["linkinfo"]["info_data"]["table"], 2);
+    assert_eq!(
+        link(r, "blue").unwrap()["linkinfo"]["info_data"]["table"],
+        2
+    );
     assert_eq!(master(r, "pe-e-200").as_deref(), Some("blue"));
     d.l3vnis.retain(|v| v.vrf != "blue");
     let rep = dp.reconcile(&d, &f).unwrap();
@@ -143,14 +185,24 @@ fn node(idx: u8, ul: &str) -> Node {
         host_leg: HostLeg::Bare,
         mtu: Some(1450),
     }];
-    let cfg = DatapathConfig { host_netns: Some(host.name().into()), ..Default::default() };
+    let cfg = DatapathConfig {
+        host_netns: Some(host.name().into()),
+        ..Default::default()
+    };
     let dp = Datapath::open(router.name(), cfg).unwrap();
-    Node { host, router, dp, desired: d }
+    Node {
+        host,
+        router,
+        dp,
+        desired: d,
+    }
 }
 
 fn ping(ns: &str, dst: &str) -> bool {
     Command::new("ip")
-        .args(["netns", "exec", ns, "ping", "-c", "3", "-i", "0.3", "-W", "2", dst])
+        .args([
+            "netns", "exec", ns, "ping", "-c", "3", "-i", "0.3", "-W", "2", dst,
+        ])
         .status()
         .map(|s| s.success())
         .unwrap_or(false)
@@ -164,16 +216,24 @@ fn two_nodes_ping_across_vxlan_in_a_vrf_and_across_a_stretched_l2vni() {
     let (ha, hb) = (a.host.name().to_string(), b.host.name().to_string());
     // The underlay: a veth between the two hosts' NICs, moved into the router namespaces.
     let out = Command::new("ip")
-        .args(["link", "add", "ula", "netns", &ha, "type", "veth", "peer", "name", "ulb", "netns", &hb])
+        .args([
+            "link", "add", "ula", "netns", &ha, "type", "veth", "peer", "name", "ulb", "netns", &hb,
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     ip(&ha, &["addr", "add", "192.168.11.1/24", "dev", "ula"]);
     ip(&hb, &["addr", "add", "192.168.11.2/24", "dev", "ulb"]);
 
     // Devices first (the router MAC of each node is its L3VNI bridge's MAC).
     for n in [&mut a, &mut b] {
-        let rep = n.dp.reconcile(&n.desired, &ForwardingState::default()).unwrap();
+        let rep =
+            n.dp.reconcile(&n.desired, &ForwardingState::default())
+                .unwrap();
         assert!(rep.apply.failures.is_empty(), "{:#?}", rep.apply.failures);
         assert!(rep.plan.warnings.is_empty(), "{:?}", rep.plan.warnings);
     }
@@ -183,25 +243,50 @@ fn two_nodes_ping_across_vxlan_in_a_vrf_and_across_a_stretched_l2vni() {
     };
     let (rmac_a, rmac_b) = (rmac(&mut a), rmac(&mut b));
     let hostmac = |ns: &str, dev: &str| -> MacAddr {
-        link(ns, dev).unwrap()["address"].as_str().unwrap().parse().unwrap()
+        link(ns, dev).unwrap()["address"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
     };
     let (l2mac_a, l2mac_b) = (hostmac(&ha, "host-e-200"), hostmac(&hb, "host-e-200"));
 
     // Forwarding state as the RIB would hand it over: type-5 routes, type-2 MAC / MAC+IP,
     // type-3 flood lists.
-    let fwd = |peer_vtep: &str, peer_rmac: MacAddr, peer_net: &str, peer_mac: MacAddr, peer_ip: &str| {
-        let mut f = ForwardingState::default();
-        let mut vr = VrfRoutes { table: 1, ..Default::default() };
-        vr.router_macs.insert(peer_vtep.parse().unwrap(), peer_rmac);
-        vr.routes.insert(peer_net.parse().unwrap(), [peer_vtep.parse().unwrap()].into());
-        f.vrf_routes.insert(100, vr);
-        f.flood.insert((200, peer_vtep.parse().unwrap()));
-        f.remote_macs.insert((200, peer_mac), peer_vtep.parse().unwrap());
-        f.remote_neighbours.insert((200, peer_ip.parse().unwrap()), peer_mac);
-        f
-    };
-    let fa = fwd("100.65.0.2", rmac_b, "10.2.0.0/24", l2mac_b, "192.168.200.2");
-    let fb = fwd("100.65.0.1", rmac_a, "10.1.0.0/24", l2mac_a, "192.168.200.1");
+    let fwd =
+        |peer_vtep: &str, peer_rmac: MacAddr, peer_net: &str, peer_mac: MacAddr, peer_ip: &str| {
+            let mut f = ForwardingState::default();
+            let mut vr = VrfRoutes {
+                table: 1,
+                ..Default::default()
+            };
+            vr.router_macs.insert(peer_vtep.parse().unwrap(), peer_rmac);
+            vr.routes.insert(
+                peer_net.parse().unwrap(),
+                [peer_vtep.parse().unwrap()].into(),
+            );
+            f.vrf_routes.insert(100, vr);
+            f.flood.insert((200, peer_vtep.parse().unwrap()));
+            f.remote_macs
+                .insert((200, peer_mac), peer_vtep.parse().unwrap());
+            f.remote_neighbours
+                .insert((200, peer_ip.parse().unwrap()), peer_mac);
+            f
+        };
+    let fa = fwd(
+        "100.65.0.2",
+        rmac_b,
+        "10.2.0.0/24",
+        l2mac_b,
+        "192.168.200.2",
+    );
+    let fb = fwd(
+        "100.65.0.1",
+        rmac_a,
+        "10.1.0.0/24",
+        l2mac_a,
+        "192.168.200.1",
+    );
     for (n, f) in [(&mut a, &fa), (&mut b, &fb)] {
         let rep = n.dp.reconcile(&n.desired, f).unwrap();
         assert!(rep.apply.failures.is_empty(), "{:#?}", rep.apply.failures);
@@ -209,18 +294,36 @@ fn two_nodes_ping_across_vxlan_in_a_vrf_and_across_a_stretched_l2vni() {
     }
     // What the control plane's underlay routes and the hosts' own config would add.
     let (ra, rb) = (a.router.name().to_string(), b.router.name().to_string());
-    ip(&ra, &["route", "add", "100.65.0.2/32", "via", "192.168.11.2"]);
-    ip(&rb, &["route", "add", "100.65.0.1/32", "via", "192.168.11.1"]);
+    ip(
+        &ra,
+        &["route", "add", "100.65.0.2/32", "via", "192.168.11.2"],
+    );
+    ip(
+        &rb,
+        &["route", "add", "100.65.0.1/32", "via", "192.168.11.1"],
+    );
     ip(&ha, &["route", "add", "10.2.0.0/24", "via", "10.1.0.1"]);
     ip(&hb, &["route", "add", "10.1.0.0/24", "via", "10.2.0.1"]);
-    ip(&ha, &["addr", "add", "192.168.200.1/24", "dev", "host-e-200"]);
-    ip(&hb, &["addr", "add", "192.168.200.2/24", "dev", "host-e-200"]);
+    ip(
+        &ha,
+        &["addr", "add", "192.168.200.1/24", "dev", "host-e-200"],
+    );
+    ip(
+        &hb,
+        &["addr", "add", "192.168.200.2/24", "dev", "host-e-200"],
+    );
     ip(&ha, &["link", "set", "host-e-200", "up"]);
     ip(&hb, &["link", "set", "host-e-200", "up"]);
 
-    assert!(ping(&ha, "10.2.0.2"), "L3VNI: host A cannot reach host B through VRF red over VXLAN");
+    assert!(
+        ping(&ha, "10.2.0.2"),
+        "L3VNI: host A cannot reach host B through VRF red over VXLAN"
+    );
     assert!(ping(&hb, "10.1.0.2"), "L3VNI: host B cannot reach host A");
-    assert!(ping(&ha, "192.168.200.2"), "L2VNI: host A cannot reach host B on the stretched segment");
+    assert!(
+        ping(&ha, "192.168.200.2"),
+        "L2VNI: host A cannot reach host B on the stretched segment"
+    );
     // The packets really went through VXLAN: the VXLAN devices counted them.
     let vx = ipj(&ra, &["-s", "link", "show", "vni100"]);
     let tx = vx[0]["stats64"]["tx"]["packets"].as_u64().unwrap();

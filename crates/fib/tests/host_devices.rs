@@ -28,7 +28,12 @@ fn node_without_vrf_converges_and_a_second_pass_writes_nothing() {
     let _router_guard = perouter_fib::netns::NetnsGuard::adopt(&router_name);
     let h = host.name();
     // An "underlay NIC" in the host namespace: one end of a veth, with an address.
-    ip(h, &["link", "add", "ul0", "type", "veth", "peer", "name", "ulpeer"]);
+    ip(
+        h,
+        &[
+            "link", "add", "ul0", "type", "veth", "peer", "name", "ulpeer",
+        ],
+    );
     ip(h, &["addr", "add", "192.168.11.3/24", "dev", "ul0"]);
     ip(h, &["link", "set", "ul0", "up"]);
     // A bridge of the host's own, for an L2VNI's host leg.
@@ -45,17 +50,30 @@ fn node_without_vrf_converges_and_a_second_pass_writes_nothing() {
     d.passthrough = Some(Passthrough {
         addresses: VethAddresses {
             host: vec!["192.169.100.2/24".parse().unwrap()],
-            router: vec!["192.169.100.1/24".parse().unwrap(), "2001:db8:100::1/64".parse().unwrap()],
+            router: vec![
+                "192.169.100.1/24".parse().unwrap(),
+                "2001:db8:100::1/64".parse().unwrap(),
+            ],
         },
         mtu: None,
     });
-    let cfg = DatapathConfig { host_netns: Some(h.to_string()), ..Default::default() };
+    let cfg = DatapathConfig {
+        host_netns: Some(h.to_string()),
+        ..Default::default()
+    };
     let mut dp = Datapath::open(&router_name, cfg).unwrap();
     let fwd = ForwardingState::default();
     let r1 = dp.reconcile(&d, &fwd).unwrap();
-    assert!(r1.apply.failures.is_empty(), "failures: {:#?}", r1.apply.failures);
+    assert!(
+        r1.apply.failures.is_empty(),
+        "failures: {:#?}",
+        r1.apply.failures
+    );
     assert!(r1.plan.warnings.is_empty(), "{:?}", r1.plan.warnings);
-    assert!(r1.apply.sends < r1.apply.messages_sent, "requests are batched");
+    assert!(
+        r1.apply.sends < r1.apply.messages_sent,
+        "requests are batched"
+    );
     let r = router_name.as_str();
 
     // The NIC moved with its address, group 4242, up.
@@ -65,7 +83,10 @@ fn node_without_vrf_converges_and_a_second_pass_writes_nothing() {
     assert!(ul["flags"].as_array().unwrap().iter().any(|f| f == "UP"));
     assert_eq!(addrs(r, "ul0"), vec!["192.168.11.3/24"]);
     // VTEP on lo, lo up.
-    assert_eq!(addrs(r, "lo"), vec!["100.65.0.1/32", "127.0.0.1/8", "::1/128"]);
+    assert_eq!(
+        addrs(r, "lo"),
+        vec!["100.65.0.1/32", "127.0.0.1/8", "::1/128"]
+    );
     // Sysctls.
     assert_eq!(sysctl(r, "net.ipv4.conf.all.forwarding"), "1");
     assert_eq!(sysctl(r, "net.ipv6.conf.all.forwarding"), "1");
@@ -86,7 +107,10 @@ fn node_without_vrf_converges_and_a_second_pass_writes_nothing() {
         let port = &vx["linkinfo"]["info_slave_data"];
         assert_eq!(port["neigh_suppress"], true, "{vx}");
         assert_eq!(port["learning"], false);
-        assert_eq!(master(r, &format!("pe-e-{vni}")).unwrap(), format!("br-pe-{vni}"));
+        assert_eq!(
+            master(r, &format!("pe-e-{vni}")).unwrap(),
+            format!("br-pe-{vni}")
+        );
         assert_eq!(link(h, &format!("host-e-{vni}")).unwrap()["mtu"], 1450);
         assert_eq!(link(r, &format!("pe-e-{vni}")).unwrap()["mtu"], 1450);
     }
@@ -94,13 +118,24 @@ fn node_without_vrf_converges_and_a_second_pass_writes_nothing() {
     assert_eq!(master(h, "host-e-120").as_deref(), Some("hostbr"));
     assert_eq!(master(h, "host-e-130"), None);
     assert_eq!(addrs(h, "pt-host"), vec!["192.169.100.2/24"]);
-    assert_eq!(addrs(r, "pt-ns"), vec!["192.169.100.1/24", "2001:db8:100::1/64"]);
+    assert_eq!(
+        addrs(r, "pt-ns"),
+        vec!["192.169.100.1/24", "2001:db8:100::1/64"]
+    );
 
     // Converged: the next pass plans nothing and sends no write.
     let before = dp.messages_sent();
     let r2 = dp.reconcile(&d, &fwd).unwrap();
-    assert!(r2.plan.ops.is_empty(), "second pass planned {:#?}", r2.plan.ops);
-    assert_eq!(dp.messages_sent(), before, "a converged node gets zero write messages");
+    assert!(
+        r2.plan.ops.is_empty(),
+        "second pass planned {:#?}",
+        r2.plan.ops
+    );
+    assert_eq!(
+        dp.messages_sent(),
+        before,
+        "a converged node gets zero write messages"
+    );
 
     // Drift: someone deletes a bridge and an address; the next pass repairs only that.
     ip(r, &["link", "del", "br-pe-120"]);
@@ -122,12 +157,21 @@ fn node_without_vrf_converges_and_a_second_pass_writes_nothing() {
     assert!(r4.apply.failures.is_empty(), "{:#?}", r4.apply.failures);
     let rn = link_names(r);
     for gone in ["br-pe-110", "vni110", "pe-e-110", "pt-ns", "ul0"] {
-        assert!(!rn.contains(&gone.to_string()), "{gone} still in router ns: {rn:?}");
+        assert!(
+            !rn.contains(&gone.to_string()),
+            "{gone} still in router ns: {rn:?}"
+        );
     }
-    assert!(rn.contains(&"foreign0".to_string()), "cleanup must not touch foreign links");
+    assert!(
+        rn.contains(&"foreign0".to_string()),
+        "cleanup must not touch foreign links"
+    );
     let hn = link_names(h);
     for gone in ["br-hs-110", "host-e-110", "pt-host"] {
-        assert!(!hn.contains(&gone.to_string()), "{gone} still in host ns: {hn:?}");
+        assert!(
+            !hn.contains(&gone.to_string()),
+            "{gone} still in host ns: {hn:?}"
+        );
     }
     assert!(hn.contains(&"hostbr".to_string()));
     assert_eq!(addrs(h, "ul0"), vec!["192.168.11.3/24"]);
@@ -141,15 +185,38 @@ fn vxlan_with_wrong_attributes_is_recreated() {
     let router = netns("pfr");
     let r = router.name();
     ip(r, &["link", "add", "br-pe-200", "type", "bridge"]);
-    ip(r, &["link", "add", "vni200", "type", "vxlan", "id", "999", "dstport", "4789", "local", "100.65.0.1"]);
+    ip(
+        r,
+        &[
+            "link",
+            "add",
+            "vni200",
+            "type",
+            "vxlan",
+            "id",
+            "999",
+            "dstport",
+            "4789",
+            "local",
+            "100.65.0.1",
+        ],
+    );
     let mut d = NodeDatapath::new(r);
     d.l2vnis = vec![l2(200, HostLeg::Bare)];
-    let cfg = DatapathConfig { host_netns: Some(host.name().into()), ..Default::default() };
+    let cfg = DatapathConfig {
+        host_netns: Some(host.name().into()),
+        ..Default::default()
+    };
     let mut dp = Datapath::open(r, cfg).unwrap();
     let rep = dp.reconcile(&d, &ForwardingState::default()).unwrap();
     assert!(rep.apply.failures.is_empty(), "{:#?}", rep.apply.failures);
     let vx = link(r, "vni200").unwrap();
     assert_eq!(vx["linkinfo"]["info_data"]["id"], 200);
     assert_eq!(vx["master"], "br-pe-200");
-    assert!(dp.reconcile(&d, &ForwardingState::default()).unwrap().plan.ops.is_empty());
+    assert!(dp
+        .reconcile(&d, &ForwardingState::default())
+        .unwrap()
+        .plan
+        .ops
+        .is_empty());
 }

@@ -37,27 +37,47 @@ fn mac(s: &str) -> MacAddr {
 
 fn forwarding() -> ForwardingState {
     let mut f = ForwardingState::default();
-    let mut vr = VrfRoutes { table: TABLE, ..Default::default() };
-    vr.router_macs.insert("100.65.0.2".parse().unwrap(), mac("aa:bb:cc:00:00:02"));
-    vr.router_macs.insert("100.65.0.3".parse().unwrap(), mac("aa:bb:cc:00:00:03"));
-    vr.routes.insert("10.10.0.0/24".parse().unwrap(), ["100.65.0.2".parse().unwrap()].into());
+    let mut vr = VrfRoutes {
+        table: TABLE,
+        ..Default::default()
+    };
+    vr.router_macs
+        .insert("100.65.0.2".parse().unwrap(), mac("aa:bb:cc:00:00:02"));
+    vr.router_macs
+        .insert("100.65.0.3".parse().unwrap(), mac("aa:bb:cc:00:00:03"));
+    vr.routes.insert(
+        "10.10.0.0/24".parse().unwrap(),
+        ["100.65.0.2".parse().unwrap()].into(),
+    );
     vr.routes.insert(
         "10.20.0.0/24".parse().unwrap(),
         ["100.65.0.2".parse().unwrap(), "100.65.0.3".parse().unwrap()].into(),
     );
-    vr.routes.insert("2001:db8:10::/64".parse().unwrap(), ["100.65.0.3".parse().unwrap()].into());
+    vr.routes.insert(
+        "2001:db8:10::/64".parse().unwrap(),
+        ["100.65.0.3".parse().unwrap()].into(),
+    );
     f.vrf_routes.insert(100, vr);
-    f.remote_macs.insert((110, mac("02:00:00:00:01:10")), "100.65.0.2".parse().unwrap());
+    f.remote_macs.insert(
+        (110, mac("02:00:00:00:01:10")),
+        "100.65.0.2".parse().unwrap(),
+    );
     f.flood.insert((110, "100.65.0.2".parse().unwrap()));
     f.flood.insert((110, "100.65.0.3".parse().unwrap()));
-    f.remote_neighbours.insert((110, "192.168.110.7".parse().unwrap()), mac("02:00:00:00:01:10"));
+    f.remote_neighbours.insert(
+        (110, "192.168.110.7".parse().unwrap()),
+        mac("02:00:00:00:01:10"),
+    );
     f
 }
 
 fn routes(ns: &str) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     for fam in ["-4", "-6"] {
-        for r in ipj_or_empty(ns, &[fam, "route", "show", "table", &TABLE.to_string()]).as_array().unwrap() {
+        for r in ipj_or_empty(ns, &[fam, "route", "show", "table", &TABLE.to_string()])
+            .as_array()
+            .unwrap()
+        {
             out.insert(r["dst"].as_str().unwrap().to_string(), r.clone());
         }
     }
@@ -65,7 +85,10 @@ fn routes(ns: &str) -> BTreeMap<String, Value> {
 }
 
 fn fdb(ns: &str, dev: &str) -> Vec<Value> {
-    bridgej(ns, &["fdb", "show", "dev", dev]).as_array().unwrap().clone()
+    bridgej(ns, &["fdb", "show", "dev", dev])
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 #[test]
@@ -75,23 +98,52 @@ fn forwarding_entries_are_installed_idempotently_and_withdrawn() {
     let router = netns("pfr");
     let r = router.name();
     let d = node(r);
-    let cfg = DatapathConfig { host_netns: Some(host.name().into()), ..Default::default() };
+    let cfg = DatapathConfig {
+        host_netns: Some(host.name().into()),
+        ..Default::default()
+    };
     let mut dp = Datapath::open(r, cfg).unwrap();
     let f = forwarding();
     let rep = dp.reconcile(&d, &f).unwrap();
     assert!(rep.apply.failures.is_empty(), "{:#?}", rep.apply.failures);
     assert!(rep.plan.warnings.is_empty(), "{:?}", rep.plan.warnings);
     // A route somebody else put in the same table.
-    ip(r, &["route", "add", "10.99.0.0/24", "dev", "br-pe-100", "table", &TABLE.to_string(), "proto", "static"]);
+    ip(
+        r,
+        &[
+            "route",
+            "add",
+            "10.99.0.0/24",
+            "dev",
+            "br-pe-100",
+            "table",
+            &TABLE.to_string(),
+            "proto",
+            "static",
+        ],
+    );
 
     let rt = routes(r);
     let single = &rt["10.10.0.0/24"];
     assert_eq!(single["gateway"], "100.65.0.2");
     assert_eq!(single["dev"], "br-pe-100");
     assert_eq!(single["protocol"], "bgp");
-    assert!(single["flags"].as_array().unwrap().iter().any(|x| x == "onlink"), "{single}");
-    let ecmp = rt["10.20.0.0/24"]["nexthops"].as_array().expect("ECMP route").clone();
-    let gws: Vec<&str> = ecmp.iter().map(|h| h["gateway"].as_str().unwrap()).collect();
+    assert!(
+        single["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == "onlink"),
+        "{single}"
+    );
+    let ecmp = rt["10.20.0.0/24"]["nexthops"]
+        .as_array()
+        .expect("ECMP route")
+        .clone();
+    let gws: Vec<&str> = ecmp
+        .iter()
+        .map(|h| h["gateway"].as_str().unwrap())
+        .collect();
     assert_eq!(gws, ["100.65.0.2", "100.65.0.3"]);
     assert_eq!(rt["2001:db8:10::/64"]["gateway"], "::ffff:100.65.0.3");
 
@@ -101,21 +153,35 @@ fn forwarding_entries_are_installed_idempotently_and_withdrawn() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["dst"].as_str().unwrap().to_string(), e["lladdr"].as_str().unwrap().to_string()))
+        .map(|e| {
+            (
+                e["dst"].as_str().unwrap().to_string(),
+                e["lladdr"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(n["100.65.0.2"], "aa:bb:cc:00:00:02");
     assert_eq!(n["100.65.0.3"], "aa:bb:cc:00:00:03");
     assert_eq!(n["::ffff:100.65.0.3"], "aa:bb:cc:00:00:03");
     let f100 = fdb(r, "vni100");
-    assert!(f100.iter().any(|e| e["mac"] == "aa:bb:cc:00:00:02" && e["dst"] == "100.65.0.2"));
+    assert!(f100
+        .iter()
+        .any(|e| e["mac"] == "aa:bb:cc:00:00:02" && e["dst"] == "100.65.0.2"));
 
     // L2VNI 110: remote MAC in both tables, extern_learn; the flood list has both VTEPs.
     let f110 = fdb(r, "vni110");
-    let rows: Vec<&Value> = f110.iter().filter(|e| e["mac"] == "02:00:00:00:01:10").collect();
+    let rows: Vec<&Value> = f110
+        .iter()
+        .filter(|e| e["mac"] == "02:00:00:00:01:10")
+        .collect();
     assert!(rows.iter().any(|e| e["dst"] == "100.65.0.2"), "{f110:?}");
     assert!(
         rows.iter().any(|e| e["master"] == "br-pe-110"
-            && e["flags"].as_array().unwrap().iter().any(|x| x == "extern_learn")),
+            && e["flags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x == "extern_learn")),
         "{f110:?}"
     );
     let flood: Vec<&str> = f110
@@ -138,9 +204,15 @@ fn forwarding_entries_are_installed_idempotently_and_withdrawn() {
     let mut f2 = f.clone();
     let vr = f2.vrf_routes.get_mut(&100).unwrap();
     vr.routes.remove(&"10.10.0.0/24".parse().unwrap());
-    vr.routes.insert("10.20.0.0/24".parse().unwrap(), ["100.65.0.3".parse().unwrap()].into());
+    vr.routes.insert(
+        "10.20.0.0/24".parse().unwrap(),
+        ["100.65.0.3".parse().unwrap()].into(),
+    );
     f2.flood.remove(&(110, "100.65.0.3".parse().unwrap()));
-    f2.remote_macs.insert((110, mac("02:00:00:00:01:10")), "100.65.0.3".parse().unwrap());
+    f2.remote_macs.insert(
+        (110, mac("02:00:00:00:01:10")),
+        "100.65.0.3".parse().unwrap(),
+    );
     f2.remote_neighbours.clear();
     let rep = dp.reconcile(&d, &f2).unwrap();
     assert!(rep.apply.failures.is_empty(), "{:#?}", rep.apply.failures);
@@ -161,7 +233,10 @@ fn forwarding_entries_are_installed_idempotently_and_withdrawn() {
         .collect();
     assert_eq!(moved.len(), 1, "{f110:?}");
     assert_eq!(moved[0]["dst"], "100.65.0.3");
-    assert!(ipj(r, &["neigh", "show", "dev", "br-pe-110"]).as_array().unwrap().is_empty());
+    assert!(ipj(r, &["neigh", "show", "dev", "br-pe-110"])
+        .as_array()
+        .unwrap()
+        .is_empty());
     assert!(dp.reconcile(&d, &f2).unwrap().plan.ops.is_empty());
 
     // Everything withdrawn: only the foreign route remains.
@@ -169,7 +244,11 @@ fn forwarding_entries_are_installed_idempotently_and_withdrawn() {
     assert!(rep.apply.failures.is_empty(), "{:#?}", rep.apply.failures);
     let rt = routes(r);
     assert_eq!(rt.keys().collect::<Vec<_>>(), ["10.99.0.0/24"]);
-    assert!(fdb(r, "vni110").iter().all(|e| e.get("dst").is_none()), "{:?}", fdb(r, "vni110"));
+    assert!(
+        fdb(r, "vni110").iter().all(|e| e.get("dst").is_none()),
+        "{:?}",
+        fdb(r, "vni110")
+    );
     let last = dp.reconcile(&d, &ForwardingState::default()).unwrap();
     assert!(last.plan.ops.is_empty(), "{:#?}", last.plan.ops);
 }
@@ -181,7 +260,10 @@ fn a_failed_operation_is_reported_and_the_rest_applied() {
     let router = netns("pfr");
     let r = router.name();
     let d = node(r);
-    let cfg = DatapathConfig { host_netns: Some(host.name().into()), ..Default::default() };
+    let cfg = DatapathConfig {
+        host_netns: Some(host.name().into()),
+        ..Default::default()
+    };
     let mut dp = Datapath::open(r, cfg).unwrap();
     dp.reconcile(&d, &ForwardingState::default()).unwrap();
     // A batch where the middle route cannot be installed (unreachable, non-onlink gateway
@@ -190,12 +272,18 @@ fn a_failed_operation_is_reported_and_the_rest_applied() {
     let ok = |p: &str| Op::ReplaceRoute {
         table: TABLE,
         prefix: p.parse().unwrap(),
-        nexthops: vec![NextHop { gateway: "100.65.0.2".parse().unwrap(), dev: "br-pe-100".into() }],
+        nexthops: vec![NextHop {
+            gateway: "100.65.0.2".parse().unwrap(),
+            dev: "br-pe-100".into(),
+        }],
     };
     let bad = Op::ReplaceRoute {
         table: TABLE,
         prefix: "10.0.2.0/24".parse().unwrap(),
-        nexthops: vec![NextHop { gateway: "224.0.0.1".parse().unwrap(), dev: "br-pe-100".into() }],
+        nexthops: vec![NextHop {
+            gateway: "224.0.0.1".parse().unwrap(),
+            dev: "br-pe-100".into(),
+        }],
     };
     let rep = dp.apply(&[ok("10.0.1.0/24"), bad, ok("10.0.3.0/24")]);
     assert_eq!(rep.sends, 1, "one batch");

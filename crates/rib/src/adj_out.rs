@@ -12,7 +12,9 @@ use std::net::IpAddr;
 use ipnet::{Ipv4Net, Ipv6Net};
 use perouter_evpn::{EvpnRoute, EvpnRouteKey};
 
-use crate::attrs::{PathAttrs, RawAttribute};
+use perouter_bgp::wire::{ExtendedCommunity, PathAttribute};
+
+use crate::attrs::PathAttrs;
 use crate::evpn_table::{join, EvpnData, EvpnFields};
 use crate::intern::Interner;
 use crate::peer::{Family, PeerConfig};
@@ -167,44 +169,49 @@ pub fn export_attrs(
         ExportKind::Evpn => {}
     }
     if kind == ExportKind::Host {
-        let kept: Vec<[u8; 8]> = a
+        let kept: Vec<ExtendedCommunity> = a
             .ext_communities
             .iter()
             .filter(|c| !PathAttrs::is_evpn_translation_community(c))
             .copied()
             .collect();
         a.ext_communities = kept.into();
-        a.pmsi = None;
+        if a.rare.is_some() {
+            a.rare_mut().pmsi = None;
+        }
     }
     if to.is_ebgp() {
-        a.as_path = a.as_path.prepend(to.local_asn);
+        a.as_path.prepend(to.local_asn);
         a.local_pref = None;
         if !src.local {
             a.med = None; // RFC 4271 §5.1.4: not propagated to other ASes
         }
-        a.originator_id = None;
-        a.cluster_list = Box::new([]);
+        if a.rare.is_some() {
+            let r = a.rare_mut();
+            r.originator_id = None;
+            r.cluster_list = Vec::new();
+        }
     } else {
         a.local_pref = Some(a.effective_local_pref());
         if src.ibgp {
             // Reflection (RFC 4456 §8).
-            a.originator_id = a.originator_id.or(src.router_id);
-            let mut cl = Vec::with_capacity(a.cluster_list.len() + 1);
-            cl.push(our_router_id);
-            cl.extend_from_slice(&a.cluster_list);
-            a.cluster_list = cl.into();
+            let r = a.rare_mut();
+            r.originator_id = r.originator_id.or(src.router_id);
+            r.cluster_list.insert(0, our_router_id);
         }
     }
-    let unknown: Vec<RawAttribute> = a
-        .unknown
-        .iter()
-        .filter(|u| u.is_transitive())
-        .map(|u| RawAttribute {
-            flags: u.flags | RawAttribute::PARTIAL,
-            ..u.clone()
-        })
-        .collect();
-    a.unknown = unknown.into();
+    if a.rare.is_some() {
+        // RFC 4271 §5: optional transitive attributes are passed on (the unrecognised ones
+        // with the Partial bit), non-transitive ones are not.
+        let r = a.rare_mut();
+        r.other = r
+            .other
+            .iter()
+            .filter(|x| x.flags.transitive())
+            .filter_map(PathAttribute::for_propagation)
+            .collect();
+    }
+    let a = a.normalized();
     let out = interner.intern(a);
     cache.insert((attrs.clone(), class), out.clone());
     out
@@ -219,7 +226,9 @@ pub fn usable_next_hop(ip: Option<IpAddr>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attrs::AsPath;
+    use crate::attrs::RareAttrs;
+    use bytes::Bytes;
+    use perouter_bgp::wire::{AsPath, AttributeFlags, AttributeValue};
     use crate::peer::{PeerId, PeerRole};
     use std::net::Ipv4Addr;
 
@@ -242,22 +251,29 @@ mod tests {
         let mut i = Interner::new();
         let mut cache = ExportCache::new();
         let a = i.intern(PathAttrs {
-            as_path: AsPath::sequence(&[65010]),
+            as_path: AsPath::sequence([65010]),
             next_hop: Some("10.9.9.9".parse().unwrap()),
             med: Some(5),
             local_pref: Some(300),
-            unknown: Box::new([
-                RawAttribute {
-                    flags: 0xc0,
-                    type_code: 99,
-                    value: Box::new([1]),
-                },
-                RawAttribute {
-                    flags: 0x80,
-                    type_code: 98,
-                    value: Box::new([2]),
-                },
-            ]),
+            rare: Some(Box::new(RareAttrs {
+                other: vec![
+                    PathAttribute {
+                        flags: AttributeFlags(0xc0),
+                        value: AttributeValue::Unknown {
+                            type_code: 99,
+                            value: Bytes::from_static(&[1]),
+                        },
+                    },
+                    PathAttribute {
+                        flags: AttributeFlags(0x80),
+                        value: AttributeValue::Unknown {
+                            type_code: 98,
+                            value: Bytes::from_static(&[2]),
+                        },
+                    },
+                ],
+                ..Default::default()
+            })),
             ..Default::default()
         });
         let src = SourceFacts {
@@ -276,12 +292,13 @@ mod tests {
             &mut cache,
             &mut i,
         );
-        assert_eq!(out.as_path, AsPath::sequence(&[64512, 65010]));
+        assert_eq!(out.as_path, AsPath::sequence([64512, 65010]));
         assert_eq!(out.next_hop, Some(to.local_address));
         assert_eq!((out.med, out.local_pref), (None, None));
-        assert_eq!(out.unknown.len(), 1);
+        assert_eq!(out.rare().other.len(), 1);
         assert_eq!(
-            out.unknown[0].flags, 0xe0,
+            out.rare().other[0].flags.0,
+            0xe0,
             "partial bit set on a passed-on unknown attribute"
         );
         let again = export_attrs(
@@ -341,8 +358,8 @@ mod tests {
             &mut cache,
             &mut i,
         );
-        assert_eq!(out.originator_id, Some(Ipv4Addr::new(10, 0, 0, 5)));
-        assert_eq!(&*out.cluster_list, &[Ipv4Addr::new(10, 0, 0, 1)]);
+        assert_eq!(out.originator_id(), Some(Ipv4Addr::new(10, 0, 0, 5)));
+        assert_eq!(out.cluster_list(), &[Ipv4Addr::new(10, 0, 0, 1)]);
         assert_eq!(out.local_pref, Some(100));
         assert_eq!(out.next_hop, None, "EVPN next hop unchanged");
     }

@@ -1,158 +1,56 @@
 //! The RIB's view of a route's path attributes: one value per distinct attribute set,
 //! interned (see [`crate::intern`]) so that routes sharing attributes share one allocation.
 //!
-//! This is deliberately *not* the wire's attribute list: MP_REACH_NLRI / MP_UNREACH_NLRI are
-//! stripped (they carry the NLRI, which would make every UPDATE's set unique) and the next hop
-//! is kept as a plain field, so a million routes announced in a thousand UPDATEs with the same
-//! attributes collapse into one [`PathAttrs`].
+//! Every value in it is the wire codec's type (`perouter_bgp::wire`): ORIGIN, AS_PATH,
+//! communities, aggregator and whatever attribute the RIB does not interpret, kept as the
+//! wire's [`PathAttribute`]. What differs from the wire's [`perouter_bgp::wire::PathAttributes`]
+//! is the shape:
+//!
+//! - MP_REACH_NLRI / MP_UNREACH_NLRI are stripped (they carry the NLRI, which would make
+//!   every UPDATE's set unique) and the next hop is a plain field, so a million routes
+//!   announced in a thousand UPDATEs with the same attributes collapse into one [`PathAttrs`];
+//! - the attributes a fabric route seldom carries (AGGREGATOR, large communities, route
+//!   reflection, PMSI, unknown ones) live in one optional box ([`RareAttrs`]), which keeps
+//!   the common set small when there are many sets (about 2.6 routes per set in practice).
+//!
+//! Conversion from and to UPDATEs is in [`crate::wire`].
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use perouter_bgp::wire::{
+    Aggregator, AsPath, AsSegmentKind, Community, ExtendedCommunity, LargeCommunity, Origin,
+    PathAttribute,
+};
 use perouter_evpn::{EvpnExtCommunity, MacAddress, PmsiTunnel, RouteTarget, TUNNEL_TYPE_VXLAN};
 
-/// ORIGIN (RFC 4271 §5.1.1). Lower is preferred in the decision process (§9.1.2.2 c).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub enum Origin {
-    /// Learned from an interior protocol or a `network` statement.
-    #[default]
-    Igp = 0,
-    /// Learned via EGP.
-    Egp = 1,
-    /// Learned some other way (redistribution).
-    Incomplete = 2,
-}
-
-/// One AS_PATH segment (RFC 4271 §4.3, RFC 5065 §3 for the confederation kinds).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum AsSegment {
-    /// AS_SEQUENCE: ordered ASes, each counts 1 towards the path length.
-    Sequence(Box<[u32]>),
-    /// AS_SET: unordered ASes from aggregation; the whole set counts 1.
-    Set(Box<[u32]>),
-    /// AS_CONFED_SEQUENCE: does not count (RFC 5065 §5.3).
-    ConfedSequence(Box<[u32]>),
-    /// AS_CONFED_SET: does not count (RFC 5065 §5.3).
-    ConfedSet(Box<[u32]>),
-}
-
-/// AS_PATH (RFC 4271 §5.1.2) with 4-octet ASNs (RFC 6793).
+/// Attributes most routes do not carry, boxed together so that [`PathAttrs`] stays small.
+/// An all-default value is never stored: [`PathAttrs::normalized`] turns it into `None`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct AsPath {
-    /// Segments in wire order (first segment is nearest to us).
-    pub segments: Box<[AsSegment]>,
-}
-
-impl AsPath {
-    /// The empty path of a locally originated route.
-    pub fn empty() -> Self {
-        Self::default()
-    }
-
-    /// A path made of one AS_SEQUENCE.
-    pub fn sequence(asns: &[u32]) -> Self {
-        if asns.is_empty() {
-            return Self::empty();
-        }
-        Self {
-            segments: Box::new([AsSegment::Sequence(asns.into())]),
-        }
-    }
-
-    /// Path length as the decision process counts it (RFC 4271 §9.1.2.2 a): each AS in an
-    /// AS_SEQUENCE counts 1, an AS_SET counts 1 in total, confederation segments count 0.
-    pub fn length(&self) -> u32 {
-        self.segments
-            .iter()
-            .map(|s| match s {
-                AsSegment::Sequence(a) => u32::try_from(a.len()).unwrap_or(u32::MAX),
-                AsSegment::Set(_) => 1,
-                AsSegment::ConfedSequence(_) | AsSegment::ConfedSet(_) => 0,
-            })
-            .fold(0u32, u32::saturating_add)
-    }
-
-    /// The neighbouring AS for MED comparison (RFC 4271 §9.1.2.2 c): the first AS of the first
-    /// AS_SEQUENCE; `None` for an empty path (a route from our own AS) or one that starts with a set.
-    pub fn neighbor_as(&self) -> Option<u32> {
-        for seg in self.segments.iter() {
-            match seg {
-                AsSegment::Sequence(a) => return a.first().copied(),
-                AsSegment::ConfedSequence(_) | AsSegment::ConfedSet(_) => continue,
-                AsSegment::Set(_) => return None,
-            }
-        }
-        None
-    }
-
-    /// How many times `asn` occurs in the path (loop detection, RFC 4271 §9.1.2; `allowas-in`
-    /// tolerates a configured number of occurrences).
-    pub fn count(&self, asn: u32) -> usize {
-        self.segments
-            .iter()
-            .map(|s| match s {
-                AsSegment::Sequence(a)
-                | AsSegment::Set(a)
-                | AsSegment::ConfedSequence(a)
-                | AsSegment::ConfedSet(a) => a.iter().filter(|&&x| x == asn).count(),
-            })
-            .sum()
-    }
-
-    /// The path with `asn` prepended, as a speaker does when advertising to an external peer
-    /// (RFC 4271 §5.1.2 b). Merges into a leading AS_SEQUENCE unless it is full (255 ASes).
-    pub fn prepend(&self, asn: u32) -> Self {
-        let mut segs: Vec<AsSegment> = Vec::with_capacity(self.segments.len() + 1);
-        match self.segments.first() {
-            Some(AsSegment::Sequence(a)) if a.len() < 255 => {
-                let mut v = Vec::with_capacity(a.len() + 1);
-                v.push(asn);
-                v.extend_from_slice(a);
-                segs.push(AsSegment::Sequence(v.into()));
-                segs.extend(self.segments.iter().skip(1).cloned());
-            }
-            _ => {
-                segs.push(AsSegment::Sequence(Box::new([asn])));
-                segs.extend(self.segments.iter().cloned());
-            }
-        }
-        Self {
-            segments: segs.into(),
-        }
-    }
-}
-
-/// An attribute the RIB does not interpret, kept to be passed on when it is optional
-/// transitive (RFC 4271 §5: set the Partial bit when passing on an unrecognised one).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct RawAttribute {
-    /// Attribute flags octet as received.
-    pub flags: u8,
-    /// Attribute type code.
-    pub type_code: u8,
-    /// Attribute value.
-    pub value: Box<[u8]>,
-}
-
-impl RawAttribute {
-    /// Optional bit (RFC 4271 §4.3).
-    pub const OPTIONAL: u8 = 0x80;
-    /// Transitive bit.
-    pub const TRANSITIVE: u8 = 0x40;
-    /// Partial bit.
-    pub const PARTIAL: u8 = 0x20;
-
-    /// Whether this attribute may be propagated to other peers (optional transitive).
-    pub fn is_transitive(&self) -> bool {
-        self.flags & Self::TRANSITIVE != 0
-    }
+pub struct RareAttrs {
+    /// ATOMIC_AGGREGATE present (RFC 4271 §5.1.6).
+    pub atomic_aggregate: bool,
+    /// AGGREGATOR (RFC 4271 §5.1.7), with the 4-octet AS of AS4_AGGREGATOR already merged
+    /// (RFC 6793 §4.2.3).
+    pub aggregator: Option<Aggregator>,
+    /// LARGE_COMMUNITY (RFC 8092).
+    pub large_communities: Vec<LargeCommunity>,
+    /// ORIGINATOR_ID (RFC 4456 §8).
+    pub originator_id: Option<Ipv4Addr>,
+    /// CLUSTER_LIST (RFC 4456 §8).
+    pub cluster_list: Vec<Ipv4Addr>,
+    /// PMSI_TUNNEL (RFC 6514 §5), carried by EVPN type-3 routes.
+    pub pmsi: Option<PmsiTunnel>,
+    /// Attributes the RIB does not interpret (unknown types, AIGP, OTC, IPv6 address-specific
+    /// extended communities), as received; passed on per RFC 4271 §5 on export.
+    pub other: Vec<PathAttribute>,
 }
 
 /// One distinct set of path attributes, as stored (interned) in the RIB.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PathAttrs {
-    /// ORIGIN.
+    /// ORIGIN (RFC 4271 §5.1.1).
     pub origin: Origin,
-    /// AS_PATH.
+    /// AS_PATH (RFC 4271 §5.1.2) with 4-octet ASNs (AS4_PATH merged, RFC 6793 §4.2.3).
     pub as_path: AsPath,
     /// NEXT_HOP or the MP_REACH_NLRI next hop (for EVPN routes, the VTEP; RFC 8365 §5.1.3).
     pub next_hop: Option<IpAddr>,
@@ -160,25 +58,39 @@ pub struct PathAttrs {
     pub med: Option<u32>,
     /// LOCAL_PREF (RFC 4271 §5.1.5), iBGP only.
     pub local_pref: Option<u32>,
-    /// ATOMIC_AGGREGATE present.
-    pub atomic_aggregate: bool,
-    /// AGGREGATOR (ASN, address).
-    pub aggregator: Option<(u32, Ipv4Addr)>,
     /// COMMUNITIES (RFC 1997), in received order.
-    pub communities: Box<[u32]>,
-    /// EXTENDED COMMUNITIES (RFC 4360), 8 octets each, in received order.
-    pub ext_communities: Box<[[u8; 8]]>,
-    /// LARGE COMMUNITIES (RFC 8092).
-    pub large_communities: Box<[[u32; 3]]>,
-    /// ORIGINATOR_ID (RFC 4456 §8).
-    pub originator_id: Option<Ipv4Addr>,
-    /// CLUSTER_LIST (RFC 4456 §8).
-    pub cluster_list: Box<[Ipv4Addr]>,
-    /// PMSI_TUNNEL (RFC 6514 §5), carried by EVPN type-3 routes.
-    pub pmsi: Option<PmsiTunnel>,
-    /// Attributes the RIB does not interpret.
-    pub unknown: Box<[RawAttribute]>,
+    pub communities: Box<[Community]>,
+    /// EXTENDED COMMUNITIES (RFC 4360), in received order.
+    pub ext_communities: Box<[ExtendedCommunity]>,
+    /// The seldom-present attributes; `None` when all are absent.
+    pub rare: Option<Box<RareAttrs>>,
 }
+
+impl Default for PathAttrs {
+    /// ORIGIN IGP, empty AS path, nothing else: a locally originated route.
+    fn default() -> Self {
+        Self {
+            origin: Origin::Igp,
+            as_path: AsPath::empty(),
+            next_hop: None,
+            med: None,
+            local_pref: None,
+            communities: Box::new([]),
+            ext_communities: Box::new([]),
+            rare: None,
+        }
+    }
+}
+
+static NO_RARE: RareAttrs = RareAttrs {
+    atomic_aggregate: false,
+    aggregator: None,
+    large_communities: Vec::new(),
+    originator_id: None,
+    cluster_list: Vec::new(),
+    pmsi: None,
+    other: Vec::new(),
+};
 
 impl PathAttrs {
     /// Default LOCAL_PREF when none is present (the common default of FRR, BIRD and GoBGP).
@@ -189,18 +101,54 @@ impl PathAttrs {
         self.local_pref.unwrap_or(Self::DEFAULT_LOCAL_PREF)
     }
 
+    /// The rare attributes (all absent when there is no box).
+    pub fn rare(&self) -> &RareAttrs {
+        self.rare.as_deref().unwrap_or(&NO_RARE)
+    }
+
+    /// The rare attributes for changing, boxing them first if needed. Call
+    /// [`PathAttrs::normalized`] before interning.
+    pub fn rare_mut(&mut self) -> &mut RareAttrs {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// The same set with an all-absent [`RareAttrs`] box dropped, so that equal sets compare
+    /// (and intern) equal.
+    pub fn normalized(mut self) -> Self {
+        if self.rare.as_deref() == Some(&NO_RARE) {
+            self.rare = None;
+        }
+        self
+    }
+
+    /// ORIGINATOR_ID.
+    pub fn originator_id(&self) -> Option<Ipv4Addr> {
+        self.rare().originator_id
+    }
+
+    /// CLUSTER_LIST (empty when absent).
+    pub fn cluster_list(&self) -> &[Ipv4Addr] {
+        &self.rare().cluster_list
+    }
+
+    /// PMSI_TUNNEL.
+    pub fn pmsi(&self) -> Option<&PmsiTunnel> {
+        self.rare().pmsi.as_ref()
+    }
+
+    /// LARGE_COMMUNITY (empty when absent).
+    pub fn large_communities(&self) -> &[LargeCommunity] {
+        &self.rare().large_communities
+    }
+
     /// The route targets among the extended communities (RFC 4360 §4).
     pub fn route_targets(&self) -> impl Iterator<Item = RouteTarget> + '_ {
-        self.ext_communities
-            .iter()
-            .filter_map(RouteTarget::from_ext_community)
+        self.ext_communities.iter().filter_map(|c| c.route_target())
     }
 
     /// The typed EVPN extended communities (RFC 7432 §7.5-7.8, RFC 9135 §8.1, RFC 9012 §4.1).
     pub fn evpn_communities(&self) -> impl Iterator<Item = EvpnExtCommunity> + '_ {
-        self.ext_communities
-            .iter()
-            .filter_map(EvpnExtCommunity::from_bytes)
+        self.ext_communities.iter().filter_map(|c| c.evpn())
     }
 
     /// The EVPN Router's MAC extended community (RFC 9135 §8.1).
@@ -229,10 +177,10 @@ impl PathAttrs {
 
     /// Whether an extended community is one of those the EVPN translation adds (route targets,
     /// encapsulation, router MAC, MAC mobility): stripped when a route leaves EVPN for a host.
-    pub fn is_evpn_translation_community(c: &[u8; 8]) -> bool {
-        RouteTarget::from_ext_community(c).is_some()
+    pub fn is_evpn_translation_community(c: &ExtendedCommunity) -> bool {
+        c.route_target().is_some()
             || matches!(
-                EvpnExtCommunity::from_bytes(c),
+                c.evpn(),
                 Some(
                     EvpnExtCommunity::Encapsulation { .. }
                         | EvpnExtCommunity::RouterMac(_)
@@ -243,59 +191,98 @@ impl PathAttrs {
     }
 }
 
+/// The neighbouring AS for MED comparison (RFC 4271 §9.1.2.2 c): the first AS of the first
+/// AS_SEQUENCE, skipping confederation segments (RFC 5065 §5.3); `None` for an empty path (a
+/// route from our own AS) or one that starts with a set.
+pub fn neighbor_as(path: &AsPath) -> Option<u32> {
+    for seg in &path.segments {
+        match seg.kind {
+            AsSegmentKind::Sequence => return seg.asns.first().copied(),
+            AsSegmentKind::ConfedSequence | AsSegmentKind::ConfedSet => continue,
+            AsSegmentKind::Set => return None,
+        }
+    }
+    None
+}
+
+/// How many times `asn` occurs in the path (loop detection, RFC 4271 §9.1.2; `allowas-in`
+/// tolerates a configured number of occurrences).
+pub fn occurrences(path: &AsPath, asn: u32) -> usize {
+    path.segments
+        .iter()
+        .map(|s| s.asns.iter().filter(|&&x| x == asn).count())
+        .sum()
+}
+
+/// The path with `asn` prepended, as a speaker does when advertising to an external peer
+/// (RFC 4271 §5.1.2 b).
+pub fn prepended(path: &AsPath, asn: u32) -> AsPath {
+    let mut p = path.clone();
+    p.prepend(asn);
+    p
+}
+
 /// Extended community constructors used when originating routes.
 pub mod ext {
     use super::*;
 
     /// BGP Encapsulation extended community, tunnel type VXLAN (RFC 9012 §4.1, type 8).
-    pub fn encapsulation_vxlan() -> [u8; 8] {
+    pub fn encapsulation_vxlan() -> ExtendedCommunity {
         EvpnExtCommunity::Encapsulation {
             tunnel_type: TUNNEL_TYPE_VXLAN,
         }
-        .to_bytes()
+        .into()
     }
 
     /// EVPN Router's MAC extended community (RFC 9135 §8.1).
-    pub fn router_mac(mac: MacAddress) -> [u8; 8] {
-        EvpnExtCommunity::RouterMac(mac).to_bytes()
+    pub fn router_mac(mac: MacAddress) -> ExtendedCommunity {
+        EvpnExtCommunity::RouterMac(mac).into()
     }
 
     /// MAC Mobility extended community (RFC 7432 §7.7).
-    pub fn mac_mobility(sticky: bool, sequence: u32) -> [u8; 8] {
-        EvpnExtCommunity::MacMobility { sticky, sequence }.to_bytes()
+    pub fn mac_mobility(sticky: bool, sequence: u32) -> ExtendedCommunity {
+        EvpnExtCommunity::MacMobility { sticky, sequence }.into()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use perouter_bgp::wire::AsSegment;
 
     #[test]
-    fn as_path_length_counts_sets_once_and_confeds_zero() {
+    fn neighbor_as_skips_confederation_segments_and_counts_occurrences() {
         let p = AsPath {
-            segments: Box::new([
-                AsSegment::ConfedSequence(Box::new([1, 2])),
-                AsSegment::Sequence(Box::new([10, 20, 30])),
-                AsSegment::Set(Box::new([40, 50, 60])),
-            ]),
+            segments: vec![
+                AsSegment {
+                    kind: AsSegmentKind::ConfedSequence,
+                    asns: vec![1, 2],
+                },
+                AsSegment {
+                    kind: AsSegmentKind::Sequence,
+                    asns: vec![10, 20, 10],
+                },
+                AsSegment {
+                    kind: AsSegmentKind::Set,
+                    asns: vec![40, 50, 60],
+                },
+            ],
         };
         assert_eq!(p.length(), 4);
-        assert_eq!(p.neighbor_as(), Some(10));
-        assert_eq!(AsPath::empty().length(), 0);
-        assert_eq!(AsPath::empty().neighbor_as(), None);
-    }
-
-    #[test]
-    fn prepend_merges_into_leading_sequence_and_starts_new_when_full() {
-        let p = AsPath::sequence(&[2, 3]).prepend(1);
-        assert_eq!(p, AsPath::sequence(&[1, 2, 3]));
-        let full: Vec<u32> = (0..255).collect();
-        let p = AsPath::sequence(&full).prepend(7);
-        assert_eq!(p.segments.len(), 2);
-        assert_eq!(p.length(), 256);
-        let p = AsPath::empty().prepend(9);
-        assert_eq!(p, AsPath::sequence(&[9]));
-        assert_eq!(AsPath::sequence(&[9, 8, 9]).count(9), 2);
+        assert_eq!(neighbor_as(&p), Some(10));
+        assert_eq!(occurrences(&p, 10), 2);
+        assert_eq!(neighbor_as(&AsPath::empty()), None);
+        let set_first = AsPath {
+            segments: vec![AsSegment {
+                kind: AsSegmentKind::Set,
+                asns: vec![7],
+            }],
+        };
+        assert_eq!(neighbor_as(&set_first), None);
+        assert_eq!(
+            prepended(&AsPath::sequence([2, 3]), 1),
+            AsPath::sequence([1, 2, 3])
+        );
     }
 
     #[test]
@@ -304,10 +291,10 @@ mod tests {
         let a = PathAttrs {
             ext_communities: Box::new([
                 ext::encapsulation_vxlan(),
-                rt.to_ext_community(),
+                rt.into(),
                 ext::router_mac(MacAddress([0xaa, 0xbb, 0xcc, 0, 0, 1])),
                 ext::mac_mobility(true, 7),
-                [0x00, 0x02, 0xe9, 0x01, 0, 0, 0, 0x0a],
+                ExtendedCommunity([0x00, 0x02, 0xe9, 0x01, 0, 0, 0, 0x0a]),
             ]),
             ..Default::default()
         };
@@ -320,5 +307,24 @@ mod tests {
         );
         assert_eq!(a.mac_mobility(), Some((true, 7)));
         assert_eq!(a.effective_local_pref(), 100);
+    }
+
+    #[test]
+    fn empty_rare_box_normalizes_away() {
+        let mut a = PathAttrs::default();
+        a.rare_mut();
+        assert_ne!(a, PathAttrs::default());
+        assert_eq!(a.clone().normalized(), PathAttrs::default());
+        a.rare_mut().originator_id = Some(Ipv4Addr::new(1, 2, 3, 4));
+        assert_eq!(
+            a.clone().normalized().originator_id(),
+            Some(Ipv4Addr::new(1, 2, 3, 4))
+        );
+    }
+
+    #[test]
+    fn common_set_stays_small() {
+        // Many distinct sets at 1M routes (2.6 routes per set): keep the common part small.
+        assert!(std::mem::size_of::<PathAttrs>() <= 112);
     }
 }

@@ -13,7 +13,7 @@
 use std::cmp::Ordering;
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::attrs::{AsPath, Origin};
+use perouter_bgp::wire::{AsPath, Origin};
 
 /// The facts about one candidate path that selection looks at.
 #[derive(Debug, Clone, Copy)]
@@ -217,8 +217,8 @@ mod tests {
     /// One row per decision step: path 1 differs from path 0 only in that step and must win.
     #[test]
     fn each_decision_step_decides() {
-        let short = AsPath::sequence(&[65001]);
-        let long = AsPath::sequence(&[65001, 65002]);
+        let short = AsPath::sequence([65001]);
+        let long = AsPath::sequence([65001, 65002]);
         let strict = MultipathConfig {
             max_paths: 1,
             relax: true,
@@ -306,8 +306,8 @@ mod tests {
 
     #[test]
     fn med_is_compared_only_within_the_same_neighbor_as() {
-        let p1 = AsPath::sequence(&[65001]);
-        let p2 = AsPath::sequence(&[65002]);
+        let p1 = AsPath::sequence([65001]);
+        let p2 = AsPath::sequence([65002]);
         let mut a = base(&p1);
         a.med = 50;
         let mut b = base(&p2);
@@ -352,8 +352,8 @@ mod tests {
 
     #[test]
     fn ecmp_set_is_paths_equal_up_to_igp_step() {
-        let p1 = AsPath::sequence(&[65001, 65101]);
-        let p2 = AsPath::sequence(&[65001, 65102]);
+        let p1 = AsPath::sequence([65001, 65101]);
+        let p2 = AsPath::sequence([65001, 65102]);
         let mut a = base(&p1);
         let mut b = base(&p2);
         b.router_id = Ipv4Addr::new(10, 0, 0, 0);
@@ -392,7 +392,7 @@ mod tests {
 
     #[test]
     fn ineligible_paths_are_skipped() {
-        let p = AsPath::sequence(&[1]);
+        let p = AsPath::sequence([1]);
         let mut out = Vec::new();
         let r = [base(&p), base(&p)];
         let s = select(&r, |i| i == 1, MultipathConfig::default(), &mut out);
@@ -413,7 +413,7 @@ mod tests {
             let paths: Vec<AsPath> = specs.iter().map(|s| {
                 let mut v = vec![65000 + s.4];
                 v.extend(std::iter::repeat_n(65100, s.2 - 1));
-                AsPath::sequence(&v)
+                AsPath::sequence(v)
             }).collect();
             let ranks: Vec<Rank<'_>> = specs.iter().zip(&paths).enumerate().map(|(i, (s, p))| Rank {
                 local_pref: 100 + s.0 * 10,
@@ -421,7 +421,7 @@ mod tests {
                 as_path: p,
                 origin: [Origin::Igp, Origin::Egp, Origin::Incomplete][usize::from(s.3)],
                 med: s.5,
-                neighbor_as: p.neighbor_as(),
+                neighbor_as: crate::attrs::neighbor_as(p),
                 ebgp: s.6,
                 router_id: Ipv4Addr::new(10, 0, 0, s.7),
                 cluster_len: s.8,

@@ -23,7 +23,10 @@ pub mod translate;
 pub mod vrf;
 
 pub use adj_out::{AdjOutBatch, Announcement, Nlri};
-pub use attrs::{AsPath, AsSegment, Origin, PathAttrs, RawAttribute};
+pub use attrs::{PathAttrs, RareAttrs};
+pub use perouter_bgp::wire::{
+    AsPath, AsSegment, AsSegmentKind, Community, ExtendedCommunity, LargeCommunity, Origin,
+};
 pub use best_path::MultipathConfig;
 pub use forwarding::{FibTable, ForwardingDelta, NextHop, RouteOp};
 pub use l2vni::{DupDetection, L2VniConfig};

@@ -23,7 +23,7 @@ use crate::adj_out::{
     export_attrs, may_export, AdjOutBatch, Announcement, ExportCache, ExportKind, Nlri, RouteKey,
     SourceFacts,
 };
-use crate::attrs::{Origin, PathAttrs};
+use crate::attrs::{neighbor_as, occurrences, PathAttrs};
 use crate::best_path::{select, MultipathConfig, Rank};
 use crate::evpn_table::{split, EvpnData, EvpnFields};
 use crate::forwarding::{FibTable, ForwardingDelta, NextHop, RouteOp};
@@ -308,13 +308,13 @@ fn rank<'a, X>(p: &'a Path<X>, peers: &[Option<PeerState>]) -> Rank<'a> {
         as_path: &a.as_path,
         origin: a.origin,
         med: a.med.unwrap_or(0),
-        neighbor_as: a.as_path.neighbor_as(),
+        neighbor_as: neighbor_as(&a.as_path),
         ebgp,
         router_id: a
-            .originator_id
+            .originator_id()
             .or(peer.map(|c| c.remote_router_id))
             .unwrap_or(Ipv4Addr::UNSPECIFIED),
-        cluster_len: u32::try_from(a.cluster_list.len()).unwrap_or(u32::MAX),
+        cluster_len: u32::try_from(a.cluster_list().len()).unwrap_or(u32::MAX),
         peer_addr: peer.map(|c| c.remote_address),
         tiebreak: match p.source {
             Source::Evpn { rd, .. } => u64::from_be_bytes(rd),
@@ -376,10 +376,7 @@ impl Rib {
             purge_at: 4096,
             config,
         };
-        let local = rib.attrs.intern(PathAttrs {
-            origin: Origin::Igp,
-            ..Default::default()
-        });
+        let local = rib.attrs.intern(PathAttrs::default());
         let mut nets = vec![IpNet::from(rib.config.vtep)];
         nets.extend(rib.config.default_networks.iter().copied());
         for n in nets {
@@ -530,9 +527,10 @@ impl Rib {
             .ok_or(RibError::UnknownPeer(peer))?
             .config;
         let role = cfg.role;
-        let looped = update.attrs.as_path.count(cfg.local_asn) > usize::from(cfg.allowas_in)
-            || update.attrs.originator_id == Some(self.config.router_id)
-            || update.attrs.cluster_list.contains(&self.config.router_id);
+        let looped = occurrences(&update.attrs.as_path, cfg.local_asn)
+            > usize::from(cfg.allowas_in)
+            || update.attrs.originator_id() == Some(self.config.router_id)
+            || update.attrs.cluster_list().contains(&self.config.router_id);
         if looped && !update.announced.is_empty() {
             debug!(peer = ?peer, n = update.announced.len(), "announcements with a routing loop treated as withdrawn");
         }
@@ -540,7 +538,7 @@ impl Rib {
             self.apply_nlri(peer, role, n, None);
         }
         if !update.announced.is_empty() {
-            let attrs = (!looped).then(|| self.attrs.intern(update.attrs));
+            let attrs = (!looped).then(|| self.attrs.intern(update.attrs.normalized()));
             for n in &update.announced {
                 self.apply_nlri(peer, role, n, attrs.clone());
             }
@@ -592,10 +590,7 @@ impl Rib {
                 t5_cache: HashMap::new(),
             },
         );
-        let local = self.attrs.intern(PathAttrs {
-            origin: Origin::Igp,
-            ..Default::default()
-        });
+        let local = self.attrs.intern(PathAttrs::default());
         for n in networks {
             self.set_vrf_path(id, &n, Source::Local, Some((local.clone(), 0)));
         }
@@ -1263,7 +1258,7 @@ impl Rib {
                     self.resolve_mac(vni, *mac);
                 }
                 EvpnRouteKey::InclusiveMulticast { rd, originator, .. } => {
-                    let vtep = imported.map(|a| match a.pmsi.as_ref().map(|p| &p.tunnel_id) {
+                    let vtep = imported.map(|a| match a.pmsi().map(|p| &p.tunnel_id) {
                         Some(perouter_evpn::PmsiTunnelId::IngressReplication(ip)) => *ip,
                         _ => *originator,
                     });

@@ -13,9 +13,10 @@
 
 use std::net::IpAddr;
 
+use perouter_bgp::wire::{AsPath, ExtendedCommunity, Origin};
 use perouter_evpn::{Label, MacAddress, PmsiTunnel, RouteTarget};
 
-use crate::attrs::{ext, AsPath, Origin, PathAttrs};
+use crate::attrs::{ext, PathAttrs, RareAttrs};
 
 /// Attributes of the type-5 route exported for a VRF route with attributes `from`.
 pub fn type5_attrs(
@@ -24,36 +25,40 @@ pub fn type5_attrs(
     router_mac: MacAddress,
     vtep: IpAddr,
 ) -> PathAttrs {
-    let mut ext_communities: Vec<[u8; 8]> = from
+    let mut ext_communities: Vec<ExtendedCommunity> = from
         .ext_communities
         .iter()
         .filter(|c| !PathAttrs::is_evpn_translation_community(c))
         .copied()
         .collect();
-    ext_communities.extend(export_rts.iter().map(RouteTarget::to_ext_community));
+    ext_communities.extend(export_rts.iter().map(|rt| ExtendedCommunity::from(*rt)));
     ext_communities.push(ext::encapsulation_vxlan());
     ext_communities.push(ext::router_mac(router_mac));
+    let r = from.rare();
     PathAttrs {
         origin: from.origin,
         as_path: from.as_path.clone(),
         next_hop: Some(vtep),
         med: from.med,
         local_pref: None,
-        atomic_aggregate: from.atomic_aggregate,
-        aggregator: from.aggregator,
         communities: from.communities.clone(),
         ext_communities: ext_communities.into(),
-        large_communities: from.large_communities.clone(),
-        originator_id: None,
-        cluster_list: Box::new([]),
-        pmsi: None,
-        unknown: from
-            .unknown
-            .iter()
-            .filter(|u| u.is_transitive())
-            .cloned()
-            .collect(),
+        rare: Some(Box::new(RareAttrs {
+            atomic_aggregate: r.atomic_aggregate,
+            aggregator: r.aggregator,
+            large_communities: r.large_communities.clone(),
+            originator_id: None,
+            cluster_list: Vec::new(),
+            pmsi: None,
+            other: r
+                .other
+                .iter()
+                .filter(|a| a.flags.transitive())
+                .cloned()
+                .collect(),
+        })),
     }
+    .normalized()
 }
 
 /// Attributes of a type-2 route for a local MAC (RFC 7432 §7.2, §7.7). `l3` carries the
@@ -66,10 +71,10 @@ pub fn type2_attrs(
     sequence: u32,
     sticky: bool,
 ) -> PathAttrs {
-    let mut ext_communities: Vec<[u8; 8]> =
-        l2_rts.iter().map(RouteTarget::to_ext_community).collect();
+    let mut ext_communities: Vec<ExtendedCommunity> =
+        l2_rts.iter().map(|rt| ExtendedCommunity::from(*rt)).collect();
     if let Some((rts, _)) = l3 {
-        ext_communities.extend(rts.iter().map(RouteTarget::to_ext_community));
+        ext_communities.extend(rts.iter().map(|rt| ExtendedCommunity::from(*rt)));
     }
     ext_communities.push(ext::encapsulation_vxlan());
     if let Some((_, mac)) = l3 {
@@ -90,15 +95,18 @@ pub fn type2_attrs(
 /// Attributes of an L2VNI's type-3 route (RFC 7432 §11.2; RFC 8365 §5.1.3: PMSI ingress
 /// replication with the VNI in the label field and our VTEP as tunnel endpoint).
 pub fn type3_attrs(l2_rts: &[RouteTarget], vni: u32, vtep: IpAddr) -> PathAttrs {
-    let mut ext_communities: Vec<[u8; 8]> =
-        l2_rts.iter().map(RouteTarget::to_ext_community).collect();
+    let mut ext_communities: Vec<ExtendedCommunity> =
+        l2_rts.iter().map(|rt| ExtendedCommunity::from(*rt)).collect();
     ext_communities.push(ext::encapsulation_vxlan());
     PathAttrs {
         origin: Origin::Igp,
         as_path: AsPath::empty(),
         next_hop: Some(vtep),
         ext_communities: ext_communities.into(),
-        pmsi: Some(PmsiTunnel::ingress_replication(vtep, Label::from_vni(vni))),
+        rare: Some(Box::new(RareAttrs {
+            pmsi: Some(PmsiTunnel::ingress_replication(vtep, Label::from_vni(vni))),
+            ..Default::default()
+        })),
         ..Default::default()
     }
 }
@@ -112,10 +120,10 @@ mod tests {
     fn type5_keeps_route_facts_and_adds_translation_communities() {
         let rt = frr_auto_route_target(64512, 100);
         let host = PathAttrs {
-            as_path: AsPath::sequence(&[64515]),
+            as_path: AsPath::sequence([64515]),
             med: Some(7),
-            communities: Box::new([0xfde8_0001]),
-            ext_communities: Box::new([frr_auto_route_target(1, 1).to_ext_community()]),
+            communities: Box::new([perouter_bgp::wire::Community(0xfde8_0001)]),
+            ext_communities: Box::new([frr_auto_route_target(1, 1).into()]),
             next_hop: Some("192.168.10.3".parse().unwrap()),
             ..Default::default()
         };
@@ -148,8 +156,8 @@ mod tests {
         assert_eq!(with_ip.mac_mobility(), Some((false, 3)));
         let t3 = type3_attrs(&[rt], 200, vtep);
         assert_eq!(
-            t3.pmsi,
-            Some(PmsiTunnel::ingress_replication(vtep, Label::from_vni(200)))
+            t3.pmsi(),
+            Some(&PmsiTunnel::ingress_replication(vtep, Label::from_vni(200)))
         );
     }
 }

@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::config::resources::{FailedResource, ResourceKind};
+use crate::config::validate::Validated;
 use crate::k8s::schema::required;
 
 /// Condition type: the node's configuration is applied (upstream `ConditionTypeReady`).
@@ -189,6 +190,16 @@ pub struct ConfigOutcome {
     pub error: Option<String>,
     /// The node index in use.
     pub node_index: Option<u32>,
+}
+
+impl ConfigOutcome {
+    /// The outcome of validation (plus failures found before it, e.g. unresolved
+    /// `passwordSecret`s) with the node index in use.
+    pub fn from_validated(validated: &Validated, before: &[FailedResource], node_index: Option<u32>) -> Self {
+        let mut failed = before.to_vec();
+        failed.extend(validated.failed.iter().cloned());
+        ConfigOutcome { failed, underlay_failed: validated.underlay_failed, error: None, node_index }
+    }
 }
 
 fn kind_name(kind: ResourceKind) -> &'static str {

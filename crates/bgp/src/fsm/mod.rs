@@ -20,6 +20,7 @@
 //! [`collision::keep_existing`] which one survives.
 
 pub mod collision;
+pub mod graceful_restart;
 pub mod open;
 pub mod timers;
 
@@ -142,6 +143,9 @@ pub struct Fsm {
     transmits: VecDeque<Message>,
     events: VecDeque<Event>,
     established_at: Option<Instant>,
+    /// RFC 4724 restarting role: set the R bit until a session has been
+    /// re-established after our restart.
+    restarting: bool,
 }
 
 impl Fsm {
@@ -151,7 +155,10 @@ impl Fsm {
             cfg.peer.connect_retry_duration(),
             cfg.peer.connect_retry_max_duration(),
         );
+        let gr = &cfg.peer.graceful_restart;
+        let restarting = gr.enabled && gr.restarting;
         Self {
+            restarting,
             cfg,
             state: State::Idle,
             admin_up: false,
@@ -274,7 +281,7 @@ impl Fsm {
             }
             State::Idle | State::Connect | State::Active => {
                 self.connect_retry = None;
-                let open = open::build_open(&self.cfg);
+                let open = open::build_open(&self.cfg, self.restarting);
                 self.transmits.push_back(Message::Open(open.clone()));
                 self.sent_open = Some(open);
                 self.hold_time = OPEN_HOLD_TIME;
@@ -371,6 +378,9 @@ impl Fsm {
             (State::OpenConfirm, Message::Keepalive) => {
                 self.restart_hold(now);
                 self.backoff.reset();
+                // RFC 4724 §4.1: the R bit is for the sessions re-established
+                // after our restart, not for later ones.
+                self.restarting = false;
                 self.established_at = Some(now);
                 self.set_state(State::Established);
                 if let Some(p) = &self.params {

@@ -64,6 +64,11 @@ pub struct SessionParams {
     /// The peer's graceful restart capability (we act as helper), when we
     /// advertised GR too.
     pub graceful_restart: Option<PeerGracefulRestart>,
+    /// We set the Restart State (R) bit in our OPEN on this session: we are
+    /// the restarting speaker (RFC 4724 §4.1). The RIB then defers its
+    /// best-path decisions until the peers' End-of-RIBs (or its own timer),
+    /// and sends our End-of-RIB after the initial dump, as on every session.
+    pub local_restarting: bool,
     /// How we decode what the peer sends.
     #[serde(skip)]
     pub rx: WireContext,
@@ -148,8 +153,10 @@ pub fn afi_safi(f: Family) -> AfiSafi {
 
 /// Our OPEN for this peer: MP for each configured family, route refresh and
 /// enhanced route refresh, 4-octet AS, extended message, ADD-PATH, extended
-/// next hop and graceful restart as configured.
-pub fn build_open(cfg: &FsmConfig) -> Open {
+/// next hop and graceful restart as configured. `restarting` sets the GR
+/// Restart State bit (RFC 4724 §3): only in the OPENs sent after our own
+/// restart, until the session has been re-established.
+pub fn build_open(cfg: &FsmConfig, restarting: bool) -> Open {
     let p = &cfg.peer;
     let mut caps: Vec<Capability> = p
         .families
@@ -190,7 +197,7 @@ pub fn build_open(cfg: &FsmConfig) -> Open {
     }
     let gr = &p.graceful_restart;
     if gr.enabled {
-        let flags = if gr.restarting { 0x80 } else { 0 };
+        let flags = if restarting { 0x80 } else { 0 };
         let fflags = if gr.forwarding_preserved { 0x80 } else { 0 };
         caps.push(Capability::GracefulRestart(GracefulRestart {
             restart_flags: flags,
@@ -291,6 +298,7 @@ pub fn negotiate(cfg: &FsmConfig, ours: &Open, theirs: &Open) -> Result<SessionP
         add_path_send: tx.add_path.iter().collect(),
         extended_next_hop,
         graceful_restart,
+        local_restarting: ours.graceful_restart().is_some_and(|g| g.restart_state()),
         rx,
         tx,
     })

@@ -5,6 +5,8 @@
 //! negotiated [`crate::wire::WireContext`].
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -14,7 +16,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use crate::fsm::collision::Initiator;
-use crate::wire::{frame_length, WireError, MAX_EXTENDED_MESSAGE_LEN};
+use crate::wire::{frame_length, WireError, MAX_MESSAGE_LEN};
 
 /// Identifies a connection within its session (a session has at most two
 /// during a collision).
@@ -48,14 +50,18 @@ pub struct Conn {
     pub local: SocketAddr,
     /// Encoded messages to the writer task.
     pub writer: mpsc::Sender<Bytes>,
+    /// The largest message the reader accepts: 4096 until the OPEN exchange
+    /// negotiates extended messages (RFC 8654), so that an oversized length
+    /// is refused from the header alone instead of buffering 64 KiB.
+    max_len: Arc<AtomicUsize>,
     reader_task: tokio::task::JoinHandle<()>,
     writer_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Conn {
     /// Splits `stream` into a reader and a writer task. Frames (up to
-    /// `max_len` bytes each, the extended-message limit by default) are sent
-    /// to `events`.
+    /// 4096 bytes each until [`Conn::set_max_len`] raises the limit) are
+    /// sent to `events`.
     pub fn start(
         id: ConnId,
         initiator: Initiator,
@@ -67,7 +73,8 @@ impl Conn {
         let local = super::socket::unmap(stream.local_addr()?);
         let (rd, wr) = stream.into_split();
         let (wtx, wrx) = mpsc::channel(64);
-        let reader_task = tokio::spawn(read_loop(id, rd, events));
+        let max_len = Arc::new(AtomicUsize::new(MAX_MESSAGE_LEN));
+        let reader_task = tokio::spawn(read_loop(id, rd, events, max_len.clone()));
         let writer_task = Some(tokio::spawn(write_loop(wr, wrx)));
         Ok(Conn {
             id,
@@ -75,9 +82,18 @@ impl Conn {
             remote,
             local,
             writer: wtx,
+            max_len,
             reader_task,
             writer_task,
         })
+    }
+
+    /// Sets the largest message length the reader accepts (RFC 4271 §4.1:
+    /// 4096; RFC 8654: 65535 once extended messages are negotiated). Called
+    /// by the session when it handles the peer's OPEN, before our KEEPALIVE
+    /// goes out, so the peer cannot send a larger message before it applies.
+    pub fn set_max_len(&self, len: usize) {
+        self.max_len.store(len, Ordering::Relaxed);
     }
 
     /// Closes the connection, returning the writer task, which ends once
@@ -95,7 +111,12 @@ impl Drop for Conn {
     }
 }
 
-async fn read_loop(id: ConnId, mut rd: OwnedReadHalf, events: mpsc::Sender<ConnEvent>) {
+async fn read_loop(
+    id: ConnId,
+    mut rd: OwnedReadHalf,
+    events: mpsc::Sender<ConnEvent>,
+    max_len: Arc<AtomicUsize>,
+) {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
         if buf.capacity() - buf.len() < HEADER_RESERVE {
@@ -114,7 +135,7 @@ async fn read_loop(id: ConnId, mut rd: OwnedReadHalf, events: mpsc::Sender<ConnE
         }
         let mut frames = Vec::new();
         loop {
-            match frame_length(&buf, MAX_EXTENDED_MESSAGE_LEN) {
+            match frame_length(&buf, max_len.load(Ordering::Relaxed)) {
                 Ok(Some(n)) if n <= buf.len() => frames.push(buf.split_to(n).freeze()),
                 Ok(_) => break,
                 Err(e) => {

@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::fsm::collision::{self, Initiator};
+use crate::fsm::graceful_restart::{GrEvent, GrHelper};
 use crate::fsm::{DownReason, Event, Fsm, FsmConfig, SessionParams, State};
 use crate::speaker::event::{PeerId, SpeakerEvent};
 use crate::wire::{CeaseSubcode, ErrorCode, Message, Notification, RouteRefresh, Update};
@@ -145,6 +146,8 @@ struct Session {
     /// Prefixes held from the peer, tracked only with max-prefix.
     held: Option<HashSet<Bytes>>,
     batch: Vec<Update>,
+    /// RFC 4724 helper state, across the peering's sessions.
+    gr: GrHelper,
     /// Writers of closed connections still flushing (a last NOTIFICATION).
     closing: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -155,7 +158,11 @@ impl Session {
         let (connect_tx, connect_rx) = mpsc::channel(4);
         let fsm = Fsm::new(spec.fsm.clone(), spec.seed);
         let held = spec.fsm.peer.max_prefix.map(|_| HashSet::new());
+        let gr = GrHelper::new(std::time::Duration::from_secs(u64::from(
+            spec.fsm.peer.graceful_restart.stale_time,
+        )));
         Session {
+            gr,
             spec,
             main: Slot { fsm, conn: None },
             shadow: None,
@@ -186,6 +193,7 @@ impl Session {
             let deadline = [
                 self.main.fsm.poll_timeout(),
                 self.shadow.as_ref().and_then(|s| s.fsm.poll_timeout()),
+                self.gr.poll_timeout(),
             ]
             .into_iter()
             .flatten()
@@ -224,12 +232,16 @@ impl Session {
                     if let Some(s) = &mut self.shadow {
                         s.fsm.handle_timeout(now);
                     }
+                    self.gr.handle_timeout(now);
                 }
             }
         }
         if let Some(c) = self.connecting.take() {
             c.abort();
         }
+        // Routes still kept for a restarting peer go with the peering.
+        self.gr.handle_removed();
+        self.emit_gr_events().await;
         // Let the last NOTIFICATION reach the peer before the task ends.
         for w in self.closing.drain(..) {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), w).await;
@@ -436,6 +448,9 @@ impl Session {
                             }
                             if let Some(slot) = self.slot_for(id) {
                                 slot.fsm.handle_message(now, msg);
+                                if let Some(c) = &slot.conn {
+                                    c.set_max_len(slot.fsm.rx_context().max_message_len());
+                                }
                             }
                         }
                         Err(e) => {
@@ -600,6 +615,7 @@ impl Session {
                     info!(peer = %self.spec.remote, peer_as = params.peer_as, peer_id = %params.peer_id,
                         hold = params.hold_time, families = ?params.families, "session Established");
                     self.up_params = Some((*params).clone());
+                    self.gr.handle_session_up(now, &params);
                     if let Some(h) = &mut self.held {
                         h.clear();
                     }
@@ -625,11 +641,13 @@ impl Session {
                     }
                     if established {
                         self.flush_batch().await;
-                        let gr = self.up_params.take().and_then(|p| p.graceful_restart);
-                        // RFC 4724 §4.2: a NOTIFICATION ends GR unless it is
-                        // one we would retain for (only TCP loss keeps routes).
-                        let graceful =
-                            gr.is_some() && matches!(reason, DownReason::ConnectionClosed);
+                        // RFC 4724 §4.2: only the loss of the TCP session
+                        // (no NOTIFICATION either way) keeps the routes.
+                        let notification = !matches!(reason, DownReason::ConnectionClosed);
+                        let graceful = match self.up_params.take() {
+                            Some(p) => self.gr.handle_session_down(now, &p, notification),
+                            None => false,
+                        };
                         info!(peer = %self.spec.remote, reason = ?reason, graceful, "session down");
                         self.emit(SpeakerEvent::PeerDown {
                             peer: self.spec.peer,
@@ -637,6 +655,7 @@ impl Session {
                             graceful,
                         })
                         .await;
+                        self.emit_gr_events().await;
                     } else {
                         debug!(peer = %self.spec.remote, reason = ?reason, "connection closed before Established");
                     }
@@ -649,6 +668,7 @@ impl Session {
                             family,
                         })
                         .await;
+                        self.gr.handle_end_of_rib(family);
                     } else {
                         self.batch.push(u);
                     }
@@ -664,6 +684,7 @@ impl Session {
             }
         }
         self.flush_batch().await;
+        self.emit_gr_events().await;
         // Transmits queued by events (none today) and after state changes.
         self.flush_transmits(true).await;
     }
@@ -727,6 +748,18 @@ impl Session {
             updates,
         })
         .await;
+    }
+
+    /// Reports the GR helper's purges (RFC 4724 §4.2) to the consumer.
+    async fn emit_gr_events(&mut self) {
+        while let Some(GrEvent::Expired(family)) = self.gr.poll_event() {
+            info!(peer = %self.spec.remote, ?family, "stale routes to be purged");
+            self.emit(SpeakerEvent::StaleExpired {
+                peer: self.spec.peer,
+                family,
+            })
+            .await;
+        }
     }
 
     async fn emit(&mut self, ev: SpeakerEvent) {

@@ -71,11 +71,18 @@ pub enum SpeakerEvent {
         /// The request.
         request: RouteRefresh,
     },
-    /// GR helper: the restart or stale timer ran out; purge every route of
-    /// the peer still marked stale (RFC 4724 §4.2).
+    /// GR helper (RFC 4724 §4.2): purge the peer's routes of `family` that
+    /// are still marked stale. Sent when the restart timer runs out (the
+    /// peer did not come back), when the stale timer runs out (no
+    /// End-of-RIB), when the peer comes back without preserving that
+    /// family's forwarding state (F bit clear) or without the family, right
+    /// after a graceful [`SpeakerEvent::PeerDown`] for the families its GR
+    /// capability did not list, and when the neighbour is removed.
     StaleExpired {
         /// Which peering.
         peer: PeerId,
+        /// The family whose stale routes go.
+        family: AfiSafi,
     },
 }
 

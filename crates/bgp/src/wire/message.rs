@@ -129,10 +129,11 @@ impl Message {
         };
         let len = out.len() - start;
         let max = self.message_type().max_len(ctx.max_message_len());
-        let r = r.and_then(|()| match len > max {
-            true => Err(EmitError::TooLarge { length: len, max }),
-            false => Ok(()),
-        });
+        let r = if r.is_ok() && len > max {
+            Err(EmitError::TooLarge { length: len, max })
+        } else {
+            r
+        };
         match r {
             Ok(()) => {
                 out[start + 16..start + 18].copy_from_slice(&(len as u16).to_be_bytes());

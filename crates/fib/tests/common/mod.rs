@@ -11,7 +11,11 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// A unique namespace name for this process (`<tag><pid>-<n>`, short enough for anything).
 pub fn unique(tag: &str) -> String {
-    format!("{tag}{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{tag}{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A fresh namespace, deleted when the guard drops (also when the test fails).
@@ -21,7 +25,12 @@ pub fn netns(tag: &str) -> NetnsGuard {
 
 /// Runs `ip` in namespace `ns`, panicking with its stderr on failure.
 pub fn ip(ns: &str, args: &[&str]) -> String {
-    let out = Command::new("ip").arg("-n").arg(ns).args(args).output().expect("run ip");
+    let out = Command::new("ip")
+        .arg("-n")
+        .arg(ns)
+        .args(args)
+        .output()
+        .expect("run ip");
     assert!(
         out.status.success(),
         "ip -n {ns} {args:?}: {}",
@@ -32,7 +41,13 @@ pub fn ip(ns: &str, args: &[&str]) -> String {
 
 /// `ip -j -d ...` parsed; an empty array when `ip` fails (e.g. a table that does not exist).
 pub fn ipj_or_empty(ns: &str, args: &[&str]) -> Value {
-    let out = Command::new("ip").arg("-n").arg(ns).args(["-j", "-d"]).args(args).output().expect("run ip");
+    let out = Command::new("ip")
+        .arg("-n")
+        .arg(ns)
+        .args(["-j", "-d"])
+        .args(args)
+        .output()
+        .expect("run ip");
     let s = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() || s.trim().is_empty() {
         return Value::Array(vec![]);
@@ -58,7 +73,11 @@ pub fn bridgej(ns: &str, args: &[&str]) -> Value {
         .args(args)
         .output()
         .expect("run bridge");
-    assert!(out.status.success(), "bridge {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "bridge {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let s = String::from_utf8_lossy(&out.stdout);
     if s.trim().is_empty() {
         return Value::Array(vec![]);
@@ -95,7 +114,11 @@ pub fn addrs(ns: &str, dev: &str) -> Vec<String> {
             if a["scope"] == "link" {
                 continue;
             }
-            out.push(format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"]));
+            out.push(format!(
+                "{}/{}",
+                a["local"].as_str().unwrap(),
+                a["prefixlen"]
+            ));
         }
     }
     out.sort();
@@ -120,7 +143,17 @@ pub fn sysctl(ns: &str, key: &str) -> String {
 pub fn kernel_has_vrf() -> bool {
     let ns = netns("pfv");
     Command::new("ip")
-        .args(["-n", ns.name(), "link", "add", "probe", "type", "vrf", "table", "77"])
+        .args([
+            "-n",
+            ns.name(),
+            "link",
+            "add",
+            "probe",
+            "type",
+            "vrf",
+            "table",
+            "77",
+        ])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)

@@ -1,0 +1,183 @@
+//! The datapath task: owns the [`Datapath`] (and so the netlink sockets), takes desired-state
+//! updates on a bounded channel, and reconciles level-triggered: after every batch of updates,
+//! after any error (with backoff) and periodically, so drift is repaired even when no
+//! notification arrived. STALE neighbours are probed on their own period.
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::apply::{Datapath, FibError, ReconcileReport};
+use crate::desired::{ForwardingState, NodeDatapath};
+
+/// An input of the reconciler.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// New device configuration.
+    SetNode(Box<NodeDatapath>),
+    /// New forwarding state (the whole wanted set; the diff finds the delta).
+    SetForwarding(Box<ForwardingState>),
+    /// Reconcile now (e.g. a [`crate::watch::KernelEvent::Drift`]).
+    Reconcile,
+}
+
+/// The outcome of the last pass, published for status and metrics.
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    /// Passes run.
+    pub passes: u64,
+    /// Operations in the last pass.
+    pub last_ops: usize,
+    /// Failures in the last pass (operation, error text).
+    pub last_failures: Vec<String>,
+    /// Driver error of the last pass, if any.
+    pub last_error: Option<String>,
+    /// Write messages sent in total.
+    pub messages_sent: u64,
+}
+
+/// Timing of the reconciler.
+#[derive(Debug, Clone)]
+pub struct ReconcilerConfig {
+    /// Periodic full reconcile.
+    pub period: Duration,
+    /// First retry delay after a failed pass (doubles up to `period`).
+    pub retry: Duration,
+    /// STALE-neighbour probe period (upstream: 30 s).
+    pub probe_period: Duration,
+}
+
+impl Default for ReconcilerConfig {
+    fn default() -> Self {
+        ReconcilerConfig {
+            period: Duration::from_secs(60),
+            retry: Duration::from_secs(1),
+            probe_period: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The datapath task.
+#[derive(Debug)]
+pub struct Reconciler {
+    dp: Option<Datapath>,
+    node: NodeDatapath,
+    forwarding: ForwardingState,
+    cfg: ReconcilerConfig,
+}
+
+impl Reconciler {
+    /// A reconciler for `dp`, starting from `node` with no forwarding state.
+    pub fn new(dp: Datapath, node: NodeDatapath, cfg: ReconcilerConfig) -> Reconciler {
+        Reconciler {
+            dp: Some(dp),
+            node,
+            forwarding: ForwardingState::default(),
+            cfg,
+        }
+    }
+
+    /// Runs until the command channel closes; status goes out on `status`.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Command>, status: watch::Sender<Status>) {
+        let mut st = Status::default();
+        let mut retry: Option<Duration> = None;
+        let mut dirty = true;
+        let mut tick = tokio::time::interval(self.cfg.period);
+        let mut probe = tokio::time::interval(self.cfg.probe_period);
+        tick.reset();
+        probe.reset();
+        loop {
+            if dirty {
+                dirty = false;
+                match self.pass().await {
+                    Ok(rep) => {
+                        st.last_ops = rep.plan.ops.len();
+                        st.last_failures =
+                            rep.apply.failures.iter().map(|f| f.to_string()).collect();
+                        st.last_error = None;
+                        st.messages_sent += rep.apply.messages_sent;
+                        retry = if rep.apply.failures.is_empty() {
+                            None
+                        } else {
+                            Some(self.backoff(retry))
+                        };
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "datapath reconcile failed");
+                        st.last_error = Some(e.to_string());
+                        retry = Some(self.backoff(retry));
+                    }
+                }
+                st.passes += 1;
+                let _ = status.send(st.clone());
+            }
+            let sleep = tokio::time::sleep(retry.unwrap_or(self.cfg.period));
+            tokio::select! {
+                cmd = rx.recv() => {
+                    let Some(cmd) = cmd else { return };
+                    self.take(cmd);
+                    // Batch: take everything already queued before the next pass.
+                    while let Ok(cmd) = rx.try_recv() {
+                        self.take(cmd);
+                    }
+                    dirty = true;
+                }
+                _ = tick.tick() => dirty = true,
+                _ = sleep, if retry.is_some() => dirty = true,
+                _ = probe.tick() => self.probe().await,
+            }
+        }
+    }
+
+    fn backoff(&self, prev: Option<Duration>) -> Duration {
+        prev.map(|d| (d * 2).min(self.cfg.period))
+            .unwrap_or(self.cfg.retry)
+    }
+
+    fn take(&mut self, cmd: Command) {
+        match cmd {
+            Command::SetNode(n) => self.node = *n,
+            Command::SetForwarding(f) => self.forwarding = *f,
+            Command::Reconcile => {}
+        }
+    }
+
+    /// One observe/diff/apply pass on a blocking thread (netlink I/O is synchronous).
+    async fn pass(&mut self) -> Result<ReconcileReport, FibError> {
+        let mut dp = self.dp.take().expect("datapath present between passes");
+        let node = self.node.clone();
+        let fwd = self.forwarding.clone();
+        let (dp, res) = tokio::task::spawn_blocking(move || {
+            let r = dp.reconcile(&node, &fwd);
+            (dp, r)
+        })
+        .await
+        .expect("reconcile thread panicked");
+        self.dp = Some(dp);
+        res
+    }
+
+    async fn probe(&mut self) {
+        let mut dp = self.dp.take().expect("datapath present between passes");
+        let node = self.node.clone();
+        let dp = tokio::task::spawn_blocking(move || {
+            if let Ok(o) = dp.observe(&node) {
+                if let Some(r) = &o.router {
+                    let ops = crate::watch::stale_probes(&node, r);
+                    if !ops.is_empty() {
+                        let rep = dp.apply(&ops);
+                        tracing::debug!(
+                            probes = ops.len(),
+                            failed = rep.failures.len(),
+                            "probed STALE neighbours"
+                        );
+                    }
+                }
+            }
+            dp
+        })
+        .await
+        .expect("probe thread panicked");
+        self.dp = Some(dp);
+    }
+}

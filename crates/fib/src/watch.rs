@@ -1,0 +1,408 @@
+//! Kernel notifications from the router namespace: local MACs learned on L2VNI bridges and
+//! MAC+IP from neighbour entries (for type-2 origination), and drift (someone removed one of our
+//! objects), which should trigger a reconcile. Also the refresher that keeps silent hosts'
+//! neighbour entries alive.
+//!
+//! [`WatchDecoder`] is pure (messages in, [`KernelEvent`]s out); [`spawn`] is the thin driver
+//! thread that reads the multicast socket and forwards events on a bounded channel.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::AsRawFd;
+
+use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
+use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+use netlink_packet_route::neighbour::{NeighbourFlags, NeighbourMessage};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
+
+use crate::desired::{names, NodeDatapath};
+use crate::mac::MacAddr;
+use crate::netns::NetnsHandle;
+use crate::observed::{
+    fdb_from_message, neighbour_from_message, route_from_message, NamespaceState,
+};
+use crate::op::Op;
+
+/// `NUD_STALE`.
+const NUD_STALE: u16 = 0x04;
+/// `NUD_REACHABLE | NUD_STALE | NUD_DELAY | NUD_PROBE`: an entry with a usable MAC.
+const NUD_USABLE: u16 = 0x02 | 0x04 | 0x08 | 0x10;
+
+/// Something the kernel reported that the control plane must know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KernelEvent {
+    /// A MAC learned (or aged out) on an L2VNI bridge from a local port: a type-2 MAC route to
+    /// originate (or withdraw), RFC 7432 §9.1.
+    LocalMac {
+        /// The L2VNI.
+        vni: u32,
+        /// The MAC.
+        mac: MacAddr,
+        /// Learned (`true`) or gone (`false`).
+        present: bool,
+    },
+    /// A neighbour resolved (or gone) on an L2VNI bridge: a type-2 MAC+IP route, RFC 7432 §9.1.
+    LocalNeighbour {
+        /// The L2VNI.
+        vni: u32,
+        /// The IP.
+        ip: IpAddr,
+        /// Its MAC.
+        mac: Option<MacAddr>,
+        /// Usable (`true`) or gone/failed (`false`).
+        present: bool,
+    },
+    /// One of our objects changed behind our back: reconcile.
+    Drift {
+        /// What happened, for the log.
+        what: String,
+    },
+}
+
+/// Turns notifications into events; tracks link names to interpret them.
+#[derive(Debug, Default)]
+pub struct WatchDecoder {
+    links: BTreeMap<u32, String>,
+}
+
+impl WatchDecoder {
+    /// A decoder that knows the links of `state` (seed it from a dump, then feed notifications).
+    pub fn new(state: &NamespaceState) -> WatchDecoder {
+        WatchDecoder {
+            links: state
+                .links
+                .values()
+                .map(|l| (l.ifindex, l.name.clone()))
+                .collect(),
+        }
+    }
+
+    fn name(&self, i: u32) -> Option<&str> {
+        self.links.get(&i).map(String::as_str)
+    }
+
+    fn l2vni_of_bridge(&self, i: u32) -> Option<u32> {
+        names::vni_of(self.name(i)?, names::BRIDGE_PREFIX)
+    }
+
+    /// Handles one notification.
+    pub fn handle_message(&mut self, msg: &RouteNetlinkMessage) -> Vec<KernelEvent> {
+        use RouteNetlinkMessage as M;
+        match msg {
+            M::NewLink(l) => {
+                if let Some(n) = link_name(l) {
+                    self.links.insert(l.header.index, n);
+                }
+                vec![]
+            }
+            M::DelLink(l) => {
+                let name = self.links.remove(&l.header.index).or_else(|| link_name(l));
+                match name {
+                    Some(n) if is_ours(&n) => vec![KernelEvent::Drift {
+                        what: format!("link {n} deleted"),
+                    }],
+                    _ => vec![],
+                }
+            }
+            M::DelRoute(r) => match route_from_message(r) {
+                Some(((table, prefix), _)) => {
+                    vec![KernelEvent::Drift {
+                        what: format!("route {prefix} table {table} deleted"),
+                    }]
+                }
+                None => vec![],
+            },
+            M::NewNeighbour(n) | M::DelNeighbour(n) => {
+                let present = matches!(msg, M::NewNeighbour(_));
+                self.neighbour(n, present)
+            }
+            _ => vec![],
+        }
+    }
+
+    fn neighbour(&self, n: &NeighbourMessage, present: bool) -> Vec<KernelEvent> {
+        let ext = n.header.flags.contains(NeighbourFlags::ExtLearned);
+        if n.header.family == AddressFamily::Bridge {
+            let Some(e) = fdb_from_message(n) else {
+                return vec![];
+            };
+            // A bridge row from a local port: not the VXLAN device's, not ours, not static.
+            let master = n.attributes.iter().find_map(|a| match a {
+                netlink_packet_route::neighbour::NeighbourAttribute::Controller(m) => Some(*m),
+                _ => None,
+            });
+            let port_is_vxlan = self
+                .name(e.ifindex)
+                .is_some_and(|p| names::vni_of(p, names::VXLAN_PREFIX).is_some());
+            if e.is_self || ext || e.permanent || port_is_vxlan {
+                if ext && !present && port_is_vxlan {
+                    return vec![KernelEvent::Drift {
+                        what: format!("remote MAC {} removed", e.mac),
+                    }];
+                }
+                return vec![];
+            }
+            let Some(vni) = master.and_then(|m| self.l2vni_of_bridge(m)) else {
+                return vec![];
+            };
+            return vec![KernelEvent::LocalMac {
+                vni,
+                mac: e.mac,
+                present,
+            }];
+        }
+        let Some(((ifindex, ip), entry)) = neighbour_from_message(n) else {
+            return vec![];
+        };
+        let Some(vni) = self.l2vni_of_bridge(ifindex) else {
+            return vec![];
+        };
+        if ext {
+            return if present {
+                vec![]
+            } else {
+                vec![KernelEvent::Drift {
+                    what: format!("neighbour {ip} on VNI {vni} removed"),
+                }]
+            };
+        }
+        let usable = present && entry.state & NUD_USABLE != 0;
+        vec![KernelEvent::LocalNeighbour {
+            vni,
+            ip,
+            mac: entry.mac,
+            present: usable,
+        }]
+    }
+}
+
+fn link_name(l: &LinkMessage) -> Option<String> {
+    l.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(n) => Some(n.clone()),
+        _ => None,
+    })
+}
+
+fn is_ours(n: &str) -> bool {
+    [
+        names::BRIDGE_PREFIX,
+        names::VXLAN_PREFIX,
+        names::ROUTER_VETH_PREFIX,
+    ]
+    .iter()
+    .any(|p| names::vni_of(n, p).is_some())
+        || n == names::PASSTHROUGH_ROUTER
+}
+
+/// The refresher: a probe (`NTF_USE`) for every STALE, locally learned neighbour on an L2VNI
+/// bridge, so the kernel re-resolves it and a silent host's type-2 route stays (upstream pings
+/// STALE entries every 30 s).
+pub fn stale_probes(desired: &NodeDatapath, router: &NamespaceState) -> Vec<Op> {
+    let mut out = Vec::new();
+    for v in &desired.l2vnis {
+        let br = names::bridge(v.vni);
+        let Some(link) = router.links.get(&br) else {
+            continue;
+        };
+        for ((ifindex, ip), n) in &router.neighbours {
+            if *ifindex == link.ifindex && !n.ext_learned && n.state == NUD_STALE {
+                out.push(Op::ProbeNeighbour {
+                    dev: br.clone(),
+                    ip: *ip,
+                });
+            }
+        }
+    }
+    out
+}
+
+const RTNLGRP_LINK: u32 = 1;
+const RTNLGRP_NEIGH: u32 = 3;
+const RTNLGRP_IPV4_ROUTE: u32 = 7;
+const RTNLGRP_IPV6_ROUTE: u32 = 11;
+
+/// Starts a thread that listens to link, neighbour and route notifications in `router` and
+/// sends [`KernelEvent`]s on `tx` (bounded: a slow consumer slows the reader, never loses
+/// order). The thread ends when `tx` is closed. `seed` is a current view of the namespace.
+pub fn spawn(
+    router: &NetnsHandle,
+    seed: &NamespaceState,
+    tx: tokio::sync::mpsc::Sender<KernelEvent>,
+) -> io::Result<std::thread::JoinHandle<()>> {
+    let sock = router.run(|| -> io::Result<Socket> {
+        let mut s = Socket::new(NETLINK_ROUTE)?;
+        s.bind_auto()?;
+        for g in [
+            RTNLGRP_LINK,
+            RTNLGRP_NEIGH,
+            RTNLGRP_IPV4_ROUTE,
+            RTNLGRP_IPV6_ROUTE,
+        ] {
+            s.add_membership(g)?;
+        }
+        Ok(s)
+    })??;
+    let mut decoder = WatchDecoder::new(seed);
+    std::thread::Builder::new()
+        .name("fib-watch".into())
+        .spawn(move || {
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                // SAFETY: buf is valid for writes of buf.len() bytes during the call.
+                let n =
+                    unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+                if n < 0 {
+                    let e = io::Error::last_os_error();
+                    if e.raw_os_error() == Some(libc::ENOBUFS) {
+                        // Notifications were lost: ask for a full reconcile.
+                        if tx
+                            .blocking_send(KernelEvent::Drift {
+                                what: "notifications overrun".into(),
+                            })
+                            .is_err()
+                        {
+                            return;
+                        }
+                        continue;
+                    }
+                    if e.kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    tracing::warn!(error = %e, "kernel watch stopped");
+                    return;
+                }
+                let mut off = 0usize;
+                let data = &buf[..n as usize];
+                while let Some(hdr) = data.get(off..off + 4) {
+                    let len = u32::from_ne_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]) as usize;
+                    let Some(frame) = data.get(off..off + len).filter(|_| len >= 16) else {
+                        break;
+                    };
+                    if let Ok(NetlinkMessage {
+                        payload: NetlinkPayload::InnerMessage(m),
+                        ..
+                    }) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(frame)
+                    {
+                        for ev in decoder.handle_message(&m) {
+                            tracing::debug!(event = ?ev, "kernel event");
+                            if tx.blocking_send(ev).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    off += (len + 3) & !3;
+                }
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourState};
+
+    fn decoder() -> WatchDecoder {
+        let mut d = WatchDecoder::default();
+        d.links.insert(10, "br-pe-110".into());
+        d.links.insert(11, "vni110".into());
+        d.links.insert(12, "pe-e-110".into());
+        d
+    }
+
+    fn fdb(port: u32, master: u32, flags: NeighbourFlags) -> NeighbourMessage {
+        let mut m = NeighbourMessage::default();
+        m.header.family = AddressFamily::Bridge;
+        m.header.ifindex = port;
+        m.header.flags = flags;
+        m.header.state = NeighbourState::Reachable;
+        m.attributes = vec![
+            NeighbourAttribute::LinkLayerAddress(vec![2, 0, 0, 0, 0, 7]),
+            NeighbourAttribute::Controller(master),
+        ];
+        m
+    }
+
+    #[test]
+    fn local_macs_are_reported_remote_ones_are_not() {
+        let mut d = decoder();
+        let ev = d.handle_message(&RouteNetlinkMessage::NewNeighbour(fdb(
+            12,
+            10,
+            NeighbourFlags::empty(),
+        )));
+        assert_eq!(
+            ev,
+            vec![KernelEvent::LocalMac {
+                vni: 110,
+                mac: MacAddr([2, 0, 0, 0, 0, 7]),
+                present: true
+            }]
+        );
+        let ev = d.handle_message(&RouteNetlinkMessage::DelNeighbour(fdb(
+            12,
+            10,
+            NeighbourFlags::empty(),
+        )));
+        assert!(matches!(
+            ev[0],
+            KernelEvent::LocalMac { present: false, .. }
+        ));
+        // Our own extern_learn row on the VXLAN port is no local MAC; its removal is drift.
+        let ours = fdb(11, 10, NeighbourFlags::ExtLearned);
+        assert!(d
+            .handle_message(&RouteNetlinkMessage::NewNeighbour(ours.clone()))
+            .is_empty());
+        assert!(matches!(
+            d.handle_message(&RouteNetlinkMessage::DelNeighbour(ours))[0],
+            KernelEvent::Drift { .. }
+        ));
+    }
+
+    #[test]
+    fn neighbours_on_l2vni_bridges_become_mac_ip_events() {
+        let mut d = decoder();
+        let mut m = NeighbourMessage::default();
+        m.header.family = AddressFamily::Inet;
+        m.header.ifindex = 10;
+        m.header.state = NeighbourState::Reachable;
+        m.attributes = vec![
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(
+                "192.168.110.5".parse().unwrap(),
+            )),
+            NeighbourAttribute::LinkLayerAddress(vec![2, 0, 0, 0, 0, 9]),
+        ];
+        let ev = d.handle_message(&RouteNetlinkMessage::NewNeighbour(m.clone()));
+        assert_eq!(
+            ev,
+            vec![KernelEvent::LocalNeighbour {
+                vni: 110,
+                ip: "192.168.110.5".parse().unwrap(),
+                mac: Some(MacAddr([2, 0, 0, 0, 0, 9])),
+                present: true
+            }]
+        );
+        m.header.state = NeighbourState::Failed;
+        assert!(matches!(
+            d.handle_message(&RouteNetlinkMessage::NewNeighbour(m))[0],
+            KernelEvent::LocalNeighbour { present: false, .. }
+        ));
+    }
+
+    #[test]
+    fn deleting_our_link_is_drift_a_foreign_one_is_not() {
+        let mut d = decoder();
+        let mut l = LinkMessage::default();
+        l.header.index = 11;
+        assert!(matches!(
+            d.handle_message(&RouteNetlinkMessage::DelLink(l.clone()))[0],
+            KernelEvent::Drift { .. }
+        ));
+        d.links.insert(20, "eth9".into());
+        l.header.index = 20;
+        assert!(d
+            .handle_message(&RouteNetlinkMessage::DelLink(l))
+            .is_empty());
+    }
+}
