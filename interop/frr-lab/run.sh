@@ -43,7 +43,15 @@ link() {
   ip -n "$pns" link set "${TAG}p$i" up
 }
 
-link frr 1; link gobgp 2; link bird 3; link exa 4
+link frr 1; link gobgp 2; link bird 3; link exa 4; link frr2 5
+
+# FRR originates an EVPN type-3 route for VNI 100 (advertise-all-vni, a
+# VXLAN device in an up bridge; no VRF needed).
+ip -n ${TAG}frr link add br100 type bridge
+ip -n ${TAG}frr link add vx100 type vxlan id 100 local 10.99.1.2 dstport 4789 nolearning
+ip -n ${TAG}frr link set vx100 master br100
+ip -n ${TAG}frr link set br100 up
+ip -n ${TAG}frr link set vx100 up
 
 # ---------------------------------------------------------------- FRR (AS 65001)
 mkdir -p "$DIR/frr"
@@ -51,6 +59,9 @@ cat > "$DIR/frr/frr.conf" <<CONF
 hostname frr
 router bgp 65001
  bgp router-id 10.99.1.2
+ bgp graceful-restart
+ bgp graceful-restart restart-time 6
+ bgp graceful-restart preserve-fw-state
  no bgp ebgp-requires-policy
  no bgp default ipv4-unicast
  no bgp network import-check
@@ -69,6 +80,7 @@ router bgp 65001
  exit-address-family
  address-family l2vpn evpn
   neighbor 10.99.1.1 activate
+  advertise-all-vni
  exit-address-family
 ip route 192.0.2.0/24 blackhole
 ipv6 route 2001:db8:1::/48 blackhole
@@ -80,6 +92,43 @@ sleep 1
 ip netns exec ${TAG}frr /usr/lib/frr/bgpd -d -N ${TAG}frr -f "$DIR/frr/frr.conf" -i "$DIR/frr/bgpd.pid" \
   -z "$DIR/frr/zserv.api" --vty_socket "$DIR/frr" >/dev/null 2>&1
 vtyfrr() { vtysh --vty_socket "$DIR/frr" -c "$1" 2>/dev/null; }
+start_bgpd() { # NAME
+  ip netns exec $TAG$1 /usr/lib/frr/bgpd -d -N $TAG$1 -f "$DIR/$1/frr.conf" -i "$DIR/$1/bgpd.pid" \
+    -z "$DIR/$1/zserv.api" --vty_socket "$DIR/$1" >/dev/null 2>&1
+}
+
+# ------------------------------------------- FRR #2 (iBGP, AS 4200000000)
+# iBGP over IPv4 (unicast + EVPN, hold 3 s: frozen with SIGSTOP later) and a
+# session over IPv6 whose TCP-MD5 password is wrong: it must never establish.
+mkdir -p "$DIR/frr2"
+cat > "$DIR/frr2/frr.conf" <<CONF
+hostname frr2
+router bgp 4200000000
+ bgp router-id 10.99.5.2
+ no bgp ebgp-requires-policy
+ no bgp default ipv4-unicast
+ no bgp network import-check
+ neighbor 10.99.5.1 remote-as internal
+ neighbor 10.99.5.1 timers 1 3
+ neighbor 10.99.5.1 timers connect 1
+ neighbor fd99:5::1 remote-as internal
+ neighbor fd99:5::1 password wrongsecret
+ neighbor fd99:5::1 timers connect 1
+ address-family ipv4 unicast
+  network 192.0.2.128/25
+  neighbor 10.99.5.1 activate
+ exit-address-family
+ address-family ipv6 unicast
+  neighbor fd99:5::1 activate
+ exit-address-family
+ip route 192.0.2.128/25 blackhole
+CONF
+chown -R frr:frr "$DIR/frr2"
+ip netns exec ${TAG}frr2 /usr/lib/frr/zebra -d -N ${TAG}frr2 -f "$DIR/frr2/frr.conf" -i "$DIR/frr2/zebra.pid" \
+  -z "$DIR/frr2/zserv.api" --vty_socket "$DIR/frr2" >/dev/null 2>&1
+sleep 1
+start_bgpd frr2
+vtyfrr2() { vtysh --vty_socket "$DIR/frr2" -c "$1" 2>/dev/null; }
 
 # -------------------------------------------------------------- GoBGP (AS 65002)
 mkdir -p "$DIR/gobgp"
@@ -165,7 +214,9 @@ neighbors:
   - { address: "fd99:2::2", remote_as: 65002, families: [ipv6-unicast] }
   - { address: 10.99.3.2, remote_as: external, families: [ipv4-unicast], hold_time: 9 }
   - { address: "fd99:3::2", remote_as: 65003, families: [ipv6-unicast] }
-  - { address: 10.99.4.2, remote_as: 65004, families: [ipv4-unicast], hold_time: 9, passive: true }
+  - { listen-range: 10.99.4.0/24, limit: 4, remote_as: 65004, families: [ipv4-unicast], hold_time: 9 }
+  - { address: 10.99.5.2, remote_as: internal, families: [ipv4-unicast], hold_time: 3, connect_retry: 1, connect_retry_max: 2 }
+  - { address: "fd99:5::2", remote_as: internal, families: [ipv6-unicast], password: labsecret, connect_retry: 1 }
   - { address: "fd99:4::2", remote_as: 65004, families: [ipv6-unicast], passive: true }
 originate:
   - { prefix: 100.64.0.0/24 }
@@ -179,7 +230,7 @@ PIDS+=($DUT)
 # Wait for the sessions.
 for _ in $(seq 1 60); do
   n=$(grep -c '"event":"up"' "$DIR/dut.jsonl" 2>/dev/null)
-  [ "${n:-0}" -ge 8 ] && break
+  [ "${n:-0}" -ge 9 ] && break
   sleep 1
 done
 sleep 3

@@ -15,12 +15,17 @@ const KEEPALIVE: &str = "ffffffffffffffffffffffffffffffff001304";
 /// NEXT_HOP 192.0.2.1.
 const UPDATE_ADD_PATH: &str = "ffffffffffffffffffffffffffffffff003302000000144001010040020602010000fde8400304c00002010000000718c63364";
 /// The same UPDATE without the path id and with a 2-octet AS_PATH [65000].
-const UPDATE_AS2: &str = "ffffffffffffffffffffffffffffffff002d0200000012400101004002040201fde8400304c000020118c63364";
+const UPDATE_AS2: &str =
+    "ffffffffffffffffffffffffffffffff002d0200000012400101004002040201fde8400304c000020118c63364";
 
 fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_perouter"))
         .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -67,7 +72,11 @@ fn s(p: &Path) -> &str {
 fn hex_from_stdin_with_comments_and_blank_lines() {
     let input = format!("# a keepalive\n\n{KEEPALIVE}\n  {KEEPALIVE}  \n");
     let out = run(&["decode", "--hex", "-"], Some(input.as_bytes()));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r = records(&out);
     assert_eq!(r.len(), 2);
     assert_eq!(r[0]["line"], 3);
@@ -80,14 +89,20 @@ fn hex_from_stdin_with_comments_and_blank_lines() {
 
 #[test]
 fn add_path_and_as2_flags_set_the_context() {
-    let with = run(&["decode", "--hex", "--add-path", "ipv4-unicast", "-"], Some(UPDATE_ADD_PATH.as_bytes()));
+    let with = run(
+        &["decode", "--hex", "--add-path", "ipv4-unicast", "-"],
+        Some(UPDATE_ADD_PATH.as_bytes()),
+    );
     assert!(with.status.success());
     let r = records(&with);
     assert_eq!(r[0]["message"]["nlri"][0]["prefix"], "198.51.100.0/24");
     assert_eq!(r[0]["message"]["nlri"][0]["path_id"], 7);
 
     // A direction the message does not flow in: no path ids, so the NLRI are malformed.
-    let reverse_only = run(&["decode", "--hex", "--add-path", "ipv4-unicast:reverse", "-"], Some(UPDATE_ADD_PATH.as_bytes()));
+    let reverse_only = run(
+        &["decode", "--hex", "--add-path", "ipv4-unicast:reverse", "-"],
+        Some(UPDATE_ADD_PATH.as_bytes()),
+    );
     assert!(!reverse_only.status.success());
 
     let without = run(&["decode", "--hex", "-"], Some(UPDATE_ADD_PATH.as_bytes()));
@@ -97,19 +112,33 @@ fn add_path_and_as2_flags_set_the_context() {
     assert_eq!(r[0]["error"]["offset"], 48);
     assert_eq!(r[0]["hex"], UPDATE_ADD_PATH);
 
-    let as2 = run(&["decode", "--hex", "--as2", "-"], Some(UPDATE_AS2.as_bytes()));
-    assert!(as2.status.success(), "{}", String::from_utf8_lossy(&as2.stdout));
+    let as2 = run(
+        &["decode", "--hex", "--as2", "-"],
+        Some(UPDATE_AS2.as_bytes()),
+    );
+    assert!(
+        as2.status.success(),
+        "{}",
+        String::from_utf8_lossy(&as2.stdout)
+    );
     let r = records(&as2);
-    assert_eq!(r[0]["message"]["path_attributes"][1]["value"][0]["asns"][0], 65000);
+    assert_eq!(
+        r[0]["message"]["path_attributes"][1]["value"][0]["asns"][0],
+        65000
+    );
     assert!(r[0]["message"]["nlri"][0].get("path_id").is_none());
 
-    let bad = run(&["decode", "--hex", "--add-path", "ipx-unicast", "-"], Some(b""));
+    let bad = run(
+        &["decode", "--hex", "--add-path", "ipx-unicast", "-"],
+        Some(b""),
+    );
     assert_eq!(bad.status.code(), Some(2), "usage error");
 }
 
 #[test]
 fn a_bad_message_is_reported_and_the_rest_still_decode() {
-    let input = format!("{KEEPALIVE}\nzz{KEEPALIVE}\n{UPDATE_ADD_PATH}\n{KEEPALIVE}00\n{KEEPALIVE}\n");
+    let input =
+        format!("{KEEPALIVE}\nzz{KEEPALIVE}\n{UPDATE_ADD_PATH}\n{KEEPALIVE}00\n{KEEPALIVE}\n");
     let out = run(&["decode", "--hex", "-"], Some(input.as_bytes()));
     assert_eq!(out.status.code(), Some(1));
     let r = records(&out);
@@ -131,11 +160,21 @@ fn a_bad_message_is_reported_and_the_rest_still_decode() {
 fn raw_streams_are_framed_and_garbage_reported() {
     let mut raw = hex::decode(KEEPALIVE).unwrap();
     raw.extend(hex::decode(UPDATE_AS2).unwrap());
-    let out = run(&["decode", "--raw", "--as2", "--check-roundtrip", "-"], Some(&raw));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        &["decode", "--raw", "--as2", "--check-roundtrip", "-"],
+        Some(&raw),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r = records(&out);
     assert_eq!(r.len(), 2);
-    assert_eq!((r[0]["offset"].as_u64(), r[1]["offset"].as_u64()), (Some(0), Some(19)));
+    assert_eq!(
+        (r[0]["offset"].as_u64(), r[1]["offset"].as_u64()),
+        (Some(0), Some(19))
+    );
     assert_eq!(r[1]["roundtrip"]["result"], "identical");
 
     raw.extend_from_slice(b"junk");
@@ -146,9 +185,25 @@ fn raw_streams_are_framed_and_garbage_reported() {
     let r = records(&out);
     let kinds: Vec<_> = r
         .iter()
-        .map(|r| r["type"].as_str().or(r["error"]["kind"].as_str()).unwrap().to_string())
+        .map(|r| {
+            r["type"]
+                .as_str()
+                .or(r["error"]["kind"].as_str())
+                .unwrap()
+                .to_string()
+        })
         .collect();
-    assert_eq!(kinds, ["KEEPALIVE", "UPDATE", "framing", "framing", "KEEPALIVE", "framing"]);
+    assert_eq!(
+        kinds,
+        [
+            "KEEPALIVE",
+            "UPDATE",
+            "framing",
+            "framing",
+            "KEEPALIVE",
+            "framing"
+        ]
+    );
     assert_eq!(r[2]["offset"], 64);
     assert!(r[5]["error"]["what"].as_str().unwrap().contains("10 of 19"));
 }
@@ -160,18 +215,36 @@ fn roundtrip_differences_fail_and_are_named() {
     // Attributes 4 + 9 + 7 + 4 = 24 bytes, message 19 + 4 + 24 + 4 = 51.
     let update = "ffffffffffffffffffffffffffffffff0033020000001840010100400206020100\
                   00fde8400304c0000201c006010018c63364";
-    let out = run(&["decode", "--hex", "--check-roundtrip", "-"], Some(update.as_bytes()));
+    let out = run(
+        &["decode", "--hex", "--check-roundtrip", "-"],
+        Some(update.as_bytes()),
+    );
     let r = records(&out);
-    assert!(r[0]["message"]["attribute_errors"].as_array().is_some_and(|a| !a.is_empty()), "{}", r[0]);
+    assert!(
+        r[0]["message"]["attribute_errors"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "{}",
+        r[0]
+    );
     assert_eq!(r[0]["roundtrip"]["result"], "differs", "{}", r[0]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("1 round-trip differences"), "{stderr}");
-    assert!(stderr.contains("differ for the message at line 1"), "{stderr}");
+    assert!(
+        stderr.contains("differ for the message at line 1"),
+        "{stderr}"
+    );
 }
 
 /// An IPv4 TCP segment in a Linux SLL2 frame.
-fn sll2_frame(src: ([u8; 4], u16), dst: ([u8; 4], u16), seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+fn sll2_frame(
+    src: ([u8; 4], u16),
+    dst: ([u8; 4], u16),
+    seq: u32,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut tcp = Vec::new();
     tcp.extend_from_slice(&src.1.to_be_bytes());
     tcp.extend_from_slice(&dst.1.to_be_bytes());
@@ -184,7 +257,9 @@ fn sll2_frame(src: ([u8; 4], u16), dst: ([u8; 4], u16), seq: u32, flags: u8, pay
     ip.extend_from_slice(&src.0);
     ip.extend_from_slice(&dst.0);
     ip.extend(tcp);
-    let mut f = vec![0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 4, 6, 2, 0, 0, 0, 0, 1, 0, 0];
+    let mut f = vec![
+        0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 4, 6, 2, 0, 0, 0, 0, 1, 0, 0,
+    ];
     f.extend(ip);
     f
 }
@@ -200,15 +275,35 @@ fn mid_session_sll2_capture_uses_the_flags_and_says_so() {
     let update = hex::decode(UPDATE_ADD_PATH).unwrap();
     let ka = hex::decode(KEEPALIVE).unwrap();
     let mut seq = 5000u32;
-    let mut frames = vec![update[update.len() - 10..].to_vec(), update[..30].to_vec(), update[30..].to_vec(), ka];
+    let mut frames = vec![
+        update[update.len() - 10..].to_vec(),
+        update[..30].to_vec(),
+        update[30..].to_vec(),
+        ka,
+    ];
     for (i, payload) in frames.drain(..).enumerate() {
-        w.record(Timestamp::new(1_700_000_000 + i as i64, 42), &sll2_frame(peer, me, seq, 0x18, &payload));
+        w.record(
+            Timestamp::new(1_700_000_000 + i as i64, 42),
+            &sll2_frame(peer, me, seq, 0x18, &payload),
+        );
         seq = seq.wrapping_add(payload.len() as u32);
     }
     let pcap = dir.file("mid.pcap", &w.finish());
-    let out = run(&["decode", "--add-path", "ipv4-unicast", "--check-roundtrip", s(&pcap)], None);
+    let out = run(
+        &[
+            "decode",
+            "--add-path",
+            "ipv4-unicast",
+            "--check-roundtrip",
+            s(&pcap),
+        ],
+        None,
+    );
     let r = records(&out);
-    let notice = r.iter().find(|r| r.get("notice").is_some()).expect("a notice");
+    let notice = r
+        .iter()
+        .find(|r| r.get("notice").is_some())
+        .expect("a notice");
     assert_eq!(notice["direction"], "reverse");
     assert_eq!(notice["connection"], "192.0.2.2:41000->192.0.2.1:179");
     let msgs: Vec<_> = r.iter().filter(|r| r.get("type").is_some()).collect();
@@ -231,7 +326,10 @@ fn truncated_and_foreign_files() {
     let dir = TempDir::new("broken");
     let mut w = PcapWriter::new(false, false, LinkType::LINUX_SLL2);
     let ka = hex::decode(KEEPALIVE).unwrap();
-    w.record(Timestamp::new(1, 0), &sll2_frame(([10, 0, 0, 1], 179), ([10, 0, 0, 2], 5000), 1, 0x18, &ka));
+    w.record(
+        Timestamp::new(1, 0),
+        &sll2_frame(([10, 0, 0, 1], 179), ([10, 0, 0, 2], 5000), 1, 0x18, &ka),
+    );
     let mut file = w.finish();
     let whole = file.len();
     file.extend_from_slice(&file[24..whole - 3].to_vec()); // a second record, cut short
@@ -240,13 +338,19 @@ fn truncated_and_foreign_files() {
     assert_eq!(out.status.code(), Some(1));
     let r = records(&out);
     assert_eq!(r.iter().filter(|r| r["type"] == "KEEPALIVE").count(), 1);
-    let err = r.iter().find(|r| r["error"]["kind"] == "capture").expect("capture error");
+    let err = r
+        .iter()
+        .find(|r| r["error"]["kind"] == "capture")
+        .expect("capture error");
     assert_eq!(err["error"]["offset"], whole);
 
     let text = dir.file("notes.txt", b"hello world, not a capture");
     let out = run(&["decode", s(&text)], None);
     assert_eq!(out.status.code(), Some(1));
-    assert!(records(&out)[0]["error"]["what"].as_str().unwrap().contains("not a pcap or pcapng"));
+    assert!(records(&out)[0]["error"]["what"]
+        .as_str()
+        .unwrap()
+        .contains("not a pcap or pcapng"));
 
     let out = run(&["decode", "/nonexistent/perouter.pcap"], None);
     assert_eq!(out.status.code(), Some(2));
@@ -257,7 +361,16 @@ fn help_documents_inputs_context_and_examples() {
     let out = run(&["decode", "--help"], None);
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for needle in ["--hex", "--raw", "--check-roundtrip", "--add-path", "FAMILY[:DIR]", "negotiated", "EXAMPLES", "EXIT STATUS"] {
+    for needle in [
+        "--hex",
+        "--raw",
+        "--check-roundtrip",
+        "--add-path",
+        "FAMILY[:DIR]",
+        "negotiated",
+        "EXAMPLES",
+        "EXIT STATUS",
+    ] {
         assert!(help.contains(needle), "help lacks {needle}");
     }
 }

@@ -19,7 +19,13 @@ fn schemas() -> BTreeMap<String, Value> {
         .into_iter()
         .map(|crd| {
             let kind = crd.spec.names.kind.clone();
-            let schema = crd.spec.versions[0].schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap();
+            let schema = crd.spec.versions[0]
+                .schema
+                .as_ref()
+                .unwrap()
+                .open_api_v3_schema
+                .as_ref()
+                .unwrap();
             (kind, serde_json::to_value(schema).unwrap())
         })
         .collect()
@@ -29,10 +35,15 @@ fn schemas() -> BTreeMap<String, Value> {
 /// patterns, enums, required), then the CEL rules (with defaults applied). Returns every error.
 fn admit(schemas: &BTreeMap<String, Value>, obj: &Value) -> Result<(), Vec<String>> {
     let kind = obj["kind"].as_str().expect("kind");
-    let schema = schemas.get(kind).unwrap_or_else(|| panic!("no CRD for kind {kind}"));
-    let validator = jsonschema::validator_for(schema).expect("the CRD schema compiles as a JSON schema");
-    let mut errors: Vec<String> =
-        validator.iter_errors(obj).map(|e| format!("{}: {}", e.instance_path(), e)).collect();
+    let schema = schemas
+        .get(kind)
+        .unwrap_or_else(|| panic!("no CRD for kind {kind}"));
+    let validator =
+        jsonschema::validator_for(schema).expect("the CRD schema compiles as a JSON schema");
+    let mut errors: Vec<String> = validator
+        .iter_errors(obj)
+        .map(|e| format!("{}: {}", e.instance_path(), e))
+        .collect();
     if errors.is_empty() {
         if let Err(cel) = kube_cel::validate(schema, obj, None) {
             errors.extend(cel.as_slice().iter().map(|e| e.to_string()));
@@ -84,22 +95,44 @@ fn committed_crds_match_generated() {
 fn crds_have_upstream_names_and_subresources() {
     let names: Vec<(String, String, String)> = crds()
         .iter()
-        .map(|c| (c.metadata.name.clone().unwrap(), c.spec.names.kind.clone(), c.spec.scope.clone()))
+        .map(|c| {
+            (
+                c.metadata.name.clone().unwrap(),
+                c.spec.names.kind.clone(),
+                c.spec.scope.clone(),
+            )
+        })
         .collect();
     let expected = [
         ("underlays.network.openperouter.io", "Underlay"),
         ("l3vnis.network.openperouter.io", "L3VNI"),
         ("l2vnis.network.openperouter.io", "L2VNI"),
         ("l3passthroughs.network.openperouter.io", "L3Passthrough"),
-        ("routernodeconfigurationstatuses.network.openperouter.io", "RouterNodeConfigurationStatus"),
+        (
+            "routernodeconfigurationstatuses.network.openperouter.io",
+            "RouterNodeConfigurationStatus",
+        ),
     ];
     for ((name, kind, scope), (want_name, want_kind)) in names.iter().zip(expected) {
-        assert_eq!((name.as_str(), kind.as_str(), scope.as_str()), (want_name, want_kind, "Namespaced"));
+        assert_eq!(
+            (name.as_str(), kind.as_str(), scope.as_str()),
+            (want_name, want_kind, "Namespaced")
+        );
     }
     for crd in crds() {
         let v = &crd.spec.versions[0];
-        assert_eq!((v.name.as_str(), v.served, v.storage), ("v1alpha1", true, true));
-        assert!(v.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some(), "{} has a status subresource", crd.spec.names.kind);
+        assert_eq!(
+            (v.name.as_str(), v.served, v.storage),
+            ("v1alpha1", true, true)
+        );
+        assert!(
+            v.subresources
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .is_some(),
+            "{} has a status subresource",
+            crd.spec.names.kind
+        );
     }
 }
 
@@ -110,10 +143,15 @@ fn schemas_are_structural() {
     fn walk(path: &str, v: &Value, defaults: &mut Vec<String>) {
         let Value::Object(m) = v else { return };
         assert!(
-            m.contains_key("type") || m.contains_key("x-kubernetes-preserve-unknown-fields") || m.contains_key("x-kubernetes-int-or-string"),
+            m.contains_key("type")
+                || m.contains_key("x-kubernetes-preserve-unknown-fields")
+                || m.contains_key("x-kubernetes-int-or-string"),
             "schema node {path} has no type"
         );
-        assert!(!m.contains_key("anyOf") && !m.contains_key("oneOf") && !m.contains_key("$ref"), "{path} is not structural");
+        assert!(
+            !m.contains_key("anyOf") && !m.contains_key("oneOf") && !m.contains_key("$ref"),
+            "{path} is not structural"
+        );
         if m.contains_key("default") {
             defaults.push(format!("{path}={}", m["default"]));
         }
@@ -157,22 +195,40 @@ fn examples_are_admitted_and_deserialize() {
             continue;
         }
         if let Err(errors) = admit(&schemas, &obj) {
-            panic!("{} {}/{} refused: {errors:#?}", file.display(), obj["kind"], obj["metadata"]["name"]);
+            panic!(
+                "{} {}/{} refused: {errors:#?}",
+                file.display(),
+                obj["kind"],
+                obj["metadata"]["name"]
+            );
         }
         let kind = obj["kind"].as_str().unwrap().to_string();
         // The typed resources read them too, and write them back unchanged.
         let back = match kind.as_str() {
-            "Underlay" => serde_json::to_value(serde_json::from_value::<Underlay>(obj.clone()).unwrap()).unwrap(),
-            "L3VNI" => serde_json::to_value(serde_json::from_value::<L3Vni>(obj.clone()).unwrap()).unwrap(),
-            "L2VNI" => serde_json::to_value(serde_json::from_value::<L2Vni>(obj.clone()).unwrap()).unwrap(),
-            "L3Passthrough" => serde_json::to_value(serde_json::from_value::<L3Passthrough>(obj.clone()).unwrap()).unwrap(),
+            "Underlay" => {
+                serde_json::to_value(serde_json::from_value::<Underlay>(obj.clone()).unwrap())
+                    .unwrap()
+            }
+            "L3VNI" => {
+                serde_json::to_value(serde_json::from_value::<L3Vni>(obj.clone()).unwrap()).unwrap()
+            }
+            "L2VNI" => {
+                serde_json::to_value(serde_json::from_value::<L2Vni>(obj.clone()).unwrap()).unwrap()
+            }
+            "L3Passthrough" => {
+                serde_json::to_value(serde_json::from_value::<L3Passthrough>(obj.clone()).unwrap())
+                    .unwrap()
+            }
             other => panic!("unexpected kind {other}"),
         };
         assert_eq!(back["spec"], obj["spec"], "{} round-trips", file.display());
         *seen.entry(kind).or_default() += 1;
     }
     for kind in ["Underlay", "L3VNI", "L2VNI", "L3Passthrough"] {
-        assert!(seen.get(kind).copied().unwrap_or(0) >= 1, "an example of {kind}");
+        assert!(
+            seen.get(kind).copied().unwrap_or(0) >= 1,
+            "an example of {kind}"
+        );
     }
 }
 
@@ -245,5 +301,11 @@ fn invalid_resources_are_refused_with_upstreams_messages() {
             Err(_) => {}
         }
     }
-    assert!(wrong.is_empty(), "{} of {} cases wrong:\n{}", wrong.len(), cases.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} of {} cases wrong:\n{}",
+        wrong.len(),
+        cases.len(),
+        wrong.join("\n")
+    );
 }

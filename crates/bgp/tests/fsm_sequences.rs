@@ -532,3 +532,87 @@ fn tcp_close_in_established_reports_down_and_restarts() {
     assert_eq!(f.state(), State::Connect);
     assert_eq!(drain_ev(&mut f), vec![Event::Connect]);
 }
+
+/// The GR capability of the OPEN the machine sends on its next connection.
+fn next_open_gr(f: &mut Fsm, t: Instant) -> perouter_bgp::wire::GracefulRestart {
+    f.handle_connected(t);
+    let tx = drain_tx(f);
+    let Some(Message::Open(open)) = tx.first() else {
+        panic!("OPEN expected, got {tx:?}")
+    };
+    open.graceful_restart().expect("GR advertised").clone()
+}
+
+#[test]
+fn restarting_speaker_sets_the_r_bit_until_re_established() {
+    // RFC 4724 §4.1: after our own restart the R bit is set (and the F bit
+    // when forwarding was preserved), and only until the session is back.
+    let t0 = Instant::now();
+    let mut peer = default_peer();
+    peer.families = vec![Family::Ipv4Unicast, Family::L2vpnEvpn];
+    peer.graceful_restart.restarting = true;
+    peer.graceful_restart.forwarding_preserved = true;
+    peer.graceful_restart.restart_time = 90;
+    let mut f = Fsm::new(cfg(peer), 3);
+    f.handle_start(t0);
+    drain_ev(&mut f);
+    let gr = next_open_gr(&mut f, t0);
+    assert!(gr.restart_state(), "R bit on the first OPEN after a restart");
+    assert_eq!(gr.restart_time, 90);
+    assert_eq!(
+        gr.families,
+        vec![(AfiSafi::IPV4_UNICAST, 0x80), (AfiSafi::L2VPN_EVPN, 0x80)],
+        "F bit per family"
+    );
+    let caps = {
+        let mut c = std_caps(PEER_AS);
+        c.push(Capability::MultiProtocol(AfiSafi::L2VPN_EVPN));
+        c.push(Capability::GracefulRestart(
+            perouter_bgp::wire::GracefulRestart {
+                restart_flags: 0,
+                restart_time: 120,
+                families: vec![(AfiSafi::IPV4_UNICAST, 0)],
+            },
+        ));
+        c
+    };
+    f.handle_message(t0, Message::Open(peer_open(PEER_AS, 90, caps)));
+    assert!(
+        f.params().unwrap().local_restarting,
+        "the RIB learns it must defer best-path"
+    );
+    f.handle_message(t0, Message::Keepalive);
+    assert_eq!(f.state(), State::Established);
+    // The session drops; the next OPEN no longer claims a restart.
+    f.handle_closed(t0);
+    drain_ev(&mut f);
+    drain_tx(&mut f);
+    let gr = next_open_gr(&mut f, t0 + Duration::from_secs(10));
+    assert!(!gr.restart_state(), "R bit only until re-established");
+    assert_eq!(gr.families[0], (AfiSafi::IPV4_UNICAST, 0x80));
+}
+
+#[test]
+fn a_connection_lost_before_established_keeps_the_r_bit() {
+    let t0 = Instant::now();
+    let mut peer = default_peer();
+    peer.graceful_restart.restarting = true;
+    let mut f = Fsm::new(cfg(peer), 3);
+    f.handle_start(t0);
+    assert!(next_open_gr(&mut f, t0).restart_state());
+    f.handle_closed(t0);
+    drain_ev(&mut f);
+    assert!(next_open_gr(&mut f, t0).restart_state());
+    // GR disabled: no capability at all, whatever `restarting` says.
+    let mut peer = default_peer();
+    peer.graceful_restart.enabled = false;
+    peer.graceful_restart.restarting = true;
+    let mut f = Fsm::new(cfg(peer), 3);
+    f.handle_start(t0);
+    f.handle_connected(t0);
+    let tx = drain_tx(&mut f);
+    let Some(Message::Open(open)) = tx.first() else {
+        panic!()
+    };
+    assert!(open.graceful_restart().is_none());
+}

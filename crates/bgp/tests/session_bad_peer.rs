@@ -18,289 +18,24 @@
 //! NOTIFICATION, no withdrawal of its routes) and nothing panics (a panic
 //! hook records any panic of any task).
 
-use std::net::{Ipv4Addr, SocketAddr};
+mod common;
+
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use perouter_bgp::config::{Family, NeighborConfig, NeighborTarget, PeerConfig, RemoteAs};
-use perouter_bgp::config::SpeakerConfig;
-use perouter_bgp::fsm::DownReason;
-use perouter_bgp::fsm::State;
-use perouter_bgp::speaker::{self, PeerId, SpeakerEvent};
-use bytes::BytesMut;
-use perouter_bgp::wire::{AfiSafi, Capability, ErrorAction, Message, Open, WireContext};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::mpsc;
+use common::*;
+use perouter_bgp::fsm::{DownReason, State};
+use perouter_bgp::speaker::SpeakerEvent;
+use perouter_bgp::wire::ErrorAction;
 
 static PANICKED: AtomicBool = AtomicBool::new(false);
 
 const GOOD: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 const BAD: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
-const LOCAL_AS: u32 = 65000;
 const GOOD_AS: u32 = 65002;
 const BAD_AS: u32 = 65003;
-
-// ------------------------------------------------------------ message bytes
-
-fn message(ty: u8, body: &[u8]) -> Vec<u8> {
-    let mut m = vec![0xff; 16];
-    let len = u16::try_from(19 + body.len()).expect("test message fits");
-    m.extend_from_slice(&len.to_be_bytes());
-    m.push(ty);
-    m.extend_from_slice(body);
-    m
-}
-
-fn keepalive() -> Vec<u8> {
-    message(4, &[])
-}
-
-fn attr(flags: u8, code: u8, value: &[u8]) -> Vec<u8> {
-    let mut a = vec![flags, code];
-    if flags & 0x10 != 0 {
-        a.extend_from_slice(&u16::try_from(value.len()).unwrap().to_be_bytes());
-    } else {
-        a.push(u8::try_from(value.len()).unwrap());
-    }
-    a.extend_from_slice(value);
-    a
-}
-
-fn update(withdrawn: &[u8], attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
-    let mut b = Vec::new();
-    b.extend_from_slice(&u16::try_from(withdrawn.len()).unwrap().to_be_bytes());
-    b.extend_from_slice(withdrawn);
-    b.extend_from_slice(&u16::try_from(attrs.len()).unwrap().to_be_bytes());
-    b.extend_from_slice(attrs);
-    b.extend_from_slice(nlri);
-    message(2, &b)
-}
-
-fn origin_igp() -> Vec<u8> {
-    attr(0x40, 1, &[0])
-}
-
-/// AS_PATH of one AS_SEQUENCE with 4-octet ASNs (RFC 6793 session).
-fn as_path(asn: u32) -> Vec<u8> {
-    let mut v = vec![2, 1];
-    v.extend_from_slice(&asn.to_be_bytes());
-    attr(0x40, 2, &v)
-}
-
-fn next_hop(a: Ipv4Addr) -> Vec<u8> {
-    attr(0x40, 3, &a.octets())
-}
-
-fn base_attrs(asn: u32, nh: Ipv4Addr) -> Vec<u8> {
-    [origin_igp(), as_path(asn), next_hop(nh)].concat()
-}
-
-/// An IPv4 NLRI: length byte then the significant octets.
-fn v4(a: [u8; 4], len: u8) -> Vec<u8> {
-    let mut v = vec![len];
-    v.extend_from_slice(&a[..usize::from(len).div_ceil(8)]);
-    v
-}
-
-fn open_bytes(asn: u32, hold: u16, id: Ipv4Addr) -> Vec<u8> {
-    let open = Open::new(
-        asn,
-        hold,
-        id,
-        vec![
-            Capability::MultiProtocol(AfiSafi::IPV4_UNICAST),
-            Capability::MultiProtocol(AfiSafi::IPV6_UNICAST),
-            Capability::FourOctetAs(asn),
-        ],
-    );
-    Message::Open(open)
-        .to_bytes(&WireContext::default())
-        .expect("OPEN encodes")
-        .to_vec()
-}
-
-// ----------------------------------------------------------- scripted peers
-
-/// A raw BGP connection from a given loopback address. Reads go through a
-/// buffer so that a timed-out read never loses bytes.
-struct RawPeer {
-    stream: TcpStream,
-    buf: BytesMut,
-}
-
-/// What a raw peer read back.
-#[derive(Debug, PartialEq)]
-enum Reply {
-    Open,
-    Keepalive,
-    Update,
-    Notification { code: u8, subcode: u8 },
-    Other(u8),
-    Closed,
-    Silence,
-}
-
-impl RawPeer {
-    async fn connect(from: Ipv4Addr, to: SocketAddr) -> std::io::Result<RawPeer> {
-        let s = TcpSocket::new_v4()?;
-        s.bind(SocketAddr::new(from.into(), 0))?;
-        let stream = s.connect(to).await?;
-        stream.set_nodelay(true)?;
-        Ok(RawPeer {
-            stream,
-            buf: BytesMut::new(),
-        })
-    }
-
-    async fn send(&mut self, bytes: &[u8]) {
-        // The speaker may already have closed: a failed write is an answer too.
-        let _ = self.stream.write_all(bytes).await;
-    }
-
-    /// Reads one message, waiting at most `wait`.
-    async fn read(&mut self, wait: Duration) -> Reply {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            if self.buf.len() >= 19 {
-                let len = usize::from(u16::from_be_bytes([self.buf[16], self.buf[17]])).max(19);
-                if self.buf.len() >= len {
-                    let m = self.buf.split_to(len);
-                    return match m[18] {
-                        1 => Reply::Open,
-                        2 => Reply::Update,
-                        3 => Reply::Notification {
-                            code: m.get(19).copied().unwrap_or(0),
-                            subcode: m.get(20).copied().unwrap_or(0),
-                        },
-                        4 => Reply::Keepalive,
-                        t => Reply::Other(t),
-                    };
-                }
-            }
-            match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
-                Err(_) => return Reply::Silence,
-                Ok(Ok(0)) | Ok(Err(_)) => return Reply::Closed,
-                Ok(Ok(_)) => {}
-            }
-        }
-    }
-
-    /// Reads until something other than KEEPALIVE/UPDATE arrives.
-    async fn read_significant(&mut self, wait: Duration) -> Reply {
-        loop {
-            match self.read(wait).await {
-                Reply::Keepalive | Reply::Update => continue,
-                r => return r,
-            }
-        }
-    }
-
-    /// OPEN + KEEPALIVE both ways: the session is Established at the
-    /// speaker once this returns true.
-    async fn establish(&mut self, asn: u32, hold: u16, id: Ipv4Addr) -> bool {
-        self.send(&open_bytes(asn, hold, id)).await;
-        if self.read(Duration::from_secs(5)).await != Reply::Open {
-            return false;
-        }
-        self.send(&keepalive()).await;
-        self.read(Duration::from_secs(5)).await == Reply::Keepalive
-    }
-
-    /// Expects the connection to be closed, possibly after KEEPALIVEs.
-    async fn expect_closed(&mut self) {
-        let r = self.read_significant(Duration::from_secs(5)).await;
-        assert_eq!(r, Reply::Closed, "connection should be closed");
-    }
-}
-
-// ---------------------------------------------------------- event recording
-
-#[derive(Default)]
-struct Log {
-    events: Vec<SpeakerEvent>,
-}
-
-type SharedLog = Arc<Mutex<Log>>;
-
-fn peer_of(ev: &SpeakerEvent) -> PeerId {
-    match ev {
-        SpeakerEvent::PeerUp { peer, .. }
-        | SpeakerEvent::PeerDown { peer, .. }
-        | SpeakerEvent::Updates { peer, .. }
-        | SpeakerEvent::EndOfRib { peer, .. }
-        | SpeakerEvent::RouteRefresh { peer, .. }
-        | SpeakerEvent::StaleExpired { peer } => *peer,
-    }
-}
-
-/// Waits until `pred` holds for the log, or panics after 5 s.
-async fn wait_for(log: &SharedLog, what: &str, pred: impl Fn(&[SpeakerEvent]) -> bool) {
-    for _ in 0..500 {
-        if pred(&log.lock().unwrap().events) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
-fn peer_by_remote(events: &[SpeakerEvent], ip: Ipv4Addr) -> Option<PeerId> {
-    events.iter().find_map(|e| match e {
-        SpeakerEvent::PeerUp { peer, remote, .. } if remote.ip() == ip => Some(*peer),
-        _ => None,
-    })
-}
-
-fn count_up(events: &[SpeakerEvent], peer: PeerId) -> usize {
-    events
-        .iter()
-        .filter(|e| matches!(e, SpeakerEvent::PeerUp { peer: p, .. } if *p == peer))
-        .count()
-}
-
-fn count_down(events: &[SpeakerEvent], peer: PeerId) -> usize {
-    events
-        .iter()
-        .filter(|e| matches!(e, SpeakerEvent::PeerDown { peer: p, .. } if *p == peer))
-        .count()
-}
-
-/// The prefixes announced and withdrawn in a peer's UPDATE events, in order.
-fn route_log(events: &[SpeakerEvent], peer: PeerId) -> Vec<(bool, String)> {
-    let mut out = Vec::new();
-    for e in events {
-        if let SpeakerEvent::Updates { peer: p, updates } = e {
-            if *p != peer {
-                continue;
-            }
-            for u in updates {
-                for b in u.withdrawals() {
-                    out.extend(b.iter().map(|n| (false, n.prefix.to_string())));
-                }
-                for b in u.announced() {
-                    out.extend(b.iter().map(|n| (true, n.prefix.to_string())));
-                }
-            }
-        }
-    }
-    out
-}
-
-fn neighbor(addr: Ipv4Addr, asn: u32) -> NeighborConfig {
-    let mut peer = PeerConfig::new(RemoteAs::Number(asn));
-    peer.passive = true;
-    peer.hold_time = 9;
-    peer.connect_retry = 1;
-    peer.connect_retry_max = 1;
-    peer.families = vec![Family::Ipv4Unicast, Family::Ipv6Unicast];
-    NeighborConfig {
-        target: NeighborTarget::Address(addr.into()),
-        limit: None,
-        peer,
-    }
-}
 
 /// One session-reset case: the bytes sent after Established and the
 /// NOTIFICATION (code, subcode) expected back.
@@ -489,29 +224,8 @@ async fn a_bad_peer_never_disturbs_another_peer_or_the_process() {
         default_hook(info);
     }));
 
-    let (tx, mut rx) = mpsc::channel(64);
-    let sp = speaker::start(
-        SpeakerConfig {
-            local_as: LOCAL_AS,
-            router_id: Ipv4Addr::new(127, 0, 0, 1),
-            listen: vec!["127.0.0.1:0".parse().unwrap()],
-            netns: None,
-        },
-        vec![neighbor(GOOD, GOOD_AS), neighbor(BAD, BAD_AS)],
-        tx,
-    )
-    .await
-    .expect("speaker starts");
+    let (sp, log) = start_speaker(vec![neighbor(GOOD, GOOD_AS), neighbor(BAD, BAD_AS)]).await;
     let addr = sp.listening[0];
-    let log: SharedLog = Arc::default();
-    let collector = {
-        let log = log.clone();
-        tokio::spawn(async move {
-            while let Some(ev) = rx.recv().await {
-                log.lock().unwrap().events.push(ev);
-            }
-        })
-    };
 
     // ---- the good peer: up, two routes, then keepalives every second.
     let mut good = RawPeer::connect(GOOD, addr).await.expect("good connects");
@@ -782,5 +496,4 @@ async fn a_bad_peer_never_disturbs_another_peer_or_the_process() {
     assert!(bs.session.counters.updates_treated_as_withdraw >= 4);
     assert!(!PANICKED.load(Ordering::SeqCst), "a task panicked");
     sp.shutdown(None).await;
-    let _ = collector.await;
 }

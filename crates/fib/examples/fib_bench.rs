@@ -63,10 +63,13 @@ fn rate(n: u32, d: Duration) -> String {
     )
 }
 
-fn fib_sync_mem() {
-    // performance.md: a larger fib_sync_mem nearly doubles the install rate; set it for every
-    // contender alike (it is a global, not per-namespace, sysctl).
-    let _ = std::fs::write("/proc/sys/net/core/fib_sync_mem", "67108864");
+fn fib_sync_mem(enabled: bool) {
+    // performance.md: a larger fib_sync_mem nearly doubles the install rate. It is a global
+    // sysctl (not per namespace), so it is only raised on request (`--fib-sync-mem`), for every
+    // contender alike.
+    if enabled {
+        let _ = std::fs::write("/proc/sys/net/core/fib_sync_mem", "67108864");
+    }
 }
 
 fn bench_ours(n: u32) -> (Duration, Duration, u64, u64) {
@@ -166,13 +169,12 @@ fn bench_ip_batch(n: u32, nhid: bool) -> (Duration, Duration) {
     (install, withdraw)
 }
 
-fn routes(n: u32) {
-    fib_sync_mem();
+fn routes(n: u32, sync_mem: bool) {
+    fib_sync_mem(sync_mem);
     println!(
         "{n} /24 routes into table 100 of a fresh namespace, kernel {}",
         kernel()
     );
-    sh(&["true"]);
     let (oi, ow, msgs, sends) = bench_ours(n);
     let (gi, gw) = bench_ip_batch(n, false);
     let (ni, nw) = bench_ip_batch(n, true);
@@ -263,10 +265,13 @@ fn main() {
             .unwrap_or(default)
     };
     match args.get(1).map(String::as_str) {
-        Some("routes") => routes(num("--count", 100_000)),
+        Some("routes") => routes(
+            num("--count", 100_000),
+            args.iter().any(|a| a == "--fib-sync-mem"),
+        ),
         Some("node") => node(num("--vnis", 50)),
         _ => {
-            eprintln!("usage: fib_bench routes [--count N] | node [--vnis N]");
+            eprintln!("usage: fib_bench routes [--count N] [--fib-sync-mem] | node [--vnis N]");
             std::process::exit(2);
         }
     }

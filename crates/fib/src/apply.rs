@@ -379,9 +379,10 @@ impl NsConn {
             let mut routes = Vec::new();
             for fam in [AddressFamily::Inet, AddressFamily::Inet6] {
                 let mut r = RouteMessage::default();
-                let mut h = RouteHeader::default();
-                h.address_family = fam;
-                r.header = h;
+                r.header = RouteHeader {
+                    address_family: fam,
+                    ..Default::default()
+                };
                 routes.extend(
                     self.sock
                         .dump(RouteNetlinkMessage::GetRoute(r))?

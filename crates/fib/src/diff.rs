@@ -569,7 +569,8 @@ impl Planner {
         if let Some(addrs) = &w.addresses {
             let want: BTreeSet<IpNet> = addrs.iter().copied().collect();
             for a in &have.addresses {
-                if !want.contains(a) && !(w.name == "lo" && is_loopback_own(a)) {
+                let kernel_own = w.name == "lo" && is_loopback_own(a);
+                if !(want.contains(a) || kernel_own) {
                     self.ops.push(Op::DelAddress {
                         ns: w.ns,
                         dev: w.name.clone(),

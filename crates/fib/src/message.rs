@@ -391,14 +391,15 @@ pub fn route(
     r: &impl Resolve,
 ) -> Result<RouteMessage, BuildError> {
     let mut m = RouteMessage::default();
-    let mut h = RouteHeader::default();
-    h.address_family = family(&prefix.addr());
-    h.destination_prefix_length = prefix.prefix_len();
-    h.table = u8::try_from(table).unwrap_or(RT_TABLE_COMPAT);
-    h.protocol = RouteProtocol::from(ROUTE_PROTOCOL);
-    h.scope = RouteScope::Universe;
-    h.kind = RouteType::Unicast;
-    m.header = h;
+    m.header = RouteHeader {
+        address_family: family(&prefix.addr()),
+        destination_prefix_length: prefix.prefix_len(),
+        table: u8::try_from(table).unwrap_or(RT_TABLE_COMPAT),
+        protocol: RouteProtocol::from(ROUTE_PROTOCOL),
+        scope: RouteScope::Universe,
+        kind: RouteType::Unicast,
+        ..Default::default()
+    };
     m.attributes.push(RouteAttribute::Table(table));
     if prefix.prefix_len() > 0 {
         m.attributes

@@ -48,7 +48,7 @@ fn prefix(i: u32) -> Ipv4Net {
 
 fn bench_best_path(c: &mut Criterion) {
     let paths: Vec<AsPath> = (0..4)
-        .map(|i| AsPath::sequence(&[65000, 65100 + i]))
+        .map(|i| AsPath::sequence([65000, 65100 + i]))
         .collect();
     let ranks: Vec<Rank<'_>> = paths
         .iter()
@@ -59,7 +59,7 @@ fn bench_best_path(c: &mut Criterion) {
             as_path: p,
             origin: Origin::Igp,
             med: i as u32 % 2,
-            neighbor_as: p.neighbor_as(),
+            neighbor_as: perouter_rib::attrs::neighbor_as(p),
             ebgp: true,
             router_id: Ipv4Addr::new(10, 0, 0, i as u8),
             cluster_len: 0,
@@ -85,7 +85,7 @@ fn bench_unicast(c: &mut Criterion) {
                 while r.poll_adj_out(o, 10_000).is_some() {}
                 let u = RouteUpdate {
                     attrs: PathAttrs {
-                        as_path: AsPath::sequence(&[65001]),
+                        as_path: AsPath::sequence([65001]),
                         next_hop: Some(ip("192.0.2.2")),
                         ..Default::default()
                     },
@@ -132,10 +132,10 @@ fn bench_unicast(c: &mut Criterion) {
                 while r.poll_adj_out(h, 10_000).is_some() {}
                 let u = RouteUpdate {
                     attrs: PathAttrs {
-                        as_path: AsPath::sequence(&[65000, 65101]),
+                        as_path: AsPath::sequence([65000, 65101]),
                         next_hop: Some(ip("100.64.0.2")),
                         ext_communities: Box::new([
-                            frr_auto_route_target(65101, 100).to_ext_community(),
+                            frr_auto_route_target(65101, 100).into(),
                             ext::encapsulation_vxlan(),
                             ext::router_mac(MacAddress([2, 0xaa, 0, 0, 0, 2])),
                         ]),

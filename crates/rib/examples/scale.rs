@@ -157,7 +157,7 @@ fn unicast(routes: u32, sets: u32) -> Report {
     while i < routes {
         let n = run(i, routes, 1000, set_of);
         let attrs = PathAttrs {
-            as_path: AsPath::sequence(&[65001, 65100]),
+            as_path: AsPath::sequence([65001, 65100]),
             next_hop: Some(ip("192.0.2.2")),
             med: Some(set_of(i)),
             ..Default::default()
@@ -249,7 +249,7 @@ fn type5(routes: u32, sets: u32) -> Report {
         tor,
         RouteUpdate {
             attrs: PathAttrs {
-                as_path: AsPath::sequence(&[65000]),
+                as_path: AsPath::sequence([65000]),
                 next_hop: Some(ip("192.0.2.2")),
                 ..Default::default()
             },
@@ -264,7 +264,7 @@ fn type5(routes: u32, sets: u32) -> Report {
     rib.poll_forwarding(&mut sink, usize::MAX);
     sink = Vec::new();
     let rd: RouteDistinguisher = "100.64.0.2:2".parse().unwrap();
-    let rt = frr_auto_route_target(65101, 100).to_ext_community();
+    let rt: ExtendedCommunity = frr_auto_route_target(65101, 100).into();
     let base = live();
     PEAK.store(base, Ordering::Relaxed);
     let t0 = cpu();
@@ -274,7 +274,7 @@ fn type5(routes: u32, sets: u32) -> Report {
     while i < routes {
         let n = run(i, routes, 110, set_of);
         let attrs = PathAttrs {
-            as_path: AsPath::sequence(&[65000, 65101]),
+            as_path: AsPath::sequence([65000, 65101]),
             next_hop: Some(ip("100.64.0.2")),
             med: Some(set_of(i)),
             ext_communities: Box::new([

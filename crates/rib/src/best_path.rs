@@ -198,7 +198,7 @@ mod tests {
             as_path: path,
             origin: Origin::Igp,
             med: 0,
-            neighbor_as: path.neighbor_as(),
+            neighbor_as: crate::attrs::neighbor_as(path),
             ebgp: true,
             router_id: Ipv4Addr::new(10, 0, 0, 1),
             cluster_len: 0,

@@ -91,7 +91,7 @@ fn underlay(rib: &mut Rib, tor: PeerId, vteps: &[&str]) {
         tor,
         RouteUpdate {
             attrs: PathAttrs {
-                as_path: AsPath::sequence(&[65000]),
+                as_path: AsPath::sequence([65000]),
                 next_hop: Some(ip("192.0.2.2")),
                 ..Default::default()
             },
@@ -115,13 +115,18 @@ fn type5(rd: &str, prefix: &str, vni: u32) -> Nlri {
     )))
 }
 
-fn evpn_attrs(leaf_as: u32, vtep: &str, rts: &[RouteTarget], extra: &[[u8; 8]]) -> PathAttrs {
-    let mut ext: Vec<[u8; 8]> = rts.iter().map(|r| r.to_ext_community()).collect();
+fn evpn_attrs(
+    leaf_as: u32,
+    vtep: &str,
+    rts: &[RouteTarget],
+    extra: &[ExtendedCommunity],
+) -> PathAttrs {
+    let mut ext: Vec<ExtendedCommunity> = rts.iter().map(|r| (*r).into()).collect();
     ext.push(ext::encapsulation_vxlan());
     ext.push(ext::router_mac(LEAF_MAC));
     ext.extend_from_slice(extra);
     PathAttrs {
-        as_path: AsPath::sequence(&[65000, leaf_as]),
+        as_path: AsPath::sequence([65000, leaf_as]),
         next_hop: Some(ip(vtep)),
         ext_communities: ext.into(),
         ..Default::default()
@@ -282,7 +287,7 @@ fn red_and_blue_import_by_route_target_and_stay_isolated() {
     );
     assert_eq!(red_t5.0.router_mac(), Some(RED_MAC));
     assert_eq!(red_t5.0.next_hop, Some(ip(VTEP)));
-    assert_eq!(red_t5.0.as_path, AsPath::sequence(&[ASN]));
+    assert_eq!(red_t5.0.as_path, AsPath::sequence([ASN]));
     let green_t5 = t5
         .iter()
         .find(|(_, r)| r.rd.to_string() == "10.0.0.1:300")
@@ -380,7 +385,7 @@ fn host_routes_become_type5_and_are_never_reflected_to_the_host() {
         &mut rib,
         h,
         PathAttrs {
-            as_path: AsPath::sequence(&[64515]),
+            as_path: AsPath::sequence([64515]),
             next_hop: Some(ip("192.168.10.3")),
             ..Default::default()
         },
@@ -415,7 +420,7 @@ fn host_routes_become_type5_and_are_never_reflected_to_the_host() {
         "EVPN communities stripped towards the host"
     );
     assert_eq!(a.router_mac(), None);
-    assert_eq!(a.as_path, AsPath::sequence(&[ASN, 65000, 65101]));
+    assert_eq!(a.as_path, AsPath::sequence([ASN, 65000, 65101]));
     // The fabric gets the host route as type-5.
     let to_fabric = announced(&drain(&mut rib, tor));
     let (a, r) = to_fabric
@@ -429,7 +434,7 @@ fn host_routes_become_type5_and_are_never_reflected_to_the_host() {
         .expect("type-5 for the host route");
     assert_eq!(r.label.vni(), 100);
     assert_eq!(a.next_hop, Some(ip(VTEP)));
-    assert_eq!(a.as_path, AsPath::sequence(&[ASN, 64515]));
+    assert_eq!(a.as_path, AsPath::sequence([ASN, 64515]));
     assert!(a.is_vxlan());
     assert_eq!(a.router_mac(), Some(RED_MAC));
     // The host route is installed in red's table towards the host.
@@ -482,7 +487,7 @@ fn type2_mac_moves_between_two_vteps_and_to_us() {
         .ext_communities
         .iter()
         .copied()
-        .filter(|c| c[1] != 0x03 || c[0] != 0x06)
+        .filter(|c| c.0[1] != 0x03 || c.0[0] != 0x06)
         .collect();
     announce(
         &mut rib,
@@ -510,7 +515,7 @@ fn type2_mac_moves_between_two_vteps_and_to_us() {
     // The MAC moves to leaf B with sequence 1.
     let mut b = a.clone();
     b.next_hop = Some(ip(LEAF_B));
-    let mut ext: Vec<[u8; 8]> = b.ext_communities.to_vec();
+    let mut ext: Vec<ExtendedCommunity> = b.ext_communities.to_vec();
     ext.push(ext::mac_mobility(false, 1));
     b.ext_communities = ext.into();
     announce(&mut rib, tor, b, vec![mac_route("100.64.0.3:5", mac, None)]);
@@ -648,7 +653,7 @@ fn our_vtep_is_advertised_in_the_underlay_and_peer_down_withdraws() {
         &mut rib,
         tor,
         PathAttrs {
-            as_path: AsPath::sequence(&[65000]),
+            as_path: AsPath::sequence([65000]),
             next_hop: Some(ip("192.0.2.2")),
             ..Default::default()
         },
@@ -703,9 +708,9 @@ fn slow_peer_queue_coalesces_to_the_latest_state() {
             &mut rib,
             tor,
             PathAttrs {
-                as_path: AsPath::sequence(&[65000]),
+                as_path: AsPath::sequence([65000]),
                 next_hop: Some(ip("192.0.2.2")),
-                communities: Box::new([med]),
+                communities: Box::new([Community(med)]),
                 ..Default::default()
             },
             vec![Nlri::V4(v4("198.51.100.0/24"))],
@@ -713,5 +718,5 @@ fn slow_peer_queue_coalesces_to_the_latest_state() {
     }
     let out = announced(&drain(&mut rib, tor2));
     assert_eq!(out.len(), 1, "ten changes, one announcement");
-    assert_eq!(&*out[0].0.communities, &[9]);
+    assert_eq!(&*out[0].0.communities, &[Community(9)]);
 }

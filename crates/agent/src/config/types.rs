@@ -72,8 +72,7 @@ impl LabelSelector {
 
 /// The fabric side of the node (`UnderlaySpec`): our AS, the ToR neighbours, the NIC(s) that lead
 /// to them and the pool VTEP addresses are taken from.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[derive(CustomResource)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, CustomResource)]
 #[kube(
     group = "network.openperouter.io",
     version = "v1alpha1",
@@ -100,7 +99,11 @@ pub struct UnderlaySpec {
     #[schemars(range(min = 1, max = 4294967295_i64))]
     pub asn: i64,
     /// Pool router IDs are taken from (host #(index+1)); default `10.0.0.0/24`.
-    #[serde(default, rename = "routerIDCIDR", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "routerIDCIDR",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(extend("default" = "10.0.0.0/24"))]
     pub router_id_cidr: Option<String>,
     /// The fabric neighbours, 1–128.
@@ -159,7 +162,10 @@ pub struct UnderlayInterface {
 pub struct NetworkDevice {
     /// Its kernel name, `^[a-zA-Z][a-zA-Z0-9._-]*$`, at most 15 characters.
     #[serde(default)]
-    #[schemars(length(min = 1, max = 15), regex(pattern = r"^[a-zA-Z][a-zA-Z0-9._-]*$"))]
+    #[schemars(
+        length(min = 1, max = 15),
+        regex(pattern = r"^[a-zA-Z][a-zA-Z0-9._-]*$")
+    )]
     pub interface_name: String,
 }
 
@@ -322,7 +328,11 @@ pub struct NeighborProperty {
     #[schemars(extend("enum" = ["ebgpMultiHop"]))]
     pub kind: String,
     /// Parameters of `ebgpMultiHop`.
-    #[serde(default, rename = "ebgpMultiHop", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "ebgpMultiHop",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ebgp_multi_hop: Option<EbgpMultiHop>,
 }
 
@@ -357,7 +367,11 @@ pub struct BfdSettings {
     #[schemars(extend("enum" = ["Active", "Passive"]))]
     pub session_mode: Option<String>,
     /// Minimum TTL for multihop sessions, 1–254.
-    #[serde(default, rename = "minimumTTL", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "minimumTTL",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schemars(range(min = 1, max = 254))]
     pub minimum_ttl: Option<i64>,
 }
@@ -429,8 +443,9 @@ pub struct LocalCidr {
 }
 
 /// An L3 overlay: a VRF bound to a VXLAN VNI, with EVPN type-5 routes (`l3vni_types.go`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[derive(CustomResource)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, CustomResource,
+)]
 #[kube(
     group = "network.openperouter.io",
     version = "v1alpha1",
@@ -451,7 +466,10 @@ pub struct L3VniSpec {
     pub node_selector: Option<LabelSelector>,
     /// The VRF's kernel name, 1–15 chars, `^[a-zA-Z][a-zA-Z0-9_-]*$`.
     #[serde(default)]
-    #[schemars(length(min = 1, max = 15), regex(pattern = r"^[a-zA-Z][a-zA-Z0-9_-]*$"))]
+    #[schemars(
+        length(min = 1, max = 15),
+        regex(pattern = r"^[a-zA-Z][a-zA-Z0-9_-]*$")
+    )]
     pub vrf: String,
     /// The L3VNI, 1–16777215.
     #[serde(default)]
@@ -479,8 +497,9 @@ pub struct L3VniSpec {
 }
 
 /// An L2 overlay: a bridge stretched over VXLAN with EVPN type-2/3 (`l2vni_types.go`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[derive(CustomResource)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, CustomResource,
+)]
 #[kube(
     group = "network.openperouter.io",
     version = "v1alpha1",
@@ -592,8 +611,9 @@ pub struct BridgeConfig {
 }
 
 /// A host session without encapsulation, in the default table (`l3passthrough_types.go`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[derive(CustomResource)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, CustomResource,
+)]
 #[kube(
     group = "network.openperouter.io",
     version = "v1alpha1",

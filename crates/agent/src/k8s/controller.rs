@@ -35,7 +35,11 @@ pub struct ControllerConfig {
     pub debounce: Debounce,
 }
 
-fn watch_stream<K>(api: Api<K>, config: watcher::Config, wrap: fn(Event<K>) -> ApiEvent) -> BoxStream<'static, ApiEvent>
+fn watch_stream<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    wrap: fn(Event<K>) -> ApiEvent,
+) -> BoxStream<'static, ApiEvent>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
     K::DynamicType: Default,
@@ -44,18 +48,36 @@ where
         .default_backoff()
         .map(move |r| match r {
             Ok(event) => wrap(event),
-            Err(e) => ApiEvent::Error(format!("{} watch: {e}", K::kind(&K::DynamicType::default()))),
+            Err(e) => ApiEvent::Error(format!(
+                "{} watch: {e}",
+                K::kind(&K::DynamicType::default())
+            )),
         })
         .boxed()
 }
 
 /// The merged event stream of every watch the controller needs.
-pub fn api_events(client: &Client, cfg: &ControllerConfig) -> impl Stream<Item = ApiEvent> + Send + 'static {
+pub fn api_events(
+    client: &Client,
+    cfg: &ControllerConfig,
+) -> impl Stream<Item = ApiEvent> + Send + 'static {
     let ns = cfg.namespace.as_str();
     let mut all = SelectAll::new();
-    all.push(watch_stream(Api::<Underlay>::namespaced(client.clone(), ns), watcher::Config::default(), ApiEvent::Underlay));
-    all.push(watch_stream(Api::<L3Vni>::namespaced(client.clone(), ns), watcher::Config::default(), ApiEvent::L3Vni));
-    all.push(watch_stream(Api::<L2Vni>::namespaced(client.clone(), ns), watcher::Config::default(), ApiEvent::L2Vni));
+    all.push(watch_stream(
+        Api::<Underlay>::namespaced(client.clone(), ns),
+        watcher::Config::default(),
+        ApiEvent::Underlay,
+    ));
+    all.push(watch_stream(
+        Api::<L3Vni>::namespaced(client.clone(), ns),
+        watcher::Config::default(),
+        ApiEvent::L3Vni,
+    ));
+    all.push(watch_stream(
+        Api::<L2Vni>::namespaced(client.clone(), ns),
+        watcher::Config::default(),
+        ApiEvent::L2Vni,
+    ));
     all.push(watch_stream(
         Api::<L3Passthrough>::namespaced(client.clone(), ns),
         watcher::Config::default(),
@@ -84,7 +106,14 @@ pub async fn run(
     mut static_updates: Option<watch::Receiver<ResourceSet>>,
     out: watch::Sender<Option<K8sConfig>>,
 ) {
-    run_with_events(api_events(&client, &cfg), cfg, static_set, static_updates.take(), out).await
+    run_with_events(
+        api_events(&client, &cfg),
+        cfg,
+        static_set,
+        static_updates.take(),
+        out,
+    )
+    .await
 }
 
 /// [`run`] over any event stream (the tests feed recorded or scripted events).
@@ -96,11 +125,19 @@ pub async fn run_with_events(
     out: watch::Sender<Option<K8sConfig>>,
 ) {
     tracing::info!(node = %cfg.node_name, namespace = %cfg.namespace, "Kubernetes controller starting");
-    let mut source = ConfigSource::new(cfg.namespace.clone(), static_set, cfg.debounce, Instant::now().into_std());
+    let mut source = ConfigSource::new(
+        cfg.namespace.clone(),
+        static_set,
+        cfg.debounce,
+        Instant::now().into_std(),
+    );
     let mut events = std::pin::pin!(events);
     let far = Duration::from_secs(3600);
     loop {
-        let deadline = source.poll_timeout().map(Instant::from_std).unwrap_or_else(|| Instant::now() + far);
+        let deadline = source
+            .poll_timeout()
+            .map(Instant::from_std)
+            .unwrap_or_else(|| Instant::now() + far);
         tokio::select! {
             event = events.next() => match event {
                 Some(event) => {

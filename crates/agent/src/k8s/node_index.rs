@@ -50,7 +50,9 @@ pub fn parse_index(value: &str) -> Option<u32> {
 
 /// The index annotated on `node`, if valid.
 pub fn annotated_index(node: &Node) -> Option<u32> {
-    node.annotations().get(ANNOTATION).and_then(|v| parse_index(v))
+    node.annotations()
+        .get(ANNOTATION)
+        .and_then(|v| parse_index(v))
 }
 
 /// The lowest index not in `used`.
@@ -75,7 +77,11 @@ pub fn lowest_free(used: &BTreeSet<u32>) -> u32 {
 ///
 /// Returns the index and the claims to write (`None` when they need no change). Claims of nodes
 /// that no longer exist are dropped, which frees their index.
-pub fn decide(me: &str, nodes: &[Node], claims: &BTreeMap<String, String>) -> (u32, Option<BTreeMap<String, String>>) {
+pub fn decide(
+    me: &str,
+    nodes: &[Node],
+    claims: &BTreeMap<String, String>,
+) -> (u32, Option<BTreeMap<String, String>>) {
     let existing: BTreeSet<String> = nodes.iter().map(|n| n.name_any()).collect();
     let mut used = BTreeSet::new();
     for n in nodes.iter().filter(|n| n.name_any() != me) {
@@ -90,11 +96,20 @@ pub fn decide(me: &str, nodes: &[Node], claims: &BTreeMap<String, String>) -> (u
             }
         }
     }
-    let mine = nodes.iter().find(|n| n.name_any() == me).and_then(annotated_index);
-    let claimed = claims.get(me).and_then(|v| parse_index(v)).filter(|i| !used.contains(i));
+    let mine = nodes
+        .iter()
+        .find(|n| n.name_any() == me)
+        .and_then(annotated_index);
+    let claimed = claims
+        .get(me)
+        .and_then(|v| parse_index(v))
+        .filter(|i| !used.contains(i));
     let index = mine.or(claimed).unwrap_or_else(|| lowest_free(&used));
-    let mut wanted: BTreeMap<String, String> =
-        claims.iter().filter(|(n, _)| existing.contains(*n)).map(|(n, v)| (n.clone(), v.clone())).collect();
+    let mut wanted: BTreeMap<String, String> = claims
+        .iter()
+        .filter(|(n, _)| existing.contains(*n))
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
     wanted.insert(me.to_string(), index.to_string());
     let write = (&wanted != claims).then_some(wanted);
     (index, write)
@@ -110,13 +125,19 @@ fn is_not_found(e: &kube::Error) -> bool {
 
 /// Returns this node's index, allocating and annotating it if it has none. Safe against other
 /// nodes allocating at the same time (see the module documentation).
-pub async fn ensure_node_index(client: &Client, node_name: &str, namespace: &str) -> Result<u32, NodeIndexError> {
+pub async fn ensure_node_index(
+    client: &Client,
+    node_name: &str,
+    namespace: &str,
+) -> Result<u32, NodeIndexError> {
     let nodes: Api<Node> = Api::all(client.clone());
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     for attempt in 1..=MAX_ATTEMPTS {
         let node = match nodes.get(node_name).await {
             Ok(n) => n,
-            Err(e) if is_not_found(&e) => return Err(NodeIndexError::NodeNotFound(node_name.into())),
+            Err(e) if is_not_found(&e) => {
+                return Err(NodeIndexError::NodeNotFound(node_name.into()))
+            }
             Err(e) => return Err(e.into()),
         };
         if let Some(index) = annotated_index(&node) {
@@ -129,7 +150,10 @@ pub async fn ensure_node_index(client: &Client, node_name: &str, namespace: &str
             Err(e) if is_not_found(&e) => None,
             Err(e) => return Err(e.into()),
         };
-        let claims = claims_map.as_ref().and_then(|c| c.data.clone()).unwrap_or_default();
+        let claims = claims_map
+            .as_ref()
+            .and_then(|c| c.data.clone())
+            .unwrap_or_default();
         let (index, write) = decide(node_name, &all, &claims);
         if let Some(data) = write {
             let result = match claims_map {
@@ -137,7 +161,9 @@ pub async fn ensure_node_index(client: &Client, node_name: &str, namespace: &str
                 // makes it fail with 409.
                 Some(mut cm) => {
                     cm.data = Some(data);
-                    maps.replace(CLAIMS_CONFIGMAP, &PostParams::default(), &cm).await.map(|_| ())
+                    maps.replace(CLAIMS_CONFIGMAP, &PostParams::default(), &cm)
+                        .await
+                        .map(|_| ())
                 }
                 None => {
                     let mut cm = ConfigMap::default();
@@ -150,7 +176,12 @@ pub async fn ensure_node_index(client: &Client, node_name: &str, namespace: &str
             match result {
                 Ok(()) => {}
                 Err(e) if is_conflict(&e) => {
-                    tracing::info!(node = node_name, attempt, index, "node index claim lost a race; retrying");
+                    tracing::info!(
+                        node = node_name,
+                        attempt,
+                        index,
+                        "node index claim lost a race; retrying"
+                    );
                     tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
                     continue;
                 }
@@ -165,13 +196,20 @@ pub async fn ensure_node_index(client: &Client, node_name: &str, namespace: &str
                 "annotations": { ANNOTATION: index.to_string() },
             }
         });
-        match nodes.patch(node_name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        match nodes
+            .patch(node_name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
             Ok(_) => {
                 tracing::info!(node = node_name, index, "node index allocated");
                 return Ok(index);
             }
             Err(e) if is_conflict(&e) => {
-                tracing::info!(node = node_name, attempt, "node changed while annotating; retrying");
+                tracing::info!(
+                    node = node_name,
+                    attempt,
+                    "node changed while annotating; retrying"
+                );
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -220,10 +258,22 @@ mod tests {
 
     #[test]
     fn lowest_free_skips_annotations_and_live_claims() {
-        let nodes = [node("a", Some("0")), node("b", None), node("c", None), node("me", Some("bogus"))];
-        let claims = [("b".to_string(), "1".to_string()), ("gone".to_string(), "2".to_string())].into();
+        let nodes = [
+            node("a", Some("0")),
+            node("b", None),
+            node("c", None),
+            node("me", Some("bogus")),
+        ];
+        let claims = [
+            ("b".to_string(), "1".to_string()),
+            ("gone".to_string(), "2".to_string()),
+        ]
+        .into();
         let (index, write) = decide("me", &nodes, &claims);
-        assert_eq!(index, 2, "0 annotated, 1 claimed by b, 2 freed by a deleted node");
+        assert_eq!(
+            index, 2,
+            "0 annotated, 1 claimed by b, 2 freed by a deleted node"
+        );
         let write = write.unwrap();
         assert_eq!(write.get("me").map(String::as_str), Some("2"));
         assert!(!write.contains_key("gone"));

@@ -20,8 +20,12 @@ pub fn required(fields: &'static [&'static str]) -> impl FnMut(&mut Schema) {
                 }
             }
         }
-        let Some(obj) = schema.as_object_mut() else { return };
-        let list = obj.entry("required").or_insert_with(|| Value::Array(Vec::new()));
+        let Some(obj) = schema.as_object_mut() else {
+            return;
+        };
+        let list = obj
+            .entry("required")
+            .or_insert_with(|| Value::Array(Vec::new()));
         if let Value::Array(list) = list {
             for field in fields {
                 if !list.iter().any(|v| v == *field) {
@@ -37,7 +41,9 @@ pub fn required(fields: &'static [&'static str]) -> impl FnMut(&mut Schema) {
 /// `+kubebuilder:validation:XValidation` markers declare them.
 pub fn cel(rules: &'static [(&'static str, &'static str)]) -> impl FnMut(&mut Schema) {
     move |schema: &mut Schema| {
-        let Some(obj) = schema.as_object_mut() else { return };
+        let Some(obj) = schema.as_object_mut() else {
+            return;
+        };
         let list = obj
             .entry("x-kubernetes-validations")
             .or_insert_with(|| Value::Array(Vec::new()));

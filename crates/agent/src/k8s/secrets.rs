@@ -18,13 +18,19 @@ pub const BASIC_AUTH: &str = "kubernetes.io/basic-auth";
 pub const PASSWORD_KEY: &str = "password";
 
 /// Why a `passwordSecret` could not be resolved.
-fn lookup(secrets: &BTreeMap<String, Secret>, name: &str, namespace: &str) -> Result<String, String> {
+fn lookup(
+    secrets: &BTreeMap<String, Secret>,
+    name: &str,
+    namespace: &str,
+) -> Result<String, String> {
     let secret = secrets
         .get(name)
         .ok_or_else(|| format!("Secret {namespace}/{name} not found"))?;
     let kind = secret.type_.as_deref().unwrap_or("Opaque");
     if kind != BASIC_AUTH {
-        return Err(format!("Secret {namespace}/{name} has type {kind}, not {BASIC_AUTH}"));
+        return Err(format!(
+            "Secret {namespace}/{name} has type {kind}, not {BASIC_AUTH}"
+        ));
     }
     let bytes = secret
         .data
@@ -55,7 +61,9 @@ pub fn resolve_passwords(
     for underlay in &mut set.underlays {
         let mut problems = Vec::new();
         for (i, n) in underlay.spec.neighbors.iter_mut().enumerate() {
-            let Some(name) = n.password_secret.clone() else { continue };
+            let Some(name) = n.password_secret.clone() else {
+                continue;
+            };
             if n.password.is_some() {
                 continue; // both set: validation reports it
             }
@@ -90,7 +98,10 @@ mod tests {
 
     fn secret(name: &str, kind: &str, password: &[u8]) -> Secret {
         Secret {
-            metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
             type_: Some(kind.into()),
             data: Some([(PASSWORD_KEY.to_string(), ByteString(password.to_vec()))].into()),
             ..Default::default()
@@ -109,7 +120,14 @@ mod tests {
             ..Default::default()
         };
         ResourceSet {
-            underlays: vec![Resource::new(ResourceKind::Underlay, "u", Source::Api { namespace: "ns".into() }, spec)],
+            underlays: vec![Resource::new(
+                ResourceKind::Underlay,
+                "u",
+                Source::Api {
+                    namespace: "ns".into(),
+                },
+                spec,
+            )],
             ..Default::default()
         }
     }
@@ -120,22 +138,38 @@ mod tests {
         let secrets = [("md5".to_string(), secret("md5", BASIC_AUTH, b"k3y"))].into();
         assert!(resolve_passwords(&mut set, &secrets, "ns").is_empty());
         let n = &set.underlays[0].spec.neighbors[0];
-        assert_eq!((n.password.as_deref(), n.password_secret.as_deref()), (Some("k3y"), None));
+        assert_eq!(
+            (n.password.as_deref(), n.password_secret.as_deref()),
+            (Some("k3y"), None)
+        );
     }
 
     #[test]
     fn missing_or_wrong_secret_is_a_dependency_failure() {
         for (secrets, want) in [
             (BTreeMap::new(), "not found"),
-            ([("md5".to_string(), secret("md5", "Opaque", b"k3y"))].into(), "type Opaque"),
-            ([("md5".to_string(), secret("md5", BASIC_AUTH, b"a b"))].into(), "without whitespace"),
+            (
+                [("md5".to_string(), secret("md5", "Opaque", b"k3y"))].into(),
+                "type Opaque",
+            ),
+            (
+                [("md5".to_string(), secret("md5", BASIC_AUTH, b"a b"))].into(),
+                "without whitespace",
+            ),
         ] {
             let mut set = set_with("md5");
             let failed = resolve_passwords(&mut set, &secrets, "ns");
             assert_eq!(failed.len(), 1);
             assert_eq!(failed[0].reason, FailureReason::DependencyFailed);
-            assert!(failed[0].message.contains(want), "{} lacks {want}", failed[0].message);
-            assert!(!failed[0].message.contains("k3y"), "the password never shows");
+            assert!(
+                failed[0].message.contains(want),
+                "{} lacks {want}",
+                failed[0].message
+            );
+            assert!(
+                !failed[0].message.contains("k3y"),
+                "the password never shows"
+            );
             assert_eq!(set.underlays[0].spec.neighbors[0].password, None);
         }
     }

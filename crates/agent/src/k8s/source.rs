@@ -35,11 +35,17 @@ pub struct Debounce {
 
 impl Default for Debounce {
     fn default() -> Self {
-        Debounce { quiet: Duration::from_millis(250), max_delay: Duration::from_secs(2) }
+        Debounce {
+            quiet: Duration::from_millis(250),
+            max_delay: Duration::from_secs(2),
+        }
     }
 }
 
 /// One event from the API, as the watchers deliver them.
+// Events are moved once from the watcher into the store, never kept in bulk: boxing the large
+// variants would only add an allocation per event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum ApiEvent {
     /// An Underlay watch event.
@@ -81,7 +87,11 @@ struct Store<K> {
 
 impl<K> Default for Store<K> {
     fn default() -> Self {
-        Store { live: BTreeMap::new(), relisting: None, synced: false }
+        Store {
+            live: BTreeMap::new(),
+            relisting: None,
+            synced: false,
+        }
     }
 }
 
@@ -95,7 +105,9 @@ impl<K: ResourceExt> Store<K> {
                 false
             }
             Event::InitApply(o) => {
-                self.relisting.get_or_insert_with(BTreeMap::new).insert(key(&o), o);
+                self.relisting
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(key(&o), o);
                 false
             }
             Event::InitDone => {
@@ -134,11 +146,13 @@ pub struct ConfigSource {
 }
 
 fn selects(selector: Option<&LabelSelector>, labels: &BTreeMap<String, String>) -> bool {
-    let _ = (selector, labels); true
+    selector.is_none_or(|s| s.matches(labels))
 }
 
 fn is_static_mirror<K: ResourceExt>(o: &K) -> bool {
-    o.labels().get(STATIC_MIRROR_LABEL).is_some_and(|v| v == "static")
+    o.labels()
+        .get(STATIC_MIRROR_LABEL)
+        .is_some_and(|v| v == "static")
 }
 
 fn collect<K: ResourceExt, T: Clone>(
@@ -154,7 +168,14 @@ fn collect<K: ResourceExt, T: Clone>(
         .filter(|o| !is_static_mirror(*o))
         .filter(|o| selects(selector(spec(o)), labels))
         .map(|o| {
-            Resource::new(kind, o.name_any(), Source::Api { namespace: o.namespace().unwrap_or_default() }, spec(o).clone())
+            Resource::new(
+                kind,
+                o.name_any(),
+                Source::Api {
+                    namespace: o.namespace().unwrap_or_default(),
+                },
+                spec(o).clone(),
+            )
         })
         .collect()
 }
@@ -162,7 +183,12 @@ fn collect<K: ResourceExt, T: Clone>(
 impl ConfigSource {
     /// A source for the node whose Node object the driver watches; `namespace` is where the
     /// password Secrets live. `static_set` is what the static files hold at boot (may be empty).
-    pub fn new(namespace: impl Into<String>, static_set: ResourceSet, debounce: Debounce, now: Instant) -> Self {
+    pub fn new(
+        namespace: impl Into<String>,
+        static_set: ResourceSet,
+        debounce: Debounce,
+        now: Instant,
+    ) -> Self {
         ConfigSource {
             namespace: namespace.into(),
             debounce,
@@ -241,21 +267,55 @@ impl ConfigSource {
         if synced {
             labels = self.node_labels().unwrap_or_default();
             set.extend(ResourceSet {
-                underlays: collect(&self.underlays, ResourceKind::Underlay, &labels, |o| &o.spec, |s| s.node_selector.as_ref()),
-                l3vnis: collect(&self.l3vnis, ResourceKind::L3Vni, &labels, |o| &o.spec, |s| s.node_selector.as_ref()),
-                l2vnis: collect(&self.l2vnis, ResourceKind::L2Vni, &labels, |o| &o.spec, |s| s.node_selector.as_ref()),
-                passthroughs: collect(&self.passthroughs, ResourceKind::L3Passthrough, &labels, |o| &o.spec, |s| s.node_selector.as_ref()),
+                underlays: collect(
+                    &self.underlays,
+                    ResourceKind::Underlay,
+                    &labels,
+                    |o| &o.spec,
+                    |s| s.node_selector.as_ref(),
+                ),
+                l3vnis: collect(
+                    &self.l3vnis,
+                    ResourceKind::L3Vni,
+                    &labels,
+                    |o| &o.spec,
+                    |s| s.node_selector.as_ref(),
+                ),
+                l2vnis: collect(
+                    &self.l2vnis,
+                    ResourceKind::L2Vni,
+                    &labels,
+                    |o| &o.spec,
+                    |s| s.node_selector.as_ref(),
+                ),
+                passthroughs: collect(
+                    &self.passthroughs,
+                    ResourceKind::L3Passthrough,
+                    &labels,
+                    |o| &o.spec,
+                    |s| s.node_selector.as_ref(),
+                ),
             });
         }
-        let secrets: BTreeMap<String, Secret> =
-            self.secrets.live.values().map(|s| (s.name_any(), s.clone())).collect();
+        let secrets: BTreeMap<String, Secret> = self
+            .secrets
+            .live
+            .values()
+            .map(|s| (s.name_any(), s.clone()))
+            .collect();
         let failed = resolve_passwords(&mut set, &secrets, &self.namespace);
-        K8sConfig { resources: set, failed, api_synced: synced, node_labels: labels }
+        K8sConfig {
+            resources: set,
+            failed,
+            api_synced: synced,
+            node_labels: labels,
+        }
     }
 
     /// When the driver should call [`Self::poll_config`] next, if something is pending.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.dirty.map(|(first, last)| (last + self.debounce.quiet).min(first + self.debounce.max_delay))
+        self.dirty
+            .map(|(first, last)| (last + self.debounce.quiet).min(first + self.debounce.max_delay))
     }
 
     /// The configuration to apply, once changes have settled, and only if it differs from the

@@ -44,10 +44,10 @@ pub const MAX_NAME_LEN: usize = 253;
     derive = "PartialEq",
     derive = "Default",
     doc = "RouterNodeConfigurationStatus describes a node router state.",
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", description = "Ready"),
-    printcolumn(name = "Degraded", type_ = "string", json_path = ".status.conditions[?(@.type==\"Degraded\")].status", description = "Degraded"),
-    printcolumn(name = "Sessions", type_ = "string", json_path = ".status.sessionSummary", priority = "1"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn = r#"{"name": "Ready", "type": "string", "description": "Ready", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name": "Degraded", "type": "string", "description": "Degraded", "jsonPath": ".status.conditions[?(@.type==\"Degraded\")].status"}"#,
+    printcolumn = r#"{"name": "Sessions", "type": "string", "priority": 1, "jsonPath": ".status.sessionSummary"}"#,
+    printcolumn = r#"{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}"#
 )]
 pub struct RouterNodeConfigurationStatusFields {}
 
@@ -195,10 +195,19 @@ pub struct ConfigOutcome {
 impl ConfigOutcome {
     /// The outcome of validation (plus failures found before it, e.g. unresolved
     /// `passwordSecret`s) with the node index in use.
-    pub fn from_validated(validated: &Validated, before: &[FailedResource], node_index: Option<u32>) -> Self {
+    pub fn from_validated(
+        validated: &Validated,
+        before: &[FailedResource],
+        node_index: Option<u32>,
+    ) -> Self {
         let mut failed = before.to_vec();
         failed.extend(validated.failed.iter().cloned());
-        ConfigOutcome { failed, underlay_failed: validated.underlay_failed, error: None, node_index }
+        ConfigOutcome {
+            failed,
+            underlay_failed: validated.underlay_failed,
+            error: None,
+            node_index,
+        }
     }
 }
 
@@ -277,11 +286,22 @@ pub fn build_status(
             kind: kind_name(f.kind).to_string(),
             name: truncate(&f.name, MAX_NAME_LEN),
             reason: f.reason.to_string(),
-            message: truncate(if f.message.is_empty() { "failed" } else { &f.message }, MAX_MESSAGE_LEN),
+            message: truncate(
+                if f.message.is_empty() {
+                    "failed"
+                } else {
+                    &f.message
+                },
+                MAX_MESSAGE_LEN,
+            ),
         })
         .collect();
     let (ready, reason, message) = if outcome.underlay_failed {
-        (false, REASON_UNDERLAY_FAILED, "Underlay failed validation, the running underlay was left as-is".to_string())
+        (
+            false,
+            REASON_UNDERLAY_FAILED,
+            "Underlay failed validation, the running underlay was left as-is".to_string(),
+        )
     } else if !status.failed_resources.is_empty() {
         (
             false,
@@ -291,15 +311,31 @@ pub fn build_status(
     } else if let Some(err) = &outcome.error {
         (false, REASON_CONFIG_FAILED, truncate(err, MAX_MESSAGE_LEN))
     } else {
-        (true, REASON_CONFIG_SUCCESSFUL, "All configuration applied successfully".to_string())
+        (
+            true,
+            REASON_CONFIG_SUCCESSFUL,
+            "All configuration applied successfully".to_string(),
+        )
     };
-    set_condition(&mut status.conditions, condition(CONDITION_READY, ready, reason, &message), now);
-    set_condition(&mut status.conditions, condition(CONDITION_DEGRADED, !ready, reason, &message), now);
+    set_condition(
+        &mut status.conditions,
+        condition(CONDITION_READY, ready, reason, &message),
+        now,
+    );
+    set_condition(
+        &mut status.conditions,
+        condition(CONDITION_DEGRADED, !ready, reason, &message),
+        now,
+    );
     status.node_index = outcome.node_index;
     status.bgp_sessions = runtime.sessions.clone();
     status.vrfs = runtime.vrfs.clone();
     if !runtime.sessions.is_empty() {
-        let up = runtime.sessions.iter().filter(|s| s.state == "Established").count();
+        let up = runtime
+            .sessions
+            .iter()
+            .filter(|s| s.state == "Established")
+            .count();
         status.session_summary = Some(format!("{up}/{}", runtime.sessions.len()));
     }
     status
@@ -316,25 +352,47 @@ mod tests {
     use crate::config::resources::FailureReason;
 
     fn failed(kind: ResourceKind, reason: FailureReason) -> FailedResource {
-        FailedResource { kind, name: "x".into(), reason, message: "spec.vni 0 is outside 1..16777215".into() }
+        FailedResource {
+            kind,
+            name: "x".into(),
+            reason,
+            message: "spec.vni 0 is outside 1..16777215".into(),
+        }
     }
 
     #[test]
     fn success_is_ready_not_degraded() {
-        let s = build_status(None, &ConfigOutcome::default(), &RuntimeReport::default(), "2026-01-01T00:00:00Z");
+        let s = build_status(
+            None,
+            &ConfigOutcome::default(),
+            &RuntimeReport::default(),
+            "2026-01-01T00:00:00Z",
+        );
         let ready = find_condition(&s, CONDITION_READY).unwrap();
-        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("True", REASON_CONFIG_SUCCESSFUL));
-        assert_eq!(find_condition(&s, CONDITION_DEGRADED).unwrap().status, "False");
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("True", REASON_CONFIG_SUCCESSFUL)
+        );
+        assert_eq!(
+            find_condition(&s, CONDITION_DEGRADED).unwrap().status,
+            "False"
+        );
         assert!(s.failed_resources.is_empty());
     }
 
     #[test]
     fn failed_resource_degrades_with_reason() {
-        let outcome = ConfigOutcome { failed: vec![failed(ResourceKind::L3Vni, FailureReason::ValidationFailed)], ..Default::default() };
+        let outcome = ConfigOutcome {
+            failed: vec![failed(ResourceKind::L3Vni, FailureReason::ValidationFailed)],
+            ..Default::default()
+        };
         let s = build_status(None, &outcome, &RuntimeReport::default(), "t0");
         assert_eq!(find_condition(&s, CONDITION_READY).unwrap().status, "False");
         let degraded = find_condition(&s, CONDITION_DEGRADED).unwrap();
-        assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("True", REASON_CONFIG_FAILED));
+        assert_eq!(
+            (degraded.status.as_str(), degraded.reason.as_str()),
+            ("True", REASON_CONFIG_FAILED)
+        );
         assert_eq!(s.failed_resources[0].kind, "L3VNI");
         assert_eq!(s.failed_resources[0].reason, "ValidationFailed");
     }
@@ -342,31 +400,51 @@ mod tests {
     #[test]
     fn underlay_failure_has_its_own_reason() {
         let outcome = ConfigOutcome {
-            failed: vec![failed(ResourceKind::Underlay, FailureReason::ValidationFailed)],
+            failed: vec![failed(
+                ResourceKind::Underlay,
+                FailureReason::ValidationFailed,
+            )],
             underlay_failed: true,
             ..Default::default()
         };
         let s = build_status(None, &outcome, &RuntimeReport::default(), "t0");
-        assert_eq!(find_condition(&s, CONDITION_DEGRADED).unwrap().reason, REASON_UNDERLAY_FAILED);
+        assert_eq!(
+            find_condition(&s, CONDITION_DEGRADED).unwrap().reason,
+            REASON_UNDERLAY_FAILED
+        );
     }
 
     #[test]
     fn transition_time_moves_only_on_change() {
         let ok = ConfigOutcome::default();
-        let bad = ConfigOutcome { error: Some("netlink: EPERM".into()), ..Default::default() };
+        let bad = ConfigOutcome {
+            error: Some("netlink: EPERM".into()),
+            ..Default::default()
+        };
         let s1 = build_status(None, &ok, &RuntimeReport::default(), "t1");
         let s2 = build_status(Some(&s1), &ok, &RuntimeReport::default(), "t2");
-        assert_eq!(find_condition(&s2, CONDITION_READY).unwrap().last_transition_time, "t1");
+        assert_eq!(
+            find_condition(&s2, CONDITION_READY)
+                .unwrap()
+                .last_transition_time,
+            "t1"
+        );
         let s3 = build_status(Some(&s2), &bad, &RuntimeReport::default(), "t3");
         let ready = find_condition(&s3, CONDITION_READY).unwrap();
-        assert_eq!((ready.last_transition_time.as_str(), ready.message.as_str()), ("t3", "netlink: EPERM"));
+        assert_eq!(
+            (ready.last_transition_time.as_str(), ready.message.as_str()),
+            ("t3", "netlink: EPERM")
+        );
     }
 
     #[test]
     fn long_messages_are_cut_to_the_api_limit() {
         let mut f = failed(ResourceKind::L2Vni, FailureReason::DependencyFailed);
         f.message = "é".repeat(400);
-        let outcome = ConfigOutcome { failed: vec![f], ..Default::default() };
+        let outcome = ConfigOutcome {
+            failed: vec![f],
+            ..Default::default()
+        };
         let s = build_status(None, &outcome, &RuntimeReport::default(), "t");
         assert!(s.failed_resources[0].message.len() <= MAX_MESSAGE_LEN);
         assert!(s.failed_resources[0].message.ends_with('…'));
@@ -376,10 +454,25 @@ mod tests {
     fn sessions_and_vrfs_are_reported() {
         let runtime = RuntimeReport {
             sessions: vec![
-                BgpSessionStatus { vrf: "default".into(), peer: "192.168.11.2".into(), state: "Established".into(), ..Default::default() },
-                BgpSessionStatus { vrf: "red".into(), peer: "192.169.10.2".into(), state: "Active".into(), ..Default::default() },
+                BgpSessionStatus {
+                    vrf: "default".into(),
+                    peer: "192.168.11.2".into(),
+                    state: "Established".into(),
+                    ..Default::default()
+                },
+                BgpSessionStatus {
+                    vrf: "red".into(),
+                    peer: "192.169.10.2".into(),
+                    state: "Active".into(),
+                    ..Default::default()
+                },
             ],
-            vrfs: vec![VrfStatus { name: "red".into(), vni: Some(100), ipv4_routes: 3, ipv6_routes: 1 }],
+            vrfs: vec![VrfStatus {
+                name: "red".into(),
+                vni: Some(100),
+                ipv4_routes: 3,
+                ipv6_routes: 1,
+            }],
         };
         let s = build_status(None, &ConfigOutcome::default(), &runtime, "t");
         assert_eq!(s.session_summary.as_deref(), Some("1/2"));

@@ -8,11 +8,20 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{json, Value};
 
-use super::status::{build_status, ConfigOutcome, RouterNodeConfigurationStatus, RouterNodeStatus, RuntimeReport};
+use super::status::{
+    build_status, ConfigOutcome, RouterNodeConfigurationStatus, RouterNodeStatus, RuntimeReport,
+};
 
 /// The `status` fields, so that a field that became empty is removed (a JSON merge patch only
 /// removes what it sets to null).
-const STATUS_FIELDS: [&str; 6] = ["failedResources", "conditions", "nodeIndex", "bgpSessions", "sessionSummary", "vrfs"];
+const STATUS_FIELDS: [&str; 6] = [
+    "failedResources",
+    "conditions",
+    "nodeIndex",
+    "bgpSessions",
+    "sessionSummary",
+    "vrfs",
+];
 
 /// The writer of one node's status object.
 #[derive(Clone)]
@@ -25,7 +34,9 @@ pub struct StatusWriter {
 /// The current time as RFC 3339 with second precision (`metav1.Time`).
 pub fn now_rfc3339() -> String {
     let now = k8s_openapi::jiff::Timestamp::now();
-    k8s_openapi::jiff::Timestamp::from_second(now.as_second()).map(|t| t.to_string()).unwrap_or_else(|_| now.to_string())
+    k8s_openapi::jiff::Timestamp::from_second(now.as_second())
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| now.to_string())
 }
 
 fn is_not_found(e: &kube::Error) -> bool {
@@ -56,18 +67,35 @@ impl StatusWriter {
     async fn get_or_create(&self) -> Result<RouterNodeConfigurationStatus, kube::Error> {
         match self.api.get(&self.node_name).await {
             Ok(existing) => {
-                if existing.owner_references().iter().any(|o| o.kind == "Node" && o.name == self.node_name) {
+                if existing
+                    .owner_references()
+                    .iter()
+                    .any(|o| o.kind == "Node" && o.name == self.node_name)
+                {
                     return Ok(existing);
                 }
                 let node = self.nodes.get(&self.node_name).await?;
                 let patch = json!({ "metadata": { "ownerReferences": [owner_reference(&node)] } });
-                self.api.patch(&self.node_name, &PatchParams::default(), &Patch::Merge(&patch)).await
+                self.api
+                    .patch(
+                        &self.node_name,
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await
             }
             Err(e) if is_not_found(&e) => {
                 let node = self.nodes.get(&self.node_name).await?;
-                let mut obj = RouterNodeConfigurationStatus::new(&self.node_name, Default::default());
+                let mut obj =
+                    RouterNodeConfigurationStatus::new(&self.node_name, Default::default());
                 obj.metadata.owner_references = Some(vec![owner_reference(&node)]);
-                obj.metadata.labels = Some([("app.kubernetes.io/managed-by".to_string(), "perouter".to_string())].into());
+                obj.metadata.labels = Some(
+                    [(
+                        "app.kubernetes.io/managed-by".to_string(),
+                        "perouter".to_string(),
+                    )]
+                    .into(),
+                );
                 tracing::info!(node = %self.node_name, "creating RouterNodeConfigurationStatus");
                 self.api.create(&PostParams::default(), &obj).await
             }
@@ -77,7 +105,11 @@ impl StatusWriter {
 
     /// Builds the status from `outcome` and `runtime` and writes it if it differs from what the
     /// API holds. Returns the status now in the API.
-    pub async fn write(&self, outcome: &ConfigOutcome, runtime: &RuntimeReport) -> Result<RouterNodeStatus, kube::Error> {
+    pub async fn write(
+        &self,
+        outcome: &ConfigOutcome,
+        runtime: &RuntimeReport,
+    ) -> Result<RouterNodeStatus, kube::Error> {
         let existing = self.get_or_create().await?;
         let status = build_status(existing.status.as_ref(), outcome, runtime, &now_rfc3339());
         if existing.status.as_ref() == Some(&status) {
@@ -90,7 +122,11 @@ impl StatusWriter {
             }
         }
         self.api
-            .patch_status(&self.node_name, &PatchParams::default(), &Patch::Merge(&json!({ "status": body })))
+            .patch_status(
+                &self.node_name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({ "status": body })),
+            )
             .await?;
         tracing::info!(
             node = %self.node_name,

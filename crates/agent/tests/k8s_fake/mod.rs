@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures::StreamExt;
 use http::{Request, Response, StatusCode};
+use http_body::Frame;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
-use http_body::Frame;
 use kube::client::Body;
 use kube::Client;
 use serde_json::{json, Value};
@@ -57,6 +57,9 @@ struct State {
     conflicts: u64,
 }
 
+/// A barrier and how many more requests must pass it.
+type RaceGate = (Arc<Barrier>, usize);
+
 /// The fake API server; clones share state.
 #[derive(Clone)]
 pub struct FakeApi {
@@ -64,7 +67,7 @@ pub struct FakeApi {
     events: broadcast::Sender<WatchEvent>,
     outage: Arc<tokio::sync::watch::Sender<bool>>,
     /// The next `n` GETs of the node-index ConfigMap wait for each other (forcing a race).
-    configmap_get_barrier: Arc<Mutex<Option<(Arc<Barrier>, usize)>>>,
+    configmap_get_barrier: Arc<Mutex<Option<RaceGate>>>,
 }
 
 fn status(code: u16, reason: &str, message: &str) -> Value {
@@ -178,7 +181,10 @@ impl FakeApi {
 
     fn collection_of(path: &str) -> (String, Option<String>, bool) {
         let segs: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-        let at = segs.iter().rposition(|s| PLURALS.contains(s)).unwrap_or_else(|| panic!("unknown path {path}"));
+        let at = segs
+            .iter()
+            .rposition(|s| PLURALS.contains(s))
+            .unwrap_or_else(|| panic!("unknown path {path}"));
         let collection = segs[..=at].join("/");
         let name = segs.get(at + 1).map(|s| s.to_string());
         let status = segs.get(at + 2) == Some(&"status");
@@ -190,11 +196,22 @@ impl FakeApi {
         obj["metadata"]["resourceVersion"] = json!(st.rv.to_string());
         let name = obj["metadata"]["name"].as_str().unwrap().to_string();
         if kind == "DELETED" {
-            st.objects.entry(collection.into()).or_default().remove(&name);
+            st.objects
+                .entry(collection.into())
+                .or_default()
+                .remove(&name);
         } else {
-            st.objects.entry(collection.into()).or_default().insert(name, obj.clone());
+            st.objects
+                .entry(collection.into())
+                .or_default()
+                .insert(name, obj.clone());
         }
-        let ev = WatchEvent { collection: collection.into(), rv: st.rv, kind, object: obj.clone() };
+        let ev = WatchEvent {
+            collection: collection.into(),
+            rv: st.rv,
+            kind,
+            object: obj.clone(),
+        };
         st.log.push(ev.clone());
         let _ = self.events.send(ev);
         obj
@@ -204,24 +221,43 @@ impl FakeApi {
     pub fn put(&self, collection: &str, mut obj: Value) -> Value {
         let mut st = self.state.lock().unwrap();
         let name = obj["metadata"]["name"].as_str().unwrap().to_string();
-        let exists = st.objects.get(collection).is_some_and(|m| m.contains_key(&name));
+        let exists = st
+            .objects
+            .get(collection)
+            .is_some_and(|m| m.contains_key(&name));
         if obj["metadata"]["uid"].is_null() {
             obj["metadata"]["uid"] = json!(format!("uid-{name}"));
         }
-        self.write(&mut st, collection, if exists { "MODIFIED" } else { "ADDED" }, obj)
+        self.write(
+            &mut st,
+            collection,
+            if exists { "MODIFIED" } else { "ADDED" },
+            obj,
+        )
     }
 
     /// Deletes an object directly.
     pub fn delete(&self, collection: &str, name: &str) {
         let mut st = self.state.lock().unwrap();
-        if let Some(obj) = st.objects.get(collection).and_then(|m| m.get(name)).cloned() {
+        if let Some(obj) = st
+            .objects
+            .get(collection)
+            .and_then(|m| m.get(name))
+            .cloned()
+        {
             self.write(&mut st, collection, "DELETED", obj);
         }
     }
 
     /// The stored object, if any.
     pub fn get(&self, collection: &str, name: &str) -> Option<Value> {
-        self.state.lock().unwrap().objects.get(collection).and_then(|m| m.get(name)).cloned()
+        self.state
+            .lock()
+            .unwrap()
+            .objects
+            .get(collection)
+            .and_then(|m| m.get(name))
+            .cloned()
     }
 
     /// Takes the API down (503 on every request, watches closed) or brings it back.
@@ -233,7 +269,8 @@ impl FakeApi {
     /// Makes the next `parties` GETs of the node-index ConfigMap wait for each other, so that
     /// every party reads the same `resourceVersion`.
     pub fn race_configmap_gets(&self, parties: usize) {
-        *self.configmap_get_barrier.lock().unwrap() = Some((Arc::new(Barrier::new(parties)), parties));
+        *self.configmap_get_barrier.lock().unwrap() =
+            Some((Arc::new(Barrier::new(parties)), parties));
     }
 
     /// How many writes were refused with 409 Conflict.
@@ -255,7 +292,10 @@ impl FakeApi {
             let mut st = self.state.lock().unwrap();
             st.requests.push(format!("{method} {uri}"));
             if st.down {
-                return whole(503, &status(503, "ServiceUnavailable", "the fake API is down"));
+                return whole(
+                    503,
+                    &status(503, "ServiceUnavailable", "the fake API is down"),
+                );
             }
         }
         if method == http::Method::GET && name.as_deref() == Some("perouter-node-index") {
@@ -275,11 +315,18 @@ impl FakeApi {
             }
         }
         let body = req.into_body().collect_bytes().await.unwrap_or_default();
-        let body: Value = if body.is_empty() { Value::Null } else { serde_json::from_slice(&body).unwrap() };
+        let body: Value = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&body).unwrap()
+        };
         let mut st = self.state.lock().unwrap();
         match (method.as_str(), name) {
             ("GET", None) if q.get("watch").is_some_and(|w| w == "true" || w == "1") => {
-                let from: u64 = q.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let from: u64 = q
+                    .get("resourceVersion")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
                 let selector = q.get("fieldSelector").cloned();
                 let backlog: Vec<WatchEvent> = st
                     .log
@@ -293,9 +340,15 @@ impl FakeApi {
                 let coll = collection.clone();
                 let stream = futures::stream::iter(backlog)
                     .chain(live.filter(move |e| futures::future::ready(e.rv > last)))
-                    .filter(move |e| futures::future::ready(e.collection == coll && field_match(selector.as_ref(), &e.object)))
+                    .filter(move |e| {
+                        futures::future::ready(
+                            e.collection == coll && field_match(selector.as_ref(), &e.object),
+                        )
+                    })
                     .map(|e| {
-                        let mut line = serde_json::to_vec(&json!({"type": e.kind, "object": e.object})).unwrap();
+                        let mut line =
+                            serde_json::to_vec(&json!({"type": e.kind, "object": e.object}))
+                                .unwrap();
                         line.push(b'\n');
                         Ok::<_, Infallible>(Frame::data(Bytes::from(line)))
                     })
@@ -313,19 +366,37 @@ impl FakeApi {
                 let items: Vec<Value> = st
                     .objects
                     .get(&collection)
-                    .map(|m| m.values().filter(|o| field_match(selector, o)).cloned().collect())
+                    .map(|m| {
+                        m.values()
+                            .filter(|o| field_match(selector, o))
+                            .cloned()
+                            .collect()
+                    })
                     .unwrap_or_default();
-                whole(200, &json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": st.rv.to_string()}, "items": items}))
+                whole(
+                    200,
+                    &json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": st.rv.to_string()}, "items": items}),
+                )
             }
             ("GET", Some(name)) => match st.objects.get(&collection).and_then(|m| m.get(&name)) {
                 Some(o) => whole(200, o),
-                None => whole(404, &status(404, "NotFound", &format!("{collection}/{name} not found"))),
+                None => whole(
+                    404,
+                    &status(404, "NotFound", &format!("{collection}/{name} not found")),
+                ),
             },
             ("POST", _) => {
                 let name = body["metadata"]["name"].as_str().unwrap().to_string();
-                if st.objects.get(&collection).is_some_and(|m| m.contains_key(&name)) {
+                if st
+                    .objects
+                    .get(&collection)
+                    .is_some_and(|m| m.contains_key(&name))
+                {
                     st.conflicts += 1;
-                    return whole(409, &status(409, "AlreadyExists", &format!("{name} already exists")));
+                    return whole(
+                        409,
+                        &status(409, "AlreadyExists", &format!("{name} already exists")),
+                    );
                 }
                 let mut obj = body;
                 obj["metadata"]["uid"] = json!(format!("uid-{name}"));
@@ -334,7 +405,12 @@ impl FakeApi {
                 whole(201, &obj)
             }
             ("PUT", Some(name)) => {
-                let Some(current) = st.objects.get(&collection).and_then(|m| m.get(&name)).cloned() else {
+                let Some(current) = st
+                    .objects
+                    .get(&collection)
+                    .and_then(|m| m.get(&name))
+                    .cloned()
+                else {
                     return whole(404, &status(404, "NotFound", "not found"));
                 };
                 if body["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"] {
@@ -347,13 +423,21 @@ impl FakeApi {
                 whole(200, &obj)
             }
             ("PATCH", Some(name)) => {
-                let Some(current) = st.objects.get(&collection).and_then(|m| m.get(&name)).cloned() else {
+                let Some(current) = st
+                    .objects
+                    .get(&collection)
+                    .and_then(|m| m.get(&name))
+                    .cloned()
+                else {
                     return whole(404, &status(404, "NotFound", "not found"));
                 };
                 let want_rv = &body["metadata"]["resourceVersion"];
                 if !want_rv.is_null() && *want_rv != current["metadata"]["resourceVersion"] {
                     st.conflicts += 1;
-                    return whole(409, &status(409, "Conflict", "the object has been modified"));
+                    return whole(
+                        409,
+                        &status(409, "Conflict", "the object has been modified"),
+                    );
                 }
                 let mut obj = current.clone();
                 if is_status {
@@ -368,7 +452,12 @@ impl FakeApi {
                 let obj = self.write(&mut st, &collection, "MODIFIED", obj);
                 whole(200, &obj)
             }
-            ("DELETE", Some(name)) => match st.objects.get(&collection).and_then(|m| m.get(&name)).cloned() {
+            ("DELETE", Some(name)) => match st
+                .objects
+                .get(&collection)
+                .and_then(|m| m.get(&name))
+                .cloned()
+            {
                 Some(o) => {
                     self.write(&mut st, &collection, "DELETED", o.clone());
                     whole(200, &o)
@@ -380,7 +469,9 @@ impl FakeApi {
     }
 }
 
-fn tokio_stream_from(rx: broadcast::Receiver<WatchEvent>) -> impl futures::Stream<Item = WatchEvent> + Send {
+fn tokio_stream_from(
+    rx: broadcast::Receiver<WatchEvent>,
+) -> impl futures::Stream<Item = WatchEvent> + Send {
     futures::stream::unfold(rx, |mut rx| async move {
         loop {
             match rx.recv().await {

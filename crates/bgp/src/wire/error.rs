@@ -294,6 +294,12 @@ pub enum EmitError {
         /// Maximum allowed.
         max: usize,
     },
+    /// Packing NLRI of a family carried in MP_REACH_NLRI needs a next hop.
+    #[error("NLRI of {family} need an MP_REACH_NLRI next hop")]
+    MissingNextHop {
+        /// The family.
+        family: super::family::AfiSafi,
+    },
     /// An NLRI does not belong to the block's family.
     #[error("NLRI {nlri} does not belong to family {family}")]
     FamilyMismatch {

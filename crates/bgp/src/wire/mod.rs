@@ -26,7 +26,7 @@ mod cursor;
 pub mod error;
 pub mod family;
 pub mod header;
-pub mod hex;
+mod hex;
 pub mod message;
 pub mod notification;
 pub mod open;

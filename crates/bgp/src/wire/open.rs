@@ -293,7 +293,9 @@ impl Open {
                     break;
                 }
             }
-            fits = fits && params.len() < 255;
+            // A 1-byte length of 255 followed by parameter type 255 would
+            // read as the RFC 9072 encoding (RFC 9072 §2).
+            fits = fits && (params.len() < 255 || (params.len() == 255 && params[0] != 255));
         }
         if fits {
             out.put_u8(params.len() as u8);
@@ -408,6 +410,23 @@ mod tests {
         back.emit_body(&mut again).unwrap();
         let back2 = Open::parse_body(again.freeze(), 19).unwrap();
         assert_eq!(back2, back);
+    }
+
+    #[test]
+    fn parameters_of_exactly_255_bytes_keep_the_one_byte_encoding() {
+        // One capability parameter holding a 251-byte unknown capability: 2 + 2 + 251 = 255.
+        let cap = Capability::Unknown {
+            code: 200,
+            value: Bytes::from(vec![7u8; 251]),
+        };
+        let open = Open::new(65001, 90, Ipv4Addr::new(10, 0, 0, 1), vec![cap]);
+        let mut out = BytesMut::new();
+        open.emit_body(&mut out).unwrap();
+        assert_eq!(out[9], 255);
+        assert_eq!(out[10], PARAM_CAPABILITIES);
+        let back = Open::parse_body(out.freeze(), 19).unwrap();
+        assert!(!back.extended_params);
+        assert_eq!(back, open);
     }
 
     #[test]

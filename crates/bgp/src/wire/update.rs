@@ -340,8 +340,8 @@ impl Update {
                     })
                     .collect())
             }
-            (_, nh) => {
-                let nh = nh.unwrap_or(NextHop::Other(Bytes::new()));
+            (_, None) => Err(EmitError::MissingNextHop { family }),
+            (_, Some(nh)) => {
                 // MP_REACH header (extended length) + AFI/SAFI/len/nh/reserved.
                 let overhead = 4 + 5 + nh.encoded_len();
                 let room = max
@@ -562,6 +562,22 @@ mod tests {
             Update::pack_withdraw(NlriList::Prefixes(AfiSafi::IPV4_UNICAST, &[]), &ctx)
                 .unwrap()
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn mp_families_need_a_next_hop() {
+        let p = vec![Nlri::new("2001:db8::/32".parse().unwrap())];
+        assert_eq!(
+            Update::pack_reach(
+                &attrs(),
+                None,
+                NlriList::Prefixes(AfiSafi::IPV6_UNICAST, &p),
+                &WireContext::default()
+            ),
+            Err(EmitError::MissingNextHop {
+                family: AfiSafi::IPV6_UNICAST
+            })
         );
     }
 
