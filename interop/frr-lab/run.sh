@@ -259,6 +259,67 @@ check bird/ipv6 bash -c "$(declare -f up got); DIR=$DIR; up '\\[fd99:3::2\\]' &&
 check exabgp/ipv4 bash -c "$(declare -f up got); DIR=$DIR; up 10.99.4.2 && got 198.18.4.0/24"
 check exabgp/ipv6 bash -c "$(declare -f up got); DIR=$DIR; up '\\[fd99:4::2\\]' && got 2001:db8:4::/48"
 
+# Helpers over the speaker's JSON lines.
+peer_of() { grep '"event":"up"' "$DIR/dut.jsonl" | grep "\"remote\":\"$1" | head -1 | jq -r .peer; }
+seq_of() { jq -r --argjson p "$1" 'select(.peer == $p and .event != "announce" and .event != "withdraw")
+  | .event + (if .graceful != null then "/graceful=" + (.graceful|tostring) else "" end)
+  + (if .family != null and .event != "announce" then "/" + .family else "" end)' "$DIR/dut.jsonl" 2>/dev/null | tr '\n' ' '; }
+wait_until() { # SECONDS CMD...: polls CMD every 0.5 s
+  local n=$(( $1 * 2 )); shift
+  for _ in $(seq 1 $n); do "$@" && return 0; sleep 0.5; done; return 1
+}
+count_ev() { seq_of "$1" | tr ' ' '\n' | grep -c "^$2" ; }
+
+# FRR's EVPN type-3 (VNI 100, originator 10.99.1.2) arrives intact.
+check frr/evpn-type3-in bash -c "grep '\"event\":\"announce\"' $DIR/dut.jsonl | grep l2vpn-evpn | grep -q '\[3\]:\[0\]:\[32\]:\[10.99.1.2\]'"
+
+# iBGP with FRR #2: up, its route received, ours installed with LOCAL_PREF 100 and an empty AS_PATH.
+check frr2/ibgp-ipv4 bash -c "grep '\"event\":\"up\"' $DIR/dut.jsonl | grep '\"remote\":\"10.99.5.2' | grep -q '\"ibgp\":true' \
+  && grep '\"event\":\"announce\"' $DIR/dut.jsonl | grep -q 192.0.2.128/25 \
+  && [ \"\$(vtysh --vty_socket $DIR/frr2 -c 'show bgp ipv4 unicast 100.64.0.0/24 json' | jq '.paths[0].locPrf == 100 and .paths[0].aspath.length == 0')\" = true ]"
+# Wrong TCP-MD5 password: never Established, on either side.
+check frr2/md5-wrong-never-up bash -c "! grep '\"event\":\"up\"' $DIR/dut.jsonl | grep -q 'fd99:5::2' \
+  && [ \"\$(vtysh --vty_socket $DIR/frr2 -c 'show bgp neighbor fd99:5::1 json' | jq -r '.[\"fd99:5::1\"].bgpState')\" != Established ]"
+# Dynamic neighbour from a listen range (ExaBGP connects to us).
+check exabgp/listen-range bash -c "grep '\"event\":\"up\"' $DIR/dut.jsonl | grep -q '\"remote\":\"10.99.4.2'"
+
+# Hold timer expiry: freeze FRR #2 (SIGSTOP); hold time 3 s.
+P5=$(peer_of 10.99.5.2)
+if [ -n "$P5" ]; then
+  kill -STOP "$(cat "$DIR/frr2/bgpd.pid")"
+  ps -o pid,stat,comm -p "$(cat "$DIR/frr2/bgpd.pid")" >&2
+  hold_down() { grep '"event":"down"' "$DIR/dut.jsonl" | grep "\"peer\":$P5[,}]" | grep -q 'code: 4,'; }
+  check frr2/hold-timer-expiry wait_until 6 hold_down
+  kill -CONT "$(cat "$DIR/frr2/bgpd.pid")"
+  check frr2/recovers-after-freeze wait_until 15 bash -c "[ \$(grep -c '\"event\":\"up\".*\"remote\":\"10.99.5.2' $DIR/dut.jsonl) -ge 2 ]"
+else
+  RESULT[frr2/hold-timer-expiry]=FAIL; FAIL=1
+fi
+
+# Graceful restart helper: FRR's bgpd dies (SIGKILL: no NOTIFICATION) and comes back.
+P1=$(peer_of 10.99.1.2)
+gr_ok=0
+if [ -n "$P1" ]; then
+  kill -KILL "$(cat "$DIR/frr/bgpd.pid")"
+  check frr/gr-down-graceful wait_until 5 bash -c "$(declare -f seq_of); DIR=$DIR; seq_of $P1 | grep -q 'down/graceful=true'"
+  start_bgpd frr
+  # Back: a second "up", then FRR's End-of-RIBs; nothing purged (F bit set).
+  gr_back() { seq_of "$P1" | grep -q 'down/graceful=true up .*end-of-rib'; }
+  check frr/gr-restart-eor wait_until 30 gr_back
+  seq_of "$P1" | sed 's/.*down\/graceful=true//' | grep -q stale-expired && { RESULT[frr/gr-restart-eor]="FAIL (purged)"; FAIL=1; }
+  # Dies again and stays down: purged after FRR's restart time (6 s).
+  kill -KILL "$(cat "$DIR/frr/bgpd.pid")"
+  gr_purged() { [ "$(seq_of "$P1" | tr ' ' '\n' | grep -c '^stale-expired')" -ge 2 ]; }
+  t0=$(date +%s)
+  check frr/gr-stale-purged wait_until 12 gr_purged
+  echo "GR: purge $(( $(date +%s) - t0 )) s after the second loss; events: $(seq_of "$P1")" >&2
+  start_bgpd frr
+  wait_until 30 bash -c "[ \$(grep -c '\"event\":\"up\".*\"remote\":\"10.99.1.2' $DIR/dut.jsonl) -ge 3 ]"
+  sleep 1
+else
+  RESULT[frr/gr-down-graceful]=FAIL; FAIL=1
+fi
+
 # Admin shutdown message visible in FRR.
 kill -TERM $DUT; wait $DUT 2>/dev/null
 sleep 1

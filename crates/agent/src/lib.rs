@@ -20,3 +20,5 @@ pub mod cli;
 pub mod decode;
 /// `perouter run`: the daemon that turns this node into a PE router.
 pub mod runtime;
+/// The local API socket, Prometheus metrics and health probes.
+pub mod api;

@@ -127,6 +127,21 @@ pub fn l2_gateway_mac(vni: u32) -> MacAddress {
     MacAddress([0x00, 0xf3, v[0], v[1], v[2], v[3]])
 }
 
+/// The node's router MAC (RFC 9135 §8.1): one per VTEP, shared by every L3VNI bridge of the node
+/// (different MACs per VRF on one VTEP blackhole traffic, FRR #22577). Locally administered
+/// `02:50` followed by the low 32 bits of the VTEP address, so it is stable across restarts and
+/// unique in the fabric as long as VTEPs are.
+pub fn router_mac(vtep: IpAddr) -> MacAddress {
+    let low = match vtep {
+        IpAddr::V4(a) => a.octets(),
+        IpAddr::V6(a) => {
+            let o = a.octets();
+            [o[12], o[13], o[14], o[15]]
+        }
+    };
+    MacAddress([0x02, 0x50, low[0], low[1], low[2], low[3]])
+}
+
 /// Finds the node index from an interface's addresses (`nodeIndex.interfaceName` [+`cidr`]):
 /// the host part of its address, IPv4 preferred; with `cidr`, only an address inside it counts
 /// and the host part is taken relative to it.
@@ -292,6 +307,8 @@ pub struct NodePlan {
     pub vtep_v4: Option<Ipv4Addr>,
     /// IPv6 VTEP (/128 on `lo`).
     pub vtep_v6: Option<Ipv6Addr>,
+    /// The router MAC of every L3VNI bridge of this node.
+    pub router_mac: MacAddress,
     /// Underlay NICs to move into the router namespace.
     pub underlay_nics: Vec<UnderlayNic>,
     /// Fabric neighbours.
@@ -481,6 +498,7 @@ pub fn derive_plan(intent: &NodeIntent, index: u32, router_netns: &str) -> Resul
         router_id,
         vtep_v4,
         vtep_v6,
+        router_mac: router_mac(vtep_v4.map(IpAddr::V4).or(vtep_v6.map(IpAddr::V6)).unwrap_or(IpAddr::V4(router_id))),
         underlay_nics: u.nics.clone(),
         neighbors,
         restart_time: u.restart_time,
@@ -543,6 +561,12 @@ mod tests {
         assert_eq!(veth_mtu(Some(1330)), None);
         assert_eq!(veth_mtu(Some(20)), None);
         assert_eq!(veth_mtu(None), None);
+    }
+
+    #[test]
+    fn router_mac_follows_the_vtep() {
+        assert_eq!(router_mac("100.65.0.1".parse().unwrap()).to_string(), "02:50:64:41:00:01");
+        assert_eq!(router_mac("fd00::a:b".parse().unwrap()).to_string(), "02:50:00:0a:00:0b");
     }
 
     #[test]

@@ -137,7 +137,8 @@ fn print_update(peer: speaker::PeerId, u: &Update) {
             println!(
                 "{}",
                 json!({"event": "withdraw", "peer": peer.0, "prefix": n.prefix.to_string(),
-                "treat_as_withdraw": u.treat_as_withdraw})
+                "treat_as_withdraw": u.treat_as_withdraw, "errors": u.attribute_errors,
+                "attributes": if u.treat_as_withdraw { attrs.clone() } else { serde_json::Value::Null }})
             );
         }
         for r in b.evpn_routes() {

@@ -557,7 +557,10 @@ fn restarting_speaker_sets_the_r_bit_until_re_established() {
     f.handle_start(t0);
     drain_ev(&mut f);
     let gr = next_open_gr(&mut f, t0);
-    assert!(gr.restart_state(), "R bit on the first OPEN after a restart");
+    assert!(
+        gr.restart_state(),
+        "R bit on the first OPEN after a restart"
+    );
     assert_eq!(gr.restart_time, 90);
     assert_eq!(
         gr.families,

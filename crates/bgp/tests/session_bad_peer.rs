@@ -229,7 +229,10 @@ async fn a_bad_peer_never_disturbs_another_peer_or_the_process() {
 
     // ---- the good peer: up, two routes, then keepalives every second.
     let mut good = RawPeer::connect(GOOD, addr).await.expect("good connects");
-    assert!(good.establish(GOOD_AS, 9, GOOD).await, "good peer Established");
+    assert!(
+        good.establish(GOOD_AS, 9, GOOD).await,
+        "good peer Established"
+    );
     let good_routes = [v4([192, 0, 2, 0], 24), v4([198, 51, 100, 0], 24)].concat();
     good.send(&update(&[], &base_attrs(GOOD_AS, GOOD), &good_routes))
         .await;
@@ -286,7 +289,12 @@ async fn a_bad_peer_never_disturbs_another_peer_or_the_process() {
     let route = v4([10, 3, 0, 0], 24);
     let taw_updates = [
         [attr(0x40, 1, &[7]), as_path(BAD_AS), next_hop(BAD)].concat(),
-        [origin_igp(), attr(0x40, 2, &[9, 1, 0, 0, 0xfe, 0x4b]), next_hop(BAD)].concat(),
+        [
+            origin_igp(),
+            attr(0x40, 2, &[9, 1, 0, 0, 0xfe, 0x4b]),
+            next_hop(BAD),
+        ]
+        .concat(),
         [origin_igp(), as_path(BAD_AS)].concat(),
         [origin_igp(), as_path(BAD_AS), attr(0x40, 3, &[10, 0, 0])].concat(),
     ];
@@ -294,8 +302,7 @@ async fn a_bad_peer_never_disturbs_another_peer_or_the_process() {
         p.send(&update(&[], &base_attrs(BAD_AS, BAD), &route)).await;
         p.send(&update(&[], bad_attrs, &route)).await;
         wait_for(&log, "treat-as-withdraw delivered", |ev| {
-            peer_by_remote(ev, BAD)
-                .is_some_and(|b| route_log(ev, b).len() == 2 * (i + 1))
+            peer_by_remote(ev, BAD).is_some_and(|b| route_log(ev, b).len() == 2 * (i + 1))
         })
         .await;
         let ev = log.lock().unwrap().events.clone();
@@ -370,7 +377,10 @@ async fn a_bad_peer_never_disturbs_another_peer_or_the_process() {
         "attribute discard must not reset the session"
     );
     drop(p);
-    wait_for(&log, "bad peer down after close", |ev| count_down(ev, b) == 1).await;
+    wait_for(&log, "bad peer down after close", |ev| {
+        count_down(ev, b) == 1
+    })
+    .await;
 
     // 3. Session reset: each case on its own connection.
     for case in reset_cases() {
@@ -378,9 +388,18 @@ async fn a_bad_peer_never_disturbs_another_peer_or_the_process() {
         let downs_before = count_down(&log.lock().unwrap().events, b);
         if case.before_keepalive {
             p.send(&open_bytes(BAD_AS, 0, BAD)).await;
-            assert_eq!(p.read(Duration::from_secs(5)).await, Reply::Open, "{}", case.name);
+            assert_eq!(
+                p.read(Duration::from_secs(5)).await,
+                Reply::Open,
+                "{}",
+                case.name
+            );
         } else {
-            assert!(p.establish(BAD_AS, 0, BAD).await, "{}: Established", case.name);
+            assert!(
+                p.establish(BAD_AS, 0, BAD).await,
+                "{}: Established",
+                case.name
+            );
             ups += 1;
             wait_for(&log, "bad peer up", |ev| count_up(ev, b) == ups).await;
         }
@@ -397,13 +416,20 @@ async fn a_bad_peer_never_disturbs_another_peer_or_the_process() {
         );
         p.expect_closed().await;
         if !case.before_keepalive {
-            wait_for(&log, "bad peer down", |ev| count_down(ev, b) == downs_before + 1).await;
+            wait_for(&log, "bad peer down", |ev| {
+                count_down(ev, b) == downs_before + 1
+            })
+            .await;
             let ev = log.lock().unwrap().events.clone();
             let reason = ev
                 .iter()
                 .rev()
                 .find_map(|e| match e {
-                    SpeakerEvent::PeerDown { peer, reason, graceful } if *peer == b => {
+                    SpeakerEvent::PeerDown {
+                        peer,
+                        reason,
+                        graceful,
+                    } if *peer == b => {
                         assert!(!graceful, "{}: a NOTIFICATION ends GR", case.name);
                         Some(reason.clone())
                     }
@@ -438,8 +464,7 @@ async fn a_bad_peer_never_disturbs_another_peer_or_the_process() {
             count_down(ev, b) == downs + 1
         })
         .await;
-        assert!(!route_log(&log.lock().unwrap().events, b)
-            .contains(&(true, "10.3.2.0/24".into())));
+        assert!(!route_log(&log.lock().unwrap().events, b).contains(&(true, "10.3.2.0/24".into())));
     }
 
     // 5. Mutations of a valid UPDATE: every single-byte corruption (byte i
@@ -462,19 +487,29 @@ async fn a_bad_peer_never_disturbs_another_peer_or_the_process() {
                 assert!(matches!(code, 1 | 3), "byte {i}: code {code}");
                 p.expect_closed().await;
                 p = bad_connect().await;
-                assert!(p.establish(BAD_AS, 0, BAD).await, "byte {i}: re-established");
+                assert!(
+                    p.establish(BAD_AS, 0, BAD).await,
+                    "byte {i}: re-established"
+                );
                 mutations_reset += 1;
             }
             other => panic!("byte {i}: unexpected reply {other:?}"),
         }
     }
     drop(p);
-    assert!(mutations_reset > 0, "some corruptions must reset the session");
+    assert!(
+        mutations_reset > 0,
+        "some corruptions must reset the session"
+    );
 
     // ---- the good peer never noticed.
     good_alive.store(false, Ordering::SeqCst);
     let _good = good_task.await.expect("good peer task");
-    assert_eq!(disturbances.load(Ordering::SeqCst), 0, "good peer was disturbed");
+    assert_eq!(
+        disturbances.load(Ordering::SeqCst),
+        0,
+        "good peer was disturbed"
+    );
     let ev = log.lock().unwrap().events.clone();
     assert_eq!(count_up(&ev, good_id), 1, "good peer flapped");
     assert_eq!(count_down(&ev, good_id), 0, "good peer went down");
@@ -488,7 +523,10 @@ async fn a_bad_peer_never_disturbs_another_peer_or_the_process() {
     );
     assert!(ev.iter().all(|e| peer_of(e) == good_id || peer_of(e) == b));
     let status = sp.status().await;
-    let g = status.iter().find(|s| s.peer == good_id).expect("good status");
+    let g = status
+        .iter()
+        .find(|s| s.peer == good_id)
+        .expect("good status");
     assert_eq!(g.session.state, State::Established);
     assert_eq!(g.session.counters.flaps, 0);
     let bs = status.iter().find(|s| s.peer == b).expect("bad status");

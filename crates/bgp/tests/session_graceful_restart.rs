@@ -64,8 +64,12 @@ async fn wait_labels(log: &SharedLog, n: usize) -> Vec<String> {
 async fn up_then_lost(addr: std::net::SocketAddr, log: &SharedLog, restart_time: u16) {
     let mut p = RawPeer::connect(PEER, addr).await.expect("connect");
     assert!(p.establish_with(gr_open(restart_time, false, true)).await);
-    p.send(&update(&[], &base_attrs(PEER_AS, PEER), &v4([10, 4, 0, 0], 24)))
-        .await;
+    p.send(&update(
+        &[],
+        &base_attrs(PEER_AS, PEER),
+        &v4([10, 4, 0, 0], 24),
+    ))
+    .await;
     wait_for(log, "route", |ev| {
         ev.iter().any(|e| matches!(e, SpeakerEvent::Updates { .. }))
     })
@@ -134,10 +138,14 @@ async fn end_of_rib_after_the_restart_ends_the_stale_state() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    p.send(&update(&[], &base_attrs(PEER_AS, PEER), &v4([10, 4, 0, 0], 24)))
-        .await;
+    p.send(&update(
+        &[],
+        &base_attrs(PEER_AS, PEER),
+        &v4([10, 4, 0, 0], 24),
+    ))
+    .await;
     p.send(&update(&[], &[], &[])).await; // IPv4 End-of-RIB
-    // IPv6 End-of-RIB: an UPDATE with only an empty MP_UNREACH_NLRI.
+                                          // IPv6 End-of-RIB: an UPDATE with only an empty MP_UNREACH_NLRI.
     p.send(&update(&[], &attr(0x80, 15, &[0, 2, 1]), &[])).await;
     wait_labels(&log, 7).await;
     let keepalives = tokio::spawn(async move {
@@ -190,7 +198,10 @@ async fn stale_timer_purges_when_end_of_rib_does_not_come() {
             "stale-expired AfiSafi { afi: Ipv6, safi: Unicast }"
         ]
     );
-    assert!(back.elapsed() >= Duration::from_millis(900), "stale time is 1 s");
+    assert!(
+        back.elapsed() >= Duration::from_millis(900),
+        "stale time is 1 s"
+    );
     drop(p);
     sp.shutdown(None).await;
 }

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use criterion::{criterion_group, criterion_main, Criterion};
 use perouter_fib::desired::{HostLeg, L2Vni, NodeDatapath, VrfRoutes};
 use perouter_fib::observed::{NamespaceState, ObservedNextHop, ObservedRoute};
-use perouter_fib::{diff, ForwardingState, MacAddr, ObservedNode};
+use perouter_fib::{diff, ForwardingState, MacAddress, ObservedNode};
 
 fn setup(n: u32) -> (NodeDatapath, ForwardingState, ObservedNode, ObservedNode) {
     let mut d = NodeDatapath::new("perouter");
@@ -25,7 +25,8 @@ fn setup(n: u32) -> (NodeDatapath, ForwardingState, ObservedNode, ObservedNode) 
         table: 100,
         ..Default::default()
     };
-    vr.router_macs.insert(vtep, MacAddr([0xaa, 0, 0, 0, 0, 2]));
+    vr.router_macs
+        .insert(vtep, MacAddress([0xaa, 0, 0, 0, 0, 2]));
     for i in 0..n {
         let p = format!("{}.{}.{}.0/24", 10 + (i >> 16), (i >> 8) & 0xff, i & 0xff);
         vr.routes.insert(p.parse().unwrap(), [vtep].into());
@@ -57,6 +58,7 @@ fn setup(n: u32) -> (NodeDatapath, ForwardingState, ObservedNode, ObservedNode) 
             ObservedRoute {
                 nexthops: hops,
                 nhid: None,
+                metric: perouter_fib::desired::ROUTE_METRIC,
             },
         );
     }

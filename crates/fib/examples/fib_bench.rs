@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use perouter_fib::desired::{HostLeg, L2Vni, L3Vni, NodeDatapath, VethAddresses, VrfRoutes};
 use perouter_fib::netns::NetnsGuard;
-use perouter_fib::{Datapath, DatapathConfig, ForwardingState, MacAddr};
+use perouter_fib::{Datapath, DatapathConfig, ForwardingState, MacAddress};
 
 fn ns(tag: &str) -> NetnsGuard {
     NetnsGuard::create(&format!("pfb{tag}{}", std::process::id())).expect("create netns (root?)")
@@ -88,7 +88,8 @@ fn bench_ours(n: u32) -> (Duration, Duration, u64, u64) {
         table: 100,
         ..Default::default()
     };
-    vr.router_macs.insert(vtep, MacAddr([0xaa, 0, 0, 0, 0, 2]));
+    vr.router_macs
+        .insert(vtep, MacAddress([0xaa, 0, 0, 0, 0, 2]));
     for i in 0..n {
         vr.routes.insert(prefix(i).parse().unwrap(), [vtep].into());
     }
@@ -225,6 +226,7 @@ fn node(vnis: u32) {
                     .unwrap()],
             },
             mtu: Some(1450),
+            router_mac: None,
         });
     }
     let cfg = DatapathConfig {

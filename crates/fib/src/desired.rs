@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::mac::MacAddr;
+use perouter_evpn::MacAddress;
 
 /// The name of the router network namespace upstream uses (`/var/run/netns/perouter`).
 pub const DEFAULT_ROUTER_NETNS: &str = "perouter";
@@ -27,6 +27,13 @@ pub const MAX_VNI: u32 = 0x00ff_ffff;
 /// Kernel routes this crate installs carry this protocol (`RTPROT_BGP`, shown as `proto bgp`),
 /// which is how cleanup recognises them and leaves every other route alone.
 pub const ROUTE_PROTOCOL: u8 = 186;
+/// Metric (`RTA_PRIORITY`) of every route this crate installs: zebra's for BGP routes. The
+/// kernel's `NLM_F_REPLACE` replaces the route with the same prefix *and metric*, so a metric of
+/// our own keeps a learned route from replacing a connected one (metric 0 for IPv4, 256 for
+/// IPv6) when the fabric announces the subnet of a link the router namespace is on.
+pub const ROUTE_METRIC: u32 = 20;
+/// The kernel's main routing table (`RT_TABLE_MAIN`), where default-table routes go.
+pub const MAIN_TABLE: u32 = 254;
 
 /// Device names, exactly as upstream derives them (upstream reference §2).
 pub mod names {
@@ -101,6 +108,12 @@ pub struct L3Vni {
     pub addresses: VethAddresses,
     /// MTU of both veth legs (upstream: smallest underlay MTU − 50, unless that is ≤ 1280).
     pub mtu: Option<u32>,
+    /// The router MAC `br-pe-<vni>` gets, advertised in type-5 routes (RFC 9135 §8.1). Give
+    /// every L3VNI of a node the same one: one router MAC per VTEP (landscape pitfall 5).
+    /// `None` keeps the MAC the kernel gave the bridge (see
+    /// [`crate::observed::ObservedNode::l3vni_router_macs`] to learn it).
+    #[serde(default)]
+    pub router_mac: Option<MacAddress>,
 }
 
 /// Where the host-side leg of an L2VNI veth is attached.
@@ -126,7 +139,7 @@ pub struct L2Vni {
     /// VRF the bridge joins (upstream `routingDomain`); `None` = a disconnected L2 overlay.
     pub vrf: Option<String>,
     /// Anycast gateway addresses put on `br-pe-<vni>`; only with a VRF. When present the bridge
-    /// gets the fixed MAC [`MacAddr::l2vni_gateway`].
+    /// gets the fixed MAC [`l2vni_gateway_mac`].
     pub gateway_ips: Vec<IpNet>,
     /// Where the host leg goes.
     pub host_leg: HostLeg,
@@ -307,13 +320,21 @@ pub enum DesiredError {
         vtep: IpAddr,
     },
     /// A route with no next hop.
-    #[error("route {prefix} in L3VNI {vni} has no next hop")]
+    #[error("route {prefix} in L3VNI {vni} (0: the main table) has no next hop")]
     NoNextHop {
-        /// The L3VNI.
+        /// The L3VNI; 0 for a default-table route.
         vni: u32,
         /// The route.
         prefix: IpNet,
     },
+}
+
+/// The fixed gateway MAC upstream gives an L2VNI bridge with gateway IPs, identical on every
+/// node so that hosts keep their ARP entry when they move between nodes: `00:f3` followed by the
+/// big-endian `vni + 1`.
+pub fn l2vni_gateway_mac(vni: u32) -> MacAddress {
+    let v = vni.wrapping_add(1).to_be_bytes();
+    MacAddress([0x00, 0xf3, v[0], v[1], v[2], v[3]])
 }
 
 /// Keeps the table of every VRF that already exists (so a restart never renumbers a table), and
@@ -358,7 +379,7 @@ pub struct VrfRoutes {
     pub table: u32,
     /// Router MAC of each remote VTEP (RFC 9135 §8.1, the Router's MAC extended community).
     /// One MAC per VTEP by construction (landscape pitfall 5).
-    pub router_macs: BTreeMap<IpAddr, MacAddr>,
+    pub router_macs: BTreeMap<IpAddr, MacAddress>,
     /// Prefix → the VTEPs it is reachable through (more than one = ECMP).
     pub routes: BTreeMap<IpNet, BTreeSet<IpAddr>>,
 }
@@ -370,19 +391,36 @@ pub struct ForwardingState {
     pub vrf_routes: BTreeMap<u32, VrfRoutes>,
     /// Remote MACs from type-2 routes: (VNI, MAC) → VTEP. Installed `extern_learn` on
     /// `vni<vni>` (bridge and VXLAN rows in one message, landscape pitfall 10).
-    pub remote_macs: BTreeMap<(u32, MacAddr), IpAddr>,
+    pub remote_macs: BTreeMap<(u32, MacAddress), IpAddr>,
     /// BUM flood list from type-3 routes: (VNI, remote VTEP), appended as
     /// `00:00:00:00:00:00 dst <VTEP>` (RFC 8365 §7, head-end replication).
     pub flood: BTreeSet<(u32, IpAddr)>,
     /// Remote MAC+IP from type-2 routes: (VNI, IP) → MAC, installed as neighbour entries on
     /// `br-pe-<vni>` for ARP/ND suppression (RFC 7432 §10).
-    pub remote_neighbours: BTreeMap<(u32, IpAddr), MacAddr>,
+    pub remote_neighbours: BTreeMap<(u32, IpAddr), MacAddress>,
+    /// Routes of the router namespace's main table ([`MAIN_TABLE`]): underlay routes learned
+    /// from the fabric (remote VTEPs) and passthrough routes. Prefix → gateways (more than one =
+    /// ECMP); the kernel resolves each gateway through its connected routes (no `onlink`).
+    #[serde(default)]
+    pub default_routes: BTreeMap<IpNet, BTreeSet<IpAddr>>,
 }
 
 impl ForwardingState {
-    /// Checks that every route has a next hop and every next hop a router MAC.
+    /// Checks that every route has a next hop, every type-5 next hop a router MAC, and that no
+    /// VRF route set claims a table the kernel reserves.
     pub fn validate(&self) -> Result<(), DesiredError> {
+        for (prefix, gateways) in &self.default_routes {
+            if gateways.is_empty() {
+                return Err(DesiredError::NoNextHop {
+                    vni: 0,
+                    prefix: *prefix,
+                });
+            }
+        }
         for (vni, vr) in &self.vrf_routes {
+            if vr.table == 0 || (253..=255).contains(&vr.table) {
+                return Err(DesiredError::ReservedTable(vr.table));
+            }
             for (prefix, vteps) in &vr.routes {
                 if vteps.is_empty() {
                     return Err(DesiredError::NoNextHop {
@@ -463,7 +501,14 @@ mod tests {
             local_vtep: "100.65.0.0".parse().unwrap(),
             addresses: VethAddresses::default(),
             mtu: None,
+            router_mac: None,
         }
+    }
+
+    #[test]
+    fn gateway_mac_is_00_f3_and_vni_plus_one() {
+        assert_eq!(l2vni_gateway_mac(110).to_string(), "00:f3:00:00:00:6f");
+        assert_eq!(l2vni_gateway_mac(MAX_VNI).to_string(), "00:f3:01:00:00:00");
     }
 
     #[test]
@@ -556,7 +601,7 @@ mod tests {
             .get_mut(&100)
             .unwrap()
             .router_macs
-            .insert(vtep, MacAddr([2, 0, 0, 0, 0, 1]));
+            .insert(vtep, MacAddress([2, 0, 0, 0, 0, 1]));
         assert_eq!(f.validate(), Ok(()));
     }
 

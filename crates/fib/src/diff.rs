@@ -12,13 +12,14 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::IpNet;
 
 use crate::desired::{
-    names, DesiredError, ForwardingState, HostLeg, NodeDatapath, UNDERLAY_LINK_GROUP,
+    l2vni_gateway_mac, names, DesiredError, ForwardingState, HostLeg, NodeDatapath, MAIN_TABLE,
+    ROUTE_METRIC, UNDERLAY_LINK_GROUP,
 };
-use crate::mac::MacAddr;
 use crate::observed::{
     BridgePortFlags, Link, LinkKind, NamespaceState, ObservedNode, ADDR_GEN_MODE_NONE,
 };
 use crate::op::{LinkChange, NextHop, Ns, Op, Phase};
+use perouter_evpn::MacAddress;
 
 /// The result of a diff: operations in execution order, and what could not be planned.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -98,7 +99,7 @@ struct WantLink {
     make: Make,
     master: Option<Option<String>>,
     mtu: Option<u32>,
-    mac: Option<MacAddr>,
+    mac: Option<MacAddress>,
     group: Option<u32>,
     addr_gen_none: bool,
     bridge_port: Option<BridgePortFlags>,
@@ -128,7 +129,7 @@ impl WantLink {
 struct LinkView {
     master: Option<String>,
     mtu: Option<u32>,
-    mac: Option<MacAddr>,
+    mac: Option<MacAddress>,
     group: u32,
     addr_gen_mode: Option<u8>,
     bridge_port: Option<BridgePortFlags>,
@@ -152,7 +153,7 @@ impl LinkView {
 
     /// What a link looks like right after this crate created it (down, no addresses, master
     /// and MTU as given in the create message).
-    fn created(master: Option<String>, mtu: Option<u32>, mac: Option<MacAddr>) -> LinkView {
+    fn created(master: Option<String>, mtu: Option<u32>, mac: Option<MacAddress>) -> LinkView {
         let bridge_port = master
             .as_ref()
             .filter(|m| m.starts_with(names::BRIDGE_PREFIX))
@@ -278,6 +279,7 @@ impl Planner {
             ));
             let mut br = WantLink::new(Ns::Router, names::bridge(v.vni), Make::Bridge);
             br.master = Some(Some(v.vrf.clone()));
+            br.mac = v.router_mac;
             br.addr_gen_none = true;
             br.addresses = Some(Vec::new());
             w.push(br);
@@ -296,7 +298,7 @@ impl Planner {
             br.addr_gen_none = true;
             br.addresses = Some(v.gateway_ips.clone());
             if !v.gateway_ips.is_empty() {
-                br.mac = Some(MacAddr::l2vni_gateway(v.vni));
+                br.mac = Some(l2vni_gateway_mac(v.vni));
             }
             w.push(br);
             w.push(vxlan_want(v.vni, v.local_vtep, v.vxlan_port));
@@ -604,8 +606,8 @@ impl Planner {
             .chain(d.l2vnis.iter().map(|v| v.vni))
             .collect();
         let mut routes: BTreeMap<(u32, IpNet), BTreeSet<NextHop>> = BTreeMap::new();
-        let mut neigh: BTreeMap<(String, IpAddr), MacAddr> = BTreeMap::new();
-        let mut fdb: BTreeMap<(String, MacAddr), IpAddr> = BTreeMap::new();
+        let mut neigh: BTreeMap<(String, IpAddr), MacAddress> = BTreeMap::new();
+        let mut fdb: BTreeMap<(String, MacAddress), IpAddr> = BTreeMap::new();
         let mut flood: BTreeSet<(String, IpAddr)> = BTreeSet::new();
 
         for (vni, vr) in &f.vrf_routes {
@@ -645,10 +647,7 @@ impl Planner {
                             continue;
                         }
                     };
-                    hops.insert(NextHop {
-                        gateway,
-                        dev: br.clone(),
-                    });
+                    hops.insert(NextHop::onlink(gateway, br.clone()));
                 }
                 if !hops.is_empty() {
                     routes.insert((vr.table, prefix.trunc()), hops);
@@ -668,6 +667,22 @@ impl Planner {
                         ));
                     }
                 }
+            }
+        }
+        for (prefix, gateways) in &f.default_routes {
+            let mut hops = BTreeSet::new();
+            for gw in gateways {
+                if prefix.addr().is_ipv4() == gw.is_ipv4() {
+                    hops.insert(NextHop::via(*gw));
+                } else {
+                    self.warnings.push(format!(
+                        "main-table route {prefix} via {gw}: mixed address families are not \
+                         supported; next hop skipped"
+                    ));
+                }
+            }
+            if !hops.is_empty() {
+                routes.insert((MAIN_TABLE, prefix.trunc()), hops);
             }
         }
         for ((vni, mac), vtep) in &f.remote_macs {
@@ -706,20 +721,45 @@ impl Planner {
 
         // Descending prefix order: the kernel's FIB trie deletes a big table about ten times
         // faster that way than in ascending order (performance.md).
+        // Routes of ours with another metric: remove (ours are all ROUTE_METRIC).
+        for ((table, prefix), r) in &router.stray_routes {
+            let on_doomed = r
+                .nexthops
+                .iter()
+                .any(|h| router.name_of(h.oif).is_some_and(doomed));
+            if !on_doomed {
+                ops.push(Op::DelRoute {
+                    table: *table,
+                    prefix: *prefix,
+                    metric: r.metric,
+                });
+            }
+        }
         for ((table, prefix), r) in router.routes.iter().rev() {
             let mut have = BTreeSet::new();
             let mut intact = r.nhid.is_none();
             let mut on_doomed = false;
             for h in &r.nexthops {
-                match (h.gateway, live(h.oif)) {
-                    (Some(gateway), Some(dev)) if h.onlink => {
-                        on_doomed |= doomed(dev);
-                        have.insert(NextHop {
-                            gateway,
-                            dev: dev.to_string(),
-                        });
+                match h.gateway {
+                    Some(gateway) if h.onlink => match live(h.oif) {
+                        Some(dev) => {
+                            on_doomed |= doomed(dev);
+                            have.insert(NextHop::onlink(gateway, dev));
+                        }
+                        None => intact = false,
+                    },
+                    Some(gateway) => {
+                        // Resolved by the kernel: the device it chose matters only when this
+                        // plan deletes or recreates it (the route goes with it).
+                        if let Some(dev) = router.name_of(h.oif) {
+                            if doomed(dev) || self.fresh.contains(dev) {
+                                on_doomed |= doomed(dev);
+                                intact = false;
+                            }
+                        }
+                        have.insert(NextHop::via(gateway));
                     }
-                    _ => intact = false,
+                    None => intact = false,
                 }
             }
             match routes.get(&(*table, *prefix)) {
@@ -731,6 +771,7 @@ impl Planner {
                 None => ops.push(Op::DelRoute {
                     table: *table,
                     prefix: *prefix,
+                    metric: ROUTE_METRIC,
                 }),
             }
         }
@@ -764,8 +805,8 @@ impl Planner {
             ops.push(Op::ReplaceNeighbour { dev, ip, mac });
         }
 
-        let mut self_rows: BTreeMap<(String, MacAddr), BTreeSet<IpAddr>> = BTreeMap::new();
-        let mut master_rows: BTreeSet<(String, MacAddr)> = BTreeSet::new();
+        let mut self_rows: BTreeMap<(String, MacAddress), BTreeSet<IpAddr>> = BTreeMap::new();
+        let mut master_rows: BTreeSet<(String, MacAddress)> = BTreeSet::new();
         for e in &router.fdb {
             let Some(dev) = live(e.ifindex) else { continue };
             if names::vni_of(dev, names::VXLAN_PREFIX).is_none() || doomed(dev) {
@@ -782,9 +823,9 @@ impl Planner {
                 master_rows.insert((dev.to_string(), e.mac));
             }
         }
-        let wanted_macs: BTreeSet<(String, MacAddr)> = fdb.keys().cloned().collect();
+        let wanted_macs: BTreeSet<(String, MacAddress)> = fdb.keys().cloned().collect();
         for ((dev, mac), dsts) in &self_rows {
-            if *mac == MacAddr::ZERO {
+            if *mac == MacAddress::ZERO {
                 for dst in dsts {
                     if !flood.remove(&(dev.clone(), *dst)) {
                         ops.push(Op::DelFdb {
@@ -902,7 +943,14 @@ mod tests {
             master: None,
             up: false,
             mtu: Some(1500),
-            mac: Some(MacAddr([2, 0, 0, 0, (ifindex >> 8) as u8, ifindex as u8])),
+            mac: Some(MacAddress([
+                2,
+                0,
+                0,
+                0,
+                (ifindex >> 8) as u8,
+                ifindex as u8,
+            ])),
             group: 0,
             addr_gen_mode: Some(0),
             bridge_port: None,
@@ -1080,8 +1128,17 @@ mod tests {
                         .iter()
                         .map(|h| ObservedNextHop {
                             gateway: Some(h.gateway),
-                            oif: idx(st, &h.dev),
-                            onlink: true,
+                            // A kernel-resolved gateway goes out of the link whose subnet
+                            // holds it.
+                            oif: match &h.dev {
+                                Some(d) => idx(st, d),
+                                None => st
+                                    .links
+                                    .values()
+                                    .find(|l| l.addresses.iter().any(|a| a.contains(&h.gateway)))
+                                    .map_or(0, |l| l.ifindex),
+                            },
+                            onlink: h.dev.is_some(),
                         })
                         .collect();
                     st.routes.insert(
@@ -1089,14 +1146,24 @@ mod tests {
                         ObservedRoute {
                             nexthops: hops,
                             nhid: None,
+                            metric: ROUTE_METRIC,
                         },
                     );
                 }
-                Op::DelRoute { table, prefix } => {
-                    assert!(ns_mut(o, Ns::Router)
-                        .routes
-                        .remove(&(*table, *prefix))
-                        .is_some());
+                Op::DelRoute {
+                    table,
+                    prefix,
+                    metric,
+                } => {
+                    let st = ns_mut(o, Ns::Router);
+                    if *metric == ROUTE_METRIC {
+                        assert!(st.routes.remove(&(*table, *prefix)).is_some());
+                    } else {
+                        let before = st.stray_routes.len();
+                        st.stray_routes
+                            .retain(|(k, r)| !(*k == (*table, *prefix) && r.metric == *metric));
+                        assert!(st.stray_routes.len() < before, "deleting a missing route");
+                    }
                 }
                 Op::ReplaceNeighbour { dev, ip, mac } => {
                     let st = ns_mut(o, Ns::Router);
@@ -1137,7 +1204,7 @@ mod tests {
                     let i = idx(st, dev);
                     st.fdb.push(FdbEntry {
                         ifindex: i,
-                        mac: MacAddr::ZERO,
+                        mac: MacAddress::ZERO,
                         dst: Some(*dst),
                         is_self: true,
                         master: false,
@@ -1195,6 +1262,7 @@ mod tests {
                 ],
             },
             mtu: Some(1450),
+            router_mac: None,
         }
     }
 
@@ -1227,7 +1295,10 @@ mod tests {
         d.passthrough = Some(Passthrough {
             addresses: VethAddresses {
                 host: vec!["192.169.100.2/24".parse().unwrap()],
-                router: vec!["192.169.100.1/24".parse().unwrap()],
+                router: vec![
+                    "192.169.100.1/24".parse().unwrap(),
+                    "2001:db8:100::1/64".parse().unwrap(),
+                ],
             },
             mtu: None,
         });
@@ -1242,8 +1313,8 @@ mod tests {
         };
         let v2: IpAddr = "100.65.0.2".parse().unwrap();
         let v3: IpAddr = "100.65.0.3".parse().unwrap();
-        vr.router_macs.insert(v2, MacAddr([0xaa, 0, 0, 0, 0, 2]));
-        vr.router_macs.insert(v3, MacAddr([0xaa, 0, 0, 0, 0, 3]));
+        vr.router_macs.insert(v2, MacAddress([0xaa, 0, 0, 0, 0, 2]));
+        vr.router_macs.insert(v3, MacAddress([0xaa, 0, 0, 0, 0, 3]));
         vr.routes
             .insert("10.0.0.0/24".parse().unwrap(), [v2].into());
         vr.routes
@@ -1251,12 +1322,26 @@ mod tests {
         vr.routes
             .insert("2001:db8:9::/64".parse().unwrap(), [v3].into());
         f.vrf_routes.insert(100, vr);
-        f.remote_macs.insert((110, MacAddr([2, 0, 0, 0, 1, 1])), v2);
+        f.remote_macs
+            .insert((110, MacAddress([2, 0, 0, 0, 1, 1])), v2);
         f.flood.insert((110, v2));
         f.flood.insert((130, v3));
         f.remote_neighbours.insert(
             (110, "192.168.110.9".parse().unwrap()),
-            MacAddr([2, 0, 0, 0, 1, 1]),
+            MacAddress([2, 0, 0, 0, 1, 1]),
+        );
+        // Main-table routes: a remote VTEP over the fabric (ECMP), and a v6 passthrough route.
+        f.default_routes.insert(
+            "100.65.0.2/32".parse().unwrap(),
+            [
+                "192.168.11.1".parse().unwrap(),
+                "192.168.11.2".parse().unwrap(),
+            ]
+            .into(),
+        );
+        f.default_routes.insert(
+            "2001:db8:77::/48".parse().unwrap(),
+            ["2001:db8:100::2".parse().unwrap()].into(),
         );
         f
     }
@@ -1418,6 +1503,131 @@ mod tests {
     }
 
     #[test]
+    fn router_mac_is_set_at_creation_and_changed_with_one_message() {
+        let rmac = MacAddress([0x02, 0x52, 0, 0, 0, 1]);
+        let mut d = full_node();
+        for v in &mut d.l3vnis {
+            v.router_mac = Some(rmac);
+        }
+        let f = forwarding();
+        let mut o = host_with_nic();
+        let plan = diff(&d, &f, &o).unwrap();
+        for vni in [100, 200] {
+            let br = names::bridge(vni);
+            assert!(plan.ops.iter().any(|op| matches!(op,
+                Op::CreateBridge { name, mac: Some(m), .. } if *name == br && *m == rmac)));
+            assert!(!plan.ops.iter().any(|op| matches!(op,
+                Op::SetLink { name, change: LinkChange::Mac(_), .. } if *name == br)));
+        }
+        sim(&mut o, &plan.ops);
+        assert!(diff(&d, &f, &o).unwrap().ops.is_empty());
+        assert_eq!(
+            o.l3vni_router_macs(&d),
+            [(100, rmac), (200, rmac)].into_iter().collect()
+        );
+        // A new router MAC: exactly one RTM_NEWLINK per bridge, nothing else.
+        let other = MacAddress([0x02, 0x52, 0, 0, 0, 2]);
+        for v in &mut d.l3vnis {
+            v.router_mac = Some(other);
+        }
+        let plan = diff(&d, &f, &o).unwrap();
+        assert_eq!(plan.ops.len(), 2, "{:#?}", plan.ops);
+        assert!(plan.ops.iter().all(|op| matches!(op,
+            Op::SetLink { change: LinkChange::Mac(m), .. } if *m == other)));
+        // `None` leaves whatever the bridge has.
+        for v in &mut d.l3vnis {
+            v.router_mac = None;
+        }
+        assert!(diff(&d, &f, &o).unwrap().ops.is_empty());
+    }
+
+    #[test]
+    fn main_table_routes_resolve_through_the_kernel_and_strays_are_removed() {
+        let d = full_node();
+        let f = forwarding();
+        let mut o = host_with_nic();
+        let plan = diff(&d, &f, &o).unwrap();
+        let main: Vec<&Op> = plan
+            .ops
+            .iter()
+            .filter(|op| {
+                matches!(
+                    op,
+                    Op::ReplaceRoute {
+                        table: MAIN_TABLE,
+                        ..
+                    }
+                )
+            })
+            .collect();
+        assert_eq!(main.len(), 2, "{main:#?}");
+        let Op::ReplaceRoute { nexthops, .. } = main[0] else {
+            unreachable!()
+        };
+        assert_eq!(
+            nexthops,
+            &[
+                NextHop::via("192.168.11.1".parse().unwrap()),
+                NextHop::via("192.168.11.2".parse().unwrap())
+            ]
+        );
+        sim(&mut o, &plan.ops);
+        assert!(diff(&d, &f, &o).unwrap().ops.is_empty());
+        // A proto-bgp route of another metric (an older install, or by hand) is ours to remove,
+        // even when the same prefix is wanted: the wanted one (metric 20) stays.
+        let stray = ObservedRoute {
+            nexthops: [ObservedNextHop {
+                gateway: Some("192.168.11.9".parse().unwrap()),
+                oif: 0,
+                onlink: false,
+            }]
+            .into(),
+            nhid: None,
+            metric: 0,
+        };
+        let st = o.router.as_mut().unwrap();
+        st.stray_routes
+            .push(((MAIN_TABLE, "100.65.0.2/32".parse().unwrap()), stray));
+        let plan = diff(&d, &f, &o).unwrap();
+        assert_eq!(
+            plan.ops,
+            vec![Op::DelRoute {
+                table: MAIN_TABLE,
+                prefix: "100.65.0.2/32".parse().unwrap(),
+                metric: 0
+            }]
+        );
+        sim(&mut o, &plan.ops);
+        // A changed gateway set is one replace; a withdrawn prefix one delete.
+        let mut f2 = f.clone();
+        f2.default_routes.insert(
+            "100.65.0.2/32".parse().unwrap(),
+            ["192.168.11.2".parse().unwrap()].into(),
+        );
+        f2.default_routes
+            .remove(&"2001:db8:77::/48".parse().unwrap());
+        let plan = diff(&d, &f2, &o).unwrap();
+        assert_eq!(plan.ops.len(), 2, "{:#?}", plan.ops);
+        assert!(
+            matches!(&plan.ops[0], Op::DelRoute { table: MAIN_TABLE, metric: ROUTE_METRIC, prefix } if prefix.to_string() == "2001:db8:77::/48")
+        );
+        assert!(matches!(
+            &plan.ops[1],
+            Op::ReplaceRoute {
+                table: MAIN_TABLE,
+                ..
+            }
+        ));
+        // Empty gateway sets are refused.
+        f2.default_routes
+            .insert("10.0.0.0/8".parse().unwrap(), BTreeSet::new());
+        assert!(matches!(
+            diff(&d, &f2, &o),
+            Err(DesiredError::NoNextHop { vni: 0, .. })
+        ));
+    }
+
+    #[test]
     fn invalid_desired_state_is_refused_before_planning() {
         let mut d = full_node();
         d.l3vnis[1].table = 1;
@@ -1467,7 +1677,8 @@ mod tests {
                     };
                     for (net, vtep) in routes {
                         let vt: IpAddr = format!("100.65.0.{}", vtep + 2).parse().unwrap();
-                        vr.router_macs.insert(vt, MacAddr([0xaa, 0, 0, 0, 0, vtep]));
+                        vr.router_macs
+                            .insert(vt, MacAddress([0xaa, 0, 0, 0, 0, vtep]));
                         vr.routes
                             .entry(format!("10.{net}.0.0/16").parse().unwrap())
                             .or_default()
@@ -1475,10 +1686,16 @@ mod tests {
                     }
                     f.vrf_routes.insert(*v, vr);
                 }
+                if nic {
+                    f.default_routes.insert(
+                        "100.65.0.9/32".parse().unwrap(),
+                        ["192.168.11.1".parse().unwrap()].into(),
+                    );
+                }
                 for v in &l2s {
                     f.flood.insert((*v, "100.65.0.9".parse().unwrap()));
                     f.remote_macs.insert(
-                        (*v, MacAddr([2, 0, 0, 0, 0, *v as u8])),
+                        (*v, MacAddress([2, 0, 0, 0, 0, *v as u8])),
                         "100.65.0.9".parse().unwrap(),
                     );
                 }

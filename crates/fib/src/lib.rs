@@ -14,7 +14,6 @@
 pub mod apply;
 pub mod desired;
 pub mod diff;
-pub mod mac;
 pub mod message;
 pub mod netns;
 pub mod observed;
@@ -27,6 +26,6 @@ pub use desired::{
     ForwardingState, HostLeg, L2Vni, L3Vni, NodeDatapath, Passthrough, VethAddresses, VrfRoutes,
 };
 pub use diff::{diff, Plan};
-pub use mac::MacAddr;
 pub use observed::ObservedNode;
 pub use op::{Ns, Op};
+pub use perouter_evpn::MacAddress;

@@ -22,9 +22,9 @@ use netlink_packet_route::route::{
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use crate::desired::ROUTE_PROTOCOL;
-use crate::mac::MacAddr;
+use crate::desired::{ROUTE_METRIC, ROUTE_PROTOCOL};
 use crate::op::{LinkChange, NextHop, Ns, Op};
+use perouter_evpn::MacAddress;
 
 /// Name → index lookups and namespace descriptors the messages need.
 pub trait Resolve {
@@ -266,9 +266,18 @@ pub fn build(op: &Op, r: &impl Resolve) -> Result<Request, BuildError> {
             let m = route(*table, prefix, nexthops, r)?;
             req(Ns::Router, NLM_F_CREATE | NLM_F_REPLACE, M::NewRoute(m))
         }
-        Op::DelRoute { table, prefix } => {
+        Op::DelRoute {
+            table,
+            prefix,
+            metric,
+        } => {
             let mut m = route(*table, prefix, &[], r)?;
             m.header.scope = RouteScope::NoWhere;
+            for a in &mut m.attributes {
+                if let RouteAttribute::Priority(p) = a {
+                    *p = *metric;
+                }
+            }
             req(Ns::Router, 0, M::DelRoute(m))
         }
         Op::ReplaceNeighbour { dev, ip, mac } => {
@@ -312,7 +321,7 @@ pub fn build(op: &Op, r: &impl Resolve) -> Result<Request, BuildError> {
         Op::AppendFlood { dev, dst } => {
             let m = fdb(
                 idx(r, Ns::Router, dev)?,
-                MacAddr::ZERO,
+                MacAddress::ZERO,
                 Some(*dst),
                 NeighbourFlags::Own,
                 NeighbourState::Permanent,
@@ -364,7 +373,7 @@ fn address(index: u32, addr: &IpNet, add: bool) -> AddressMessage {
 
 fn fdb(
     ifindex: u32,
-    mac: MacAddr,
+    mac: MacAddress,
     dst: Option<IpAddr>,
     flags: NeighbourFlags,
     state: NeighbourState,
@@ -383,7 +392,8 @@ fn fdb(
     m
 }
 
-/// A route message for `prefix` in `table` with protocol [`ROUTE_PROTOCOL`] and onlink next hops.
+/// A route message for `prefix` in `table` with protocol [`ROUTE_PROTOCOL`], metric
+/// [`ROUTE_METRIC`] and the given next hops (`onlink` where they name a device).
 pub fn route(
     table: u32,
     prefix: &IpNet,
@@ -401,6 +411,7 @@ pub fn route(
         ..Default::default()
     };
     m.attributes.push(RouteAttribute::Table(table));
+    m.attributes.push(RouteAttribute::Priority(ROUTE_METRIC));
     if prefix.prefix_len() > 0 {
         m.attributes
             .push(RouteAttribute::Destination(route_addr(prefix.addr())));
@@ -408,18 +419,22 @@ pub fn route(
     match nexthops {
         [] => {}
         [one] => {
-            m.header.flags = RouteFlags::Onlink;
             m.attributes
                 .push(RouteAttribute::Gateway(route_addr(one.gateway)));
-            m.attributes
-                .push(RouteAttribute::Oif(idx(r, Ns::Router, &one.dev)?));
+            if let Some(dev) = &one.dev {
+                m.header.flags = RouteFlags::Onlink;
+                m.attributes
+                    .push(RouteAttribute::Oif(idx(r, Ns::Router, dev)?));
+            }
         }
         many => {
             let mut hops = Vec::with_capacity(many.len());
             for nh in many {
                 let mut hop = RouteNextHop::default();
-                hop.flags = RouteNextHopFlags::Onlink;
-                hop.interface_index = idx(r, Ns::Router, &nh.dev)?;
+                if let Some(dev) = &nh.dev {
+                    hop.flags = RouteNextHopFlags::Onlink;
+                    hop.interface_index = idx(r, Ns::Router, dev)?;
+                }
                 hop.attributes = vec![RouteAttribute::Gateway(route_addr(nh.gateway))];
                 hops.push(hop);
             }
@@ -473,15 +488,19 @@ mod tests {
                 table: 1000,
                 prefix: "10.1.0.0/24".parse().unwrap(),
                 nexthops: vec![
-                    NextHop {
-                        gateway: "100.65.0.2".parse().unwrap(),
-                        dev: "br-pe-100".into(),
-                    },
-                    NextHop {
-                        gateway: "100.65.0.3".parse().unwrap(),
-                        dev: "br-pe-100".into(),
-                    },
+                    NextHop::onlink("100.65.0.2".parse().unwrap(), "br-pe-100"),
+                    NextHop::onlink("100.65.0.3".parse().unwrap(), "br-pe-100"),
                 ],
+            },
+            Op::ReplaceRoute {
+                table: 254,
+                prefix: "100.65.0.2/32".parse().unwrap(),
+                nexthops: vec![NextHop::via("192.168.11.2".parse().unwrap())],
+            },
+            Op::DelRoute {
+                table: 254,
+                prefix: "100.65.0.2/32".parse().unwrap(),
+                metric: 1024,
             },
             Op::ReplaceFdb {
                 dev: "vni100".into(),

@@ -22,8 +22,8 @@ use netlink_packet_route::route::{
 };
 use netlink_packet_route::AddressFamily;
 
-use crate::desired::ROUTE_PROTOCOL;
-use crate::mac::MacAddr;
+use crate::desired::{names, NodeDatapath, ROUTE_METRIC, ROUTE_PROTOCOL};
+use perouter_evpn::MacAddress;
 
 /// The kind of a link, with the attributes the diff compares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +81,7 @@ pub struct Link {
     /// MTU.
     pub mtu: Option<u32>,
     /// Hardware address.
-    pub mac: Option<MacAddr>,
+    pub mac: Option<MacAddress>,
     /// Link group.
     pub group: u32,
     /// IPv6 address generation mode (`IN6_ADDR_GEN_MODE_*`), `None` if IPv6 is off.
@@ -110,13 +110,15 @@ pub struct ObservedRoute {
     pub nexthops: BTreeSet<ObservedNextHop>,
     /// Nexthop object id, for routes installed with `RTA_NH_ID`.
     pub nhid: Option<u32>,
+    /// `RTA_PRIORITY` (0 when absent).
+    pub metric: u32,
 }
 
 /// An IPv4 ARP or IPv6 ND entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservedNeighbour {
     /// Link-layer address.
-    pub mac: Option<MacAddr>,
+    pub mac: Option<MacAddress>,
     /// `NUD_*` state bits.
     pub state: u16,
     /// `NTF_EXT_LEARNED`: installed by a control plane (us), not resolved by the kernel.
@@ -129,7 +131,7 @@ pub struct FdbEntry {
     /// Port (or VXLAN device) the row is on.
     pub ifindex: u32,
     /// MAC.
-    pub mac: MacAddr,
+    pub mac: MacAddress,
     /// Remote VTEP (`NDA_DST`), for VXLAN rows.
     pub dst: Option<IpAddr>,
     /// `NTF_SELF`: a row of the device's own table (the VXLAN FDB).
@@ -147,8 +149,11 @@ pub struct FdbEntry {
 pub struct NamespaceState {
     /// Links by name.
     pub links: BTreeMap<String, Link>,
-    /// Routes with protocol [`ROUTE_PROTOCOL`], by (table, prefix).
+    /// Routes with protocol [`ROUTE_PROTOCOL`] and metric [`ROUTE_METRIC`], by (table, prefix).
     pub routes: BTreeMap<(u32, IpNet), ObservedRoute>,
+    /// Routes with protocol [`ROUTE_PROTOCOL`] and another metric (left by an older version or
+    /// by hand): ours to remove.
+    pub stray_routes: Vec<((u32, IpNet), ObservedRoute)>,
     /// ARP/ND entries by (ifindex, IP).
     pub neighbours: BTreeMap<(u32, IpAddr), ObservedNeighbour>,
     /// Bridge FDB rows.
@@ -164,6 +169,25 @@ pub struct ObservedNode {
     pub host: NamespaceState,
     /// The router namespace.
     pub router: Option<NamespaceState>,
+}
+
+impl ObservedNode {
+    /// The MAC of each L3VNI's bridge `br-pe-<vni>` that exists in the router namespace: the
+    /// router MAC to advertise in type-5 routes (RFC 9135 §8.1) when [`crate::desired::L3Vni`]
+    /// leaves `router_mac` to the kernel.
+    pub fn l3vni_router_macs(&self, desired: &NodeDatapath) -> BTreeMap<u32, MacAddress> {
+        let Some(router) = &self.router else {
+            return BTreeMap::new();
+        };
+        desired
+            .l3vnis
+            .iter()
+            .filter_map(|v| {
+                let mac = router.links.get(&names::bridge(v.vni))?.mac?;
+                Some((v.vni, mac))
+            })
+            .collect()
+    }
 }
 
 impl NamespaceState {
@@ -197,7 +221,11 @@ impl NamespaceState {
         }
         for r in routes {
             if let Some((key, route)) = route_from_message(r) {
-                st.routes.insert(key, route);
+                if route.metric == ROUTE_METRIC {
+                    st.routes.insert(key, route);
+                } else {
+                    st.stray_routes.push((key, route));
+                }
             }
         }
         for n in neighbours {
@@ -230,7 +258,7 @@ impl NamespaceState {
                 master: None,
                 up: false,
                 mtu: Some(65536),
-                mac: Some(MacAddr::ZERO),
+                mac: Some(MacAddress::ZERO),
                 group: 0,
                 addr_gen_mode: Some(0),
                 bridge_port: None,
@@ -277,7 +305,7 @@ pub fn link_from_message(m: &LinkMessage) -> Option<Link> {
             LinkAttribute::IfName(n) => name = Some(n.clone()),
             LinkAttribute::Controller(i) => master = Some(*i),
             LinkAttribute::Mtu(v) => mtu = Some(*v),
-            LinkAttribute::Address(b) => mac = MacAddr::from_slice(b),
+            LinkAttribute::Address(b) => mac = mac_from_slice(b),
             LinkAttribute::Group(g) => group = *g,
             LinkAttribute::LinkInfo(infos) => {
                 let mut k = None;
@@ -371,6 +399,12 @@ pub fn link_from_message(m: &LinkMessage) -> Option<Link> {
     })
 }
 
+/// Reads a MAC from a netlink attribute payload (`IFLA_ADDRESS`, `NDA_LLADDR`); `None` unless
+/// it is exactly six bytes (an IPIP tunnel's four-byte "address", for one, is not a MAC).
+pub fn mac_from_slice(bytes: &[u8]) -> Option<MacAddress> {
+    <[u8; 6]>::try_from(bytes).ok().map(MacAddress)
+}
+
 /// `IN6_ADDR_GEN_MODE_NONE`: no automatic IPv6 link-local address.
 pub const ADDR_GEN_MODE_NONE: u8 = 1;
 
@@ -416,8 +450,10 @@ pub fn route_from_message(m: &RouteMessage) -> Option<((u32, IpNet), ObservedRou
     let mut oif = 0;
     let mut multipath = None;
     let mut nhid = None;
+    let mut metric = 0;
     for a in &m.attributes {
         match a {
+            RouteAttribute::Priority(p) => metric = *p,
             RouteAttribute::Table(t) => table = *t,
             RouteAttribute::Destination(d) => dst = route_addr(d),
             RouteAttribute::Gateway(g) => gateway = route_addr(g),
@@ -456,7 +492,14 @@ pub fn route_from_message(m: &RouteMessage) -> Option<((u32, IpNet), ObservedRou
             onlink: m.header.flags.contains(RouteFlags::Onlink),
         });
     }
-    Some(((table, prefix), ObservedRoute { nexthops, nhid }))
+    Some((
+        (table, prefix),
+        ObservedRoute {
+            nexthops,
+            nhid,
+            metric,
+        },
+    ))
 }
 
 fn neigh_addr(a: &NeighbourAddress) -> Option<IpAddr> {
@@ -481,7 +524,7 @@ pub fn neighbour_from_message(m: &NeighbourMessage) -> Option<((u32, IpAddr), Ob
     for a in &m.attributes {
         match a {
             NeighbourAttribute::Destination(d) => ip = neigh_addr(d),
-            NeighbourAttribute::LinkLayerAddress(l) => mac = MacAddr::from_slice(l),
+            NeighbourAttribute::LinkLayerAddress(l) => mac = mac_from_slice(l),
             _ => {}
         }
     }
@@ -502,7 +545,7 @@ pub fn fdb_from_message(m: &NeighbourMessage) -> Option<FdbEntry> {
     let mut has_master = false;
     for a in &m.attributes {
         match a {
-            NeighbourAttribute::LinkLayerAddress(l) => mac = MacAddr::from_slice(l),
+            NeighbourAttribute::LinkLayerAddress(l) => mac = mac_from_slice(l),
             NeighbourAttribute::Destination(d) => dst = neigh_addr(d),
             NeighbourAttribute::Controller(_) => has_master = true,
             _ => {}

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::mac::MacAddr;
+use perouter_evpn::MacAddress;
 
 /// Which network namespace an operation runs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -34,21 +34,42 @@ pub enum LinkChange {
     /// `IFLA_MTU`.
     Mtu(u32),
     /// `IFLA_ADDRESS`.
-    Mac(MacAddr),
+    Mac(MacAddress),
     /// `IFLA_GROUP`.
     Group(u32),
     /// `IFLA_INET6_ADDR_GEN_MODE` = none: no IPv6 link-local address (upstream `addr_gen_mode=1`).
     AddrGenModeNone,
 }
 
-/// One next hop of a route: a gateway reached on a device, always `onlink` (the gateway is a
-/// remote VTEP, not on the bridge's subnet).
+/// One next hop of a route.
+///
+/// A type-5 route's next hop is a remote VTEP reached `onlink` on `br-pe-<l3vni>` (the VTEP is
+/// not on the bridge's subnet: zebra's model of symmetric IRB). A default-table route's next hop
+/// is a plain gateway the kernel resolves itself, through the connected routes of the underlay
+/// or passthrough links (`dev: None`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct NextHop {
-    /// The gateway (a VTEP, or its IPv4-mapped IPv6 form for IPv6 prefixes over an IPv4 VTEP).
+    /// The gateway (a VTEP, or its IPv4-mapped IPv6 form for IPv6 prefixes over an IPv4 VTEP; or
+    /// a fabric/host-session neighbour for default-table routes).
     pub gateway: IpAddr,
-    /// The device (`br-pe-<l3vni>`).
-    pub dev: String,
+    /// `Some(dev)`: the gateway is reached `onlink` on that device. `None`: the kernel resolves
+    /// the gateway (it must be on a connected subnet).
+    pub dev: Option<String>,
+}
+
+impl NextHop {
+    /// A gateway reached `onlink` on `dev`.
+    pub fn onlink(gateway: IpAddr, dev: impl Into<String>) -> NextHop {
+        NextHop {
+            gateway,
+            dev: Some(dev.into()),
+        }
+    }
+
+    /// A gateway the kernel resolves through its connected routes.
+    pub fn via(gateway: IpAddr) -> NextHop {
+        NextHop { gateway, dev: None }
+    }
 }
 
 /// One idempotent datapath operation. Each maps to one netlink message (or one sysctl write,
@@ -104,7 +125,7 @@ pub enum Op {
         /// VRF to enslave it to.
         master: Option<String>,
         /// Fixed MAC.
-        mac: Option<MacAddr>,
+        mac: Option<MacAddress>,
     },
     /// Create a VXLAN device (router namespace), `nolearning`, `dev lo`, enslaved to its bridge.
     CreateVxlan {
@@ -171,12 +192,16 @@ pub enum Op {
         /// Name.
         name: String,
     },
-    /// Delete a route of ours.
+    /// Delete a route of ours (matched by protocol and metric, so a foreign route with the same
+    /// prefix is never the one removed).
     DelRoute {
         /// Table.
         table: u32,
         /// Prefix.
         prefix: IpNet,
+        /// Its metric (`RTA_PRIORITY`): [`crate::desired::ROUTE_METRIC`] for the routes this
+        /// crate installs.
+        metric: u32,
     },
     /// Delete an ARP/ND entry.
     DelNeighbour {
@@ -190,7 +215,7 @@ pub enum Op {
         /// VXLAN device.
         dev: String,
         /// MAC.
-        mac: MacAddr,
+        mac: MacAddress,
         /// Remote VTEP of the VXLAN row.
         dst: Option<IpAddr>,
         /// Delete the bridge's row (`NTF_MASTER`) rather than the device's own (`NTF_SELF`).
@@ -203,7 +228,7 @@ pub enum Op {
         /// VXLAN device.
         dev: String,
         /// MAC.
-        mac: MacAddr,
+        mac: MacAddress,
         /// Remote VTEP.
         dst: IpAddr,
     },
@@ -221,7 +246,7 @@ pub enum Op {
         /// IP.
         ip: IpAddr,
         /// MAC.
-        mac: MacAddr,
+        mac: MacAddress,
     },
     /// Ask the kernel to re-resolve a neighbour entry (`NTF_USE`): keeps a silent host's entry,
     /// and so its type-2 route, alive.
@@ -231,7 +256,8 @@ pub enum Op {
         /// IP.
         ip: IpAddr,
     },
-    /// Install or replace a route (`NLM_F_REPLACE`, protocol bgp, onlink next hops).
+    /// Install or replace a route (`NLM_F_REPLACE`, protocol bgp, metric
+    /// [`crate::desired::ROUTE_METRIC`]).
     ReplaceRoute {
         /// Table.
         table: u32,
@@ -358,7 +384,11 @@ impl fmt::Display for Op {
             Op::DelAddress { ns, dev, addr } => write!(f, "[{ns}] del address {addr} dev {dev}"),
             Op::AddAddress { ns, dev, addr } => write!(f, "[{ns}] add address {addr} dev {dev}"),
             Op::SetUp { ns, name } => write!(f, "[{ns}] set {name} up"),
-            Op::DelRoute { table, prefix } => write!(f, "del route {prefix} table {table}"),
+            Op::DelRoute {
+                table,
+                prefix,
+                metric,
+            } => write!(f, "del route {prefix} table {table} metric {metric}"),
             Op::DelNeighbour { dev, ip } => write!(f, "del neigh {ip} dev {dev}"),
             Op::DelFdb {
                 dev,

@@ -18,12 +18,12 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
 
 use crate::desired::{names, NodeDatapath};
-use crate::mac::MacAddr;
 use crate::netns::NetnsHandle;
 use crate::observed::{
     fdb_from_message, neighbour_from_message, route_from_message, NamespaceState,
 };
 use crate::op::Op;
+use perouter_evpn::MacAddress;
 
 /// `NUD_STALE`.
 const NUD_STALE: u16 = 0x04;
@@ -39,7 +39,7 @@ pub enum KernelEvent {
         /// The L2VNI.
         vni: u32,
         /// The MAC.
-        mac: MacAddr,
+        mac: MacAddress,
         /// Learned (`true`) or gone (`false`).
         present: bool,
     },
@@ -50,7 +50,7 @@ pub enum KernelEvent {
         /// The IP.
         ip: IpAddr,
         /// Its MAC.
-        mac: Option<MacAddr>,
+        mac: Option<MacAddress>,
         /// Usable (`true`) or gone/failed (`false`).
         present: bool,
     },
@@ -336,7 +336,7 @@ mod tests {
             ev,
             vec![KernelEvent::LocalMac {
                 vni: 110,
-                mac: MacAddr([2, 0, 0, 0, 0, 7]),
+                mac: MacAddress([2, 0, 0, 0, 0, 7]),
                 present: true
             }]
         );
@@ -379,7 +379,7 @@ mod tests {
             vec![KernelEvent::LocalNeighbour {
                 vni: 110,
                 ip: "192.168.110.5".parse().unwrap(),
-                mac: Some(MacAddr([2, 0, 0, 0, 0, 9])),
+                mac: Some(MacAddress([2, 0, 0, 0, 0, 9])),
                 present: true
             }]
         );

@@ -11,7 +11,7 @@ use common::*;
 use perouter_fib::desired::{
     assign_table_ids, HostLeg, L2Vni, L3Vni, NodeDatapath, VethAddresses, VrfRoutes,
 };
-use perouter_fib::{Datapath, DatapathConfig, ForwardingState, MacAddr};
+use perouter_fib::{Datapath, DatapathConfig, ForwardingState, MacAddress};
 
 fn require_vrf() {
     println!("{}", where_we_run());
@@ -34,6 +34,7 @@ fn l3(vrf: &str, table: u32, vni: u32, vtep: &str, host: &str, router: &str) -> 
             router: router.split(',').map(|a| a.parse().unwrap()).collect(),
         },
         mtu: Some(1450),
+        router_mac: None,
     }
 }
 
@@ -237,12 +238,12 @@ fn two_nodes_ping_across_vxlan_in_a_vrf_and_across_a_stretched_l2vni() {
         assert!(rep.apply.failures.is_empty(), "{:#?}", rep.apply.failures);
         assert!(rep.plan.warnings.is_empty(), "{:?}", rep.plan.warnings);
     }
-    let rmac = |n: &mut Node| -> MacAddr {
+    let rmac = |n: &mut Node| -> MacAddress {
         let o = n.dp.observe(&n.desired).unwrap();
         o.router.unwrap().links["br-pe-100"].mac.unwrap()
     };
     let (rmac_a, rmac_b) = (rmac(&mut a), rmac(&mut b));
-    let hostmac = |ns: &str, dev: &str| -> MacAddr {
+    let hostmac = |ns: &str, dev: &str| -> MacAddress {
         link(ns, dev).unwrap()["address"]
             .as_str()
             .unwrap()
@@ -253,26 +254,29 @@ fn two_nodes_ping_across_vxlan_in_a_vrf_and_across_a_stretched_l2vni() {
 
     // Forwarding state as the RIB would hand it over: type-5 routes, type-2 MAC / MAC+IP,
     // type-3 flood lists.
-    let fwd =
-        |peer_vtep: &str, peer_rmac: MacAddr, peer_net: &str, peer_mac: MacAddr, peer_ip: &str| {
-            let mut f = ForwardingState::default();
-            let mut vr = VrfRoutes {
-                table: 1,
-                ..Default::default()
-            };
-            vr.router_macs.insert(peer_vtep.parse().unwrap(), peer_rmac);
-            vr.routes.insert(
-                peer_net.parse().unwrap(),
-                [peer_vtep.parse().unwrap()].into(),
-            );
-            f.vrf_routes.insert(100, vr);
-            f.flood.insert((200, peer_vtep.parse().unwrap()));
-            f.remote_macs
-                .insert((200, peer_mac), peer_vtep.parse().unwrap());
-            f.remote_neighbours
-                .insert((200, peer_ip.parse().unwrap()), peer_mac);
-            f
+    let fwd = |peer_vtep: &str,
+               peer_rmac: MacAddress,
+               peer_net: &str,
+               peer_mac: MacAddress,
+               peer_ip: &str| {
+        let mut f = ForwardingState::default();
+        let mut vr = VrfRoutes {
+            table: 1,
+            ..Default::default()
         };
+        vr.router_macs.insert(peer_vtep.parse().unwrap(), peer_rmac);
+        vr.routes.insert(
+            peer_net.parse().unwrap(),
+            [peer_vtep.parse().unwrap()].into(),
+        );
+        f.vrf_routes.insert(100, vr);
+        f.flood.insert((200, peer_vtep.parse().unwrap()));
+        f.remote_macs
+            .insert((200, peer_mac), peer_vtep.parse().unwrap());
+        f.remote_neighbours
+            .insert((200, peer_ip.parse().unwrap()), peer_mac);
+        f
+    };
     let fa = fwd(
         "100.65.0.2",
         rmac_b,

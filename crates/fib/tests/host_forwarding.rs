@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use common::*;
 use perouter_fib::desired::{HostLeg, L2Vni, NodeDatapath, VrfRoutes};
-use perouter_fib::{Datapath, DatapathConfig, ForwardingState, MacAddr};
+use perouter_fib::{Datapath, DatapathConfig, ForwardingState, MacAddress};
 use serde_json::Value;
 
 const TABLE: u32 = 1000;
@@ -31,7 +31,7 @@ fn node(router: &str) -> NodeDatapath {
     d
 }
 
-fn mac(s: &str) -> MacAddr {
+fn mac(s: &str) -> MacAddress {
     s.parse().unwrap()
 }
 
@@ -272,18 +272,12 @@ fn a_failed_operation_is_reported_and_the_rest_applied() {
     let ok = |p: &str| Op::ReplaceRoute {
         table: TABLE,
         prefix: p.parse().unwrap(),
-        nexthops: vec![NextHop {
-            gateway: "100.65.0.2".parse().unwrap(),
-            dev: "br-pe-100".into(),
-        }],
+        nexthops: vec![NextHop::onlink("100.65.0.2".parse().unwrap(), "br-pe-100")],
     };
     let bad = Op::ReplaceRoute {
         table: TABLE,
         prefix: "10.0.2.0/24".parse().unwrap(),
-        nexthops: vec![NextHop {
-            gateway: "224.0.0.1".parse().unwrap(),
-            dev: "br-pe-100".into(),
-        }],
+        nexthops: vec![NextHop::onlink("224.0.0.1".parse().unwrap(), "br-pe-100")],
     };
     let rep = dp.apply(&[ok("10.0.1.0/24"), bad, ok("10.0.3.0/24")]);
     assert_eq!(rep.sends, 1, "one batch");

@@ -91,6 +91,7 @@ fn bench_unicast(c: &mut Criterion) {
                     },
                     announced: (0..1000).map(|i| Nlri::V4(prefix(i))).collect(),
                     withdrawn: vec![],
+                    path_id: 0,
                 };
                 (r, a, o, u)
             },
@@ -153,6 +154,7 @@ fn bench_unicast(c: &mut Criterion) {
                         })
                         .collect(),
                     withdrawn: vec![],
+                    path_id: 0,
                 };
                 (r, tor, h, u)
             },

@@ -169,6 +169,7 @@ fn unicast(routes: u32, sets: u32) -> Report {
                 attrs,
                 announced,
                 withdrawn: vec![],
+                path_id: 0,
             },
         )
         .unwrap();
@@ -255,6 +256,7 @@ fn type5(routes: u32, sets: u32) -> Report {
             },
             announced: vec![Nlri::V4("100.64.0.0/16".parse().unwrap())],
             withdrawn: vec![],
+            path_id: 0,
         },
     )
     .unwrap();
@@ -301,6 +303,7 @@ fn type5(routes: u32, sets: u32) -> Report {
                 attrs,
                 announced,
                 withdrawn: vec![],
+                path_id: 0,
             },
         )
         .unwrap();

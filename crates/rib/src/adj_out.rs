@@ -18,7 +18,7 @@ use crate::attrs::PathAttrs;
 use crate::evpn_table::{join, EvpnData, EvpnFields};
 use crate::intern::Interner;
 use crate::peer::{Family, PeerConfig};
-use crate::table::{Attrs, Path, Source};
+use crate::table::{Attrs, Path};
 
 /// One NLRI as the RIB takes and gives it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -136,7 +136,7 @@ pub fn may_export<X>(
     to: &PeerConfig,
     src: &SourceFacts,
 ) -> bool {
-    if path.source == Source::Peer(to_id) {
+    if path.source.is_from(to_id) {
         return false; // never reflect a route to the peer it came from
     }
     if src.ibgp && !to.is_ebgp() && !(src.from_rr_client || to.route_reflector_client) {
@@ -227,9 +227,10 @@ pub fn usable_next_hop(ip: Option<IpAddr>) -> bool {
 mod tests {
     use super::*;
     use crate::attrs::RareAttrs;
+    use crate::peer::{PeerId, PeerRole};
+    use crate::table::Source;
     use bytes::Bytes;
     use perouter_bgp::wire::{AsPath, AttributeFlags, AttributeValue};
-    use crate::peer::{PeerId, PeerRole};
     use std::net::Ipv4Addr;
 
     fn peer(local: u32, remote: u32) -> PeerConfig {
@@ -319,7 +320,7 @@ mod tests {
         let mut i = Interner::new();
         let a: Attrs = i.intern(PathAttrs::default());
         let path = Path {
-            source: Source::Peer(PeerId(1)),
+            source: Source::peer_path(PeerId(1), 0),
             attrs: a.clone(),
             extra: (),
         };

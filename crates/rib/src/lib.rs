@@ -21,15 +21,16 @@ mod rib;
 pub mod table;
 pub mod translate;
 pub mod vrf;
+pub mod wire;
 
 pub use adj_out::{AdjOutBatch, Announcement, Nlri};
 pub use attrs::{PathAttrs, RareAttrs};
-pub use perouter_bgp::wire::{
-    AsPath, AsSegment, AsSegmentKind, Community, ExtendedCommunity, LargeCommunity, Origin,
-};
 pub use best_path::MultipathConfig;
 pub use forwarding::{FibTable, ForwardingDelta, NextHop, RouteOp};
 pub use l2vni::{DupDetection, L2VniConfig};
 pub use peer::{Family, PeerConfig, PeerId, PeerRole};
+pub use perouter_bgp::wire::{
+    AsPath, AsSegment, AsSegmentKind, Community, ExtendedCommunity, LargeCommunity, Origin,
+};
 pub use rib::{Rib, RibConfig, RibError, RibEvent, RibStats, RouteUpdate, ScopeId};
 pub use vrf::{VrfConfig, VrfId};

@@ -60,6 +60,9 @@ pub struct RouteUpdate {
     pub announced: Vec<Nlri>,
     /// Withdrawn NLRI.
     pub withdrawn: Vec<Nlri>,
+    /// The ADD-PATH path identifier of every NLRI here (RFC 7911 §3): a peer may send several
+    /// paths for one prefix, each is a path of its own. 0 when the session has no ADD-PATH.
+    pub path_id: u32,
 }
 
 /// Something the RIB wants the operator or the agent to know.
@@ -201,9 +204,24 @@ impl<K: RouteKey<X>, X: Clone + PartialEq> Scope<K, X> {
     }
 }
 
+/// What [`Rib::sweep`] does to a peer's paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sweep {
+    /// Mark them stale (graceful restart began).
+    MarkStale,
+    /// Remove those still stale (End-of-RIB, stale timer).
+    RemoveStale,
+    /// Remove them all (session down).
+    RemoveAll,
+}
+
 /// Per-peer state.
 struct PeerState {
     config: PeerConfig,
+    /// The session is established (a peer that is down gracefully keeps its state).
+    up: bool,
+    /// Families whose paths are (partly) stale after a graceful restart (RFC 4724 §4.2).
+    stale: Vec<Family>,
     /// Subscriptions: table, subscriber index, End-of-RIB still owed.
     subs: Vec<(ScopeId, u8, bool)>,
     /// Families for which the peer sent End-of-RIB.
@@ -429,10 +447,16 @@ impl Rib {
                 }
             }
         }
-        let idx = self
-            .peers
-            .iter()
-            .position(Option::is_none)
+        // A neighbour coming back from a graceful restart resumes its handle and stale paths.
+        let resumed = self.peers.iter().position(|p| {
+            p.as_ref().is_some_and(|s| {
+                !s.up
+                    && s.config.role == config.role
+                    && s.config.remote_address == config.remote_address
+            })
+        });
+        let idx = resumed
+            .or_else(|| self.peers.iter().position(Option::is_none))
             .unwrap_or(self.peers.len());
         let id = PeerId(idx as u32);
         let mut subs = Vec::new();
@@ -449,9 +473,18 @@ impl Rib {
                 }
             }
         }
-        info!(peer = ?id, role = ?config.role, remote = %config.remote_address, "peer up");
+        info!(peer = ?id, role = ?config.role, remote = %config.remote_address, resumed = resumed.is_some(), "peer up");
+        let stale = match resumed.and_then(|i| self.peers[i].as_ref()) {
+            Some(old) => old.stale.clone(),
+            None => Vec::new(),
+        };
+        // Families the peer no longer exchanges keep nothing stale.
+        let (keep, gone): (Vec<Family>, Vec<Family>) =
+            stale.into_iter().partition(|f| config.has(*f));
         let state = PeerState {
             config,
+            up: true,
+            stale: keep,
             subs,
             eor_received: Vec::new(),
         };
@@ -460,60 +493,139 @@ impl Rib {
         } else {
             self.peers[idx] = Some(state);
         }
+        for f in gone {
+            self.sweep(id, f, Sweep::RemoveStale);
+        }
+        self.settle();
         Ok(id)
     }
 
     /// The session went down: its routes are withdrawn everywhere and its queues dropped.
     pub fn handle_peer_down(&mut self, peer: PeerId) -> Result<(), RibError> {
-        let state = self
+        self.peer_down(peer, false)
+    }
+
+    /// The session went down and the peer is restarting gracefully (RFC 4724 §4.2, we are
+    /// the helper): its routes stay, in use, marked stale; its queues are dropped. When the
+    /// same neighbour (same role and address) comes back, [`Rib::handle_peer_up`] gives it
+    /// the same handle; what it sends again replaces the stale paths, and its End-of-RIB
+    /// ([`Rib::handle_end_of_rib`]) or the end of the stale timer
+    /// ([`Rib::handle_stale_expired`]) purges those of a family still stale.
+    pub fn handle_peer_down_graceful(&mut self, peer: PeerId) -> Result<(), RibError> {
+        self.peer_down(peer, true)
+    }
+
+    /// The restart or stale timer ran out for `peer` and `family` (RFC 4724 §4.2), or the
+    /// peer came back without preserving it: its paths of `family` still stale are withdrawn.
+    pub fn handle_stale_expired(&mut self, peer: PeerId, family: Family) -> Result<(), RibError> {
+        let st = self
+            .peers
+            .get_mut(peer.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(RibError::UnknownPeer(peer))?;
+        if !st.stale.contains(&family) {
+            return Ok(());
+        }
+        st.stale.retain(|f| *f != family);
+        info!(peer = ?peer, ?family, "stale routes of a restarting peer purged");
+        self.sweep(peer, family, Sweep::RemoveStale);
+        self.forget_if_gone(peer);
+        self.settle();
+        Ok(())
+    }
+
+    fn peer_down(&mut self, peer: PeerId, graceful: bool) -> Result<(), RibError> {
+        let mut state = self
             .peers
             .get_mut(peer.0 as usize)
             .and_then(Option::take)
+            .filter(|s| s.up)
             .ok_or(RibError::UnknownPeer(peer))?;
         for &(s, i, _) in &state.subs {
             on_scope!(self, s, sc => sc.unsubscribe(i), ());
         }
         self.export_caches.remove(&peer);
-        // Put the config back while withdrawing so ranks can still see it, then drop it.
-        self.peers[peer.0 as usize] = Some(PeerState {
-            subs: Vec::new(),
-            ..state
-        });
-        let src = Source::Peer(peer);
-        for slot in self.default4.table.slots().collect::<Vec<_>>() {
-            if self.default4.table.remove_in(slot, &src) {
-                self.reselect_default4(slot);
+        state.subs = Vec::new();
+        state.up = false;
+        state.eor_received.clear();
+        let families: Vec<Family> = state.config.families.clone();
+        // Keep the config while the paths exist so ranks can still see it.
+        self.peers[peer.0 as usize] = Some(state);
+        if graceful {
+            for &f in &families {
+                self.sweep(peer, f, Sweep::MarkStale);
             }
-        }
-        for slot in self.default6.table.slots().collect::<Vec<_>>() {
-            if self.default6.table.remove_in(slot, &src) {
-                self.reselect_default6(slot);
+            if let Some(Some(st)) = self.peers.get_mut(peer.0 as usize) {
+                st.stale = families;
             }
-        }
-        let vrf_ids: Vec<VrfId> = self.vrfs.keys().copied().collect();
-        for v in vrf_ids {
-            let slots4: Vec<u32> = self.vrfs[&v].v4.table.slots().collect();
-            for slot in slots4 {
-                if self.vrf_mut(v).v4.table.remove_in(slot, &src) {
-                    self.reselect_vrf4(v, slot);
+            info!(peer = ?peer, "peer down gracefully, its routes kept as stale (RFC 4724)");
+        } else {
+            let stale = self.peers[peer.0 as usize]
+                .as_ref()
+                .map(|s| s.stale.clone())
+                .unwrap_or_default();
+            for f in [Family::Ipv4Unicast, Family::Ipv6Unicast, Family::L2vpnEvpn] {
+                if families.contains(&f) || stale.contains(&f) {
+                    self.sweep(peer, f, Sweep::RemoveAll);
                 }
             }
-            let slots6: Vec<u32> = self.vrfs[&v].v6.table.slots().collect();
-            for slot in slots6 {
-                if self.vrf_mut(v).v6.table.remove_in(slot, &src) {
-                    self.reselect_vrf6(v, slot);
-                }
-            }
+            self.peers[peer.0 as usize] = None;
+            info!(peer = ?peer, "peer down, its routes withdrawn");
         }
-        for slot in self.evpn.table.slots().collect::<Vec<_>>() {
-            if self.evpn.table.remove_in(slot, &src) {
-                self.reselect_evpn(slot);
-            }
-        }
-        self.peers[peer.0 as usize] = None;
-        info!(peer = ?peer, "peer down, its routes withdrawn");
         self.settle();
         Ok(())
+    }
+
+    /// Frees the slot of a peer that is down and has no stale family left.
+    fn forget_if_gone(&mut self, peer: PeerId) {
+        if let Some(slot) = self.peers.get_mut(peer.0 as usize) {
+            if slot.as_ref().is_some_and(|s| !s.up && s.stale.is_empty()) {
+                *slot = None;
+            }
+        }
+    }
+
+    /// Applies `op` to the paths `peer` gave for `family`, in every table of the family, and
+    /// follows the changes.
+    fn sweep(&mut self, peer: PeerId, family: Family, op: Sweep) {
+        let hit = |src: &Source| match (op, *src) {
+            (Sweep::RemoveStale, Source::Peer { peer: p, stale, .. }) => p == peer && stale,
+            (_, s) => s.is_from(peer),
+        };
+        macro_rules! sweep_table {
+            ($table:expr, $reselect:expr) => {{
+                for slot in $table.slots().collect::<Vec<_>>() {
+                    let changed = match op {
+                        Sweep::MarkStale => {
+                            $table.mark_stale_in(slot, peer);
+                            false
+                        }
+                        _ => $table.remove_where(slot, hit),
+                    };
+                    if changed {
+                        $reselect(self, slot);
+                    }
+                }
+            }};
+        }
+        let vrf_ids: Vec<VrfId> = self.vrfs.keys().copied().collect();
+        match family {
+            Family::Ipv4Unicast => {
+                sweep_table!(self.default4.table, Self::reselect_default4);
+                for v in vrf_ids {
+                    sweep_table!(self.vrf_mut(v).v4.table, |r: &mut Self, s| r
+                        .reselect_vrf4(v, s));
+                }
+            }
+            Family::Ipv6Unicast => {
+                sweep_table!(self.default6.table, Self::reselect_default6);
+                for v in vrf_ids {
+                    sweep_table!(self.vrf_mut(v).v6.table, |r: &mut Self, s| r
+                        .reselect_vrf6(v, s));
+                }
+            }
+            Family::L2vpnEvpn => sweep_table!(self.evpn.table, Self::reselect_evpn),
+        }
     }
 
     /// A parsed UPDATE from `peer`. Announcements with a looped AS_PATH (beyond `allowas-in`)
@@ -524,6 +636,7 @@ impl Rib {
             .peers
             .get(peer.0 as usize)
             .and_then(Option::as_ref)
+            .filter(|s| s.up)
             .ok_or(RibError::UnknownPeer(peer))?
             .config;
         let role = cfg.role;
@@ -534,13 +647,14 @@ impl Rib {
         if looped && !update.announced.is_empty() {
             debug!(peer = ?peer, n = update.announced.len(), "announcements with a routing loop treated as withdrawn");
         }
+        let src = Source::peer_path(peer, update.path_id);
         for n in &update.withdrawn {
-            self.apply_nlri(peer, role, n, None);
+            self.apply_nlri(src, role, n, None);
         }
         if !update.announced.is_empty() {
             let attrs = (!looped).then(|| self.attrs.intern(update.attrs.normalized()));
             for n in &update.announced {
-                self.apply_nlri(peer, role, n, attrs.clone());
+                self.apply_nlri(src, role, n, attrs.clone());
             }
         }
         self.settle();
@@ -558,7 +672,8 @@ impl Rib {
             st.eor_received.push(family);
         }
         debug!(peer = ?peer, ?family, "end-of-rib received");
-        Ok(())
+        // RFC 4724 §4.2: what the restarting peer did not send again is gone.
+        self.handle_stale_expired(peer, family)
     }
 
     /// Whether `peer` has sent End-of-RIB for `family`.
@@ -888,8 +1003,7 @@ impl Rib {
             .expect("caller checked the VRF exists")
     }
 
-    fn apply_nlri(&mut self, peer: PeerId, role: PeerRole, n: &Nlri, attrs: Option<Attrs>) {
-        let src = Source::Peer(peer);
+    fn apply_nlri(&mut self, src: Source, role: PeerRole, n: &Nlri, attrs: Option<Attrs>) {
         match (n, role) {
             (Nlri::V4(_) | Nlri::V6(_), PeerRole::Fabric | PeerRole::Passthrough) => {
                 let p = match n {
@@ -916,7 +1030,7 @@ impl Rib {
                 self.set_evpn_path(&key, src, v);
             }
             (Nlri::Evpn(_), _) => {
-                debug!(peer = ?peer, "EVPN route from a host session ignored");
+                debug!(source = ?src, "EVPN route from a host session ignored");
             }
         }
     }
@@ -1102,7 +1216,7 @@ impl Rib {
             prefix,
         };
         let v = match best {
-            Some((Source::Local | Source::Peer(_), attrs)) => {
+            Some((Source::Local | Source::Peer { .. }, attrs)) => {
                 let t5 = match st.t5_cache.get(&attrs) {
                     Some(t) => t.clone(),
                     None => {
@@ -1221,6 +1335,11 @@ impl Rib {
             .best()
             .filter(|p| p.source != Source::Local)
             .map(|p| p.attrs.clone());
+        // For the symmetric IRB host route: who sent it and its L3VNI (label 2, RFC 9135 §5.1).
+        let origin = e
+            .best()
+            .filter(|p| p.source != Source::Local)
+            .and_then(|p| Some((p.source.peer()?, p.extra.label2?.vni())));
         let key = key.clone();
         let vnis: Vec<u32> = self.l2.keys().copied().collect();
         for vni in vnis {
@@ -1255,7 +1374,36 @@ impl Rib {
                     }
                     let d = self.l2.get_mut(&vni).expect("key from the map");
                     d.set_remote(*mac, rd.to_bytes(), *ip, r);
+                    let vrf = d.config.vrf;
                     self.resolve_mac(vni, *mac);
+                    if let (Some(host), Some(vrf)) = (ip, vrf) {
+                        // Symmetric IRB (RFC 9135 §4.1): a remote MAC+IP route with an L3VNI
+                        // and a router MAC is a /32 (/128) host route in the L2VNI's VRF.
+                        let v = imported.zip(origin).and_then(|(a, (peer, l3vni))| {
+                            a.router_mac()?;
+                            a.next_hop?;
+                            Some((a.clone(), peer, l3vni))
+                        });
+                        let prefix = IpNet::from(*host);
+                        let rd = rd.to_bytes();
+                        match v {
+                            Some((a, peer, l3vni)) => self.set_vrf_path(
+                                vrf,
+                                &prefix,
+                                Source::Evpn { rd, peer },
+                                Some((a, l3vni)),
+                            ),
+                            None => self.set_vrf_path(
+                                vrf,
+                                &prefix,
+                                Source::Evpn {
+                                    rd,
+                                    peer: PeerId(0),
+                                },
+                                None,
+                            ),
+                        }
+                    }
                 }
                 EvpnRouteKey::InclusiveMulticast { rd, originator, .. } => {
                     let vtep = imported.map(|a| match a.pmsi().map(|p| &p.tunnel_id) {
@@ -1453,7 +1601,7 @@ fn vrf_next_hops(paths: &[Path<u32>]) -> Vec<NextHop> {
                 vni: p.extra,
                 router_mac: p.attrs.router_mac()?,
             }),
-            Source::Peer(_) => p.attrs.next_hop.map(NextHop::Gateway),
+            Source::Peer { .. } => p.attrs.next_hop.map(NextHop::Gateway),
             Source::Local => None,
         })
         .collect();
@@ -1570,7 +1718,7 @@ fn drain_adj_out<K: RouteKey<X>, X: Clone + PartialEq>(
                 .map(|s| &s.config);
             let facts = SourceFacts {
                 local: p.source == Source::Local,
-                ibgp: matches!(p.source, Source::Peer(_)) && peer.is_some_and(|c| !c.is_ebgp()),
+                ibgp: matches!(p.source, Source::Peer { .. }) && peer.is_some_and(|c| !c.is_ebgp()),
                 from_rr_client: peer.is_some_and(|c| c.route_reflector_client),
                 router_id: peer.map(|c| c.remote_router_id),
             };

@@ -52,8 +52,16 @@ impl PeerSet {
 pub enum Source {
     /// Originated by this router (a `network`, our VTEP, a local MAC, an exported VRF route).
     Local,
-    /// Received from a peer.
-    Peer(PeerId),
+    /// Received from a peer: one path per peer and ADD-PATH path identifier.
+    Peer {
+        /// The peer.
+        peer: PeerId,
+        /// The ADD-PATH path identifier (RFC 7911 §3); 0 without ADD-PATH.
+        path_id: u32,
+        /// Kept from before the peer's session went down gracefully (RFC 4724 §4.2): purged
+        /// unless the peer sends the path again before its End-of-RIB.
+        stale: bool,
+    },
     /// Imported into a VRF from the EVPN table: the best path of the EVPN route with this
     /// route distinguisher, learned from `peer`. Identity is the RD: when the EVPN best path
     /// moves to another peer, the imported path is replaced, not duplicated.
@@ -70,15 +78,41 @@ impl Source {
     pub fn same_path(&self, other: &Source) -> bool {
         match (self, other) {
             (Source::Evpn { rd: a, .. }, Source::Evpn { rd: b, .. }) => a == b,
+            (
+                Source::Peer {
+                    peer: a,
+                    path_id: x,
+                    ..
+                },
+                Source::Peer {
+                    peer: b,
+                    path_id: y,
+                    ..
+                },
+            ) => a == b && x == y,
             _ => self == other,
         }
+    }
+
+    /// A fresh (not stale) path from `peer` with ADD-PATH identifier `path_id`.
+    pub fn peer_path(peer: PeerId, path_id: u32) -> Self {
+        Source::Peer {
+            peer,
+            path_id,
+            stale: false,
+        }
+    }
+
+    /// Whether the path was received directly from `peer` (not imported from EVPN).
+    pub fn is_from(&self, peer: PeerId) -> bool {
+        matches!(*self, Source::Peer { peer: p, .. } if p == peer)
     }
 
     /// The peer behind this path, if any.
     pub fn peer(&self) -> Option<PeerId> {
         match *self {
             Source::Local => None,
-            Source::Peer(p) | Source::Evpn { peer: p, .. } => Some(p),
+            Source::Peer { peer: p, .. } | Source::Evpn { peer: p, .. } => Some(p),
         }
     }
 }
@@ -406,6 +440,37 @@ impl<K: Hash + Eq + Clone, X: Clone + PartialEq> Table<K, X> {
         true
     }
 
+    /// Removes every path in `slot` whose source matches `pred`; returns whether any was.
+    pub fn remove_where(&mut self, slot: u32, pred: impl Fn(&Source) -> bool) -> bool {
+        let mut any = false;
+        while let Some(src) = self.slots[slot as usize]
+            .entry
+            .paths
+            .as_slice()
+            .iter()
+            .find(|p| pred(&p.source))
+            .map(|p| p.source)
+        {
+            any |= self.remove_in(slot, &src);
+        }
+        any
+    }
+
+    /// Marks the paths in `slot` received from `peer` stale (RFC 4724 §4.2); returns whether
+    /// there was one.
+    pub fn mark_stale_in(&mut self, slot: u32, peer: PeerId) -> bool {
+        let mut any = false;
+        for p in self.slots[slot as usize].entry.paths.as_mut_slice() {
+            if let Source::Peer { peer: q, stale, .. } = &mut p.source {
+                if *q == peer {
+                    *stale = true;
+                    any = true;
+                }
+            }
+        }
+        any
+    }
+
     /// Recomputes the multipath set of `slot` with `choose`, which is given the paths and
     /// writes the chosen indices (best first) into the scratch buffer. Returns whether the set
     /// (which paths, with which attributes and data) changed.
@@ -532,7 +597,7 @@ mod tests {
         let s = t.upsert(
             &7,
             Path {
-                source: Source::Peer(p1),
+                source: Source::peer_path(p1, 0),
                 attrs: attrs(&mut i, 10),
                 extra: (),
             },
@@ -545,31 +610,40 @@ mod tests {
         t.upsert(
             &7,
             Path {
-                source: Source::Peer(p2),
+                source: Source::peer_path(p2, 0),
                 attrs: attrs(&mut i, 5),
                 extra: (),
             },
         );
         assert!(t.reselect(s, &mut scratch, lowest_med));
-        assert_eq!(t.get(s).1.best().map(|p| p.source), Some(Source::Peer(p2)));
+        assert_eq!(
+            t.get(s).1.best().map(|p| p.source),
+            Some(Source::peer_path(p2, 0))
+        );
         assert_eq!(t.get(s).1.paths().len(), 2);
         // Replace p2's path with a worse one: p1 becomes best.
         t.upsert(
             &7,
             Path {
-                source: Source::Peer(p2),
+                source: Source::peer_path(p2, 0),
                 attrs: attrs(&mut i, 50),
                 extra: (),
             },
         );
         assert!(t.reselect(s, &mut scratch, lowest_med));
-        assert_eq!(t.get(s).1.best().map(|p| p.source), Some(Source::Peer(p1)));
+        assert_eq!(
+            t.get(s).1.best().map(|p| p.source),
+            Some(Source::peer_path(p1, 0))
+        );
         assert_eq!(t.len(), 1);
-        assert_eq!(t.remove(&7, &Source::Peer(p1)), Some(s));
+        assert_eq!(t.remove(&7, &Source::peer_path(p1, 0)), Some(s));
         assert!(t.reselect(s, &mut scratch, lowest_med));
-        assert_eq!(t.get(s).1.best().map(|p| p.source), Some(Source::Peer(p2)));
-        assert_eq!(t.remove(&7, &Source::Peer(p1)), None);
-        t.remove(&7, &Source::Peer(p2));
+        assert_eq!(
+            t.get(s).1.best().map(|p| p.source),
+            Some(Source::peer_path(p2, 0))
+        );
+        assert_eq!(t.remove(&7, &Source::peer_path(p1, 0)), None);
+        t.remove(&7, &Source::peer_path(p2, 0));
         assert!(t.reselect(s, &mut scratch, lowest_med));
         assert!(t.is_empty());
         t.entry_mut(s).advertised.insert(3);
@@ -605,7 +679,7 @@ mod tests {
         };
         assert!(a.same_path(&b));
         assert!(!a.same_path(&c));
-        assert!(!Source::Peer(PeerId(1)).same_path(&a));
+        assert!(!Source::peer_path(PeerId(1), 0).same_path(&a));
     }
 }
 #[cfg(test)]

@@ -71,8 +71,10 @@ pub fn type2_attrs(
     sequence: u32,
     sticky: bool,
 ) -> PathAttrs {
-    let mut ext_communities: Vec<ExtendedCommunity> =
-        l2_rts.iter().map(|rt| ExtendedCommunity::from(*rt)).collect();
+    let mut ext_communities: Vec<ExtendedCommunity> = l2_rts
+        .iter()
+        .map(|rt| ExtendedCommunity::from(*rt))
+        .collect();
     if let Some((rts, _)) = l3 {
         ext_communities.extend(rts.iter().map(|rt| ExtendedCommunity::from(*rt)));
     }
@@ -95,8 +97,10 @@ pub fn type2_attrs(
 /// Attributes of an L2VNI's type-3 route (RFC 7432 §11.2; RFC 8365 §5.1.3: PMSI ingress
 /// replication with the VNI in the label field and our VTEP as tunnel endpoint).
 pub fn type3_attrs(l2_rts: &[RouteTarget], vni: u32, vtep: IpAddr) -> PathAttrs {
-    let mut ext_communities: Vec<ExtendedCommunity> =
-        l2_rts.iter().map(|rt| ExtendedCommunity::from(*rt)).collect();
+    let mut ext_communities: Vec<ExtendedCommunity> = l2_rts
+        .iter()
+        .map(|rt| ExtendedCommunity::from(*rt))
+        .collect();
     ext_communities.push(ext::encapsulation_vxlan());
     PathAttrs {
         origin: Origin::Igp,

@@ -100,6 +100,7 @@ fn underlay(rib: &mut Rib, tor: PeerId, vteps: &[&str]) {
                 .map(|v| Nlri::V4(v4(&format!("{v}/32"))))
                 .collect(),
             withdrawn: vec![],
+            path_id: 0,
         },
     )
     .unwrap();
@@ -140,6 +141,7 @@ fn announce(rib: &mut Rib, peer: PeerId, attrs: PathAttrs, nlri: Vec<Nlri>) {
             attrs,
             announced: nlri,
             withdrawn: vec![],
+            path_id: 0,
         },
     )
     .unwrap();
@@ -152,6 +154,7 @@ fn withdraw(rib: &mut Rib, peer: PeerId, nlri: Vec<Nlri>) {
             attrs: PathAttrs::default(),
             announced: vec![],
             withdrawn: nlri,
+            path_id: 0,
         },
     )
     .unwrap();
@@ -691,7 +694,8 @@ fn our_vtep_is_advertised_in_the_underlay_and_peer_down_withdraws() {
             RouteUpdate {
                 attrs: PathAttrs::default(),
                 announced: vec![],
-                withdrawn: vec![]
+                withdrawn: vec![],
+                path_id: 0
             }
         )
         .is_err());
@@ -719,4 +723,161 @@ fn slow_peer_queue_coalesces_to_the_latest_state() {
     let out = announced(&drain(&mut rib, tor2));
     assert_eq!(out.len(), 1, "ten changes, one announcement");
     assert_eq!(&*out[0].0.communities, &[Community(9)]);
+}
+
+/// RFC 9135 §4.1 symmetric IRB: a remote MAC+IP route carrying the L3VNI (label 2) and the
+/// router MAC becomes a /32 host route in the L2VNI's VRF; the MAC-only route does not; the
+/// withdrawal takes the host route away.
+#[test]
+fn type2_mac_ip_routes_become_vrf_host_routes() {
+    let mut rib = rib();
+    rib.handle_vrf(vrf(RED, "red", 100));
+    rib.handle_l2vni(L2VniConfig {
+        vni: 300,
+        rd: None,
+        rd_index: 5,
+        import_rts: vec![],
+        export_rts: vec![],
+        vrf: Some(RED),
+        dup_detection: DupDetection::default(),
+    });
+    let tor = rib.handle_peer_up(fabric(65000, "192.0.2.2", 2)).unwrap();
+    underlay(&mut rib, tor, &[LEAF_A]);
+    fib(&mut rib);
+    let mac = MacAddress([0x02, 0x42, 0, 0, 0, 0x09]);
+    let irb = |ip_: Option<&str>| {
+        Nlri::Evpn(EvpnRoute::MacIp(MacIpRoute {
+            rd: "100.64.0.2:5".parse().unwrap(),
+            esi: Default::default(),
+            ethernet_tag: EthernetTag(0),
+            mac,
+            ip: ip_.map(ip),
+            label1: Label::from_vni(300),
+            label2: ip_.map(|_| Label::from_vni(100)),
+        }))
+    };
+    let rts = [
+        frr_auto_route_target(65101, 300),
+        frr_auto_route_target(65101, 100),
+    ];
+    announce(
+        &mut rib,
+        tor,
+        evpn_attrs(65101, LEAF_A, &rts, &[]),
+        vec![irb(None), irb(Some("10.30.0.9"))],
+    );
+    assert_eq!(
+        rib.vrf_route(RED, net("10.30.0.9/32")),
+        vec![vxlan(LEAF_A, 100)]
+    );
+    let d = fib(&mut rib);
+    assert!(
+        d.contains(&ForwardingDelta::Route {
+            table: FibTable::Vrf(RED),
+            prefix: net("10.30.0.9/32"),
+            op: RouteOp::Add(vec![vxlan(LEAF_A, 100)]),
+        }),
+        "{d:?}"
+    );
+    // The host route is not exported back to the fabric as a type-5.
+    let tor_out = announced(&drain(&mut rib, tor));
+    assert!(
+        !tor_out
+            .iter()
+            .any(|(_, n)| matches!(n, Nlri::Evpn(EvpnRoute::IpPrefix(r)) if r.prefix() == net("10.30.0.9/32"))),
+        "{tor_out:?}"
+    );
+    withdraw(&mut rib, tor, vec![irb(Some("10.30.0.9"))]);
+    assert!(rib.vrf_route(RED, net("10.30.0.9/32")).is_empty());
+    assert!(fib(&mut rib).contains(&ForwardingDelta::Route {
+        table: FibTable::Vrf(RED),
+        prefix: net("10.30.0.9/32"),
+        op: RouteOp::Delete,
+    }));
+}
+
+/// RFC 4724 §4.2 helper: a graceful session loss keeps the peer's routes (no datapath
+/// change); the peer comes back under the same handle; what it does not send again before
+/// its End-of-RIB is purged; StaleExpired purges a family; a plain loss withdraws all.
+#[test]
+fn graceful_restart_keeps_stale_routes_until_end_of_rib() {
+    let mut rib = rib();
+    rib.handle_vrf(vrf(RED, "red", 100));
+    let tor = rib.handle_peer_up(fabric(65000, "192.0.2.2", 2)).unwrap();
+    underlay(&mut rib, tor, &[LEAF_A]);
+    let u = |p: &str| Nlri::V4(v4(p));
+    let attrs = PathAttrs {
+        as_path: AsPath::sequence([65000]),
+        next_hop: Some(ip("192.0.2.2")),
+        ..Default::default()
+    };
+    announce(
+        &mut rib,
+        tor,
+        attrs.clone(),
+        vec![u("198.51.100.0/24"), u("203.0.113.0/24")],
+    );
+    let rt = frr_auto_route_target(65101, 100);
+    announce(
+        &mut rib,
+        tor,
+        evpn_attrs(65101, LEAF_A, &[rt], &[]),
+        vec![type5("100.64.0.2:2", "10.99.0.0/16", 100)],
+    );
+    fib(&mut rib);
+    let listener = rib.handle_peer_up(fabric(65010, "192.0.2.10", 10)).unwrap();
+    drain(&mut rib, listener);
+
+    rib.handle_peer_down_graceful(tor).unwrap();
+    assert!(fib(&mut rib).is_empty(), "forwarding untouched while stale");
+    assert!(
+        drain(&mut rib, listener).is_empty(),
+        "nothing withdrawn from other peers"
+    );
+    assert!(rib.default_has(net("203.0.113.0/24")));
+    assert_eq!(
+        rib.vrf_route(RED, net("10.99.0.0/16")),
+        vec![vxlan(LEAF_A, 100)]
+    );
+    assert_eq!(
+        rib.handle_update(
+            tor,
+            RouteUpdate {
+                attrs: attrs.clone(),
+                announced: vec![],
+                withdrawn: vec![],
+                path_id: 0
+            }
+        ),
+        Err(RibError::UnknownPeer(tor)),
+        "no UPDATE while down"
+    );
+
+    let back = rib.handle_peer_up(fabric(65000, "192.0.2.2", 2)).unwrap();
+    assert_eq!(back, tor, "the restarting neighbour resumes its handle");
+    underlay(&mut rib, tor, &[LEAF_A]);
+    announce(&mut rib, tor, attrs.clone(), vec![u("198.51.100.0/24")]);
+    rib.handle_end_of_rib(tor, Family::Ipv4Unicast).unwrap();
+    assert!(rib.default_has(net("198.51.100.0/24")), "sent again");
+    assert!(
+        !rib.default_has(net("203.0.113.0/24")),
+        "not sent again: purged"
+    );
+    assert!(fib(&mut rib).contains(&ForwardingDelta::Route {
+        table: FibTable::Default,
+        prefix: net("203.0.113.0/24"),
+        op: RouteOp::Delete,
+    }));
+    // EVPN is still stale until its timer runs out.
+    assert!(!rib.vrf_route(RED, net("10.99.0.0/16")).is_empty());
+    rib.handle_stale_expired(tor, Family::L2vpnEvpn).unwrap();
+    assert!(rib.vrf_route(RED, net("10.99.0.0/16")).is_empty());
+
+    // A plain loss withdraws everything and frees the handle.
+    rib.handle_peer_down(tor).unwrap();
+    assert!(!rib.default_has(net("198.51.100.0/24")));
+    assert_eq!(
+        rib.handle_stale_expired(tor, Family::Ipv4Unicast),
+        Err(RibError::UnknownPeer(tor))
+    );
 }

@@ -9,10 +9,12 @@
 //! - [`secrets`]: `passwordSecret` resolution (TCP-MD5 passwords from Secrets);
 //! - [`node_index`]: the `openpe.io/nodeindex` annotation and its conflict-safe allocation;
 //! - [`status`]: `RouterNodeConfigurationStatus` and the pure status builder;
-//! - [`status_writer`]: writes it through the API.
+//! - [`status_writer`]: writes it through the API;
+//! - [`mode`]: the pieces started together by `perouter run` in Kubernetes mode.
 
 pub mod controller;
 pub mod crd;
+pub mod mode;
 pub mod node_index;
 pub mod schema;
 pub mod secrets;

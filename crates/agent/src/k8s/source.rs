@@ -344,3 +344,191 @@ impl ConfigSource {
         Some(config)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::Node;
+    use kube::api::ObjectMeta;
+
+    use crate::config::types::L3VniSpec;
+
+    const DEB: Debounce = Debounce {
+        quiet: Duration::from_millis(100),
+        max_delay: Duration::from_millis(1000),
+    };
+
+    fn node(labels: &[(&str, &str)]) -> Node {
+        Node {
+            metadata: ObjectMeta {
+                name: Some("node-a".into()),
+                labels: Some(
+                    labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn l3vni(name: &str, selector: Option<(&str, &str)>) -> L3Vni {
+        let mut v = L3Vni::new(
+            name,
+            L3VniSpec {
+                vrf: name.into(),
+                vni: 100,
+                node_selector: selector.map(|(k, val)| LabelSelector {
+                    match_labels: [(k.to_string(), val.to_string())].into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        );
+        v.metadata.namespace = Some("ns".into());
+        v
+    }
+
+    /// Completes the initial list of every kind, with these L3VNIs and this node.
+    fn sync(src: &mut ConfigSource, l3vnis: Vec<L3Vni>, n: Node, now: Instant) {
+        src.handle_event(ApiEvent::Underlay(Event::InitDone), now);
+        src.handle_event(ApiEvent::L2Vni(Event::InitDone), now);
+        src.handle_event(ApiEvent::L3Passthrough(Event::InitDone), now);
+        src.handle_event(ApiEvent::Secret(Event::InitDone), now);
+        src.handle_event(ApiEvent::Node(Event::Init), now);
+        src.handle_event(ApiEvent::Node(Event::InitApply(n)), now);
+        src.handle_event(ApiEvent::Node(Event::InitDone), now);
+        src.handle_event(ApiEvent::L3Vni(Event::Init), now);
+        for v in l3vnis {
+            src.handle_event(ApiEvent::L3Vni(Event::InitApply(v)), now);
+        }
+        src.handle_event(ApiEvent::L3Vni(Event::InitDone), now);
+    }
+
+    fn names(c: &K8sConfig) -> Vec<&str> {
+        c.resources.l3vnis.iter().map(|r| r.name.as_str()).collect()
+    }
+
+    #[test]
+    fn nothing_is_emitted_before_sync_without_static_files() {
+        let t0 = Instant::now();
+        let mut src = ConfigSource::new("ns", ResourceSet::default(), DEB, t0);
+        assert_eq!(src.poll_config(t0 + Duration::from_secs(5)), None);
+        src.handle_event(ApiEvent::Underlay(Event::InitDone), t0);
+        assert_eq!(
+            src.poll_config(t0 + Duration::from_secs(5)),
+            None,
+            "a partial list is not a configuration"
+        );
+    }
+
+    #[test]
+    fn debounce_waits_for_quiet_but_not_forever() {
+        let t0 = Instant::now();
+        let mut src = ConfigSource::new("ns", ResourceSet::default(), DEB, t0);
+        sync(&mut src, vec![l3vni("red", None)], node(&[]), t0);
+        assert_eq!(
+            src.poll_config(t0 + Duration::from_millis(50)),
+            None,
+            "still settling"
+        );
+        let c = src
+            .poll_config(t0 + Duration::from_millis(100))
+            .expect("quiet for 100 ms");
+        assert_eq!(names(&c), ["red"]);
+        // A burst of changes every 50 ms: emitted at max_delay, not starved.
+        let mut t = t0 + Duration::from_millis(200);
+        let start = t;
+        let mut emitted = None;
+        for i in 0..40 {
+            src.handle_event(
+                ApiEvent::L3Vni(Event::Apply(l3vni(&format!("v{i}"), None))),
+                t,
+            );
+            if let Some(c) = src.poll_config(t) {
+                emitted = Some((t - start, c));
+                break;
+            }
+            t += Duration::from_millis(50);
+        }
+        let (after, c) = emitted.expect("emitted during the burst");
+        assert!(
+            after >= DEB.max_delay && after < DEB.max_delay + Duration::from_millis(100),
+            "{after:?}"
+        );
+        assert!(c.resources.l3vnis.len() > 1);
+    }
+
+    #[test]
+    fn unchanged_configuration_is_not_emitted_twice() {
+        let t0 = Instant::now();
+        let mut src = ConfigSource::new("ns", ResourceSet::default(), DEB, t0);
+        sync(
+            &mut src,
+            vec![l3vni("red", None), l3vni("blue", Some(("rack", "r2")))],
+            node(&[("rack", "r1")]),
+            t0,
+        );
+        assert!(src.poll_config(t0 + DEB.max_delay).is_some());
+        // A resource for another rack arrives: this node's configuration is unchanged.
+        let t1 = t0 + Duration::from_secs(5);
+        src.handle_event(
+            ApiEvent::L3Vni(Event::Apply(l3vni("green", Some(("rack", "r9"))))),
+            t1,
+        );
+        assert_eq!(src.poll_config(t1 + DEB.max_delay), None);
+    }
+
+    #[test]
+    fn relist_drops_objects_deleted_while_away() {
+        let t0 = Instant::now();
+        let mut src = ConfigSource::new("ns", ResourceSet::default(), DEB, t0);
+        sync(
+            &mut src,
+            vec![l3vni("red", None), l3vni("blue", None)],
+            node(&[]),
+            t0,
+        );
+        assert_eq!(
+            names(&src.poll_config(t0 + DEB.max_delay).unwrap()),
+            ["blue", "red"]
+        );
+        let t1 = t0 + Duration::from_secs(5);
+        src.handle_event(ApiEvent::Error("connection refused".into()), t1);
+        assert_eq!(
+            src.poll_config(t1 + DEB.max_delay),
+            None,
+            "an error changes nothing"
+        );
+        // Relist: Init / InitApply(red) / InitDone — blue was deleted meanwhile.
+        src.handle_event(ApiEvent::L3Vni(Event::Init), t1);
+        src.handle_event(ApiEvent::L3Vni(Event::InitApply(l3vni("red", None))), t1);
+        assert_eq!(
+            src.poll_config(t1 + DEB.max_delay),
+            None,
+            "mid-relist the old view stays"
+        );
+        src.handle_event(ApiEvent::L3Vni(Event::InitDone), t1);
+        assert_eq!(
+            names(&src.poll_config(t1 + DEB.max_delay).unwrap()),
+            ["red"]
+        );
+        assert_eq!(src.error_count(), 1);
+    }
+
+    #[test]
+    fn static_mirrors_are_not_merged_twice() {
+        let t0 = Instant::now();
+        let mut mirror = l3vni("static-copy", None);
+        mirror.metadata.labels =
+            Some([(STATIC_MIRROR_LABEL.to_string(), "static".to_string())].into());
+        let mut src = ConfigSource::new("ns", ResourceSet::default(), DEB, t0);
+        sync(&mut src, vec![mirror, l3vni("red", None)], node(&[]), t0);
+        assert_eq!(
+            names(&src.poll_config(t0 + DEB.max_delay).unwrap()),
+            ["red"]
+        );
+    }
+}

@@ -49,6 +49,7 @@ pub fn node_datapath(plan: &NodePlan, underlay_mtu: Option<u32>) -> NodeDatapath
             local_vtep: l.vtep,
             addresses: veth(l.host_session.as_ref()),
             mtu,
+            router_mac: Some(plan.router_mac),
         })
         .collect();
     d.l2vnis = plan

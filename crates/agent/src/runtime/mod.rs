@@ -2,4 +2,5 @@
 //! (fib), the RIB and the BGP sessions; their outputs feed each other through bounded channels.
 
 pub mod datapath;
+pub mod node_config;
 pub mod sessions;

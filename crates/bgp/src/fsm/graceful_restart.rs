@@ -266,7 +266,10 @@ mod tests {
         h.handle_timeout(t0 + Duration::from_secs(119));
         assert!(events(&mut h).is_empty());
         h.handle_timeout(t0 + Duration::from_secs(120));
-        assert_eq!(events(&mut h), vec![GrEvent::Expired(V4), GrEvent::Expired(V6)]);
+        assert_eq!(
+            events(&mut h),
+            vec![GrEvent::Expired(V4), GrEvent::Expired(V6)]
+        );
         assert_eq!(h.poll_timeout(), None);
         assert_eq!(h.stale_families().count(), 0);
     }
@@ -302,7 +305,10 @@ mod tests {
         assert!(h.handle_session_down(t0, &p, false));
         let t1 = t0 + Duration::from_secs(10);
         h.handle_session_up(t1, &p);
-        assert_eq!(h.timer(), Some(GrTimer::Stale(t1 + Duration::from_secs(60))));
+        assert_eq!(
+            h.timer(),
+            Some(GrTimer::Stale(t1 + Duration::from_secs(60)))
+        );
         h.handle_end_of_rib(V4);
         assert!(h.poll_timeout().is_some(), "V6 still stale");
         h.handle_end_of_rib(V6);
@@ -327,12 +333,21 @@ mod tests {
     fn forwarding_state_not_preserved_purges_on_return() {
         let t0 = Instant::now();
         let mut h = GrHelper::new(Duration::from_secs(60));
-        let before = params(&[V4, V6, EVPN], Some((120, &[(V4, true), (V6, true), (EVPN, true)])));
+        let before = params(
+            &[V4, V6, EVPN],
+            Some((120, &[(V4, true), (V6, true), (EVPN, true)])),
+        );
         h.handle_session_down(t0, &before, false);
         // Back with V4 preserved, V6's F bit clear, EVPN no longer carried.
-        let after = params(&[V4, V6], Some((120, &[(V4, true), (V6, false), (EVPN, true)])));
+        let after = params(
+            &[V4, V6],
+            Some((120, &[(V4, true), (V6, false), (EVPN, true)])),
+        );
         h.handle_session_up(t0, &after);
-        assert_eq!(events(&mut h), vec![GrEvent::Expired(V6), GrEvent::Expired(EVPN)]);
+        assert_eq!(
+            events(&mut h),
+            vec![GrEvent::Expired(V6), GrEvent::Expired(EVPN)]
+        );
         assert_eq!(h.stale_families().collect::<Vec<_>>(), vec![V4]);
         // Back without the capability at all: everything goes.
         let mut h = GrHelper::new(Duration::from_secs(60));
@@ -352,7 +367,10 @@ mod tests {
         h.handle_session_up(t1, &p);
         let t2 = t1 + Duration::from_secs(5);
         assert!(h.handle_session_down(t2, &p, false));
-        assert_eq!(h.timer(), Some(GrTimer::Restart(t2 + Duration::from_secs(120))));
+        assert_eq!(
+            h.timer(),
+            Some(GrTimer::Restart(t2 + Duration::from_secs(120)))
+        );
         assert!(events(&mut h).is_empty());
         // A NOTIFICATION now ends it all (the RIB flushes on a non-graceful down).
         h.handle_session_up(t2, &p);

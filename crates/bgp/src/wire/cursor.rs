@@ -109,6 +109,30 @@ impl Cursor {
         Ok(Cursor::new(b, base))
     }
 
+    /// Skips the next `n` bytes without slicing (no reference count change);
+    /// read them afterwards with [`Cursor::window`] or [`Cursor::bytes_of`].
+    pub fn skip(&mut self, n: usize) -> Result<(), Short> {
+        self.need(n)?;
+        self.pos += n;
+        Ok(())
+    }
+
+    /// Borrows `len` already-read bytes starting at absolute offset `start`
+    /// (empty if the range is not inside what was read).
+    pub fn window(&self, start: usize, len: usize) -> &[u8] {
+        let from = start.saturating_sub(self.base);
+        self.buf
+            .get(from..from.saturating_add(len).min(self.pos))
+            .unwrap_or_default()
+    }
+
+    /// Like [`Cursor::window`], as a zero-copy `Bytes`.
+    pub fn bytes_of(&self, start: usize, len: usize) -> Bytes {
+        let from = start.saturating_sub(self.base).min(self.pos);
+        let to = from.saturating_add(len).min(self.pos);
+        self.buf.slice(from..to)
+    }
+
     /// The bytes from absolute offset `start` (a previous [`Cursor::offset`]
     /// of this cursor) up to the current position.
     pub fn since(&self, start: usize) -> Bytes {

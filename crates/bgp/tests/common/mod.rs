@@ -271,7 +271,6 @@ pub fn route_log(events: &[SpeakerEvent], peer: PeerId) -> Vec<(bool, String)> {
     out
 }
 
-
 /// A passive neighbour at `addr` (hold time 9 s, retry 1 s, IPv4 and IPv6).
 pub fn neighbor(addr: Ipv4Addr, asn: u32) -> NeighborConfig {
     let mut peer = PeerConfig::new(RemoteAs::Number(asn));

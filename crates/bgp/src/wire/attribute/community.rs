@@ -184,14 +184,17 @@ pub(crate) fn parse_fixed<const N: usize, T>(
     what: &str,
     f: impl Fn(&[u8; N]) -> T,
 ) -> Result<Vec<T>, String> {
-    if value.is_empty() || !value.len().is_multiple_of(N) {
+    if value.is_empty() || value.len() % N != 0 {
         return Err(format!(
             "{what} length {} is not a non-zero multiple of {N}",
             value.len()
         ));
     }
-    let (chunks, _) = value.as_chunks::<N>();
-    Ok(chunks.iter().map(f).collect())
+    Ok(value
+        .chunks_exact(N)
+        .filter_map(|c| <&[u8; N]>::try_from(c).ok())
+        .map(f)
+        .collect())
 }
 
 #[cfg(test)]

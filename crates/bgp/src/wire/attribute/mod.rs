@@ -329,7 +329,14 @@ impl AttributeValue {
     }
 
     /// Decodes a value of a known type; `Ok(None)` for unknown types.
-    fn parse(code: u8, value: &Bytes, ctx: &WireContext) -> Result<Option<Self>, String> {
+    /// `owned` gives the value as `Bytes` for the types that keep raw bytes
+    /// (only called for those, so the others cost no reference count).
+    fn parse(
+        code: u8,
+        value: &[u8],
+        owned: &dyn Fn() -> Bytes,
+        ctx: &WireContext,
+    ) -> Result<Option<Self>, String> {
         let u32_of = |what: &str| -> Result<u32, String> {
             let a: [u8; 4] = value[..]
                 .try_into()
@@ -367,8 +374,8 @@ impl AttributeValue {
                 "CLUSTER_LIST",
                 |a: &[u8; 4]| Ipv4Addr::from(*a),
             )?),
-            tc::MP_REACH_NLRI => AttributeValue::MpReach(MpReach::parse(value, ctx)?),
-            tc::MP_UNREACH_NLRI => AttributeValue::MpUnreach(MpUnreach::parse(value, ctx)?),
+            tc::MP_REACH_NLRI => AttributeValue::MpReach(MpReach::parse(&owned(), ctx)?),
+            tc::MP_UNREACH_NLRI => AttributeValue::MpUnreach(MpUnreach::parse(&owned(), ctx)?),
             tc::EXTENDED_COMMUNITIES => AttributeValue::ExtendedCommunities(
                 community::parse_fixed(value, "EXTENDED_COMMUNITIES", |a: &[u8; 8]| {
                     ExtendedCommunity(*a)
@@ -391,7 +398,7 @@ impl AttributeValue {
                     Ipv6ExtendedCommunity(*a)
                 })?,
             ),
-            tc::AIGP => AttributeValue::Aigp(AigpTlv::parse_all(value)?),
+            tc::AIGP => AttributeValue::Aigp(AigpTlv::parse_all(&owned())?),
             tc::LARGE_COMMUNITIES => AttributeValue::LargeCommunities(community::parse_fixed(
                 value,
                 "LARGE_COMMUNITY",
@@ -793,19 +800,23 @@ pub(crate) fn parse_attributes(
         } else {
             usize::from(c.u8().unwrap_or(0))
         };
-        let Ok(value) = c.take(len) else {
+        let value_at = c.offset();
+        if c.skip(len).is_err() {
             let reason = format!(
                 "{} length {len} overruns the path attributes ({} bytes left)",
                 attribute_name(code),
                 c.remaining()
             );
             if matches!(code, tc::MP_REACH_NLRI | tc::MP_UNREACH_NLRI) {
+                // The NOTIFICATION data is the attribute as far as it goes.
+                let _ = c.skip(c.remaining());
+                let attribute = c.since(start);
                 return Err(WireError {
                     offset: start,
                     kind: WireErrorKind::MalformedMpAttribute {
                         type_code: code,
                         reason,
-                        attribute: c.since(start),
+                        attribute,
                     },
                 });
             }
@@ -820,7 +831,9 @@ pub(crate) fn parse_attributes(
             );
             break;
         };
-        let raw_attr = c.since(start);
+        let value = c.window(value_at, len);
+        let owned = || c.bytes_of(value_at, len);
+        let raw_attr = || c.since(start);
         // RFC 7606 §3.g: duplicates.
         if attrs.iter().any(|a| a.type_code() == code) {
             if matches!(code, tc::MP_REACH_NLRI | tc::MP_UNREACH_NLRI) {
@@ -857,7 +870,7 @@ pub(crate) fn parse_attributes(
         };
         let parsed = match malformed {
             Some(reason) => Err(reason),
-            None => AttributeValue::parse(code, &value, ctx),
+            None => AttributeValue::parse(code, value, &owned, ctx),
         };
         match parsed {
             Ok(Some(v)) => {
@@ -887,7 +900,7 @@ pub(crate) fn parse_attributes(
                         offset: start,
                         kind: WireErrorKind::UnrecognizedWellKnownAttribute {
                             type_code: code,
-                            attribute: raw_attr,
+                            attribute: raw_attr(),
                         },
                     });
                 }
@@ -895,7 +908,7 @@ pub(crate) fn parse_attributes(
                     flags,
                     value: AttributeValue::Unknown {
                         type_code: code,
-                        value,
+                        value: owned(),
                     },
                 });
             }
@@ -906,7 +919,7 @@ pub(crate) fn parse_attributes(
                         kind: WireErrorKind::MalformedMpAttribute {
                             type_code: code,
                             reason,
-                            attribute: raw_attr,
+                            attribute: raw_attr(),
                         },
                     })
                 }
