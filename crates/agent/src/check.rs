@@ -185,7 +185,8 @@ pub fn render_text(r: &CheckReport) -> String {
     for l in &plan.l3vnis {
         let _ = writeln!(s, "L3VNI {} (vni {}): vrf {} table {}  vxlan {} port {} local {}  bridge {}", l.name, l.vni, l.vrf, l.table, l.vxlan, l.vxlan_port, l.vtep, l.bridge);
         let rts: Vec<String> = l.export_rts.iter().map(|r| r.to_string()).collect();
-        let _ = writeln!(s, "  rd {}  export {}  import {:?}", l.rd, rts.join(","), l.import_rts);
+        let imports: Vec<String> = l.import_rts.iter().map(|m| m.to_string()).collect();
+        let _ = writeln!(s, "  rd {}  export {}  import {}  router-mac {}", l.rd, rts.join(","), imports.join(","), plan.router_mac);
         if let Some(hs) = &l.host_session {
             for v in hs.v4.iter().chain(hs.v6.iter()) {
                 let _ = writeln!(s, "  veth {} {} <-> {} {}  host session AS {} <-> {}", l.router_veth, v.router, l.host_veth, v.host, hs.local_as, peer_as(hs.host_as));

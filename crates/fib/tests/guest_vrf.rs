@@ -118,6 +118,32 @@ fn l3vni_device_set_with_vrf_matches_upstream_and_converges() {
     let before = dp.messages_sent();
     assert!(dp.reconcile(&d, &f).unwrap().plan.ops.is_empty());
     assert_eq!(dp.messages_sent(), before);
+
+    // Without a router MAC the bridge keeps the kernel's, which the driver reports.
+    let observed = dp.observe(&d).unwrap().l3vni_router_macs(&d);
+    for vni in [100u32, 200] {
+        let kernel = link(r, &format!("br-pe-{vni}")).unwrap()["address"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(observed[&vni].to_string(), kernel);
+    }
+    // One router MAC for the node: one RTM_NEWLINK per L3VNI bridge, nothing else.
+    let rmac: MacAddress = "02:52:00:00:00:01".parse().unwrap();
+    for v in &mut d.l3vnis {
+        v.router_mac = Some(rmac);
+    }
+    let before = dp.messages_sent();
+    let rep = dp.reconcile(&d, &f).unwrap();
+    assert!(rep.apply.failures.is_empty(), "{:#?}", rep.apply.failures);
+    assert_eq!(dp.messages_sent() - before, 2, "{:#?}", rep.plan.ops);
+    for vni in [100u32, 200] {
+        assert_eq!(
+            link(r, &format!("br-pe-{vni}")).unwrap()["address"],
+            "02:52:00:00:00:01"
+        );
+    }
+    assert!(dp.reconcile(&d, &f).unwrap().plan.ops.is_empty());
     drop(dp);
     let mut dp = Datapath::open(r, cfg).unwrap();
     let observed = dp.observe(&d).unwrap();
@@ -169,14 +195,17 @@ fn node(idx: u8, ul: &str) -> Node {
     let mut d = NodeDatapath::new(router.name());
     d.underlay_nics = vec![ul.into()];
     d.vteps = vec![format!("{vtep}/32").parse().unwrap()];
-    d.l3vnis = vec![l3(
+    let mut red = l3(
         "red",
         1,
         100,
         &vtep,
         &format!("10.{idx}.0.2/24"),
         &format!("10.{idx}.0.1/24"),
-    )];
+    );
+    // Each node's router MAC, fixed by the control plane (set when the bridge is created).
+    red.router_mac = Some(MacAddress([0x02, 0x52, 0, 0, 0, idx]));
+    d.l3vnis = vec![red];
     d.l2vnis = vec![L2Vni {
         vni: 200,
         vxlan_port: 4789,
@@ -240,7 +269,9 @@ fn two_nodes_ping_across_vxlan_in_a_vrf_and_across_a_stretched_l2vni() {
     }
     let rmac = |n: &mut Node| -> MacAddress {
         let o = n.dp.observe(&n.desired).unwrap();
-        o.router.unwrap().links["br-pe-100"].mac.unwrap()
+        let mac = o.l3vni_router_macs(&n.desired)[&100];
+        assert_eq!(Some(mac), n.desired.l3vnis[0].router_mac);
+        mac
     };
     let (rmac_a, rmac_b) = (rmac(&mut a), rmac(&mut b));
     let hostmac = |ns: &str, dev: &str| -> MacAddress {
@@ -258,8 +289,14 @@ fn two_nodes_ping_across_vxlan_in_a_vrf_and_across_a_stretched_l2vni() {
                peer_rmac: MacAddress,
                peer_net: &str,
                peer_mac: MacAddress,
-               peer_ip: &str| {
+               peer_ip: &str,
+               peer_underlay: &str| {
         let mut f = ForwardingState::default();
+        // The underlay route to the peer's VTEP, as learned from the fabric.
+        f.default_routes.insert(
+            format!("{peer_vtep}/32").parse().unwrap(),
+            [peer_underlay.parse().unwrap()].into(),
+        );
         let mut vr = VrfRoutes {
             table: 1,
             ..Default::default()
@@ -283,6 +320,7 @@ fn two_nodes_ping_across_vxlan_in_a_vrf_and_across_a_stretched_l2vni() {
         "10.2.0.0/24",
         l2mac_b,
         "192.168.200.2",
+        "192.168.11.2",
     );
     let fb = fwd(
         "100.65.0.1",
@@ -290,22 +328,30 @@ fn two_nodes_ping_across_vxlan_in_a_vrf_and_across_a_stretched_l2vni() {
         "10.1.0.0/24",
         l2mac_a,
         "192.168.200.1",
+        "192.168.11.1",
     );
     for (n, f) in [(&mut a, &fa), (&mut b, &fb)] {
         let rep = n.dp.reconcile(&n.desired, f).unwrap();
         assert!(rep.apply.failures.is_empty(), "{:#?}", rep.apply.failures);
         assert!(n.dp.reconcile(&n.desired, f).unwrap().plan.ops.is_empty());
     }
-    // What the control plane's underlay routes and the hosts' own config would add.
+    // What the hosts' own config would add.
     let (ra, rb) = (a.router.name().to_string(), b.router.name().to_string());
-    ip(
-        &ra,
-        &["route", "add", "100.65.0.2/32", "via", "192.168.11.2"],
-    );
-    ip(
-        &rb,
-        &["route", "add", "100.65.0.1/32", "via", "192.168.11.1"],
-    );
+    for (ns, vtep, via) in [
+        (
+            &ra,
+            "100.65.0.2/32",
+            "via 192.168.11.2 dev ula proto bgp metric 20",
+        ),
+        (
+            &rb,
+            "100.65.0.1/32",
+            "via 192.168.11.1 dev ulb proto bgp metric 20",
+        ),
+    ] {
+        let vtep_route = ip(ns, &["route", "show", vtep]);
+        assert!(vtep_route.contains(via), "{vtep_route}");
+    }
     ip(&ha, &["route", "add", "10.2.0.0/24", "via", "10.1.0.1"]);
     ip(&hb, &["route", "add", "10.1.0.0/24", "via", "10.2.0.1"]);
     ip(

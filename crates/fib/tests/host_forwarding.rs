@@ -289,3 +289,142 @@ fn a_failed_operation_is_reported_and_the_rest_applied() {
     assert!(rt.contains_key("10.0.1.0/24") && rt.contains_key("10.0.3.0/24"));
     assert!(!rt.contains_key("10.0.2.0/24"));
 }
+
+/// Main-table routes of `ns` for one family, keyed "dst protocol metric".
+fn main_routes(ns: &str, fam: &str) -> BTreeMap<String, Value> {
+    ipj(ns, &[fam, "route", "show", "table", "main"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let key = format!(
+                "{} {} {}",
+                r["dst"].as_str().unwrap(),
+                r["protocol"].as_str().unwrap_or("boot"),
+                r["metric"].as_u64().unwrap_or(0)
+            );
+            (key, r.clone())
+        })
+        .collect()
+}
+
+#[test]
+fn main_table_routes_resolve_via_the_underlay_and_leave_connected_ones_alone() {
+    println!("{}", where_we_run());
+    let host = netns("pfh");
+    let router_name = unique("pfr");
+    let _router_guard = perouter_fib::netns::NetnsGuard::adopt(&router_name);
+    let h = host.name();
+    ip(
+        h,
+        &[
+            "link", "add", "ul0", "type", "veth", "peer", "name", "ulpeer",
+        ],
+    );
+    ip(h, &["addr", "add", "192.168.11.3/24", "dev", "ul0"]);
+    ip(
+        h,
+        &["addr", "add", "2001:db8:11::3/64", "dev", "ul0", "nodad"],
+    );
+    let mut d = NodeDatapath::new(&router_name);
+    d.underlay_nics = vec!["ul0".into()];
+    d.vteps = vec!["100.65.0.1/32".parse().unwrap()];
+    let mut f = ForwardingState::default();
+    let gw2: std::net::IpAddr = "192.168.11.2".parse().unwrap();
+    let gw4: std::net::IpAddr = "192.168.11.4".parse().unwrap();
+    f.default_routes
+        .insert("100.65.0.2/32".parse().unwrap(), [gw2].into());
+    f.default_routes
+        .insert("10.200.0.0/16".parse().unwrap(), [gw2, gw4].into());
+    // The fabric announces the underlay's own subnet: installed beside the connected route.
+    f.default_routes
+        .insert("192.168.11.0/24".parse().unwrap(), [gw2].into());
+    f.default_routes.insert(
+        "2001:db8:77::/48".parse().unwrap(),
+        ["2001:db8:11::2".parse().unwrap()].into(),
+    );
+    let cfg = DatapathConfig {
+        host_netns: Some(h.to_string()),
+        ..Default::default()
+    };
+    let mut dp = Datapath::open(&router_name, cfg).unwrap();
+    let rep = dp.reconcile(&d, &f).unwrap();
+    assert!(rep.apply.failures.is_empty(), "{:#?}", rep.apply.failures);
+    let r = router_name.as_str();
+    // Somebody else's routes: a static one (kept) and a proto-bgp one of another metric (ours,
+    // removed).
+    ip(
+        r,
+        &[
+            "route",
+            "add",
+            "10.88.0.0/16",
+            "via",
+            "192.168.11.2",
+            "proto",
+            "static",
+        ],
+    );
+    ip(
+        r,
+        &[
+            "route",
+            "add",
+            "10.77.0.0/16",
+            "via",
+            "192.168.11.2",
+            "proto",
+            "bgp",
+            "metric",
+            "5",
+        ],
+    );
+
+    let v4 = main_routes(r, "-4");
+    let vtep = &v4["100.65.0.2 bgp 20"];
+    assert_eq!(vtep["gateway"], "192.168.11.2");
+    assert_eq!(vtep["dev"], "ul0", "resolved by the kernel: {vtep}");
+    assert!(
+        !vtep["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == "onlink"),
+        "{vtep}"
+    );
+    let ecmp: Vec<&str> = v4["10.200.0.0/16 bgp 20"]["nexthops"]
+        .as_array()
+        .expect("ECMP")
+        .iter()
+        .map(|h| h["gateway"].as_str().unwrap())
+        .collect();
+    assert_eq!(ecmp, ["192.168.11.2", "192.168.11.4"]);
+    assert!(v4.contains_key("192.168.11.0/24 bgp 20"), "{:?}", v4.keys());
+    assert!(
+        v4.contains_key("192.168.11.0/24 kernel 0"),
+        "the connected route must survive: {:?}",
+        v4.keys()
+    );
+    let v6 = main_routes(r, "-6");
+    assert_eq!(v6["2001:db8:77::/48 bgp 20"]["gateway"], "2001:db8:11::2");
+
+    // The stray proto-bgp route is removed, the static one stays; then nothing to do.
+    let rep = dp.reconcile(&d, &f).unwrap();
+    assert!(rep.apply.failures.is_empty(), "{:#?}", rep.apply.failures);
+    assert_eq!(rep.plan.ops.len(), 1, "{:#?}", rep.plan.ops);
+    let v4 = main_routes(r, "-4");
+    assert!(!v4.contains_key("10.77.0.0/16 bgp 5"));
+    assert!(v4.contains_key("10.88.0.0/16 static 0"));
+    let before = dp.messages_sent();
+    assert!(dp.reconcile(&d, &f).unwrap().plan.ops.is_empty());
+    assert_eq!(dp.messages_sent(), before);
+
+    // Withdrawn: ours go, the connected and the static routes stay.
+    let rep = dp.reconcile(&d, &ForwardingState::default()).unwrap();
+    assert!(rep.apply.failures.is_empty(), "{:#?}", rep.apply.failures);
+    let v4 = main_routes(r, "-4");
+    assert!(v4.keys().all(|k| !k.contains(" bgp ")), "{:?}", v4.keys());
+    assert!(v4.contains_key("192.168.11.0/24 kernel 0"));
+    assert!(v4.contains_key("10.88.0.0/16 static 0"));
+    assert!(main_routes(r, "-6").keys().all(|k| !k.contains(" bgp ")));
+}

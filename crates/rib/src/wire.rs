@@ -404,3 +404,66 @@ pub fn adj_out_updates(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use perouter_bgp::wire::{AsPath, Origin};
+
+    fn attrs() -> PathAttributes {
+        PathAttributes::new()
+            .with(AttributeValue::Origin(Origin::Igp))
+            .with(AttributeValue::AsPath(AsPath::sequence([65001])))
+            .with(AttributeValue::NextHop("192.0.2.1".parse().unwrap()))
+    }
+
+    #[test]
+    fn treat_as_withdraw_turns_every_announcement_into_a_withdrawal() {
+        let p: Vec<perouter_bgp::wire::Nlri> = ["10.0.0.0/24", "10.0.1.0/24"]
+            .iter()
+            .map(|s| perouter_bgp::wire::Nlri::new(s.parse().unwrap()))
+            .collect();
+        let ctx = WireContext::four_octet();
+        let mut u = Update::pack_reach(
+            &attrs(),
+            None,
+            NlriList::Prefixes(AfiSafi::IPV4_UNICAST, &p),
+            &ctx,
+        )
+        .unwrap()
+        .remove(0);
+        let ok = route_updates(&u, true);
+        assert_eq!(ok.len(), 1);
+        assert_eq!(ok[0].1.announced.len(), 2);
+        assert_eq!(ok[0].1.attrs.next_hop, Some("192.0.2.1".parse().unwrap()));
+        u.treat_as_withdraw = true;
+        let w = route_updates(&u, true);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].1.announced.is_empty());
+        assert_eq!(w[0].1.withdrawn.len(), 2);
+    }
+
+    #[test]
+    fn unmodelled_attributes_are_kept_and_passed_on() {
+        let a = attrs()
+            .with(AttributeValue::OnlyToCustomer(65001))
+            .with(AttributeValue::Unknown {
+                type_code: 99,
+                value: bytes::Bytes::from_static(&[1, 2]),
+            });
+        let rib = path_attrs(&a, None, true);
+        assert_eq!(rib.rare().other.len(), 2);
+        let back = wire_attributes(&rib, &WireContext::four_octet(), false);
+        assert_eq!(back.otc(), Some(65001));
+        assert!(back.get(99).is_some());
+        assert!(
+            back.next_hop().is_none(),
+            "NEXT_HOP only for the NLRI field"
+        );
+        // Sorted by type code.
+        let codes: Vec<u8> = back.iter().map(|x| x.type_code()).collect();
+        let mut sorted = codes.clone();
+        sorted.sort();
+        assert_eq!(codes, sorted);
+    }
+}

@@ -2,6 +2,7 @@
 //!
 //! `main.rs` parses [`Cli`] and dispatches to the subcommand's `run`.
 
+pub mod check;
 pub mod decode;
 
 use clap::{Parser, Subcommand};
@@ -18,6 +19,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Validate a static configuration directory offline and print this node's plan.
+    Check(check::CheckArgs),
     /// Decode BGP messages from a pcap/pcapng capture, hex lines or a raw stream, as JSON.
     Decode(decode::DecodeArgs),
     /// Print the CustomResourceDefinitions of network.openperouter.io/v1alpha1 as YAML.
@@ -28,6 +31,7 @@ impl Cli {
     /// Runs the chosen subcommand.
     pub fn run(&self) -> std::process::ExitCode {
         match &self.command {
+            Command::Check(args) => check::run(args),
             Command::Decode(args) => decode::run(args),
             Command::Crds => crate::k8s::crd::print_crds(),
         }
