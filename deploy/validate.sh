@@ -5,6 +5,8 @@
 #     CustomResourceDefinitions themselves) against the Kubernetes OpenAPI schemas shipped by
 #     PyPI's kubernetes-validate, strictly (unknown fields are errors), for every Kubernetes
 #     minor from MIN_K8S to MAX_K8S;
+#     plus API-server rules the schemas cannot express (Bidirectional propagation needs a
+#     privileged container, volume mounts name volumes, probes name declared ports);
 #  2. the ServiceMonitor's required fields (its CRD belongs to the Prometheus Operator);
 #  3. kustomization.yaml lists exactly the manifests in deploy/;
 #  4. deploy/crds.yaml is what `perouter crds` prints (unless SKIP_CARGO=1).
@@ -58,6 +60,22 @@ for path in files:
                     failures.append(f"{what}: endpoint without port")
             checked += 1
             continue
+        if doc.get("kind") in ("DaemonSet", "Deployment", "StatefulSet", "Pod"):
+            pod = doc["spec"]["template"]["spec"] if doc["kind"] != "Pod" else doc["spec"]
+            for c in pod.get("containers", []) + pod.get("initContainers", []):
+                sc = c.get("securityContext", {})
+                # API-server rules the OpenAPI schemas cannot express (pkg/apis/core/validation).
+                if any(m.get("mountPropagation") == "Bidirectional" for m in c.get("volumeMounts", [])) and not sc.get("privileged"):
+                    failures.append(f"{what}: container {c['name']}: Bidirectional mount propagation needs privileged: true")
+                if sc.get("privileged") and sc.get("allowPrivilegeEscalation") is False:
+                    failures.append(f"{what}: container {c['name']}: privileged with allowPrivilegeEscalation: false is refused")
+                for m in c.get("volumeMounts", []):
+                    if m["name"] not in {v["name"] for v in pod.get("volumes", [])}:
+                        failures.append(f"{what}: container {c['name']}: volumeMount {m['name']} has no volume")
+                for probe in ("livenessProbe", "readinessProbe"):
+                    port = c.get(probe, {}).get("httpGet", {}).get("port")
+                    if isinstance(port, str) and port not in {p.get("name") for p in c.get("ports", [])}:
+                        failures.append(f"{what}: container {c['name']}: {probe} port {port} is not a named port")
         for v in versions:
             try:
                 kubernetes_validate.validate(doc, v, strict=True)

@@ -27,6 +27,7 @@ use crate::message::{build, BuildError, Resolve};
 use crate::netns::{self, NetnsHandle};
 use crate::observed::{NamespaceState, ObservedNode};
 use crate::op::{Ns, Op};
+use perouter_evpn::MacAddress;
 
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
@@ -524,6 +525,25 @@ impl Datapath {
             None => None,
         };
         Ok(ObservedNode { host, router })
+    }
+
+    /// The MAC each L3VNI bridge of `desired` has now (one link dump of the router namespace):
+    /// the router MAC to advertise when [`crate::desired::L3Vni::router_mac`] is `None`.
+    pub fn l3vni_router_macs(
+        &mut self,
+        desired: &NodeDatapath,
+    ) -> Result<BTreeMap<u32, MacAddress>, FibError> {
+        self.open_router()?;
+        let Some(r) = &mut self.router else {
+            return Ok(BTreeMap::new());
+        };
+        let links = r.dump_links().map_err(io_err("dump router links"))?;
+        let router = NamespaceState::from_messages(&links, &[], &[], &[]);
+        Ok(ObservedNode {
+            host: NamespaceState::default(),
+            router: Some(router),
+        }
+        .l3vni_router_macs(desired))
     }
 
     /// Observe, diff, apply: one level-triggered pass.

@@ -3,7 +3,10 @@
 //! after any error (with backoff) and periodically, so drift is repaired even when no
 //! notification arrived. STALE neighbours are probed on their own period.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+use perouter_evpn::MacAddress;
 
 use tokio::sync::{mpsc, watch};
 
@@ -34,6 +37,9 @@ pub struct Status {
     pub last_error: Option<String>,
     /// Write messages sent in total.
     pub messages_sent: u64,
+    /// The MAC of each L3VNI bridge (VNI → MAC) after the last pass: the router MAC to
+    /// advertise in type-5 routes (RFC 9135 §8.1) when the node leaves it to the kernel.
+    pub router_macs: BTreeMap<u32, MacAddress>,
 }
 
 /// Timing of the reconciler.
@@ -89,8 +95,12 @@ impl Reconciler {
         loop {
             if dirty {
                 dirty = false;
-                match self.pass().await {
-                    Ok(rep) => {
+                let macs_unknown = st.router_macs.len() != self.node.l3vnis.len();
+                match self.pass(macs_unknown).await {
+                    Ok((rep, macs)) => {
+                        if let Some(macs) = macs {
+                            st.router_macs = macs;
+                        }
                         st.last_ops = rep.plan.ops.len();
                         st.last_failures =
                             rep.apply.failures.iter().map(|f| f.to_string()).collect();
@@ -142,13 +152,25 @@ impl Reconciler {
         }
     }
 
-    /// One observe/diff/apply pass on a blocking thread (netlink I/O is synchronous).
-    async fn pass(&mut self) -> Result<ReconcileReport, FibError> {
+    /// One observe/diff/apply pass on a blocking thread (netlink I/O is synchronous). When the
+    /// pass wrote something or `read_macs` asks for it, the L3VNI bridges' MACs are read back
+    /// too (a new bridge has a new one).
+    async fn pass(
+        &mut self,
+        read_macs: bool,
+    ) -> Result<(ReconcileReport, Option<BTreeMap<u32, MacAddress>>), FibError> {
         let mut dp = self.dp.take().expect("datapath present between passes");
         let node = self.node.clone();
         let fwd = self.forwarding.clone();
         let (dp, res) = tokio::task::spawn_blocking(move || {
-            let r = dp.reconcile(&node, &fwd);
+            let r = dp.reconcile(&node, &fwd).and_then(|rep| {
+                let macs = if rep.plan.ops.is_empty() && !read_macs {
+                    None
+                } else {
+                    Some(dp.l3vni_router_macs(&node)?)
+                };
+                Ok((rep, macs))
+            });
             (dp, r)
         })
         .await

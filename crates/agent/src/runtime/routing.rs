@@ -1,0 +1,526 @@
+//! The routing task: the one owner of the RIB. It turns the speaker's events into RIB inputs,
+//! the RIB's per-peer Adj-RIB-Out into UPDATEs for the speaker, and the RIB's forwarding deltas
+//! into the datapath's wanted forwarding state. Work is processed in batches: everything queued
+//! is taken before the outputs are flushed once.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use perouter_bgp::speaker::{PeerId as SpeakerPeer, SpeakerCommand, SpeakerEvent};
+use perouter_bgp::wire::{RouteRefresh, WireContext};
+use perouter_bgp::fsm::SessionParams;
+use perouter_evpn::MacAddress;
+use perouter_fib::desired::{ForwardingState, VrfRoutes};
+use perouter_rib::forwarding::{FibTable, ForwardingDelta, NextHop, RouteOp};
+use perouter_rib::l2vni::L2VniConfig;
+use perouter_rib::peer::{Family, PeerConfig, PeerId as RibPeer, PeerRole};
+use perouter_rib::rib::{Rib, RibConfig};
+use perouter_rib::vrf::{VrfConfig, VrfId};
+use perouter_rib::wire as ribwire;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use super::sessions::{PlannedSession, SessionRole};
+use crate::plan::NodePlan;
+
+/// Inputs of the routing task besides the speaker's events.
+#[derive(Debug)]
+pub enum RoutingCommand {
+    /// A new plan: VRFs, L2VNIs, our networks, the sessions and their roles.
+    Configure {
+        /// The plan.
+        plan: Arc<NodePlan>,
+        /// The sessions and their roles.
+        sessions: Vec<PlannedSession>,
+    },
+    /// A MAC (and IP) learned or lost locally on an L2VNI bridge.
+    LocalMac {
+        /// The L2VNI.
+        vni: u32,
+        /// The MAC.
+        mac: MacAddress,
+        /// The IP, for MAC+IP.
+        ip: Option<IpAddr>,
+        /// Learned (true) or lost.
+        present: bool,
+    },
+    /// A snapshot for the API.
+    Snapshot(oneshot::Sender<RoutingSnapshot>),
+}
+
+/// What the API shows of the routing state.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RoutingSnapshot {
+    /// RIB sizes.
+    pub default_routes: usize,
+    /// EVPN table size.
+    pub evpn_routes: usize,
+    /// Routes in all VRF tables.
+    pub vrf_routes: usize,
+    /// Distinct attribute sets.
+    pub attribute_sets: usize,
+    /// Installed routes per VRF table, with their next hops (VTEP, router MAC).
+    pub vrfs: BTreeMap<String, Vec<VrfRouteView>>,
+    /// Default-table routes programmed into the router namespace.
+    pub default_table: Vec<VrfRouteView>,
+    /// Remote MACs per L2VNI.
+    pub remote_macs: usize,
+    /// Flood-list entries.
+    pub flood_entries: usize,
+    /// Sessions the RIB knows, by address.
+    pub peers: BTreeMap<String, String>,
+}
+
+/// One installed route.
+#[derive(Debug, Clone, Serialize)]
+pub struct VrfRouteView {
+    /// The prefix.
+    pub prefix: IpNet,
+    /// Its next hops.
+    pub next_hops: Vec<String>,
+}
+
+struct Peer {
+    rib: RibPeer,
+    tx: WireContext,
+    link_local: Option<Ipv6Addr>,
+    remote: SocketAddr,
+    role: SessionRole,
+}
+
+/// The routing task's state.
+pub struct Routing {
+    rib: Option<Rib>,
+    plan: Option<Arc<NodePlan>>,
+    roles: HashMap<IpAddr, SessionRole>,
+    peers: HashMap<SpeakerPeer, Peer>,
+    vrf_tables: BTreeMap<VrfId, (String, u32)>,
+    forwarding: ForwardingState,
+    forwarding_dirty: bool,
+    speaker: mpsc::Sender<SpeakerCommand>,
+    fib: mpsc::Sender<perouter_fib::reconcile::Command>,
+}
+
+fn rib_family(f: perouter_bgp::wire::AfiSafi) -> Option<Family> {
+    ribwire::family_of(f)
+}
+
+impl Routing {
+    /// A routing task that talks to the speaker and the datapath through these channels.
+    pub fn new(
+        speaker: mpsc::Sender<SpeakerCommand>,
+        fib: mpsc::Sender<perouter_fib::reconcile::Command>,
+    ) -> Self {
+        Routing {
+            rib: None,
+            plan: None,
+            roles: HashMap::new(),
+            peers: HashMap::new(),
+            vrf_tables: BTreeMap::new(),
+            forwarding: ForwardingState::default(),
+            forwarding_dirty: false,
+            speaker,
+            fib,
+        }
+    }
+
+    /// Runs until both input channels close.
+    pub async fn run(mut self, mut events: mpsc::Receiver<SpeakerEvent>, mut commands: mpsc::Receiver<RoutingCommand>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                ev = events.recv() => {
+                    let Some(ev) = ev else { return };
+                    self.handle_event(ev).await;
+                    // Batch: take everything already queued.
+                    for _ in 0..256 {
+                        match events.try_recv() {
+                            Ok(ev) => self.handle_event(ev).await,
+                            Err(_) => break,
+                        }
+                    }
+                }
+                cmd = commands.recv() => {
+                    let Some(cmd) = cmd else { return };
+                    self.handle_command(cmd).await;
+                    while let Ok(cmd) = commands.try_recv() {
+                        self.handle_command(cmd).await;
+                    }
+                }
+                _ = tick.tick() => {
+                    if let Some(rib) = self.rib.as_mut() {
+                        rib.handle_time(Instant::now());
+                    }
+                }
+            }
+            self.flush().await;
+        }
+    }
+
+    async fn handle_command(&mut self, cmd: RoutingCommand) {
+        match cmd {
+            RoutingCommand::Configure { plan, sessions } => self.configure(plan, sessions).await,
+            RoutingCommand::LocalMac { vni, mac, ip, present } => {
+                if let Some(rib) = self.rib.as_mut() {
+                    if let Err(e) = rib.handle_local_mac(vni, mac, ip, present, false) {
+                        debug!(vni, %mac, error = %e, "local MAC ignored");
+                    }
+                }
+            }
+            RoutingCommand::Snapshot(tx) => {
+                let _ = tx.send(self.snapshot());
+            }
+        }
+    }
+
+    fn rib_config(plan: &NodePlan) -> RibConfig {
+        let vtep = plan
+            .vtep_v4
+            .map(IpAddr::V4)
+            .or(plan.vtep_v6.map(IpAddr::V6))
+            .unwrap_or(IpAddr::V4(plan.router_id));
+        let mut default_networks: Vec<IpNet> = Vec::new();
+        if let Some(v) = plan.vtep_v4 {
+            default_networks.push(IpNet::new(v.into(), 32).expect("valid /32"));
+        }
+        if let Some(v) = plan.vtep_v6 {
+            default_networks.push(IpNet::new(v.into(), 128).expect("valid /128"));
+        }
+        // Passthrough: the host side of pt-host is advertised to the fabric (upstream's
+        // `network <host IP>/32`).
+        if let Some(p) = &plan.passthrough {
+            for v in p.host_session.v4.iter().chain(p.host_session.v6.iter()) {
+                default_networks.push(IpNet::new(v.host.addr(), if v.host.addr().is_ipv4() { 32 } else { 128 }).expect("host route"));
+            }
+        }
+        RibConfig {
+            asn: plan.asn,
+            router_id: plan.router_id,
+            vtep,
+            multipath: Default::default(),
+            default_networks,
+        }
+    }
+
+    async fn configure(&mut self, plan: Arc<NodePlan>, sessions: Vec<PlannedSession>) {
+        let cfg = Self::rib_config(&plan);
+        let rebuild = self.rib.as_ref().is_none_or(|r| r.config() != &cfg);
+        if rebuild {
+            if self.rib.is_some() {
+                info!("AS, router ID, VTEP or networks changed: rebuilding the RIB and refreshing every peer");
+            }
+            self.rib = Some(Rib::new(cfg));
+            self.vrf_tables.clear();
+            self.forwarding = ForwardingState::default();
+            self.forwarding_dirty = true;
+        }
+        self.roles = sessions
+            .iter()
+            .filter_map(|s| super::sessions::peer_address(s).map(|a| (a, s.role.clone())))
+            .collect();
+        let rib = self.rib.as_mut().expect("rib exists");
+        // VRFs: add or update every planned one, remove the others.
+        let mut wanted = BTreeSet::new();
+        for l in &plan.l3vnis {
+            let id = VrfId(l.vni);
+            wanted.insert(id);
+            let networks = l
+                .host_session
+                .iter()
+                .flat_map(|hs| hs.v4.iter().chain(hs.v6.iter()))
+                .map(|v| IpNet::new(v.host.addr(), if v.host.addr().is_ipv4() { 32 } else { 128 }).expect("host route"))
+                .collect();
+            let rd_index = match l.rd {
+                perouter_evpn::RouteDistinguisher::Ipv4 { number, .. } => number,
+                _ => 0,
+            };
+            rib.handle_vrf(VrfConfig {
+                id,
+                name: l.vrf.clone(),
+                l3vni: l.vni,
+                router_mac: plan.router_mac,
+                rd: Some(l.rd),
+                rd_index,
+                import_rts: l.import_rts.clone(),
+                export_rts: l.export_rts.clone(),
+                networks,
+            });
+            self.vrf_tables.insert(id, (l.vrf.clone(), l.table));
+        }
+        let gone: Vec<VrfId> = self.vrf_tables.keys().filter(|id| !wanted.contains(id)).copied().collect();
+        for id in gone {
+            rib.handle_vrf_removed(id);
+            if let Some((_, table)) = self.vrf_tables.remove(&id) {
+                self.forwarding.vrf_routes.remove(&table);
+                self.forwarding_dirty = true;
+            }
+        }
+        let old_l2: BTreeSet<u32> = self.plan.iter().flat_map(|p| p.l2vnis.iter().map(|l| l.vni)).collect();
+        for l in &plan.l2vnis {
+            let rd_index = match l.rd {
+                perouter_evpn::RouteDistinguisher::Ipv4 { number, .. } => number,
+                _ => 0,
+            };
+            rib.handle_l2vni(L2VniConfig {
+                vni: l.vni,
+                rd: Some(l.rd),
+                rd_index,
+                import_rts: l.import_rts.clone(),
+                export_rts: l.export_rts.clone(),
+                vrf: l.l3vni.map(VrfId),
+                dup_detection: Default::default(),
+            });
+        }
+        let new_l2: BTreeSet<u32> = plan.l2vnis.iter().map(|l| l.vni).collect();
+        for vni in old_l2.difference(&new_l2) {
+            rib.handle_l2vni_removed(*vni);
+        }
+        self.plan = Some(plan);
+        if rebuild {
+            // Peers that were up lost their routes with the old RIB: re-register them and ask
+            // for their routes again (RFC 2918).
+            let peers: Vec<(SpeakerPeer, SocketAddr)> = self.peers.iter().map(|(id, p)| (*id, p.remote)).collect();
+            self.peers.clear();
+            for (id, _) in peers {
+                let _ = self
+                    .speaker
+                    .send(SpeakerCommand::AdminState { target: perouter_bgp::config::NeighborTarget::Address(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)), up: true, message: None })
+                    .await;
+                debug!(peer = %id, "peer will be re-registered on its next session");
+            }
+        }
+    }
+
+    fn role_of(&self, remote: IpAddr) -> SessionRole {
+        self.roles.get(&remote).cloned().unwrap_or(SessionRole::Fabric)
+    }
+
+    async fn handle_event(&mut self, ev: SpeakerEvent) {
+        let Some(rib) = self.rib.as_mut() else {
+            debug!("speaker event before the first plan: ignored");
+            return;
+        };
+        match ev {
+            SpeakerEvent::PeerUp { peer, remote, local, params } => {
+                let role = self.roles.get(&remote.ip()).cloned().unwrap_or(SessionRole::Fabric);
+                let rib_role = match &role {
+                    SessionRole::Fabric => PeerRole::Fabric,
+                    SessionRole::Host { vni, .. } => PeerRole::Host(VrfId(*vni)),
+                    SessionRole::Passthrough => PeerRole::Passthrough,
+                };
+                let cfg = peer_config(rib_role, remote, local, &params);
+                match rib.handle_peer_up(cfg) {
+                    Ok(id) => {
+                        info!(%peer, %remote, ?role, "session up: routes flow");
+                        let link_local = match local.ip() {
+                            IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80 => Some(a),
+                            _ => None,
+                        };
+                        self.peers.insert(peer, Peer { rib: id, tx: params.tx.clone(), link_local, remote, role });
+                    }
+                    Err(e) => warn!(%peer, %remote, error = %e, "RIB refused the session"),
+                }
+            }
+            SpeakerEvent::PeerDown { peer, reason, graceful } => {
+                if let Some(p) = self.peers.remove(&peer) {
+                    info!(%peer, remote = %p.remote, ?reason, graceful, "session down: withdrawing its routes");
+                    if let Err(e) = rib.handle_peer_down(p.rib) {
+                        warn!(%peer, error = %e, "peer down");
+                    }
+                }
+            }
+            SpeakerEvent::Updates { peer, updates } => {
+                let Some(p) = self.peers.get(&peer) else { return };
+                let ebgp = rib.peer_is_ebgp(p.rib);
+                for u in &updates {
+                    if let Some(f) = ribwire::end_of_rib(u) {
+                        let _ = rib.handle_end_of_rib(p.rib, f);
+                        continue;
+                    }
+                    for (_, ru) in ribwire::route_updates(u, ebgp) {
+                        if let Err(e) = rib.handle_update(p.rib, ru) {
+                            warn!(%peer, error = %e, "update refused");
+                        }
+                    }
+                }
+            }
+            SpeakerEvent::EndOfRib { peer, family } => {
+                if let (Some(p), Some(f)) = (self.peers.get(&peer), rib_family(family)) {
+                    let _ = rib.handle_end_of_rib(p.rib, f);
+                }
+            }
+            SpeakerEvent::RouteRefresh { peer, request } => {
+                // The RIB re-sends its Adj-RIB-Out on the next flush when asked.
+                if let (Some(p), Some(f)) = (self.peers.get(&peer), rib_family(request.family)) {
+                    rib.handle_route_refresh(p.rib, f);
+                }
+                let _: &RouteRefresh = &request;
+            }
+            SpeakerEvent::StaleExpired { peer } => {
+                if let Some(p) = self.peers.get(&peer) {
+                    rib.handle_stale_expired(p.rib);
+                }
+            }
+        }
+    }
+
+    async fn flush(&mut self) {
+        let Some(rib) = self.rib.as_mut() else { return };
+        let mut deltas = Vec::new();
+        while rib.poll_forwarding(&mut deltas, 4096) > 0 {}
+        if !deltas.is_empty() {
+            for d in deltas {
+                apply_delta(&mut self.forwarding, &self.vrf_tables, d);
+            }
+            self.forwarding_dirty = true;
+        }
+        let mut sends = Vec::new();
+        for (id, p) in &self.peers {
+            while let Some(batch) = rib.poll_adj_out(p.rib, 4096) {
+                match ribwire::adj_out_updates(&batch, &p.tx, p.link_local) {
+                    Ok(updates) if !updates.is_empty() => sends.push((*id, updates)),
+                    Ok(_) => {}
+                    Err(e) => warn!(peer = %id, error = %e, "cannot encode routes for the peer"),
+                }
+            }
+        }
+        for (peer, updates) in sends {
+            if self.speaker.send(SpeakerCommand::Send { peer, updates }).await.is_err() {
+                return;
+            }
+        }
+        if self.forwarding_dirty {
+            self.forwarding_dirty = false;
+            let cmd = perouter_fib::reconcile::Command::SetForwarding(Box::new(self.forwarding.clone()));
+            let _ = self.fib.send(cmd).await;
+        }
+    }
+
+    fn snapshot(&self) -> RoutingSnapshot {
+        let mut s = RoutingSnapshot::default();
+        if let Some(rib) = &self.rib {
+            let st = rib.stats();
+            s.default_routes = st.default_routes;
+            s.evpn_routes = st.evpn_routes;
+            s.vrf_routes = st.vrf_routes;
+            s.attribute_sets = st.attribute_sets;
+        }
+        for (name, table) in self.vrf_tables.values() {
+            let routes = self
+                .forwarding
+                .vrf_routes
+                .get(table)
+                .map(|vr| {
+                    vr.routes
+                        .iter()
+                        .map(|(prefix, vteps)| VrfRouteView {
+                            prefix: *prefix,
+                            next_hops: vteps
+                                .iter()
+                                .map(|v| match vr.router_macs.get(v) {
+                                    Some(m) => format!("vtep {v} rmac {m}"),
+                                    None => format!("vtep {v}"),
+                                })
+                                .collect(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            s.vrfs.insert(name.clone(), routes);
+        }
+        s.default_table = self
+            .forwarding
+            .default_routes
+            .iter()
+            .map(|(prefix, gws)| VrfRouteView { prefix: *prefix, next_hops: gws.iter().map(|g| format!("via {g}")).collect() })
+            .collect();
+        s.remote_macs = self.forwarding.remote_macs.len();
+        s.flood_entries = self.forwarding.flood.len();
+        s.peers = self.peers.values().map(|p| (p.remote.to_string(), format!("{:?}", p.role))).collect();
+        s
+    }
+}
+
+fn peer_config(role: PeerRole, remote: SocketAddr, local: SocketAddr, params: &SessionParams) -> PeerConfig {
+    PeerConfig {
+        role,
+        local_asn: params.local_as,
+        remote_asn: params.peer_as,
+        remote_address: remote.ip(),
+        local_address: local.ip(),
+        remote_router_id: params.peer_id,
+        families: params.families.iter().filter_map(|f| rib_family(*f)).collect(),
+        route_reflector_client: false,
+        allowas_in: if params.ibgp { 0 } else { 1 },
+    }
+}
+
+/// Applies one RIB forwarding delta to the datapath's wanted forwarding state.
+pub fn apply_delta(fwd: &mut ForwardingState, tables: &BTreeMap<VrfId, (String, u32)>, d: ForwardingDelta) {
+    match d {
+        ForwardingDelta::Route { table: FibTable::Vrf(id), prefix, op } => {
+            let Some((_, table)) = tables.get(&id) else { return };
+            let vr = fwd.vrf_routes.entry(*table).or_insert_with(|| VrfRoutes { table: *table, ..Default::default() });
+            match op {
+                RouteOp::Add(nhs) | RouteOp::Replace(nhs) => {
+                    let mut vteps = BTreeSet::new();
+                    for nh in nhs {
+                        if let NextHop::Vxlan { vtep, router_mac, .. } = nh {
+                            vr.router_macs.insert(vtep, router_mac);
+                            vteps.insert(vtep);
+                        }
+                    }
+                    vr.routes.insert(prefix, vteps);
+                }
+                RouteOp::Delete => {
+                    vr.routes.remove(&prefix);
+                }
+            }
+            // Router MACs of VTEPs no route uses any more are dropped.
+            let used: BTreeSet<IpAddr> = vr.routes.values().flatten().copied().collect();
+            vr.router_macs.retain(|v, _| used.contains(v));
+        }
+        ForwardingDelta::Route { table: FibTable::Default, prefix, op } => match op {
+            RouteOp::Add(nhs) | RouteOp::Replace(nhs) => {
+                let gws: BTreeSet<IpAddr> = nhs
+                    .into_iter()
+                    .filter_map(|nh| match nh {
+                        NextHop::Gateway(g) => Some(g),
+                        NextHop::Vxlan { .. } => None,
+                    })
+                    .collect();
+                fwd.default_routes.insert(prefix, gws);
+            }
+            RouteOp::Delete => {
+                fwd.default_routes.remove(&prefix);
+            }
+        },
+        ForwardingDelta::Fdb { vni, mac, vtep } => match vtep {
+            Some(v) => {
+                fwd.remote_macs.insert((vni, mac), v);
+            }
+            None => {
+                fwd.remote_macs.remove(&(vni, mac));
+            }
+        },
+        ForwardingDelta::Flood { vni, vtep, present } => {
+            if present {
+                fwd.flood.insert((vni, vtep));
+            } else {
+                fwd.flood.remove(&(vni, vtep));
+            }
+        }
+        ForwardingDelta::Neighbor { vni, ip, mac } => match mac {
+            Some(m) => {
+                fwd.remote_neighbours.insert((vni, ip), m);
+            }
+            None => {
+                fwd.remote_neighbours.remove(&(vni, ip));
+            }
+        },
+    }
+}
