@@ -306,3 +306,34 @@ fn base64(s: &str) -> String {
     }
     out
 }
+
+#[tokio::test]
+async fn static_file_changes_are_picked_up_beside_the_api() {
+    let fake = FakeApi::new();
+    fake.put(NODES, node("node-a", json!({})));
+    fake.put(
+        &ours("l3vnis"),
+        resource("L3VNI", "red", "{vrf: red, vni: 100}"),
+    );
+    let (static_tx, static_rx) = watch::channel(ResourceSet::default());
+    let (tx, mut rx) = watch::channel(None);
+    tokio::spawn(run(
+        fake.client(NS),
+        cfg("node-a"),
+        ResourceSet::default(),
+        Some(static_rx),
+        tx,
+    ));
+    wait_for(&mut rx, "API only", |c| {
+        c.api_synced && l3vni_names(c) == ["red"]
+    })
+    .await;
+    static_tx.send_replace(static_l3vni());
+    let c = wait_for(&mut rx, "static added", |c| {
+        l3vni_names(c) == ["red", "static-vni"]
+    })
+    .await;
+    assert!(matches!(c.resources.l3vnis[0].source, Source::File(_)));
+    static_tx.send_replace(ResourceSet::default());
+    wait_for(&mut rx, "static removed", |c| l3vni_names(c) == ["red"]).await;
+}

@@ -103,17 +103,11 @@ pub async fn run(
     client: Client,
     cfg: ControllerConfig,
     static_set: ResourceSet,
-    mut static_updates: Option<watch::Receiver<ResourceSet>>,
+    static_updates: Option<watch::Receiver<ResourceSet>>,
     out: watch::Sender<Option<K8sConfig>>,
 ) {
-    run_with_events(
-        api_events(&client, &cfg),
-        cfg,
-        static_set,
-        static_updates.take(),
-        out,
-    )
-    .await
+    let events = api_events(&client, &cfg);
+    run_with_events(events, cfg, static_set, static_updates, out).await
 }
 
 /// [`run`] over any event stream (the tests feed recorded or scripted events).

@@ -3,4 +3,5 @@
 
 pub mod datapath;
 pub mod node_config;
+pub mod routing;
 pub mod sessions;

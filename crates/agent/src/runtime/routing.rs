@@ -10,15 +10,14 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use perouter_bgp::speaker::{PeerId as SpeakerPeer, SpeakerCommand, SpeakerEvent};
-use perouter_bgp::wire::{RouteRefresh, WireContext};
+use perouter_bgp::wire::{RouteRefresh, RouteRefreshSubtype, WireContext};
 use perouter_bgp::fsm::SessionParams;
 use perouter_evpn::MacAddress;
 use perouter_fib::desired::{ForwardingState, VrfRoutes};
-use perouter_rib::forwarding::{FibTable, ForwardingDelta, NextHop, RouteOp};
-use perouter_rib::l2vni::L2VniConfig;
-use perouter_rib::peer::{Family, PeerConfig, PeerId as RibPeer, PeerRole};
-use perouter_rib::rib::{Rib, RibConfig};
-use perouter_rib::vrf::{VrfConfig, VrfId};
+use perouter_rib::{
+    Family, FibTable, ForwardingDelta, L2VniConfig, NextHop, PeerConfig, PeerId as RibPeer, PeerRole, Rib, RibConfig,
+    RouteOp, VrfConfig, VrfId,
+};
 use perouter_rib::wire as ribwire;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
@@ -86,6 +85,9 @@ pub struct VrfRouteView {
 
 struct Peer {
     rib: RibPeer,
+    ebgp: bool,
+    local: SocketAddr,
+    params: Box<SessionParams>,
     tx: WireContext,
     link_local: Option<Ipv6Addr>,
     remote: SocketAddr,
@@ -98,6 +100,9 @@ pub struct Routing {
     plan: Option<Arc<NodePlan>>,
     roles: HashMap<IpAddr, SessionRole>,
     peers: HashMap<SpeakerPeer, Peer>,
+    /// Peers that went down gracefully (RFC 4724): their routes are kept as stale until the
+    /// speaker says the restart or stale timer expired.
+    stale: HashMap<SpeakerPeer, RibPeer>,
     vrf_tables: BTreeMap<VrfId, (String, u32)>,
     forwarding: ForwardingState,
     forwarding_dirty: bool,
@@ -120,6 +125,7 @@ impl Routing {
             plan: None,
             roles: HashMap::new(),
             peers: HashMap::new(),
+            stale: HashMap::new(),
             vrf_tables: BTreeMap::new(),
             forwarding: ForwardingState::default(),
             forwarding_dirty: false,
@@ -281,16 +287,30 @@ impl Routing {
         }
         self.plan = Some(plan);
         if rebuild {
-            // Peers that were up lost their routes with the old RIB: re-register them and ask
-            // for their routes again (RFC 2918).
-            let peers: Vec<(SpeakerPeer, SocketAddr)> = self.peers.iter().map(|(id, p)| (*id, p.remote)).collect();
-            self.peers.clear();
-            for (id, _) in peers {
-                let _ = self
-                    .speaker
-                    .send(SpeakerCommand::AdminState { target: perouter_bgp::config::NeighborTarget::Address(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)), up: true, message: None })
-                    .await;
-                debug!(peer = %id, "peer will be re-registered on its next session");
+            // Peers that were up lost their routes with the old RIB: register them again and ask
+            // for their routes again (RFC 2918 ROUTE-REFRESH).
+            let rib = self.rib.as_mut().expect("rib exists");
+            let mut refresh = Vec::new();
+            for (id, p) in self.peers.iter_mut() {
+                let rib_role = match &p.role {
+                    SessionRole::Fabric => PeerRole::Fabric,
+                    SessionRole::Host { vni, .. } => PeerRole::Host(VrfId(*vni)),
+                    SessionRole::Passthrough => PeerRole::Passthrough,
+                };
+                match rib.handle_peer_up(peer_config(rib_role, p.remote, p.local, &p.params)) {
+                    Ok(new) => {
+                        p.rib = new;
+                        for f in &p.params.families {
+                            refresh.push((*id, *f));
+                        }
+                    }
+                    Err(e) => warn!(peer = %id, error = %e, "cannot re-register the session in the new RIB"),
+                }
+            }
+            self.stale.clear();
+            for (peer, family) in refresh {
+                let request = RouteRefresh::new(family, RouteRefreshSubtype::Normal);
+                let _ = self.speaker.send(SpeakerCommand::RouteRefresh { peer, request }).await;
             }
         }
     }
@@ -320,22 +340,29 @@ impl Routing {
                             IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80 => Some(a),
                             _ => None,
                         };
-                        self.peers.insert(peer, Peer { rib: id, tx: params.tx.clone(), link_local, remote, role });
+                        self.peers.insert(peer, Peer { rib: id, ebgp: !params.ibgp, local, tx: params.tx.clone(), params, link_local, remote, role });
                     }
                     Err(e) => warn!(%peer, %remote, error = %e, "RIB refused the session"),
                 }
             }
             SpeakerEvent::PeerDown { peer, reason, graceful } => {
                 if let Some(p) = self.peers.remove(&peer) {
-                    info!(%peer, remote = %p.remote, ?reason, graceful, "session down: withdrawing its routes");
-                    if let Err(e) = rib.handle_peer_down(p.rib) {
+                    let res = if graceful {
+                        info!(%peer, remote = %p.remote, ?reason, "session down gracefully: keeping its routes as stale");
+                        self.stale.insert(peer, p.rib);
+                        rib.handle_peer_down_graceful(p.rib)
+                    } else {
+                        info!(%peer, remote = %p.remote, ?reason, "session down: withdrawing its routes");
+                        rib.handle_peer_down(p.rib)
+                    };
+                    if let Err(e) = res {
                         warn!(%peer, error = %e, "peer down");
                     }
                 }
             }
             SpeakerEvent::Updates { peer, updates } => {
                 let Some(p) = self.peers.get(&peer) else { return };
-                let ebgp = rib.peer_is_ebgp(p.rib);
+                let ebgp = p.ebgp;
                 for u in &updates {
                     if let Some(f) = ribwire::end_of_rib(u) {
                         let _ = rib.handle_end_of_rib(p.rib, f);
@@ -354,15 +381,15 @@ impl Routing {
                 }
             }
             SpeakerEvent::RouteRefresh { peer, request } => {
-                // The RIB re-sends its Adj-RIB-Out on the next flush when asked.
-                if let (Some(p), Some(f)) = (self.peers.get(&peer), rib_family(request.family)) {
-                    rib.handle_route_refresh(p.rib, f);
-                }
-                let _: &RouteRefresh = &request;
+                warn!(%peer, family = ?request.family, "route refresh request: re-advertisement on request is not implemented yet");
             }
-            SpeakerEvent::StaleExpired { peer } => {
-                if let Some(p) = self.peers.get(&peer) {
-                    rib.handle_stale_expired(p.rib);
+            SpeakerEvent::StaleExpired { peer, family } => {
+                let rib_peer = self.stale.get(&peer).copied().or_else(|| self.peers.get(&peer).map(|p| p.rib));
+                if let (Some(id), Some(f)) = (rib_peer, rib_family(family)) {
+                    info!(%peer, ?family, "graceful restart timer expired: purging stale routes");
+                    if let Err(e) = rib.handle_stale_expired(id, f) {
+                        debug!(%peer, error = %e, "stale purge");
+                    }
                 }
             }
         }
