@@ -229,6 +229,11 @@ pub struct PeerConfig {
     /// Free text, for logs.
     #[serde(default)]
     pub description: Option<String>,
+    /// The VRF (or any device) the session's socket is bound to (`SO_BINDTODEVICE`): host
+    /// sessions of an L3VNI run inside its VRF. Incoming connections in a VRF are accepted by
+    /// the default listener when `net.ipv4.tcp_l3mdev_accept` is 1.
+    #[serde(default)]
+    pub vrf: Option<String>,
 }
 
 impl PeerConfig {
@@ -258,6 +263,7 @@ impl PeerConfig {
             graceful_restart: GracefulRestartConfig::default(),
             extended_next_hop: false,
             description: None,
+            vrf: None,
         }
     }
 

@@ -24,7 +24,8 @@ use perouter_evpn::MacAddress;
 /// The result of a diff: operations in execution order, and what could not be planned.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
-    /// Operations, sorted by [`Phase`] (stable within a phase).
+    /// Operations, sorted by [`Phase`], then by the namespace whose socket carries them
+    /// ([`Op::socket_ns`]); stable otherwise.
     pub ops: Vec<Op>,
     /// Things the desired state asks for that cannot be done (e.g. an underlay NIC that exists
     /// in neither namespace); the rest of the plan is still valid.
@@ -53,6 +54,7 @@ pub fn diff(
         warnings: Vec::new(),
         fresh: BTreeSet::new(),
         doomed: BTreeSet::new(),
+        arp_flushed: BTreeSet::new(),
     };
     if observed.router.is_none() {
         p.ops.push(Op::CreateNetns {
@@ -65,7 +67,9 @@ pub fn diff(
     let Planner {
         mut ops, warnings, ..
     } = p;
-    ops.sort_by_key(Op::phase);
+    // Within a phase nothing depends on the other namespace, so the operations of one
+    // namespace go together: each phase then costs one batch per namespace, not one per switch.
+    ops.sort_by_key(|op| (op.phase(), op.socket_ns()));
     Ok(Plan { ops, warnings })
 }
 
@@ -237,6 +241,10 @@ struct Planner {
     /// Router-namespace links deleted by this plan and not recreated: their forwarding entries go
     /// with them.
     doomed: BTreeSet<String>,
+    /// Router-namespace links that lose their last IPv4 address in this plan: the kernel flushes
+    /// their ARP table then (`fib_del_ifaddr` → `arp_ifdown`), so IPv4 neighbours on them must
+    /// be (re)installed after the addresses are changed.
+    arp_flushed: BTreeSet<String>,
 }
 
 impl Planner {
@@ -570,6 +578,10 @@ impl Planner {
         }
         if let Some(addrs) = &w.addresses {
             let want: BTreeSet<IpNet> = addrs.iter().copied().collect();
+            let had_v4 = have.addresses.iter().any(|a| a.addr().is_ipv4());
+            if w.ns == Ns::Router && had_v4 && !want.iter().any(|a| a.addr().is_ipv4()) {
+                self.arp_flushed.insert(w.name.clone());
+            }
             for a in &have.addresses {
                 let kernel_own = w.name == "lo" && is_loopback_own(a);
                 if !(want.contains(a) || kernel_own) {
@@ -785,6 +797,9 @@ impl Planner {
 
         for ((ifindex, ip), n) in &router.neighbours {
             let Some(dev) = live(*ifindex) else { continue };
+            if ip.is_ipv4() && self.arp_flushed.contains(dev) {
+                continue;
+            }
             if !n.ext_learned || names::vni_of(dev, names::BRIDGE_PREFIX).is_none() {
                 continue;
             }
@@ -1102,12 +1117,15 @@ mod tests {
                         .insert(*addr);
                 }
                 Op::DelAddress { ns, dev, addr } => {
-                    ns_mut(o, *ns)
-                        .links
-                        .get_mut(dev)
-                        .unwrap()
-                        .addresses
-                        .remove(addr);
+                    let st = ns_mut(o, *ns);
+                    let l = st.links.get_mut(dev).unwrap();
+                    l.addresses.remove(addr);
+                    // The last IPv4 address gone: the kernel flushes the device's ARP entries.
+                    if !l.addresses.iter().any(|a| a.addr().is_ipv4()) && addr.addr().is_ipv4() {
+                        let i = l.ifindex;
+                        st.neighbours
+                            .retain(|(ifi, ip), _| !(*ifi == i && ip.is_ipv4()));
+                    }
                 }
                 Op::SetUp { ns, name } => {
                     let st = ns_mut(o, *ns);
@@ -1625,6 +1643,30 @@ mod tests {
             diff(&d, &f2, &o),
             Err(DesiredError::NoNextHop { vni: 0, .. })
         ));
+    }
+
+    #[test]
+    fn neighbours_are_reinstalled_when_the_last_ipv4_address_goes() {
+        let mut d = full_node();
+        let f = forwarding();
+        let mut o = host_with_nic();
+        let first = diff(&d, &f, &o).unwrap();
+        sim(&mut o, &first.ops);
+        // L2VNI 110 stops being a gateway: its address goes, and with it (kernel) the ARP table
+        // of br-pe-110, so the remote MAC+IP entry is installed again in the same plan.
+        d.l2vnis[0].gateway_ips.clear();
+        let plan = diff(&d, &f, &o).unwrap();
+        let del = pos(
+            &plan.ops,
+            |op| matches!(op, Op::DelAddress { dev, .. } if dev == "br-pe-110"),
+        );
+        let add = pos(
+            &plan.ops,
+            |op| matches!(op, Op::ReplaceNeighbour { dev, .. } if dev == "br-pe-110"),
+        );
+        assert!(del < add);
+        sim(&mut o, &plan.ops);
+        assert!(diff(&d, &f, &o).unwrap().ops.is_empty());
     }
 
     #[test]

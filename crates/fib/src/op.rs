@@ -341,6 +341,22 @@ impl Op {
         }
     }
 
+    /// The namespace whose netlink socket carries the operation (a move is sent from where the
+    /// link is; a veth is created from the host side; local operations count as the router's).
+    pub fn socket_ns(&self) -> Ns {
+        match self {
+            Op::DeleteLink { ns, .. }
+            | Op::CreateBridge { ns, .. }
+            | Op::SetLink { ns, .. }
+            | Op::DelAddress { ns, .. }
+            | Op::AddAddress { ns, .. }
+            | Op::SetUp { ns, .. } => *ns,
+            Op::MoveLink { from, .. } => *from,
+            Op::CreateVeth { .. } => Ns::Host,
+            _ => Ns::Router,
+        }
+    }
+
     /// Whether the operation writes to the kernel through netlink (all but namespace creation
     /// and sysctls).
     pub fn is_netlink(&self) -> bool {

@@ -92,6 +92,11 @@ impl Reconciler {
         let mut probe = tokio::time::interval(self.cfg.probe_period);
         tick.reset();
         probe.reset();
+        // What was queued before the task started counts for its first pass: the first pass
+        // must not withdraw forwarding state that a command already waiting re-supplies.
+        while let Ok(cmd) = rx.try_recv() {
+            self.take(cmd);
+        }
         loop {
             if dirty {
                 dirty = false;

@@ -70,9 +70,19 @@ fn node_without_vrf_converges_and_a_second_pass_writes_nothing() {
         r1.apply.failures
     );
     assert!(r1.plan.warnings.is_empty(), "{:?}", r1.plan.warnings);
+    println!(
+        "first pass: {} operations, {} messages in {} sends",
+        r1.plan.ops.len(),
+        r1.apply.messages_sent,
+        r1.apply.sends
+    );
+    // One batch per (phase, namespace) plus one per name-cache refresh after creations: the
+    // ~60 messages of this node fit in well under 20 sends.
     assert!(
-        r1.apply.sends < r1.apply.messages_sent,
-        "requests are batched"
+        r1.apply.sends <= 20,
+        "requests are batched: {} sends for {} messages",
+        r1.apply.sends,
+        r1.apply.messages_sent
     );
     let r = router_name.as_str();
 

@@ -397,6 +397,9 @@ async fn reconciler_applies_commands_and_repairs_drift() {
     let task2 = tokio::spawn(Reconciler::new(dp, d.clone(), rcfg).run(rx2, st_tx2));
     let st = next_status(&mut st_rx2).await;
     assert!(st.last_failures.is_empty(), "{st:?}");
+    // The command queued before the start counted for the first pass: nothing was withdrawn.
+    assert_eq!(st.last_ops, 0, "{st:?}");
+    assert_eq!(table_routes(&r), ["10.10.0.0/24"]);
     ip(
         &r,
         &["route", "del", "10.10.0.0/24", "table", &TABLE.to_string()],

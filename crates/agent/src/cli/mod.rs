@@ -4,6 +4,8 @@
 
 pub mod check;
 pub mod decode;
+pub mod run;
+pub mod show;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +21,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the PE router from OpenPERouter's static files (the daemon).
+    Run(run::RunArgs),
+    /// Ask a running daemon: BGP sessions, EVPN, VRF routes, VNIs, status.
+    Show(show::ShowArgs),
     /// Validate a static configuration directory offline and print this node's plan.
     Check(check::CheckArgs),
     /// Decode BGP messages from a pcap/pcapng capture, hex lines or a raw stream, as JSON.
@@ -32,6 +38,8 @@ impl Cli {
     pub fn run(&self) -> std::process::ExitCode {
         match &self.command {
             Command::Check(args) => check::run(args),
+            Command::Run(args) => run::run(args),
+            Command::Show(args) => show::run(args),
             Command::Decode(args) => decode::run(args),
             Command::Crds => crate::k8s::crd::print_crds(),
         }

@@ -1,7 +1,411 @@
-//! `perouter run`: the daemon. Config sources feed a node plan; the plan drives the datapath
-//! (fib), the RIB and the BGP sessions; their outputs feed each other through bounded channels.
+//! `perouter run`: the daemon. The configuration source feeds a node plan; the plan drives the
+//! datapath (fib), the RIB and the BGP sessions; their outputs feed each other through bounded
+//! channels:
+//!
+//! ```text
+//!  node_config ──plan──► runtime ──NodeDatapath──► fib Reconciler ──netlink──► kernel
+//!                          │  └──sessions──► speaker ◄──SpeakerCommand──┐
+//!                          └──Configure──► routing (owns the RIB) ◄─SpeakerEvent─┘
+//!                                            └──ForwardingState──► fib Reconciler
+//! ```
+//!
+//! Restarting never tears forwarding down: the router namespace, its devices and routes stay;
+//! sessions come back with graceful restart (forwarding state preserved).
 
 pub mod datapath;
 pub mod node_config;
 pub mod routing;
 pub mod sessions;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use perouter_bgp::config::{NeighborConfig, NeighborTarget, SpeakerConfig};
+use perouter_bgp::speaker::{self, PeerStatus, SpeakerCommand};
+use perouter_fib::reconcile::{Command as FibCommand, Reconciler, ReconcilerConfig, Status as FibStatus};
+use perouter_fib::{Datapath, DatapathConfig, NodeDatapath};
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{error, info, warn};
+
+use crate::api::{self, BoxFuture, MetricsText, Request, Response, Responder};
+use node_config::{AppliedConfig, ConfigSource};
+use routing::{Routing, RoutingCommand, RoutingSnapshot};
+use sessions::{planned_sessions, PlannedSession};
+
+/// How the daemon runs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The static configuration directory.
+    pub config_dir: PathBuf,
+    /// The router namespace.
+    pub router_netns: String,
+    /// Overrides node-config.yaml's index.
+    pub node_index: Option<u32>,
+    /// The namespace standing for the host (for labs running several nodes on one machine);
+    /// None = the namespace perouter runs in.
+    pub host_netns: Option<String>,
+    /// The local API socket.
+    pub api_socket: PathBuf,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (None = not served).
+    pub metrics_addr: Option<SocketAddr>,
+    /// How often the configuration directory is re-read.
+    pub config_poll: Duration,
+    /// Periodic datapath reconcile.
+    pub reconcile_period: Duration,
+    /// The BGP port the router namespace listens on.
+    pub bgp_port: u16,
+}
+
+/// Errors that stop the daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The datapath could not be opened.
+    #[error("datapath: {0}")]
+    Datapath(String),
+    /// The speaker could not start.
+    #[error("BGP speaker: {0}")]
+    Speaker(std::io::Error),
+    /// No plan could be made from the configuration at start.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+struct Shared {
+    applied: watch::Receiver<Arc<AppliedConfig>>,
+    fib_status: watch::Receiver<FibStatus>,
+    speaker: mpsc::Sender<SpeakerCommand>,
+    routing: mpsc::Sender<RoutingCommand>,
+    sessions: std::sync::Mutex<Vec<PlannedSession>>,
+}
+
+impl Shared {
+    async fn peers(&self) -> Vec<PeerStatus> {
+        let (tx, rx) = oneshot::channel();
+        if self.speaker.send(SpeakerCommand::Status(tx)).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    async fn routing(&self) -> RoutingSnapshot {
+        let (tx, rx) = oneshot::channel();
+        if self.routing.send(RoutingCommand::Snapshot(tx)).await.is_err() {
+            return RoutingSnapshot::default();
+        }
+        rx.await.unwrap_or_default()
+    }
+}
+
+fn value<T: serde::Serialize>(v: &T) -> Response {
+    match serde_json::to_value(v) {
+        Ok(v) => Response::Ok(v),
+        Err(e) => Response::Error(e.to_string()),
+    }
+}
+
+impl Responder for Shared {
+    fn answer(&self, req: Request) -> BoxFuture<'_, Response> {
+        Box::pin(async move {
+            match req {
+                Request::BgpSummary => value(&self.peers().await),
+                Request::BgpNeighbor { address } => {
+                    let peers = self.peers().await;
+                    match peers.iter().find(|p| p.remote.ip().to_string() == address) {
+                        Some(p) => value(p),
+                        None => Response::Error(format!("no session with {address}")),
+                    }
+                }
+                Request::Vrf { name } => {
+                    let snap = self.routing().await;
+                    match name {
+                        None => value(&snap.vrfs),
+                        Some(n) => match snap.vrfs.get(&n) {
+                            Some(v) => value(&json!({ n: v })),
+                            None => Response::Error(format!("no VRF {n:?}")),
+                        },
+                    }
+                }
+                Request::BgpEvpn { .. } => {
+                    let snap = self.routing().await;
+                    value(&json!({
+                        "evpn_routes": snap.evpn_routes,
+                        "remote_macs": snap.remote_macs,
+                        "flood_entries": snap.flood_entries,
+                        "note": "per-route listing of the EVPN table is not implemented yet",
+                    }))
+                }
+                Request::Vni => {
+                    let applied = self.applied.borrow().clone();
+                    let Some(plan) = &applied.plan else { return Response::Error("no plan applied".into()) };
+                    let mut vnis = Vec::new();
+                    for l in &plan.l3vnis {
+                        vnis.push(json!({"vni": l.vni, "type": "L3", "name": l.name, "vrf": l.vrf, "table": l.table,
+                            "vxlan": l.vxlan, "bridge": l.bridge, "vtep": l.vtep, "router_mac": plan.router_mac.to_string(),
+                            "rd": l.rd.to_string(), "export_rts": l.export_rts.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
+                            "import_rts": l.import_rts.iter().map(|r| r.to_string()).collect::<Vec<_>>()}));
+                    }
+                    for l in &plan.l2vnis {
+                        vnis.push(json!({"vni": l.vni, "type": "L2", "name": l.name, "vrf": l.vrf, "vxlan": l.vxlan,
+                            "bridge": l.bridge, "vtep": l.vtep, "rd": l.rd.to_string()}));
+                    }
+                    Response::Ok(serde_json::Value::Array(vnis))
+                }
+                Request::Status => {
+                    let applied = self.applied.borrow().clone();
+                    let fib = self.fib_status.borrow().clone();
+                    let sessions = self.sessions.lock().map(|s| s.clone()).unwrap_or_default();
+                    value(&json!({
+                        "generation": applied.generation,
+                        "files": applied.files,
+                        "failed_resources": applied.failed_resources,
+                        "file_errors": applied.file_errors,
+                        "plan_error": applied.plan_error,
+                        "underlay_failed": applied.underlay_failed,
+                        "plan": applied.plan,
+                        "sessions": sessions,
+                        "datapath": {"passes": fib.passes, "last_ops": fib.last_ops, "last_failures": fib.last_failures,
+                            "last_error": fib.last_error, "messages_sent": fib.messages_sent},
+                    }))
+                }
+            }
+        })
+    }
+
+    fn metrics(&self) -> BoxFuture<'_, String> {
+        Box::pin(async move {
+            let peers = self.peers().await;
+            let snap = self.routing().await;
+            let fib = self.fib_status.borrow().clone();
+            let applied = self.applied.borrow().clone();
+            let mut m = MetricsText::default();
+            m.family("perouter_bgp_session_established", "gauge", "1 when the BGP session is Established.");
+            for p in &peers {
+                let addr = p.remote.ip().to_string();
+                let st = serde_json::to_value(&p.session).unwrap_or_default();
+                let up = st.get("state").and_then(|s| s.as_str()) == Some("Established");
+                m.sample("perouter_bgp_session_established", &[("peer", &addr)], if up { 1.0 } else { 0.0 });
+            }
+            m.family("perouter_rib_routes", "gauge", "Routes in the RIB by table.");
+            m.sample("perouter_rib_routes", &[("table", "default")], snap.default_routes as f64);
+            m.sample("perouter_rib_routes", &[("table", "evpn")], snap.evpn_routes as f64);
+            m.sample("perouter_rib_routes", &[("table", "vrf")], snap.vrf_routes as f64);
+            m.family("perouter_rib_attribute_sets", "gauge", "Distinct interned attribute sets.");
+            m.sample("perouter_rib_attribute_sets", &[], snap.attribute_sets as f64);
+            m.family("perouter_vrf_installed_routes", "gauge", "Routes installed in each VRF table.");
+            for (vrf, routes) in &snap.vrfs {
+                m.sample("perouter_vrf_installed_routes", &[("vrf", vrf)], routes.len() as f64);
+            }
+            m.family("perouter_datapath_reconcile_passes_total", "counter", "Datapath reconcile passes.");
+            m.sample("perouter_datapath_reconcile_passes_total", &[], fib.passes as f64);
+            m.family("perouter_datapath_netlink_messages_total", "counter", "Netlink messages sent to the kernel.");
+            m.sample("perouter_datapath_netlink_messages_total", &[], fib.messages_sent as f64);
+            m.family("perouter_datapath_last_failures", "gauge", "Operations that failed in the last reconcile pass.");
+            m.sample("perouter_datapath_last_failures", &[], fib.last_failures.len() as f64);
+            m.family("perouter_config_failed_resources", "gauge", "Resources skipped by validation.");
+            m.sample("perouter_config_failed_resources", &[], applied.failed_resources.len() as f64);
+            m.family("perouter_config_generation", "counter", "Node plans applied.");
+            m.sample("perouter_config_generation", &[], applied.generation as f64);
+            m.finish()
+        })
+    }
+
+    fn ready(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            let applied = self.applied.borrow().plan.is_some();
+            let fib = self.fib_status.borrow().clone();
+            applied && fib.passes > 0 && fib.last_error.is_none()
+        })
+    }
+}
+
+fn neighbor_key(n: &NeighborConfig) -> NeighborTarget {
+    n.target.clone()
+}
+
+/// Brings the speaker's neighbours to `wanted`: removes the gone, adds the new, replaces the
+/// changed; leaves identical ones (and their sessions) alone.
+async fn sync_neighbors(
+    speaker: &mpsc::Sender<SpeakerCommand>,
+    current: &mut HashMap<NeighborTarget, NeighborConfig>,
+    wanted: &[PlannedSession],
+) {
+    let wanted: HashMap<NeighborTarget, NeighborConfig> =
+        wanted.iter().map(|s| (neighbor_key(&s.neighbor), s.neighbor.clone())).collect();
+    for key in current.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect::<Vec<_>>() {
+        info!(neighbor = ?key, "removing BGP neighbour");
+        let _ = speaker.send(SpeakerCommand::RemoveNeighbor(key.clone())).await;
+        current.remove(&key);
+    }
+    for (key, cfg) in wanted {
+        if current.get(&key) == Some(&cfg) {
+            continue;
+        }
+        if current.contains_key(&key) {
+            info!(neighbor = ?key, "neighbour changed: replacing it");
+        } else {
+            info!(neighbor = ?key, "adding BGP neighbour");
+        }
+        let _ = speaker.send(SpeakerCommand::AddNeighbor(cfg.clone())).await;
+        current.insert(key, cfg);
+    }
+}
+
+/// The smallest MTU of the underlay NICs, read where they are (host namespace before they
+/// are moved, router namespace after).
+fn underlay_mtu(nics: &[String], router_netns: &str) -> Option<u32> {
+    let read = |ns: Option<&str>, nic: &str| -> Option<u32> {
+        let mut cmd = match ns {
+            Some(ns) => {
+                let mut c = std::process::Command::new("ip");
+                c.args(["-n", ns, "-j", "link", "show", "dev", nic]);
+                c
+            }
+            None => {
+                let mut c = std::process::Command::new("ip");
+                c.args(["-j", "link", "show", "dev", nic]);
+                c
+            }
+        };
+        let out = cmd.stderr(std::process::Stdio::null()).output().ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        v.get(0)?.get("mtu")?.as_u64().map(|m| m as u32)
+    };
+    nics.iter()
+        .filter_map(|n| read(None, n).or_else(|| read(Some(router_netns), n)))
+        .min()
+}
+
+/// Runs the daemon until SIGINT/SIGTERM.
+pub async fn run(opts: RunOptions) -> Result<(), RunError> {
+    let source = ConfigSource {
+        dir: opts.config_dir.clone(),
+        node_index: opts.node_index,
+        router_netns: opts.router_netns.clone(),
+        poll: opts.config_poll,
+    };
+    let first = {
+        let s = source.clone();
+        tokio::task::spawn_blocking(move || s.load(None)).await.map_err(|e| RunError::Config(e.to_string()))?
+    };
+    for f in &first.failed_resources {
+        warn!(kind = %f.kind, name = %f.name, reason = %f.reason, "resource skipped: {}", f.message);
+    }
+    let Some(plan) = first.plan.clone() else {
+        return Err(RunError::Config(first.plan_error.clone().unwrap_or_else(|| "no plan".into())));
+    };
+    info!(index = plan.index, asn = plan.asn, router_id = %plan.router_id, netns = %plan.router_netns,
+        l3vnis = plan.l3vnis.len(), l2vnis = plan.l2vnis.len(), "node plan ready");
+    let (applied_tx, applied_rx) = watch::channel(Arc::new(first));
+    tokio::spawn(source.run(applied_tx));
+
+    // Datapath: one owner of netlink, level-triggered.
+    let nics: Vec<String> = datapath::node_datapath(&plan, None).underlay_nics;
+    let mtu = underlay_mtu(&nics, &opts.router_netns);
+    let node: NodeDatapath = datapath::node_datapath(&plan, mtu);
+    let netns = opts.router_netns.clone();
+    let host_netns = opts.host_netns.clone();
+    let dp = tokio::task::spawn_blocking(move || {
+        Datapath::open(&netns, DatapathConfig { host_netns, ..Default::default() })
+    })
+    .await
+    .map_err(|e| RunError::Datapath(e.to_string()))?
+    .map_err(|e| RunError::Datapath(e.to_string()))?;
+    let (fib_tx, fib_rx) = mpsc::channel(64);
+    let (fib_status_tx, fib_status_rx) = watch::channel(FibStatus::default());
+    let reconciler = Reconciler::new(
+        dp,
+        node,
+        ReconcilerConfig { period: opts.reconcile_period, ..Default::default() },
+    );
+    tokio::spawn(reconciler.run(fib_rx, fib_status_tx));
+    // Let the first pass build the namespace and devices before sockets are opened in it.
+    let mut st = fib_status_rx.clone();
+    let _ = tokio::time::timeout(Duration::from_secs(30), st.wait_for(|s| s.passes > 0)).await;
+    if let Some(e) = &st.borrow().last_error {
+        warn!("first datapath pass failed (retrying in the background): {e}");
+    }
+
+    // Sessions.
+    let (ev_tx, ev_rx) = mpsc::channel(1024);
+    let sessions = planned_sessions(&plan);
+    let listen = vec![
+        SocketAddr::from(([0, 0, 0, 0], opts.bgp_port)),
+        SocketAddr::from(([0u16; 8], opts.bgp_port)),
+    ];
+    let speaker = speaker::start(
+        SpeakerConfig { local_as: plan.asn, router_id: plan.router_id, listen, netns: Some(opts.router_netns.clone()) },
+        Vec::new(),
+        ev_tx,
+    )
+    .await
+    .map_err(RunError::Speaker)?;
+    let speaker_tx = speaker.commands.clone();
+
+    // Routing: the RIB's one owner.
+    let (routing_tx, routing_rx) = mpsc::channel(256);
+    tokio::spawn(Routing::new(speaker_tx.clone(), fib_tx.clone()).run(ev_rx, routing_rx));
+    let _ = routing_tx.send(RoutingCommand::Configure { plan: plan.clone(), sessions: sessions.clone() }).await;
+    let mut neighbors = HashMap::new();
+    sync_neighbors(&speaker_tx, &mut neighbors, &sessions).await;
+    info!(sessions = sessions.len(), "BGP sessions configured");
+
+    let shared = Arc::new(Shared {
+        applied: applied_rx.clone(),
+        fib_status: fib_status_rx,
+        speaker: speaker_tx.clone(),
+        routing: routing_tx.clone(),
+        sessions: std::sync::Mutex::new(sessions),
+    });
+    {
+        let r: Arc<dyn Responder> = shared.clone();
+        let path = opts.api_socket.clone();
+        tokio::spawn(async move {
+            if let Err(e) = api::serve_socket(path, r).await {
+                error!(error = %e, "local API stopped");
+            }
+        });
+    }
+    if let Some(addr) = opts.metrics_addr {
+        let r: Arc<dyn Responder> = shared.clone();
+        tokio::spawn(async move {
+            if let Err(e) = api::serve_http(addr, r).await {
+                error!(error = %e, "metrics server stopped");
+            }
+        });
+    }
+
+    // Apply configuration changes live.
+    let mut applied_rx = applied_rx;
+    let mut current_plan = plan;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| RunError::Config(e.to_string()))?;
+    loop {
+        tokio::select! {
+            changed = applied_rx.changed() => {
+                if changed.is_err() { break; }
+                let applied = applied_rx.borrow_and_update().clone();
+                let Some(plan) = applied.plan.clone() else { continue };
+                if Arc::ptr_eq(&plan, &current_plan) { continue; }
+                info!(generation = applied.generation, "applying the new node plan");
+                let nics = datapath::node_datapath(&plan, None).underlay_nics;
+                let node = datapath::node_datapath(&plan, underlay_mtu(&nics, &opts.router_netns));
+                let _ = fib_tx.send(FibCommand::SetNode(Box::new(node))).await;
+                let sessions = planned_sessions(&plan);
+                let _ = routing_tx.send(RoutingCommand::Configure { plan: plan.clone(), sessions: sessions.clone() }).await;
+                sync_neighbors(&speaker_tx, &mut neighbors, &sessions).await;
+                if let Ok(mut s) = shared.sessions.lock() { *s = sessions; }
+                current_plan = plan;
+            }
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+        }
+    }
+    // No NOTIFICATION: the peers keep our routes as stale (RFC 4724) and the kernel keeps
+    // forwarding while we are away.
+    info!("stopping: router namespace and forwarding state are left in place for the restart");
+    Ok(())
+}

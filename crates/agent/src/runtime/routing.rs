@@ -315,10 +315,6 @@ impl Routing {
         }
     }
 
-    fn role_of(&self, remote: IpAddr) -> SessionRole {
-        self.roles.get(&remote).cloned().unwrap_or(SessionRole::Fabric)
-    }
-
     async fn handle_event(&mut self, ev: SpeakerEvent) {
         let Some(rib) = self.rib.as_mut() else {
             debug!("speaker event before the first plan: ignored");
@@ -335,6 +331,7 @@ impl Routing {
                 let cfg = peer_config(rib_role, remote, local, &params);
                 match rib.handle_peer_up(cfg) {
                     Ok(id) => {
+                        self.stale.remove(&peer);
                         info!(%peer, %remote, ?role, "session up: routes flow");
                         let link_local = match local.ip() {
                             IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80 => Some(a),

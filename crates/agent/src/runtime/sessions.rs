@@ -88,6 +88,7 @@ fn host_sessions(
         peer.local_address = Some(v.router.addr());
         peer.graceful_restart = graceful_restart(plan);
         // iBGP host sessions get next-hop-self, as upstream configures FRR.
+        peer.vrf = vrf.clone();
         peer.next_hop_self = matches!(hs.host_as, PeerAs::Internal)
             || matches!(hs.host_as, PeerAs::Number(n) if n == hs.local_as);
         peer.description = Some(match &role {

@@ -328,7 +328,7 @@ impl Speaker {
             local_addr: peer.local_address,
             bind_device: match &n.target {
                 NeighborTarget::Interface(i) => Some(i.clone()),
-                _ => None,
+                _ => peer.vrf.clone(),
             },
             ttl,
             min_ttl: peer
