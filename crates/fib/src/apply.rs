@@ -17,11 +17,11 @@ use netlink_packet_core::{
 use netlink_packet_route::address::AddressMessage;
 use netlink_packet_route::link::{LinkAttribute, LinkExtentMask, LinkMessage};
 use netlink_packet_route::neighbour::NeighbourMessage;
-use netlink_packet_route::route::{RouteHeader, RouteMessage};
+use netlink_packet_route::route::{RouteHeader, RouteMessage, RouteProtocol, RouteType};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
-use crate::desired::{ForwardingState, NodeDatapath};
+use crate::desired::{ForwardingState, NodeDatapath, ROUTE_PROTOCOL};
 use crate::diff::{diff, Plan};
 use crate::message::{build, BuildError, Resolve};
 use crate::netns::{self, NetnsHandle};
@@ -37,6 +37,7 @@ const NLMSGERR_ATTR_MSG: u16 = 1;
 const SOL_NETLINK: libc::c_int = 270;
 const NETLINK_CAP_ACK: libc::c_int = 10;
 const NETLINK_EXT_ACK: libc::c_int = 11;
+const NETLINK_GET_STRICT_CHK: libc::c_int = 12;
 
 /// Driver settings.
 #[derive(Debug, Clone)]
@@ -328,6 +329,8 @@ struct NsConn {
     handle: NetnsHandle,
     sock: NlSocket,
     index: BTreeMap<String, u32>,
+    /// Route messages received from route dumps.
+    routes_dumped: u64,
 }
 
 impl NsConn {
@@ -337,6 +340,7 @@ impl NsConn {
             handle,
             sock,
             index: BTreeMap::new(),
+            routes_dumped: 0,
         })
     }
 
@@ -365,6 +369,46 @@ impl NsConn {
         Ok(links)
     }
 
+    /// Dumps the routes of ours (protocol [`ROUTE_PROTOCOL`], unicast) of every table, both
+    /// families. With `NETLINK_GET_STRICT_CHK` (Linux 4.20+) the kernel applies the protocol and
+    /// type filter itself (`ip_valid_fib_dump_req`), so the routes of other protocols — the
+    /// local table, connected routes, anything else sharing the namespace — are never
+    /// serialised; without it everything comes and the parser drops what is not ours.
+    fn dump_our_routes(&mut self) -> io::Result<Vec<RouteMessage>> {
+        let fd = self.sock.sock.as_raw_fd();
+        let strict = setsockopt_int(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1).is_ok();
+        let mut routes = Vec::new();
+        let mut result = Ok(());
+        for fam in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let mut r = RouteMessage::default();
+            r.header = RouteHeader {
+                address_family: fam,
+                ..Default::default()
+            };
+            if strict {
+                r.header.protocol = RouteProtocol::from(ROUTE_PROTOCOL);
+                r.header.kind = RouteType::Unicast;
+            }
+            match self.sock.dump(RouteNetlinkMessage::GetRoute(r)) {
+                Ok(msgs) => routes.extend(msgs.into_iter().filter_map(|m| match m {
+                    RouteNetlinkMessage::NewRoute(r) => Some(r),
+                    _ => None,
+                })),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if strict {
+            // The other dumps keep the lenient checking their requests were written for.
+            setsockopt_int(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 0)?;
+        }
+        result?;
+        self.routes_dumped += routes.len() as u64;
+        Ok(routes)
+    }
+
     fn observe(&mut self, full: bool, sysctls: &[String]) -> io::Result<NamespaceState> {
         let links = self.dump_links()?;
         let addrs: Vec<AddressMessage> = self
@@ -377,23 +421,7 @@ impl NsConn {
             })
             .collect();
         let (routes, neighs) = if full {
-            let mut routes = Vec::new();
-            for fam in [AddressFamily::Inet, AddressFamily::Inet6] {
-                let mut r = RouteMessage::default();
-                r.header = RouteHeader {
-                    address_family: fam,
-                    ..Default::default()
-                };
-                routes.extend(
-                    self.sock
-                        .dump(RouteNetlinkMessage::GetRoute(r))?
-                        .into_iter()
-                        .filter_map(|m| match m {
-                            RouteNetlinkMessage::NewRoute(r) => Some(r),
-                            _ => None,
-                        }),
-                );
-            }
+            let routes = self.dump_our_routes()?;
             let mut neighs = Vec::new();
             for fam in [AddressFamily::Unspec, AddressFamily::Bridge] {
                 let mut n = NeighbourMessage::default();
@@ -501,6 +529,12 @@ impl Datapath {
     /// Netlink write requests sent since the driver was opened (dumps are not counted).
     pub fn messages_sent(&self) -> u64 {
         self.messages_sent
+    }
+
+    /// Route messages the router namespace's route dumps returned since the driver was opened:
+    /// with kernel-side filtering, only routes of ours are ever sent.
+    pub fn routes_dumped(&self) -> u64 {
+        self.router.as_ref().map_or(0, |r| r.routes_dumped)
     }
 
     /// The router namespace handle, once it exists.

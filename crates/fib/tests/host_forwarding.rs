@@ -107,6 +107,45 @@ fn forwarding_entries_are_installed_idempotently_and_withdrawn() {
     let rep = dp.reconcile(&d, &f).unwrap();
     assert!(rep.apply.failures.is_empty(), "{:#?}", rep.apply.failures);
     assert!(rep.plan.warnings.is_empty(), "{:?}", rep.plan.warnings);
+    // Many foreign routes in the same table: a reconcile's dump never carries them (the kernel
+    // filters by protocol), only our three.
+    let batch: String = (0..500)
+        .map(|i| {
+            format!(
+                "route add 10.98.{}.{}/32 dev br-pe-100 table {TABLE} proto static\n",
+                i / 250,
+                i % 250
+            )
+        })
+        .collect();
+    let mut child = std::process::Command::new("ip")
+        .args(["-n", r, "-batch", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(batch.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let dumped = dp.routes_dumped();
+    assert!(dp.reconcile(&d, &f).unwrap().plan.ops.is_empty());
+    assert_eq!(dp.routes_dumped() - dumped, 3, "only our routes are dumped");
+    ip(
+        r,
+        &[
+            "route",
+            "flush",
+            "table",
+            &TABLE.to_string(),
+            "proto",
+            "static",
+        ],
+    );
+
     // A route somebody else put in the same table.
     ip(
         r,

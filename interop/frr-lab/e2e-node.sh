@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# End-to-end test of `perouter run` on this kernel (no VRF needed): one node built from
+# OpenPERouter static files, with an underlay session to an FRR ToR and a passthrough host
+# session to an FRR host speaker. Checks that routes flow both ways and pings pass, that a
+# live config change (adding a second ToR neighbour) leaves the first session up, and that a
+# restart of perouter keeps forwarding (ping loss measured and reported).
+#
+#   cargo build -p perouter-agent && sudo interop/frr-lab/e2e-node.sh
+#
+# Topology (all namespaces created here, names prefixed with a per-run tag):
+#   TAG-host   the node's host namespace: FRR host speaker AS 64517, service 10.200.0.1/32 on lo
+#              toswitch1 192.168.11.3/24 (moved by perouter into the router namespace)
+#   TAG-pe     the router namespace perouter builds (pt-ns, toswitch1, lo VTEP)
+#   TAG-tor    FRR ToR AS 64512, 192.168.11.2/24, network 10.100.0.0/24 on lo
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+PEROUTER=${PEROUTER:-$ROOT/target/debug/perouter}
+TAG=e2e$$
+DIR=$(mktemp -d /tmp/perouter-e2e.XXXXXX)
+chmod 755 "$DIR"
+HOST=${TAG}host; PE=${TAG}pe; TOR=${TAG}tor
+FAIL=0
+PIDS=()
+declare -A RESULT
+
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for f in "$DIR"/*/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+  sleep 0.5
+  for n in $HOST $PE $TOR; do ip netns del "$n" 2>/dev/null; done
+  if [ -n "${KEEP:-}" ]; then echo "logs kept in $DIR"; else rm -rf "$DIR"; fi
+}
+trap cleanup EXIT
+
+say() { echo "[e2e $(date +%T)] $*"; }
+check() { # NAME CMD...
+  local name=$1; shift
+  if "$@"; then RESULT[$name]=ok; say "ok    $name"; else RESULT[$name]=FAIL; FAIL=1; say "FAIL  $name"; fi
+}
+wait_until() { # SECONDS CMD...
+  local t=$1; shift
+  for _ in $(seq $((t * 2))); do "$@" && return 0; sleep 0.5; done
+  return 1
+}
+
+for n in $HOST $PE $TOR; do ip netns add "$n"; ip -n "$n" link set lo up; done
+# The underlay link: toswitch1 in the host namespace, moved into the router namespace by perouter.
+ip link add toswitch1 netns $HOST type veth peer name tor-eth0 netns $TOR
+ip -n $HOST addr add 192.168.11.3/24 dev toswitch1
+ip -n $HOST link set toswitch1 up
+ip -n $TOR addr add 192.168.11.2/24 dev tor-eth0
+ip -n $TOR addr add 192.168.11.4/24 dev tor-eth0
+ip -n $TOR link set tor-eth0 up
+ip -n $TOR addr add 10.100.0.1/24 dev lo
+ip -n $HOST addr add 10.200.0.1/32 dev lo
+ip netns exec $TOR sysctl -qw net.ipv4.ip_forward=1
+
+start_frr() { # NAME NS
+  mkdir -p "$DIR/$1"; chown -R frr:frr "$DIR/$1"
+  ip netns exec "$2" /usr/lib/frr/zebra -d -N "$TAG$1" -f "$DIR/$1/frr.conf" -i "$DIR/$1/zebra.pid" \
+    -z "$DIR/$1/zserv.api" --vty_socket "$DIR/$1" >/dev/null 2>&1
+  ip netns exec "$2" /usr/lib/frr/bgpd -d -N "$TAG$1" -f "$DIR/$1/frr.conf" -i "$DIR/$1/bgpd.pid" \
+    -z "$DIR/$1/zserv.api" --vty_socket "$DIR/$1" >/dev/null 2>&1
+}
+vty() { vtysh --vty_socket "$DIR/$1" -c "$2" 2>/dev/null; }
+
+mkdir -p "$DIR/tor" "$DIR/hostfrr"
+cat > "$DIR/tor/frr.conf" <<CONF
+hostname tor
+router bgp 64512
+ bgp router-id 192.168.11.2
+ no bgp ebgp-requires-policy
+ no bgp default ipv4-unicast
+ bgp graceful-restart
+ bgp listen range 192.168.11.0/24 peer-group nodes
+ neighbor nodes peer-group
+ neighbor nodes remote-as 64514
+ neighbor nodes timers 3 9
+ address-family ipv4 unicast
+  network 10.100.0.0/24
+  neighbor nodes activate
+ exit-address-family
+CONF
+cat > "$DIR/hostfrr/frr.conf" <<CONF
+hostname hostspeaker
+router bgp 64517
+ bgp router-id 10.200.0.1
+ no bgp ebgp-requires-policy
+ no bgp default ipv4-unicast
+ neighbor 192.169.100.1 remote-as 64514
+ neighbor 192.169.100.1 timers 3 9
+ address-family ipv4 unicast
+  network 10.200.0.1/32
+  neighbor 192.169.100.1 activate
+ exit-address-family
+CONF
+start_frr tor $TOR
+
+# The node's configuration: upstream's static files.
+mkdir -p "$DIR/cfg/configs"
+cat > "$DIR/cfg/configs/openpe_underlay.yaml" <<CONF
+underlays:
+  - asn: 64514
+    interfaces: [{type: NetworkDevice, networkDevice: {interfaceName: toswitch1}}]
+    neighbors:
+      - {asn: 64512, address: 192.168.11.2, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}
+    tunnelEndpoint: {cidrs: [100.65.0.0/24]}
+CONF
+cat > "$DIR/cfg/configs/openpe_passthrough.yaml" <<CONF
+bgppassthrough:
+  hostSession: {asn: 64514, hostASN: 64517, localCIDR: {ipv4: 192.169.100.0/24}}
+CONF
+echo "nodeIndex: {index: 0}" > "$DIR/cfg/node-config.yaml"
+
+SOCK=$DIR/api.sock
+start_perouter() {
+  RUST_LOG=${RUST_LOG:-info} "$PEROUTER" run --config-dir "$DIR/cfg" --router-netns $PE --host-netns $HOST \
+    --api-socket "$SOCK" --config-poll 1 --metrics-addr 127.0.0.1:0 >>"$DIR/perouter.log" 2>&1 &
+  PPID_RUN=$!
+  PIDS+=("$PPID_RUN")
+}
+start_t=$(date +%s.%N)
+start_perouter
+# The host speaker peers with pt-ns once perouter created the passthrough veth.
+wait_until 30 ip -n $HOST link show pt-host >/dev/null 2>&1
+start_frr hostfrr $HOST
+
+tor_has() { vty tor "show ip bgp 10.200.0.1/32 json" | grep -q '"valid":true'; }
+host_has() { vty hostfrr "show ip bgp 10.100.0.0/24 json" | grep -q '"valid":true'; }
+pe_route() { ip -n $PE route show 10.100.0.0/24 | grep -q 'via 192.168.11.2'; }
+ping_ok() { ip netns exec $HOST ping -c 1 -W 1 -I 10.200.0.1 10.100.0.1 >/dev/null 2>&1; }
+session_up() { "$PEROUTER" show bgp summary --api-socket "$SOCK" -o json 2>/dev/null | jq -e --arg a "$1" '.[] | select(.remote | startswith($a)) | select(.session.state == "Established")' >/dev/null; }
+
+check toswitch1-moved wait_until 20 ip -n $PE link show toswitch1
+check vtep-on-lo wait_until 10 sh -c "ip -n $PE -4 addr show dev lo | grep -q 100.65.0.0/32"
+check tor-session wait_until 40 session_up 192.168.11.2
+check host-session wait_until 40 session_up 192.169.100.2
+up_t=$(date +%s.%N)
+check host-route-at-tor wait_until 30 tor_has
+check tor-route-at-host wait_until 30 host_has
+check tor-route-in-router-ns wait_until 30 pe_route
+check ping-host-to-tor wait_until 20 ping_ok
+conv_t=$(date +%s.%N)
+say "start -> sessions Established: $(echo "$up_t - $start_t" | bc) s; -> routes installed and ping: $(echo "$conv_t - $start_t" | bc) s"
+check show-status sh -c "'$PEROUTER' show status --api-socket '$SOCK' | grep -q 'configuration generation 1'"
+check check-cli "$PEROUTER" check "$DIR/cfg"
+
+# Live change: a second ToR neighbour; the first session must not flap.
+est_before=$(vty tor "show bgp neighbor 192.168.11.3 json" | jq -r '.["192.168.11.3"].connectionsEstablished')
+sed -i 's|      - {asn: 64512, address: 192.168.11.2, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}|&\n      - {asn: 64512, address: 192.168.11.4, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}|' \
+  "$DIR/cfg/configs/openpe_underlay.yaml"
+check live-add-neighbor wait_until 40 session_up 192.168.11.4
+est_after=$(vty tor "show bgp neighbor 192.168.11.3 json" | jq -r '.["192.168.11.3"].connectionsEstablished')
+check first-session-untouched test "$est_before" = "$est_after"
+
+# Restart: pings continue while perouter is away (forwarding state stays in the kernel).
+ip netns exec $HOST ping -i 0.2 -c 100 -W 1 -I 10.200.0.1 10.100.0.1 > "$DIR/ping.txt" 2>&1 &
+PING=$!
+sleep 2
+kill -TERM "$PPID_RUN"; wait "$PPID_RUN" 2>/dev/null
+sleep 2
+start_perouter
+check restart-sessions-back wait_until 40 session_up 192.168.11.2
+wait "$PING"
+loss=$(grep -o '[0-9.]*% packet loss' "$DIR/ping.txt")
+say "restart: $loss over 20 s of pings at 5/s (perouter stopped for 2 s, then restarted)"
+check restart-no-loss grep -q ' 0% packet loss' "$DIR/ping.txt"
+
+echo
+printf '%-28s %s\n' CHECK RESULT
+for k in "${!RESULT[@]}"; do printf '%-28s %s\n' "$k" "${RESULT[$k]}"; done | sort
+if [ $FAIL -ne 0 ]; then
+  echo "--- perouter log (tail)"; tail -n 60 "$DIR/perouter.log"
+fi
+exit $FAIL
