@@ -129,7 +129,12 @@ tor_has() { vty tor "show ip bgp 10.200.0.1/32 json" | grep -q '"valid":true'; }
 host_has() { vty hostfrr "show ip bgp 10.100.0.0/24 json" | grep -q '"valid":true'; }
 pe_route() { ip -n $PE route show 10.100.0.0/24 | grep -q 'via 192.168.11.2'; }
 ping_ok() { ip netns exec $HOST ping -c 1 -W 1 -I 10.200.0.1 10.100.0.1 >/dev/null 2>&1; }
-session_up() { "$PEROUTER" show bgp summary --api-socket "$SOCK" -o json 2>/dev/null | jq -e --arg a "$1" '.[] | select(.remote | startswith($a)) | select(.session.state == "Established")' >/dev/null; }
+session_up() { # ADDR: the session with ADDR is Established, per `perouter show bgp summary`
+  local st
+  st=$("$PEROUTER" show bgp summary --api-socket "$SOCK" -o json 2>/dev/null | \
+    jq -r --arg a "$1" '.[] | select(.remote | startswith($a)) | .session.state' 2>/dev/null | head -1)
+  [ "$st" = Established ]
+}
 
 check toswitch1-moved wait_until 20 ip -n $PE link show toswitch1
 check vtep-on-lo wait_until 10 sh -c "ip -n $PE -4 addr show dev lo | grep -q 100.65.0.0/32"

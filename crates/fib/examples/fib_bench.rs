@@ -141,11 +141,16 @@ fn bench_ip_batch(n: u32, nhid: bool) -> (Duration, Duration) {
     }
     for i in 0..n {
         if nhid {
-            writeln!(add, "route add {} nhid 1 table 100 proto bgp", prefix(i)).unwrap();
+            writeln!(
+                add,
+                "route add {} nhid 1 table 100 proto bgp metric 20",
+                prefix(i)
+            )
+            .unwrap();
         } else {
             writeln!(
                 add,
-                "route add {} via 100.65.0.2 dev br-pe-100 onlink table 100 proto bgp",
+                "route add {} via 100.65.0.2 dev br-pe-100 onlink table 100 proto bgp metric 20",
                 prefix(i)
             )
             .unwrap();

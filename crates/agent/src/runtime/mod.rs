@@ -332,10 +332,8 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     // Sessions.
     let (ev_tx, ev_rx) = mpsc::channel(1024);
     let sessions = planned_sessions(&plan);
-    let listen = vec![
-        SocketAddr::from(([0, 0, 0, 0], opts.bgp_port)),
-        SocketAddr::from(([0u16; 8], opts.bgp_port)),
-    ];
+    // One dual-stack listener: IPv4 peers arrive as v4-mapped addresses, which the speaker maps back.
+    let listen = vec![SocketAddr::from(([0u16; 8], opts.bgp_port))];
     let speaker = speaker::start(
         SpeakerConfig { local_as: plan.asn, router_id: plan.router_id, listen, netns: Some(opts.router_netns.clone()) },
         Vec::new(),
