@@ -18,7 +18,7 @@ PEROUTER=${PEROUTER:-$ROOT/target/debug/perouter}
 TAG=e2e$$
 DIR=$(mktemp -d /tmp/perouter-e2e.XXXXXX)
 chmod 755 "$DIR"
-HOST=${TAG}host; PE=${TAG}pe; TOR=${TAG}tor
+HOST=${TAG}host; PE=${TAG}pe; TOR=${TAG}tor; TOR2=${TAG}tor2
 FAIL=0
 PIDS=()
 declare -A RESULT
@@ -27,7 +27,7 @@ cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
   for f in "$DIR"/*/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
   sleep 0.5
-  for n in $HOST $PE $TOR; do ip netns del "$n" 2>/dev/null; done
+  for n in $HOST $PE $TOR $TOR2; do ip netns del "$n" 2>/dev/null; done
   if [ -n "${KEEP:-}" ]; then echo "logs kept in $DIR"; else rm -rf "$DIR"; fi
 }
 trap cleanup EXIT
@@ -43,14 +43,20 @@ wait_until() { # SECONDS CMD...
   return 1
 }
 
-for n in $HOST $PE $TOR; do ip netns add "$n"; ip -n "$n" link set lo up; done
+for n in $HOST $PE $TOR $TOR2; do ip netns add "$n"; ip -n "$n" link set lo up; done
 # The underlay link: toswitch1 in the host namespace, moved into the router namespace by perouter.
 ip link add toswitch1 netns $HOST type veth peer name tor-eth0 netns $TOR
 ip -n $HOST addr add 192.168.11.3/24 dev toswitch1
 ip -n $HOST link set toswitch1 up
-ip -n $TOR addr add 192.168.11.2/24 dev tor-eth0
-ip -n $TOR addr add 192.168.11.4/24 dev tor-eth0
-ip -n $TOR link set tor-eth0 up
+# The ToRs' switch: a bridge in the ToR namespace joins tor-eth0 and the second ToR's link.
+ip -n $TOR link add br0 type bridge
+ip -n $TOR link set tor-eth0 master br0
+ip link add tor-l2 netns $TOR type veth peer name tor2-eth0 netns $TOR2
+ip -n $TOR link set tor-l2 master br0
+ip -n $TOR addr add 192.168.11.2/24 dev br0
+ip -n $TOR2 addr add 192.168.11.4/24 dev tor2-eth0
+for l in tor-eth0 tor-l2 br0; do ip -n $TOR link set $l up; done
+ip -n $TOR2 link set tor2-eth0 up
 ip -n $TOR addr add 10.100.0.1/24 dev lo
 ip -n $HOST addr add 10.200.0.1/32 dev lo
 ip netns exec $TOR sysctl -qw net.ipv4.ip_forward=1
@@ -64,7 +70,7 @@ start_frr() { # NAME NS
 }
 vty() { vtysh --vty_socket "$DIR/$1" -c "$2" 2>/dev/null; }
 
-mkdir -p "$DIR/tor" "$DIR/hostfrr"
+mkdir -p "$DIR/tor" "$DIR/tor2" "$DIR/hostfrr"
 cat > "$DIR/tor/frr.conf" <<CONF
 hostname tor
 router bgp 64512
@@ -72,9 +78,9 @@ router bgp 64512
  no bgp ebgp-requires-policy
  no bgp default ipv4-unicast
  bgp graceful-restart
- bgp listen range 192.168.11.0/24 peer-group nodes
  neighbor nodes peer-group
  neighbor nodes remote-as 64514
+ bgp listen range 192.168.11.0/24 peer-group nodes
  neighbor nodes timers 3 9
  address-family ipv4 unicast
   network 10.100.0.0/24
@@ -94,7 +100,10 @@ router bgp 64517
   neighbor 192.169.100.1 activate
  exit-address-family
 CONF
+sed -e 's/hostname tor/hostname tor2/' -e 's/router-id 192.168.11.2/router-id 192.168.11.4/' \
+  -e '/network 10.100.0.0/d' "$DIR/tor/frr.conf" > "$DIR/tor2/frr.conf"
 start_frr tor $TOR
+start_frr tor2 $TOR2
 
 # The node's configuration: upstream's static files.
 mkdir -p "$DIR/cfg/configs"

@@ -26,7 +26,7 @@ use crate::diff::{diff, Plan};
 use crate::message::{build, BuildError, Resolve};
 use crate::netns::{self, NetnsHandle};
 use crate::observed::{NamespaceState, ObservedNode};
-use crate::op::{Ns, Op};
+use crate::op::{Ns, Op, Phase};
 use perouter_evpn::MacAddress;
 
 const NLMSG_ERROR: u16 = 2;
@@ -586,8 +586,23 @@ impl Datapath {
         desired: &NodeDatapath,
         forwarding: &ForwardingState,
     ) -> Result<ReconcileReport, FibError> {
+        self.reconcile_adopting(desired, Some(forwarding))
+    }
+
+    /// Like [`Datapath::reconcile`]; with `forwarding` = `None` (not known yet, e.g. right after
+    /// a restart) the devices are converged but the kernel's routes, FDB and neighbour entries
+    /// are adopted as they are: no forwarding entry is removed.
+    pub fn reconcile_adopting(
+        &mut self,
+        desired: &NodeDatapath,
+        forwarding: Option<&ForwardingState>,
+    ) -> Result<ReconcileReport, FibError> {
         let observed = self.observe(desired)?;
-        let plan = diff(desired, forwarding, &observed)?;
+        let empty = ForwardingState::default();
+        let mut plan = diff(desired, forwarding.unwrap_or(&empty), &observed)?;
+        if forwarding.is_none() {
+            plan.ops.retain(|op| !matches!(op.phase(), Phase::DelRoute | Phase::DelNeighbour));
+        }
         for w in &plan.warnings {
             tracing::warn!(warning = %w, "datapath plan");
         }

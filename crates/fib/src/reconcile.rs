@@ -68,17 +68,21 @@ impl Default for ReconcilerConfig {
 pub struct Reconciler {
     dp: Option<Datapath>,
     node: NodeDatapath,
-    forwarding: ForwardingState,
+    /// The wanted forwarding state; `None` until the first [`Command::SetForwarding`]. Until
+    /// then the kernel's routes, FDB and neighbour entries are adopted as they are: a restarted
+    /// agent must not withdraw forwarding before its RIB has converged (graceful restart).
+    forwarding: Option<ForwardingState>,
     cfg: ReconcilerConfig,
 }
 
 impl Reconciler {
-    /// A reconciler for `dp`, starting from `node` with no forwarding state.
+    /// A reconciler for `dp`, starting from `node`. Forwarding state already in the kernel is
+    /// left alone until the first [`Command::SetForwarding`].
     pub fn new(dp: Datapath, node: NodeDatapath, cfg: ReconcilerConfig) -> Reconciler {
         Reconciler {
             dp: Some(dp),
             node,
-            forwarding: ForwardingState::default(),
+            forwarding: None,
             cfg,
         }
     }
@@ -152,7 +156,7 @@ impl Reconciler {
     fn take(&mut self, cmd: Command) {
         match cmd {
             Command::SetNode(n) => self.node = *n,
-            Command::SetForwarding(f) => self.forwarding = *f,
+            Command::SetForwarding(f) => self.forwarding = Some(*f),
             Command::Reconcile => {}
         }
     }
@@ -168,7 +172,7 @@ impl Reconciler {
         let node = self.node.clone();
         let fwd = self.forwarding.clone();
         let (dp, res) = tokio::task::spawn_blocking(move || {
-            let r = dp.reconcile(&node, &fwd).and_then(|rep| {
+            let r = dp.reconcile_adopting(&node, fwd.as_ref()).and_then(|rep| {
                 let macs = if rep.plan.ops.is_empty() && !read_macs {
                     None
                 } else {

@@ -302,6 +302,12 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     let (applied_tx, applied_rx) = watch::channel(Arc::new(first));
     tokio::spawn(source.run(applied_tx));
 
+    // A surviving router namespace means this is a restart: keep forwarding, and come back
+    // with graceful restart (R bit) while the RIB re-converges.
+    let restarting = perouter_fib::netns::exists(&opts.router_netns);
+    if restarting {
+        info!(netns = %opts.router_netns, "router namespace exists: restarting without touching forwarding");
+    }
     // Datapath: one owner of netlink, level-triggered.
     let nics: Vec<String> = datapath::node_datapath(&plan, None).underlay_nics;
     let mtu = underlay_mtu(&nics, &opts.router_netns);
@@ -345,7 +351,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
 
     // Routing: the RIB's one owner.
     let (routing_tx, routing_rx) = mpsc::channel(256);
-    tokio::spawn(Routing::new(speaker_tx.clone(), fib_tx.clone()).run(ev_rx, routing_rx));
+    tokio::spawn(Routing::new(speaker_tx.clone(), fib_tx.clone(), restarting).run(ev_rx, routing_rx));
     let _ = routing_tx.send(RoutingCommand::Configure { plan: plan.clone(), sessions: sessions.clone() }).await;
     let mut neighbors = HashMap::new();
     sync_neighbors(&speaker_tx, &mut neighbors, &sessions).await;

@@ -106,9 +106,17 @@ pub struct Routing {
     vrf_tables: BTreeMap<VrfId, (String, u32)>,
     forwarding: ForwardingState,
     forwarding_dirty: bool,
+    /// Forwarding is only handed to the datapath once the RIB has converged after a start
+    /// (every planned session up with its End-of-RIBs in, or [`CONVERGENCE_DEADLINE`]): until
+    /// then the datapath keeps what the kernel has, so a restart never withdraws forwarding.
+    forwarding_released: bool,
+    started: Instant,
     speaker: mpsc::Sender<SpeakerCommand>,
     fib: mpsc::Sender<perouter_fib::reconcile::Command>,
 }
+
+/// How long after start forwarding waits for the RIB to converge at most.
+pub const CONVERGENCE_DEADLINE: Duration = Duration::from_secs(30);
 
 fn rib_family(f: perouter_bgp::wire::AfiSafi) -> Option<Family> {
     ribwire::family_of(f)
@@ -116,9 +124,12 @@ fn rib_family(f: perouter_bgp::wire::AfiSafi) -> Option<Family> {
 
 impl Routing {
     /// A routing task that talks to the speaker and the datapath through these channels.
+    /// `restarting`: the router namespace survived a previous run, so its forwarding state is
+    /// kept and nothing is advertised until the RIB has converged (graceful restart).
     pub fn new(
         speaker: mpsc::Sender<SpeakerCommand>,
         fib: mpsc::Sender<perouter_fib::reconcile::Command>,
+        restarting: bool,
     ) -> Self {
         Routing {
             rib: None,
@@ -129,6 +140,8 @@ impl Routing {
             vrf_tables: BTreeMap::new(),
             forwarding: ForwardingState::default(),
             forwarding_dirty: false,
+            forwarding_released: !restarting,
+            started: Instant::now(),
             speaker,
             fib,
         }
@@ -393,6 +406,14 @@ impl Routing {
     }
 
     async fn flush(&mut self) {
+        if self.rib.is_none() {
+            return;
+        }
+        if !self.forwarding_released && self.converged() {
+            self.forwarding_released = true;
+            self.forwarding_dirty = true;
+            info!(after = ?self.started.elapsed(), "RIB converged: advertising and programming forwarding state");
+        }
         let Some(rib) = self.rib.as_mut() else { return };
         let mut deltas = Vec::new();
         while rib.poll_forwarding(&mut deltas, 4096) > 0 {}
@@ -402,8 +423,12 @@ impl Routing {
             }
             self.forwarding_dirty = true;
         }
+        // Until the RIB has converged, nothing is advertised either: an early End-of-RIB with a
+        // partial table would make graceful-restart helpers purge routes we are about to re-learn
+        // (RFC 4724 §4.1: the restarting speaker defers its updates until its peers' End-of-RIBs).
         let mut sends = Vec::new();
-        for (id, p) in &self.peers {
+        let peers = if self.forwarding_released { self.peers.iter().collect::<Vec<_>>() } else { Vec::new() };
+        for (id, p) in peers {
             while let Some(batch) = rib.poll_adj_out(p.rib, 4096) {
                 match ribwire::adj_out_updates(&batch, &p.tx, p.link_local) {
                     Ok(updates) if !updates.is_empty() => sends.push((*id, updates)),
@@ -417,11 +442,30 @@ impl Routing {
                 return;
             }
         }
-        if self.forwarding_dirty {
+        if self.forwarding_dirty && self.forwarding_released {
             self.forwarding_dirty = false;
             let cmd = perouter_fib::reconcile::Command::SetForwarding(Box::new(self.forwarding.clone()));
             let _ = self.fib.send(cmd).await;
         }
+    }
+
+    /// Whether the RIB has converged since start: every planned session with a fixed address is
+    /// up and has sent End-of-RIB for each of its families (RFC 4724 §4.1), or the deadline passed.
+    fn converged(&self) -> bool {
+        if self.started.elapsed() >= CONVERGENCE_DEADLINE {
+            return true;
+        }
+        let Some(rib) = &self.rib else { return false };
+        let up: BTreeSet<IpAddr> = self.peers.values().map(|p| p.remote.ip()).collect();
+        let all_up = !self.roles.is_empty() && self.roles.keys().all(|a| up.contains(a));
+        all_up
+            && self.peers.values().all(|p| {
+                p.params
+                    .families
+                    .iter()
+                    .filter_map(|f| rib_family(*f))
+                    .all(|f| rib.end_of_rib_received(p.rib, f))
+            })
     }
 
     fn snapshot(&self) -> RoutingSnapshot {
