@@ -116,7 +116,13 @@ async fn handle_socket(stream: UnixStream, responder: Arc<dyn Responder>) -> std
 /// Sends one request to a daemon and returns its answer.
 pub async fn query(socket: &Path, req: &Request) -> std::io::Result<Response> {
     let stream = UnixStream::connect(socket).await.map_err(|e| {
-        std::io::Error::new(e.kind(), format!("cannot reach perouter at {}: {e} (is `perouter run` running?)", socket.display()))
+        std::io::Error::new(
+            e.kind(),
+            format!(
+                "cannot reach perouter at {}: {e} (is `perouter run` running?)",
+                socket.display()
+            ),
+        )
     })?;
     let (rd, mut wr) = stream.into_split();
     let mut line = serde_json::to_vec(req).map_err(std::io::Error::other)?;
@@ -125,9 +131,13 @@ pub async fn query(socket: &Path, req: &Request) -> std::io::Result<Response> {
     wr.shutdown().await?;
     let mut lines = BufReader::new(rd).lines();
     let Some(reply) = lines.next_line().await? else {
-        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "perouter closed the connection"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "perouter closed the connection",
+        ));
     };
-    serde_json::from_str(&reply).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    serde_json::from_str(&reply)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 /// Serves HTTP: `GET /metrics`, `/healthz`, `/readyz`. A deliberately small HTTP/1.1 server:
@@ -154,12 +164,28 @@ pub async fn serve_http(addr: SocketAddr, responder: Arc<dyn Responder>) -> std:
             let head = String::from_utf8_lossy(&buf[..n]);
             let path = head.split_whitespace().nth(1).unwrap_or("");
             let (status, ctype, body) = match path {
-                "/metrics" => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", r.metrics().await),
+                "/metrics" => (
+                    "200 OK",
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    r.metrics().await,
+                ),
                 "/healthz" if r.healthy() => ("200 OK", "text/plain", "ok\n".to_string()),
-                "/healthz" => ("503 Service Unavailable", "text/plain", "unhealthy\n".to_string()),
+                "/healthz" => (
+                    "503 Service Unavailable",
+                    "text/plain",
+                    "unhealthy\n".to_string(),
+                ),
                 "/readyz" if r.ready().await => ("200 OK", "text/plain", "ready\n".to_string()),
-                "/readyz" => ("503 Service Unavailable", "text/plain", "not ready\n".to_string()),
-                _ => ("404 Not Found", "text/plain", "not found: try /metrics, /healthz or /readyz\n".to_string()),
+                "/readyz" => (
+                    "503 Service Unavailable",
+                    "text/plain",
+                    "not ready\n".to_string(),
+                ),
+                _ => (
+                    "404 Not Found",
+                    "text/plain",
+                    "not found: try /metrics, /healthz or /readyz\n".to_string(),
+                ),
             };
             let resp = format!(
                 "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -181,7 +207,11 @@ pub struct MetricsText {
 impl MetricsText {
     /// Starts a metric family with its help text and type (`gauge` or `counter`).
     pub fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.out, "# HELP {name} {}", help.replace('\\', "\\\\").replace('\n', "\\n"));
+        let _ = writeln!(
+            self.out,
+            "# HELP {name} {}",
+            help.replace('\\', "\\\\").replace('\n', "\\n")
+        );
         let _ = writeln!(self.out, "# TYPE {name} {kind}");
     }
 
@@ -194,7 +224,10 @@ impl MetricsText {
                 if i > 0 {
                     self.out.push(',');
                 }
-                let v = v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+                let v = v
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n");
                 let _ = write!(self.out, "{k}=\"{v}\"");
             }
             self.out.push('}');
@@ -226,8 +259,16 @@ mod tests {
         fn metrics(&self) -> BoxFuture<'_, String> {
             Box::pin(async {
                 let mut m = MetricsText::default();
-                m.family("perouter_bgp_session_up", "gauge", "1 when the session is Established");
-                m.sample("perouter_bgp_session_up", &[("peer", "192.0.2.1"), ("vrf", "a\"b")], 1.0);
+                m.family(
+                    "perouter_bgp_session_up",
+                    "gauge",
+                    "1 when the session is Established",
+                );
+                m.sample(
+                    "perouter_bgp_session_up",
+                    &[("peer", "192.0.2.1"), ("vrf", "a\"b")],
+                    1.0,
+                );
                 m.finish()
             })
         }
@@ -238,9 +279,19 @@ mod tests {
 
     #[test]
     fn requests_have_a_stable_json_form() {
-        let r: Request = serde_json::from_str(r#"{"query":"bgp-evpn","route_type":5,"vni":null}"#).unwrap();
-        assert_eq!(r, Request::BgpEvpn { route_type: Some(5), vni: None });
-        assert_eq!(serde_json::to_string(&Request::BgpSummary).unwrap(), r#"{"query":"bgp-summary"}"#);
+        let r: Request =
+            serde_json::from_str(r#"{"query":"bgp-evpn","route_type":5,"vni":null}"#).unwrap();
+        assert_eq!(
+            r,
+            Request::BgpEvpn {
+                route_type: Some(5),
+                vni: None
+            }
+        );
+        assert_eq!(
+            serde_json::to_string(&Request::BgpSummary).unwrap(),
+            r#"{"query":"bgp-summary"}"#
+        );
     }
 
     #[tokio::test]
@@ -259,7 +310,10 @@ mod tests {
             Response::Ok(v) => assert_eq!(v[0]["vni"], 100),
             Response::Error(e) => panic!("{e}"),
         }
-        assert!(matches!(query(&sock, &Request::Status).await.unwrap(), Response::Error(_)));
+        assert!(matches!(
+            query(&sock, &Request::Status).await.unwrap(),
+            Response::Error(_)
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
 
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -269,7 +323,9 @@ mod tests {
         let get = |path: &'static str| async move {
             for _ in 0..100 {
                 if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
-                    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.unwrap();
+                    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+                        .await
+                        .unwrap();
                     let mut out = String::new();
                     s.read_to_string(&mut out).await.unwrap();
                     return out;
@@ -281,7 +337,10 @@ mod tests {
         let m = get("/metrics").await;
         assert!(m.starts_with("HTTP/1.1 200 OK"), "{m}");
         assert!(m.contains("# TYPE perouter_bgp_session_up gauge"), "{m}");
-        assert!(m.contains(r#"perouter_bgp_session_up{peer="192.0.2.1",vrf="a\"b"} 1"#), "{m}");
+        assert!(
+            m.contains(r#"perouter_bgp_session_up{peer="192.0.2.1",vrf="a\"b"} 1"#),
+            "{m}"
+        );
         assert!(get("/healthz").await.starts_with("HTTP/1.1 200 OK"));
         assert!(get("/readyz").await.starts_with("HTTP/1.1 503"));
         assert!(get("/nope").await.starts_with("HTTP/1.1 404"));

@@ -43,7 +43,10 @@ impl CheckReport {
 
 /// Resolves the node index from `node-config.yaml` (or the override), reading the named
 /// interface's addresses from this host when the index is given by interface.
-pub fn resolve_node_index(node: Option<&NodeConfig>, override_index: Option<u32>) -> Result<u32, PlanError> {
+pub fn resolve_node_index(
+    node: Option<&NodeConfig>,
+    override_index: Option<u32>,
+) -> Result<u32, PlanError> {
     if let Some(i) = override_index {
         return Ok(i);
     }
@@ -55,16 +58,24 @@ pub fn resolve_node_index(node: Option<&NodeConfig>, override_index: Option<u32>
     };
     let src = &node.node_index;
     if let Some(i) = src.index {
-        return u32::try_from(i).map_err(|_| PlanError::NodeIndex(format!("nodeIndex.index {i} is negative or too large")));
+        return u32::try_from(i).map_err(|_| {
+            PlanError::NodeIndex(format!("nodeIndex.index {i} is negative or too large"))
+        });
     }
     let Some(ifname) = &src.interface_name else {
-        return Err(PlanError::NodeIndex("nodeIndex needs index or interfaceName".into()));
+        return Err(PlanError::NodeIndex(
+            "nodeIndex needs index or interfaceName".into(),
+        ));
     };
     let cidr = match &src.cidr {
         None => None,
-        Some(c) => Some(c.parse::<IpNet>().map_err(|_| PlanError::NodeIndex(format!("nodeIndex.cidr {c:?} is not a CIDR")))?),
+        Some(c) => Some(
+            c.parse::<IpNet>()
+                .map_err(|_| PlanError::NodeIndex(format!("nodeIndex.cidr {c:?} is not a CIDR")))?,
+        ),
     };
-    let addrs = interface_addresses(ifname).map_err(|e| PlanError::NodeIndex(format!("interface {ifname}: {e}")))?;
+    let addrs = interface_addresses(ifname)
+        .map_err(|e| PlanError::NodeIndex(format!("interface {ifname}: {e}")))?;
     index_from_addresses(&addrs, cidr)
 }
 
@@ -75,7 +86,9 @@ pub fn interface_addresses(ifname: &str) -> std::io::Result<Vec<IpNet>> {
         if ifa.interface_name != ifname {
             continue;
         }
-        let (Some(addr), Some(mask)) = (ifa.address, ifa.netmask) else { continue };
+        let (Some(addr), Some(mask)) = (ifa.address, ifa.netmask) else {
+            continue;
+        };
         if let (Some(a), Some(m)) = (addr.as_sockaddr_in(), mask.as_sockaddr_in()) {
             let len = u32::from(m.ip()).count_ones() as u8;
             if let Ok(n) = IpNet::new(a.ip().into(), len) {
@@ -89,15 +102,26 @@ pub fn interface_addresses(ifname: &str) -> std::io::Result<Vec<IpNet>> {
         }
     }
     if out.is_empty() {
-        return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no such interface or no address"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no such interface or no address",
+        ));
     }
     Ok(out)
 }
 
 /// Checks a configuration directory.
-pub fn check_dir(dir: &Path, override_index: Option<u32>, router_netns: &str) -> std::io::Result<CheckReport> {
+pub fn check_dir(
+    dir: &Path,
+    override_index: Option<u32>,
+    router_netns: &str,
+) -> std::io::Result<CheckReport> {
     let cfg = static_files::load_dir(dir)?;
-    let Validated { intent, failed, underlay_failed } = validate(&cfg.resources);
+    let Validated {
+        intent,
+        failed,
+        underlay_failed,
+    } = validate(&cfg.resources);
     let index = resolve_node_index(cfg.node.as_ref(), override_index);
     let plan = match &index {
         Ok(i) => derive_plan(&intent, *i, router_netns).map_err(|e| e.to_string()),
@@ -126,7 +150,12 @@ fn peer_as(p: PeerAs) -> String {
 /// Renders a report for humans.
 pub fn render_text(r: &CheckReport) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "configuration: {} ({} file(s))", r.dir.display(), r.files.len());
+    let _ = writeln!(
+        s,
+        "configuration: {} ({} file(s))",
+        r.dir.display(),
+        r.files.len()
+    );
     for f in &r.files {
         let _ = writeln!(s, "  read {}", f.display());
     }
@@ -151,7 +180,11 @@ pub fn render_text(r: &CheckReport) -> String {
             return s;
         }
     };
-    let _ = writeln!(s, "node index {}: router namespace {:?}", plan.index, plan.router_netns);
+    let _ = writeln!(
+        s,
+        "node index {}: router namespace {:?}",
+        plan.index, plan.router_netns
+    );
     let _ = writeln!(s, "  AS {}  router-id {}", plan.asn, plan.router_id);
     if let Some(v) = plan.vtep_v4 {
         let _ = writeln!(s, "  VTEP {v}/32 on lo");
@@ -161,7 +194,10 @@ pub fn render_text(r: &CheckReport) -> String {
     }
     for nic in &plan.underlay_nics {
         let _ = match nic {
-            UnderlayNic::NetworkDevice(n) => writeln!(s, "  underlay NIC {n} (moved into the router namespace, group 4242)"),
+            UnderlayNic::NetworkDevice(n) => writeln!(
+                s,
+                "  underlay NIC {n} (moved into the router namespace, group 4242)"
+            ),
             UnderlayNic::CniDevice(n) => writeln!(s, "  underlay CNI device {n}"),
         };
     }
@@ -172,30 +208,69 @@ pub fn render_text(r: &CheckReport) -> String {
             NeighborTarget::Interface(i) => format!("interface {i} (unnumbered)"),
             NeighborTarget::ListenRange(r) => format!("listen range {r}"),
         };
-        let fams: Vec<String> = n.families.iter().map(|f| format!("{f:?}").to_lowercase()).collect();
+        let fams: Vec<String> = n
+            .families
+            .iter()
+            .map(|f| format!("{f:?}").to_lowercase())
+            .collect();
         let _ = writeln!(
             s,
             "  {target:<28} AS {:<10} families {}{}{}",
             peer_as(n.intent.remote_as),
             fams.join(","),
             if n.allowas_in { " allowas-in" } else { "" },
-            if n.next_hop_self { " next-hop-self" } else { "" },
+            if n.next_hop_self {
+                " next-hop-self"
+            } else {
+                ""
+            },
         );
     }
     for l in &plan.l3vnis {
-        let _ = writeln!(s, "L3VNI {} (vni {}): vrf {} table {}  vxlan {} port {} local {}  bridge {}", l.name, l.vni, l.vrf, l.table, l.vxlan, l.vxlan_port, l.vtep, l.bridge);
+        let _ = writeln!(
+            s,
+            "L3VNI {} (vni {}): vrf {} table {}  vxlan {} port {} local {}  bridge {}",
+            l.name, l.vni, l.vrf, l.table, l.vxlan, l.vxlan_port, l.vtep, l.bridge
+        );
         let rts: Vec<String> = l.export_rts.iter().map(|r| r.to_string()).collect();
         let imports: Vec<String> = l.import_rts.iter().map(|m| m.to_string()).collect();
-        let _ = writeln!(s, "  rd {}  export {}  import {}  router-mac {}", l.rd, rts.join(","), imports.join(","), plan.router_mac);
+        let _ = writeln!(
+            s,
+            "  rd {}  export {}  import {}  router-mac {}",
+            l.rd,
+            rts.join(","),
+            imports.join(","),
+            plan.router_mac
+        );
         if let Some(hs) = &l.host_session {
             for v in hs.v4.iter().chain(hs.v6.iter()) {
-                let _ = writeln!(s, "  veth {} {} <-> {} {}  host session AS {} <-> {}", l.router_veth, v.router, l.host_veth, v.host, hs.local_as, peer_as(hs.host_as));
+                let _ = writeln!(
+                    s,
+                    "  veth {} {} <-> {} {}  host session AS {} <-> {}",
+                    l.router_veth,
+                    v.router,
+                    l.host_veth,
+                    v.host,
+                    hs.local_as,
+                    peer_as(hs.host_as)
+                );
             }
         }
     }
     for l in &plan.l2vnis {
-        let _ = writeln!(s, "L2VNI {} (vni {}): vxlan {} local {} bridge {}{}", l.name, l.vni, l.vxlan, l.vtep, l.bridge,
-            l.vrf.as_ref().map(|v| format!(" in vrf {v}")).unwrap_or_default());
+        let _ = writeln!(
+            s,
+            "L2VNI {} (vni {}): vxlan {} local {} bridge {}{}",
+            l.name,
+            l.vni,
+            l.vxlan,
+            l.vtep,
+            l.bridge,
+            l.vrf
+                .as_ref()
+                .map(|v| format!(" in vrf {v}"))
+                .unwrap_or_default()
+        );
         if let Some(m) = l.bridge_mac {
             let gws: Vec<String> = l.gateway_ips.iter().map(|g| g.to_string()).collect();
             let _ = writeln!(s, "  gateway {} mac {m}", gws.join(","));
@@ -211,7 +286,16 @@ pub fn render_text(r: &CheckReport) -> String {
     if let Some(p) = &plan.passthrough {
         let hs = &p.host_session;
         for v in hs.v4.iter().chain(hs.v6.iter()) {
-            let _ = writeln!(s, "passthrough: veth {} {} <-> {} {}  host session AS {} <-> {}", p.router_veth, v.router, p.host_veth, v.host, hs.local_as, peer_as(hs.host_as));
+            let _ = writeln!(
+                s,
+                "passthrough: veth {} {} <-> {} {}  host session AS {} <-> {}",
+                p.router_veth,
+                v.router,
+                p.host_veth,
+                v.host,
+                hs.local_as,
+                peer_as(hs.host_as)
+            );
         }
     }
     s
@@ -235,16 +319,26 @@ mod tests {
             "l3vnis:\n  - {name: red, vrf: red, vni: 100, hostSession: {asn: 64514, hostASN: 64515, localCIDR: {ipv4: 192.169.10.0/24}}}\n  - {name: bad, vrf: bad, vni: 0}\n",
         )
         .unwrap();
-        std::fs::write(dir.join("node-config.yaml"), "nodeIndex: {index: 0}\nnodeName: node-a\n").unwrap();
+        std::fs::write(
+            dir.join("node-config.yaml"),
+            "nodeIndex: {index: 0}\nnodeName: node-a\n",
+        )
+        .unwrap();
         let r = check_dir(&dir, None, "perouter").unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(!r.is_clean());
         assert_eq!(r.failed_resources.len(), 1);
         assert_eq!(r.node_index, Some(0));
         let text = render_text(&r);
-        assert!(text.contains("FAILED L3VNI bad: spec.vni 0 is outside 1..16777215"), "{text}");
+        assert!(
+            text.contains("FAILED L3VNI bad: spec.vni 0 is outside 1..16777215"),
+            "{text}"
+        );
         assert!(text.contains("VTEP 100.65.0.0/32 on lo"), "{text}");
-        assert!(text.contains("veth pe-e-100 192.169.10.1/24 <-> host-e-100 192.169.10.2/24"), "{text}");
+        assert!(
+            text.contains("veth pe-e-100 192.169.10.1/24 <-> host-e-100 192.169.10.2/24"),
+            "{text}"
+        );
         assert!(text.contains("router-id 10.0.0.1"), "{text}");
         let again = check_dir(Path::new("/nonexistent-perouter-dir"), Some(0), "perouter").unwrap();
         assert!(again.plan.is_err());

@@ -61,7 +61,9 @@ pub fn host(pool: IpNet, n: u128) -> Option<IpAddr> {
                 return None;
             }
             let base = u32::from(p.network());
-            u32::try_from(n).ok().map(|n| IpAddr::V4(Ipv4Addr::from(base | n)))
+            u32::try_from(n)
+                .ok()
+                .map(|n| IpAddr::V4(Ipv4Addr::from(base | n)))
         }
         IpNet::V6(p) => {
             let bits = 128 - u32::from(p.prefix_len());
@@ -74,7 +76,12 @@ pub fn host(pool: IpNet, n: u128) -> Option<IpAddr> {
 }
 
 fn host_or_err(what: &str, pool: IpNet, n: u128, index: u32) -> Result<IpAddr, PlanError> {
-    host(pool, n).ok_or(PlanError::PoolExhausted { what: what.to_string(), pool, host: n, index })
+    host(pool, n).ok_or(PlanError::PoolExhausted {
+        what: what.to_string(),
+        pool,
+        host: n,
+        index,
+    })
 }
 
 /// The VTEP of node `index`: host #index of the pool (node 0 gets the network address).
@@ -107,17 +114,28 @@ pub fn veth_addresses(pool: IpNet, index: u32) -> Result<VethAddresses, PlanErro
         IpAddr::V4(a) => a.octets()[3] == 0,
         IpAddr::V6(a) => a.octets()[15] == 0,
     };
-    let (router_n, host_n) = if last_octet_zero { (1, u128::from(index) + 2) } else { (0, u128::from(index) + 1) };
+    let (router_n, host_n) = if last_octet_zero {
+        (1, u128::from(index) + 2)
+    } else {
+        (0, u128::from(index) + 1)
+    };
     let router = host_or_err("veth router side", pool, router_n, index)?;
     let host = host_or_err("veth host side", pool, host_n, index)?;
-    let with_len = |a: IpAddr| IpNet::new(a, pool.prefix_len()).expect("prefix length comes from a valid pool");
-    Ok(VethAddresses { router: with_len(router), host: with_len(host) })
+    let with_len = |a: IpAddr| {
+        IpNet::new(a, pool.prefix_len()).expect("prefix length comes from a valid pool")
+    };
+    Ok(VethAddresses {
+        router: with_len(router),
+        host: with_len(host),
+    })
 }
 
 /// The veth MTU for a given underlay MTU: 50 less (VXLAN), or None (leave the kernel default)
 /// when the underlay MTU is unknown or the result would be 1280 or less.
 pub fn veth_mtu(underlay_mtu: Option<u32>) -> Option<u32> {
-    underlay_mtu.and_then(|m| m.checked_sub(VXLAN_OVERHEAD)).filter(|m| *m > 1280)
+    underlay_mtu
+        .and_then(|m| m.checked_sub(VXLAN_OVERHEAD))
+        .filter(|m| *m > 1280)
 }
 
 /// The fixed anycast-gateway MAC of an L2VNI bridge with gateway IPs: `00:f3` followed by the
@@ -147,7 +165,9 @@ pub fn router_mac(vtep: IpAddr) -> MacAddress {
 /// and the host part is taken relative to it.
 pub fn index_from_addresses(addrs: &[IpNet], cidr: Option<IpNet>) -> Result<u32, PlanError> {
     let pick = |v4: bool| {
-        addrs.iter().find(|a| a.addr().is_ipv4() == v4 && cidr.is_none_or(|c| c.contains(&a.addr())))
+        addrs
+            .iter()
+            .find(|a| a.addr().is_ipv4() == v4 && cidr.is_none_or(|c| c.contains(&a.addr())))
     };
     let Some(a) = pick(true).or_else(|| pick(false)) else {
         return Err(PlanError::NodeIndex(match cidr {
@@ -159,9 +179,14 @@ pub fn index_from_addresses(addrs: &[IpNet], cidr: Option<IpNet>) -> Result<u32,
     let hostpart = match (a.addr(), net.netmask()) {
         (IpAddr::V4(x), IpAddr::V4(m)) => u128::from(u32::from(x) & !u32::from(m)),
         (IpAddr::V6(x), IpAddr::V6(m)) => u128::from(x) & !u128::from(m),
-        _ => return Err(PlanError::NodeIndex("cidr family differs from the address".into())),
+        _ => {
+            return Err(PlanError::NodeIndex(
+                "cidr family differs from the address".into(),
+            ))
+        }
     };
-    u32::try_from(hostpart).map_err(|_| PlanError::NodeIndex(format!("host part of {a} is too large")))
+    u32::try_from(hostpart)
+        .map_err(|_| PlanError::NodeIndex(format!("host part of {a} is too large")))
 }
 
 /// A planned fabric neighbour.
@@ -331,24 +356,43 @@ fn host_session_plan(hs: &HostSessionIntent, index: u32) -> Result<HostSessionPl
     Ok(HostSessionPlan {
         local_as: hs.local_as,
         host_as: hs.host_as,
-        v4: hs.v4.map(|n| veth_addresses(IpNet::V4(n), index)).transpose()?,
-        v6: hs.v6.map(|n| veth_addresses(IpNet::V6(n), index)).transpose()?,
+        v4: hs
+            .v4
+            .map(|n| veth_addresses(IpNet::V4(n), index))
+            .transpose()?,
+        v6: hs
+            .v6
+            .map(|n| veth_addresses(IpNet::V6(n), index))
+            .transpose()?,
     })
 }
 
-fn pick_vtep(name: &str, want: Option<VtepFamily>, v4: Option<Ipv4Addr>, v6: Option<Ipv6Addr>) -> Result<IpAddr, PlanError> {
+fn pick_vtep(
+    name: &str,
+    want: Option<VtepFamily>,
+    v4: Option<Ipv4Addr>,
+    v6: Option<Ipv6Addr>,
+) -> Result<IpAddr, PlanError> {
     match (want, v4, v6) {
         (Some(VtepFamily::IPv4) | None, Some(a), _) => Ok(IpAddr::V4(a)),
         (Some(VtepFamily::IPv6) | None, _, Some(a)) => Ok(IpAddr::V6(a)),
-        (family, _, _) => Err(PlanError::NoVtep { name: name.to_string(), family: family.unwrap_or(VtepFamily::IPv4) }),
+        (family, _, _) => Err(PlanError::NoVtep {
+            name: name.to_string(),
+            family: family.unwrap_or(VtepFamily::IPv4),
+        }),
     }
 }
 
 /// RD numbers: the VNI itself when it fits 16 bits (stable whatever else is configured), else
 /// the highest free number, allocated in VNI order (stable for the same configuration).
 fn rd_numbers(vnis: &[u32]) -> Vec<u16> {
-    let mut used: std::collections::BTreeSet<u16> = vnis.iter().filter_map(|v| u16::try_from(*v).ok()).collect();
-    let mut sorted: Vec<u32> = vnis.iter().copied().filter(|v| *v > u16::MAX as u32).collect();
+    let mut used: std::collections::BTreeSet<u16> =
+        vnis.iter().filter_map(|v| u16::try_from(*v).ok()).collect();
+    let mut sorted: Vec<u32> = vnis
+        .iter()
+        .copied()
+        .filter(|v| *v > u16::MAX as u32)
+        .collect();
     sorted.sort_unstable();
     let mut big = std::collections::BTreeMap::new();
     let mut next = u16::MAX;
@@ -359,11 +403,17 @@ fn rd_numbers(vnis: &[u32]) -> Vec<u16> {
         used.insert(next);
         big.insert(v, next);
     }
-    vnis.iter().map(|v| u16::try_from(*v).unwrap_or_else(|_| big[v])).collect()
+    vnis.iter()
+        .map(|v| u16::try_from(*v).unwrap_or_else(|_| big[v]))
+        .collect()
 }
 
 /// Derives this node's plan (upstream §2 and §3).
-pub fn derive_plan(intent: &NodeIntent, index: u32, router_netns: &str) -> Result<NodePlan, PlanError> {
+pub fn derive_plan(
+    intent: &NodeIntent,
+    index: u32,
+    router_netns: &str,
+) -> Result<NodePlan, PlanError> {
     let u = intent.underlay.as_ref().ok_or(PlanError::NoUnderlay)?;
     let router_id = router_id(u.router_id_cidr, index)?;
     let vtep_v4 = match u.tunnel_v4.map(|p| vtep(IpNet::V4(p), index)).transpose()? {
@@ -374,7 +424,12 @@ pub fn derive_plan(intent: &NodeIntent, index: u32, router_netns: &str) -> Resul
         Some(IpAddr::V6(a)) => Some(a),
         _ => None,
     };
-    let all_vnis: Vec<u32> = intent.l3vnis.iter().map(|l| l.vni).chain(intent.l2vnis.iter().map(|l| l.vni)).collect();
+    let all_vnis: Vec<u32> = intent
+        .l3vnis
+        .iter()
+        .map(|l| l.vni)
+        .chain(intent.l2vnis.iter().map(|l| l.vni))
+        .collect();
     let rd_nums = rd_numbers(&all_vnis);
     let rd_of = |vni: u32| {
         let i = all_vnis.iter().position(|v| *v == vni).unwrap_or(0);
@@ -382,11 +437,19 @@ pub fn derive_plan(intent: &NodeIntent, index: u32, router_netns: &str) -> Resul
     };
     let mut l3vnis = Vec::new();
     for l in &intent.l3vnis {
-        let export_rts = if l.export_rts.is_empty() { vec![derive::frr_auto_route_target(u.asn, l.vni)] } else { l.export_rts.clone() };
+        let export_rts = if l.export_rts.is_empty() {
+            vec![derive::frr_auto_route_target(u.asn, l.vni)]
+        } else {
+            l.export_rts.clone()
+        };
         let import_rts = if l.import_rts.is_empty() {
             vec![RouteTargetMatch::AnyAsn { number: l.vni }]
         } else {
-            l.import_rts.iter().copied().map(RouteTargetMatch::Exact).collect()
+            l.import_rts
+                .iter()
+                .copied()
+                .map(RouteTargetMatch::Exact)
+                .collect()
         };
         l3vnis.push(L3VniPlan {
             name: l.name.clone(),
@@ -399,7 +462,11 @@ pub fn derive_plan(intent: &NodeIntent, index: u32, router_netns: &str) -> Resul
             vxlan: format!("vni{}", l.vni),
             host_veth: format!("host-e-{}", l.vni),
             router_veth: format!("pe-e-{}", l.vni),
-            host_session: l.host_session.as_ref().map(|hs| host_session_plan(hs, index)).transpose()?,
+            host_session: l
+                .host_session
+                .as_ref()
+                .map(|hs| host_session_plan(hs, index))
+                .transpose()?,
             rd: rd_of(l.vni),
             export_rts,
             import_rts,
@@ -407,8 +474,16 @@ pub fn derive_plan(intent: &NodeIntent, index: u32, router_netns: &str) -> Resul
     }
     let mut l2vnis = Vec::new();
     for l in &intent.l2vnis {
-        let domain = l.routing_domain.as_ref().and_then(|n| intent.l3vnis.iter().find(|x| &x.name == n));
-        let gateway_ips: Vec<IpNet> = l.gateway_v4.map(IpNet::V4).into_iter().chain(l.gateway_v6.map(IpNet::V6)).collect();
+        let domain = l
+            .routing_domain
+            .as_ref()
+            .and_then(|n| intent.l3vnis.iter().find(|x| &x.name == n));
+        let gateway_ips: Vec<IpNet> = l
+            .gateway_v4
+            .map(IpNet::V4)
+            .into_iter()
+            .chain(l.gateway_v6.map(IpNet::V6))
+            .collect();
         l2vnis.push(L2VniPlan {
             name: l.name.clone(),
             vni: l.vni,
@@ -424,7 +499,9 @@ pub fn derive_plan(intent: &NodeIntent, index: u32, router_netns: &str) -> Resul
             gateway_ips,
             host_leg: match &l.host_leg {
                 HostLeg::Bare => HostLegPlan::Bare,
-                HostLeg::ManagedLinuxBridge => HostLegPlan::ManagedBridge(format!("br-hs-{}", l.vni)),
+                HostLeg::ManagedLinuxBridge => {
+                    HostLegPlan::ManagedBridge(format!("br-hs-{}", l.vni))
+                }
                 HostLeg::ExistingLinuxBridge(n) => HostLegPlan::ExistingBridge(n.clone()),
                 HostLeg::ManagedOvsBridge => HostLegPlan::Ovs(None),
                 HostLeg::ExistingOvsBridge(n) => HostLegPlan::Ovs(Some(n.clone())),
@@ -448,8 +525,14 @@ pub fn derive_plan(intent: &NodeIntent, index: u32, router_netns: &str) -> Resul
         .transpose()?;
 
     let any_vni = !intent.l3vnis.is_empty() || !intent.l2vnis.is_empty();
-    let pt_v4 = intent.passthrough.as_ref().is_some_and(|p| p.host_session.v4.is_some());
-    let pt_v6 = intent.passthrough.as_ref().is_some_and(|p| p.host_session.v6.is_some());
+    let pt_v4 = intent
+        .passthrough
+        .as_ref()
+        .is_some_and(|p| p.host_session.v4.is_some());
+    let pt_v6 = intent
+        .passthrough
+        .as_ref()
+        .is_some_and(|p| p.host_session.v6.is_some());
     let neighbors = u
         .neighbors
         .iter()
@@ -483,8 +566,14 @@ pub fn derive_plan(intent: &NodeIntent, index: u32, router_netns: &str) -> Resul
             let unnumbered = matches!(n.target, NeighborTarget::Interface(_));
             NeighborPlan {
                 intent: n.clone(),
-                rr_client_families: n.families.iter().filter(|(_, rr)| *rr).map(|(f, _)| *f).collect(),
-                extended_next_hop: (unnumbered || peer_v6) && families.contains(&AddressFamily::Ipv4Unicast),
+                rr_client_families: n
+                    .families
+                    .iter()
+                    .filter(|(_, rr)| *rr)
+                    .map(|(f, _)| *f)
+                    .collect(),
+                extended_next_hop: (unnumbered || peer_v6)
+                    && families.contains(&AddressFamily::Ipv4Unicast),
                 families,
                 allowas_in: !ibgp,
                 next_hop_self: ibgp,
@@ -498,7 +587,12 @@ pub fn derive_plan(intent: &NodeIntent, index: u32, router_netns: &str) -> Resul
         router_id,
         vtep_v4,
         vtep_v6,
-        router_mac: router_mac(vtep_v4.map(IpAddr::V4).or(vtep_v6.map(IpAddr::V6)).unwrap_or(IpAddr::V4(router_id))),
+        router_mac: router_mac(
+            vtep_v4
+                .map(IpAddr::V4)
+                .or(vtep_v6.map(IpAddr::V6))
+                .unwrap_or(IpAddr::V4(router_id)),
+        ),
         underlay_nics: u.nics.clone(),
         neighbors,
         restart_time: u.restart_time,
@@ -521,17 +615,44 @@ mod tests {
     #[test]
     fn vtep_matches_upstream() {
         // openperouter-upstream.md §2: 100.65.0.0/24, idx0 -> 100.65.0.0, idx1 -> 100.65.0.1.
-        assert_eq!(vtep(v4("100.65.0.0/24"), 0).unwrap().to_string(), "100.65.0.0");
-        assert_eq!(vtep(v4("100.65.0.0/24"), 1).unwrap().to_string(), "100.65.0.1");
-        assert_eq!(vtep(v4("100.65.0.0/24"), 255).unwrap().to_string(), "100.65.0.255");
-        assert!(matches!(vtep(v4("100.65.0.0/24"), 256), Err(PlanError::PoolExhausted { .. })));
-        assert_eq!(vtep("fd00:65::/64".parse().unwrap(), 3).unwrap().to_string(), "fd00:65::3");
+        assert_eq!(
+            vtep(v4("100.65.0.0/24"), 0).unwrap().to_string(),
+            "100.65.0.0"
+        );
+        assert_eq!(
+            vtep(v4("100.65.0.0/24"), 1).unwrap().to_string(),
+            "100.65.0.1"
+        );
+        assert_eq!(
+            vtep(v4("100.65.0.0/24"), 255).unwrap().to_string(),
+            "100.65.0.255"
+        );
+        assert!(matches!(
+            vtep(v4("100.65.0.0/24"), 256),
+            Err(PlanError::PoolExhausted { .. })
+        ));
+        assert_eq!(
+            vtep("fd00:65::/64".parse().unwrap(), 3)
+                .unwrap()
+                .to_string(),
+            "fd00:65::3"
+        );
     }
 
     #[test]
     fn router_id_matches_upstream() {
-        assert_eq!(router_id("10.0.0.0/24".parse().unwrap(), 0).unwrap().to_string(), "10.0.0.1");
-        assert_eq!(router_id("10.0.0.0/24".parse().unwrap(), 4).unwrap().to_string(), "10.0.0.5");
+        assert_eq!(
+            router_id("10.0.0.0/24".parse().unwrap(), 0)
+                .unwrap()
+                .to_string(),
+            "10.0.0.1"
+        );
+        assert_eq!(
+            router_id("10.0.0.0/24".parse().unwrap(), 4)
+                .unwrap()
+                .to_string(),
+            "10.0.0.5"
+        );
         assert!(router_id("10.0.0.0/30".parse().unwrap(), 3).is_err());
     }
 
@@ -565,8 +686,14 @@ mod tests {
 
     #[test]
     fn router_mac_follows_the_vtep() {
-        assert_eq!(router_mac("100.65.0.1".parse().unwrap()).to_string(), "02:50:64:41:00:01");
-        assert_eq!(router_mac("fd00::a:b".parse().unwrap()).to_string(), "02:50:00:0a:00:0b");
+        assert_eq!(
+            router_mac("100.65.0.1".parse().unwrap()).to_string(),
+            "02:50:64:41:00:01"
+        );
+        assert_eq!(
+            router_mac("fd00::a:b".parse().unwrap()).to_string(),
+            "02:50:00:0a:00:0b"
+        );
     }
 
     #[test]
@@ -577,9 +704,15 @@ mod tests {
 
     #[test]
     fn index_from_interface() {
-        let addrs = ["fd00::7/64".parse().unwrap(), "192.168.11.3/24".parse().unwrap()];
+        let addrs = [
+            "fd00::7/64".parse().unwrap(),
+            "192.168.11.3/24".parse().unwrap(),
+        ];
         assert_eq!(index_from_addresses(&addrs, None).unwrap(), 3);
-        assert_eq!(index_from_addresses(&addrs, Some("fd00::/64".parse().unwrap())).unwrap(), 7);
+        assert_eq!(
+            index_from_addresses(&addrs, Some("fd00::/64".parse().unwrap())).unwrap(),
+            7
+        );
         assert!(index_from_addresses(&addrs, Some("10.0.0.0/8".parse().unwrap())).is_err());
         assert!(index_from_addresses(&[], None).is_err());
     }
@@ -606,14 +739,34 @@ bgppassthrough:
         .unwrap();
         let src = Source::File("/x/openpe_all.yaml".into());
         let mut set = ResourceSet::default();
-        set.underlays.push(Resource::new(ResourceKind::Underlay, "u", src.clone(), cfg.underlays[0].clone()));
+        set.underlays.push(Resource::new(
+            ResourceKind::Underlay,
+            "u",
+            src.clone(),
+            cfg.underlays[0].clone(),
+        ));
         for n in cfg.l3vnis {
-            set.l3vnis.push(Resource::new(ResourceKind::L3Vni, n.name, src.clone(), n.spec));
+            set.l3vnis.push(Resource::new(
+                ResourceKind::L3Vni,
+                n.name,
+                src.clone(),
+                n.spec,
+            ));
         }
         for n in cfg.l2vnis {
-            set.l2vnis.push(Resource::new(ResourceKind::L2Vni, n.name, src.clone(), n.spec));
+            set.l2vnis.push(Resource::new(
+                ResourceKind::L2Vni,
+                n.name,
+                src.clone(),
+                n.spec,
+            ));
         }
-        set.passthroughs.push(Resource::new(ResourceKind::L3Passthrough, "pt", src, cfg.bgppassthrough.unwrap()));
+        set.passthroughs.push(Resource::new(
+            ResourceKind::L3Passthrough,
+            "pt",
+            src,
+            cfg.bgppassthrough.unwrap(),
+        ));
         let v = crate::config::validate::validate(&set);
         assert!(v.failed.is_empty(), "{:?}", v.failed);
         v.intent
@@ -626,8 +779,15 @@ bgppassthrough:
         assert_eq!(plan.vtep_v4.unwrap().to_string(), "100.65.0.1");
         assert_eq!(plan.vtep_v6, None);
         let red = plan.l3vnis.iter().find(|l| l.name == "red").unwrap();
-        assert_eq!((red.bridge.as_str(), red.vxlan.as_str(), red.host_veth.as_str(), red.router_veth.as_str()),
-            ("br-pe-100", "vni100", "host-e-100", "pe-e-100"));
+        assert_eq!(
+            (
+                red.bridge.as_str(),
+                red.vxlan.as_str(),
+                red.host_veth.as_str(),
+                red.router_veth.as_str()
+            ),
+            ("br-pe-100", "vni100", "host-e-100", "pe-e-100")
+        );
         assert_eq!(red.table, 1100);
         let hs = red.host_session.as_ref().unwrap();
         assert_eq!(hs.v4.unwrap().router.to_string(), "192.169.10.1/24");
@@ -635,21 +795,45 @@ bgppassthrough:
         assert_eq!(hs.v6.unwrap().host.to_string(), "2001:db8:1::3/64");
         assert_eq!(hs.host_as, PeerAs::Number(64515));
         assert_eq!(red.rd.to_string(), "10.0.0.2:100");
-        assert_eq!(red.export_rts, vec![RouteTarget::As2 { asn: 64514, number: 100 }]);
-        assert_eq!(red.import_rts, vec![RouteTargetMatch::AnyAsn { number: 100 }]);
+        assert_eq!(
+            red.export_rts,
+            vec![RouteTarget::As2 {
+                asn: 64514,
+                number: 100
+            }]
+        );
+        assert_eq!(
+            red.import_rts,
+            vec![RouteTargetMatch::AnyAsn { number: 100 }]
+        );
         let blue = plan.l3vnis.iter().find(|l| l.name == "blue").unwrap();
-        assert_eq!(blue.import_rts, vec![RouteTargetMatch::Exact(RouteTarget::As2 { asn: 64512, number: 200 })]);
+        assert_eq!(
+            blue.import_rts,
+            vec![RouteTargetMatch::Exact(RouteTarget::As2 {
+                asn: 64512,
+                number: 200
+            })]
+        );
         let l2 = &plan.l2vnis[0];
         assert_eq!(l2.vrf.as_deref(), Some("red"));
         assert_eq!(l2.l3vni, Some(100));
         assert_eq!(l2.bridge_mac.unwrap().to_string(), "00:f3:00:00:00:6f");
         assert_eq!(l2.host_leg, HostLegPlan::ManagedBridge("br-hs-110".into()));
         let pt = plan.passthrough.as_ref().unwrap();
-        assert_eq!((pt.host_veth.as_str(), pt.router_veth.as_str()), ("pt-host", "pt-ns"));
-        assert_eq!(pt.host_session.v4.unwrap().host.to_string(), "192.169.100.3/24");
+        assert_eq!(
+            (pt.host_veth.as_str(), pt.router_veth.as_str()),
+            ("pt-host", "pt-ns")
+        );
+        assert_eq!(
+            pt.host_session.v4.unwrap().host.to_string(),
+            "192.169.100.3/24"
+        );
         // Upstream's default families for an IPv4 neighbour with VNIs present; eBGP => allowas-in.
         let n = &plan.neighbors[0];
-        assert_eq!(n.families, vec![AddressFamily::Ipv4Unicast, AddressFamily::Evpn]);
+        assert_eq!(
+            n.families,
+            vec![AddressFamily::Ipv4Unicast, AddressFamily::Evpn]
+        );
         assert!(n.allowas_in && !n.next_hop_self && !n.extended_next_hop);
     }
 
@@ -657,6 +841,9 @@ bgppassthrough:
     fn rd_numbers_are_stable() {
         assert_eq!(rd_numbers(&[100, 200]), [100, 200]);
         assert_eq!(rd_numbers(&[200, 100]), [200, 100]);
-        assert_eq!(rd_numbers(&[100, 70000, 65535, 80000]), [100, 65534, 65535, 65533]);
+        assert_eq!(
+            rd_numbers(&[100, 70000, 65535, 80000]),
+            [100, 65534, 65535, 65533]
+        );
     }
 }

@@ -601,7 +601,8 @@ impl Datapath {
         let empty = ForwardingState::default();
         let mut plan = diff(desired, forwarding.unwrap_or(&empty), &observed)?;
         if forwarding.is_none() {
-            plan.ops.retain(|op| !matches!(op.phase(), Phase::DelRoute | Phase::DelNeighbour));
+            plan.ops
+                .retain(|op| !matches!(op.phase(), Phase::DelRoute | Phase::DelNeighbour));
         }
         for w in &plan.warnings {
             tracing::warn!(warning = %w, "datapath plan");

@@ -382,6 +382,12 @@ pub struct VrfRoutes {
     pub router_macs: BTreeMap<IpAddr, MacAddress>,
     /// Prefix → the VTEPs it is reachable through (more than one = ECMP).
     pub routes: BTreeMap<IpNet, BTreeSet<IpAddr>>,
+    /// Prefix → plain gateways inside the VRF: routes learned from the L3VNI's host session
+    /// (`10.250.0.1/32 via 192.169.10.2`, reached over `pe-e-<vni>`), which zebra installs in
+    /// the VRF table too. The kernel resolves each gateway through the VRF's connected routes.
+    /// A prefix in both maps gets the union of its next hops (ECMP).
+    #[serde(default)]
+    pub gateway_routes: BTreeMap<IpNet, BTreeSet<IpAddr>>,
 }
 
 /// Forwarding entries the RIB wants, keyed so that each can be diffed on its own.
@@ -420,6 +426,14 @@ impl ForwardingState {
         for (vni, vr) in &self.vrf_routes {
             if vr.table == 0 || (253..=255).contains(&vr.table) {
                 return Err(DesiredError::ReservedTable(vr.table));
+            }
+            for (prefix, gateways) in &vr.gateway_routes {
+                if gateways.is_empty() {
+                    return Err(DesiredError::NoNextHop {
+                        vni: *vni,
+                        prefix: *prefix,
+                    });
+                }
             }
             for (prefix, vteps) in &vr.routes {
                 if vteps.is_empty() {

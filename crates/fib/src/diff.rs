@@ -665,6 +665,26 @@ impl Planner {
                     routes.insert((vr.table, prefix.trunc()), hops);
                 }
             }
+            for (prefix, gateways) in &vr.gateway_routes {
+                let mut hops = BTreeSet::new();
+                for gw in gateways {
+                    if prefix.addr().is_ipv4() == gw.is_ipv4() {
+                        hops.insert(NextHop::via(*gw));
+                    } else {
+                        self.warnings.push(format!(
+                            "VRF {} route {prefix} via {gw}: mixed address families are not \
+                             supported; next hop skipped",
+                            vr.table
+                        ));
+                    }
+                }
+                if !hops.is_empty() {
+                    routes
+                        .entry((vr.table, prefix.trunc()))
+                        .or_default()
+                        .extend(hops);
+                }
+            }
             for (vtep, mac) in &vr.router_macs {
                 neigh.insert((br.clone(), *vtep), *mac);
                 if let IpAddr::V4(v4) = vtep {
@@ -1642,6 +1662,68 @@ mod tests {
         assert!(matches!(
             diff(&d, &f2, &o),
             Err(DesiredError::NoNextHop { vni: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn vrf_gateway_routes_resolve_through_the_vrf_and_merge_with_type5_hops() {
+        let d = full_node();
+        let mut f = forwarding();
+        let vr = f.vrf_routes.get_mut(&100).unwrap();
+        // A host-session route (next hop the host side of pe-e-100), and a prefix reachable
+        // both over VXLAN and through the host (ECMP across both kinds).
+        vr.gateway_routes.insert(
+            "10.250.0.1/32".parse().unwrap(),
+            ["192.169.10.2".parse().unwrap()].into(),
+        );
+        vr.gateway_routes.insert(
+            "10.0.0.0/24".parse().unwrap(),
+            ["192.169.10.2".parse().unwrap()].into(),
+        );
+        let mut o = host_with_nic();
+        let plan = diff(&d, &f, &o).unwrap();
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+        let route = |p: &str| {
+            plan.ops.iter().find_map(|op| match op {
+                Op::ReplaceRoute {
+                    table: 1,
+                    prefix,
+                    nexthops,
+                } if prefix.to_string() == p => Some(nexthops.clone()),
+                _ => None,
+            })
+        };
+        assert_eq!(
+            route("10.250.0.1/32").unwrap(),
+            [NextHop::via("192.169.10.2".parse().unwrap())]
+        );
+        let both = route("10.0.0.0/24").unwrap();
+        assert_eq!(both.len(), 2, "{both:?}");
+        assert!(both.contains(&NextHop::via("192.169.10.2".parse().unwrap())));
+        assert!(both.contains(&NextHop::onlink("100.65.0.2".parse().unwrap(), "br-pe-100")));
+        sim(&mut o, &plan.ops);
+        assert!(diff(&d, &f, &o).unwrap().ops.is_empty());
+        // Withdrawn: one delete.
+        f.vrf_routes
+            .get_mut(&100)
+            .unwrap()
+            .gateway_routes
+            .remove(&"10.250.0.1/32".parse().unwrap());
+        let plan = diff(&d, &f, &o).unwrap();
+        assert!(
+            matches!(&plan.ops[..], [Op::DelRoute { table: 1, prefix, .. }] if prefix.to_string() == "10.250.0.1/32"),
+            "{:#?}",
+            plan.ops
+        );
+        // An empty gateway set is refused.
+        f.vrf_routes
+            .get_mut(&100)
+            .unwrap()
+            .gateway_routes
+            .insert("10.9.0.0/16".parse().unwrap(), BTreeSet::new());
+        assert!(matches!(
+            diff(&d, &f, &o),
+            Err(DesiredError::NoNextHop { vni: 100, .. })
         ));
     }
 

@@ -139,7 +139,7 @@ impl<'a> PcapNgReader<'a> {
         };
         let total = bo.u32(rest, 4).unwrap_or(0);
         let total_len = usize::try_from(total).unwrap_or(usize::MAX);
-        if total_len < 12 || total_len % 4 != 0 {
+        if total_len < 12 || !total_len.is_multiple_of(4) {
             return Err(CaptureError::new(
                 offset + 4,
                 CaptureErrorKind::BadBlockLength(total),

@@ -69,7 +69,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
         reconcile_period: Duration::from_secs(args.reconcile_period.max(1)),
         bgp_port: args.bgp_port,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("perouter run: cannot start the runtime: {e}");

@@ -66,9 +66,20 @@ pub enum BgpWhat {
 
 fn request(w: &ShowWhat) -> Request {
     match w {
-        ShowWhat::Bgp { what: BgpWhat::Summary } => Request::BgpSummary,
-        ShowWhat::Bgp { what: BgpWhat::Neighbor { address } } => Request::BgpNeighbor { address: address.clone() },
-        ShowWhat::Bgp { what: BgpWhat::Evpn { route_type, vni } } => Request::BgpEvpn { route_type: *route_type, vni: *vni },
+        ShowWhat::Bgp {
+            what: BgpWhat::Summary,
+        } => Request::BgpSummary,
+        ShowWhat::Bgp {
+            what: BgpWhat::Neighbor { address },
+        } => Request::BgpNeighbor {
+            address: address.clone(),
+        },
+        ShowWhat::Bgp {
+            what: BgpWhat::Evpn { route_type, vni },
+        } => Request::BgpEvpn {
+            route_type: *route_type,
+            vni: *vni,
+        },
         ShowWhat::Vrf { name } => Request::Vrf { name: name.clone() },
         ShowWhat::Vni => Request::Vni,
         ShowWhat::Status => Request::Status,
@@ -95,7 +106,10 @@ pub fn render(req: &Request, v: &Value) -> String {
     let mut out = String::new();
     match req {
         Request::BgpSummary => {
-            out.push_str(&format!("{:<40} {:<12} {:<12} {:>8} {:>8} {:>8}\n", "Neighbor", "AS", "State", "MsgRcvd", "MsgSent", "PfxRcd"));
+            out.push_str(&format!(
+                "{:<40} {:<12} {:<12} {:>8} {:>8} {:>8}\n",
+                "Neighbor", "AS", "State", "MsgRcvd", "MsgSent", "PfxRcd"
+            ));
             for p in v.as_array().into_iter().flatten() {
                 let session = p.get("session").cloned().unwrap_or_default();
                 out.push_str(&format!(
@@ -113,24 +127,59 @@ pub fn render(req: &Request, v: &Value) -> String {
             for (vrf, routes) in v.as_object().into_iter().flatten() {
                 out.push_str(&format!("VRF {vrf}:\n"));
                 for r in routes.as_array().into_iter().flatten() {
-                    let nhs: Vec<String> = r.get("next_hops").and_then(|n| n.as_array()).into_iter().flatten().map(|x| x.as_str().unwrap_or("").to_string()).collect();
+                    let nhs: Vec<String> = r
+                        .get("next_hops")
+                        .and_then(|n| n.as_array())
+                        .into_iter()
+                        .flatten()
+                        .map(|x| x.as_str().unwrap_or("").to_string())
+                        .collect();
                     out.push_str(&format!("  {:<24} {}\n", s(r, &["prefix"]), nhs.join(", ")));
                 }
             }
         }
         Request::Vni => {
-            out.push_str(&format!("{:<9} {:<4} {:<12} {:<8} {:<10} {:<16} {}\n", "VNI", "Type", "Name", "VRF", "VXLAN", "VTEP", "RD"));
+            out.push_str(&format!(
+                "{:<9} {:<4} {:<12} {:<8} {:<10} {:<16} {}\n",
+                "VNI", "Type", "Name", "VRF", "VXLAN", "VTEP", "RD"
+            ));
             for n in v.as_array().into_iter().flatten() {
-                out.push_str(&format!("{:<9} {:<4} {:<12} {:<8} {:<10} {:<16} {}\n", s(n, &["vni"]), s(n, &["type"]), s(n, &["name"]), s(n, &["vrf"]), s(n, &["vxlan"]), s(n, &["vtep"]), s(n, &["rd"])));
+                out.push_str(&format!(
+                    "{:<9} {:<4} {:<12} {:<8} {:<10} {:<16} {}\n",
+                    s(n, &["vni"]),
+                    s(n, &["type"]),
+                    s(n, &["name"]),
+                    s(n, &["vrf"]),
+                    s(n, &["vxlan"]),
+                    s(n, &["vtep"]),
+                    s(n, &["rd"])
+                ));
             }
         }
         Request::Status => {
-            out.push_str(&format!("configuration generation {}\n", s(v, &["generation"])));
-            for f in v.get("failed_resources").and_then(|f| f.as_array()).into_iter().flatten() {
-                out.push_str(&format!("  FAILED {} {}: {} ({})\n", s(f, &["kind"]), s(f, &["name"]), s(f, &["message"]), s(f, &["reason"])));
+            out.push_str(&format!(
+                "configuration generation {}\n",
+                s(v, &["generation"])
+            ));
+            for f in v
+                .get("failed_resources")
+                .and_then(|f| f.as_array())
+                .into_iter()
+                .flatten()
+            {
+                out.push_str(&format!(
+                    "  FAILED {} {}: {} ({})\n",
+                    s(f, &["kind"]),
+                    s(f, &["name"]),
+                    s(f, &["message"]),
+                    s(f, &["reason"])
+                ));
             }
             if v.get("plan_error").is_some_and(|e| !e.is_null()) {
-                out.push_str(&format!("  keeping the running plan: {}\n", s(v, &["plan_error"])));
+                out.push_str(&format!(
+                    "  keeping the running plan: {}\n",
+                    s(v, &["plan_error"])
+                ));
             }
             out.push_str(&format!(
                 "datapath: {} passes, last pass {} ops, {} failures, {} netlink messages sent, last error {}\n",
@@ -147,7 +196,10 @@ pub fn render(req: &Request, v: &Value) -> String {
 /// Runs `perouter show`.
 pub fn run(args: &ShowArgs) -> ExitCode {
     let req = request(&args.what);
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("perouter show: {e}");

@@ -62,7 +62,12 @@ pub struct Resource<T> {
 impl<T> Resource<T> {
     /// Bundles a resource.
     pub fn new(kind: ResourceKind, name: impl Into<String>, source: Source, spec: T) -> Self {
-        Resource { kind, name: name.into(), source, spec }
+        Resource {
+            kind,
+            name: name.into(),
+            source,
+            spec,
+        }
     }
 }
 
@@ -135,6 +140,10 @@ pub struct FailedResource {
 
 impl fmt::Display for FailedResource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {} ({})", self.kind, self.name, self.message, self.reason)
+        write!(
+            f,
+            "{} {}: {} ({})",
+            self.kind, self.name, self.message, self.reason
+        )
     }
 }

@@ -135,7 +135,12 @@ pub fn parse_node_config(text: &str) -> Result<NodeConfig, String> {
 }
 
 /// Adds the resources of one parsed file to `set`, naming unnamed ones after the file.
-pub fn merge_into(set: &mut ResourceSet, file: &Path, config: PeRouterConfig, ignored: &mut Vec<String>) {
+pub fn merge_into(
+    set: &mut ResourceSet,
+    file: &Path,
+    config: PeRouterConfig,
+    ignored: &mut Vec<String>,
+) {
     let stem = file
         .file_stem()
         .and_then(|s| s.to_str())
@@ -144,18 +149,42 @@ pub fn merge_into(set: &mut ResourceSet, file: &Path, config: PeRouterConfig, ig
     let source = Source::File(file.to_path_buf());
     let many = config.underlays.len() > 1;
     for (i, spec) in config.underlays.into_iter().enumerate() {
-        let name = if many { format!("{stem}-{i}") } else { stem.clone() };
-        set.underlays.push(Resource::new(ResourceKind::Underlay, name, source.clone(), spec));
+        let name = if many {
+            format!("{stem}-{i}")
+        } else {
+            stem.clone()
+        };
+        set.underlays.push(Resource::new(
+            ResourceKind::Underlay,
+            name,
+            source.clone(),
+            spec,
+        ));
     }
     for named in config.l3vnis {
-        set.l3vnis.push(Resource::new(ResourceKind::L3Vni, named.name, source.clone(), named.spec));
+        set.l3vnis.push(Resource::new(
+            ResourceKind::L3Vni,
+            named.name,
+            source.clone(),
+            named.spec,
+        ));
     }
     for named in config.l2vnis {
-        set.l2vnis.push(Resource::new(ResourceKind::L2Vni, named.name, source.clone(), named.spec));
+        set.l2vnis.push(Resource::new(
+            ResourceKind::L2Vni,
+            named.name,
+            source.clone(),
+            named.spec,
+        ));
     }
     if let Some(spec) = config.bgppassthrough {
         if spec != L3PassthroughSpec::default() {
-            set.passthroughs.push(Resource::new(ResourceKind::L3Passthrough, stem.clone(), source.clone(), spec));
+            set.passthroughs.push(Resource::new(
+                ResourceKind::L3Passthrough,
+                stem.clone(),
+                source.clone(),
+                spec,
+            ));
         }
     }
     if !config.l3vpns.is_empty() {
@@ -182,18 +211,30 @@ pub fn load_dir(dir: &Path) -> std::io::Result<StaticConfig> {
     match std::fs::read_to_string(&node_path) {
         Ok(text) => match parse_node_config(&text) {
             Ok(node) => out.node = Some(node),
-            Err(message) => out.file_errors.push(FileError { path: node_path, message }),
+            Err(message) => out.file_errors.push(FileError {
+                path: node_path,
+                message,
+            }),
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => out.file_errors.push(FileError { path: node_path, message: e.to_string() }),
+        Err(e) => out.file_errors.push(FileError {
+            path: node_path,
+            message: e.to_string(),
+        }),
     }
     for file in config_files(dir)? {
-        match std::fs::read_to_string(&file).map_err(|e| e.to_string()).and_then(|t| parse_config(&t)) {
+        match std::fs::read_to_string(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|t| parse_config(&t))
+        {
             Ok(config) => {
                 merge_into(&mut out.resources, &file, config, &mut out.ignored);
                 out.files.push(file);
             }
-            Err(message) => out.file_errors.push(FileError { path: file, message }),
+            Err(message) => out.file_errors.push(FileError {
+                path: file,
+                message,
+            }),
         }
     }
     Ok(out)
@@ -233,9 +274,16 @@ l3vnis:
         let u = parse_config(UNDERLAY).unwrap();
         assert_eq!(u.underlays.len(), 1);
         assert_eq!(u.underlays[0].asn, 64514);
-        assert_eq!(u.underlays[0].neighbors[0].address.as_deref(), Some("192.168.11.2"));
         assert_eq!(
-            u.underlays[0].interfaces[0].network_device.as_ref().unwrap().interface_name,
+            u.underlays[0].neighbors[0].address.as_deref(),
+            Some("192.168.11.2")
+        );
+        assert_eq!(
+            u.underlays[0].interfaces[0]
+                .network_device
+                .as_ref()
+                .unwrap()
+                .interface_name,
             "toswitch1"
         );
         let v = parse_config(VNI).unwrap();
@@ -248,10 +296,12 @@ l3vnis:
 
     #[test]
     fn node_config_forms() {
-        let n = parse_node_config("nodeIndex: {index: 3}\nnodeName: node-a\nlogLevel: info\n").unwrap();
+        let n =
+            parse_node_config("nodeIndex: {index: 3}\nnodeName: node-a\nlogLevel: info\n").unwrap();
         assert_eq!(n.node_index.index, Some(3));
         assert_eq!(n.node_name, "node-a");
-        let n = parse_node_config("nodeIndex:\n  interfaceName: eth0\n  cidr: 192.168.11.0/24\n").unwrap();
+        let n = parse_node_config("nodeIndex:\n  interfaceName: eth0\n  cidr: 192.168.11.0/24\n")
+            .unwrap();
         assert_eq!(n.node_index.interface_name.as_deref(), Some("eth0"));
         assert_eq!(n.node_index.cidr.as_deref(), Some("192.168.11.0/24"));
     }
@@ -263,7 +313,11 @@ l3vnis:
         std::fs::create_dir_all(&configs).unwrap();
         std::fs::write(configs.join("openpe_underlay.yaml"), UNDERLAY).unwrap();
         std::fs::write(configs.join("openpe_vni.yaml"), VNI).unwrap();
-        std::fs::write(configs.join("openpe_broken.yaml"), "l3vnis: [ {name: x, vni: }").unwrap();
+        std::fs::write(
+            configs.join("openpe_broken.yaml"),
+            "l3vnis: [ {name: x, vni: }",
+        )
+        .unwrap();
         std::fs::write(configs.join("unrelated.yaml"), "garbage: [").unwrap();
         std::fs::write(dir.join(NODE_CONFIG_FILE), "nodeIndex: {index: 1}\n").unwrap();
         let cfg = load_dir(&dir).unwrap();
@@ -280,7 +334,10 @@ l3vnis:
     fn unsupported_sections_are_reported_not_fatal() {
         let mut set = ResourceSet::default();
         let mut ignored = Vec::new();
-        let cfg = parse_config("rawfrrconfigs:\n  - {priority: 1, rawConfig: 'x'}\nl3vpns:\n  - {name: a}\n").unwrap();
+        let cfg = parse_config(
+            "rawfrrconfigs:\n  - {priority: 1, rawConfig: 'x'}\nl3vpns:\n  - {name: a}\n",
+        )
+        .unwrap();
         merge_into(&mut set, Path::new("/x/openpe_a.yaml"), cfg, &mut ignored);
         assert_eq!(ignored.len(), 2, "{ignored:?}");
     }

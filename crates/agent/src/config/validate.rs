@@ -56,11 +56,21 @@ impl Problems {
         }
     }
 
-    fn into_failure(self, kind: ResourceKind, name: &str, reason: FailureReason) -> Option<FailedResource> {
+    fn into_failure(
+        self,
+        kind: ResourceKind,
+        name: &str,
+        reason: FailureReason,
+    ) -> Option<FailedResource> {
         if self.0.is_empty() {
             None
         } else {
-            Some(FailedResource { kind, name: name.to_string(), reason, message: self.0.join("; ") })
+            Some(FailedResource {
+                kind,
+                name: name.to_string(),
+                reason,
+                message: self.0.join("; "),
+            })
         }
     }
 }
@@ -77,8 +87,13 @@ fn check_ifname(p: &mut Problems, field: &str, name: &str, pattern: Option<&str>
     if name == "." || name == ".." {
         p.push(format!("{field} cannot be . or .."));
     }
-    if name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
-        p.push(format!("{field} {name:?} must not contain /, : or whitespace"));
+    if name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c.is_whitespace())
+    {
+        p.push(format!(
+            "{field} {name:?} must not contain /, : or whitespace"
+        ));
     }
     if let Some(extra) = pattern {
         let mut chars = name.chars();
@@ -103,21 +118,33 @@ fn parse_cidr(p: &mut Problems, field: &str, s: &str) -> Option<IpNet> {
     }
 }
 
-fn peer_as(p: &mut Problems, field_asn: &str, asn: Option<i64>, field_type: &str, kind: Option<&str>) -> Option<PeerAs> {
+fn peer_as(
+    p: &mut Problems,
+    field_asn: &str,
+    asn: Option<i64>,
+    field_type: &str,
+    kind: Option<&str>,
+) -> Option<PeerAs> {
     match (asn, kind) {
         (Some(_), Some(_)) => {
-            p.push(format!("{field_asn} and {field_type} cannot be set together"));
+            p.push(format!(
+                "{field_asn} and {field_type} cannot be set together"
+            ));
             None
         }
         (None, None) => {
             p.push(format!("either {field_asn} or {field_type} must be set"));
             None
         }
-        (Some(a), None) => p.range(field_asn, a, 1, u32::MAX as i64).map(|a| PeerAs::Number(a as u32)),
+        (Some(a), None) => p
+            .range(field_asn, a, 1, u32::MAX as i64)
+            .map(|a| PeerAs::Number(a as u32)),
         (None, Some("External")) => Some(PeerAs::External),
         (None, Some("Internal")) => Some(PeerAs::Internal),
         (None, Some(other)) => {
-            p.push(format!("{field_type} {other:?} must be External or Internal"));
+            p.push(format!(
+                "{field_type} {other:?} must be External or Internal"
+            ));
             None
         }
     }
@@ -138,23 +165,39 @@ pub fn parse_route_target(rt: &str) -> Result<RouteTarget, String> {
         let addr: Ipv4Addr = left
             .parse()
             .map_err(|_| format!("RT {rt:?}: {left:?} is not a valid IPv4 address"))?;
-        let number = u16::try_from(number).map_err(|_| format!("RT {rt:?}: A.B.C.D:MN needs MN <= 65535"))?;
+        let number = u16::try_from(number)
+            .map_err(|_| format!("RT {rt:?}: A.B.C.D:MN needs MN <= 65535"))?;
         return Ok(RouteTarget::Ipv4 { addr, number });
     }
-    let asn: u64 = left.parse().map_err(|_| format!("RT {rt:?}: ASN {left:?} is not a number"))?;
+    let asn: u64 = left
+        .parse()
+        .map_err(|_| format!("RT {rt:?}: ASN {left:?} is not a number"))?;
     if asn == 0 || asn > u32::MAX as u64 {
         return Err(format!("RT {rt:?}: ASN {asn} is outside 1..4294967295"));
     }
     if asn <= u16::MAX as u64 {
-        let number = u32::try_from(number).map_err(|_| format!("RT {rt:?}: with a 2-byte ASN, MN must be <= 4294967295"))?;
-        Ok(RouteTarget::As2 { asn: asn as u16, number })
+        let number = u32::try_from(number)
+            .map_err(|_| format!("RT {rt:?}: with a 2-byte ASN, MN must be <= 4294967295"))?;
+        Ok(RouteTarget::As2 {
+            asn: asn as u16,
+            number,
+        })
     } else {
-        let number = u16::try_from(number).map_err(|_| format!("RT {rt:?}: with a 4-byte ASN, MN must be <= 65535"))?;
-        Ok(RouteTarget::As4 { asn: asn as u32, number })
+        let number = u16::try_from(number)
+            .map_err(|_| format!("RT {rt:?}: with a 4-byte ASN, MN must be <= 65535"))?;
+        Ok(RouteTarget::As4 {
+            asn: asn as u32,
+            number,
+        })
     }
 }
 
-fn host_session(p: &mut Problems, prefix: &str, hs: &HostSession, forbid_same_as: bool) -> Option<HostSessionIntent> {
+fn host_session(
+    p: &mut Problems,
+    prefix: &str,
+    hs: &HostSession,
+    forbid_same_as: bool,
+) -> Option<HostSessionIntent> {
     let local = p.range(&format!("{prefix}.asn"), hs.asn, 1, u32::MAX as i64);
     let host = peer_as(
         p,
@@ -164,35 +207,52 @@ fn host_session(p: &mut Problems, prefix: &str, hs: &HostSession, forbid_same_as
         hs.host_type.as_deref(),
     );
     if forbid_same_as && hs.host_asn.is_some() && hs.host_asn == Some(hs.asn) {
-        p.push(format!("{prefix}.hostASN must be different from {prefix}.asn"));
+        p.push(format!(
+            "{prefix}.hostASN must be different from {prefix}.asn"
+        ));
     }
     let mut v4 = None;
     let mut v6 = None;
     if hs.local_cidr.ipv4.is_none() && hs.local_cidr.ipv6.is_none() {
-        p.push(format!("{prefix}.localCIDR: at least one of ipv4 or ipv6 must be specified"));
+        p.push(format!(
+            "{prefix}.localCIDR: at least one of ipv4 or ipv6 must be specified"
+        ));
     }
     if let Some(s) = &hs.local_cidr.ipv4 {
         match parse_cidr(p, &format!("{prefix}.localCIDR.ipv4"), s) {
             Some(IpNet::V4(n)) => v4 = Some(n),
-            Some(IpNet::V6(_)) => p.push(format!("{prefix}.localCIDR.ipv4 {s:?} is not an IPv4 CIDR")),
+            Some(IpNet::V6(_)) => {
+                p.push(format!("{prefix}.localCIDR.ipv4 {s:?} is not an IPv4 CIDR"))
+            }
             None => {}
         }
     }
     if let Some(s) = &hs.local_cidr.ipv6 {
         match parse_cidr(p, &format!("{prefix}.localCIDR.ipv6"), s) {
             Some(IpNet::V6(n)) => v6 = Some(n),
-            Some(IpNet::V4(_)) => p.push(format!("{prefix}.localCIDR.ipv6 {s:?} is not an IPv6 CIDR")),
+            Some(IpNet::V4(_)) => {
+                p.push(format!("{prefix}.localCIDR.ipv6 {s:?} is not an IPv6 CIDR"))
+            }
             None => {}
         }
     }
     // The pools must leave room for the router side and at least one node.
     if v4.is_some_and(|n| n.prefix_len() > 30) {
-        p.push(format!("{prefix}.localCIDR.ipv4 must be /30 or larger to hold the router and host sides"));
+        p.push(format!(
+            "{prefix}.localCIDR.ipv4 must be /30 or larger to hold the router and host sides"
+        ));
     }
     if v6.is_some_and(|n| n.prefix_len() > 126) {
-        p.push(format!("{prefix}.localCIDR.ipv6 must be /126 or larger to hold the router and host sides"));
+        p.push(format!(
+            "{prefix}.localCIDR.ipv6 must be /126 or larger to hold the router and host sides"
+        ));
     }
-    Some(HostSessionIntent { local_as: local? as u32, host_as: host?, v4, v6 })
+    Some(HostSessionIntent {
+        local_as: local? as u32,
+        host_as: host?,
+        v4,
+        v6,
+    })
 }
 
 fn vtep_family(p: &mut Problems, s: Option<&str>) -> Option<VtepFamily> {
@@ -201,7 +261,9 @@ fn vtep_family(p: &mut Problems, s: Option<&str>) -> Option<VtepFamily> {
         Some("IPv4") => Some(VtepFamily::IPv4),
         Some("IPv6") => Some(VtepFamily::IPv6),
         Some(other) => {
-            p.push(format!("spec.underlayAddressFamily {other:?} must be IPv4 or IPv6"));
+            p.push(format!(
+                "spec.underlayAddressFamily {other:?} must be IPv4 or IPv6"
+            ));
             None
         }
     }
@@ -216,16 +278,28 @@ fn vxlan_port(p: &mut Problems, port: Option<i64>) -> u16 {
 fn neighbor(p: &mut Problems, i: usize, n: &Neighbor) -> Option<NeighborIntent> {
     let f = |s: &str| format!("spec.neighbors[{i}].{s}");
     let remote_as = peer_as(p, &f("asn"), n.asn, &f("type"), n.kind.as_deref());
-    let set = [n.address.is_some(), n.interface.is_some(), n.listen_range.is_some()];
+    let set = [
+        n.address.is_some(),
+        n.interface.is_some(),
+        n.listen_range.is_some(),
+    ];
     let target = match (&n.address, &n.interface, &n.listen_range) {
         _ if set.iter().filter(|x| **x).count() > 1 => {
-            p.push(format!("{}, {} and {} are mutually exclusive", f("address"), f("interface"), f("listenRange")));
+            p.push(format!(
+                "{}, {} and {} are mutually exclusive",
+                f("address"),
+                f("interface"),
+                f("listenRange")
+            ));
             None
         }
         (Some(a), _, _) => match a.parse::<IpAddr>() {
             Ok(ip) => Some(NeighborTarget::Address(ip)),
             Err(_) => {
-                p.push(format!("{} {a:?} must be a valid IPv4 or IPv6 address", f("address")));
+                p.push(format!(
+                    "{} {a:?} must be a valid IPv4 or IPv6 address",
+                    f("address")
+                ));
                 None
             }
         },
@@ -233,27 +307,45 @@ fn neighbor(p: &mut Problems, i: usize, n: &Neighbor) -> Option<NeighborIntent> 
             .then(|| NeighborTarget::Interface(ifname.clone())),
         (_, _, Some(range)) => match parse_cidr(p, &f("listenRange"), range) {
             Some(IpNet::V6(n)) if n.network().segments()[0] & 0xffc0 == 0xfe80 => {
-                p.push(format!("{} {range:?} must not be an IPv6 link-local range", f("listenRange")));
+                p.push(format!(
+                    "{} {range:?} must not be an IPv6 link-local range",
+                    f("listenRange")
+                ));
                 None
             }
             Some(net) => Some(NeighborTarget::ListenRange(net.trunc())),
             None => None,
         },
         (None, None, None) => {
-            p.push(format!("one of {}, {} or {} must be set", f("address"), f("interface"), f("listenRange")));
+            p.push(format!(
+                "one of {}, {} or {} must be set",
+                f("address"),
+                f("interface"),
+                f("listenRange")
+            ));
             None
         }
     };
-    let port = n.port.and_then(|v| p.range(&f("port"), v, 0, 16384)).map(|v| v as u16);
+    let port = n
+        .port
+        .and_then(|v| p.range(&f("port"), v, 0, 16384))
+        .map(|v| v as u16);
     if let Some(pw) = &n.password {
         if pw.len() > 128 {
             p.push(format!("{} is longer than 128 characters", f("password")));
         }
         if pw.is_empty() || pw.chars().any(char::is_whitespace) {
-            p.push(format!("{} must be non-empty with no whitespace", f("password")));
+            p.push(format!(
+                "{} must be non-empty with no whitespace",
+                f("password")
+            ));
         }
         if n.password_secret.is_some() {
-            p.push(format!("{} and {} are mutually exclusive", f("password"), f("passwordSecret")));
+            p.push(format!(
+                "{} and {} are mutually exclusive",
+                f("password"),
+                f("passwordSecret")
+            ));
         }
     }
     let timers = match (n.hold_time_seconds, n.keepalive_time_seconds) {
@@ -261,20 +353,36 @@ fn neighbor(p: &mut Problems, i: usize, n: &Neighbor) -> Option<NeighborIntent> 
         (Some(h), Some(k)) => {
             let mut ok = true;
             if h != 0 && !(3..=65535).contains(&h) {
-                p.push(format!("{} {h} must be 0 or 3..65535", f("holdTimeSeconds")));
+                p.push(format!(
+                    "{} {h} must be 0 or 3..65535",
+                    f("holdTimeSeconds")
+                ));
                 ok = false;
             }
             if !(0..=65535).contains(&k) {
-                p.push(format!("{} {k} is outside 0..65535", f("keepaliveTimeSeconds")));
+                p.push(format!(
+                    "{} {k} is outside 0..65535",
+                    f("keepaliveTimeSeconds")
+                ));
                 ok = false;
             } else if k > h {
-                p.push(format!("{} {k} must be lower than or equal to holdTimeSeconds {h}", f("keepaliveTimeSeconds")));
+                p.push(format!(
+                    "{} {k} must be lower than or equal to holdTimeSeconds {h}",
+                    f("keepaliveTimeSeconds")
+                ));
                 ok = false;
             }
-            ok.then_some(Timers { hold: h as u16, keepalive: k as u16 })
+            ok.then_some(Timers {
+                hold: h as u16,
+                keepalive: k as u16,
+            })
         }
         _ => {
-            p.push(format!("{} and {} must be both set or both unset", f("holdTimeSeconds"), f("keepaliveTimeSeconds")));
+            p.push(format!(
+                "{} and {} must be both set or both unset",
+                f("holdTimeSeconds"),
+                f("keepaliveTimeSeconds")
+            ));
             None
         }
     };
@@ -283,36 +391,70 @@ fn neighbor(p: &mut Problems, i: usize, n: &Neighbor) -> Option<NeighborIntent> 
         .and_then(|v| p.range(&f("connectTimeSeconds"), v, 1, 65535))
         .map(|v| v as u16);
     if n.properties.len() > 1 {
-        p.push(format!("{} has {} entries, at most 1 is allowed", f("properties"), n.properties.len()));
+        p.push(format!(
+            "{} has {} entries, at most 1 is allowed",
+            f("properties"),
+            n.properties.len()
+        ));
     }
     let mut ebgp_multihop_ttl = None;
     for (j, prop) in n.properties.iter().enumerate() {
         if prop.kind != "ebgpMultiHop" {
-            p.push(format!("{}[{j}].type {:?} must be ebgpMultiHop", f("properties"), prop.kind));
+            p.push(format!(
+                "{}[{j}].type {:?} must be ebgpMultiHop",
+                f("properties"),
+                prop.kind
+            ));
             continue;
         }
         let ttl = prop.ebgp_multi_hop.as_ref().and_then(|m| m.ttl);
         ebgp_multihop_ttl = match ttl {
             None => Some(255),
-            Some(t) => p.range(&format!("{}[{j}].ebgpMultiHop.ttl", f("properties")), t, 1, 255).map(|t| t as u8),
+            Some(t) => p
+                .range(
+                    &format!("{}[{j}].ebgpMultiHop.ttl", f("properties")),
+                    t,
+                    1,
+                    255,
+                )
+                .map(|t| t as u8),
         };
     }
     let bfd = n.bfd.as_ref().map(|b| Bfd {
-        receive_interval_ms: b.receive_interval.and_then(|v| p.range(&f("bfd.receiveInterval"), v, 10, 60000)).map(|v| v as u16),
-        transmit_interval_ms: b.transmit_interval.and_then(|v| p.range(&f("bfd.transmitInterval"), v, 10, 60000)).map(|v| v as u16),
-        detect_multiplier: b.detect_multiplier.and_then(|v| p.range(&f("bfd.detectMultiplier"), v, 2, 255)).map(|v| v as u8),
+        receive_interval_ms: b
+            .receive_interval
+            .and_then(|v| p.range(&f("bfd.receiveInterval"), v, 10, 60000))
+            .map(|v| v as u16),
+        transmit_interval_ms: b
+            .transmit_interval
+            .and_then(|v| p.range(&f("bfd.transmitInterval"), v, 10, 60000))
+            .map(|v| v as u16),
+        detect_multiplier: b
+            .detect_multiplier
+            .and_then(|v| p.range(&f("bfd.detectMultiplier"), v, 2, 255))
+            .map(|v| v as u8),
         passive: match b.session_mode.as_deref() {
             None | Some("Active") => false,
             Some("Passive") => true,
             Some(other) => {
-                p.push(format!("{} {other:?} must be Active or Passive", f("bfd.sessionMode")));
+                p.push(format!(
+                    "{} {other:?} must be Active or Passive",
+                    f("bfd.sessionMode")
+                ));
                 false
             }
         },
-        minimum_ttl: b.minimum_ttl.and_then(|v| p.range(&f("bfd.minimumTTL"), v, 1, 254)).map(|v| v as u8),
+        minimum_ttl: b
+            .minimum_ttl
+            .and_then(|v| p.range(&f("bfd.minimumTTL"), v, 1, 254))
+            .map(|v| v as u8),
     });
     if n.address_families.len() > 4 {
-        p.push(format!("{} has {} entries, at most 4 are allowed", f("addressFamilies"), n.address_families.len()));
+        p.push(format!(
+            "{} has {} entries, at most 4 are allowed",
+            f("addressFamilies"),
+            n.address_families.len()
+        ));
     }
     let mut families = Vec::new();
     let mut seen = BTreeSet::new();
@@ -326,29 +468,49 @@ fn neighbor(p: &mut Problems, i: usize, n: &Neighbor) -> Option<NeighborIntent> 
             continue;
         };
         if !seen.insert(fam) {
-            p.push(format!("{}[{j}].type {:?} is listed twice", f("addressFamilies"), af.kind));
+            p.push(format!(
+                "{}[{j}].type {:?} is listed twice",
+                f("addressFamilies"),
+                af.kind
+            ));
         }
         let mut rr_client = false;
         for (k, prop) in af.properties.iter().enumerate() {
             if prop.kind == "routeReflectorClient" {
                 rr_client = true;
             } else {
-                p.push(format!("{}[{j}].properties[{k}].type {:?} must be routeReflectorClient", f("addressFamilies"), prop.kind));
+                p.push(format!(
+                    "{}[{j}].properties[{k}].type {:?} must be routeReflectorClient",
+                    f("addressFamilies"),
+                    prop.kind
+                ));
             }
         }
         if rr_client && n.kind.as_deref() != Some("Internal") {
-            p.push(format!("{}[{j}]: routeReflectorClient requires type Internal", f("addressFamilies")));
+            p.push(format!(
+                "{}[{j}]: routeReflectorClient requires type Internal",
+                f("addressFamilies")
+            ));
         }
         families.push((fam, rr_client));
     }
     let has_vpn = seen.contains(&AddressFamily::Ipv4Vpn) || seen.contains(&AddressFamily::Ipv6Vpn);
     if seen.contains(&AddressFamily::Evpn) && has_vpn {
-        p.push(format!("{}: evpn and ipv4vpn/ipv6vpn are mutually exclusive", f("addressFamilies")));
+        p.push(format!(
+            "{}: evpn and ipv4vpn/ipv6vpn are mutually exclusive",
+            f("addressFamilies")
+        ));
     }
     if has_vpn {
         match &target {
-            Some(NeighborTarget::Interface(_)) => p.push(format!("{}: ipv4vpn and ipv6vpn are not supported for unnumbered neighbors", f("addressFamilies"))),
-            Some(NeighborTarget::Address(IpAddr::V4(_))) => p.push(format!("{}: ipv4vpn and ipv6vpn require an IPv6 neighbor address", f("addressFamilies"))),
+            Some(NeighborTarget::Interface(_)) => p.push(format!(
+                "{}: ipv4vpn and ipv6vpn are not supported for unnumbered neighbors",
+                f("addressFamilies")
+            )),
+            Some(NeighborTarget::Address(IpAddr::V4(_))) => p.push(format!(
+                "{}: ipv4vpn and ipv6vpn require an IPv6 neighbor address",
+                f("addressFamilies")
+            )),
             _ => {}
         }
     }
@@ -379,11 +541,16 @@ pub fn validate_underlay(u: &Resource<UnderlaySpec>) -> Result<UnderlayIntent, F
     let mut p = Problems::default();
     let s = &u.spec;
     let asn = p.range("spec.asn", s.asn, 1, u32::MAX as i64);
-    let rid_text = s.router_id_cidr.as_deref().unwrap_or(DEFAULT_ROUTER_ID_CIDR);
+    let rid_text = s
+        .router_id_cidr
+        .as_deref()
+        .unwrap_or(DEFAULT_ROUTER_ID_CIDR);
     let router_id_cidr = match parse_cidr(&mut p, "spec.routerIDCIDR", rid_text) {
         Some(IpNet::V4(n)) => Some(n),
         Some(IpNet::V6(_)) => {
-            p.push(format!("spec.routerIDCIDR {rid_text:?} must be an IPv4 CIDR"));
+            p.push(format!(
+                "spec.routerIDCIDR {rid_text:?} must be an IPv4 CIDR"
+            ));
             None
         }
         None => None,
@@ -391,7 +558,10 @@ pub fn validate_underlay(u: &Resource<UnderlaySpec>) -> Result<UnderlayIntent, F
     if s.neighbors.is_empty() {
         p.push("spec.neighbors must have at least one neighbor");
     } else if s.neighbors.len() > 128 {
-        p.push(format!("spec.neighbors has {} entries, at most 128 are allowed", s.neighbors.len()));
+        p.push(format!(
+            "spec.neighbors has {} entries, at most 128 are allowed",
+            s.neighbors.len()
+        ));
     }
     let mut neighbors = Vec::new();
     let mut keys = BTreeMap::new();
@@ -399,7 +569,9 @@ pub fn validate_underlay(u: &Resource<UnderlaySpec>) -> Result<UnderlayIntent, F
         if let Some(ni) = neighbor(&mut p, i, n) {
             let key = neighbor_key(&ni.target);
             if let Some(j) = keys.insert(key.clone(), i) {
-                p.push(format!("spec.neighbors[{i}]: duplicate {key} (also spec.neighbors[{j}])"));
+                p.push(format!(
+                    "spec.neighbors[{i}]: duplicate {key} (also spec.neighbors[{j}])"
+                ));
             }
             neighbors.push(ni);
         }
@@ -452,16 +624,19 @@ pub fn validate_underlay(u: &Resource<UnderlaySpec>) -> Result<UnderlayIntent, F
     let (mut tunnel_v4, mut tunnel_v6) = (None, None);
     match &s.tunnel_endpoint {
         None => p.push("spec.tunnelEndpoint must be specified"),
-        Some(te) if te.cidrs.is_empty() || te.cidrs.len() > 2 => {
-            p.push(format!("spec.tunnelEndpoint.cidrs must have 1 or 2 entries, has {}", te.cidrs.len()))
-        }
+        Some(te) if te.cidrs.is_empty() || te.cidrs.len() > 2 => p.push(format!(
+            "spec.tunnelEndpoint.cidrs must have 1 or 2 entries, has {}",
+            te.cidrs.len()
+        )),
         Some(te) => {
             for (i, c) in te.cidrs.iter().enumerate() {
                 let field = format!("spec.tunnelEndpoint.cidrs[{i}]");
                 match parse_cidr(&mut p, &field, c) {
                     Some(IpNet::V4(n)) if tunnel_v4.is_none() => tunnel_v4 = Some(n.trunc()),
                     Some(IpNet::V6(n)) if tunnel_v6.is_none() => tunnel_v6 = Some(n.trunc()),
-                    Some(_) => p.push(format!("{field}: at most one IPv4 and one IPv6 CIDR are allowed")),
+                    Some(_) => p.push(format!(
+                        "{field}: at most one IPv4 and one IPv6 CIDR are allowed"
+                    )),
                     None => {}
                 }
             }
@@ -483,7 +658,9 @@ pub fn validate_underlay(u: &Resource<UnderlaySpec>) -> Result<UnderlayIntent, F
             Some(c) => match c.parse::<Ipv4Addr>() {
                 Ok(a) => Some(a),
                 Err(_) => {
-                    p.push(format!("spec.routeReflector.clusterID {c:?} must be a valid IPv4 address"));
+                    p.push(format!(
+                        "spec.routeReflector.clusterID {c:?} must be a valid IPv4 address"
+                    ));
                     None
                 }
             },
@@ -491,13 +668,19 @@ pub fn validate_underlay(u: &Resource<UnderlaySpec>) -> Result<UnderlayIntent, F
     };
     if let (Some(cid), Some(rid)) = (cluster_id, router_id_cidr) {
         if rid.contains(&cid) {
-            p.push(format!("spec.routeReflector.clusterID {cid} must be outside the routerIDCIDR range {rid}"));
+            p.push(format!(
+                "spec.routeReflector.clusterID {cid} must be outside the routerIDCIDR range {rid}"
+            ));
         }
     }
     if s.isis.is_some() || s.srv6.is_some() {
         p.push("spec.isis/spec.srv6: SRv6 L3VPN is not supported by perouter yet");
     }
-    if let Some(f) = p.into_failure(ResourceKind::Underlay, &u.name, FailureReason::ValidationFailed) {
+    if let Some(f) = p.into_failure(
+        ResourceKind::Underlay,
+        &u.name,
+        FailureReason::ValidationFailed,
+    ) {
         return Err(f);
     }
     match (asn, router_id_cidr) {
@@ -535,10 +718,16 @@ pub fn validate_l3vni(r: &Resource<L3VniSpec>) -> Result<L3VniIntent, FailedReso
     let vni = p.range("spec.vni", s.vni, 1, 16_777_215);
     let vxlan_port = vxlan_port(&mut p, s.vxlan_port);
     let vtep_family = vtep_family(&mut p, s.underlay_address_family.as_deref());
-    let host_session = s.host_session.as_ref().and_then(|hs| host_session(&mut p, "spec.hostSession", hs, true));
+    let host_session = s
+        .host_session
+        .as_ref()
+        .and_then(|hs| host_session(&mut p, "spec.hostSession", hs, true));
     let mut rts = |field: &str, list: &[String]| -> Vec<RouteTarget> {
         if list.len() > 100 {
-            p.push(format!("spec.{field} has {} entries, at most 100 are allowed", list.len()));
+            p.push(format!(
+                "spec.{field} has {} entries, at most 100 are allowed",
+                list.len()
+            ));
         }
         list.iter()
             .enumerate()
@@ -553,10 +742,16 @@ pub fn validate_l3vni(r: &Resource<L3VniSpec>) -> Result<L3VniIntent, FailedReso
     };
     let export_rts = rts("exportRTs", &s.export_rts);
     let import_rts = rts("importRTs", &s.import_rts);
-    if let Some(f) = p.into_failure(ResourceKind::L3Vni, &r.name, FailureReason::ValidationFailed) {
+    if let Some(f) = p.into_failure(
+        ResourceKind::L3Vni,
+        &r.name,
+        FailureReason::ValidationFailed,
+    ) {
         return Err(f);
     }
-    let Some(vni) = vni else { return unreachable_failure(ResourceKind::L3Vni, &r.name) };
+    let Some(vni) = vni else {
+        return unreachable_failure(ResourceKind::L3Vni, &r.name);
+    };
     Ok(L3VniIntent {
         name: r.name.clone(),
         vrf: s.vrf.clone(),
@@ -589,7 +784,9 @@ pub fn validate_l2vni(r: &Resource<L2VniSpec>) -> Result<L2VniIntent, FailedReso
                 None
             }
             (other, _, _) => {
-                p.push(format!("spec.routingDomain.type {other:?} must be L3VNI or L3VPN"));
+                p.push(format!(
+                    "spec.routingDomain.type {other:?} must be L3VNI or L3VPN"
+                ));
                 None
             }
         },
@@ -605,26 +802,47 @@ pub fn validate_l2vni(r: &Resource<L2VniSpec>) -> Result<L2VniIntent, FailedReso
                     (None, true)
                 }
                 (other, _, _) => {
-                    p.push(format!("spec.hostMaster.type {other:?} must be LinuxBridge or OVSBridge"));
+                    p.push(format!(
+                        "spec.hostMaster.type {other:?} must be LinuxBridge or OVSBridge"
+                    ));
                     (None, true)
                 }
             };
-            let field = if linux { "spec.hostMaster.linuxBridge" } else { "spec.hostMaster.ovsBridge" };
-            match cfg.map(|c| (c.lifecycle.as_str(), c.name.as_deref().filter(|n| !n.is_empty()))) {
+            let field = if linux {
+                "spec.hostMaster.linuxBridge"
+            } else {
+                "spec.hostMaster.ovsBridge"
+            };
+            match cfg.map(|c| {
+                (
+                    c.lifecycle.as_str(),
+                    c.name.as_deref().filter(|n| !n.is_empty()),
+                )
+            }) {
                 None => HostLeg::Bare,
                 Some(("Managed", None)) => {
-                    if linux { HostLeg::ManagedLinuxBridge } else { HostLeg::ManagedOvsBridge }
+                    if linux {
+                        HostLeg::ManagedLinuxBridge
+                    } else {
+                        HostLeg::ManagedOvsBridge
+                    }
                 }
                 Some(("External", Some(name))) => {
                     check_ifname(&mut p, &format!("{field}.name"), name, Some("_-"));
-                    if linux { HostLeg::ExistingLinuxBridge(name.to_string()) } else { HostLeg::ExistingOvsBridge(name.to_string()) }
+                    if linux {
+                        HostLeg::ExistingLinuxBridge(name.to_string())
+                    } else {
+                        HostLeg::ExistingOvsBridge(name.to_string())
+                    }
                 }
                 Some(("Managed" | "External", _)) => {
                     p.push(format!("{field}: name must be set when lifecycle is External, and must not be set when it is Managed"));
                     HostLeg::Bare
                 }
                 Some((other, _)) => {
-                    p.push(format!("{field}.lifecycle {other:?} must be Managed or External"));
+                    p.push(format!(
+                        "{field}.lifecycle {other:?} must be Managed or External"
+                    ));
                     HostLeg::Bare
                 }
             }
@@ -632,7 +850,10 @@ pub fn validate_l2vni(r: &Resource<L2VniSpec>) -> Result<L2VniIntent, FailedReso
     };
     let (mut gateway_v4, mut gateway_v6) = (None, None);
     if s.gateway_ips.len() > 2 {
-        p.push(format!("spec.gatewayIPs has {} entries, at most 2 are allowed", s.gateway_ips.len()));
+        p.push(format!(
+            "spec.gatewayIPs has {} entries, at most 2 are allowed",
+            s.gateway_ips.len()
+        ));
     }
     if !s.gateway_ips.is_empty() && s.routing_domain.is_none() {
         p.push("spec.gatewayIPs cannot be set without routingDomain");
@@ -642,14 +863,22 @@ pub fn validate_l2vni(r: &Resource<L2VniSpec>) -> Result<L2VniIntent, FailedReso
         match parse_cidr(&mut p, &field, g) {
             Some(IpNet::V4(n)) if gateway_v4.is_none() => gateway_v4 = Some(n),
             Some(IpNet::V6(n)) if gateway_v6.is_none() => gateway_v6 = Some(n),
-            Some(_) => p.push(format!("{field}: at most one IPv4 and one IPv6 gateway are allowed")),
+            Some(_) => p.push(format!(
+                "{field}: at most one IPv4 and one IPv6 gateway are allowed"
+            )),
             None => {}
         }
     }
-    if let Some(f) = p.into_failure(ResourceKind::L2Vni, &r.name, FailureReason::ValidationFailed) {
+    if let Some(f) = p.into_failure(
+        ResourceKind::L2Vni,
+        &r.name,
+        FailureReason::ValidationFailed,
+    ) {
         return Err(f);
     }
-    let Some(vni) = vni else { return unreachable_failure(ResourceKind::L2Vni, &r.name) };
+    let Some(vni) = vni else {
+        return unreachable_failure(ResourceKind::L2Vni, &r.name);
+    };
     Ok(L2VniIntent {
         name: r.name.clone(),
         vni: vni as u32,
@@ -663,14 +892,23 @@ pub fn validate_l2vni(r: &Resource<L2VniSpec>) -> Result<L2VniIntent, FailedReso
 }
 
 /// Validates a passthrough on its own.
-pub fn validate_passthrough(r: &Resource<L3PassthroughSpec>) -> Result<PassthroughIntent, FailedResource> {
+pub fn validate_passthrough(
+    r: &Resource<L3PassthroughSpec>,
+) -> Result<PassthroughIntent, FailedResource> {
     let mut p = Problems::default();
     let hs = host_session(&mut p, "spec.hostSession", &r.spec.host_session, false);
-    if let Some(f) = p.into_failure(ResourceKind::L3Passthrough, &r.name, FailureReason::ValidationFailed) {
+    if let Some(f) = p.into_failure(
+        ResourceKind::L3Passthrough,
+        &r.name,
+        FailureReason::ValidationFailed,
+    ) {
         return Err(f);
     }
     match hs {
-        Some(host_session) => Ok(PassthroughIntent { name: r.name.clone(), host_session }),
+        Some(host_session) => Ok(PassthroughIntent {
+            name: r.name.clone(),
+            host_session,
+        }),
         None => unreachable_failure(ResourceKind::L3Passthrough, &r.name),
     }
 }
@@ -680,7 +918,11 @@ fn overlaps(a: &IpNet, b: &IpNet) -> bool {
 }
 
 fn session_nets(hs: &HostSessionIntent) -> Vec<IpNet> {
-    hs.v4.map(|n| IpNet::V4(n.trunc())).into_iter().chain(hs.v6.map(|n| IpNet::V6(n.trunc()))).collect()
+    hs.v4
+        .map(|n| IpNet::V4(n.trunc()))
+        .into_iter()
+        .chain(hs.v6.map(|n| IpNet::V6(n.trunc())))
+        .collect()
 }
 
 /// Validates everything that applies to this node: each resource, then the rules that span
@@ -689,15 +931,28 @@ fn session_nets(hs: &HostSessionIntent) -> Vec<IpNet> {
 pub fn validate(set: &ResourceSet) -> Validated {
     let mut out = Validated::default();
     let fail = |out: &mut Validated, kind, name: &str, reason, message: String| {
-        out.failed.push(FailedResource { kind, name: name.to_string(), reason, message });
+        out.failed.push(FailedResource {
+            kind,
+            name: name.to_string(),
+            reason,
+            message,
+        });
     };
 
     // Underlay: at most one per node.
     if set.underlays.len() > 1 {
         let names: Vec<_> = set.underlays.iter().map(|u| u.name.as_str()).collect();
         for u in &set.underlays {
-            fail(&mut out, ResourceKind::Underlay, &u.name, FailureReason::ValidationFailed,
-                format!("more than one Underlay applies to this node ({}); at most one is allowed", names.join(", ")));
+            fail(
+                &mut out,
+                ResourceKind::Underlay,
+                &u.name,
+                FailureReason::ValidationFailed,
+                format!(
+                    "more than one Underlay applies to this node ({}); at most one is allowed",
+                    names.join(", ")
+                ),
+            );
         }
         out.underlay_failed = true;
     } else if let Some(u) = set.underlays.first() {
@@ -724,7 +979,13 @@ pub fn validate(set: &ResourceSet) -> Validated {
 
     for r in l3 {
         if !names.insert((ResourceKind::L3Vni, r.name.clone())) {
-            fail(&mut out, ResourceKind::L3Vni, &r.name, FailureReason::ValidationFailed, "duplicate L3VNI name".into());
+            fail(
+                &mut out,
+                ResourceKind::L3Vni,
+                &r.name,
+                FailureReason::ValidationFailed,
+                "duplicate L3VNI name".into(),
+            );
             continue;
         }
         let v = match validate_l3vni(r) {
@@ -740,18 +1001,29 @@ pub fn validate(set: &ResourceSet) -> Validated {
             msgs.push(format!("spec.vni {} is already used by {other}", v.vni));
         }
         if let Some(other) = vrfs.get(&v.vrf) {
-            msgs.push(format!("spec.vrf {:?} is already used by L3VNI {other}", v.vrf));
+            msgs.push(format!(
+                "spec.vrf {:?} is already used by L3VNI {other}",
+                v.vrf
+            ));
         }
         if let Some(hs) = &v.host_session {
             for net in session_nets(hs) {
                 if let Some((o, owner)) = session_pools.iter().find(|(o, _)| overlaps(o, &net)) {
-                    msgs.push(format!("spec.hostSession.localCIDR {net} overlaps {o} of {owner}"));
+                    msgs.push(format!(
+                        "spec.hostSession.localCIDR {net} overlaps {o} of {owner}"
+                    ));
                 }
             }
         }
         if !msgs.is_empty() {
             failed_l3.insert(r.name.clone());
-            fail(&mut out, ResourceKind::L3Vni, &r.name, FailureReason::ValidationFailed, msgs.join("; "));
+            fail(
+                &mut out,
+                ResourceKind::L3Vni,
+                &r.name,
+                FailureReason::ValidationFailed,
+                msgs.join("; "),
+            );
             continue;
         }
         vnis.insert(v.vni, format!("L3VNI {}", v.name));
@@ -769,13 +1041,22 @@ pub fn validate(set: &ResourceSet) -> Validated {
     for v in &out.intent.l3vnis {
         if let Some(hs) = &v.host_session {
             for net in session_nets(hs) {
-                vrf_subnets.entry(v.name.clone()).or_default().push((net, format!("L3VNI {}", v.name)));
+                vrf_subnets
+                    .entry(v.name.clone())
+                    .or_default()
+                    .push((net, format!("L3VNI {}", v.name)));
             }
         }
     }
     for r in l2 {
         if !names.insert((ResourceKind::L2Vni, r.name.clone())) {
-            fail(&mut out, ResourceKind::L2Vni, &r.name, FailureReason::ValidationFailed, "duplicate L2VNI name".into());
+            fail(
+                &mut out,
+                ResourceKind::L2Vni,
+                &r.name,
+                FailureReason::ValidationFailed,
+                "duplicate L2VNI name".into(),
+            );
             continue;
         }
         let v = match validate_l2vni(r) {
@@ -787,25 +1068,56 @@ pub fn validate(set: &ResourceSet) -> Validated {
         };
         if let Some(other) = vnis.get(&v.vni) {
             let msg = format!("spec.vni {} is already used by {other}", v.vni);
-            fail(&mut out, ResourceKind::L2Vni, &r.name, FailureReason::ValidationFailed, msg);
+            fail(
+                &mut out,
+                ResourceKind::L2Vni,
+                &r.name,
+                FailureReason::ValidationFailed,
+                msg,
+            );
             continue;
         }
         if let Some(rd) = &v.routing_domain {
             let exists = out.intent.l3vnis.iter().any(|l| &l.name == rd);
             if !exists {
-                let why = if failed_l3.contains(rd) { "is invalid" } else { "does not exist" };
+                let why = if failed_l3.contains(rd) {
+                    "is invalid"
+                } else {
+                    "does not exist"
+                };
                 let msg = format!("spec.routingDomain.l3vni.name: L3VNI {rd:?} {why}");
-                fail(&mut out, ResourceKind::L2Vni, &r.name, FailureReason::DependencyFailed, msg);
+                fail(
+                    &mut out,
+                    ResourceKind::L2Vni,
+                    &r.name,
+                    FailureReason::DependencyFailed,
+                    msg,
+                );
                 continue;
             }
-            let gws: Vec<IpNet> = v.gateway_v4.map(|n| IpNet::V4(n.trunc())).into_iter()
-                .chain(v.gateway_v6.map(|n| IpNet::V6(n.trunc()))).collect();
+            let gws: Vec<IpNet> = v
+                .gateway_v4
+                .map(|n| IpNet::V4(n.trunc()))
+                .into_iter()
+                .chain(v.gateway_v6.map(|n| IpNet::V6(n.trunc())))
+                .collect();
             let subnets = vrf_subnets.entry(rd.clone()).or_default();
-            let clash: Vec<String> = gws.iter()
-                .filter_map(|g| subnets.iter().find(|(s, _)| overlaps(s, g)).map(|(s, o)| format!("spec.gatewayIPs {g} overlaps {s} of {o} in the same VRF")))
+            let clash: Vec<String> = gws
+                .iter()
+                .filter_map(|g| {
+                    subnets.iter().find(|(s, _)| overlaps(s, g)).map(|(s, o)| {
+                        format!("spec.gatewayIPs {g} overlaps {s} of {o} in the same VRF")
+                    })
+                })
                 .collect();
             if !clash.is_empty() {
-                fail(&mut out, ResourceKind::L2Vni, &r.name, FailureReason::ValidationFailed, clash.join("; "));
+                fail(
+                    &mut out,
+                    ResourceKind::L2Vni,
+                    &r.name,
+                    FailureReason::ValidationFailed,
+                    clash.join("; "),
+                );
                 continue;
             }
             subnets.extend(gws.into_iter().map(|g| (g, format!("L2VNI {}", v.name))));
@@ -818,19 +1130,41 @@ pub fn validate(set: &ResourceSet) -> Validated {
     if set.passthroughs.len() > 1 {
         let names: Vec<_> = set.passthroughs.iter().map(|r| r.name.as_str()).collect();
         for r in &set.passthroughs {
-            fail(&mut out, ResourceKind::L3Passthrough, &r.name, FailureReason::ValidationFailed,
-                format!("more than one L3Passthrough applies to this node ({}); at most one is allowed", names.join(", ")));
+            fail(
+                &mut out,
+                ResourceKind::L3Passthrough,
+                &r.name,
+                FailureReason::ValidationFailed,
+                format!(
+                    "more than one L3Passthrough applies to this node ({}); at most one is allowed",
+                    names.join(", ")
+                ),
+            );
         }
     } else if let Some(r) = set.passthroughs.first() {
         match validate_passthrough(r) {
             Ok(v) => {
-                let clash: Vec<String> = session_nets(&v.host_session).iter()
-                    .filter_map(|n| session_pools.iter().find(|(o, _)| overlaps(o, n)).map(|(o, owner)| format!("spec.hostSession.localCIDR {n} overlaps {o} of {owner}")))
+                let clash: Vec<String> = session_nets(&v.host_session)
+                    .iter()
+                    .filter_map(|n| {
+                        session_pools
+                            .iter()
+                            .find(|(o, _)| overlaps(o, n))
+                            .map(|(o, owner)| {
+                                format!("spec.hostSession.localCIDR {n} overlaps {o} of {owner}")
+                            })
+                    })
                     .collect();
                 if clash.is_empty() {
                     out.intent.passthrough = Some(v);
                 } else {
-                    fail(&mut out, ResourceKind::L3Passthrough, &r.name, FailureReason::ValidationFailed, clash.join("; "));
+                    fail(
+                        &mut out,
+                        ResourceKind::L3Passthrough,
+                        &r.name,
+                        FailureReason::ValidationFailed,
+                        clash.join("; "),
+                    );
                 }
             }
             Err(f) => out.failed.push(f),
@@ -870,7 +1204,12 @@ tunnelEndpoint: {cidrs: ["100.65.0.0/24"]}
 
     fn set_with(l3vnis: Vec<Resource<L3VniSpec>>) -> ResourceSet {
         ResourceSet {
-            underlays: vec![Resource::new(ResourceKind::Underlay, "underlay", src(), underlay())],
+            underlays: vec![Resource::new(
+                ResourceKind::Underlay,
+                "underlay",
+                src(),
+                underlay(),
+            )],
             l3vnis,
             ..Default::default()
         }
@@ -878,7 +1217,10 @@ tunnelEndpoint: {cidrs: ["100.65.0.0/24"]}
 
     #[test]
     fn canonical_node_is_valid() {
-        let v = validate(&set_with(vec![l3("red", 100, "192.169.10.0/24"), l3("blue", 200, "192.169.11.0/24")]));
+        let v = validate(&set_with(vec![
+            l3("red", 100, "192.169.10.0/24"),
+            l3("blue", 200, "192.169.11.0/24"),
+        ]));
         assert!(v.failed.is_empty(), "{:?}", v.failed);
         let u = v.intent.underlay.unwrap();
         assert_eq!(u.asn, 64514);
@@ -887,26 +1229,54 @@ tunnelEndpoint: {cidrs: ["100.65.0.0/24"]}
         assert_eq!(u.neighbors[0].remote_as, PeerAs::Number(64512));
         assert_eq!(u.restart_time, 120);
         assert_eq!(u.stale_path_time, 360);
-        assert_eq!(v.intent.l3vnis.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["blue", "red"]);
+        assert_eq!(
+            v.intent
+                .l3vnis
+                .iter()
+                .map(|l| l.name.as_str())
+                .collect::<Vec<_>>(),
+            ["blue", "red"]
+        );
         assert_eq!(v.intent.l3vnis[1].vxlan_port, 4789);
     }
 
     #[test]
     fn bad_vni_names_resource_field_and_rule() {
-        let v = validate(&set_with(vec![l3("red", 0, "192.169.10.0/24"), l3("blue", 200, "192.169.11.0/24")]));
+        let v = validate(&set_with(vec![
+            l3("red", 0, "192.169.10.0/24"),
+            l3("blue", 200, "192.169.11.0/24"),
+        ]));
         assert_eq!(v.failed.len(), 1);
-        assert_eq!(v.failed[0].to_string(), "L3VNI red: spec.vni 0 is outside 1..16777215 (ValidationFailed)");
+        assert_eq!(
+            v.failed[0].to_string(),
+            "L3VNI red: spec.vni 0 is outside 1..16777215 (ValidationFailed)"
+        );
         assert_eq!(v.intent.l3vnis.len(), 1, "the rest applies");
         assert!(!v.underlay_failed);
     }
 
     #[test]
     fn duplicate_vni_and_overlapping_pools() {
-        let v = validate(&set_with(vec![l3("a", 100, "192.169.10.0/24"), l3("b", 100, "192.169.10.0/25")]));
+        let v = validate(&set_with(vec![
+            l3("a", 100, "192.169.10.0/24"),
+            l3("b", 100, "192.169.10.0/25"),
+        ]));
         assert_eq!(v.failed.len(), 1);
         assert_eq!(v.failed[0].name, "b");
-        assert!(v.failed[0].message.contains("spec.vni 100 is already used by L3VNI a"), "{}", v.failed[0].message);
-        assert!(v.failed[0].message.contains("overlaps 192.169.10.0/24 of L3VNI a"), "{}", v.failed[0].message);
+        assert!(
+            v.failed[0]
+                .message
+                .contains("spec.vni 100 is already used by L3VNI a"),
+            "{}",
+            v.failed[0].message
+        );
+        assert!(
+            v.failed[0]
+                .message
+                .contains("overlaps 192.169.10.0/24 of L3VNI a"),
+            "{}",
+            v.failed[0].message
+        );
     }
 
     #[test]
@@ -915,21 +1285,48 @@ tunnelEndpoint: {cidrs: ["100.65.0.0/24"]}
         r.spec.host_session.as_mut().unwrap().host_asn = Some(64514);
         r.spec.host_session.as_mut().unwrap().host_type = Some("External".into());
         let e = validate_l3vni(&r).unwrap_err();
-        assert!(e.message.contains("spec.hostSession.hostASN and spec.hostSession.hostType cannot be set together"), "{}", e.message);
-        assert!(e.message.contains("hostASN must be different from spec.hostSession.asn"), "{}", e.message);
+        assert!(
+            e.message.contains(
+                "spec.hostSession.hostASN and spec.hostSession.hostType cannot be set together"
+            ),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message
+                .contains("hostASN must be different from spec.hostSession.asn"),
+            "{}",
+            e.message
+        );
         let mut r = l3("red", 100, "192.169.10.0/24");
         r.spec.host_session.as_mut().unwrap().local_cidr = LocalCidr::default();
         let e = validate_l3vni(&r).unwrap_err();
-        assert!(e.message.contains("at least one of ipv4 or ipv6"), "{}", e.message);
+        assert!(
+            e.message.contains("at least one of ipv4 or ipv6"),
+            "{}",
+            e.message
+        );
         let mut r = l3("red", 100, "192.169.10.0/24");
         r.spec.host_session.as_mut().unwrap().local_cidr.ipv6 = Some("10.0.0.0/8".into());
         let e = validate_l3vni(&r).unwrap_err();
-        assert!(e.message.contains("localCIDR.ipv6 \"10.0.0.0/8\" is not an IPv6 CIDR"), "{}", e.message);
+        assert!(
+            e.message
+                .contains("localCIDR.ipv6 \"10.0.0.0/8\" is not an IPv6 CIDR"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
     fn vrf_name_rules() {
-        for (vrf, ok) in [("red", true), ("red_1-x", true), ("1red", false), ("", false), ("averyveryverylongname", false), ("re.d", false)] {
+        for (vrf, ok) in [
+            ("red", true),
+            ("red_1-x", true),
+            ("1red", false),
+            ("", false),
+            ("averyveryverylongname", false),
+            ("re.d", false),
+        ] {
             let mut r = l3("x", 100, "192.169.10.0/24");
             r.spec.vrf = vrf.into();
             assert_eq!(validate_l3vni(&r).is_ok(), ok, "vrf {vrf:?}");
@@ -938,19 +1335,51 @@ tunnelEndpoint: {cidrs: ["100.65.0.0/24"]}
 
     #[test]
     fn route_targets_follow_upstream_rules() {
-        assert_eq!(parse_route_target("64512:100").unwrap(), RouteTarget::As2 { asn: 64512, number: 100 });
-        assert_eq!(parse_route_target("64512:4294967295").unwrap(), RouteTarget::As2 { asn: 64512, number: u32::MAX });
-        assert_eq!(parse_route_target("4200000001:10").unwrap(), RouteTarget::As4 { asn: 4200000001, number: 10 });
-        assert!(parse_route_target("4200000001:65536").unwrap_err().contains("4-byte ASN"));
-        assert_eq!(parse_route_target("10.0.0.1:5").unwrap(), RouteTarget::Ipv4 { addr: Ipv4Addr::new(10, 0, 0, 1), number: 5 });
-        assert!(parse_route_target("10.0.0.1:70000").unwrap_err().contains("65535"));
+        assert_eq!(
+            parse_route_target("64512:100").unwrap(),
+            RouteTarget::As2 {
+                asn: 64512,
+                number: 100
+            }
+        );
+        assert_eq!(
+            parse_route_target("64512:4294967295").unwrap(),
+            RouteTarget::As2 {
+                asn: 64512,
+                number: u32::MAX
+            }
+        );
+        assert_eq!(
+            parse_route_target("4200000001:10").unwrap(),
+            RouteTarget::As4 {
+                asn: 4200000001,
+                number: 10
+            }
+        );
+        assert!(parse_route_target("4200000001:65536")
+            .unwrap_err()
+            .contains("4-byte ASN"));
+        assert_eq!(
+            parse_route_target("10.0.0.1:5").unwrap(),
+            RouteTarget::Ipv4 {
+                addr: Ipv4Addr::new(10, 0, 0, 1),
+                number: 5
+            }
+        );
+        assert!(parse_route_target("10.0.0.1:70000")
+            .unwrap_err()
+            .contains("65535"));
         assert!(parse_route_target("10.0.0:5").is_err());
         assert!(parse_route_target("abc").unwrap_err().contains("formats"));
         assert!(parse_route_target("x:1").is_err());
         let mut r = l3("red", 100, "192.169.10.0/24");
         r.spec.import_rts = vec!["64512:100".into(), "bad".into()];
         let e = validate_l3vni(&r).unwrap_err();
-        assert!(e.message.starts_with("spec.importRTs[1]: RT \"bad\""), "{}", e.message);
+        assert!(
+            e.message.starts_with("spec.importRTs[1]: RT \"bad\""),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -979,46 +1408,86 @@ tunnelEndpoint: {cidrs: ["100.65.0.0/24"]}
         for (yaml, want) in cases {
             let mut u = underlay();
             u.neighbors = vec![serde_yaml::from_str(yaml).unwrap()];
-            let e = validate_underlay(&Resource::new(ResourceKind::Underlay, "u", src(), u)).unwrap_err();
-            assert!(e.message.contains(want), "{yaml}: got {:?}, want {want:?}", e.message);
+            let e = validate_underlay(&Resource::new(ResourceKind::Underlay, "u", src(), u))
+                .unwrap_err();
+            assert!(
+                e.message.contains(want),
+                "{yaml}: got {:?}, want {want:?}",
+                e.message
+            );
         }
         let mut u = underlay();
         u.neighbors.push(u.neighbors[0].clone());
-        let e = validate_underlay(&Resource::new(ResourceKind::Underlay, "u", src(), u)).unwrap_err();
-        assert!(e.message.contains("duplicate address 192.168.11.2"), "{}", e.message);
+        let e =
+            validate_underlay(&Resource::new(ResourceKind::Underlay, "u", src(), u)).unwrap_err();
+        assert!(
+            e.message.contains("duplicate address 192.168.11.2"),
+            "{}",
+            e.message
+        );
         let mut u = underlay();
         u.neighbors = vec![
             serde_yaml::from_str("{asn: 1, listenRange: 10.0.0.0/16}").unwrap(),
             serde_yaml::from_str("{asn: 1, listenRange: 10.0.1.0/24}").unwrap(),
         ];
-        let e = validate_underlay(&Resource::new(ResourceKind::Underlay, "u", src(), u)).unwrap_err();
+        let e =
+            validate_underlay(&Resource::new(ResourceKind::Underlay, "u", src(), u)).unwrap_err();
         assert!(e.message.contains("overlaps"), "{}", e.message);
     }
 
     #[test]
     fn underlay_rules() {
         let mut u = underlay();
-        u.tunnel_endpoint.as_mut().unwrap().cidrs = vec!["100.65.0.0/24".into(), "100.66.0.0/24".into()];
-        u.route_reflector = Some(RouteReflectorConfig { cluster_id: Some("10.0.0.9".into()) });
-        u.interfaces.push(serde_yaml::from_str("{type: CNIDevice, cniDevice: {type: RawConfig, rawConfig: {}}}").unwrap());
-        let e = validate_underlay(&Resource::new(ResourceKind::Underlay, "u", src(), u)).unwrap_err();
-        assert!(e.message.contains("at most one IPv4 and one IPv6 CIDR"), "{}", e.message);
-        assert!(e.message.contains("must be outside the routerIDCIDR"), "{}", e.message);
-        assert!(e.message.contains("mixing NetworkDevice and CNIDevice"), "{}", e.message);
+        u.tunnel_endpoint.as_mut().unwrap().cidrs =
+            vec!["100.65.0.0/24".into(), "100.66.0.0/24".into()];
+        u.route_reflector = Some(RouteReflectorConfig {
+            cluster_id: Some("10.0.0.9".into()),
+        });
+        u.interfaces.push(
+            serde_yaml::from_str("{type: CNIDevice, cniDevice: {type: RawConfig, rawConfig: {}}}")
+                .unwrap(),
+        );
+        let e =
+            validate_underlay(&Resource::new(ResourceKind::Underlay, "u", src(), u)).unwrap_err();
+        assert!(
+            e.message.contains("at most one IPv4 and one IPv6 CIDR"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.contains("must be outside the routerIDCIDR"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.contains("mixing NetworkDevice and CNIDevice"),
+            "{}",
+            e.message
+        );
         let mut u = underlay();
         u.tunnel_endpoint = None;
         u.neighbors.clear();
-        let v = validate(&ResourceSet { underlays: vec![Resource::new(ResourceKind::Underlay, "u", src(), u)], ..Default::default() });
+        let v = validate(&ResourceSet {
+            underlays: vec![Resource::new(ResourceKind::Underlay, "u", src(), u)],
+            ..Default::default()
+        });
         assert!(v.underlay_failed);
         assert!(v.intent.underlay.is_none());
-        assert!(v.failed[0].message.contains("spec.tunnelEndpoint must be specified"));
+        assert!(v.failed[0]
+            .message
+            .contains("spec.tunnelEndpoint must be specified"));
         assert!(v.failed[0].message.contains("at least one neighbor"));
     }
 
     #[test]
     fn two_underlays_fail_both() {
         let mut set = set_with(vec![]);
-        set.underlays.push(Resource::new(ResourceKind::Underlay, "second", src(), underlay()));
+        set.underlays.push(Resource::new(
+            ResourceKind::Underlay,
+            "second",
+            src(),
+            underlay(),
+        ));
         let v = validate(&set);
         assert!(v.underlay_failed);
         assert_eq!(v.failed.len(), 2);
@@ -1026,24 +1495,45 @@ tunnelEndpoint: {cidrs: ["100.65.0.0/24"]}
 
     #[test]
     fn l2vni_dependency_and_gateway_rules() {
-        let l2 = |yaml: &str| Resource::new(ResourceKind::L2Vni, "l2", src(), serde_yaml::from_str::<L2VniSpec>(yaml).unwrap());
+        let l2 = |yaml: &str| {
+            Resource::new(
+                ResourceKind::L2Vni,
+                "l2",
+                src(),
+                serde_yaml::from_str::<L2VniSpec>(yaml).unwrap(),
+            )
+        };
         let mut set = set_with(vec![l3("red", 100, "192.169.10.0/24")]);
-        set.l2vnis.push(l2("{vni: 110, routingDomain: {type: L3VNI, l3vni: {name: missing}}}"));
+        set.l2vnis.push(l2(
+            "{vni: 110, routingDomain: {type: L3VNI, l3vni: {name: missing}}}",
+        ));
         let v = validate(&set);
         assert_eq!(v.failed[0].reason, FailureReason::DependencyFailed);
-        assert!(v.failed[0].message.contains("L3VNI \"missing\" does not exist"));
+        assert!(v.failed[0]
+            .message
+            .contains("L3VNI \"missing\" does not exist"));
 
         set.l2vnis = vec![l2("{vni: 110, gatewayIPs: [192.168.1.1/24]}")];
         let v = validate(&set);
-        assert!(v.failed[0].message.contains("cannot be set without routingDomain"));
+        assert!(v.failed[0]
+            .message
+            .contains("cannot be set without routingDomain"));
 
         set.l2vnis = vec![l2("{vni: 110, routingDomain: {type: L3VNI, l3vni: {name: red}}, gatewayIPs: [192.169.10.1/24]}")];
         let v = validate(&set);
-        assert!(v.failed[0].message.contains("overlaps 192.169.10.0/24 of L3VNI red in the same VRF"), "{}", v.failed[0].message);
+        assert!(
+            v.failed[0]
+                .message
+                .contains("overlaps 192.169.10.0/24 of L3VNI red in the same VRF"),
+            "{}",
+            v.failed[0].message
+        );
 
         set.l2vnis = vec![l2("{vni: 100}")];
         let v = validate(&set);
-        assert!(v.failed[0].message.contains("spec.vni 100 is already used by L3VNI red"));
+        assert!(v.failed[0]
+            .message
+            .contains("spec.vni 100 is already used by L3VNI red"));
 
         set.l2vnis = vec![l2("{vni: 110, routingDomain: {type: L3VNI, l3vni: {name: red}}, gatewayIPs: [192.168.1.1/24, 'fd00::1/64'], hostMaster: {type: LinuxBridge, linuxBridge: {lifecycle: Managed}}}")];
         let v = validate(&set);
@@ -1054,9 +1544,18 @@ tunnelEndpoint: {cidrs: ["100.65.0.0/24"]}
         assert_eq!(l.routing_domain.as_deref(), Some("red"));
 
         for (hm, want) in [
-            ("{type: LinuxBridge, linuxBridge: {lifecycle: External}}", "name must be set"),
-            ("{type: LinuxBridge, linuxBridge: {lifecycle: Managed, name: br0}}", "must not be set"),
-            ("{type: LinuxBridge, ovsBridge: {lifecycle: Managed}}", "type/config mismatch"),
+            (
+                "{type: LinuxBridge, linuxBridge: {lifecycle: External}}",
+                "name must be set",
+            ),
+            (
+                "{type: LinuxBridge, linuxBridge: {lifecycle: Managed, name: br0}}",
+                "must not be set",
+            ),
+            (
+                "{type: LinuxBridge, ovsBridge: {lifecycle: Managed}}",
+                "type/config mismatch",
+            ),
             ("{type: Foo}", "must be LinuxBridge or OVSBridge"),
         ] {
             let e = validate_l2vni(&l2(&format!("{{vni: 5, hostMaster: {hm}}}"))).unwrap_err();
@@ -1066,17 +1565,31 @@ tunnelEndpoint: {cidrs: ["100.65.0.0/24"]}
 
     #[test]
     fn passthrough_rules() {
-        let pt = |name: &str, v4: &str| Resource::new(ResourceKind::L3Passthrough, name, src(),
-            serde_yaml::from_str::<L3PassthroughSpec>(&format!("hostSession: {{asn: 64514, hostASN: 64517, localCIDR: {{ipv4: \"{v4}\"}}}}")).unwrap());
+        let pt = |name: &str, v4: &str| {
+            Resource::new(
+                ResourceKind::L3Passthrough,
+                name,
+                src(),
+                serde_yaml::from_str::<L3PassthroughSpec>(&format!(
+                    "hostSession: {{asn: 64514, hostASN: 64517, localCIDR: {{ipv4: \"{v4}\"}}}}"
+                ))
+                .unwrap(),
+            )
+        };
         let mut set = set_with(vec![l3("red", 100, "192.169.10.0/24")]);
         set.passthroughs.push(pt("p", "192.169.100.0/24"));
         let v = validate(&set);
         assert!(v.failed.is_empty());
-        assert_eq!(v.intent.passthrough.as_ref().unwrap().host_session.host_as, PeerAs::Number(64517));
+        assert_eq!(
+            v.intent.passthrough.as_ref().unwrap().host_session.host_as,
+            PeerAs::Number(64517)
+        );
         set.passthroughs = vec![pt("p", "192.169.10.0/26")];
         let v = validate(&set);
         assert!(v.intent.passthrough.is_none());
-        assert!(v.failed[0].message.contains("overlaps 192.169.10.0/24 of L3VNI red"));
+        assert!(v.failed[0]
+            .message
+            .contains("overlaps 192.169.10.0/24 of L3VNI red"));
         set.passthroughs = vec![pt("p", "192.169.100.0/24"), pt("q", "192.169.101.0/24")];
         let v = validate(&set);
         assert_eq!(v.failed.len(), 2);

@@ -47,7 +47,7 @@ pub enum HexLineError {
 
 fn decode_hex(line: &str) -> Result<Bytes, HexLineError> {
     let digits: Vec<char> = line.chars().filter(|c| !c.is_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(HexLineError::OddLength(digits.len()));
     }
     let mut out = Vec::with_capacity(digits.len() / 2);

@@ -273,8 +273,9 @@ impl Routing {
         let gone: Vec<VrfId> = self.vrf_tables.keys().filter(|id| !wanted.contains(id)).copied().collect();
         for id in gone {
             rib.handle_vrf_removed(id);
-            if let Some((_, table)) = self.vrf_tables.remove(&id) {
-                self.forwarding.vrf_routes.remove(&table);
+            if self.vrf_tables.remove(&id).is_some() {
+                // The datapath keys a VRF's routes by its L3VNI.
+                self.forwarding.vrf_routes.remove(&id.0);
                 self.forwarding_dirty = true;
             }
         }
@@ -477,27 +478,8 @@ impl Routing {
             s.vrf_routes = st.vrf_routes;
             s.attribute_sets = st.attribute_sets;
         }
-        for (name, table) in self.vrf_tables.values() {
-            let routes = self
-                .forwarding
-                .vrf_routes
-                .get(table)
-                .map(|vr| {
-                    vr.routes
-                        .iter()
-                        .map(|(prefix, vteps)| VrfRouteView {
-                            prefix: *prefix,
-                            next_hops: vteps
-                                .iter()
-                                .map(|v| match vr.router_macs.get(v) {
-                                    Some(m) => format!("vtep {v} rmac {m}"),
-                                    None => format!("vtep {v}"),
-                                })
-                                .collect(),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+        for (id, (name, _)) in &self.vrf_tables {
+            let routes = self.forwarding.vrf_routes.get(&id.0).map(vrf_route_views).unwrap_or_default();
             s.vrfs.insert(name.clone(), routes);
         }
         s.default_table = self
@@ -527,25 +509,63 @@ fn peer_config(role: PeerRole, remote: SocketAddr, local: SocketAddr, params: &S
     }
 }
 
+/// The installed routes of one VRF as the API shows them: type-5 routes with their VTEP and
+/// router MAC, host-session routes with their gateway.
+fn vrf_route_views(vr: &VrfRoutes) -> Vec<VrfRouteView> {
+    let mut views: BTreeMap<IpNet, Vec<String>> = BTreeMap::new();
+    for (prefix, vteps) in &vr.routes {
+        views.entry(*prefix).or_default().extend(vteps.iter().map(|v| match vr.router_macs.get(v) {
+            Some(m) => format!("vtep {v} rmac {m}"),
+            None => format!("vtep {v}"),
+        }));
+    }
+    for (prefix, gws) in &vr.gateway_routes {
+        views.entry(*prefix).or_default().extend(gws.iter().map(|g| format!("via {g}")));
+    }
+    views.into_iter().map(|(prefix, next_hops)| VrfRouteView { prefix, next_hops }).collect()
+}
+
 /// Applies one RIB forwarding delta to the datapath's wanted forwarding state.
+///
+/// VRF routes are keyed by the VRF's L3VNI (what `perouter_fib` expects, [`VrfId`] is the
+/// L3VNI) and carry the VRF's kernel table from `tables`. Type-5 next hops (VXLAN) go to
+/// `routes` with their router MAC; plain gateways (routes from the VRF's host session) go to
+/// `gateway_routes`, so the kernel forwards decapsulated traffic to the host as well.
 pub fn apply_delta(fwd: &mut ForwardingState, tables: &BTreeMap<VrfId, (String, u32)>, d: ForwardingDelta) {
     match d {
         ForwardingDelta::Route { table: FibTable::Vrf(id), prefix, op } => {
             let Some((_, table)) = tables.get(&id) else { return };
-            let vr = fwd.vrf_routes.entry(*table).or_insert_with(|| VrfRoutes { table: *table, ..Default::default() });
+            let vr = fwd.vrf_routes.entry(id.0).or_insert_with(|| VrfRoutes { table: *table, ..Default::default() });
+            vr.table = *table;
             match op {
                 RouteOp::Add(nhs) | RouteOp::Replace(nhs) => {
                     let mut vteps = BTreeSet::new();
+                    let mut gateways = BTreeSet::new();
                     for nh in nhs {
-                        if let NextHop::Vxlan { vtep, router_mac, .. } = nh {
-                            vr.router_macs.insert(vtep, router_mac);
-                            vteps.insert(vtep);
+                        match nh {
+                            NextHop::Vxlan { vtep, router_mac, .. } => {
+                                vr.router_macs.insert(vtep, router_mac);
+                                vteps.insert(vtep);
+                            }
+                            NextHop::Gateway(g) => {
+                                gateways.insert(g);
+                            }
                         }
                     }
-                    vr.routes.insert(prefix, vteps);
+                    if vteps.is_empty() {
+                        vr.routes.remove(&prefix);
+                    } else {
+                        vr.routes.insert(prefix, vteps);
+                    }
+                    if gateways.is_empty() {
+                        vr.gateway_routes.remove(&prefix);
+                    } else {
+                        vr.gateway_routes.insert(prefix, gateways);
+                    }
                 }
                 RouteOp::Delete => {
                     vr.routes.remove(&prefix);
+                    vr.gateway_routes.remove(&prefix);
                 }
             }
             // Router MACs of VTEPs no route uses any more are dropped.

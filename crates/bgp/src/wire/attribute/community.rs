@@ -184,7 +184,7 @@ pub(crate) fn parse_fixed<const N: usize, T>(
     what: &str,
     f: impl Fn(&[u8; N]) -> T,
 ) -> Result<Vec<T>, String> {
-    if value.is_empty() || value.len() % N != 0 {
+    if value.is_empty() || !value.len().is_multiple_of(N) {
         return Err(format!(
             "{what} length {} is not a non-zero multiple of {N}",
             value.len()
