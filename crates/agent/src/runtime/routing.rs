@@ -612,3 +612,66 @@ pub fn apply_delta(fwd: &mut ForwardingState, tables: &BTreeMap<VrfId, (String, 
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tables() -> BTreeMap<VrfId, (String, u32)> {
+        [(VrfId(100), ("red".to_string(), 1100))].into()
+    }
+
+    #[test]
+    fn vrf_routes_are_keyed_by_l3vni_and_keep_both_kinds_of_next_hop() {
+        let mut fwd = ForwardingState::default();
+        let rmac: MacAddress = "aa:bb:cc:00:00:64".parse().unwrap();
+        let vtep: IpAddr = "100.64.0.1".parse().unwrap();
+        let host: IpAddr = "192.169.10.2".parse().unwrap();
+        let route = |prefix: &str, op| ForwardingDelta::Route {
+            table: FibTable::Vrf(VrfId(100)),
+            prefix: prefix.parse().unwrap(),
+            op,
+        };
+        apply_delta(
+            &mut fwd,
+            &tables(),
+            route("192.168.20.0/24", RouteOp::Add(vec![NextHop::Vxlan { vtep, vni: 100, router_mac: rmac }])),
+        );
+        apply_delta(&mut fwd, &tables(), route("10.250.0.1/32", RouteOp::Add(vec![NextHop::Gateway(host)])));
+        // The datapath looks VRF routes up by L3VNI and checks the table against its VRF's.
+        assert_eq!(fwd.vrf_routes.keys().copied().collect::<Vec<_>>(), [100]);
+        let vr = &fwd.vrf_routes[&100];
+        assert_eq!(vr.table, 1100);
+        assert_eq!(vr.routes[&"192.168.20.0/24".parse::<IpNet>().unwrap()], [vtep].into());
+        assert_eq!(vr.router_macs[&vtep], rmac);
+        assert_eq!(vr.gateway_routes[&"10.250.0.1/32".parse::<IpNet>().unwrap()], [host].into());
+        assert!(!vr.routes.contains_key(&"10.250.0.1/32".parse::<IpNet>().unwrap()));
+        fwd.validate().unwrap();
+        let views = vrf_route_views(vr);
+        assert_eq!(views.len(), 2);
+        assert_eq!(views[0].next_hops, ["via 192.169.10.2"]);
+        assert_eq!(views[1].next_hops, ["vtep 100.64.0.1 rmac aa:bb:cc:00:00:64"]);
+        // The host route moves to the fabric: the gateway goes, the VTEP comes.
+        apply_delta(
+            &mut fwd,
+            &tables(),
+            route("10.250.0.1/32", RouteOp::Replace(vec![NextHop::Vxlan { vtep, vni: 100, router_mac: rmac }])),
+        );
+        let vr = &fwd.vrf_routes[&100];
+        assert!(vr.gateway_routes.is_empty());
+        assert_eq!(vr.routes.len(), 2);
+        // Withdrawals drop routes and the router MAC of a VTEP no route uses any more.
+        apply_delta(&mut fwd, &tables(), route("10.250.0.1/32", RouteOp::Delete));
+        apply_delta(&mut fwd, &tables(), route("192.168.20.0/24", RouteOp::Delete));
+        let vr = &fwd.vrf_routes[&100];
+        assert!(vr.routes.is_empty() && vr.gateway_routes.is_empty() && vr.router_macs.is_empty());
+        // A VRF the routing task does not know (removed meanwhile) is ignored.
+        let stray = ForwardingDelta::Route {
+            table: FibTable::Vrf(VrfId(200)),
+            prefix: "10.0.0.0/8".parse().unwrap(),
+            op: RouteOp::Add(vec![NextHop::Gateway(host)]),
+        };
+        apply_delta(&mut fwd, &tables(), stray);
+        assert!(!fwd.vrf_routes.contains_key(&200));
+    }
+}
