@@ -7,18 +7,18 @@
 //!
 //! Later: configuration sources, node planning, the reconcile loop and the local API.
 
+/// The local API socket, Prometheus metrics and health probes.
+pub mod api;
 pub mod capture;
-/// OpenPERouter's configuration: API types, static files, validation (issue 6).
-pub mod config;
-/// Node derivation: addresses, names, sessions, RDs and RTs for this node.
-pub mod plan;
-/// Kubernetes mode: CRDs, controllers, node index, status, secrets (issue 7).
-pub mod k8s;
 /// `perouter check`: offline validation and the derived node plan.
 pub mod check;
 pub mod cli;
+/// OpenPERouter's configuration: API types, static files, validation (issue 6).
+pub mod config;
 pub mod decode;
+/// Kubernetes mode: CRDs, controllers, node index, status, secrets (issue 7).
+pub mod k8s;
+/// Node derivation: addresses, names, sessions, RDs and RTs for this node.
+pub mod plan;
 /// `perouter run`: the daemon that turns this node into a PE router.
 pub mod runtime;
-/// The local API socket, Prometheus metrics and health probes.
-pub mod api;

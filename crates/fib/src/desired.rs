@@ -472,7 +472,11 @@ impl NodeDatapath {
     /// The sysctls of the router namespace: forwarding on, `arp_accept` and
     /// `accept_untracked_na` on (so a gratuitous ARP/NA creates a neighbour entry), and loose
     /// reverse-path filtering (2, RFC 3704 §2.4) on the underlay NICs and VRFs, where upstream's
-    /// strict default drops asymmetric VXLAN return traffic. Global ones first.
+    /// strict default drops asymmetric VXLAN return traffic. With L3VNIs, also
+    /// `tcp_l3mdev_accept` on, so the one BGP listener of the namespace (bound to no device)
+    /// accepts the host speakers' connections that arrive inside a VRF, as FRR's per-VRF
+    /// listeners would (optional: absent on kernels without `CONFIG_NET_L3_MASTER_DEV`).
+    /// Global ones first.
     pub fn sysctls(&self) -> Vec<Sysctl> {
         let s = |p: String, v: &str, optional| Sysctl {
             path: p,
@@ -491,6 +495,9 @@ impl NodeDatapath {
                 true,
             ),
         ];
+        if !self.l3vnis.is_empty() {
+            out.push(s("net/ipv4/tcp_l3mdev_accept".into(), "1", true));
+        }
         for dev in self
             .underlay_nics
             .iter()
@@ -634,5 +641,11 @@ mod tests {
         assert!(s
             .iter()
             .any(|x| x.path.ends_with("accept_untracked_na") && x.optional));
+        assert!(s
+            .iter()
+            .any(|x| x.path == "net/ipv4/tcp_l3mdev_accept" && x.value == "1"));
+        // Without a VRF the default listener needs nothing more.
+        n.l3vnis.clear();
+        assert!(!n.sysctls().iter().any(|x| x.path.contains("l3mdev")));
     }
 }

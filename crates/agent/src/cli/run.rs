@@ -1,4 +1,5 @@
-//! `perouter run`: turn this node into a PE router from OpenPERouter's static files.
+//! `perouter run`: turn this node into a PE router from OpenPERouter's static files, and in
+//! Kubernetes mode (`--kubernetes`) from the API's resources merged with them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::api::DEFAULT_SOCKET;
+use crate::k8s::mode::KubernetesArgs;
 use crate::plan::DEFAULT_ROUTER_NETNS;
 use crate::runtime::{self, RunOptions};
 
@@ -19,13 +21,21 @@ the underlay NIC moved in), holds the BGP sessions with the fabric and the host 
 host routes to EVPN type-5 and back, and keeps the kernel converged. The configuration directory is
 re-read every --config-poll seconds; changes apply live, touching only what changed.
 
+With --kubernetes (the DaemonSet in deploy/), the Underlay, L3VNI, L2VNI and L3Passthrough
+resources that select this node are merged with the static files (which apply first, without
+waiting for the API), passwordSecret references become TCP-MD5 keys (re-keyed when the Secret
+changes), the node index comes from the openpe.io/nodeindex annotation (allocated when missing;
+--node-index overrides it), and the node's RouterNodeConfigurationStatus is written after every
+change and every --status-period seconds.
+
 Stopping perouter leaves the namespace and forwarding in place; peers keep our routes through
 graceful restart until it is back.
 
 Examples:
   perouter run --config-dir /var/lib/openperouter
   perouter run --config-dir examples/static --router-netns node1-pe --host-netns node1 \\
-      --api-socket /run/perouter/node1.sock --metrics-addr 127.0.0.1:9120")]
+      --api-socket /run/perouter/node1.sock --metrics-addr 127.0.0.1:9120
+  perouter run --kubernetes --node-name $NODE_NAME --namespace openperouter-system")]
 pub struct RunArgs {
     /// The static configuration directory (node-config.yaml, openpe_*.yaml).
     #[arg(long, default_value = "/var/lib/openperouter")]
@@ -54,10 +64,40 @@ pub struct RunArgs {
     /// BGP port to listen on in the router namespace.
     #[arg(long, default_value_t = 179)]
     pub bgp_port: u16,
+    /// Seconds between refreshes of the node status (Kubernetes mode).
+    #[arg(long, default_value_t = 30)]
+    pub status_period: u64,
+    /// Kubernetes mode.
+    #[command(flatten)]
+    pub k8s: KubernetesArgs,
+}
+
+/// The node name of Kubernetes mode: `--node-name`, else `$NODE_NAME` (what the DaemonSet's
+/// downward API sets).
+fn kubernetes_node(
+    args: &KubernetesArgs,
+) -> Result<Option<crate::k8s::controller::ControllerConfig>, String> {
+    if !args.kubernetes {
+        return Ok(None);
+    }
+    let mut args = args.clone();
+    if args.node_name.is_none() {
+        args.node_name = std::env::var("NODE_NAME").ok().filter(|n| !n.is_empty());
+    }
+    args.controller_config()
+        .map(Some)
+        .ok_or_else(|| "--kubernetes needs --node-name (or $NODE_NAME)".to_string())
 }
 
 /// Runs `perouter run`.
 pub fn run(args: &RunArgs) -> ExitCode {
+    let kubernetes = match kubernetes_node(&args.k8s) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("perouter run: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let opts = RunOptions {
         config_dir: args.config_dir.clone(),
         router_netns: args.router_netns.clone(),
@@ -68,6 +108,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
         config_poll: Duration::from_secs(args.config_poll.max(1)),
         reconcile_period: Duration::from_secs(args.reconcile_period.max(1)),
         bgp_port: args.bgp_port,
+        kubernetes,
+        status_period: Duration::from_secs(args.status_period.max(1)),
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

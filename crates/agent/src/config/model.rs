@@ -85,8 +85,9 @@ pub struct Bfd {
     pub minimum_ttl: Option<u8>,
 }
 
-/// A validated fabric neighbour.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+/// A validated fabric neighbour. `Debug` redacts the password (see
+/// [`super::types::Neighbor`]).
+#[derive(Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct NeighborIntent {
     /// Where it is.
     pub target: NeighborTarget,
@@ -109,6 +110,23 @@ pub struct NeighborIntent {
     pub bfd: Option<Bfd>,
     /// Explicit families (empty = defaults derived in the plan), with route-reflector-client.
     pub families: Vec<(AddressFamily, bool)>,
+}
+
+impl std::fmt::Debug for NeighborIntent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NeighborIntent")
+            .field("target", &self.target)
+            .field("remote_as", &self.remote_as)
+            .field("port", &self.port)
+            .field("password", &super::types::redacted(&self.password))
+            .field("password_secret", &self.password_secret)
+            .field("timers", &self.timers)
+            .field("connect_time", &self.connect_time)
+            .field("ebgp_multihop_ttl", &self.ebgp_multihop_ttl)
+            .field("bfd", &self.bfd)
+            .field("families", &self.families)
+            .finish()
+    }
 }
 
 /// How the underlay reaches the fabric.

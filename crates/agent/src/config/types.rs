@@ -234,8 +234,9 @@ pub struct RouteReflectorConfig {
     pub cluster_id: Option<String>,
 }
 
-/// A BGP neighbour of the underlay (`neighbor.go`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// A BGP neighbour of the underlay (`neighbor.go`). Its `Debug` output redacts `password`
+/// (in Kubernetes mode it holds the value resolved from a Secret): logs never show a key.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = cel(&[
     ("has(self.asn) || has(self.type)", "either ASN or Type must be set"),
@@ -315,6 +316,32 @@ pub struct Neighbor {
     #[schemars(length(max = 4), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     #[schemars(transform = cel(&[("!(self.exists(f, f.type == 'evpn') && self.exists(f, f.type == 'ipv4vpn' || f.type == 'ipv6vpn'))", "EVPN and IPv4VPN/IPv6VPN address families are mutually exclusive")]))]
     pub address_families: Vec<NeighborAddressFamily>,
+}
+
+/// How a password shows in `Debug` output: whether there is one, never its value.
+pub(crate) fn redacted(password: &Option<String>) -> Option<&'static str> {
+    password.as_ref().map(|_| "<redacted>")
+}
+
+impl std::fmt::Debug for Neighbor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Neighbor")
+            .field("asn", &self.asn)
+            .field("kind", &self.kind)
+            .field("address", &self.address)
+            .field("interface", &self.interface)
+            .field("listen_range", &self.listen_range)
+            .field("port", &self.port)
+            .field("password", &redacted(&self.password))
+            .field("password_secret", &self.password_secret)
+            .field("hold_time_seconds", &self.hold_time_seconds)
+            .field("keepalive_time_seconds", &self.keepalive_time_seconds)
+            .field("connect_time_seconds", &self.connect_time_seconds)
+            .field("properties", &self.properties)
+            .field("bfd", &self.bfd)
+            .field("address_families", &self.address_families)
+            .finish()
+    }
 }
 
 /// An optional session feature of a neighbour.

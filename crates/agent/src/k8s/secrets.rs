@@ -145,6 +145,34 @@ mod tests {
     }
 
     #[test]
+    fn resolved_passwords_never_show_in_debug_output() {
+        let mut set = set_with("md5");
+        let secrets = [("md5".to_string(), secret("md5", BASIC_AUTH, b"s3cr3t-k3y"))].into();
+        assert!(resolve_passwords(&mut set, &secrets, "ns").is_empty());
+        let config = crate::k8s::source::K8sConfig {
+            resources: set.clone(),
+            ..Default::default()
+        };
+        for text in [format!("{set:?}"), format!("{config:#?}")] {
+            assert!(!text.contains("s3cr3t-k3y"), "{text}");
+            assert!(text.contains("<redacted>"), "{text}");
+        }
+        // Nor in the validated intent the plan is made of.
+        let spec: UnderlaySpec = serde_yaml::from_str(
+            "{asn: 64514, interfaces: [{type: NetworkDevice, networkDevice: {interfaceName: eth1}}], neighbors: [{asn: 64512, address: 192.168.11.2, password: s3cr3t-k3y}], tunnelEndpoint: {cidrs: [100.65.0.0/24]}}",
+        )
+        .unwrap();
+        set.underlays[0].spec = spec;
+        let v = crate::config::validate::validate(&set);
+        assert!(v.intent.underlay.is_some(), "{:?}", v.failed);
+        let text = format!("{:?}", v.intent);
+        assert!(
+            !text.contains("s3cr3t-k3y") && text.contains("<redacted>"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn missing_or_wrong_secret_is_a_dependency_failure() {
         for (secrets, want) in [
             (BTreeMap::new(), "not found"),

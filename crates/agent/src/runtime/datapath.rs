@@ -2,7 +2,9 @@
 //! mapping, so what `perouter check` prints is exactly what `perouter run` programs.
 
 use ipnet::IpNet;
-use perouter_fib::desired::{self, HostLeg, L2Vni, L3Vni, NodeDatapath, Passthrough, VethAddresses};
+use perouter_fib::desired::{
+    self, HostLeg, L2Vni, L3Vni, NodeDatapath, Passthrough, VethAddresses,
+};
 
 use crate::config::model::UnderlayNic;
 use crate::plan::{veth_mtu, HostLegPlan, HostSessionPlan, NodePlan};
@@ -36,7 +38,10 @@ pub fn node_datapath(plan: &NodePlan, underlay_mtu: Option<u32>) -> NodeDatapath
         .vtep_v4
         .map(|a| IpNet::new(a.into(), 32).expect("/32 is valid"))
         .into_iter()
-        .chain(plan.vtep_v6.map(|a| IpNet::new(a.into(), 128).expect("/128 is valid")))
+        .chain(
+            plan.vtep_v6
+                .map(|a| IpNet::new(a.into(), 128).expect("/128 is valid")),
+        )
         .collect();
     d.l3vnis = plan
         .l3vnis
@@ -103,24 +108,48 @@ mod tests {
         .unwrap();
         let src = Source::File("x".into());
         let mut set = ResourceSet::default();
-        set.underlays.push(Resource::new(ResourceKind::Underlay, "u", src.clone(), cfg.underlays[0].clone()));
+        set.underlays.push(Resource::new(
+            ResourceKind::Underlay,
+            "u",
+            src.clone(),
+            cfg.underlays[0].clone(),
+        ));
         for n in cfg.l3vnis {
-            set.l3vnis.push(Resource::new(ResourceKind::L3Vni, n.name, src.clone(), n.spec));
+            set.l3vnis.push(Resource::new(
+                ResourceKind::L3Vni,
+                n.name,
+                src.clone(),
+                n.spec,
+            ));
         }
-        set.passthroughs.push(Resource::new(ResourceKind::L3Passthrough, "pt", src, cfg.bgppassthrough.unwrap()));
+        set.passthroughs.push(Resource::new(
+            ResourceKind::L3Passthrough,
+            "pt",
+            src,
+            cfg.bgppassthrough.unwrap(),
+        ));
         let plan = derive_plan(&validate(&set).intent, 0, "perouter").unwrap();
         let d = node_datapath(&plan, Some(1500));
         d.validate().unwrap();
         assert_eq!(d.underlay_nics, ["toswitch1"]);
         assert_eq!(d.vteps[0].to_string(), "100.65.0.0/32");
         let red = &d.l3vnis[0];
-        assert_eq!((red.vrf.as_str(), red.table, red.vni, red.mtu), ("red", 1100, 100, Some(1450)));
+        assert_eq!(
+            (red.vrf.as_str(), red.table, red.vni, red.mtu),
+            ("red", 1100, 100, Some(1450))
+        );
         assert_eq!(red.local_vtep.to_string(), "100.65.0.0");
         let host: Vec<String> = red.addresses.host.iter().map(|a| a.to_string()).collect();
         let router: Vec<String> = red.addresses.router.iter().map(|a| a.to_string()).collect();
         assert_eq!(host, ["192.169.10.2/24", "2001:db8:1::2/64"]);
         assert_eq!(router, ["192.169.10.1/24", "2001:db8:1::1/64"]);
-        assert_eq!(d.passthrough.as_ref().unwrap().addresses.router[0].to_string(), "192.169.100.1/24");
-        assert_eq!(l3vni_names(100), ["br-pe-100", "vni100", "host-e-100", "pe-e-100"]);
+        assert_eq!(
+            d.passthrough.as_ref().unwrap().addresses.router[0].to_string(),
+            "192.169.100.1/24"
+        );
+        assert_eq!(
+            l3vni_names(100),
+            ["br-pe-100", "vni100", "host-e-100", "pe-e-100"]
+        );
     }
 }

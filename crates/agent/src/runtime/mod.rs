@@ -9,11 +9,19 @@
 //!                                            └──ForwardingState──► fib Reconciler
 //! ```
 //!
+//! The configuration comes from the static directory ([`node_config::ConfigSource`]) or, in
+//! Kubernetes mode, from the static files merged with the API's resources ([`kubernetes`]);
+//! either way an [`AppliedConfig`] on a `watch` channel. In Kubernetes mode the node's
+//! `RouterNodeConfigurationStatus` is written after every change and every 30 s
+//! ([`node_status`]).
+//!
 //! Restarting never tears forwarding down: the router namespace, its devices and routes stay;
 //! sessions come back with graceful restart (forwarding state preserved).
 
 pub mod datapath;
+pub mod kubernetes;
 pub mod node_config;
+pub mod node_status;
 pub mod routing;
 pub mod sessions;
 
@@ -25,14 +33,20 @@ use std::time::Duration;
 
 use perouter_bgp::config::{NeighborConfig, NeighborTarget, SpeakerConfig};
 use perouter_bgp::speaker::{self, PeerStatus, SpeakerCommand};
-use perouter_fib::reconcile::{Command as FibCommand, Reconciler, ReconcilerConfig, Status as FibStatus};
+use perouter_fib::reconcile::{
+    Command as FibCommand, Reconciler, ReconcilerConfig, Status as FibStatus,
+};
 use perouter_fib::{Datapath, DatapathConfig, NodeDatapath};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
-use crate::api::{self, BoxFuture, MetricsText, Request, Response, Responder};
+use crate::api::{self, BoxFuture, MetricsText, Request, Responder, Response};
+use crate::k8s::controller::ControllerConfig;
+use crate::k8s::status::RuntimeReport;
+use kubernetes::KubernetesSource;
 use node_config::{AppliedConfig, ConfigSource};
+use node_status::{ProbeSlot, RuntimeProbe};
 use routing::{Routing, RoutingCommand, RoutingSnapshot};
 use sessions::{planned_sessions, PlannedSession};
 
@@ -58,6 +72,10 @@ pub struct RunOptions {
     pub reconcile_period: Duration,
     /// The BGP port the router namespace listens on.
     pub bgp_port: u16,
+    /// Kubernetes mode: join the API as this node (None = static files only).
+    pub kubernetes: Option<ControllerConfig>,
+    /// How often the node status is refreshed in Kubernetes mode.
+    pub status_period: Duration,
 }
 
 /// Errors that stop the daemon.
@@ -72,6 +90,9 @@ pub enum RunError {
     /// No plan could be made from the configuration at start.
     #[error("configuration: {0}")]
     Config(String),
+    /// Kubernetes mode could not start (no in-cluster service account and no kubeconfig).
+    #[error("Kubernetes client: {0}")]
+    Kubernetes(String),
 }
 
 struct Shared {
@@ -93,11 +114,55 @@ impl Shared {
 
     async fn routing(&self) -> RoutingSnapshot {
         let (tx, rx) = oneshot::channel();
-        if self.routing.send(RoutingCommand::Snapshot(tx)).await.is_err() {
+        if self
+            .routing
+            .send(RoutingCommand::Snapshot(tx))
+            .await
+            .is_err()
+        {
             return RoutingSnapshot::default();
         }
         rx.await.unwrap_or_default()
     }
+}
+
+impl RuntimeProbe for Shared {
+    fn report(&self) -> BoxFuture<'_, RuntimeReport> {
+        Box::pin(async move {
+            let peers = self.peers().await;
+            let snap = self.routing().await;
+            let now = std::time::SystemTime::now();
+            let plan = self.applied.borrow().plan.clone();
+            let sessions = self.sessions.lock().map(|s| s.clone()).unwrap_or_default();
+            node_status::runtime_report(plan.as_deref(), &sessions, &peers, &snap, now)
+        })
+    }
+
+    fn datapath_error(&self) -> Option<String> {
+        self.fib_status.borrow().last_error.clone()
+    }
+}
+
+/// Replaces every non-null `password` in `v` by `"<redacted>"`: the local API shows whether a
+/// session has a TCP-MD5 key, never the key.
+fn redact_passwords(mut v: serde_json::Value) -> serde_json::Value {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    if k == "password" && !x.is_null() {
+                        *x = serde_json::Value::String("<redacted>".into());
+                    } else {
+                        walk(x);
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut v);
+    v
 }
 
 fn value<T: serde::Serialize>(v: &T) -> Response {
@@ -140,7 +205,9 @@ impl Responder for Shared {
                 }
                 Request::Vni => {
                     let applied = self.applied.borrow().clone();
-                    let Some(plan) = &applied.plan else { return Response::Error("no plan applied".into()) };
+                    let Some(plan) = &applied.plan else {
+                        return Response::Error("no plan applied".into());
+                    };
                     let mut vnis = Vec::new();
                     for l in &plan.l3vnis {
                         vnis.push(json!({"vni": l.vni, "type": "L3", "name": l.name, "vrf": l.vrf, "table": l.table,
@@ -166,7 +233,7 @@ impl Responder for Shared {
                         "plan_error": applied.plan_error,
                         "underlay_failed": applied.underlay_failed,
                         "plan": applied.plan,
-                        "sessions": sessions,
+                        "sessions": redact_passwords(serde_json::to_value(&sessions).unwrap_or_default()),
                         "datapath": {"passes": fib.passes, "last_ops": fib.last_ops, "last_failures": fib.last_failures,
                             "last_error": fib.last_error, "messages_sent": fib.messages_sent},
                     }))
@@ -182,32 +249,108 @@ impl Responder for Shared {
             let fib = self.fib_status.borrow().clone();
             let applied = self.applied.borrow().clone();
             let mut m = MetricsText::default();
-            m.family("perouter_bgp_session_established", "gauge", "1 when the BGP session is Established.");
+            m.family(
+                "perouter_bgp_session_established",
+                "gauge",
+                "1 when the BGP session is Established.",
+            );
             for p in &peers {
                 let addr = p.remote.ip().to_string();
                 let st = serde_json::to_value(&p.session).unwrap_or_default();
                 let up = st.get("state").and_then(|s| s.as_str()) == Some("Established");
-                m.sample("perouter_bgp_session_established", &[("peer", &addr)], if up { 1.0 } else { 0.0 });
+                m.sample(
+                    "perouter_bgp_session_established",
+                    &[("peer", &addr)],
+                    if up { 1.0 } else { 0.0 },
+                );
             }
-            m.family("perouter_rib_routes", "gauge", "Routes in the RIB by table.");
-            m.sample("perouter_rib_routes", &[("table", "default")], snap.default_routes as f64);
-            m.sample("perouter_rib_routes", &[("table", "evpn")], snap.evpn_routes as f64);
-            m.sample("perouter_rib_routes", &[("table", "vrf")], snap.vrf_routes as f64);
-            m.family("perouter_rib_attribute_sets", "gauge", "Distinct interned attribute sets.");
-            m.sample("perouter_rib_attribute_sets", &[], snap.attribute_sets as f64);
-            m.family("perouter_vrf_installed_routes", "gauge", "Routes installed in each VRF table.");
+            m.family(
+                "perouter_rib_routes",
+                "gauge",
+                "Routes in the RIB by table.",
+            );
+            m.sample(
+                "perouter_rib_routes",
+                &[("table", "default")],
+                snap.default_routes as f64,
+            );
+            m.sample(
+                "perouter_rib_routes",
+                &[("table", "evpn")],
+                snap.evpn_routes as f64,
+            );
+            m.sample(
+                "perouter_rib_routes",
+                &[("table", "vrf")],
+                snap.vrf_routes as f64,
+            );
+            m.family(
+                "perouter_rib_attribute_sets",
+                "gauge",
+                "Distinct interned attribute sets.",
+            );
+            m.sample(
+                "perouter_rib_attribute_sets",
+                &[],
+                snap.attribute_sets as f64,
+            );
+            m.family(
+                "perouter_vrf_installed_routes",
+                "gauge",
+                "Routes installed in each VRF table.",
+            );
             for (vrf, routes) in &snap.vrfs {
-                m.sample("perouter_vrf_installed_routes", &[("vrf", vrf)], routes.len() as f64);
+                m.sample(
+                    "perouter_vrf_installed_routes",
+                    &[("vrf", vrf)],
+                    routes.len() as f64,
+                );
             }
-            m.family("perouter_datapath_reconcile_passes_total", "counter", "Datapath reconcile passes.");
-            m.sample("perouter_datapath_reconcile_passes_total", &[], fib.passes as f64);
-            m.family("perouter_datapath_netlink_messages_total", "counter", "Netlink messages sent to the kernel.");
-            m.sample("perouter_datapath_netlink_messages_total", &[], fib.messages_sent as f64);
-            m.family("perouter_datapath_last_failures", "gauge", "Operations that failed in the last reconcile pass.");
-            m.sample("perouter_datapath_last_failures", &[], fib.last_failures.len() as f64);
-            m.family("perouter_config_failed_resources", "gauge", "Resources skipped by validation.");
-            m.sample("perouter_config_failed_resources", &[], applied.failed_resources.len() as f64);
-            m.family("perouter_config_generation", "counter", "Node plans applied.");
+            m.family(
+                "perouter_datapath_reconcile_passes_total",
+                "counter",
+                "Datapath reconcile passes.",
+            );
+            m.sample(
+                "perouter_datapath_reconcile_passes_total",
+                &[],
+                fib.passes as f64,
+            );
+            m.family(
+                "perouter_datapath_netlink_messages_total",
+                "counter",
+                "Netlink messages sent to the kernel.",
+            );
+            m.sample(
+                "perouter_datapath_netlink_messages_total",
+                &[],
+                fib.messages_sent as f64,
+            );
+            m.family(
+                "perouter_datapath_last_failures",
+                "gauge",
+                "Operations that failed in the last reconcile pass.",
+            );
+            m.sample(
+                "perouter_datapath_last_failures",
+                &[],
+                fib.last_failures.len() as f64,
+            );
+            m.family(
+                "perouter_config_failed_resources",
+                "gauge",
+                "Resources skipped by validation.",
+            );
+            m.sample(
+                "perouter_config_failed_resources",
+                &[],
+                applied.failed_resources.len() as f64,
+            );
+            m.family(
+                "perouter_config_generation",
+                "counter",
+                "Node plans applied.",
+            );
             m.sample("perouter_config_generation", &[], applied.generation as f64);
             m.finish()
         })
@@ -233,11 +376,20 @@ async fn sync_neighbors(
     current: &mut HashMap<NeighborTarget, NeighborConfig>,
     wanted: &[PlannedSession],
 ) {
-    let wanted: HashMap<NeighborTarget, NeighborConfig> =
-        wanted.iter().map(|s| (neighbor_key(&s.neighbor), s.neighbor.clone())).collect();
-    for key in current.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect::<Vec<_>>() {
+    let wanted: HashMap<NeighborTarget, NeighborConfig> = wanted
+        .iter()
+        .map(|s| (neighbor_key(&s.neighbor), s.neighbor.clone()))
+        .collect();
+    for key in current
+        .keys()
+        .filter(|k| !wanted.contains_key(*k))
+        .cloned()
+        .collect::<Vec<_>>()
+    {
         info!(neighbor = ?key, "removing BGP neighbour");
-        let _ = speaker.send(SpeakerCommand::RemoveNeighbor(key.clone())).await;
+        let _ = speaker
+            .send(SpeakerCommand::RemoveNeighbor(key.clone()))
+            .await;
         current.remove(&key);
     }
     for (key, cfg) in wanted {
@@ -279,8 +431,8 @@ fn underlay_mtu(nics: &[String], router_netns: &str) -> Option<u32> {
         .min()
 }
 
-/// Runs the daemon until SIGINT/SIGTERM.
-pub async fn run(opts: RunOptions) -> Result<(), RunError> {
+/// Static mode: the first plan from the directory (none is fatal), then the directory polled.
+async fn static_config(opts: &RunOptions) -> Result<watch::Receiver<Arc<AppliedConfig>>, RunError> {
     let source = ConfigSource {
         dir: opts.config_dir.clone(),
         node_index: opts.node_index,
@@ -289,18 +441,91 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     };
     let first = {
         let s = source.clone();
-        tokio::task::spawn_blocking(move || s.load(None)).await.map_err(|e| RunError::Config(e.to_string()))?
+        tokio::task::spawn_blocking(move || s.load(None))
+            .await
+            .map_err(|e| RunError::Config(e.to_string()))?
     };
     for f in &first.failed_resources {
         warn!(kind = %f.kind, name = %f.name, reason = %f.reason, "resource skipped: {}", f.message);
     }
-    let Some(plan) = first.plan.clone() else {
-        return Err(RunError::Config(first.plan_error.clone().unwrap_or_else(|| "no plan".into())));
+    if first.plan.is_none() {
+        return Err(RunError::Config(
+            first.plan_error.clone().unwrap_or_else(|| "no plan".into()),
+        ));
+    }
+    let (applied_tx, applied_rx) = watch::channel(Arc::new(first));
+    tokio::spawn(source.run(applied_tx));
+    Ok(applied_rx)
+}
+
+/// Kubernetes mode: the static files and the API merged; the status task starts at once (a
+/// configuration that cannot be planned is reported too), fed by `probe` once the router runs.
+async fn kubernetes_config(
+    opts: &RunOptions,
+    controller: ControllerConfig,
+    probe: ProbeSlot,
+) -> Result<watch::Receiver<Arc<AppliedConfig>>, RunError> {
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| RunError::Kubernetes(e.to_string()))?;
+    let source = KubernetesSource {
+        dir: opts.config_dir.clone(),
+        node_index: opts.node_index,
+        router_netns: opts.router_netns.clone(),
+        poll: opts.config_poll,
+    };
+    let k8s = kubernetes::start(client, controller, source).await;
+    tokio::spawn(node_status::run_status(
+        k8s.status,
+        k8s.applied.clone(),
+        probe,
+        opts.status_period,
+    ));
+    Ok(k8s.applied)
+}
+
+/// Waits until the configuration yields a plan (Kubernetes mode may start with none: no static
+/// files, the API not answering yet); None when asked to stop meanwhile.
+async fn first_plan(
+    applied: &mut watch::Receiver<Arc<AppliedConfig>>,
+    term: &mut tokio::signal::unix::Signal,
+) -> Option<Arc<crate::plan::NodePlan>> {
+    let mut logged = false;
+    loop {
+        let a = applied.borrow_and_update().clone();
+        if let Some(p) = &a.plan {
+            return Some(p.clone());
+        }
+        if !logged {
+            info!(
+                reason = a.plan_error.as_deref().unwrap_or("none yet"),
+                "waiting for a configuration that yields a node plan"
+            );
+            logged = true;
+        }
+        tokio::select! {
+            r = applied.changed() => if r.is_err() { return None },
+            _ = tokio::signal::ctrl_c() => return None,
+            _ = term.recv() => return None,
+        }
+    }
+}
+
+/// Runs the daemon until SIGINT/SIGTERM.
+pub async fn run(opts: RunOptions) -> Result<(), RunError> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| RunError::Config(e.to_string()))?;
+    let probe: ProbeSlot = Arc::default();
+    let mut applied_rx = match opts.kubernetes.clone() {
+        None => static_config(&opts).await?,
+        Some(controller) => kubernetes_config(&opts, controller, probe.clone()).await?,
+    };
+    let Some(plan) = first_plan(&mut applied_rx, &mut term).await else {
+        info!("stopped before a node plan was made");
+        return Ok(());
     };
     info!(index = plan.index, asn = plan.asn, router_id = %plan.router_id, netns = %plan.router_netns,
         l3vnis = plan.l3vnis.len(), l2vnis = plan.l2vnis.len(), "node plan ready");
-    let (applied_tx, applied_rx) = watch::channel(Arc::new(first));
-    tokio::spawn(source.run(applied_tx));
 
     // A surviving router namespace means this is a restart: keep forwarding, and come back
     // with graceful restart (R bit) while the RIB re-converges.
@@ -315,7 +540,13 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     let netns = opts.router_netns.clone();
     let host_netns = opts.host_netns.clone();
     let dp = tokio::task::spawn_blocking(move || {
-        Datapath::open(&netns, DatapathConfig { host_netns, ..Default::default() })
+        Datapath::open(
+            &netns,
+            DatapathConfig {
+                host_netns,
+                ..Default::default()
+            },
+        )
     })
     .await
     .map_err(|e| RunError::Datapath(e.to_string()))?
@@ -325,7 +556,10 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     let reconciler = Reconciler::new(
         dp,
         node,
-        ReconcilerConfig { period: opts.reconcile_period, ..Default::default() },
+        ReconcilerConfig {
+            period: opts.reconcile_period,
+            ..Default::default()
+        },
     );
     tokio::spawn(reconciler.run(fib_rx, fib_status_tx));
     // Let the first pass build the namespace and devices before sockets are opened in it.
@@ -341,7 +575,12 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     // One dual-stack listener: IPv4 peers arrive as v4-mapped addresses, which the speaker maps back.
     let listen = vec![SocketAddr::from(([0u16; 8], opts.bgp_port))];
     let speaker = speaker::start(
-        SpeakerConfig { local_as: plan.asn, router_id: plan.router_id, listen, netns: Some(opts.router_netns.clone()) },
+        SpeakerConfig {
+            local_as: plan.asn,
+            router_id: plan.router_id,
+            listen,
+            netns: Some(opts.router_netns.clone()),
+        },
         Vec::new(),
         ev_tx,
     )
@@ -351,8 +590,15 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
 
     // Routing: the RIB's one owner.
     let (routing_tx, routing_rx) = mpsc::channel(256);
-    tokio::spawn(Routing::new(speaker_tx.clone(), fib_tx.clone(), restarting).run(ev_rx, routing_rx));
-    let _ = routing_tx.send(RoutingCommand::Configure { plan: plan.clone(), sessions: sessions.clone() }).await;
+    tokio::spawn(
+        Routing::new(speaker_tx.clone(), fib_tx.clone(), restarting).run(ev_rx, routing_rx),
+    );
+    let _ = routing_tx
+        .send(RoutingCommand::Configure {
+            plan: plan.clone(),
+            sessions: sessions.clone(),
+        })
+        .await;
     let mut neighbors = HashMap::new();
     sync_neighbors(&speaker_tx, &mut neighbors, &sessions).await;
     info!(sessions = sessions.len(), "BGP sessions configured");
@@ -364,6 +610,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         routing: routing_tx.clone(),
         sessions: std::sync::Mutex::new(sessions),
     });
+    let _ = probe.set(shared.clone());
     {
         let r: Arc<dyn Responder> = shared.clone();
         let path = opts.api_socket.clone();
@@ -383,10 +630,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     }
 
     // Apply configuration changes live.
-    let mut applied_rx = applied_rx;
     let mut current_plan = plan;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| RunError::Config(e.to_string()))?;
     loop {
         tokio::select! {
             changed = applied_rx.changed() => {
@@ -412,4 +656,22 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     // forwarding while we are away.
     info!("stopping: router namespace and forwarding state are left in place for the restart");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_never_shows_passwords() {
+        let v = json!([{"neighbor": {"peer": {"password": "k3y", "port": 179}}}, {"neighbor": {"peer": {"password": null}}}]);
+        let r = redact_passwords(v);
+        assert_eq!(r[0]["neighbor"]["peer"]["password"], "<redacted>");
+        assert_eq!(r[0]["neighbor"]["peer"]["port"], 179);
+        assert_eq!(
+            r[1]["neighbor"]["peer"]["password"],
+            serde_json::Value::Null
+        );
+        assert!(!r.to_string().contains("k3y"));
+    }
 }

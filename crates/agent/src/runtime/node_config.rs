@@ -1,7 +1,13 @@
-//! The configuration source of the daemon: reads the static directory, validates it, derives the
-//! node plan and publishes a new [`AppliedConfig`] whenever the result changes. An invalid
-//! underlay keeps the running plan (upstream's `UnderlayFailed`); bad resources are reported and
-//! skipped.
+//! The configuration source of the daemon, whichever way the resources arrive: a
+//! [`ConfigInput`] (a `ResourceSet`, failures found before validation, the node index) goes
+//! through the pure [`apply_config`] — validate, derive the node plan, keep the running plan when
+//! the new one cannot be made — and comes out as an [`AppliedConfig`] published on a `watch`
+//! channel.
+//!
+//! Two producers feed it: [`ConfigSource`] (static mode: the directory, polled) and
+//! [`super::kubernetes`] (Kubernetes mode: static files merged with the API's resources by
+//! [`crate::k8s::source`]). An invalid underlay keeps the running plan (upstream's
+//! `UnderlayFailed`); bad resources are reported and skipped.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,7 +18,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::check::resolve_node_index;
-use crate::config::resources::FailedResource;
+use crate::config::resources::{FailedResource, ResourceSet};
 use crate::config::static_files::{self, FileError};
 use crate::config::validate::validate;
 use crate::plan::{derive_plan, NodePlan};
@@ -22,7 +28,8 @@ use crate::plan::{derive_plan, NodePlan};
 pub struct AppliedConfig {
     /// The plan in effect (None until a valid underlay has been seen).
     pub plan: Option<Arc<NodePlan>>,
-    /// Resources skipped, and why.
+    /// Resources skipped, and why (failures found before validation, e.g. unresolved
+    /// `passwordSecret`s, first).
     pub failed_resources: Vec<FailedResource>,
     /// Files that could not be used.
     pub file_errors: Vec<FileError>,
@@ -36,7 +43,87 @@ pub struct AppliedConfig {
     pub generation: u64,
 }
 
-/// Where the daemon reads its configuration.
+impl AppliedConfig {
+    /// Whether `next` says anything new compared with `self`: another plan or other failures
+    /// (a poll that finds the same configuration publishes nothing).
+    pub fn same_outcome(&self, next: &AppliedConfig) -> bool {
+        next.generation == self.generation
+            && next.failed_resources == self.failed_resources
+            && next.file_errors == self.file_errors
+            && next.plan_error == self.plan_error
+            && next.underlay_failed == self.underlay_failed
+    }
+
+    /// Logs what `self` skipped or could not apply (once per published change).
+    pub fn log_problems(&self) {
+        for f in &self.failed_resources {
+            warn!(kind = %f.kind, name = %f.name, reason = %f.reason, "resource skipped: {}", f.message);
+        }
+        for e in &self.file_errors {
+            warn!(file = %e.path.display(), "configuration file skipped: {}", e.message);
+        }
+        if let Some(e) = &self.plan_error {
+            warn!("keeping the running plan: {e}");
+        }
+    }
+}
+
+/// One configuration to apply, from either source.
+#[derive(Debug, Clone)]
+pub struct ConfigInput {
+    /// Every resource that applies to this node (static files, or static files + API).
+    pub resources: ResourceSet,
+    /// Failures found before validation (unresolved `passwordSecret`s).
+    pub failed_before: Vec<FailedResource>,
+    /// Files that could not be used.
+    pub file_errors: Vec<FileError>,
+    /// The configuration files read.
+    pub files: Vec<PathBuf>,
+    /// This node's index, or why it is not known (yet): the whole message of the plan error.
+    pub node_index: Result<u32, String>,
+}
+
+/// Validates `input`, derives the plan and says what applies now. Pure (given the input): the
+/// plan of `previous` is kept — the same `Arc`, so the daemon sees no change — when the new
+/// configuration yields the same plan or none at all (an invalid underlay or an unknown index
+/// never tears the node down); `generation` counts the plans that replaced another.
+pub fn apply_config(
+    previous: Option<&AppliedConfig>,
+    input: ConfigInput,
+    router_netns: &str,
+) -> AppliedConfig {
+    let generation = previous.map_or(0, |p| p.generation);
+    let prev_plan = previous.and_then(|p| p.plan.clone());
+    let v = validate(&input.resources);
+    let planned = input
+        .node_index
+        .and_then(|i| derive_plan(&v.intent, i, router_netns).map_err(|e| e.to_string()));
+    let (plan, plan_error) = match planned {
+        Ok(p) => match &prev_plan {
+            Some(prev) if **prev == p => (Some(prev.clone()), None),
+            _ => (Some(Arc::new(p)), None),
+        },
+        Err(e) => (prev_plan.clone(), Some(e)),
+    };
+    let generation = if plan.as_ref().map(Arc::as_ptr) != prev_plan.as_ref().map(Arc::as_ptr) {
+        generation + 1
+    } else {
+        generation
+    };
+    let mut failed_resources = input.failed_before;
+    failed_resources.extend(v.failed);
+    AppliedConfig {
+        plan,
+        failed_resources,
+        file_errors: input.file_errors,
+        plan_error,
+        underlay_failed: v.underlay_failed,
+        files: input.files,
+        generation,
+    }
+}
+
+/// Where the daemon reads its configuration in static mode.
 #[derive(Debug, Clone)]
 pub struct ConfigSource {
     /// The static directory.
@@ -52,47 +139,33 @@ pub struct ConfigSource {
 impl ConfigSource {
     /// Reads, validates and plans once; `previous` is kept when the new underlay is invalid.
     pub fn load(&self, previous: Option<&AppliedConfig>) -> AppliedConfig {
-        let generation = previous.map_or(0, |p| p.generation);
-        let prev_plan = previous.and_then(|p| p.plan.clone());
         let cfg = match static_files::load_dir(&self.dir) {
             Ok(c) => c,
             Err(e) => {
                 return AppliedConfig {
-                    plan: prev_plan,
+                    plan: previous.and_then(|p| p.plan.clone()),
                     failed_resources: Vec::new(),
-                    file_errors: vec![FileError { path: self.dir.clone(), message: e.to_string() }],
+                    file_errors: vec![FileError {
+                        path: self.dir.clone(),
+                        message: e.to_string(),
+                    }],
                     plan_error: Some(format!("cannot read {}: {e}", self.dir.display())),
                     underlay_failed: false,
                     files: Vec::new(),
-                    generation,
+                    generation: previous.map_or(0, |p| p.generation),
                 }
             }
         };
-        let v = validate(&cfg.resources);
-        let planned = resolve_node_index(cfg.node.as_ref(), self.node_index)
-            .and_then(|i| derive_plan(&v.intent, i, &self.router_netns));
-        let (plan, plan_error) = match planned {
-            Ok(p) => {
-                let changed = prev_plan.as_deref() != Some(&p);
-                (Some(if changed { Arc::new(p) } else { prev_plan.clone().expect("unchanged implies some") }), None)
-            }
-            // Keep what runs: an invalid underlay or a missing index never tears the node down.
-            Err(e) => (prev_plan.clone(), Some(e.to_string())),
-        };
-        let generation = if plan.as_ref().map(Arc::as_ptr) != prev_plan.as_ref().map(Arc::as_ptr) {
-            generation + 1
-        } else {
-            generation
-        };
-        AppliedConfig {
-            plan,
-            failed_resources: v.failed,
+        let node_index =
+            resolve_node_index(cfg.node.as_ref(), self.node_index).map_err(|e| e.to_string());
+        let input = ConfigInput {
+            resources: cfg.resources,
+            failed_before: Vec::new(),
             file_errors: cfg.file_errors,
-            plan_error,
-            underlay_failed: v.underlay_failed,
             files: cfg.files,
-            generation,
-        }
+            node_index,
+        };
+        apply_config(previous, input, &self.router_netns)
     }
 
     /// Polls the directory forever, publishing every change (plan or reported failures).
@@ -105,25 +178,16 @@ impl ConfigSource {
             let Ok(next) = tokio::task::spawn_blocking(move || src.load(Some(&prev))).await else {
                 continue;
             };
-            let same = next.generation == current.generation
-                && next.failed_resources == current.failed_resources
-                && next.file_errors == current.file_errors
-                && next.plan_error == current.plan_error;
-            if same {
+            if current.same_outcome(&next) {
                 continue;
             }
             if next.generation != current.generation {
-                info!(generation = next.generation, "configuration changed: applying a new node plan");
+                info!(
+                    generation = next.generation,
+                    "configuration changed: applying a new node plan"
+                );
             }
-            for f in &next.failed_resources {
-                warn!(kind = %f.kind, name = %f.name, reason = %f.reason, "resource skipped: {}", f.message);
-            }
-            for e in &next.file_errors {
-                warn!(file = %e.path.display(), "configuration file skipped: {}", e.message);
-            }
-            if let Some(e) = &next.plan_error {
-                warn!("keeping the running plan: {e}");
-            }
+            next.log_problems();
             current = Arc::new(next);
             if tx.send(current.clone()).is_err() {
                 return;
@@ -135,6 +199,8 @@ impl ConfigSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::resources::{FailureReason, Resource, ResourceKind, Source};
+    use crate::config::types::{L3VniSpec, UnderlaySpec};
 
     #[test]
     fn invalid_underlay_keeps_the_running_plan() {
@@ -142,15 +208,26 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let good = "underlays:\n  - asn: 64514\n    interfaces: [{type: NetworkDevice, networkDevice: {interfaceName: eth1}}]\n    neighbors: [{asn: 64512, address: 192.168.11.2}]\n    tunnelEndpoint: {cidrs: [100.65.0.0/24]}\n";
         std::fs::write(dir.join("openpe_u.yaml"), good).unwrap();
-        let src = ConfigSource { dir: dir.clone(), node_index: Some(0), router_netns: "perouter".into(), poll: Duration::from_secs(1) };
+        let src = ConfigSource {
+            dir: dir.clone(),
+            node_index: Some(0),
+            router_netns: "perouter".into(),
+            poll: Duration::from_secs(1),
+        };
         let a = src.load(None);
         assert_eq!(a.generation, 1);
         assert!(a.plan.is_some());
         let b = src.load(Some(&a));
         assert_eq!(b.generation, 1, "unchanged config is not a new generation");
-        std::fs::write(dir.join("openpe_u.yaml"), good.replace("asn: 64514", "asn: 0")).unwrap();
+        assert!(a.same_outcome(&b));
+        std::fs::write(
+            dir.join("openpe_u.yaml"),
+            good.replace("asn: 64514", "asn: 0"),
+        )
+        .unwrap();
         let c = src.load(Some(&b));
         assert!(c.underlay_failed);
+        assert!(!b.same_outcome(&c));
         assert_eq!(c.generation, 1);
         assert_eq!(c.plan.as_ref().unwrap().asn, 64514, "running plan kept");
         assert!(c.plan_error.is_some());
@@ -158,5 +235,104 @@ mod tests {
         let d = src.load(Some(&c));
         assert_eq!(d.generation, 2);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn api_set() -> ResourceSet {
+        let api = || Source::Api {
+            namespace: "ns".into(),
+        };
+        let underlay: UnderlaySpec = serde_yaml::from_str(
+            "{asn: 64514, interfaces: [{type: NetworkDevice, networkDevice: {interfaceName: eth1}}], neighbors: [{asn: 64512, address: 192.168.11.2}], tunnelEndpoint: {cidrs: [100.65.0.0/24]}}",
+        )
+        .unwrap();
+        ResourceSet {
+            underlays: vec![Resource::new(ResourceKind::Underlay, "u", api(), underlay)],
+            l3vnis: vec![Resource::new(
+                ResourceKind::L3Vni,
+                "red",
+                api(),
+                L3VniSpec {
+                    vrf: "red".into(),
+                    vni: 100,
+                    ..Default::default()
+                },
+            )],
+            ..Default::default()
+        }
+    }
+
+    fn input(resources: ResourceSet, node_index: Result<u32, String>) -> ConfigInput {
+        ConfigInput {
+            resources,
+            failed_before: Vec::new(),
+            file_errors: Vec::new(),
+            files: Vec::new(),
+            node_index,
+        }
+    }
+
+    #[test]
+    fn unknown_index_waits_then_plans_and_index_change_replans() {
+        let a = apply_config(
+            None,
+            input(api_set(), Err("waiting for the API".into())),
+            "perouter",
+        );
+        assert!(a.plan.is_none());
+        assert_eq!(a.generation, 0);
+        assert!(
+            a.plan_error
+                .as_deref()
+                .unwrap()
+                .contains("waiting for the API"),
+            "{:?}",
+            a.plan_error
+        );
+        let b = apply_config(Some(&a), input(api_set(), Ok(3)), "perouter");
+        let plan = b.plan.clone().expect("planned once the index is known");
+        assert_eq!((plan.index, b.generation), (3, 1));
+        assert_eq!(plan.l3vnis.iter().map(|l| l.vni).collect::<Vec<_>>(), [100]);
+        // The index goes missing again: the running plan stays.
+        let c = apply_config(Some(&b), input(api_set(), Err("gone".into())), "perouter");
+        assert!(Arc::ptr_eq(c.plan.as_ref().unwrap(), &plan));
+        assert_eq!(c.generation, 1);
+        let d = apply_config(Some(&c), input(api_set(), Ok(4)), "perouter");
+        assert_eq!((d.plan.as_ref().unwrap().index, d.generation), (4, 2));
+    }
+
+    #[test]
+    fn failures_before_validation_come_first() {
+        let mut bad = api_set();
+        bad.l3vnis.push(Resource::new(
+            ResourceKind::L3Vni,
+            "broken",
+            Source::Api {
+                namespace: "ns".into(),
+            },
+            L3VniSpec {
+                vrf: "x".into(),
+                vni: 0,
+                ..Default::default()
+            },
+        ));
+        let secret = FailedResource {
+            kind: ResourceKind::Underlay,
+            name: "u".into(),
+            reason: FailureReason::DependencyFailed,
+            message: "spec.neighbors[0].passwordSecret: Secret ns/md5 not found".into(),
+        };
+        let mut i = input(bad, Ok(0));
+        i.failed_before = vec![secret.clone()];
+        let a = apply_config(None, i, "perouter");
+        assert!(a.plan.is_some(), "the rest applies");
+        assert_eq!(a.failed_resources.len(), 2);
+        assert_eq!(a.failed_resources[0], secret);
+        assert_eq!(
+            (
+                a.failed_resources[1].name.as_str(),
+                a.failed_resources[1].reason
+            ),
+            ("broken", FailureReason::ValidationFailed)
+        );
     }
 }

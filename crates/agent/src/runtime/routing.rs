@@ -9,16 +9,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
+use perouter_bgp::fsm::SessionParams;
 use perouter_bgp::speaker::{PeerId as SpeakerPeer, SpeakerCommand, SpeakerEvent};
 use perouter_bgp::wire::{RouteRefresh, RouteRefreshSubtype, WireContext};
-use perouter_bgp::fsm::SessionParams;
 use perouter_evpn::MacAddress;
 use perouter_fib::desired::{ForwardingState, VrfRoutes};
-use perouter_rib::{
-    Family, FibTable, ForwardingDelta, L2VniConfig, NextHop, PeerConfig, PeerId as RibPeer, PeerRole, Rib, RibConfig,
-    RouteOp, VrfConfig, VrfId,
-};
 use perouter_rib::wire as ribwire;
+use perouter_rib::{
+    Family, FibTable, ForwardingDelta, L2VniConfig, NextHop, PeerConfig, PeerId as RibPeer,
+    PeerRole, Rib, RibConfig, RouteOp, VrfConfig, VrfId,
+};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -148,7 +148,11 @@ impl Routing {
     }
 
     /// Runs until both input channels close.
-    pub async fn run(mut self, mut events: mpsc::Receiver<SpeakerEvent>, mut commands: mpsc::Receiver<RoutingCommand>) {
+    pub async fn run(
+        mut self,
+        mut events: mpsc::Receiver<SpeakerEvent>,
+        mut commands: mpsc::Receiver<RoutingCommand>,
+    ) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
@@ -183,7 +187,12 @@ impl Routing {
     async fn handle_command(&mut self, cmd: RoutingCommand) {
         match cmd {
             RoutingCommand::Configure { plan, sessions } => self.configure(plan, sessions).await,
-            RoutingCommand::LocalMac { vni, mac, ip, present } => {
+            RoutingCommand::LocalMac {
+                vni,
+                mac,
+                ip,
+                present,
+            } => {
                 if let Some(rib) = self.rib.as_mut() {
                     if let Err(e) = rib.handle_local_mac(vni, mac, ip, present, false) {
                         debug!(vni, %mac, error = %e, "local MAC ignored");
@@ -213,7 +222,13 @@ impl Routing {
         // `network <host IP>/32`).
         if let Some(p) = &plan.passthrough {
             for v in p.host_session.v4.iter().chain(p.host_session.v6.iter()) {
-                default_networks.push(IpNet::new(v.host.addr(), if v.host.addr().is_ipv4() { 32 } else { 128 }).expect("host route"));
+                default_networks.push(
+                    IpNet::new(
+                        v.host.addr(),
+                        if v.host.addr().is_ipv4() { 32 } else { 128 },
+                    )
+                    .expect("host route"),
+                );
             }
         }
         RibConfig {
@@ -251,7 +266,13 @@ impl Routing {
                 .host_session
                 .iter()
                 .flat_map(|hs| hs.v4.iter().chain(hs.v6.iter()))
-                .map(|v| IpNet::new(v.host.addr(), if v.host.addr().is_ipv4() { 32 } else { 128 }).expect("host route"))
+                .map(|v| {
+                    IpNet::new(
+                        v.host.addr(),
+                        if v.host.addr().is_ipv4() { 32 } else { 128 },
+                    )
+                    .expect("host route")
+                })
                 .collect();
             let rd_index = match l.rd {
                 perouter_evpn::RouteDistinguisher::Ipv4 { number, .. } => number,
@@ -270,7 +291,12 @@ impl Routing {
             });
             self.vrf_tables.insert(id, (l.vrf.clone(), l.table));
         }
-        let gone: Vec<VrfId> = self.vrf_tables.keys().filter(|id| !wanted.contains(id)).copied().collect();
+        let gone: Vec<VrfId> = self
+            .vrf_tables
+            .keys()
+            .filter(|id| !wanted.contains(id))
+            .copied()
+            .collect();
         for id in gone {
             rib.handle_vrf_removed(id);
             if self.vrf_tables.remove(&id).is_some() {
@@ -279,7 +305,11 @@ impl Routing {
                 self.forwarding_dirty = true;
             }
         }
-        let old_l2: BTreeSet<u32> = self.plan.iter().flat_map(|p| p.l2vnis.iter().map(|l| l.vni)).collect();
+        let old_l2: BTreeSet<u32> = self
+            .plan
+            .iter()
+            .flat_map(|p| p.l2vnis.iter().map(|l| l.vni))
+            .collect();
         for l in &plan.l2vnis {
             let rd_index = match l.rd {
                 perouter_evpn::RouteDistinguisher::Ipv4 { number, .. } => number,
@@ -318,13 +348,18 @@ impl Routing {
                             refresh.push((*id, *f));
                         }
                     }
-                    Err(e) => warn!(peer = %id, error = %e, "cannot re-register the session in the new RIB"),
+                    Err(e) => {
+                        warn!(peer = %id, error = %e, "cannot re-register the session in the new RIB")
+                    }
                 }
             }
             self.stale.clear();
             for (peer, family) in refresh {
                 let request = RouteRefresh::new(family, RouteRefreshSubtype::Normal);
-                let _ = self.speaker.send(SpeakerCommand::RouteRefresh { peer, request }).await;
+                let _ = self
+                    .speaker
+                    .send(SpeakerCommand::RouteRefresh { peer, request })
+                    .await;
             }
         }
     }
@@ -335,8 +370,17 @@ impl Routing {
             return;
         };
         match ev {
-            SpeakerEvent::PeerUp { peer, remote, local, params } => {
-                let role = self.roles.get(&remote.ip()).cloned().unwrap_or(SessionRole::Fabric);
+            SpeakerEvent::PeerUp {
+                peer,
+                remote,
+                local,
+                params,
+            } => {
+                let role = self
+                    .roles
+                    .get(&remote.ip())
+                    .cloned()
+                    .unwrap_or(SessionRole::Fabric);
                 let rib_role = match &role {
                     SessionRole::Fabric => PeerRole::Fabric,
                     SessionRole::Host { vni, .. } => PeerRole::Host(VrfId(*vni)),
@@ -351,12 +395,28 @@ impl Routing {
                             IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80 => Some(a),
                             _ => None,
                         };
-                        self.peers.insert(peer, Peer { rib: id, ebgp: !params.ibgp, local, tx: params.tx.clone(), params, link_local, remote, role });
+                        self.peers.insert(
+                            peer,
+                            Peer {
+                                rib: id,
+                                ebgp: !params.ibgp,
+                                local,
+                                tx: params.tx.clone(),
+                                params,
+                                link_local,
+                                remote,
+                                role,
+                            },
+                        );
                     }
                     Err(e) => warn!(%peer, %remote, error = %e, "RIB refused the session"),
                 }
             }
-            SpeakerEvent::PeerDown { peer, reason, graceful } => {
+            SpeakerEvent::PeerDown {
+                peer,
+                reason,
+                graceful,
+            } => {
                 if let Some(p) = self.peers.remove(&peer) {
                     let res = if graceful {
                         info!(%peer, remote = %p.remote, ?reason, "session down gracefully: keeping its routes as stale");
@@ -372,7 +432,9 @@ impl Routing {
                 }
             }
             SpeakerEvent::Updates { peer, updates } => {
-                let Some(p) = self.peers.get(&peer) else { return };
+                let Some(p) = self.peers.get(&peer) else {
+                    return;
+                };
                 let ebgp = p.ebgp;
                 for u in &updates {
                     if let Some(f) = ribwire::end_of_rib(u) {
@@ -395,7 +457,11 @@ impl Routing {
                 warn!(%peer, family = ?request.family, "route refresh request: re-advertisement on request is not implemented yet");
             }
             SpeakerEvent::StaleExpired { peer, family } => {
-                let rib_peer = self.stale.get(&peer).copied().or_else(|| self.peers.get(&peer).map(|p| p.rib));
+                let rib_peer = self
+                    .stale
+                    .get(&peer)
+                    .copied()
+                    .or_else(|| self.peers.get(&peer).map(|p| p.rib));
                 if let (Some(id), Some(f)) = (rib_peer, rib_family(family)) {
                     info!(%peer, ?family, "graceful restart timer expired: purging stale routes");
                     if let Err(e) = rib.handle_stale_expired(id, f) {
@@ -428,7 +494,11 @@ impl Routing {
         // partial table would make graceful-restart helpers purge routes we are about to re-learn
         // (RFC 4724 §4.1: the restarting speaker defers its updates until its peers' End-of-RIBs).
         let mut sends = Vec::new();
-        let peers = if self.forwarding_released { self.peers.iter().collect::<Vec<_>>() } else { Vec::new() };
+        let peers = if self.forwarding_released {
+            self.peers.iter().collect::<Vec<_>>()
+        } else {
+            Vec::new()
+        };
         for (id, p) in peers {
             while let Some(batch) = rib.poll_adj_out(p.rib, 4096) {
                 match ribwire::adj_out_updates(&batch, &p.tx, p.link_local) {
@@ -439,13 +509,19 @@ impl Routing {
             }
         }
         for (peer, updates) in sends {
-            if self.speaker.send(SpeakerCommand::Send { peer, updates }).await.is_err() {
+            if self
+                .speaker
+                .send(SpeakerCommand::Send { peer, updates })
+                .await
+                .is_err()
+            {
                 return;
             }
         }
         if self.forwarding_dirty && self.forwarding_released {
             self.forwarding_dirty = false;
-            let cmd = perouter_fib::reconcile::Command::SetForwarding(Box::new(self.forwarding.clone()));
+            let cmd =
+                perouter_fib::reconcile::Command::SetForwarding(Box::new(self.forwarding.clone()));
             let _ = self.fib.send(cmd).await;
         }
     }
@@ -479,23 +555,40 @@ impl Routing {
             s.attribute_sets = st.attribute_sets;
         }
         for (id, (name, _)) in &self.vrf_tables {
-            let routes = self.forwarding.vrf_routes.get(&id.0).map(vrf_route_views).unwrap_or_default();
+            let routes = self
+                .forwarding
+                .vrf_routes
+                .get(&id.0)
+                .map(vrf_route_views)
+                .unwrap_or_default();
             s.vrfs.insert(name.clone(), routes);
         }
         s.default_table = self
             .forwarding
             .default_routes
             .iter()
-            .map(|(prefix, gws)| VrfRouteView { prefix: *prefix, next_hops: gws.iter().map(|g| format!("via {g}")).collect() })
+            .map(|(prefix, gws)| VrfRouteView {
+                prefix: *prefix,
+                next_hops: gws.iter().map(|g| format!("via {g}")).collect(),
+            })
             .collect();
         s.remote_macs = self.forwarding.remote_macs.len();
         s.flood_entries = self.forwarding.flood.len();
-        s.peers = self.peers.values().map(|p| (p.remote.to_string(), format!("{:?}", p.role))).collect();
+        s.peers = self
+            .peers
+            .values()
+            .map(|p| (p.remote.to_string(), format!("{:?}", p.role)))
+            .collect();
         s
     }
 }
 
-fn peer_config(role: PeerRole, remote: SocketAddr, local: SocketAddr, params: &SessionParams) -> PeerConfig {
+fn peer_config(
+    role: PeerRole,
+    remote: SocketAddr,
+    local: SocketAddr,
+    params: &SessionParams,
+) -> PeerConfig {
     PeerConfig {
         role,
         local_asn: params.local_as,
@@ -503,7 +596,11 @@ fn peer_config(role: PeerRole, remote: SocketAddr, local: SocketAddr, params: &S
         remote_address: remote.ip(),
         local_address: local.ip(),
         remote_router_id: params.peer_id,
-        families: params.families.iter().filter_map(|f| rib_family(*f)).collect(),
+        families: params
+            .families
+            .iter()
+            .filter_map(|f| rib_family(*f))
+            .collect(),
         route_reflector_client: false,
         allowas_in: if params.ibgp { 0 } else { 1 },
     }
@@ -514,15 +611,23 @@ fn peer_config(role: PeerRole, remote: SocketAddr, local: SocketAddr, params: &S
 fn vrf_route_views(vr: &VrfRoutes) -> Vec<VrfRouteView> {
     let mut views: BTreeMap<IpNet, Vec<String>> = BTreeMap::new();
     for (prefix, vteps) in &vr.routes {
-        views.entry(*prefix).or_default().extend(vteps.iter().map(|v| match vr.router_macs.get(v) {
-            Some(m) => format!("vtep {v} rmac {m}"),
-            None => format!("vtep {v}"),
-        }));
+        views.entry(*prefix).or_default().extend(vteps.iter().map(
+            |v| match vr.router_macs.get(v) {
+                Some(m) => format!("vtep {v} rmac {m}"),
+                None => format!("vtep {v}"),
+            },
+        ));
     }
     for (prefix, gws) in &vr.gateway_routes {
-        views.entry(*prefix).or_default().extend(gws.iter().map(|g| format!("via {g}")));
+        views
+            .entry(*prefix)
+            .or_default()
+            .extend(gws.iter().map(|g| format!("via {g}")));
     }
-    views.into_iter().map(|(prefix, next_hops)| VrfRouteView { prefix, next_hops }).collect()
+    views
+        .into_iter()
+        .map(|(prefix, next_hops)| VrfRouteView { prefix, next_hops })
+        .collect()
 }
 
 /// Applies one RIB forwarding delta to the datapath's wanted forwarding state.
@@ -531,11 +636,24 @@ fn vrf_route_views(vr: &VrfRoutes) -> Vec<VrfRouteView> {
 /// L3VNI) and carry the VRF's kernel table from `tables`. Type-5 next hops (VXLAN) go to
 /// `routes` with their router MAC; plain gateways (routes from the VRF's host session) go to
 /// `gateway_routes`, so the kernel forwards decapsulated traffic to the host as well.
-pub fn apply_delta(fwd: &mut ForwardingState, tables: &BTreeMap<VrfId, (String, u32)>, d: ForwardingDelta) {
+pub fn apply_delta(
+    fwd: &mut ForwardingState,
+    tables: &BTreeMap<VrfId, (String, u32)>,
+    d: ForwardingDelta,
+) {
     match d {
-        ForwardingDelta::Route { table: FibTable::Vrf(id), prefix, op } => {
-            let Some((_, table)) = tables.get(&id) else { return };
-            let vr = fwd.vrf_routes.entry(id.0).or_insert_with(|| VrfRoutes { table: *table, ..Default::default() });
+        ForwardingDelta::Route {
+            table: FibTable::Vrf(id),
+            prefix,
+            op,
+        } => {
+            let Some((_, table)) = tables.get(&id) else {
+                return;
+            };
+            let vr = fwd.vrf_routes.entry(id.0).or_insert_with(|| VrfRoutes {
+                table: *table,
+                ..Default::default()
+            });
             vr.table = *table;
             match op {
                 RouteOp::Add(nhs) | RouteOp::Replace(nhs) => {
@@ -543,7 +661,9 @@ pub fn apply_delta(fwd: &mut ForwardingState, tables: &BTreeMap<VrfId, (String, 
                     let mut gateways = BTreeSet::new();
                     for nh in nhs {
                         match nh {
-                            NextHop::Vxlan { vtep, router_mac, .. } => {
+                            NextHop::Vxlan {
+                                vtep, router_mac, ..
+                            } => {
                                 vr.router_macs.insert(vtep, router_mac);
                                 vteps.insert(vtep);
                             }
@@ -572,7 +692,11 @@ pub fn apply_delta(fwd: &mut ForwardingState, tables: &BTreeMap<VrfId, (String, 
             let used: BTreeSet<IpAddr> = vr.routes.values().flatten().copied().collect();
             vr.router_macs.retain(|v, _| used.contains(v));
         }
-        ForwardingDelta::Route { table: FibTable::Default, prefix, op } => match op {
+        ForwardingDelta::Route {
+            table: FibTable::Default,
+            prefix,
+            op,
+        } => match op {
             RouteOp::Add(nhs) | RouteOp::Replace(nhs) => {
                 let gws: BTreeSet<IpAddr> = nhs
                     .into_iter()
@@ -635,34 +759,67 @@ mod tests {
         apply_delta(
             &mut fwd,
             &tables(),
-            route("192.168.20.0/24", RouteOp::Add(vec![NextHop::Vxlan { vtep, vni: 100, router_mac: rmac }])),
+            route(
+                "192.168.20.0/24",
+                RouteOp::Add(vec![NextHop::Vxlan {
+                    vtep,
+                    vni: 100,
+                    router_mac: rmac,
+                }]),
+            ),
         );
-        apply_delta(&mut fwd, &tables(), route("10.250.0.1/32", RouteOp::Add(vec![NextHop::Gateway(host)])));
+        apply_delta(
+            &mut fwd,
+            &tables(),
+            route("10.250.0.1/32", RouteOp::Add(vec![NextHop::Gateway(host)])),
+        );
         // The datapath looks VRF routes up by L3VNI and checks the table against its VRF's.
         assert_eq!(fwd.vrf_routes.keys().copied().collect::<Vec<_>>(), [100]);
         let vr = &fwd.vrf_routes[&100];
         assert_eq!(vr.table, 1100);
-        assert_eq!(vr.routes[&"192.168.20.0/24".parse::<IpNet>().unwrap()], [vtep].into());
+        assert_eq!(
+            vr.routes[&"192.168.20.0/24".parse::<IpNet>().unwrap()],
+            [vtep].into()
+        );
         assert_eq!(vr.router_macs[&vtep], rmac);
-        assert_eq!(vr.gateway_routes[&"10.250.0.1/32".parse::<IpNet>().unwrap()], [host].into());
-        assert!(!vr.routes.contains_key(&"10.250.0.1/32".parse::<IpNet>().unwrap()));
+        assert_eq!(
+            vr.gateway_routes[&"10.250.0.1/32".parse::<IpNet>().unwrap()],
+            [host].into()
+        );
+        assert!(!vr
+            .routes
+            .contains_key(&"10.250.0.1/32".parse::<IpNet>().unwrap()));
         fwd.validate().unwrap();
         let views = vrf_route_views(vr);
         assert_eq!(views.len(), 2);
         assert_eq!(views[0].next_hops, ["via 192.169.10.2"]);
-        assert_eq!(views[1].next_hops, ["vtep 100.64.0.1 rmac aa:bb:cc:00:00:64"]);
+        assert_eq!(
+            views[1].next_hops,
+            ["vtep 100.64.0.1 rmac aa:bb:cc:00:00:64"]
+        );
         // The host route moves to the fabric: the gateway goes, the VTEP comes.
         apply_delta(
             &mut fwd,
             &tables(),
-            route("10.250.0.1/32", RouteOp::Replace(vec![NextHop::Vxlan { vtep, vni: 100, router_mac: rmac }])),
+            route(
+                "10.250.0.1/32",
+                RouteOp::Replace(vec![NextHop::Vxlan {
+                    vtep,
+                    vni: 100,
+                    router_mac: rmac,
+                }]),
+            ),
         );
         let vr = &fwd.vrf_routes[&100];
         assert!(vr.gateway_routes.is_empty());
         assert_eq!(vr.routes.len(), 2);
         // Withdrawals drop routes and the router MAC of a VTEP no route uses any more.
         apply_delta(&mut fwd, &tables(), route("10.250.0.1/32", RouteOp::Delete));
-        apply_delta(&mut fwd, &tables(), route("192.168.20.0/24", RouteOp::Delete));
+        apply_delta(
+            &mut fwd,
+            &tables(),
+            route("192.168.20.0/24", RouteOp::Delete),
+        );
         let vr = &fwd.vrf_routes[&100];
         assert!(vr.routes.is_empty() && vr.gateway_routes.is_empty() && vr.router_macs.is_empty());
         // A VRF the routing task does not know (removed meanwhile) is ignored.

@@ -144,17 +144,30 @@ pub fn planned_sessions(plan: &NodePlan) -> Vec<PlannedSession> {
         out.push(PlannedSession {
             role: SessionRole::Fabric,
             vrf: None,
-            neighbor: NeighborConfig { target, limit, peer },
+            neighbor: NeighborConfig {
+                target,
+                limit,
+                peer,
+            },
         });
     }
     for l in &plan.l3vnis {
         if let Some(hs) = &l.host_session {
-            let role = SessionRole::Host { vrf: l.vrf.clone(), vni: l.vni };
+            let role = SessionRole::Host {
+                vrf: l.vrf.clone(),
+                vni: l.vni,
+            };
             host_sessions(plan, hs, role, Some(l.vrf.clone()), &mut out);
         }
     }
     if let Some(p) = &plan.passthrough {
-        host_sessions(plan, &p.host_session, SessionRole::Passthrough, None, &mut out);
+        host_sessions(
+            plan,
+            &p.host_session,
+            SessionRole::Passthrough,
+            None,
+            &mut out,
+        );
     }
     out
 }
@@ -187,22 +200,49 @@ mod tests {
         assert_eq!(s.len(), 4);
         let fabric = &s[0];
         assert_eq!(fabric.role, SessionRole::Fabric);
-        assert_eq!(fabric.neighbor.target, NeighborTarget::Address("192.168.11.2".parse().unwrap()));
-        assert_eq!(fabric.neighbor.peer.families, vec![Family::Ipv4Unicast, Family::L2vpnEvpn]);
-        assert_eq!((fabric.neighbor.peer.hold_time, fabric.neighbor.peer.keepalive), (9, Some(3)));
+        assert_eq!(
+            fabric.neighbor.target,
+            NeighborTarget::Address("192.168.11.2".parse().unwrap())
+        );
+        assert_eq!(
+            fabric.neighbor.peer.families,
+            vec![Family::Ipv4Unicast, Family::L2vpnEvpn]
+        );
+        assert_eq!(
+            (
+                fabric.neighbor.peer.hold_time,
+                fabric.neighbor.peer.keepalive
+            ),
+            (9, Some(3))
+        );
         assert_eq!(fabric.neighbor.peer.allowas_in, Some(1));
         assert!(fabric.neighbor.peer.graceful_restart.forwarding_preserved);
         let red4 = &s[1];
-        assert_eq!(red4.role, SessionRole::Host { vrf: "red".into(), vni: 100 });
+        assert_eq!(
+            red4.role,
+            SessionRole::Host {
+                vrf: "red".into(),
+                vni: 100
+            }
+        );
         assert_eq!(red4.vrf.as_deref(), Some("red"));
-        assert_eq!(red4.neighbor.target, NeighborTarget::Address("192.169.10.4".parse().unwrap()));
-        assert_eq!(red4.neighbor.peer.local_address, Some("192.169.10.1".parse().unwrap()));
+        assert_eq!(
+            red4.neighbor.target,
+            NeighborTarget::Address("192.169.10.4".parse().unwrap())
+        );
+        assert_eq!(
+            red4.neighbor.peer.local_address,
+            Some("192.169.10.1".parse().unwrap())
+        );
         assert_eq!(red4.neighbor.peer.remote_as, RemoteAs::Number(64515));
         assert_eq!(s[2].neighbor.peer.families, vec![Family::Ipv6Unicast]);
         let pt = &s[3];
         assert_eq!(pt.role, SessionRole::Passthrough);
         assert_eq!(pt.vrf, None);
-        assert!(pt.neighbor.peer.next_hop_self, "iBGP host session gets next-hop-self");
+        assert!(
+            pt.neighbor.peer.next_hop_self,
+            "iBGP host session gets next-hop-self"
+        );
         assert_eq!(peer_address(pt), Some("192.169.100.4".parse().unwrap()));
     }
 }

@@ -1,0 +1,319 @@
+#!/usr/bin/env bash
+# End-to-end test of `perouter run` with an L3VNI, against an FRR leaf with `vrf red vni 100`.
+# Needs a kernel with VRF (CONFIG_NET_VRF): run it through e2e-l3vni-guest.sh on machines whose
+# kernel lacks it. Upstream's lab, reduced to one leaf, one host behind it and one node:
+#
+#   cargo build -p perouter-agent && sudo interop/frr-lab/e2e-l3vni.sh
+#
+# Topology (all namespaces created here, names prefixed with a per-run tag):
+#   TAG-leaf   FRR leaf AS 64520, VTEP 100.64.0.1 on lo, underlay 192.168.11.2/24 (leaf-eth0);
+#              kernel VRF red (table 1100), br100 (fixed MAC = the leaf's router MAC) and vxlan100
+#              (nolearning, local 100.64.0.1) for the L3VNI; leaf-red 192.168.20.1/24 in VRF red
+#   TAG-ha     hostA_red 192.168.20.2/24 behind the leaf, default via 192.168.20.1
+#   TAG-host   the node's host namespace: toswitch1 192.168.11.3/24 (moved by perouter into the
+#              router namespace), host-e-100 192.169.10.2 (made by perouter), FRR host speaker
+#              AS 64515 advertising the service IP 10.250.0.1/32 (on lo)
+#   TAG-pe     the router namespace perouter builds (VRF red, br-pe-100, vni100, pe-e-100, VTEP)
+#
+# Checks: sessions up; the leaf's type-5 192.168.20.0/24 lands in VRF table 1100 via the leaf VTEP
+# and reaches the host speaker; the service IP reaches the leaf as a type-5 route from our VTEP with
+# our router MAC and RT 64514:100, and the leaf imports it into VRF red; a ping from hostA_red to the
+# service IP crosses VXLAN; live change (add L3VNI blue, remove it) leaves red's sessions up; a
+# restart of perouter keeps the ping flowing (loss measured and reported).
+#
+# Route targets: the node exports FRR's auto RT of ITS AS (64514:100) and the leaf exports
+# 64520:100. Nothing is configured on the leaf: FRR matches auto-derived import RTs of a VRF on
+# the local-administrator part only (the VNI, like `route-target import *:100`) so that eBGP
+# fabrics, where every AS differs, work with auto RTs; perouter does the same (its auto import is
+# `*:<vni>`). LEAF_IMPORT_RT=64514:100 configures an explicit import on the leaf instead.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+PEROUTER=${PEROUTER:-$ROOT/target/debug/perouter}
+TAG=l3$$
+DIR=$(mktemp -d /tmp/perouter-e2e-l3vni.XXXXXX)
+chmod 755 "$DIR"
+HOST=${TAG}host; PE=${TAG}pe; LEAF=${TAG}leaf; HA=${TAG}ha
+LEAF_RMAC=aa:bb:cc:00:00:65
+FAIL=0
+PIDS=()
+declare -A RESULT
+declare -A DETAIL
+
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for f in "$DIR"/*/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+  sleep 0.5
+  for n in $HOST $PE $LEAF $HA; do ip netns del "$n" 2>/dev/null; done
+  if [ -n "${KEEP:-}" ]; then echo "logs kept in $DIR"; else rm -rf "$DIR"; fi
+}
+trap cleanup EXIT
+
+say() { echo "[e2e-l3vni $(date +%T)] $*"; }
+check() { # NAME CMD...
+  local name=$1; shift
+  if "$@"; then RESULT[$name]=ok; say "ok    $name"; else RESULT[$name]=FAIL; FAIL=1; say "FAIL  $name"; fi
+}
+wait_until() { # SECONDS CMD...
+  local t=$1; shift
+  for _ in $(seq $((t * 2))); do "$@" && return 0; sleep 0.5; done
+  return 1
+}
+
+if ! ip link add "${TAG}v" type vrf table 4242 2>/dev/null; then
+  echo "e2e-l3vni: this kernel has no VRF support (CONFIG_NET_VRF); run interop/frr-lab/e2e-l3vni-guest.sh" >&2
+  exit 2
+fi
+ip link del "${TAG}v"
+[ -x "$PEROUTER" ] || { echo "e2e-l3vni: $PEROUTER missing (cargo build -p perouter-agent)" >&2; exit 2; }
+
+for n in $HOST $PE $LEAF $HA; do ip netns add "$n"; ip -n "$n" link set lo up; done
+# Underlay link: toswitch1 in the host namespace (perouter moves it), leaf-eth0 on the leaf.
+ip link add toswitch1 netns $HOST type veth peer name leaf-eth0 netns $LEAF
+ip -n $HOST addr add 192.168.11.3/24 dev toswitch1
+ip -n $HOST link set toswitch1 up
+ip -n $LEAF addr add 192.168.11.2/24 dev leaf-eth0
+ip -n $LEAF link set leaf-eth0 up
+ip -n $LEAF addr add 100.64.0.1/32 dev lo
+# The leaf's L3VNI, as upstream's lab builds it.
+ip -n $LEAF link add red type vrf table 1100
+ip -n $LEAF link set red up
+ip -n $LEAF link add br100 type bridge
+ip -n $LEAF link set br100 master red address $LEAF_RMAC addrgenmode none
+ip -n $LEAF link add vxlan100 type vxlan id 100 dstport 4789 local 100.64.0.1 nolearning
+ip -n $LEAF link set vxlan100 master br100 addrgenmode none
+ip -n $LEAF link set vxlan100 type bridge_slave neigh_suppress on learning off
+ip -n $LEAF link set br100 up
+ip -n $LEAF link set vxlan100 up
+# hostA_red behind the leaf, in VRF red.
+ip link add leaf-red netns $LEAF type veth peer name eth0 netns $HA
+ip -n $LEAF link set leaf-red master red
+ip -n $LEAF addr add 192.168.20.1/24 dev leaf-red
+ip -n $LEAF link set leaf-red up
+ip -n $HA addr add 192.168.20.2/24 dev eth0
+ip -n $HA link set eth0 up
+ip -n $HA route add default via 192.168.20.1
+ip netns exec $LEAF sysctl -qw net.ipv4.ip_forward=1
+# The service IP of the node's host.
+ip -n $HOST addr add 10.250.0.1/32 dev lo
+
+start_frr() { # NAME NS
+  mkdir -p "$DIR/$1"; chown -R frr:frr "$DIR/$1"
+  ip netns exec "$2" /usr/lib/frr/zebra -d -N "$TAG$1" -f "$DIR/$1/frr.conf" -i "$DIR/$1/zebra.pid" \
+    -z "$DIR/$1/zserv.api" --vty_socket "$DIR/$1" >"$DIR/$1/zebra.out" 2>&1
+  ip netns exec "$2" /usr/lib/frr/bgpd -d -N "$TAG$1" -f "$DIR/$1/frr.conf" -i "$DIR/$1/bgpd.pid" \
+    -z "$DIR/$1/zserv.api" --vty_socket "$DIR/$1" >"$DIR/$1/bgpd.out" 2>&1
+}
+vty() { vtysh --vty_socket "$DIR/$1" -c "$2" 2>/dev/null; }
+
+mkdir -p "$DIR/leaf" "$DIR/hostfrr"
+LEAF_RT_LINE=""
+[ -n "${LEAF_IMPORT_RT:-}" ] && LEAF_RT_LINE="  route-target import $LEAF_IMPORT_RT"
+cat > "$DIR/leaf/frr.conf" <<CONF
+hostname leaf
+vrf red
+ vni 100
+exit-vrf
+router bgp 64520
+ bgp router-id 100.64.0.1
+ no bgp ebgp-requires-policy
+ no bgp default ipv4-unicast
+ bgp graceful-restart
+ neighbor 192.168.11.3 remote-as 64514
+ neighbor 192.168.11.3 timers 3 9
+ address-family ipv4 unicast
+  network 100.64.0.1/32
+  neighbor 192.168.11.3 activate
+ exit-address-family
+ address-family l2vpn evpn
+  neighbor 192.168.11.3 activate
+  advertise-all-vni
+ exit-address-family
+router bgp 64520 vrf red
+ bgp router-id 100.64.0.1
+ no bgp ebgp-requires-policy
+ address-family ipv4 unicast
+  redistribute connected
+ exit-address-family
+ address-family l2vpn evpn
+  advertise ipv4 unicast
+$LEAF_RT_LINE
+ exit-address-family
+CONF
+cat > "$DIR/hostfrr/frr.conf" <<CONF
+hostname hostspeaker
+router bgp 64515
+ bgp router-id 10.250.0.1
+ no bgp ebgp-requires-policy
+ no bgp default ipv4-unicast
+ bgp graceful-restart
+ neighbor 192.169.10.1 remote-as 64514
+ neighbor 192.169.10.1 timers 3 9
+ address-family ipv4 unicast
+  network 10.250.0.1/32
+  neighbor 192.169.10.1 activate
+ exit-address-family
+CONF
+start_frr leaf $LEAF
+
+# The node's configuration: upstream's static files.
+mkdir -p "$DIR/cfg/configs"
+cat > "$DIR/cfg/configs/openpe_underlay.yaml" <<CONF
+underlays:
+  - asn: 64514
+    interfaces: [{type: NetworkDevice, networkDevice: {interfaceName: toswitch1}}]
+    neighbors:
+      - {asn: 64520, address: 192.168.11.2, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}
+    tunnelEndpoint: {cidrs: [100.65.0.0/24]}
+CONF
+cat > "$DIR/cfg/configs/openpe_red.yaml" <<CONF
+l3vnis:
+  - {name: red, vrf: red, vni: 100, hostSession: {asn: 64514, hostASN: 64515, localCIDR: {ipv4: 192.169.10.0/24}}}
+CONF
+echo "nodeIndex: {index: 0}" > "$DIR/cfg/node-config.yaml"
+
+SOCK=$DIR/api.sock
+start_perouter() {
+  RUST_LOG=${RUST_LOG:-info} "$PEROUTER" run --config-dir "$DIR/cfg" --router-netns $PE --host-netns $HOST \
+    --api-socket "$SOCK" --config-poll 1 >>"$DIR/perouter.log" 2>&1 &
+  PPID_RUN=$!
+  PIDS+=("$PPID_RUN")
+}
+pr() { "$PEROUTER" "$@" --api-socket "$SOCK"; }
+session_up() { # ADDR: Established per `perouter show bgp summary`
+  local st
+  st=$(pr show bgp summary -o json 2>/dev/null | \
+    jq -r --arg a "$1" '.[] | select(.remote | startswith($a)) | .session.state' 2>/dev/null | head -1)
+  [ "$st" = Established ]
+}
+# FRR's connectionsEstablished for a neighbour (a flap increments it).
+established() { # FRR-INSTANCE PEER
+  vty "$1" "show bgp neighbor $2 json" | jq -r --arg p "$2" '.[$p].connectionsEstablished // empty'
+}
+
+start_t=$(date +%s.%N)
+start_perouter
+# The host speaker peers with pe-e-100 once perouter has made the veth.
+wait_until 60 ip -n $HOST link show host-e-100 >/dev/null 2>&1
+start_frr hostfrr $HOST
+
+check vrf-red-built wait_until 30 sh -c "ip -n $PE -d link show red | grep -q 'vrf table 1100'"
+check l3vni-devices wait_until 30 sh -c "ip -n $PE link show br-pe-100 && ip -n $PE -d link show vni100 | grep -q 'id 100'"
+check pe-e-100-in-vrf sh -c "ip -n $PE link show pe-e-100 | grep -q 'master red'"
+check tcp-l3mdev-accept sh -c "[ \$(ip netns exec $PE sysctl -n net.ipv4.tcp_l3mdev_accept) = 1 ]"
+check leaf-session wait_until 90 session_up 192.168.11.2
+check host-session wait_until 90 session_up 192.169.10.2
+up_t=$(date +%s.%N)
+
+RMAC=$(pr show vni -o json 2>/dev/null | jq -r '.[] | select(.vni == 100) | .router_mac' | tr A-F a-f)
+say "our router MAC for L3VNI 100: $RMAC"
+check router-mac-on-br-pe-100 sh -c "ip -n $PE link show br-pe-100 | grep -qi 'ether $RMAC'"
+
+# Type-5 from the leaf -> our VRF table -> the host speaker.
+pe_has_leaf_route() { ip -n $PE route show table 1100 192.168.20.0/24 | grep -q 'via 100.64.0.1 dev br-pe-100'; }
+check leaf-type5-in-table-1100 wait_until 60 pe_has_leaf_route
+check leaf-rmac-neighbour sh -c "ip -n $PE neigh show dev br-pe-100 100.64.0.1 | grep -qi 'lladdr $LEAF_RMAC'"
+check leaf-rmac-fdb sh -c "bridge -n $PE fdb show dev vni100 | grep -qi '$LEAF_RMAC dst 100.64.0.1'"
+check leaf-vtep-underlay-route wait_until 30 sh -c "ip -n $PE route show 100.64.0.1 | grep -q 'via 192.168.11.2'"
+check show-vrf-red sh -c "'$PEROUTER' show vrf red --api-socket '$SOCK' -o json | grep -q 'vtep 100.64.0.1 rmac $LEAF_RMAC'"
+host_has_leaf_route() { vty hostfrr "show ip bgp 192.168.20.0/24 json" | grep -q '"valid":true'; }
+check leaf-route-at-host-speaker wait_until 60 host_has_leaf_route
+
+# Service IP from the host speaker -> installed in our VRF towards the host -> type-5 at the leaf.
+check service-ip-in-table-1100 wait_until 60 sh -c \
+  "ip -n $PE route show table 1100 10.250.0.1 | grep -q 'via 192.169.10.2 dev pe-e-100'"
+leaf_type5() { # prints what the leaf has for [5]:[0]:[32]:[10.250.0.1]; true when it matches
+  vty leaf "show bgp l2vpn evpn route type prefix json" > "$DIR/leaf-type5.json"
+  python3 - "$DIR/leaf-type5.json" "$RMAC" <<'PY'
+import json, sys
+data = json.load(open(sys.argv[1]))
+rmac = sys.argv[2].lower()
+found = []
+def walk(rd, o):
+    for k, v in o.items():
+        if isinstance(v, dict) and "10.250.0.1" in k and "[5]" in k:
+            for group in v.get("paths", []):
+                for p in (group if isinstance(group, list) else [group]):
+                    found.append((rd, k, p))
+for rd, v in data.items():
+    if isinstance(v, dict):
+        walk(rd, v)
+ok = False
+for rd, k, p in found:
+    ec = p.get("extendedCommunity", {}).get("string", "")
+    nhs = [n.get("ip") for n in p.get("nexthops", [])]
+    match = p.get("valid") and "RT:64514:100" in ec and ("Rmac:" + rmac) in ec.lower() and "100.65.0.0" in nhs
+    print(f"  leaf: rd {rd} {k} valid={p.get('valid')} nexthops={nhs} ext=\"{ec}\" -> {'match' if match else 'no match'}")
+    ok = ok or bool(match)
+sys.exit(0 if ok else 1)
+PY
+}
+check service-type5-at-leaf wait_until 60 leaf_type5
+check service-ip-imported-by-leaf wait_until 30 sh -c \
+  "ip -n $LEAF route show table 1100 10.250.0.1 | grep -q 'via 100.65.0.0 dev br100'"
+
+# The ping crosses VXLAN: the router namespace's vni100 counts the packets both ways.
+vx_packets() { ip -n $PE -s -j link show vni100 | jq '.[0].stats64.rx.packets + .[0].stats64.tx.packets'; }
+ping_ok() { ip netns exec $HA ping -c 1 -W 1 10.250.0.1 >/dev/null 2>&1; }
+check ping-hostA-to-service wait_until 60 ping_ok
+conv_t=$(date +%s.%N)
+before=$(vx_packets)
+ip netns exec $HA ping -c 5 -i 0.2 -W 1 10.250.0.1 >/dev/null 2>&1
+after=$(vx_packets)
+DETAIL[vxlan]="vni100 packets: $before -> $after"
+check ping-crosses-vxlan test $((after - before)) -ge 10
+say "${DETAIL[vxlan]}"
+say "start -> sessions Established: $(echo "$up_t - $start_t" | bc) s; -> routes installed and ping: $(echo "$conv_t - $start_t" | bc) s"
+
+# Live change: add L3VNI blue; red's sessions must not flap; then remove blue.
+leaf_est=$(established leaf 192.168.11.3)
+host_est=$(established hostfrr 192.169.10.1)
+cat > "$DIR/cfg/configs/openpe_blue.yaml" <<CONF
+l3vnis:
+  - {name: blue, vrf: blue, vni: 200, hostSession: {asn: 64514, hostASN: 64515, localCIDR: {ipv4: 192.169.11.0/24}}}
+CONF
+check blue-added wait_until 60 sh -c \
+  "ip -n $PE -d link show blue | grep -q vrf && ip -n $PE link show br-pe-200 | grep -q 'master blue' && ip -n $PE link show vni200 | grep -q 'master br-pe-200' && ip -n $HOST link show host-e-200"
+sleep 3
+check blue-in-show-vni sh -c "'$PEROUTER' show vni --api-socket '$SOCK' -o json | jq -e '.[] | select(.vni == 200)' >/dev/null"
+check red-ping-during-blue ping_ok
+rm "$DIR/cfg/configs/openpe_blue.yaml"
+check blue-removed wait_until 60 sh -c \
+  "! ip -n $PE link show br-pe-200 2>/dev/null && ! ip -n $PE link show vni200 2>/dev/null && ! ip -n $PE link show blue 2>/dev/null && ! ip -n $HOST link show host-e-200 2>/dev/null"
+sleep 3
+leaf_est2=$(established leaf 192.168.11.3)
+host_est2=$(established hostfrr 192.169.10.1)
+DETAIL[flaps]="leaf connectionsEstablished $leaf_est -> $leaf_est2, host speaker $host_est -> $host_est2"
+say "${DETAIL[flaps]}"
+check red-sessions-untouched test -n "$leaf_est" -a "$leaf_est" = "$leaf_est2" -a -n "$host_est" -a "$host_est" = "$host_est2"
+check red-still-forwards ping_ok
+
+# Restart: the ping across VXLAN continues while perouter is away.
+ip netns exec $HA ping -i 0.2 -c 100 -W 1 10.250.0.1 > "$DIR/ping.txt" 2>&1 &
+PING=$!
+sleep 2
+kill -TERM "$PPID_RUN"; wait "$PPID_RUN" 2>/dev/null
+sleep 2
+start_perouter
+both_up() { session_up 192.168.11.2 && session_up 192.169.10.2; }
+check restart-sessions-back wait_until 90 both_up
+wait "$PING"
+loss=$(grep -o '[0-9.]*% packet loss' "$DIR/ping.txt")
+DETAIL[restart]="restart: $loss over 20 s of pings at 5/s (perouter stopped for 2 s, then restarted)"
+say "${DETAIL[restart]}"
+check restart-no-loss grep -q ' 0% packet loss' "$DIR/ping.txt"
+check ping-after-restart wait_until 30 ping_ok
+
+echo
+printf '%-32s %s\n' CHECK RESULT
+for k in "${!RESULT[@]}"; do printf '%-32s %s\n' "$k" "${RESULT[$k]}"; done | sort
+for k in "${!DETAIL[@]}"; do echo "$k: ${DETAIL[$k]}"; done
+if [ $FAIL -ne 0 ]; then
+  echo "--- router namespace"; ip -n $PE -br link; ip -n $PE route show table all | grep -v '^local\|^broadcast\|^multicast\|fe80\|ff00' | head -40
+  echo "--- leaf"; vty leaf "show bgp summary"; vty leaf "show evpn vni"; vty leaf "show bgp l2vpn evpn route"; ip -n $LEAF route show table 1100
+  echo "--- host speaker"; vty hostfrr "show bgp summary"; vty hostfrr "show ip bgp"
+  echo "--- perouter log (tail)"; tail -n 80 "$DIR/perouter.log"
+  echo "E2E-L3VNI-FAILED"
+else
+  echo "E2E-L3VNI-PASSED"
+fi
+exit $FAIL
