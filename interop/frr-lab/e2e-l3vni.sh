@@ -66,7 +66,8 @@ fi
 ip link del "${TAG}v"
 [ -x "$PEROUTER" ] || { echo "e2e-l3vni: $PEROUTER missing (cargo build -p perouter-agent)" >&2; exit 2; }
 
-for n in $HOST $PE $LEAF $HA; do ip netns add "$n"; ip -n "$n" link set lo up; done
+# The router namespace is perouter's to create (a fresh start, not a restart).
+for n in $HOST $LEAF $HA; do ip netns add "$n"; ip -n "$n" link set lo up; done
 # Underlay link: toswitch1 in the host namespace (perouter moves it), leaf-eth0 on the leaf.
 ip link add toswitch1 netns $HOST type veth peer name leaf-eth0 netns $LEAF
 ip -n $HOST addr add 192.168.11.3/24 dev toswitch1
@@ -221,9 +222,10 @@ check leaf-route-at-host-speaker wait_until 60 host_has_leaf_route
 # Service IP from the host speaker -> installed in our VRF towards the host -> type-5 at the leaf.
 check service-ip-in-table-1100 wait_until 60 sh -c \
   "ip -n $PE route show table 1100 10.250.0.1 | grep -q 'via 192.169.10.2 dev pe-e-100'"
-leaf_type5() { # prints what the leaf has for [5]:[0]:[32]:[10.250.0.1]; true when it matches
+leaf_type5() { # writes what the leaf has for [5]:[0]:[32]:[10.250.0.1]; true when it matches
   vty leaf "show bgp l2vpn evpn route type prefix json" > "$DIR/leaf-type5.json"
-  python3 - "$DIR/leaf-type5.json" "$RMAC" <<'PY'
+  grep -q '10.250.0.1' "$DIR/leaf-type5.json" || return 1
+  python3 - "$DIR/leaf-type5.json" "$RMAC" > "$DIR/leaf-type5.txt" <<'PY'
 import json, sys
 data = json.load(open(sys.argv[1]))
 rmac = sys.argv[2].lower()
@@ -241,13 +243,14 @@ ok = False
 for rd, k, p in found:
     ec = p.get("extendedCommunity", {}).get("string", "")
     nhs = [n.get("ip") for n in p.get("nexthops", [])]
-    match = p.get("valid") and "RT:64514:100" in ec and ("Rmac:" + rmac) in ec.lower() and "100.65.0.0" in nhs
+    match = p.get("valid") and "RT:64514:100" in ec and ("rmac:" + rmac) in ec.lower() and "100.65.0.0" in nhs
     print(f"  leaf: rd {rd} {k} valid={p.get('valid')} nexthops={nhs} ext=\"{ec}\" -> {'match' if match else 'no match'}")
     ok = ok or bool(match)
 sys.exit(0 if ok else 1)
 PY
 }
 check service-type5-at-leaf wait_until 60 leaf_type5
+cat "$DIR/leaf-type5.txt"
 check service-ip-imported-by-leaf wait_until 30 sh -c \
   "ip -n $LEAF route show table 1100 10.250.0.1 | grep -q 'via 100.65.0.0 dev br100'"
 
@@ -288,19 +291,39 @@ check red-sessions-untouched test -n "$leaf_est" -a "$leaf_est" = "$leaf_est2" -
 check red-still-forwards ping_ok
 
 # Restart: the ping across VXLAN continues while perouter is away.
-ip netns exec $HA ping -i 0.2 -c 100 -W 1 10.250.0.1 > "$DIR/ping.txt" 2>&1 &
+ip netns exec $HA ping -i 0.2 -W 1 10.250.0.1 > "$DIR/ping.txt" 2>&1 &
 PING=$!
 sleep 2
+stop_t=$(date +%s.%N)
 kill -TERM "$PPID_RUN"; wait "$PPID_RUN" 2>/dev/null
-sleep 2
+DETAIL[exit]="perouter exited $(echo "$(date +%s.%N) - $stop_t" | bc) s after SIGTERM"
+say "${DETAIL[exit]}"
+# What forwarding looks like while perouter is away (for the report when loss is seen).
+{
+  echo "--- while perouter is away: leaf VRF red, leaf EVPN type-5, host routes, PE table 1100"
+  ip -n $LEAF route show table 1100
+  vty leaf "show bgp l2vpn evpn route type prefix"
+  vty leaf "show bgp neighbor 192.168.11.3 graceful-restart"
+  ip -n $HOST route
+  ip -n $PE route show table 1100
+  bridge -n $PE fdb show dev vni100
+} > "$DIR/away.txt" 2>&1
+sleep 1
+log_mark=$(wc -l < "$DIR/perouter.log")
 start_perouter
 both_up() { session_up 192.168.11.2 && session_up 192.169.10.2; }
 check restart-sessions-back wait_until 90 both_up
-wait "$PING"
-loss=$(grep -o '[0-9.]*% packet loss' "$DIR/ping.txt")
-DETAIL[restart]="restart: $loss over 20 s of pings at 5/s (perouter stopped for 2 s, then restarted)"
+back_t=$(date +%s.%N)
+# Keep pinging until the restarted perouter has converged and programmed forwarding.
+converged_again() { tail -n "+$((log_mark + 1))" "$DIR/perouter.log" | grep -q 'RIB converged'; }
+wait_until 60 converged_again
+sleep 3
+kill -INT "$PING"; wait "$PING"
+loss=$(grep -o '[0-9]* packets transmitted, [0-9]* received, [0-9.]*% packet loss' "$DIR/ping.txt")
+DETAIL[restart]="restart: $loss (pings at 5/s from 2 s before SIGTERM until the restarted perouter converged; sessions back $(echo "$back_t - $stop_t" | bc) s after SIGTERM)"
 say "${DETAIL[restart]}"
 check restart-no-loss grep -q ' 0% packet loss' "$DIR/ping.txt"
+[ "${RESULT[restart-no-loss]}" = ok ] || cat "$DIR/away.txt"
 check ping-after-restart wait_until 30 ping_ok
 
 echo

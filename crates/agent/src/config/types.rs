@@ -234,8 +234,9 @@ pub struct RouteReflectorConfig {
     pub cluster_id: Option<String>,
 }
 
-/// A BGP neighbour of the underlay (`neighbor.go`). Its `Debug` output redacts `password`
-/// (in Kubernetes mode it holds the value resolved from a Secret): logs never show a key.
+/// A BGP neighbour of the underlay (`neighbor.go`).
+// `Debug` is written by hand: it redacts `password` (in Kubernetes mode the value resolved from
+// a Secret), so logs never show a key. (Not a doc comment: doc comments become CRD descriptions.)
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = cel(&[

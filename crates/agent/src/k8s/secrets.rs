@@ -49,9 +49,11 @@ fn lookup(
 }
 
 /// Replaces every neighbour's `passwordSecret` by the password it names, in place. A reference
-/// that cannot be resolved is left as is (the session then cannot authenticate) and reported as a
-/// `DependencyFailed` failure of its Underlay, naming the neighbour and the Secret; the value of a
-/// password never appears in a message or a log.
+/// that cannot be resolved is left as is and reported as a `DependencyFailed` failure of its
+/// Underlay, naming the neighbour and the Secret (the daemon then keeps the running underlay, with
+/// its last good key, rather than run the session unauthenticated: see
+/// `runtime::node_config::apply_config`); the value of a password never appears in a message or a
+/// log.
 pub fn resolve_passwords(
     set: &mut ResourceSet,
     secrets: &BTreeMap<String, Secret>,

@@ -484,6 +484,89 @@ async fn kubernetes_config(
     Ok(k8s.applied)
 }
 
+/// Answers the local API and the probes while there is no plan yet (Kubernetes mode waiting for
+/// the API, or for an Underlay): alive (so the kubelet does not restart a pod that is merely
+/// waiting), not ready, and `perouter show status` says why.
+struct Waiting {
+    applied: watch::Receiver<Arc<AppliedConfig>>,
+}
+
+impl Responder for Waiting {
+    fn answer(&self, req: Request) -> BoxFuture<'_, Response> {
+        Box::pin(async move {
+            let applied = self.applied.borrow().clone();
+            match req {
+                Request::Status => value(&json!({
+                    "generation": applied.generation,
+                    "files": applied.files,
+                    "failed_resources": applied.failed_resources,
+                    "file_errors": applied.file_errors,
+                    "plan_error": applied.plan_error,
+                    "underlay_failed": applied.underlay_failed,
+                    "plan": null,
+                })),
+                _ => Response::Error(format!(
+                    "no node plan yet: {}",
+                    applied
+                        .plan_error
+                        .as_deref()
+                        .unwrap_or("waiting for the configuration")
+                )),
+            }
+        })
+    }
+
+    fn metrics(&self) -> BoxFuture<'_, String> {
+        Box::pin(async move {
+            let applied = self.applied.borrow().clone();
+            let mut m = MetricsText::default();
+            m.family(
+                "perouter_config_failed_resources",
+                "gauge",
+                "Resources skipped by validation.",
+            );
+            m.sample(
+                "perouter_config_failed_resources",
+                &[],
+                applied.failed_resources.len() as f64,
+            );
+            m.family(
+                "perouter_config_generation",
+                "counter",
+                "Node plans applied.",
+            );
+            m.sample("perouter_config_generation", &[], applied.generation as f64);
+            m.finish()
+        })
+    }
+
+    fn ready(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async { false })
+    }
+}
+
+/// Serves the local API and (if configured) the probes with `r`; the handles stop them.
+fn serve(opts: &RunOptions, r: Arc<dyn Responder>) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    {
+        let r = r.clone();
+        let path = opts.api_socket.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = api::serve_socket(path, r).await {
+                error!(error = %e, "local API stopped");
+            }
+        }));
+    }
+    if let Some(addr) = opts.metrics_addr {
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = api::serve_http(addr, r).await {
+                error!(error = %e, "metrics server stopped");
+            }
+        }));
+    }
+    tasks
+}
+
 /// Waits until the configuration yields a plan (Kubernetes mode may start with none: no static
 /// files, the API not answering yet); None when asked to stop meanwhile.
 async fn first_plan(
@@ -520,7 +603,23 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         None => static_config(&opts).await?,
         Some(controller) => kubernetes_config(&opts, controller, probe.clone()).await?,
     };
-    let Some(plan) = first_plan(&mut applied_rx, &mut term).await else {
+    let waiting = if applied_rx.borrow().plan.is_none() {
+        serve(
+            &opts,
+            Arc::new(Waiting {
+                applied: applied_rx.clone(),
+            }),
+        )
+    } else {
+        Vec::new()
+    };
+    let first = first_plan(&mut applied_rx, &mut term).await;
+    // Free the socket and the port for the real answers.
+    for t in waiting {
+        t.abort();
+        let _ = t.await;
+    }
+    let Some(plan) = first else {
         info!("stopped before a node plan was made");
         return Ok(());
     };
@@ -611,23 +710,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         sessions: std::sync::Mutex::new(sessions),
     });
     let _ = probe.set(shared.clone());
-    {
-        let r: Arc<dyn Responder> = shared.clone();
-        let path = opts.api_socket.clone();
-        tokio::spawn(async move {
-            if let Err(e) = api::serve_socket(path, r).await {
-                error!(error = %e, "local API stopped");
-            }
-        });
-    }
-    if let Some(addr) = opts.metrics_addr {
-        let r: Arc<dyn Responder> = shared.clone();
-        tokio::spawn(async move {
-            if let Err(e) = api::serve_http(addr, r).await {
-                error!(error = %e, "metrics server stopped");
-            }
-        });
-    }
+    let _servers = serve(&opts, shared.clone());
 
     // Apply configuration changes live.
     let mut current_plan = plan;
@@ -661,6 +744,33 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn waiting_for_a_plan_is_alive_not_ready_and_says_why() {
+        let (_tx, rx) = watch::channel(Arc::new(AppliedConfig {
+            plan: None,
+            failed_resources: Vec::new(),
+            file_errors: Vec::new(),
+            plan_error: Some("no valid Underlay applies to this node".into()),
+            underlay_failed: false,
+            files: Vec::new(),
+            generation: 0,
+        }));
+        let w = Waiting { applied: rx };
+        assert!(w.healthy());
+        assert!(!w.ready().await);
+        match w.answer(Request::Status).await {
+            Response::Ok(v) => {
+                assert_eq!(v["plan_error"], "no valid Underlay applies to this node")
+            }
+            Response::Error(e) => panic!("{e}"),
+        }
+        match w.answer(Request::BgpSummary).await {
+            Response::Error(e) => assert!(e.contains("no valid Underlay"), "{e}"),
+            Response::Ok(v) => panic!("{v}"),
+        }
+        assert!(w.metrics().await.contains("perouter_config_generation 0"));
+    }
 
     #[test]
     fn api_never_shows_passwords() {

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::check::resolve_node_index;
-use crate::config::resources::{FailedResource, ResourceSet};
+use crate::config::resources::{FailedResource, ResourceKind, ResourceSet};
 use crate::config::static_files::{self, FileError};
 use crate::config::validate::validate;
 use crate::plan::{derive_plan, NodePlan};
@@ -87,13 +87,30 @@ pub struct ConfigInput {
 /// plan of `previous` is kept — the same `Arc`, so the daemon sees no change — when the new
 /// configuration yields the same plan or none at all (an invalid underlay or an unknown index
 /// never tears the node down); `generation` counts the plans that replaced another.
+///
+/// An Underlay that already failed before validation (a `passwordSecret` that cannot be
+/// resolved) is not applied at all: running its sessions without their TCP-MD5 key would
+/// downgrade them to unauthenticated ones. It counts as an invalid underlay — the running plan,
+/// with the last good key, stays.
 pub fn apply_config(
     previous: Option<&AppliedConfig>,
-    input: ConfigInput,
+    mut input: ConfigInput,
     router_netns: &str,
 ) -> AppliedConfig {
     let generation = previous.map_or(0, |p| p.generation);
     let prev_plan = previous.and_then(|p| p.plan.clone());
+    let blocked: Vec<String> = input
+        .failed_before
+        .iter()
+        .filter(|f| f.kind == ResourceKind::Underlay)
+        .map(|f| f.name.clone())
+        .collect();
+    let before = input.resources.underlays.len();
+    input
+        .resources
+        .underlays
+        .retain(|u| !blocked.contains(&u.name));
+    let underlay_blocked = input.resources.underlays.len() != before;
     let v = validate(&input.resources);
     let planned = input
         .node_index
@@ -117,7 +134,7 @@ pub fn apply_config(
         failed_resources,
         file_errors: input.file_errors,
         plan_error,
-        underlay_failed: v.underlay_failed,
+        underlay_failed: v.underlay_failed || underlay_blocked,
         files: input.files,
         generation,
     }
@@ -301,6 +318,32 @@ mod tests {
     }
 
     #[test]
+    fn unresolved_password_keeps_the_running_plan_and_its_key() {
+        let mut with_key = api_set();
+        with_key.underlays[0].spec.neighbors[0].password = Some("k3y".into());
+        let a = apply_config(None, input(with_key, Ok(0)), "perouter");
+        let plan = a.plan.clone().unwrap();
+        let mut i = input(api_set(), Ok(0));
+        i.resources.underlays[0].spec.neighbors[0].password_secret = Some("md5".into());
+        i.failed_before = vec![FailedResource {
+            kind: ResourceKind::Underlay,
+            name: "u".into(),
+            reason: FailureReason::DependencyFailed,
+            message: "spec.neighbors[0].passwordSecret: Secret ns/md5 not found".into(),
+        }];
+        let b = apply_config(Some(&a), i.clone(), "perouter");
+        assert!(
+            Arc::ptr_eq(b.plan.as_ref().unwrap(), &plan),
+            "never an unauthenticated session"
+        );
+        assert_eq!(plan.neighbors[0].intent.password.as_deref(), Some("k3y"));
+        assert!(b.underlay_failed);
+        assert_eq!(b.failed_resources.len(), 1);
+        // At boot there is nothing to keep: no plan rather than one without the key.
+        assert!(apply_config(None, i, "perouter").plan.is_none());
+    }
+
+    #[test]
     fn failures_before_validation_come_first() {
         let mut bad = api_set();
         bad.l3vnis.push(Resource::new(
@@ -324,7 +367,10 @@ mod tests {
         let mut i = input(bad, Ok(0));
         i.failed_before = vec![secret.clone()];
         let a = apply_config(None, i, "perouter");
-        assert!(a.plan.is_some(), "the rest applies");
+        assert!(
+            a.plan.is_none() && a.underlay_failed,
+            "the blocked underlay is not applied"
+        );
         assert_eq!(a.failed_resources.len(), 2);
         assert_eq!(a.failed_resources[0], secret);
         assert_eq!(

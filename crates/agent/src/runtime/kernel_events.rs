@@ -1,0 +1,52 @@
+//! Kernel notifications from the router namespace, turned into inputs of their owners: MACs and
+//! MAC+IPs learned on L2VNI bridges go to the routing task (type-2 origination, RFC 7432 §9.1);
+//! drift (someone deleted our device or route) asks the datapath for a reconcile.
+
+use perouter_fib::reconcile::Command as FibCommand;
+use perouter_fib::watch::{self, KernelEvent};
+use perouter_fib::{Datapath, DatapathConfig, NodeDatapath};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use super::routing::RoutingCommand;
+
+/// Starts watching the router namespace (call once the namespace exists). The watch runs on its
+/// own thread; a task forwards its events until either channel closes.
+pub fn spawn(
+    node: &NodeDatapath,
+    host_netns: Option<String>,
+    routing: mpsc::Sender<RoutingCommand>,
+    fib: mpsc::Sender<FibCommand>,
+) -> Result<(), String> {
+    let mut dp = Datapath::open(&node.router_netns, DatapathConfig { host_netns, ..Default::default() })
+        .map_err(|e| e.to_string())?;
+    let observed = dp.observe(node).map_err(|e| e.to_string())?;
+    let seed = observed.router.ok_or("the router namespace does not exist yet")?;
+    let handle = dp.router_netns().ok_or("the router namespace is not open")?;
+    let (tx, mut rx) = mpsc::channel(1024);
+    watch::spawn(handle, &seed, tx).map_err(|e| e.to_string())?;
+    info!(netns = %node.router_netns, "watching the router namespace for local MACs, neighbours and drift");
+    tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            let sent = match ev {
+                KernelEvent::LocalMac { vni, mac, present } => {
+                    debug!(vni, %mac, present, "local MAC");
+                    routing.send(RoutingCommand::LocalMac { vni, mac, ip: None, present }).await.is_ok()
+                }
+                KernelEvent::LocalNeighbour { vni, ip, mac: Some(mac), present } => {
+                    debug!(vni, %ip, %mac, present, "local neighbour");
+                    routing.send(RoutingCommand::LocalMac { vni, mac, ip: Some(ip), present }).await.is_ok()
+                }
+                KernelEvent::LocalNeighbour { mac: None, .. } => true,
+                KernelEvent::Drift { what } => {
+                    warn!(%what, "datapath drift: reconciling");
+                    fib.send(FibCommand::Reconcile).await.is_ok()
+                }
+            };
+            if !sent {
+                return;
+            }
+        }
+    });
+    Ok(())
+}
