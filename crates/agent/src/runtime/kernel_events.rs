@@ -18,11 +18,21 @@ pub fn spawn(
     routing: mpsc::Sender<RoutingCommand>,
     fib: mpsc::Sender<FibCommand>,
 ) -> Result<(), String> {
-    let mut dp = Datapath::open(&node.router_netns, DatapathConfig { host_netns, ..Default::default() })
-        .map_err(|e| e.to_string())?;
+    let mut dp = Datapath::open(
+        &node.router_netns,
+        DatapathConfig {
+            host_netns,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
     let observed = dp.observe(node).map_err(|e| e.to_string())?;
-    let seed = observed.router.ok_or("the router namespace does not exist yet")?;
-    let handle = dp.router_netns().ok_or("the router namespace is not open")?;
+    let seed = observed
+        .router
+        .ok_or("the router namespace does not exist yet")?;
+    let handle = dp
+        .router_netns()
+        .ok_or("the router namespace is not open")?;
     let (tx, mut rx) = mpsc::channel(1024);
     watch::spawn(handle, &seed, tx).map_err(|e| e.to_string())?;
     info!(netns = %node.router_netns, "watching the router namespace for local MACs, neighbours and drift");
@@ -31,11 +41,32 @@ pub fn spawn(
             let sent = match ev {
                 KernelEvent::LocalMac { vni, mac, present } => {
                     debug!(vni, %mac, present, "local MAC");
-                    routing.send(RoutingCommand::LocalMac { vni, mac, ip: None, present }).await.is_ok()
+                    routing
+                        .send(RoutingCommand::LocalMac {
+                            vni,
+                            mac,
+                            ip: None,
+                            present,
+                        })
+                        .await
+                        .is_ok()
                 }
-                KernelEvent::LocalNeighbour { vni, ip, mac: Some(mac), present } => {
+                KernelEvent::LocalNeighbour {
+                    vni,
+                    ip,
+                    mac: Some(mac),
+                    present,
+                } => {
                     debug!(vni, %ip, %mac, present, "local neighbour");
-                    routing.send(RoutingCommand::LocalMac { vni, mac, ip: Some(ip), present }).await.is_ok()
+                    routing
+                        .send(RoutingCommand::LocalMac {
+                            vni,
+                            mac,
+                            ip: Some(ip),
+                            present,
+                        })
+                        .await
+                        .is_ok()
                 }
                 KernelEvent::LocalNeighbour { mac: None, .. } => true,
                 KernelEvent::Drift { what } => {

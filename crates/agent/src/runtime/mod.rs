@@ -19,6 +19,7 @@
 //! sessions come back with graceful restart (forwarding state preserved).
 
 pub mod datapath;
+pub mod kernel_events;
 pub mod kubernetes;
 pub mod node_config;
 pub mod node_status;
@@ -636,6 +637,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     let nics: Vec<String> = datapath::node_datapath(&plan, None).underlay_nics;
     let mtu = underlay_mtu(&nics, &opts.router_netns);
     let node: NodeDatapath = datapath::node_datapath(&plan, mtu);
+    let watch_node = node.clone();
     let netns = opts.router_netns.clone();
     let host_netns = opts.host_netns.clone();
     let dp = tokio::task::spawn_blocking(move || {
@@ -670,7 +672,17 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
 
     // Sessions.
     let (ev_tx, ev_rx) = mpsc::channel(1024);
-    let sessions = planned_sessions(&plan);
+    // RFC 4724 §4.1: after a restart the Restart State bit tells the peers we restarted with
+    // forwarding kept. The speaker sets it only on each session's first establishment, so the
+    // flag stays in every later plan too: a live change must not look like a changed neighbour.
+    let sessions_of = move |plan: &crate::plan::NodePlan| {
+        let mut sessions = planned_sessions(plan);
+        for s in &mut sessions {
+            s.neighbor.peer.graceful_restart.restarting = restarting;
+        }
+        sessions
+    };
+    let sessions = sessions_of(&plan);
     // One dual-stack listener: IPv4 peers arrive as v4-mapped addresses, which the speaker maps back.
     let listen = vec![SocketAddr::from(([0u16; 8], opts.bgp_port))];
     let speaker = speaker::start(
@@ -698,6 +710,16 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
             sessions: sessions.clone(),
         })
         .await;
+    // Local MACs and neighbours on L2VNI bridges feed type-2 origination; drift triggers a
+    // reconcile.
+    if let Err(e) = kernel_events::spawn(
+        &watch_node,
+        opts.host_netns.clone(),
+        routing_tx.clone(),
+        fib_tx.clone(),
+    ) {
+        warn!("kernel watch not started (local MACs will not be advertised): {e}");
+    }
     let mut neighbors = HashMap::new();
     sync_neighbors(&speaker_tx, &mut neighbors, &sessions).await;
     info!(sessions = sessions.len(), "BGP sessions configured");
@@ -725,7 +747,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
                 let nics = datapath::node_datapath(&plan, None).underlay_nics;
                 let node = datapath::node_datapath(&plan, underlay_mtu(&nics, &opts.router_netns));
                 let _ = fib_tx.send(FibCommand::SetNode(Box::new(node))).await;
-                let sessions = planned_sessions(&plan);
+                let sessions = sessions_of(&plan);
                 let _ = routing_tx.send(RoutingCommand::Configure { plan: plan.clone(), sessions: sessions.clone() }).await;
                 sync_neighbors(&speaker_tx, &mut neighbors, &sessions).await;
                 if let Ok(mut s) = shared.sessions.lock() { *s = sessions; }
