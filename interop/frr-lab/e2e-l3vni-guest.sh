@@ -25,8 +25,14 @@ for t in /usr/lib/frr/bgpd jq bc ping python3; do
     command -v "$t" >/dev/null || [[ -x $t ]] || { echo "e2e-l3vni-guest: $t missing" >&2; exit 2; }
 done
 
-cargo build -p perouter-agent --bin perouter
-perouter="$root/target/debug/perouter"
+# Reuse the binary `cargo test --workspace` built (same features); build it only if missing.
+[[ -x "$root/target/debug/perouter" ]] || cargo build -p perouter-agent --bin perouter
+# A private copy: the guest sees the host's filesystem live, and a concurrent build must not
+# swap the binary under the running test.
+bindir="$(mktemp -d /tmp/perouter-e2e-l3vni-bin.XXXXXX)"
+trap 'rm -rf "$bindir"' EXIT
+cp "$root/target/debug/perouter" "$bindir/perouter"
+perouter="$bindir/perouter"
 
 log="$(mktemp /tmp/perouter-e2e-l3vni-guest.XXXXXX.log)"
 cmd="echo GUEST-KERNEL \$(uname -r); export PEROUTER=$perouter KEEP=${KEEP:-}; bash $here/e2e-l3vni.sh"

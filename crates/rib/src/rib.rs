@@ -970,6 +970,23 @@ impl Rib {
         .unwrap_or_default()
     }
 
+    /// The EVPN table's best routes (optionally of one route type), each with its attributes and
+    /// whether it is ours (locally originated): what `show bgp evpn` lists.
+    pub fn evpn_routes(&self, route_type: Option<u8>) -> Vec<(EvpnRoute, Attrs, bool)> {
+        self.evpn
+            .table
+            .iter()
+            .filter_map(|(key, entry)| {
+                let best = entry.best()?;
+                let route = crate::evpn_table::join(key, &best.extra);
+                if route_type.is_some_and(|t| t != route.route_type()) {
+                    return None;
+                }
+                Some((route, best.attrs.clone(), best.source == Source::Local))
+            })
+            .collect()
+    }
+
     /// The best path's attributes for `route`'s key in the EVPN table, and whether it is ours.
     pub fn evpn_best(&self, route: &EvpnRoute) -> Option<(Attrs, bool)> {
         self.evpn

@@ -326,6 +326,14 @@ impl<K: Hash + Eq + Clone, X: Clone + PartialEq> Table<K, X> {
             .copied()
     }
 
+    /// Every key that has at least one path, with its entry, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &Entry<X>)> {
+        self.slots
+            .iter()
+            .filter(|s| s.live)
+            .map(|s| (&s.key, &s.entry))
+    }
+
     /// The key and entry in `slot`. Panics on a slot number the table never handed out.
     pub fn get(&self, slot: u32) -> (&K, &Entry<X>) {
         let s = &self.slots[slot as usize];

@@ -440,6 +440,20 @@ fn host_routes_become_type5_and_are_never_reflected_to_the_host() {
     assert_eq!(a.as_path, AsPath::sequence([ASN, 64515]));
     assert!(a.is_vxlan());
     assert_eq!(a.router_mac(), Some(RED_MAC));
+    // The EVPN table lists both: the leaf's route (not ours) and our type-5 (ours).
+    let listed = rib.evpn_routes(Some(5));
+    let ours: Vec<bool> = ["10.1.0.0/24", "172.16.0.10/32"]
+        .iter()
+        .map(|p| {
+            listed
+                .iter()
+                .find(|(r, _, _)| matches!(r, EvpnRoute::IpPrefix(x) if x.prefix() == net(p)))
+                .map(|(_, _, ours)| *ours)
+                .unwrap_or_else(|| panic!("{p} not listed: {listed:?}"))
+        })
+        .collect();
+    assert_eq!(ours, [false, true]);
+    assert!(rib.evpn_routes(Some(2)).is_empty());
     // The host route is installed in red's table towards the host.
     assert_eq!(
         rib.vrf_route(RED, net("172.16.0.10/32")),
