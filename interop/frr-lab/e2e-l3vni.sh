@@ -253,6 +253,11 @@ sys.exit(0 if ok else 1)
 PY
 }
 check service-type5-at-leaf wait_until 60 leaf_type5
+evpn_has() { # JQ filter over `perouter show bgp evpn --type 5 --vni 100 -o json`
+  "$PEROUTER" show bgp evpn --type 5 --vni 100 --api-socket "$SOCK" -o json 2>/dev/null | jq -e "$1" >/dev/null
+}
+check show-bgp-evpn-leaf-route evpn_has '.[] | select(.prefix == "[5]:[0]:[24]:[192.168.20.0]" and .next_hop == "100.64.0.1" and .local == false)'
+check show-bgp-evpn-our-route evpn_has '.[] | select(.prefix == "[5]:[0]:[32]:[10.250.0.1]" and .local == true and .router_mac == "'"$RMAC"'")'
 cat "$DIR/leaf-type5.txt"
 check service-ip-imported-by-leaf wait_until 30 sh -c \
   "ip -n $LEAF route show table 1100 10.250.0.1 | grep -q 'via 100.65.0.0 dev br100'"

@@ -123,6 +123,36 @@ pub fn render(req: &Request, v: &Value) -> String {
                 ));
             }
         }
+        Request::BgpEvpn { .. } => {
+            out.push_str(&format!(
+                "{:<56} {:<18} {:<9} {:<16} {:<18} {}\n",
+                "Route", "RD", "VNI", "Next hop", "Router MAC", "RTs"
+            ));
+            for r in v.as_array().into_iter().flatten() {
+                let rts: Vec<String> = r
+                    .get("route_targets")
+                    .and_then(|x| x.as_array())
+                    .into_iter()
+                    .flatten()
+                    .map(|x| x.as_str().unwrap_or("").to_string())
+                    .collect();
+                let local = if r.get("local").and_then(|l| l.as_bool()) == Some(true) {
+                    " (local)"
+                } else {
+                    ""
+                };
+                out.push_str(&format!(
+                    "{:<56} {:<18} {:<9} {:<16} {:<18} {}{}\n",
+                    s(r, &["prefix"]),
+                    s(r, &["rd"]),
+                    s(r, &["vni"]),
+                    s(r, &["next_hop"]),
+                    s(r, &["router_mac"]),
+                    rts.join(","),
+                    local
+                ));
+            }
+        }
         Request::Vrf { .. } => {
             for (vrf, routes) in v.as_object().into_iter().flatten() {
                 out.push_str(&format!("VRF {vrf}:\n"));

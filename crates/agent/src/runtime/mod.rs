@@ -195,14 +195,20 @@ impl Responder for Shared {
                         },
                     }
                 }
-                Request::BgpEvpn { .. } => {
-                    let snap = self.routing().await;
-                    value(&json!({
-                        "evpn_routes": snap.evpn_routes,
-                        "remote_macs": snap.remote_macs,
-                        "flood_entries": snap.flood_entries,
-                        "note": "per-route listing of the EVPN table is not implemented yet",
-                    }))
+                Request::BgpEvpn { route_type, vni } => {
+                    let (tx, rx) = oneshot::channel();
+                    let cmd = RoutingCommand::Evpn {
+                        route_type,
+                        vni,
+                        reply: tx,
+                    };
+                    if self.routing.send(cmd).await.is_err() {
+                        return Response::Error("the routing task is not running".into());
+                    }
+                    match rx.await {
+                        Ok(routes) => value(&routes),
+                        Err(_) => Response::Error("the routing task did not answer".into()),
+                    }
                 }
                 Request::Vni => {
                     let applied = self.applied.borrow().clone();

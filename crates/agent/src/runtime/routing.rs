@@ -49,6 +49,49 @@ pub enum RoutingCommand {
     },
     /// A snapshot for the API.
     Snapshot(oneshot::Sender<RoutingSnapshot>),
+    /// The EVPN table's best routes, optionally one route type and one VNI (`show bgp evpn`).
+    Evpn {
+        /// Only this route type.
+        route_type: Option<u8>,
+        /// Only routes whose label (or PMSI label, for type-3) carries this VNI.
+        vni: Option<u32>,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Vec<EvpnRouteView>>,
+    },
+}
+
+/// One EVPN route as `show bgp evpn` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvpnRouteView {
+    /// FRR's text form, e.g. `[5]:[0]:[24]:[10.10.10.0]`.
+    pub prefix: String,
+    /// Route type (1–5).
+    pub route_type: u8,
+    /// Route distinguisher.
+    pub rd: String,
+    /// The VNI its label carries, when it has one.
+    pub vni: Option<u32>,
+    /// BGP next hop (the originating VTEP).
+    pub next_hop: Option<IpAddr>,
+    /// Route targets.
+    pub route_targets: Vec<String>,
+    /// Router MAC (RFC 9135), on type-2/type-5.
+    pub router_mac: Option<String>,
+    /// Originated by this node.
+    pub local: bool,
+    /// The whole route, typed.
+    pub route: perouter_evpn::EvpnRoute,
+}
+
+fn evpn_vni(route: &perouter_evpn::EvpnRoute, attrs: &perouter_rib::PathAttrs) -> Option<u32> {
+    use perouter_evpn::EvpnRoute as R;
+    match route {
+        R::MacIp(r) => Some(r.label1.vni()),
+        R::IpPrefix(r) => Some(r.label.vni()),
+        R::EthernetAd(r) => Some(r.label.vni()),
+        R::InclusiveMulticast(_) => attrs.pmsi().map(|p| p.label.vni()),
+        R::EthernetSegment(_) | R::Unknown(_) => None,
+    }
 }
 
 /// What the API shows of the routing state.
@@ -201,6 +244,42 @@ impl Routing {
             }
             RoutingCommand::Snapshot(tx) => {
                 let _ = tx.send(self.snapshot());
+            }
+            RoutingCommand::Evpn {
+                route_type,
+                vni,
+                reply,
+            } => {
+                let routes = self
+                    .rib
+                    .as_ref()
+                    .map(|rib| {
+                        rib.evpn_routes(route_type)
+                            .into_iter()
+                            .filter_map(|(route, attrs, local)| {
+                                let v = evpn_vni(&route, &attrs);
+                                if vni.is_some() && v != vni {
+                                    return None;
+                                }
+                                Some(EvpnRouteView {
+                                    prefix: route.to_string(),
+                                    route_type: route.route_type(),
+                                    rd: route.rd().to_string(),
+                                    vni: v,
+                                    next_hop: attrs.next_hop,
+                                    route_targets: attrs
+                                        .route_targets()
+                                        .map(|r| r.to_string())
+                                        .collect(),
+                                    router_mac: attrs.router_mac().map(|m| m.to_string()),
+                                    local,
+                                    route,
+                                })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let _ = reply.send(routes);
             }
         }
     }
