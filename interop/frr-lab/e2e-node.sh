@@ -160,6 +160,15 @@ say "start -> sessions Established: $(echo "$up_t - $start_t" | bc) s; -> routes
 check show-status sh -c "'$PEROUTER' show status --api-socket '$SOCK' | grep -q 'configuration generation 1'"
 check check-cli "$PEROUTER" check "$DIR/cfg"
 
+# ROUTE-REFRESH (RFC 2918): the ToR asks for our routes again; we answer with UPDATEs and keep them.
+updates_out() { "$PEROUTER" show bgp neighbor "$1" --api-socket "$SOCK" -o json 2>/dev/null | jq -r '.session.counters.messages_out.update // 0'; }
+sleep 2  # let the initial exchange settle, so only the refresh can move the counter
+upd_before=$(updates_out 192.168.11.2)
+vty tor "clear bgp ipv4 unicast 192.168.11.3 soft in" >/dev/null
+refresh_answered() { [ "$(updates_out 192.168.11.2)" -gt "$upd_before" ]; }
+check route-refresh-answered wait_until 15 refresh_answered
+check route-kept-after-refresh tor_has
+
 # Live change: a second ToR neighbour; the first session must not flap.
 uptime_of() { "$PEROUTER" show bgp neighbor "$1" --api-socket "$SOCK" -o json 2>/dev/null | jq -r '(.session.counters.uptime // -1) | floor'; }
 sleep 2

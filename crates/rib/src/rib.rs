@@ -188,6 +188,18 @@ impl<K: RouteKey<X>, X: Clone + PartialEq> Scope<K, X> {
         Ok(i)
     }
 
+    /// Queues every key with a best path for subscriber `i` again (a ROUTE-REFRESH request).
+    fn requeue(&mut self, i: u8) {
+        let slots: Vec<u32> = self.table.slots().collect();
+        for s in slots {
+            let e = self.table.entry_mut(s);
+            if e.best().is_some() && !e.queued.contains(i) {
+                e.queued.insert(i);
+                self.queues[usize::from(i)].push_back(s);
+            }
+        }
+    }
+
     /// Forgets subscriber `i`: its queue and its advertised bits.
     fn unsubscribe(&mut self, i: u8) {
         self.subs[usize::from(i)] = None;
@@ -658,6 +670,30 @@ impl Rib {
             }
         }
         self.settle();
+        Ok(())
+    }
+
+    /// The peer asked for our routes of `family` again (ROUTE-REFRESH, RFC 2918 §4): every best
+    /// route it is sent is queued again; the next [`Rib::poll_adj_out`] batches carry them (and
+    /// an End-of-RIB, which RFC 7313 §4 allows as the end of the refresh).
+    pub fn handle_route_refresh(&mut self, peer: PeerId, family: Family) -> Result<(), RibError> {
+        let st = self
+            .peers
+            .get_mut(peer.0 as usize)
+            .and_then(|s| s.as_mut())
+            .ok_or(RibError::UnknownPeer(peer))?;
+        let subs: Vec<(ScopeId, u8)> = st
+            .subs
+            .iter_mut()
+            .filter(|(scope, _, _)| scope.family() == family)
+            .map(|(scope, i, eor_owed)| {
+                *eor_owed = true;
+                (*scope, *i)
+            })
+            .collect();
+        for (scope, i) in subs {
+            on_scope!(self, scope, sc => sc.requeue(i), ());
+        }
         Ok(())
     }
 

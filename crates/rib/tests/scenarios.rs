@@ -895,3 +895,42 @@ fn graceful_restart_keeps_stale_routes_until_end_of_rib() {
         Err(RibError::UnknownPeer(tor))
     );
 }
+
+#[test]
+fn route_refresh_re_sends_everything_the_peer_gets_then_end_of_rib() {
+    let mut rib = rib();
+    rib.handle_vrf(vrf(RED, "red", 100));
+    let tor = rib.handle_peer_up(fabric(65000, "192.0.2.2", 2)).unwrap();
+    let h = rib.handle_peer_up(host(RED)).unwrap();
+    underlay(&mut rib, tor, &[LEAF_A]);
+    announce(
+        &mut rib,
+        tor,
+        evpn_attrs(65101, LEAF_A, &[frr_auto_route_target(65101, 100)], &[]),
+        vec![type5("100.64.0.2:2", "10.1.0.0/24", 100)],
+    );
+    let first: Vec<Nlri> = announced(&drain(&mut rib, h))
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect();
+    assert!(first.contains(&Nlri::V4(v4("10.1.0.0/24"))), "{first:?}");
+    assert!(
+        drain(&mut rib, h).is_empty(),
+        "nothing left before the refresh"
+    );
+    // RFC 2918: the host asks again for IPv4 unicast.
+    rib.handle_route_refresh(h, Family::Ipv4Unicast).unwrap();
+    let batches = drain(&mut rib, h);
+    assert!(batches.last().is_some_and(|b| b.end_of_rib), "{batches:?}");
+    let mut again: Vec<Nlri> = announced(&batches).into_iter().map(|(_, n)| n).collect();
+    let mut first = first;
+    first.sort_by_key(|n| format!("{n:?}"));
+    again.sort_by_key(|n| format!("{n:?}"));
+    assert_eq!(first, again);
+    // A family the peer doesn't have changes nothing; an unknown peer is an error.
+    rib.handle_route_refresh(h, Family::L2vpnEvpn).unwrap();
+    assert!(drain(&mut rib, h).is_empty());
+    assert!(rib
+        .handle_route_refresh(PeerId(999), Family::Ipv4Unicast)
+        .is_err());
+}

@@ -533,7 +533,17 @@ impl Routing {
                 }
             }
             SpeakerEvent::RouteRefresh { peer, request } => {
-                warn!(%peer, family = ?request.family, "route refresh request: re-advertisement on request is not implemented yet");
+                // RFC 2918 / RFC 7313: only a normal request asks for our routes again; BoRR/EoRR
+                // mark a refresh the peer is sending us.
+                if request.subtype != RouteRefreshSubtype::Normal {
+                    return;
+                }
+                if let (Some(p), Some(f)) = (self.peers.get(&peer), rib_family(request.family)) {
+                    info!(%peer, family = ?request.family, "route refresh requested: re-sending our routes");
+                    if let Err(e) = rib.handle_route_refresh(p.rib, f) {
+                        warn!(%peer, error = %e, "route refresh");
+                    }
+                }
             }
             SpeakerEvent::StaleExpired { peer, family } => {
                 let rib_peer = self
