@@ -36,6 +36,9 @@ pub enum Command {
 impl Cli {
     /// Runs the chosen subcommand.
     pub fn run(&self) -> std::process::ExitCode {
+        if !matches!(self.command, Command::Run(_)) {
+            restore_sigpipe();
+        }
         match &self.command {
             Command::Check(args) => check::run(args),
             Command::Run(args) => run::run(args),
@@ -43,5 +46,17 @@ impl Cli {
             Command::Decode(args) => decode::run(args),
             Command::Crds => crate::k8s::crd::print_crds(),
         }
+    }
+}
+
+/// The one-shot commands print to stdout, often into `head` or `grep -q`: like other Unix tools
+/// they should end quietly when the reader goes away, instead of panicking on EPIPE (Rust
+/// ignores SIGPIPE by default). The daemon keeps SIGPIPE ignored: a peer closing a socket must
+/// never kill it.
+fn restore_sigpipe() {
+    // SAFETY: called before any other thread exists in these commands; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
