@@ -141,8 +141,8 @@ pub fn veth_mtu(underlay_mtu: Option<u32>) -> Option<u32> {
 /// The fixed anycast-gateway MAC of an L2VNI bridge with gateway IPs: `00:f3` followed by the
 /// big-endian `vni + 1`, identical on every node.
 pub fn l2_gateway_mac(vni: u32) -> MacAddress {
-    let v = vni.wrapping_add(1).to_be_bytes();
-    MacAddress([0x00, 0xf3, v[0], v[1], v[2], v[3]])
+    // The datapath owns the rule (it programs the bridge); the plan shows the same value.
+    perouter_fib::desired::l2vni_gateway_mac(vni)
 }
 
 /// The node's router MAC (RFC 9135 §8.1): one per VTEP, shared by every L3VNI bridge of the node
