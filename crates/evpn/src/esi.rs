@@ -3,8 +3,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 use crate::mac::{parse_hex_octets, MacAddress};
 
 /// A 10-octet Ethernet Segment Identifier (RFC 7432 §5).
@@ -151,18 +149,7 @@ impl FromStr for Esi {
     }
 }
 
-impl Serialize for Esi {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Esi {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+serde_via_str!(Esi);
 
 #[cfg(test)]
 mod tests {

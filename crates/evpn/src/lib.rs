@@ -25,6 +25,25 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+/// Implements serde for a value whose text form is its `Display`/`FromStr` pair (MACs, RDs,
+/// RTs, ESIs): serialized as that string, parsed back with `FromStr`, so JSON reads as FRR prints.
+macro_rules! serde_via_str {
+    ($($t:ty),+ $(,)?) => {$(
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let s = <String as serde::Deserialize>::deserialize(deserializer)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    )+};
+}
+
 #[cfg(feature = "arbitrary")]
 mod arbitrary_values;
 pub mod derive;

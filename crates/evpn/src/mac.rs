@@ -3,8 +3,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 /// A 48-bit MAC address (RFC 7432 §7.2 "MAC Address" field).
 ///
 /// Displayed and parsed as six lower-case, colon-separated hex octets
@@ -73,18 +71,7 @@ impl FromStr for MacAddress {
     }
 }
 
-impl Serialize for MacAddress {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for MacAddress {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+serde_via_str!(MacAddress);
 
 #[cfg(test)]
 mod tests {

@@ -4,8 +4,6 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 /// An 8-octet Route Distinguisher (RFC 4364 §4.2): a 2-octet type field and a
 /// 6-octet value made of an administrator and an assigned number.
 ///
@@ -234,18 +232,7 @@ impl FromStr for RouteDistinguisher {
     }
 }
 
-impl Serialize for RouteDistinguisher {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for RouteDistinguisher {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+serde_via_str!(RouteDistinguisher);
 
 #[cfg(test)]
 mod tests {

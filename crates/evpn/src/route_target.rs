@@ -5,8 +5,6 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 use crate::rd::{split_admin, Admin, ParseAdminError};
 
 /// Extended community sub-type of a Route Target (RFC 4360 §4).
@@ -150,18 +148,7 @@ impl FromStr for RouteTarget {
     }
 }
 
-impl Serialize for RouteTarget {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for RouteTarget {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+serde_via_str!(RouteTarget);
 
 /// An import rule: one exact RT, or FRR's `*:NN` wildcard that matches any
 /// administrator with the given local administrator. eBGP EVPN fabrics need
@@ -224,18 +211,7 @@ impl FromStr for RouteTargetMatch {
     }
 }
 
-impl Serialize for RouteTargetMatch {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for RouteTargetMatch {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+serde_via_str!(RouteTargetMatch);
 
 #[cfg(test)]
 mod tests {
