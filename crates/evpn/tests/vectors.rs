@@ -255,12 +255,17 @@ fn frr_rib() -> BTreeSet<(String, String)> {
         if let Some(r) = line.strip_prefix("Route Distinguisher: ") {
             rd = Some(r.trim().to_string());
         } else if line.len() > 3 && line.is_char_boundary(3) && line[3..].starts_with('[') {
-            let rd = rd.clone().expect("a route before any Route Distinguisher line");
+            let rd = rd
+                .clone()
+                .expect("a route before any Route Distinguisher line");
             let route = line[3..].split_whitespace().next().unwrap().to_string();
             out.insert((rd, route));
             listed += 1;
         } else if let Some(rest) = line.strip_prefix("Displayed ") {
-            displayed = rest.split_whitespace().next().map(|n| n.parse::<usize>().unwrap());
+            displayed = rest
+                .split_whitespace()
+                .next()
+                .map(|n| n.parse::<usize>().unwrap());
         }
     }
     assert_eq!(Some(listed), displayed, "routes parsed vs FRR's own total");
