@@ -46,4 +46,14 @@ fi
 cmd+=" echo GUEST-TESTS-PASSED"
 
 echo "run.sh: booting $kernel (emulated, ~40 s) ..."
-vng --run "$kernel" --user root --disable-kvm --cpus 2 --memory 2G --exec "$cmd"
+# vng's own exit status does not always carry the guest command's: the pass marker, printed only
+# after every test binary succeeded (`set -e`), is what decides.
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+vng --run "$kernel" --user root --disable-kvm --cpus 2 --memory 2G --exec "$cmd" 2>&1 | tee "$log"
+if tr -d '\r' < "$log" | grep -qx 'GUEST-TESTS-PASSED'; then
+    echo "run.sh: guest VRF tests passed"
+else
+    echo "run.sh: guest VRF tests FAILED (no GUEST-TESTS-PASSED marker from the guest)" >&2
+    exit 1
+fi
