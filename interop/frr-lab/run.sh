@@ -44,6 +44,9 @@ link() {
 }
 
 link frr 1; link gobgp 2; link bird 3; link exa 4; link frr2 5
+# A second address pair on FRR #2's link for the TCP-MD5 mismatch in the other direction.
+ip -n "$NS" addr add fd99:5::11/64 dev "${TAG}d5" nodad
+ip -n ${TAG}frr2 addr add fd99:5::12/64 dev "${TAG}p5" nodad
 
 # FRR originates an EVPN type-3 route for VNI 100 (advertise-all-vni, a
 # VXLAN device in an up bridge; no VRF needed).
@@ -98,8 +101,11 @@ start_bgpd() { # NAME
 }
 
 # ------------------------------------------- FRR #2 (iBGP, AS 4200000000)
-# iBGP over IPv4 (unicast + EVPN, hold 3 s: frozen with SIGSTOP later) and a
-# session over IPv6 whose TCP-MD5 password is wrong: it must never establish.
+# iBGP over IPv4 (unicast + EVPN, hold 3 s: frozen with SIGSTOP later) and two sessions over
+# IPv6 where only one side has a TCP-MD5 key: perouter keyed and FRR not (fd99:5::1 <-> ::2),
+# FRR keyed and perouter not (fd99:5::11 <-> ::12). Each would come up if the unkeyed side
+# were keyed or the keyed side were not, so "never Established" shows that perouter installs
+# exactly the keys it is configured with.
 mkdir -p "$DIR/frr2"
 cat > "$DIR/frr2/frr.conf" <<CONF
 hostname frr2
@@ -112,14 +118,19 @@ router bgp 4200000000
  neighbor 10.99.5.1 timers 1 3
  neighbor 10.99.5.1 timers connect 1
  neighbor fd99:5::1 remote-as internal
- neighbor fd99:5::1 password wrongsecret
+ neighbor fd99:5::1 update-source fd99:5::2
  neighbor fd99:5::1 timers connect 1
+ neighbor fd99:5::11 remote-as internal
+ neighbor fd99:5::11 password labsecret
+ neighbor fd99:5::11 update-source fd99:5::12
+ neighbor fd99:5::11 timers connect 1
  address-family ipv4 unicast
   network 192.0.2.128/25
   neighbor 10.99.5.1 activate
  exit-address-family
  address-family ipv6 unicast
   neighbor fd99:5::1 activate
+  neighbor fd99:5::11 activate
  exit-address-family
 ip route 192.0.2.128/25 blackhole
 CONF
@@ -216,7 +227,8 @@ neighbors:
   - { address: "fd99:3::2", remote_as: 65003, families: [ipv6-unicast] }
   - { listen-range: 10.99.4.0/24, limit: 4, remote_as: 65004, families: [ipv4-unicast], hold_time: 9 }
   - { address: 10.99.5.2, remote_as: internal, families: [ipv4-unicast], hold_time: 3, connect_retry: 1, connect_retry_max: 2 }
-  - { address: "fd99:5::2", remote_as: internal, families: [ipv6-unicast], password: labsecret, connect_retry: 1 }
+  - { address: "fd99:5::2", remote_as: internal, families: [ipv6-unicast], password: labsecret, local_address: "fd99:5::1", connect_retry: 1 }
+  - { address: "fd99:5::12", remote_as: internal, families: [ipv6-unicast], local_address: "fd99:5::11", connect_retry: 1 }
   - { address: "fd99:4::2", remote_as: 65004, families: [ipv6-unicast], passive: true }
 originate:
   - { prefix: 100.64.0.0/24 }
@@ -277,9 +289,19 @@ check frr/evpn-type3-in bash -c "grep '\"event\":\"announce\"' $DIR/dut.jsonl | 
 check frr2/ibgp-ipv4 bash -c "grep '\"event\":\"up\"' $DIR/dut.jsonl | grep '\"remote\":\"10.99.5.2' | grep -q '\"ibgp\":true' \
   && grep '\"event\":\"announce\"' $DIR/dut.jsonl | grep -q 192.0.2.128/25 \
   && [ \"\$(vtysh --vty_socket $DIR/frr2 -c 'show bgp ipv4 unicast 100.64.0.0/24 json' | jq '.paths[0].locPrf == 100 and .paths[0].aspath.length == 0')\" = true ]"
-# Wrong TCP-MD5 password: never Established, on either side.
-check frr2/md5-wrong-never-up bash -c "! grep '\"event\":\"up\"' $DIR/dut.jsonl | grep -q 'fd99:5::2' \
-  && [ \"\$(vtysh --vty_socket $DIR/frr2 -c 'show bgp neighbor fd99:5::1 json' | jq -r '.[\"fd99:5::1\"].bgpState')\" != Established ]"
+# TCP-MD5 on one side only: never Established, seen from both sides. FRR's state must be
+# read (a failed vtysh or jq query fails the check instead of passing it).
+frr2_state() { # NEIGHBOR: FRR #2's bgpState for it, or nothing
+  vtysh --vty_socket "$DIR/frr2" -c "show bgp neighbor $1 json" 2>/dev/null | jq -er ".[\"$1\"].bgpState" 2>/dev/null
+}
+md5_never_up() { # OUR-NEIGHBOR FRR-NEIGHBOR
+  local st
+  st=$(frr2_state "$2") || { echo "md5: no state from FRR for $2" >&2; return 1; }
+  [ -n "$st" ] && [ "$st" != Established ] || { echo "md5: FRR has $2 in state '$st'" >&2; return 1; }
+  ! grep '"event":"up"' "$DIR/dut.jsonl" | grep -q "\"remote\":\"\\[$1\\]"
+}
+check frr2/md5-ours-keyed-peer-not-never-up md5_never_up fd99:5::2 fd99:5::1
+check frr2/md5-peer-keyed-ours-not-never-up md5_never_up fd99:5::12 fd99:5::11
 # Dynamic neighbour from a listen range (ExaBGP connects to us).
 check exabgp/listen-range bash -c "grep '\"event\":\"up\"' $DIR/dut.jsonl | grep -q '\"remote\":\"10.99.4.2'"
 
@@ -309,7 +331,13 @@ if [ -n "$P1" ]; then
   seq_of "$P1" | sed 's/.*down\/graceful=true//' | grep -q stale-expired && { RESULT[frr/gr-restart-eor]="FAIL (purged)"; FAIL=1; }
   # Dies again and stays down: purged after FRR's restart time (6 s).
   kill -KILL "$(cat "$DIR/frr/bgpd.pid")"
-  gr_purged() { [ "$(seq_of "$P1" | tr ' ' '\n' | grep -c '^stale-expired')" -ge 2 ]; }
+  # Purged in THIS episode: a stale-expired after the second graceful down (a wrong purge in
+  # the first episode is not credited to this one).
+  gr_purged() {
+    local s; s=$(seq_of "$P1")
+    [ "$(tr ' ' '\n' <<<"$s" | grep -c '^down/graceful=true')" -ge 2 ] \
+      && sed 's/.*down\/graceful=true//' <<<"$s" | tr ' ' '\n' | grep -q '^stale-expired'
+  }
   t0=$(date +%s)
   check frr/gr-stale-purged wait_until 12 gr_purged
   echo "GR: purge $(( $(date +%s) - t0 )) s after the second loss; events: $(seq_of "$P1")" >&2

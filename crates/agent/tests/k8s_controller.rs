@@ -2,6 +2,10 @@
 //! reconcile loop for this node — nodeSelector filtering, a selector or label change moving a VNI
 //! on and off the node, the static + API merge (two-stage boot), API loss keeping the last
 //! configuration, and passwordSecret resolution with live rotation.
+//!
+//! Every test runs on tokio's paused clock (the fake API is an in-process tower service): time
+//! advances only when every task is idle, so the debounce, the retry backoff and the "nothing
+//! was published" windows are exact and independent of the machine's load.
 
 mod k8s_fake;
 
@@ -74,7 +78,7 @@ fn start(
     rx
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn other_nodes_resources_are_ignored_and_selectors_move_vnis() {
     let fake = FakeApi::new();
     fake.put(NODES, node("node-a", json!({"rack": "r1"})));
@@ -137,7 +141,7 @@ async fn other_nodes_resources_are_ignored_and_selectors_move_vnis() {
     wait_for(&mut rx, "red deleted", |c| c.resources.l3vnis.is_empty()).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn irrelevant_changes_emit_nothing() {
     let fake = FakeApi::new();
     fake.put(NODES, node("node-a", json!({"rack": "r1"})));
@@ -185,7 +189,7 @@ fn static_l3vni() -> ResourceSet {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn static_first_then_api_and_api_loss_keeps_configuration() {
     let fake = FakeApi::new();
     fake.put(NODES, node("node-a", json!({})));
@@ -214,17 +218,28 @@ async fn static_first_then_api_and_api_loss_keeps_configuration() {
         "static resources come first"
     );
 
-    // The API goes away: nothing is torn down.
-    fake.set_down(true);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let c = rx.borrow().clone().unwrap();
-    assert_eq!(l3vni_names(&c), ["red", "static-vni"]);
-    assert!(
+    // The API goes away: nothing is torn down, while the controller keeps retrying (at least
+    // three failed watches during the outage, counted from its start).
+    let watches = || {
         fake.requests()
             .iter()
             .filter(|r| r.contains("watch=true"))
             .count()
-            >= 6
+    };
+    let before = watches();
+    fake.set_down(true);
+    tokio::time::timeout(WAIT, async {
+        while watches() < before + 3 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the controller retries its watches during the outage");
+    let c = rx.borrow().clone().unwrap();
+    assert_eq!(l3vni_names(&c), ["red", "static-vni"]);
+    assert!(
+        !rx.has_changed().unwrap(),
+        "nothing published during the outage"
     );
 
     // While it was away red was deleted: the relist after recovery notices.
@@ -237,7 +252,7 @@ async fn static_first_then_api_and_api_loss_keeps_configuration() {
     assert!(c.api_synced);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn password_secret_flows_into_the_neighbor_and_rotates() {
     let fake = FakeApi::new();
     fake.put(NODES, node("node-a", json!({})));
@@ -307,7 +322,7 @@ fn base64(s: &str) -> String {
     out
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn static_file_changes_are_picked_up_beside_the_api() {
     let fake = FakeApi::new();
     fake.put(NODES, node("node-a", json!({})));

@@ -113,6 +113,11 @@ fn crds_have_upstream_names_and_subresources() {
             "RouterNodeConfigurationStatus",
         ),
     ];
+    assert_eq!(
+        names.len(),
+        expected.len(),
+        "one CRD per expected kind: {names:?}"
+    );
     for ((name, kind, scope), (want_name, want_kind)) in names.iter().zip(expected) {
         assert_eq!(
             (name.as_str(), kind.as_str(), scope.as_str()),
