@@ -18,6 +18,8 @@ pub mod config;
 pub mod decode;
 /// Kubernetes mode: CRDs, controllers, node index, status, secrets (issue 7).
 pub mod k8s;
+/// Prometheus metrics on `prometheus-client`.
+pub mod metrics;
 /// Node derivation: addresses, names, sessions, RDs and RTs for this node.
 pub mod plan;
 /// `perouter run`: the daemon that turns this node into a PE router.

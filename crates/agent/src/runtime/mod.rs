@@ -42,9 +42,10 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
-use crate::api::{self, BoxFuture, MetricsText, Request, Responder, Response};
+use crate::api::{self, BoxFuture, Request, Responder, Response};
 use crate::k8s::controller::ControllerConfig;
 use crate::k8s::status::RuntimeReport;
+use crate::metrics::{self, LiveMetrics};
 use kubernetes::KubernetesSource;
 use node_config::{AppliedConfig, ConfigSource};
 use node_status::{ProbeSlot, RuntimeProbe};
@@ -102,28 +103,51 @@ struct Shared {
     speaker: mpsc::Sender<SpeakerCommand>,
     routing: mpsc::Sender<RoutingCommand>,
     sessions: std::sync::Mutex<Vec<PlannedSession>>,
+    live: LiveMetrics,
 }
+
+/// How long a scrape waits for each state owner.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Shared {
     async fn peers(&self) -> Vec<PeerStatus> {
+        self.peers_checked().await.unwrap_or_default()
+    }
+
+    /// The speaker's sessions; None when it is gone.
+    async fn peers_checked(&self) -> Option<Vec<PeerStatus>> {
         let (tx, rx) = oneshot::channel();
-        if self.speaker.send(SpeakerCommand::Status(tx)).await.is_err() {
-            return Vec::new();
-        }
-        rx.await.unwrap_or_default()
+        self.speaker.send(SpeakerCommand::Status(tx)).await.ok()?;
+        rx.await.ok()
     }
 
     async fn routing(&self) -> RoutingSnapshot {
+        self.routing_checked().await.unwrap_or_default()
+    }
+
+    /// The routing task's snapshot; None when it is gone.
+    async fn routing_checked(&self) -> Option<RoutingSnapshot> {
         let (tx, rx) = oneshot::channel();
-        if self
-            .routing
-            .send(RoutingCommand::Snapshot(tx))
-            .await
-            .is_err()
-        {
-            return RoutingSnapshot::default();
+        self.routing.send(RoutingCommand::Snapshot(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    async fn evpn(
+        &self,
+        route_type: Option<u8>,
+        vni: Option<u32>,
+    ) -> Result<Vec<routing::EvpnRouteView>, String> {
+        let (tx, rx) = oneshot::channel();
+        let cmd = RoutingCommand::Evpn {
+            route_type,
+            vni,
+            reply: tx,
+        };
+        if self.routing.send(cmd).await.is_err() {
+            return Err("the routing task is not running".into());
         }
-        rx.await.unwrap_or_default()
+        rx.await
+            .map_err(|_| "the routing task did not answer".to_string())
     }
 }
 
@@ -195,21 +219,10 @@ impl Responder for Shared {
                         },
                     }
                 }
-                Request::BgpEvpn { route_type, vni } => {
-                    let (tx, rx) = oneshot::channel();
-                    let cmd = RoutingCommand::Evpn {
-                        route_type,
-                        vni,
-                        reply: tx,
-                    };
-                    if self.routing.send(cmd).await.is_err() {
-                        return Response::Error("the routing task is not running".into());
-                    }
-                    match rx.await {
-                        Ok(routes) => value(&routes),
-                        Err(_) => Response::Error("the routing task did not answer".into()),
-                    }
-                }
+                Request::BgpEvpn { route_type, vni } => match self.evpn(route_type, vni).await {
+                    Ok(routes) => value(&routes),
+                    Err(e) => Response::Error(e),
+                },
                 Request::Vni => {
                     let applied = self.applied.borrow().clone();
                     let Some(plan) = &applied.plan else {
@@ -251,115 +264,20 @@ impl Responder for Shared {
 
     fn metrics(&self) -> BoxFuture<'_, String> {
         Box::pin(async move {
-            let peers = self.peers().await;
-            let snap = self.routing().await;
-            let fib = self.fib_status.borrow().clone();
-            let applied = self.applied.borrow().clone();
-            let mut m = MetricsText::default();
-            m.family(
-                "perouter_bgp_session_established",
-                "gauge",
-                "1 when the BGP session is Established.",
-            );
-            for p in &peers {
-                let addr = p.remote.ip().to_string();
-                let st = serde_json::to_value(&p.session).unwrap_or_default();
-                let up = st.get("state").and_then(|s| s.as_str()) == Some("Established");
-                m.sample(
-                    "perouter_bgp_session_established",
-                    &[("peer", &addr)],
-                    if up { 1.0 } else { 0.0 },
-                );
-            }
-            m.family(
-                "perouter_rib_routes",
-                "gauge",
-                "Routes in the RIB by table.",
-            );
-            m.sample(
-                "perouter_rib_routes",
-                &[("table", "default")],
-                snap.default_routes as f64,
-            );
-            m.sample(
-                "perouter_rib_routes",
-                &[("table", "evpn")],
-                snap.evpn_routes as f64,
-            );
-            m.sample(
-                "perouter_rib_routes",
-                &[("table", "vrf")],
-                snap.vrf_routes as f64,
-            );
-            m.family(
-                "perouter_rib_attribute_sets",
-                "gauge",
-                "Distinct interned attribute sets.",
-            );
-            m.sample(
-                "perouter_rib_attribute_sets",
-                &[],
-                snap.attribute_sets as f64,
-            );
-            m.family(
-                "perouter_vrf_installed_routes",
-                "gauge",
-                "Routes installed in each VRF table.",
-            );
-            for (vrf, routes) in &snap.vrfs {
-                m.sample(
-                    "perouter_vrf_installed_routes",
-                    &[("vrf", vrf)],
-                    routes.len() as f64,
-                );
-            }
-            m.family(
-                "perouter_datapath_reconcile_passes_total",
-                "counter",
-                "Datapath reconcile passes.",
-            );
-            m.sample(
-                "perouter_datapath_reconcile_passes_total",
-                &[],
-                fib.passes as f64,
-            );
-            m.family(
-                "perouter_datapath_netlink_messages_total",
-                "counter",
-                "Netlink messages sent to the kernel.",
-            );
-            m.sample(
-                "perouter_datapath_netlink_messages_total",
-                &[],
-                fib.messages_sent as f64,
-            );
-            m.family(
-                "perouter_datapath_last_failures",
-                "gauge",
-                "Operations that failed in the last reconcile pass.",
-            );
-            m.sample(
-                "perouter_datapath_last_failures",
-                &[],
-                fib.last_failures.len() as f64,
-            );
-            m.family(
-                "perouter_config_failed_resources",
-                "gauge",
-                "Resources skipped by validation.",
-            );
-            m.sample(
-                "perouter_config_failed_resources",
-                &[],
-                applied.failed_resources.len() as f64,
-            );
-            m.family(
-                "perouter_config_generation",
-                "counter",
-                "Node plans applied.",
-            );
-            m.sample("perouter_config_generation", &[], applied.generation as f64);
-            m.finish()
+            // Each owner gets a bounded wait: a slow one leaves its families out of this
+            // scrape instead of stalling it.
+            let peers = tokio::time::timeout(SCRAPE_TIMEOUT, self.peers_checked());
+            let routing = tokio::time::timeout(SCRAPE_TIMEOUT, self.routing_checked());
+            let evpn = tokio::time::timeout(SCRAPE_TIMEOUT, self.evpn(None, None));
+            let (peers, routing, evpn) = tokio::join!(peers, routing, evpn);
+            let input = metrics::ScrapeInput {
+                peers: peers.ok().flatten(),
+                routing: routing.ok().flatten(),
+                evpn: evpn.ok().and_then(Result::ok),
+                fib: Some(self.fib_status.borrow().clone()),
+                applied: Some(self.applied.borrow().clone()),
+            };
+            metrics::render(&self.live, &input)
         })
     }
 
@@ -369,6 +287,19 @@ impl Responder for Shared {
             let fib = self.fib_status.borrow().clone();
             applied && fib.passes > 0 && fib.last_error.is_none()
         })
+    }
+}
+
+/// Feeds the reconcile-duration histogram from the datapath's status (a pass whose status
+/// was overwritten before this task ran is not observed).
+async fn observe_passes(mut st: watch::Receiver<FibStatus>, live: LiveMetrics) {
+    let mut seen = 0;
+    while st.changed().await.is_ok() {
+        let s = st.borrow_and_update();
+        if s.passes > seen {
+            seen = s.passes;
+            live.observe_reconcile(s.last_duration);
+        }
     }
 }
 
@@ -525,25 +456,11 @@ impl Responder for Waiting {
 
     fn metrics(&self) -> BoxFuture<'_, String> {
         Box::pin(async move {
-            let applied = self.applied.borrow().clone();
-            let mut m = MetricsText::default();
-            m.family(
-                "perouter_config_failed_resources",
-                "gauge",
-                "Resources skipped by validation.",
-            );
-            m.sample(
-                "perouter_config_failed_resources",
-                &[],
-                applied.failed_resources.len() as f64,
-            );
-            m.family(
-                "perouter_config_generation",
-                "counter",
-                "Node plans applied.",
-            );
-            m.sample("perouter_config_generation", &[], applied.generation as f64);
-            m.finish()
+            let input = metrics::ScrapeInput {
+                applied: Some(self.applied.borrow().clone()),
+                ..Default::default()
+            };
+            metrics::render(&metrics::LiveMetrics::default(), &input)
         })
     }
 
@@ -669,6 +586,8 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         },
     );
     tokio::spawn(reconciler.run(fib_rx, fib_status_tx));
+    let live = LiveMetrics::default();
+    tokio::spawn(observe_passes(fib_status_rx.clone(), live.clone()));
     // Let the first pass build the namespace and devices before sockets are opened in it.
     let mut st = fib_status_rx.clone();
     let _ = tokio::time::timeout(Duration::from_secs(30), st.wait_for(|s| s.passes > 0)).await;
@@ -723,6 +642,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         opts.host_netns.clone(),
         routing_tx.clone(),
         fib_tx.clone(),
+        live.clone(),
     ) {
         warn!("kernel watch not started (local MACs will not be advertised): {e}");
     }
@@ -736,6 +656,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         speaker: speaker_tx.clone(),
         routing: routing_tx.clone(),
         sessions: std::sync::Mutex::new(sessions),
+        live: live.clone(),
     });
     let _ = probe.set(shared.clone());
     let _servers = serve(&opts, shared.clone());
@@ -797,7 +718,8 @@ mod tests {
             Response::Error(e) => assert!(e.contains("no valid Underlay"), "{e}"),
             Response::Ok(v) => panic!("{v}"),
         }
-        assert!(w.metrics().await.contains("perouter_config_generation 0"));
+        let m = w.metrics().await;
+        assert!(m.contains("perouter_config_generation 0.0\n"), "{m}");
     }
 
     #[test]

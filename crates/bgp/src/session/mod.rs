@@ -444,7 +444,7 @@ impl Session {
                                 m => m,
                             };
                             if let Message::Notification(n) = &msg {
-                                self.counters.last_notification_received = Some(n.clone());
+                                self.counters.notification_received(n);
                             }
                             if let Some(slot) = self.slot_for(id) {
                                 slot.fsm.handle_message(now, msg);
@@ -637,7 +637,7 @@ impl Session {
                 } => {
                     self.counters.down(established);
                     if let DownReason::NotificationSent(n) = &reason {
-                        self.counters.last_notification_sent = Some(n.clone());
+                        self.counters.notification_sent(n);
                     }
                     if established {
                         self.flush_batch().await;
