@@ -18,6 +18,8 @@ pub mod config;
 pub mod decode;
 /// Kubernetes mode: CRDs, controllers, node index, status, secrets (issue 7).
 pub mod k8s;
+/// Logging setup: text or JSON, level from `RUST_LOG` or node-config.yaml's `logLevel`, live.
+pub mod logging;
 /// Prometheus metrics on `prometheus-client`.
 pub mod metrics;
 /// Node derivation: addresses, names, sessions, RDs and RTs for this node.

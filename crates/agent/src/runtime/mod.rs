@@ -23,6 +23,7 @@ pub mod kernel_events;
 pub mod kubernetes;
 pub mod node_config;
 pub mod node_status;
+pub mod plan_changes;
 pub mod routing;
 pub mod sessions;
 
@@ -670,7 +671,8 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
                 let applied = applied_rx.borrow_and_update().clone();
                 let Some(plan) = applied.plan.clone() else { continue };
                 if Arc::ptr_eq(&plan, &current_plan) { continue; }
-                info!(generation = applied.generation, "applying the new node plan");
+                info!(generation = applied.generation, changes = %plan_changes::describe(&current_plan, &plan),
+                    "applying configuration generation");
                 let nics = datapath::node_datapath(&plan, None).underlay_nics;
                 let node = datapath::node_datapath(&plan, underlay_mtu(&nics, &opts.router_netns));
                 let _ = fib_tx.send(FibCommand::SetNode(Box::new(node))).await;
