@@ -26,3 +26,5 @@ pub mod metrics;
 pub mod plan;
 /// `perouter run`: the daemon that turns this node into a PE router.
 pub mod runtime;
+/// The local API's typed answers (`perouter show ... -o json`), with a stable schema.
+pub mod views;

@@ -686,6 +686,8 @@ pub(crate) mod tests {
         c.messages_in.keepalive = 10;
         c.messages_in.update = 4;
         c.messages_in.open = 1;
+        c.messages_in.notification = 1;
+        c.messages_out.notification = 1;
         c.messages_out.keepalive = 11;
         c.messages_out.update = 2;
         c.messages_out.open = 1;
@@ -825,6 +827,7 @@ pub(crate) mod tests {
             r#"perouter_bgp_session_state{peer="fd00::2",state="Idle"} 0"#,
             r#"perouter_bgp_session_uptime_seconds{peer="192.168.11.2"} 90"#,
             r#"perouter_bgp_messages_received_total{peer="192.168.11.2",type="keepalive"} 10"#,
+            r#"perouter_bgp_messages_received_total{peer="192.168.11.2",type="notification"} 1"#,
             r#"perouter_bgp_messages_sent_total{peer="192.168.11.2",type="update"} 2"#,
             r#"perouter_bgp_notifications_received_total{peer="192.168.11.2",code="6",subcode="2"} 1"#,
             r#"perouter_bgp_prefixes_current{peer="192.168.11.2"} 5"#,

@@ -47,6 +47,7 @@ use crate::api::{self, BoxFuture, Request, Responder, Response};
 use crate::k8s::controller::ControllerConfig;
 use crate::k8s::status::RuntimeReport;
 use crate::metrics::{self, LiveMetrics};
+use crate::views;
 use kubernetes::KubernetesSource;
 use node_config::{AppliedConfig, ConfigSource};
 use node_status::{ProbeSlot, RuntimeProbe};
@@ -133,6 +134,14 @@ impl Shared {
         rx.await.ok()
     }
 
+    /// Our router ID and AS from the running plan.
+    fn identity(&self) -> (String, u32) {
+        match &self.applied.borrow().plan {
+            Some(p) => (p.router_id.to_string(), p.asn),
+            None => ("-".into(), 0),
+        }
+    }
+
     async fn evpn(
         &self,
         route_type: Option<u8>,
@@ -202,11 +211,22 @@ impl Responder for Shared {
     fn answer(&self, req: Request) -> BoxFuture<'_, Response> {
         Box::pin(async move {
             match req {
-                Request::BgpSummary => value(&self.peers().await),
+                Request::BgpSummary => {
+                    let (rid, asn) = self.identity();
+                    let sessions = self.sessions.lock().map(|s| s.clone()).unwrap_or_default();
+                    value(&views::bgp_summary(
+                        rid,
+                        asn,
+                        &self.peers().await,
+                        &sessions,
+                    ))
+                }
                 Request::BgpNeighbor { address } => {
                     let peers = self.peers().await;
-                    match peers.iter().find(|p| p.remote.ip().to_string() == address) {
-                        Some(p) => value(p),
+                    let (rid, asn) = self.identity();
+                    let sessions = self.sessions.lock().map(|s| s.clone()).unwrap_or_default();
+                    match peers.iter().find(|p| views::matches(p, &address)) {
+                        Some(p) => value(&views::neighbor_detail(rid, asn, p, &sessions)),
                         None => Response::Error(format!("no session with {address}")),
                     }
                 }
@@ -229,18 +249,10 @@ impl Responder for Shared {
                     let Some(plan) = &applied.plan else {
                         return Response::Error("no plan applied".into());
                     };
-                    let mut vnis = Vec::new();
-                    for l in &plan.l3vnis {
-                        vnis.push(json!({"vni": l.vni, "type": "L3", "name": l.name, "vrf": l.vrf, "table": l.table,
-                            "vxlan": l.vxlan, "bridge": l.bridge, "vtep": l.vtep, "router_mac": plan.router_mac.to_string(),
-                            "rd": l.rd.to_string(), "export_rts": l.export_rts.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
-                            "import_rts": l.import_rts.iter().map(|r| r.to_string()).collect::<Vec<_>>()}));
+                    match self.evpn(None, None).await {
+                        Ok(routes) => value(&views::vnis(plan, &routes)),
+                        Err(e) => Response::Error(e),
                     }
-                    for l in &plan.l2vnis {
-                        vnis.push(json!({"vni": l.vni, "type": "L2", "name": l.name, "vrf": l.vrf, "vxlan": l.vxlan,
-                            "bridge": l.bridge, "vtep": l.vtep, "rd": l.rd.to_string()}));
-                    }
-                    Response::Ok(serde_json::Value::Array(vnis))
                 }
                 Request::Status => {
                     let applied = self.applied.borrow().clone();

@@ -4,12 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::wire::{Message, Notification};
 
 /// Message counts by type (RFC 4271 §4.1 types 1-5).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageCounts {
     /// OPEN messages.
     pub open: u64,
@@ -91,7 +91,7 @@ pub struct Counters {
 }
 
 /// How many NOTIFICATIONs of one code and subcode (RFC 4271 §4.5) went one way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct NotificationCount {
     /// Error code.
     pub code: u8,
