@@ -898,6 +898,64 @@ pub(crate) mod tests {
         assert!(live.open_fds > 0 && live.rss_bytes > 0);
     }
 
+    /// Every metric the Grafana dashboard (deploy/grafana/perouter.json) queries is one perouter
+    /// exposes: each name in each `expr` (and in the template variables' queries) is a sample
+    /// name of the rendered registry.
+    #[test]
+    fn the_grafana_dashboard_queries_only_metrics_that_exist() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../deploy/grafana/perouter.json");
+        let dash: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut queries = Vec::new();
+        for p in dash["panels"].as_array().unwrap() {
+            for t in p["targets"].as_array().unwrap() {
+                queries.push(t["expr"].as_str().unwrap().to_string());
+            }
+        }
+        for v in dash["templating"]["list"].as_array().unwrap() {
+            if let Some(q) = v["query"].as_str() {
+                queries.push(q.to_string());
+            }
+        }
+        assert!(queries.len() > 20, "{queries:?}");
+        let (live, input) = representative();
+        let text = to_prometheus_text(&render(&live, &input));
+        let samples: std::collections::HashSet<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .collect();
+        let mut used = std::collections::BTreeSet::new();
+        for q in &queries {
+            let mut rest = q.as_str();
+            while let Some(i) = rest.find(|c: char| c.is_ascii_alphabetic() || c == '_') {
+                let word: String = rest[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                rest = &rest[i + word.len()..];
+                if word.starts_with("perouter_") || word.starts_with("process_") {
+                    assert!(
+                        samples.contains(word.as_str()),
+                        "the dashboard queries {word}, which perouter does not expose ({q})"
+                    );
+                    used.insert(word);
+                }
+            }
+        }
+        // The dashboard covers what the issue asks for.
+        for must in [
+            "perouter_bgp_session_established",
+            "perouter_bgp_prefixes_received_total",
+            "perouter_rib_evpn_routes",
+            "perouter_datapath_operation_failures_total",
+            "perouter_datapath_reconcile_duration_seconds_bucket",
+        ] {
+            assert!(used.contains(must), "{must} not on the dashboard");
+        }
+    }
+
     #[test]
     fn counters_get_total_names_in_text_0_0_4() {
         let om = "# HELP a_b Things.\n# TYPE a_b counter\n# UNIT a_b seconds\na_b_total{x=\"1\"} 2\n# HELP g A gauge.\n# TYPE g gauge\ng 1\n# EOF\n";
