@@ -142,7 +142,7 @@ ping_ok() { ip netns exec $HOST ping -c 1 -W 1 -I 10.200.0.1 10.100.0.1 >/dev/nu
 session_up() { # ADDR: the session with ADDR is Established, per `perouter show bgp summary`
   local st
   st=$("$PEROUTER" show bgp summary --api-socket "$SOCK" -o json 2>/dev/null | \
-    jq -r --arg a "$1" '.[] | select(.remote | startswith($a)) | .session.state' 2>/dev/null | head -1)
+    jq -r --arg a "$1" '.peers[] | select(.neighbor == $a) | .state' 2>/dev/null | head -1)
   [ "$st" = Established ]
 }
 
@@ -161,7 +161,7 @@ check show-status sh -c "'$PEROUTER' show status --api-socket '$SOCK' | grep -q 
 check check-cli "$PEROUTER" check "$DIR/cfg"
 
 # ROUTE-REFRESH (RFC 2918): the ToR asks for our routes again; we answer with UPDATEs and keep them.
-updates_out() { "$PEROUTER" show bgp neighbor "$1" --api-socket "$SOCK" -o json 2>/dev/null | jq -r '.session.counters.messages_out.update // 0'; }
+updates_out() { "$PEROUTER" show bgp neighbor "$1" --api-socket "$SOCK" -o json 2>/dev/null | jq -r '.messages_sent.update // 0'; }
 sleep 2  # let the initial exchange settle, so only the refresh can move the counter
 upd_before=$(updates_out 192.168.11.2)
 vty tor "clear bgp ipv4 unicast 192.168.11.3 soft in" >/dev/null
@@ -170,7 +170,7 @@ check route-refresh-answered wait_until 15 refresh_answered
 check route-kept-after-refresh tor_has
 
 # Live change: a second ToR neighbour; the first session must not flap.
-uptime_of() { "$PEROUTER" show bgp neighbor "$1" --api-socket "$SOCK" -o json 2>/dev/null | jq -r '(.session.counters.uptime // -1) | floor'; }
+uptime_of() { "$PEROUTER" show bgp neighbor "$1" --api-socket "$SOCK" -o json 2>/dev/null | jq -r '(.up_seconds // -1) | floor'; }
 sleep 2
 up_tor_before=$(uptime_of 192.168.11.2); up_host_before=$(uptime_of 192.169.100.2)
 sed -i 's|      - {asn: 64512, address: 192.168.11.2, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}|&\n      - {asn: 64512, address: 192.168.11.4, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}|' \

@@ -169,6 +169,14 @@ pub struct VniRow {
     pub vtep: Option<String>,
     /// The route distinguisher.
     pub rd: String,
+    /// The VRF's routing table (L3).
+    pub table: Option<u32>,
+    /// The router MAC advertised in type-5 routes (L3, RFC 9135).
+    pub router_mac: Option<String>,
+    /// Route targets exported (L3).
+    pub export_rts: Vec<String>,
+    /// Route targets imported (L3).
+    pub import_rts: Vec<String>,
     /// Remote VTEPs: originators of type-3 routes for this VNI (L2) or next hops of its
     /// type-5 routes (L3).
     pub remote_vteps: Vec<String>,
@@ -394,54 +402,49 @@ pub fn vnis(plan: &crate::plan::NodePlan, evpn: &[EvpnRouteView]) -> Vec<VniRow>
         }
     }
     let mut rows = Vec::new();
-    let mut row = |vni: u32,
-                   kind: &str,
-                   name: &str,
-                   vrf: Option<String>,
-                   vxlan: &str,
-                   bridge: &str,
-                   vtep: Option<String>,
-                   rd: String| {
-        let s = by_vni.remove(&vni).unwrap_or_default();
+    for l in &plan.l3vnis {
+        let s = by_vni.remove(&l.vni).unwrap_or_default();
         rows.push(VniRow {
-            vni,
-            kind: kind.into(),
-            name: name.into(),
-            vrf,
-            vxlan: vxlan.into(),
-            bridge: bridge.into(),
-            vtep,
-            rd,
+            vni: l.vni,
+            kind: "L3".into(),
+            name: l.name.clone(),
+            vrf: Some(l.vrf.clone()),
+            vxlan: l.vxlan.clone(),
+            bridge: l.bridge.clone(),
+            vtep: Some(l.vtep.to_string()),
+            rd: l.rd.to_string(),
+            table: Some(l.table),
+            router_mac: Some(plan.router_mac.to_string()),
+            export_rts: l.export_rts.iter().map(|r| r.to_string()).collect(),
+            import_rts: l.import_rts.iter().map(|r| r.to_string()).collect(),
             remote_vteps: s.vteps.into_iter().collect(),
             remote_macs: s.macs.len(),
             remote_neighbors: s.neighbors,
             local_macs: s.local_macs,
             remote_prefixes: s.prefixes,
         });
-    };
-    for l in &plan.l3vnis {
-        row(
-            l.vni,
-            "L3",
-            &l.name,
-            Some(l.vrf.clone()),
-            &l.vxlan,
-            &l.bridge,
-            Some(l.vtep.to_string()),
-            l.rd.to_string(),
-        );
     }
     for l in &plan.l2vnis {
-        row(
-            l.vni,
-            "L2",
-            &l.name,
-            l.vrf.clone(),
-            &l.vxlan,
-            &l.bridge,
-            Some(l.vtep.to_string()),
-            l.rd.to_string(),
-        );
+        let s = by_vni.remove(&l.vni).unwrap_or_default();
+        rows.push(VniRow {
+            vni: l.vni,
+            kind: "L2".into(),
+            name: l.name.clone(),
+            vrf: l.vrf.clone(),
+            vxlan: l.vxlan.clone(),
+            bridge: l.bridge.clone(),
+            vtep: Some(l.vtep.to_string()),
+            rd: l.rd.to_string(),
+            table: None,
+            router_mac: None,
+            export_rts: Vec::new(),
+            import_rts: Vec::new(),
+            remote_vteps: s.vteps.into_iter().collect(),
+            remote_macs: s.macs.len(),
+            remote_neighbors: s.neighbors,
+            local_macs: s.local_macs,
+            remote_prefixes: s.prefixes,
+        });
     }
     rows.sort_by_key(|r| r.vni);
     rows
