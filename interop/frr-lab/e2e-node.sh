@@ -159,6 +159,15 @@ conv_t=$(date +%s.%N)
 say "start -> sessions Established: $(echo "$up_t - $start_t" | bc) s; -> routes installed and ping: $(echo "$conv_t - $start_t" | bc) s"
 check show-status sh -c "'$PEROUTER' show status --api-socket '$SOCK' | grep -q 'configuration generation 1'"
 check check-cli "$PEROUTER" check "$DIR/cfg"
+# The operator's view, printed next to vtysh's for the same session.
+"$PEROUTER" show bgp summary --api-socket "$SOCK" > "$DIR/show-summary.txt" 2>&1
+"$PEROUTER" show bgp neighbor 192.168.11.2 --api-socket "$SOCK" > "$DIR/show-neighbor.txt" 2>&1
+check show-summary-row grep -Eq '^192\.168\.11\.2 +4 +64512 ' "$DIR/show-summary.txt"
+check show-neighbor-as grep -q 'remote AS 64512, local AS 64514' "$DIR/show-neighbor.txt"
+check show-neighbor-with-port "$PEROUTER" show bgp neighbor 192.168.11.2:179 --api-socket "$SOCK" -o json
+say "perouter show bgp summary:"; cat "$DIR/show-summary.txt"
+say "vtysh (ToR) show bgp summary:"; vty tor "show bgp summary"
+say "perouter show bgp neighbor 192.168.11.2:"; cat "$DIR/show-neighbor.txt"
 
 # ROUTE-REFRESH (RFC 2918): the ToR asks for our routes again; we answer with UPDATEs and keep them.
 updates_out() { "$PEROUTER" show bgp neighbor "$1" --api-socket "$SOCK" -o json 2>/dev/null | jq -r '.messages_sent.update // 0'; }
