@@ -73,15 +73,21 @@ pub fn init(format: LogFormat, default: &str) {
 }
 
 /// Checks a `logLevel` value: `debug`, `info`, `warn` or `error` (any case; `trace` too);
-/// empty means the default. Returns the filter directive.
-pub fn parse_level(level: &str) -> Result<&'static str, String> {
+/// empty means the default. Returns the filter directive: `debug` and `trace` apply to
+/// perouter's own crates, the libraries (kube, hyper, rustls) stay at `info`.
+pub fn parse_level(level: &str) -> Result<String, String> {
+    let ours = |l: &str| {
+        format!(
+            "info,perouter={l},perouter_agent={l},perouter_bgp={l},perouter_rib={l},perouter_fib={l},perouter_evpn={l}"
+        )
+    };
     match level.trim().to_ascii_lowercase().as_str() {
-        "" => Ok(DEFAULT_LEVEL),
-        "trace" => Ok("trace"),
-        "debug" => Ok("debug"),
-        "info" => Ok("info"),
-        "warn" | "warning" => Ok("warn"),
-        "error" => Ok("error"),
+        "" => Ok(DEFAULT_LEVEL.to_string()),
+        "trace" => Ok(ours("trace")),
+        "debug" => Ok(ours("debug")),
+        "info" => Ok("info".into()),
+        "warn" | "warning" => Ok("warn".into()),
+        "error" => Ok("error".into()),
         other => Err(format!(
             "logLevel {other:?} is not one of debug, info, warn, error"
         )),
@@ -111,10 +117,10 @@ pub fn apply_config_level(level: &str) {
     if *current == wanted {
         return;
     }
-    match live.handle.reload(EnvFilter::new(wanted)) {
+    match live.handle.reload(EnvFilter::new(&wanted)) {
         Ok(()) => {
-            tracing::info!(from = %current, to = wanted, "log level changed (logLevel)");
-            *current = wanted.to_string();
+            tracing::info!(from = %current, to = %wanted, "log level changed (logLevel)");
+            *current = wanted;
         }
         Err(e) => tracing::warn!(error = %e, "cannot change the log level"),
     }
@@ -127,7 +133,12 @@ mod tests {
     #[test]
     fn levels() {
         assert_eq!(parse_level("").unwrap(), "info");
-        assert_eq!(parse_level("DEBUG").unwrap(), "debug");
+        let d = parse_level("DEBUG").unwrap();
+        assert!(
+            d.starts_with("info,") && d.contains("perouter_bgp=debug"),
+            "{d}"
+        );
+        EnvFilter::try_new(&d).unwrap();
         assert_eq!(parse_level(" warn ").unwrap(), "warn");
         assert_eq!(parse_level("error").unwrap(), "error");
         let e = parse_level("verbose").unwrap_err();
