@@ -123,9 +123,10 @@ CONF
 echo "nodeIndex: {index: 0}" > "$DIR/cfg/node-config.yaml"
 
 SOCK=$DIR/api.sock
+METRICS=127.0.0.1:$((20000 + $$ % 20000))
 start_perouter() {
   RUST_LOG=${RUST_LOG:-info} "$PEROUTER" run --config-dir "$DIR/cfg" --router-netns $PE --host-netns $HOST \
-    --api-socket "$SOCK" --config-poll 1 --metrics-addr 127.0.0.1:0 >>"$DIR/perouter.log" 2>&1 &
+    --api-socket "$SOCK" --config-poll 1 --metrics-addr "$METRICS" >>"$DIR/perouter.log" 2>&1 &
   PPID_RUN=$!
   PIDS+=("$PPID_RUN")
 }
@@ -165,6 +166,12 @@ check check-cli "$PEROUTER" check "$DIR/cfg"
 check show-summary-row grep -Eq '^192\.168\.11\.2 +4 +64512 ' "$DIR/show-summary.txt"
 check show-neighbor-as grep -q 'remote AS 64512, local AS 64514' "$DIR/show-neighbor.txt"
 check show-neighbor-with-port "$PEROUTER" show bgp neighbor 192.168.11.2:179 --api-socket "$SOCK" -o json
+# /metrics from the running node: promtool-clean, with the session's families.
+curl -s "http://$METRICS/metrics" > "$DIR/metrics.txt"
+if command -v promtool >/dev/null; then check metrics-promtool sh -c "promtool check metrics < '$DIR/metrics.txt'"; fi
+check metrics-session grep -q 'perouter_bgp_session_established{peer="192.168.11.2"} 1' "$DIR/metrics.txt"
+say "metric families: $(grep -c '^# TYPE' "$DIR/metrics.txt")"
+check http-405 sh -c "curl -s -o /dev/null -w '%{http_code}' -X POST 'http://$METRICS/metrics' | grep -q 405"
 say "perouter show bgp summary:"; cat "$DIR/show-summary.txt"
 say "vtysh (ToR) show bgp summary:"; vty tor "show bgp summary"
 say "perouter show bgp neighbor 192.168.11.2:"; cat "$DIR/show-neighbor.txt"
