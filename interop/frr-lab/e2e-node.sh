@@ -165,7 +165,7 @@ check check-cli "$PEROUTER" check "$DIR/cfg"
 "$PEROUTER" show bgp neighbor 192.168.11.2 --api-socket "$SOCK" > "$DIR/show-neighbor.txt" 2>&1
 check show-summary-row grep -Eq '^192\.168\.11\.2 +4 +64512 ' "$DIR/show-summary.txt"
 check show-neighbor-as grep -q 'remote AS 64512, local AS 64514' "$DIR/show-neighbor.txt"
-check show-neighbor-with-port "$PEROUTER" show bgp neighbor 192.168.11.2:179 --api-socket "$SOCK" -o json
+check show-neighbor-with-port sh -c "'$PEROUTER' show bgp neighbor 192.168.11.2:179 --api-socket '$SOCK' -o json >/dev/null"
 # /metrics from the running node: promtool-clean, with the session's families.
 curl -s "http://$METRICS/metrics" > "$DIR/metrics.txt"
 if command -v promtool >/dev/null; then check metrics-promtool sh -c "promtool check metrics < '$DIR/metrics.txt'"; fi
