@@ -759,6 +759,10 @@ pub(crate) mod tests {
             route_targets: vec!["64514:100".into()],
             router_mac: None,
             local: false,
+            as_path: "64512 64520".into(),
+            origin: "IGP".into(),
+            local_pref: None,
+            med: None,
             route: perouter_evpn::EvpnRoute::InclusiveMulticast(
                 perouter_evpn::InclusiveMulticastRoute {
                     rd: "100.65.0.1:2".parse().unwrap(),

@@ -160,8 +160,8 @@ pub fn render(req: &Request, v: &Value) -> String {
         },
         Request::BgpEvpn { .. } => {
             out.push_str(&format!(
-                "{:<56} {:<18} {:<9} {:<16} {:<18} {}\n",
-                "Route", "RD", "VNI", "Next hop", "Router MAC", "RTs"
+                "{:<56} {:<18} {:<9} {:<16} {:<18} {:<16} {:<8} {}\n",
+                "Route", "RD", "VNI", "Next hop", "Router MAC", "AS path", "Origin", "RTs"
             ));
             for r in v.as_array().into_iter().flatten() {
                 let rts: Vec<String> = r
@@ -176,13 +176,19 @@ pub fn render(req: &Request, v: &Value) -> String {
                 } else {
                     ""
                 };
+                let path = match s(r, &["as_path"]) {
+                    p if p.is_empty() => "i".to_string(),
+                    p => p,
+                };
                 out.push_str(&format!(
-                    "{:<56} {:<18} {:<9} {:<16} {:<18} {}{}\n",
+                    "{:<56} {:<18} {:<9} {:<16} {:<18} {:<16} {:<8} {}{}\n",
                     s(r, &["prefix"]),
                     s(r, &["rd"]),
                     s(r, &["vni"]),
                     s(r, &["next_hop"]),
                     s(r, &["router_mac"]),
+                    path,
+                    s(r, &["origin"]),
                     rts.join(","),
                     local
                 ));
@@ -677,6 +683,23 @@ mod tests {
                 "last_error": null, "messages_sent": 40}
         });
         golden("status.txt", &render(&Request::Status, &v));
+    }
+
+    #[test]
+    fn bgp_evpn_golden() {
+        let (_, input) = crate::metrics::tests::representative();
+        let v = serde_json::to_value(input.evpn.unwrap()).unwrap();
+        assert_eq!(v[0]["as_path"], "64512 64520");
+        golden(
+            "bgp-evpn.txt",
+            &render(
+                &Request::BgpEvpn {
+                    route_type: None,
+                    vni: None,
+                },
+                &v,
+            ),
+        );
     }
 
     #[test]

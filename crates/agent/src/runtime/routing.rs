@@ -79,6 +79,14 @@ pub struct EvpnRouteView {
     pub router_mac: Option<String>,
     /// Originated by this node.
     pub local: bool,
+    /// The AS path (`64512 64513`, empty when local or iBGP-learnt).
+    pub as_path: String,
+    /// ORIGIN (`IGP`, `EGP`, `INCOMPLETE`).
+    pub origin: String,
+    /// LOCAL_PREF, when present.
+    pub local_pref: Option<u32>,
+    /// MULTI_EXIT_DISC, when present.
+    pub med: Option<u32>,
     /// The whole route, typed.
     pub route: perouter_evpn::EvpnRoute,
 }
@@ -273,6 +281,10 @@ impl Routing {
                                         .collect(),
                                     router_mac: attrs.router_mac().map(|m| m.to_string()),
                                     local,
+                                    as_path: attrs.as_path.to_string(),
+                                    origin: attrs.origin.to_string(),
+                                    local_pref: attrs.local_pref,
+                                    med: attrs.med,
                                     route,
                                 })
                             })
