@@ -186,7 +186,7 @@ pr() { "$PEROUTER" "$@" --api-socket "$SOCK"; }
 session_up() { # ADDR: Established per `perouter show bgp summary`
   local st
   st=$(pr show bgp summary -o json 2>/dev/null | \
-    jq -r --arg a "$1" '.[] | select(.remote | startswith($a)) | .session.state' 2>/dev/null | head -1)
+    jq -r --arg a "$1" '.peers[] | select(.neighbor == $a) | .state' 2>/dev/null | head -1)
   [ "$st" = Established ]
 }
 # FRR's connectionsEstablished for a neighbour (a flap increments it).

@@ -123,9 +123,10 @@ CONF
 echo "nodeIndex: {index: 0}" > "$DIR/cfg/node-config.yaml"
 
 SOCK=$DIR/api.sock
+METRICS=127.0.0.1:$((20000 + $$ % 20000))
 start_perouter() {
   RUST_LOG=${RUST_LOG:-info} "$PEROUTER" run --config-dir "$DIR/cfg" --router-netns $PE --host-netns $HOST \
-    --api-socket "$SOCK" --config-poll 1 --metrics-addr 127.0.0.1:0 >>"$DIR/perouter.log" 2>&1 &
+    --api-socket "$SOCK" --config-poll 1 --metrics-addr "$METRICS" >>"$DIR/perouter.log" 2>&1 &
   PPID_RUN=$!
   PIDS+=("$PPID_RUN")
 }
@@ -142,7 +143,7 @@ ping_ok() { ip netns exec $HOST ping -c 1 -W 1 -I 10.200.0.1 10.100.0.1 >/dev/nu
 session_up() { # ADDR: the session with ADDR is Established, per `perouter show bgp summary`
   local st
   st=$("$PEROUTER" show bgp summary --api-socket "$SOCK" -o json 2>/dev/null | \
-    jq -r --arg a "$1" '.[] | select(.remote | startswith($a)) | .session.state' 2>/dev/null | head -1)
+    jq -r --arg a "$1" '.peers[] | select(.neighbor == $a) | .state' 2>/dev/null | head -1)
   [ "$st" = Established ]
 }
 
@@ -159,9 +160,24 @@ conv_t=$(date +%s.%N)
 say "start -> sessions Established: $(echo "$up_t - $start_t" | bc) s; -> routes installed and ping: $(echo "$conv_t - $start_t" | bc) s"
 check show-status sh -c "'$PEROUTER' show status --api-socket '$SOCK' | grep -q 'configuration generation 1'"
 check check-cli "$PEROUTER" check "$DIR/cfg"
+# The operator's view, printed next to vtysh's for the same session.
+"$PEROUTER" show bgp summary --api-socket "$SOCK" > "$DIR/show-summary.txt" 2>&1
+"$PEROUTER" show bgp neighbor 192.168.11.2 --api-socket "$SOCK" > "$DIR/show-neighbor.txt" 2>&1
+check show-summary-row grep -Eq '^192\.168\.11\.2 +4 +64512 ' "$DIR/show-summary.txt"
+check show-neighbor-as grep -q 'remote AS 64512, local AS 64514' "$DIR/show-neighbor.txt"
+check show-neighbor-with-port sh -c "'$PEROUTER' show bgp neighbor 192.168.11.2:179 --api-socket '$SOCK' -o json >/dev/null"
+# /metrics from the running node: promtool-clean, with the session's families.
+curl -s "http://$METRICS/metrics" > "$DIR/metrics.txt"
+if command -v promtool >/dev/null; then check metrics-promtool sh -c "promtool check metrics < '$DIR/metrics.txt'"; fi
+check metrics-session grep -q 'perouter_bgp_session_established{peer="192.168.11.2"} 1' "$DIR/metrics.txt"
+say "metric families: $(grep -c '^# TYPE' "$DIR/metrics.txt")"
+check http-405 sh -c "curl -s -o /dev/null -w '%{http_code}' -X POST 'http://$METRICS/metrics' | grep -q 405"
+say "perouter show bgp summary:"; cat "$DIR/show-summary.txt"
+say "vtysh (ToR) show bgp summary:"; vty tor "show bgp summary"
+say "perouter show bgp neighbor 192.168.11.2:"; cat "$DIR/show-neighbor.txt"
 
 # ROUTE-REFRESH (RFC 2918): the ToR asks for our routes again; we answer with UPDATEs and keep them.
-updates_out() { "$PEROUTER" show bgp neighbor "$1" --api-socket "$SOCK" -o json 2>/dev/null | jq -r '.session.counters.messages_out.update // 0'; }
+updates_out() { "$PEROUTER" show bgp neighbor "$1" --api-socket "$SOCK" -o json 2>/dev/null | jq -r '.messages_sent.update // 0'; }
 sleep 2  # let the initial exchange settle, so only the refresh can move the counter
 upd_before=$(updates_out 192.168.11.2)
 vty tor "clear bgp ipv4 unicast 192.168.11.3 soft in" >/dev/null
@@ -170,7 +186,7 @@ check route-refresh-answered wait_until 15 refresh_answered
 check route-kept-after-refresh tor_has
 
 # Live change: a second ToR neighbour; the first session must not flap.
-uptime_of() { "$PEROUTER" show bgp neighbor "$1" --api-socket "$SOCK" -o json 2>/dev/null | jq -r '(.session.counters.uptime // -1) | floor'; }
+uptime_of() { "$PEROUTER" show bgp neighbor "$1" --api-socket "$SOCK" -o json 2>/dev/null | jq -r '(.up_seconds // -1) | floor'; }
 sleep 2
 up_tor_before=$(uptime_of 192.168.11.2); up_host_before=$(uptime_of 192.169.100.2)
 sed -i 's|      - {asn: 64512, address: 192.168.11.2, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}|&\n      - {asn: 64512, address: 192.168.11.4, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}|' \

@@ -4,17 +4,17 @@
 //! The API owns no state: every request is answered by a [`Responder`] (the runtime), which asks
 //! the owners of the state (speaker, routing task, datapath) for a snapshot.
 
-use std::fmt::Write as _;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, UnixListener, UnixStream};
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 /// The default path of the API socket.
 pub const DEFAULT_SOCKET: &str = "/run/perouter/perouter.sock";
@@ -140,104 +140,128 @@ pub async fn query(socket: &Path, req: &Request) -> std::io::Result<Response> {
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
-/// Serves HTTP: `GET /metrics`, `/healthz`, `/readyz`. A deliberately small HTTP/1.1 server:
-/// one request per connection, no bodies.
+/// How long a client may take to send a request head: a half-sent request is dropped after this.
+pub const HTTP_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one HTTP connection may live (reading, answering, writing, idle keep-alive): a
+/// client that stops reading its answer cannot hold the connection open.
+pub const HTTP_CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+/// At most this many HTTP connections are served at once; more wait in the accept queue.
+pub const HTTP_MAX_CONNECTIONS: usize = 64;
+
+/// The content type of `/metrics`: the OpenMetrics text format `prometheus-client` writes.
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The content type of `/metrics` for clients that do not ask for OpenMetrics: the Prometheus
+/// text format 0.0.4 (what `promtool check metrics` reads).
+pub const PROMETHEUS_TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Whether the client's `Accept` lists OpenMetrics (Prometheus does; `curl` does not).
+fn accepts_openmetrics(h: &hyper::HeaderMap) -> bool {
+    h.get_all(hyper::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"))
+}
+
+/// Serves HTTP/1.1 on hyper: `GET`/`HEAD` of `/metrics`, `/healthz` and `/readyz` (query strings
+/// ignored), `405` for other methods, `404` for other paths. A request head must arrive within
+/// [`HTTP_HEADER_TIMEOUT`] and a connection lives at most [`HTTP_CONNECTION_TIMEOUT`].
 pub async fn serve_http(addr: SocketAddr, responder: Arc<dyn Responder>) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     info!(%addr, "metrics and probes listening");
+    serve_http_on(listener, responder).await
+}
+
+/// [`serve_http`] on a bound listener.
+pub async fn serve_http_on(
+    listener: TcpListener,
+    responder: Arc<dyn Responder>,
+) -> std::io::Result<()> {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HTTP_HEADER_TIMEOUT)
+        .keep_alive(true);
+    let slots = Arc::new(tokio::sync::Semaphore::new(HTTP_MAX_CONNECTIONS));
     loop {
-        let (mut stream, peer) = listener.accept().await?;
+        let permit = slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(std::io::Error::other)?;
+        let (stream, peer) = listener.accept().await?;
         let r = responder.clone();
+        let builder = builder.clone();
         tokio::spawn(async move {
-            let mut buf = vec![0u8; 2048];
-            let mut n = 0;
-            // Read until the end of the request head (or the buffer is full).
-            while n < buf.len() {
-                match stream.read(&mut buf[n..]).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(k) => n += k,
-                }
-                if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                    break;
-                }
+            let service = hyper::service::service_fn(move |req| {
+                let r = r.clone();
+                async move { Ok::<_, std::convert::Infallible>(answer_http(&*r, &req).await) }
+            });
+            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            match tokio::time::timeout(HTTP_CONNECTION_TIMEOUT, conn).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => debug!(%peer, error = %e, "HTTP connection ended"),
+                Err(_) => debug!(%peer, "HTTP connection closed after {HTTP_CONNECTION_TIMEOUT:?}"),
             }
-            let head = String::from_utf8_lossy(&buf[..n]);
-            let path = head.split_whitespace().nth(1).unwrap_or("");
-            let (status, ctype, body) = match path {
-                "/metrics" => (
-                    "200 OK",
-                    "text/plain; version=0.0.4; charset=utf-8",
-                    r.metrics().await,
-                ),
-                "/healthz" if r.healthy() => ("200 OK", "text/plain", "ok\n".to_string()),
-                "/healthz" => (
-                    "503 Service Unavailable",
-                    "text/plain",
-                    "unhealthy\n".to_string(),
-                ),
-                "/readyz" if r.ready().await => ("200 OK", "text/plain", "ready\n".to_string()),
-                "/readyz" => (
-                    "503 Service Unavailable",
-                    "text/plain",
-                    "not ready\n".to_string(),
-                ),
-                _ => (
-                    "404 Not Found",
-                    "text/plain",
-                    "not found: try /metrics, /healthz or /readyz\n".to_string(),
-                ),
-            };
-            let resp = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            if let Err(e) = stream.write_all(resp.as_bytes()).await {
-                warn!(%peer, error = %e, "HTTP write failed");
-            }
+            drop(permit);
         });
     }
 }
 
-/// Builds the Prometheus text exposition format (version 0.0.4).
-#[derive(Debug, Default)]
-pub struct MetricsText {
-    out: String,
+type HttpBody = http_body_util::Full<bytes::Bytes>;
+
+fn http_response(
+    status: hyper::StatusCode,
+    ctype: &str,
+    body: impl Into<bytes::Bytes>,
+) -> hyper::Response<HttpBody> {
+    let mut resp = hyper::Response::new(http_body_util::Full::new(body.into()));
+    *resp.status_mut() = status;
+    if let Ok(v) = hyper::header::HeaderValue::from_str(ctype) {
+        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    resp
 }
 
-impl MetricsText {
-    /// Starts a metric family with its help text and type (`gauge` or `counter`).
-    pub fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(
-            self.out,
-            "# HELP {name} {}",
-            help.replace('\\', "\\\\").replace('\n', "\\n")
+/// Answers one HTTP request (the body, if any, is ignored; HEAD gets the GET answer's headers:
+/// hyper leaves the body out).
+async fn answer_http<B>(r: &dyn Responder, req: &hyper::Request<B>) -> hyper::Response<HttpBody> {
+    use hyper::{Method, StatusCode};
+    const TEXT: &str = "text/plain; charset=utf-8";
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut resp = http_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            TEXT,
+            "method not allowed: use GET or HEAD\n",
         );
-        let _ = writeln!(self.out, "# TYPE {name} {kind}");
+        resp.headers_mut().insert(
+            hyper::header::ALLOW,
+            hyper::header::HeaderValue::from_static("GET, HEAD"),
+        );
+        return resp;
     }
-
-    /// Adds one sample with labels.
-    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        self.out.push_str(name);
-        if !labels.is_empty() {
-            self.out.push('{');
-            for (i, (k, v)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.out.push(',');
-                }
-                let v = v
-                    .replace('\\', "\\\\")
-                    .replace('"', "\\\"")
-                    .replace('\n', "\\n");
-                let _ = write!(self.out, "{k}=\"{v}\"");
+    match req.uri().path() {
+        "/metrics" => {
+            let om = r.metrics().await;
+            if accepts_openmetrics(req.headers()) {
+                http_response(StatusCode::OK, METRICS_CONTENT_TYPE, om)
+            } else {
+                http_response(
+                    StatusCode::OK,
+                    PROMETHEUS_TEXT_CONTENT_TYPE,
+                    crate::metrics::to_prometheus_text(&om),
+                )
             }
-            self.out.push('}');
         }
-        let _ = writeln!(self.out, " {value}");
-    }
-
-    /// The finished text.
-    pub fn finish(self) -> String {
-        self.out
+        "/healthz" if r.healthy() => http_response(StatusCode::OK, TEXT, "ok\n"),
+        "/healthz" => http_response(StatusCode::SERVICE_UNAVAILABLE, TEXT, "unhealthy\n"),
+        "/readyz" if r.ready().await => http_response(StatusCode::OK, TEXT, "ready\n"),
+        "/readyz" => http_response(StatusCode::SERVICE_UNAVAILABLE, TEXT, "not ready\n"),
+        _ => http_response(
+            StatusCode::NOT_FOUND,
+            TEXT,
+            "not found: try /metrics, /healthz or /readyz\n",
+        ),
     }
 }
 
@@ -258,18 +282,7 @@ mod tests {
         }
         fn metrics(&self) -> BoxFuture<'_, String> {
             Box::pin(async {
-                let mut m = MetricsText::default();
-                m.family(
-                    "perouter_bgp_session_up",
-                    "gauge",
-                    "1 when the session is Established",
-                );
-                m.sample(
-                    "perouter_bgp_session_up",
-                    &[("peer", "192.0.2.1"), ("vrf", "a\"b")],
-                    1.0,
-                );
-                m.finish()
+                "# HELP perouter_x Some things.\n# TYPE perouter_x counter\nperouter_x_total{peer=\"192.0.2.1\"} 1\n# EOF\n".to_string()
             })
         }
         fn ready(&self) -> BoxFuture<'_, bool> {
@@ -316,33 +329,87 @@ mod tests {
         ));
         std::fs::remove_dir_all(&dir).unwrap();
 
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        drop(listener);
-        tokio::spawn(serve_http(addr, r));
-        let get = |path: &'static str| async move {
-            for _ in 0..100 {
-                if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
-                    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-                        .await
-                        .unwrap();
-                    let mut out = String::new();
-                    s.read_to_string(&mut out).await.unwrap();
-                    return out;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-            panic!("HTTP server did not start");
-        };
-        let m = get("/metrics").await;
+        let m = http(
+            r.clone(),
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
         assert!(m.starts_with("HTTP/1.1 200 OK"), "{m}");
-        assert!(m.contains("# TYPE perouter_bgp_session_up gauge"), "{m}");
+        assert!(m.contains("# TYPE perouter_x_total counter"), "{m}");
+        assert!(m.contains(r#"perouter_x_total{peer="192.0.2.1"} 1"#), "{m}");
+    }
+
+    /// Sends `raw` to a fresh server and returns everything it answers until it closes.
+    async fn http(r: Arc<dyn Responder>, raw: &str) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(serve_http_on(listener, r));
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(raw.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut s, &mut out)
+            .await
+            .unwrap();
+        server.abort();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    const CLOSE: &str = "Host: x\r\nConnection: close\r\n\r\n";
+
+    #[tokio::test]
+    async fn http_methods_paths_and_query_strings() {
+        let r: Arc<dyn Responder> = Arc::new(Fixed);
+        let get = |line: &str| {
+            let r = r.clone();
+            let raw = format!("{line}\r\n{CLOSE}");
+            async move { http(r, &raw).await }
+        };
+        let m = get("GET /metrics?x=1&y HTTP/1.1").await;
+        assert!(m.starts_with("HTTP/1.1 200 OK"), "{m}");
+        assert!(m.contains(PROMETHEUS_TEXT_CONTENT_TYPE), "{m}");
+        assert!(!m.contains("# EOF"), "{m}");
+        // What Prometheus sends: OpenMetrics.
+        let m = get("GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5").await;
+        assert!(m.contains(METRICS_CONTENT_TYPE), "{m}");
+        assert!(m.contains("# TYPE perouter_x counter\n"), "{m}");
+        assert!(m.ends_with("# EOF\n"), "{m}");
+        assert!(get("GET /healthz HTTP/1.1")
+            .await
+            .starts_with("HTTP/1.1 200 OK"));
+        assert!(get("GET /readyz?verbose HTTP/1.1")
+            .await
+            .starts_with("HTTP/1.1 503"));
+        assert!(get("GET /nope HTTP/1.1").await.starts_with("HTTP/1.1 404"));
+        // HEAD: the GET answer's head, no body.
+        let h = get("HEAD /healthz HTTP/1.1").await;
+        assert!(h.starts_with("HTTP/1.1 200 OK"), "{h}");
+        assert!(h.ends_with("\r\n\r\n"), "HEAD answered with a body: {h:?}");
+        for m in ["POST", "PUT", "DELETE", "OPTIONS"] {
+            let a = get(&format!("{m} /metrics HTTP/1.1")).await;
+            assert!(a.starts_with("HTTP/1.1 405"), "{m}: {a}");
+            assert!(a.to_ascii_lowercase().contains("allow: get, head"), "{a}");
+        }
+    }
+
+    /// A client that sends half a request head is cut off after [`HTTP_HEADER_TIMEOUT`] (the
+    /// clock is paused: tokio advances it while everything waits).
+    #[tokio::test(start_paused = true)]
+    async fn a_half_sent_request_does_not_stay_open() {
+        let r: Arc<dyn Responder> = Arc::new(Fixed);
+        let start = tokio::time::Instant::now();
+        let out = http(r.clone(), "GET /metrics HTTP/1.1\r\nHost: x\r\n").await;
+        assert!(!out.contains("200 OK"), "{out}");
+        let waited = start.elapsed();
+        assert!(waited >= HTTP_HEADER_TIMEOUT, "{waited:?}");
+        assert!(waited < HTTP_CONNECTION_TIMEOUT, "{waited:?}");
+        // A client that sends nothing at all is cut off too.
+        let start = tokio::time::Instant::now();
+        let out = http(r, "").await;
+        assert!(!out.contains("200 OK"), "{out}");
         assert!(
-            m.contains(r#"perouter_bgp_session_up{peer="192.0.2.1",vrf="a\"b"} 1"#),
-            "{m}"
+            start.elapsed() <= HTTP_CONNECTION_TIMEOUT,
+            "{:?}",
+            start.elapsed()
         );
-        assert!(get("/healthz").await.starts_with("HTTP/1.1 200 OK"));
-        assert!(get("/readyz").await.starts_with("HTTP/1.1 503"));
-        assert!(get("/nope").await.starts_with("HTTP/1.1 404"));
     }
 }

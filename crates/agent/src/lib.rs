@@ -18,7 +18,13 @@ pub mod config;
 pub mod decode;
 /// Kubernetes mode: CRDs, controllers, node index, status, secrets (issue 7).
 pub mod k8s;
+/// Logging setup: text or JSON, level from `RUST_LOG` or node-config.yaml's `logLevel`, live.
+pub mod logging;
+/// Prometheus metrics on `prometheus-client`.
+pub mod metrics;
 /// Node derivation: addresses, names, sessions, RDs and RTs for this node.
 pub mod plan;
 /// `perouter run`: the daemon that turns this node into a PE router.
 pub mod runtime;
+/// The local API's typed answers (`perouter show ... -o json`), with a stable schema.
+pub mod views;

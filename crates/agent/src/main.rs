@@ -1,15 +1,15 @@
-//! The `perouter` binary: parses the command line and runs a subcommand (see
-//! [`perouter_agent::cli`]). Logs go to standard error, filtered by `RUST_LOG` (default `warn`).
+//! The `perouter` binary: parses the command line, sets up logging (see
+//! [`perouter_agent::logging`]) and runs a subcommand (see [`perouter_agent::cli`]).
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    perouter_agent::cli::Cli::parse().run()
+    let cli = perouter_agent::cli::Cli::parse();
+    // The daemon tells its story at info; the one-shot commands only warn.
+    let default = match cli.command {
+        perouter_agent::cli::Command::Run(_) => perouter_agent::logging::DEFAULT_LEVEL,
+        _ => "warn",
+    };
+    perouter_agent::logging::init(cli.log_format, default);
+    cli.run()
 }

@@ -33,6 +33,17 @@ pub enum AsKind {
     Internal,
 }
 
+impl std::fmt::Display for RemoteAs {
+    /// `65001`, `external` or `internal`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RemoteAs::Number(n) => write!(f, "{n}"),
+            RemoteAs::Kind(AsKind::External) => f.write_str("external"),
+            RemoteAs::Kind(AsKind::Internal) => f.write_str("internal"),
+        }
+    }
+}
+
 impl RemoteAs {
     /// Whether the AS the peer presented (`peer_as`) is acceptable when our
     /// AS is `local_as` (RFC 4271 §6.2, Bad Peer AS otherwise).
@@ -309,6 +320,17 @@ pub enum NeighborTarget {
     Interface(String),
     /// Dynamic neighbours accepted from this prefix.
     ListenRange(IpNet),
+}
+
+impl std::fmt::Display for NeighborTarget {
+    /// The address, `interface eth0`, or `range 10.0.0.0/24`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NeighborTarget::Address(a) => write!(f, "{a}"),
+            NeighborTarget::Interface(i) => write!(f, "interface {i}"),
+            NeighborTarget::ListenRange(n) => write!(f, "range {n}"),
+        }
+    }
 }
 
 /// One neighbour entry of the configuration.

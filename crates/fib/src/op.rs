@@ -341,6 +341,34 @@ impl Op {
         }
     }
 
+    /// A short, stable name of the operation's kind (a metric label: `create_vrf`,
+    /// `replace_route`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::CreateNetns { .. } => "create_netns",
+            Op::SetSysctl { .. } => "set_sysctl",
+            Op::DeleteLink { .. } => "delete_link",
+            Op::MoveLink { .. } => "move_link",
+            Op::CreateVrf { .. } => "create_vrf",
+            Op::CreateBridge { .. } => "create_bridge",
+            Op::CreateVxlan { .. } => "create_vxlan",
+            Op::CreateVeth { .. } => "create_veth",
+            Op::SetLink { .. } => "set_link",
+            Op::SetBridgePort { .. } => "set_bridge_port",
+            Op::DelAddress { .. } => "del_address",
+            Op::AddAddress { .. } => "add_address",
+            Op::SetUp { .. } => "set_up",
+            Op::DelRoute { .. } => "del_route",
+            Op::DelNeighbour { .. } => "del_neighbour",
+            Op::DelFdb { .. } => "del_fdb",
+            Op::ReplaceFdb { .. } => "replace_fdb",
+            Op::AppendFlood { .. } => "append_flood",
+            Op::ReplaceNeighbour { .. } => "replace_neighbour",
+            Op::ProbeNeighbour { .. } => "probe_neighbour",
+            Op::ReplaceRoute { .. } => "replace_route",
+        }
+    }
+
     /// The namespace whose netlink socket carries the operation (a move is sent from where the
     /// link is; a veth is created from the host side; local operations count as the router's).
     pub fn socket_ns(&self) -> Ns {

@@ -40,6 +40,14 @@ pub struct Status {
     /// The MAC of each L3VNI bridge (VNI → MAC) after the last pass: the router MAC to
     /// advertise in type-5 routes (RFC 9135 §8.1) when the node leaves it to the kernel.
     pub router_macs: BTreeMap<u32, MacAddress>,
+    /// Operations attempted since start, by [`crate::op::Op::kind`].
+    pub ops_by_kind: BTreeMap<&'static str, u64>,
+    /// Operations that failed since start, by kind.
+    pub failures_by_kind: BTreeMap<&'static str, u64>,
+    /// Passes whose driver failed as a whole (the namespace could not be read or written).
+    pub errors: u64,
+    /// How long the last pass took (observe, diff, apply).
+    pub last_duration: Duration,
 }
 
 /// Timing of the reconciler.
@@ -105,7 +113,10 @@ impl Reconciler {
             if dirty {
                 dirty = false;
                 let macs_unknown = st.router_macs.len() != self.node.l3vnis.len();
-                match self.pass(macs_unknown).await {
+                let started = tokio::time::Instant::now();
+                let outcome = self.pass(macs_unknown).await;
+                st.last_duration = started.elapsed();
+                match outcome {
                     Ok((rep, macs)) => {
                         if let Some(macs) = macs {
                             st.router_macs = macs;
@@ -115,6 +126,22 @@ impl Reconciler {
                             rep.apply.failures.iter().map(|f| f.to_string()).collect();
                         st.last_error = None;
                         st.messages_sent += rep.apply.messages_sent;
+                        for op in &rep.plan.ops {
+                            *st.ops_by_kind.entry(op.kind()).or_default() += 1;
+                        }
+                        for f in &rep.apply.failures {
+                            *st.failures_by_kind.entry(f.op.kind()).or_default() += 1;
+                            tracing::warn!(op = %f.op, errno = f.errno, "datapath operation failed: {}", f.message);
+                        }
+                        if !rep.plan.ops.is_empty() {
+                            tracing::info!(
+                                ops = rep.plan.ops.len(),
+                                failed = rep.apply.failures.len(),
+                                netlink_messages = rep.apply.messages_sent,
+                                took_ms = st.last_duration.as_millis() as u64,
+                                "datapath pass changed the kernel"
+                            );
+                        }
                         retry = if rep.apply.failures.is_empty() {
                             None
                         } else {
@@ -124,6 +151,7 @@ impl Reconciler {
                     Err(e) => {
                         tracing::warn!(error = %e, "datapath reconcile failed");
                         st.last_error = Some(e.to_string());
+                        st.errors += 1;
                         retry = Some(self.backoff(retry));
                     }
                 }

@@ -13,6 +13,10 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "perouter", version, about, propagate_version = true)]
 pub struct Cli {
+    /// Log line format on standard error (`RUST_LOG` sets the level; for `run`, node-config.yaml's
+    /// `logLevel` does, live).
+    #[arg(long, global = true, value_enum, default_value_t = crate::logging::LogFormat::Text)]
+    pub log_format: crate::logging::LogFormat,
     /// The subcommand.
     #[command(subcommand)]
     pub command: Command,

@@ -8,9 +8,26 @@ use clap::{Args, Subcommand};
 use serde_json::Value;
 
 use crate::api::{query, Request, Response, DEFAULT_SOCKET};
+use crate::views::{BgpSummary, NeighborDetail, VniRow};
 
 /// Arguments of `perouter show`.
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  perouter show bgp summary
+  perouter show bgp neighbor 192.168.11.2
+  perouter show bgp neighbor 192.168.11.2 -o json
+  perouter show bgp evpn --type 5 --vni 100
+  perouter show evpn vni
+  perouter show evpn vni 100
+  perouter show vrf red
+  perouter show status
+
+-o json prints the daemon's answer as JSON. The schema is stable: fields are only ever added,
+never renamed or retyped; unknown values are null. `bgp summary` is {router_id, local_as,
+total_peers, established, peers: [{neighbor, version, remote_as, msg_rcvd, msg_sent,
+up_seconds, state, pfx_rcd, pfx_snt, desc, vrf}]}; `bgp neighbor` and `evpn vni` are described
+in the crate docs (perouter_agent::views).")]
 pub struct ShowArgs {
     /// The daemon's API socket.
     #[arg(long, global = true, default_value = DEFAULT_SOCKET)]
@@ -37,20 +54,45 @@ pub enum ShowWhat {
         /// The VRF.
         name: Option<String>,
     },
-    /// The VNIs of this node.
+    /// The VNIs of this node (same as `show evpn vni`).
     Vni,
-    /// Applied configuration, failed resources with reasons, datapath state.
+    /// EVPN state.
+    Evpn {
+        /// Which part.
+        #[command(subcommand)]
+        what: EvpnWhat,
+    },
+    /// Applied configuration, every failed resource and datapath failure with its reason.
     Status,
+}
+
+/// `perouter show evpn ...`.
+#[derive(Debug, Subcommand)]
+pub enum EvpnWhat {
+    /// The VNIs with remote VTEPs, remote MAC and neighbour counts.
+    #[command(
+        after_help = "Examples:\n  perouter show evpn vni\n  perouter show evpn vni 100 -o json"
+    )]
+    Vni {
+        /// Only this VNI.
+        vni: Option<u32>,
+    },
 }
 
 /// `perouter show bgp ...`.
 #[derive(Debug, Subcommand)]
 pub enum BgpWhat {
-    /// One line per session.
+    /// One line per session, like vtysh's `show bgp summary`.
+    #[command(
+        after_help = "Examples:\n  perouter show bgp summary\n  perouter show bgp summary -o json"
+    )]
     Summary,
-    /// One session in detail.
+    /// One session in detail: AS, router ID, state, timers, capabilities, GR, counters, last reset.
+    #[command(
+        after_help = "Examples:\n  perouter show bgp neighbor 192.168.11.2\n  perouter show bgp neighbor fd00::2 -o json"
+    )]
     Neighbor {
-        /// The peer's address.
+        /// The peer's address (a `:port` suffix is accepted and ignored).
         address: String,
     },
     /// The EVPN table.
@@ -81,7 +123,10 @@ fn request(w: &ShowWhat) -> Request {
             vni: *vni,
         },
         ShowWhat::Vrf { name } => Request::Vrf { name: name.clone() },
-        ShowWhat::Vni => Request::Vni,
+        ShowWhat::Vni
+        | ShowWhat::Evpn {
+            what: EvpnWhat::Vni { .. },
+        } => Request::Vni,
         ShowWhat::Status => Request::Status,
     }
 }
@@ -105,28 +150,18 @@ fn s(v: &Value, path: &[&str]) -> String {
 pub fn render(req: &Request, v: &Value) -> String {
     let mut out = String::new();
     match req {
-        Request::BgpSummary => {
-            out.push_str(&format!(
-                "{:<40} {:<12} {:<12} {:>8} {:>8} {:>8}\n",
-                "Neighbor", "AS", "State", "MsgRcvd", "MsgSent", "PfxRcd"
-            ));
-            for p in v.as_array().into_iter().flatten() {
-                let session = p.get("session").cloned().unwrap_or_default();
-                out.push_str(&format!(
-                    "{:<40} {:<12} {:<12} {:>8} {:>8} {:>8}\n",
-                    s(p, &["remote"]),
-                    s(&session, &["peer_as"]),
-                    s(&session, &["state"]),
-                    s(&session, &["counters", "messages_in"]),
-                    s(&session, &["counters", "messages_out"]),
-                    s(&session, &["counters", "prefixes_received"]),
-                ));
-            }
-        }
+        Request::BgpSummary => match serde_json::from_value::<BgpSummary>(v.clone()) {
+            Ok(sum) => out.push_str(&render_summary(&sum)),
+            Err(e) => out.push_str(&format!("unexpected answer ({e}):\n{v:#}\n")),
+        },
+        Request::BgpNeighbor { .. } => match serde_json::from_value::<NeighborDetail>(v.clone()) {
+            Ok(n) => out.push_str(&render_neighbor(&n)),
+            Err(e) => out.push_str(&format!("unexpected answer ({e}):\n{v:#}\n")),
+        },
         Request::BgpEvpn { .. } => {
             out.push_str(&format!(
-                "{:<56} {:<18} {:<9} {:<16} {:<18} {}\n",
-                "Route", "RD", "VNI", "Next hop", "Router MAC", "RTs"
+                "{:<56} {:<18} {:<9} {:<16} {:<18} {:<16} {:<8} {}\n",
+                "Route", "RD", "VNI", "Next hop", "Router MAC", "AS path", "Origin", "RTs"
             ));
             for r in v.as_array().into_iter().flatten() {
                 let rts: Vec<String> = r
@@ -141,13 +176,19 @@ pub fn render(req: &Request, v: &Value) -> String {
                 } else {
                     ""
                 };
+                let path = match s(r, &["as_path"]) {
+                    p if p.is_empty() => "i".to_string(),
+                    p => p,
+                };
                 out.push_str(&format!(
-                    "{:<56} {:<18} {:<9} {:<16} {:<18} {}{}\n",
+                    "{:<56} {:<18} {:<9} {:<16} {:<18} {:<16} {:<8} {}{}\n",
                     s(r, &["prefix"]),
                     s(r, &["rd"]),
                     s(r, &["vni"]),
                     s(r, &["next_hop"]),
                     s(r, &["router_mac"]),
+                    path,
+                    s(r, &["origin"]),
                     rts.join(","),
                     local
                 ));
@@ -168,57 +209,303 @@ pub fn render(req: &Request, v: &Value) -> String {
                 }
             }
         }
-        Request::Vni => {
-            out.push_str(&format!(
-                "{:<9} {:<4} {:<12} {:<8} {:<10} {:<16} {}\n",
-                "VNI", "Type", "Name", "VRF", "VXLAN", "VTEP", "RD"
-            ));
-            for n in v.as_array().into_iter().flatten() {
-                out.push_str(&format!(
-                    "{:<9} {:<4} {:<12} {:<8} {:<10} {:<16} {}\n",
-                    s(n, &["vni"]),
-                    s(n, &["type"]),
-                    s(n, &["name"]),
-                    s(n, &["vrf"]),
-                    s(n, &["vxlan"]),
-                    s(n, &["vtep"]),
-                    s(n, &["rd"])
-                ));
+        Request::Vni => match serde_json::from_value::<Vec<VniRow>>(v.clone()) {
+            Ok(rows) => out.push_str(&render_vnis(&rows)),
+            Err(e) => out.push_str(&format!("unexpected answer ({e}):\n{v:#}\n")),
+        },
+        Request::Status => out.push_str(&render_status(v)),
+    }
+    out
+}
+
+/// vtysh's Up/Down column: `hh:mm:ss` under a day, `XdYYhZZm` under a week, `XwYdZZh` after.
+pub fn up_down(secs: Option<u64>) -> String {
+    let Some(t) = secs else {
+        return "never".into();
+    };
+    let (w, d, h, m, s) = (
+        t / 604_800,
+        t / 86_400 % 7,
+        t / 3600 % 24,
+        t / 60 % 60,
+        t % 60,
+    );
+    if t < 86_400 {
+        format!("{:02}:{:02}:{:02}", t / 3600, m, s)
+    } else if t < 604_800 {
+        format!("{}d{:02}h{:02}m", t / 86_400, h, m)
+    } else {
+        format!("{w}w{d}d{h:02}h")
+    }
+}
+
+fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref()
+        .map_or_else(|| "-".to_string(), |x| x.to_string())
+}
+
+/// `show bgp summary`, laid out like vtysh's.
+pub fn render_summary(sum: &BgpSummary) -> String {
+    let mut out = format!(
+        "BGP router identifier {}, local AS number {}\n\n",
+        sum.router_id, sum.local_as
+    );
+    out.push_str(&format!(
+        "{:<39} {:>1} {:>10} {:>9} {:>9} {:>8} {:>12} {:>8} {}\n",
+        "Neighbor", "V", "AS", "MsgRcvd", "MsgSent", "Up/Down", "State/PfxRcd", "PfxSnt", "Desc"
+    ));
+    for r in &sum.peers {
+        let st = match (r.state.as_str(), r.pfx_rcd) {
+            ("Established", Some(n)) => n.to_string(),
+            (s, _) => s.to_string(),
+        };
+        out.push_str(&format!(
+            "{:<39} {:>1} {:>10} {:>9} {:>9} {:>8} {:>12} {:>8} {}\n",
+            r.neighbor,
+            r.version,
+            r.remote_as,
+            r.msg_rcvd,
+            r.msg_sent,
+            up_down(r.up_seconds),
+            st,
+            r.pfx_snt,
+            r.desc
+        ));
+    }
+    out.push_str(&format!(
+        "\nTotal number of neighbors {} ({} Established)\n",
+        sum.total_peers, sum.established
+    ));
+    out
+}
+
+/// `show bgp neighbor ADDR`, in the spirit of vtysh's.
+pub fn render_neighbor(n: &NeighborDetail) -> String {
+    let mut o = String::new();
+    let link = match n.remote_as.parse::<u32>() {
+        Ok(a) if a == n.local_as => "internal",
+        Ok(_) => "external",
+        Err(_) => n.remote_as.as_str(),
+    };
+    o.push_str(&format!(
+        "BGP neighbor is {}, port {}, remote AS {}, local AS {}, {} link\n",
+        n.neighbor, n.port, n.remote_as, n.local_as, link
+    ));
+    o.push_str(&format!("  Description: {}\n", n.desc));
+    if let Some(v) = &n.vrf {
+        o.push_str(&format!("  VRF: {v}\n"));
+    }
+    match n.up_seconds {
+        Some(_) => o.push_str(&format!(
+            "  BGP state = {}, up for {}\n",
+            n.state,
+            up_down(n.up_seconds)
+        )),
+        None => o.push_str(&format!("  BGP state = {}\n", n.state)),
+    }
+    o.push_str(&format!(
+        "  Local router ID {}, local address {}\n",
+        n.local_router_id,
+        opt(&n.local_address)
+    ));
+    o.push_str(&format!(
+        "  Configured hold time {} s, keepalive {}, connect retry {} s\n",
+        n.hold_time,
+        n.keepalive.map_or_else(
+            || format!("{} s (hold/3)", n.hold_time / 3),
+            |k| format!("{k} s")
+        ),
+        n.connect_retry
+    ));
+    o.push_str(&format!("  Families: {}\n", n.families.join(", ")));
+    o.push_str(&format!(
+        "  Capabilities offered: {}\n",
+        n.capabilities.join(", ")
+    ));
+    let gr = &n.graceful_restart;
+    if gr.enabled {
+        o.push_str(&format!(
+            "  Graceful restart: enabled, restart time {} s, stale time {} s{}\n",
+            gr.restart_time,
+            gr.stale_time,
+            if gr.restarting {
+                ", restarting (R bit)"
+            } else {
+                ""
             }
+        ));
+    } else {
+        o.push_str("  Graceful restart: disabled\n");
+    }
+    o.push_str(&format!(
+        "  TCP-MD5: {}\n",
+        if n.tcp_md5 { "on" } else { "off" }
+    ));
+    if let Some(h) = n.ebgp_multihop {
+        o.push_str(&format!("  eBGP multihop: {h} hops\n"));
+    }
+    o.push_str("  Message statistics:\n");
+    o.push_str(&format!("    {:<16} {:>10} {:>10}\n", "", "Sent", "Rcvd"));
+    let (s, r) = (&n.messages_sent, &n.messages_received);
+    for (name, a, b) in [
+        ("Opens:", s.open, r.open),
+        ("Notifications:", s.notification, r.notification),
+        ("Updates:", s.update, r.update),
+        ("Keepalives:", s.keepalive, r.keepalive),
+        ("Route Refresh:", s.route_refresh, r.route_refresh),
+        ("Total:", s.total(), r.total()),
+    ] {
+        o.push_str(&format!("    {name:<16} {a:>10} {b:>10}\n"));
+    }
+    for (dir, list) in [
+        ("sent", &n.notifications_sent),
+        ("received", &n.notifications_received),
+    ] {
+        for c in list {
+            o.push_str(&format!(
+                "  Notifications {dir}: code {} subcode {}: {}\n",
+                c.code, c.subcode, c.count
+            ));
         }
-        Request::Status => {
-            out.push_str(&format!(
-                "configuration generation {}\n",
-                s(v, &["generation"])
-            ));
-            for f in v
-                .get("failed_resources")
-                .and_then(|f| f.as_array())
-                .into_iter()
-                .flatten()
-            {
-                out.push_str(&format!(
-                    "  FAILED {} {}: {} ({})\n",
-                    s(f, &["kind"]),
-                    s(f, &["name"]),
-                    s(f, &["message"]),
-                    s(f, &["reason"])
-                ));
-            }
-            if v.get("plan_error").is_some_and(|e| !e.is_null()) {
-                out.push_str(&format!(
-                    "  keeping the running plan: {}\n",
-                    s(v, &["plan_error"])
-                ));
-            }
-            out.push_str(&format!(
-                "datapath: {} passes, last pass {} ops, {} failures, {} netlink messages sent, last error {}\n",
-                s(v, &["datapath", "passes"]), s(v, &["datapath", "last_ops"]),
-                v["datapath"]["last_failures"].as_array().map_or(0, |a| a.len()),
-                s(v, &["datapath", "messages_sent"]), s(v, &["datapath", "last_error"])
-            ));
+    }
+    o.push_str(&format!(
+        "  Established {} times, dropped {} times\n",
+        n.established_transitions, n.flaps
+    ));
+    let reset = n
+        .last_notification_received
+        .as_ref()
+        .map(|x| format!("NOTIFICATION received: {x}"))
+        .or_else(|| {
+            n.last_notification_sent
+                .as_ref()
+                .map(|x| format!("NOTIFICATION sent: {x}"))
+        })
+        .or_else(|| n.last_error.clone());
+    match (&reset, n.flaps) {
+        (Some(r), _) => o.push_str(&format!("  Last reset: {r}\n")),
+        (None, 0) => o.push_str("  Last reset: never\n"),
+        (None, _) => o.push_str("  Last reset: connection closed\n"),
+    }
+    if let (Some(_), Some(e)) = (&reset, &n.last_error) {
+        if Some(e) != reset.as_ref() {
+            o.push_str(&format!("  Last error: {e}\n"));
         }
-        _ => out.push_str(&serde_json::to_string_pretty(v).unwrap_or_default()),
+    }
+    o.push_str(&format!(
+        "  Prefixes: received {}, withdrawn {}, advertised {}, current {}, limit {}\n",
+        n.prefixes_received,
+        n.prefixes_withdrawn,
+        n.prefixes_advertised,
+        opt(&n.prefixes_current),
+        opt(&n.max_prefix)
+    ));
+    o.push_str(&format!(
+        "  RFC 7606: {} UPDATEs treated as withdraw, {} attributes discarded\n",
+        n.updates_treated_as_withdraw, n.attributes_discarded
+    ));
+    o
+}
+
+/// `show evpn vni`.
+pub fn render_vnis(rows: &[VniRow]) -> String {
+    let mut out = format!(
+        "{:<9} {:<4} {:<12} {:<10} {:<12} {:<16} {:<20} {:>5} {:>6} {:>6} {:>6} {}\n",
+        "VNI",
+        "Type",
+        "Name",
+        "VRF",
+        "VXLAN",
+        "VTEP",
+        "RD",
+        "#MACs",
+        "#Neigh",
+        "#Local",
+        "#Pfx",
+        "Remote VTEPs"
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{:<9} {:<4} {:<12} {:<10} {:<12} {:<16} {:<20} {:>5} {:>6} {:>6} {:>6} {}\n",
+            r.vni,
+            r.kind,
+            r.name,
+            opt(&r.vrf),
+            r.vxlan,
+            opt(&r.vtep),
+            r.rd,
+            r.remote_macs,
+            r.remote_neighbors,
+            r.local_macs,
+            r.remote_prefixes,
+            if r.remote_vteps.is_empty() {
+                "-".to_string()
+            } else {
+                r.remote_vteps.join(",")
+            }
+        ));
+    }
+    out
+}
+
+/// `show status`: the generation, every failed resource and file, the plan error, and the
+/// datapath with each failure of its last pass.
+pub fn render_status(v: &Value) -> String {
+    let mut out = format!("configuration generation {}\n", s(v, &["generation"]));
+    let failed: Vec<&Value> = v
+        .get("failed_resources")
+        .and_then(|f| f.as_array())
+        .into_iter()
+        .flatten()
+        .collect();
+    out.push_str(&format!("failed resources: {}\n", failed.len()));
+    for f in failed {
+        out.push_str(&format!(
+            "  {} {}: {}: {}\n",
+            s(f, &["kind"]),
+            s(f, &["name"]),
+            s(f, &["reason"]),
+            s(f, &["message"])
+        ));
+    }
+    for f in v
+        .get("file_errors")
+        .and_then(|f| f.as_array())
+        .into_iter()
+        .flatten()
+    {
+        out.push_str(&format!(
+            "  file {}: {}\n",
+            s(f, &["path"]),
+            s(f, &["message"])
+        ));
+    }
+    if v.get("plan_error").is_some_and(|e| !e.is_null()) {
+        out.push_str(&format!(
+            "keeping the running plan: {}\n",
+            s(v, &["plan_error"])
+        ));
+    }
+    if let Some(d) = v.get("datapath").filter(|d| !d.is_null()) {
+        let fails: Vec<&Value> = d
+            .get("last_failures")
+            .and_then(|f| f.as_array())
+            .into_iter()
+            .flatten()
+            .collect();
+        out.push_str(&format!(
+            "datapath: {} passes, last pass {} operations, {} failed, {} netlink messages sent\n",
+            s(d, &["passes"]),
+            s(d, &["last_ops"]),
+            fails.len(),
+            s(d, &["messages_sent"])
+        ));
+        if d.get("last_error").is_some_and(|e| !e.is_null()) {
+            out.push_str(&format!("  last pass failed: {}\n", s(d, &["last_error"])));
+        }
+        for f in fails {
+            out.push_str(&format!("  failed: {}\n", f.as_str().unwrap_or_default()));
+        }
     }
     out
 }
@@ -237,7 +524,15 @@ pub fn run(args: &ShowArgs) -> ExitCode {
         }
     };
     match rt.block_on(query(&args.api_socket, &req)) {
-        Ok(Response::Ok(v)) => {
+        Ok(Response::Ok(mut v)) => {
+            if let ShowWhat::Evpn {
+                what: EvpnWhat::Vni { vni: Some(n) },
+            } = &args.what
+            {
+                if let Some(a) = v.as_array_mut() {
+                    a.retain(|r| r.get("vni").and_then(Value::as_u64) == Some(u64::from(*n)));
+                }
+            }
             if args.output == "json" {
                 println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             } else {
@@ -253,5 +548,165 @@ pub fn run(args: &ShowArgs) -> ExitCode {
             eprintln!("perouter show: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::sessions::planned_sessions;
+    use crate::views;
+    use perouter_bgp::config::NeighborTarget;
+
+    /// Compares `got` with the golden file `name` under src/cli/golden (UPDATE_GOLDEN=1
+    /// rewrites it).
+    fn golden(name: &str, got: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/cli/golden")
+            .join(name);
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, got).unwrap();
+        }
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
+        assert_eq!(got, want, "{name} differs from its golden file");
+    }
+
+    /// The example node's planned sessions with the representative peers attached to the
+    /// first fabric neighbour and the first host session.
+    fn fixture() -> (
+        Vec<perouter_bgp::speaker::PeerStatus>,
+        Vec<crate::runtime::sessions::PlannedSession>,
+        std::sync::Arc<crate::plan::NodePlan>,
+    ) {
+        let applied = crate::metrics::tests::example_applied();
+        let plan = applied.plan.clone().unwrap();
+        let sessions = planned_sessions(&plan);
+        let (_, input) = crate::metrics::tests::representative();
+        let mut peers = input.peers.unwrap();
+        let addr = |i: usize| match &sessions[i].neighbor.target {
+            NeighborTarget::Address(a) => *a,
+            other => panic!("{other:?}"),
+        };
+        for (i, p) in peers.iter_mut().enumerate() {
+            let a = addr(i.min(sessions.len() - 1));
+            p.target = NeighborTarget::Address(a);
+            p.remote = std::net::SocketAddr::new(a, 179);
+        }
+        (peers, sessions, plan)
+    }
+
+    #[test]
+    fn bgp_summary_golden_and_schema() {
+        let (peers, sessions, plan) = fixture();
+        let sum = views::bgp_summary(plan.router_id.to_string(), plan.asn, &peers, &sessions);
+        let v = serde_json::to_value(&sum).unwrap();
+        // Schema: the documented fields, with their JSON types.
+        for k in [
+            "router_id",
+            "local_as",
+            "total_peers",
+            "established",
+            "peers",
+        ] {
+            assert!(v.get(k).is_some(), "{k} missing: {v}");
+        }
+        let row = &v["peers"][0];
+        for (k, ty) in [
+            ("neighbor", "string"),
+            ("version", "number"),
+            ("remote_as", "string"),
+            ("msg_rcvd", "number"),
+            ("msg_sent", "number"),
+            ("up_seconds", "number"),
+            ("state", "string"),
+            ("pfx_rcd", "number"),
+            ("pfx_snt", "number"),
+            ("desc", "string"),
+        ] {
+            let got = match &row[k] {
+                Value::String(_) => "string",
+                Value::Number(_) => "number",
+                other => panic!("{k}: {other}"),
+            };
+            assert_eq!(got, ty, "{k}");
+        }
+        assert!(!row["neighbor"].as_str().unwrap().contains(":179"));
+        assert_eq!(v["peers"][1]["pfx_rcd"], Value::Null);
+        assert_eq!(v["peers"][1]["up_seconds"], Value::Null);
+        // The client renders the JSON it receives.
+        golden("bgp-summary.txt", &render(&Request::BgpSummary, &v));
+    }
+
+    #[test]
+    fn bgp_neighbor_golden_and_lookup() {
+        let (peers, sessions, plan) = fixture();
+        let addr = peers[0].remote.ip().to_string();
+        for q in [addr.clone(), format!("{addr}:179")] {
+            assert!(views::matches(&peers[0], &q), "{q}");
+            assert!(!views::matches(&peers[1], &q), "{q}");
+        }
+        let n = views::neighbor_detail(plan.router_id.to_string(), plan.asn, &peers[0], &sessions);
+        let v = serde_json::to_value(&n).unwrap();
+        assert_eq!(v["messages_received"]["keepalive"], 10);
+        assert_eq!(v["notifications_received"][0]["code"], 6);
+        assert!(v["tcp_md5"].is_boolean());
+        assert!(v.get("password").is_none() && !v.to_string().contains("password"));
+        golden(
+            "bgp-neighbor.txt",
+            &render(&Request::BgpNeighbor { address: addr }, &v),
+        );
+    }
+
+    #[test]
+    fn evpn_vni_golden() {
+        let (_, _, plan) = fixture();
+        let (_, input) = crate::metrics::tests::representative();
+        let rows = views::vnis(&plan, &input.evpn.unwrap());
+        let v = serde_json::to_value(&rows).unwrap();
+        assert!(v[0]["remote_vteps"].is_array());
+        golden("evpn-vni.txt", &render(&Request::Vni, &v));
+    }
+
+    #[test]
+    fn status_lists_every_failure_with_its_reason() {
+        let v = serde_json::json!({
+            "generation": 3,
+            "failed_resources": [
+                {"kind": "L3VNI", "name": "red", "reason": "Invalid", "message": "spec.vni 0 is outside 1..16777215"},
+                {"kind": "L2VNI", "name": "blue", "reason": "Conflict", "message": "spec.vni 100 is used by L3VNI red"}
+            ],
+            "file_errors": [{"path": "/etc/x/openpe_bad.yaml", "message": "line 3: bad indentation"}],
+            "plan_error": null,
+            "datapath": {"passes": 4, "last_ops": 2, "last_failures": ["add route 10.0.0.0/24 table 100: No such device (errno 19)"],
+                "last_error": null, "messages_sent": 40}
+        });
+        golden("status.txt", &render(&Request::Status, &v));
+    }
+
+    #[test]
+    fn bgp_evpn_golden() {
+        let (_, input) = crate::metrics::tests::representative();
+        let v = serde_json::to_value(input.evpn.unwrap()).unwrap();
+        assert_eq!(v[0]["as_path"], "64512 64520");
+        golden(
+            "bgp-evpn.txt",
+            &render(
+                &Request::BgpEvpn {
+                    route_type: None,
+                    vni: None,
+                },
+                &v,
+            ),
+        );
+    }
+
+    #[test]
+    fn up_down_like_vtysh() {
+        assert_eq!(up_down(None), "never");
+        assert_eq!(up_down(Some(90)), "00:01:30");
+        assert_eq!(up_down(Some(86_400 + 3_660)), "1d01h01m");
+        assert_eq!(up_down(Some(8 * 86_400 + 7_200)), "1w1d02h");
     }
 }

@@ -6,9 +6,10 @@ use perouter_fib::reconcile::Command as FibCommand;
 use perouter_fib::watch::{self, KernelEvent};
 use perouter_fib::{Datapath, DatapathConfig, NodeDatapath};
 use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use super::routing::RoutingCommand;
+use crate::metrics::LiveMetrics;
 
 /// Starts watching the router namespace (call once the namespace exists). The watch runs on its
 /// own thread; a task forwards its events until either channel closes.
@@ -17,6 +18,7 @@ pub fn spawn(
     host_netns: Option<String>,
     routing: mpsc::Sender<RoutingCommand>,
     fib: mpsc::Sender<FibCommand>,
+    metrics: LiveMetrics,
 ) -> Result<(), String> {
     let mut dp = Datapath::open(
         &node.router_netns,
@@ -38,6 +40,11 @@ pub fn spawn(
     info!(netns = %node.router_netns, "watching the router namespace for local MACs, neighbours and drift");
     tokio::spawn(async move {
         while let Some(ev) = rx.recv().await {
+            metrics.kernel_notification(match &ev {
+                KernelEvent::LocalMac { .. } => "local_mac",
+                KernelEvent::LocalNeighbour { .. } => "local_neighbour",
+                KernelEvent::Drift { .. } => "removal",
+            });
             let sent = match ev {
                 KernelEvent::LocalMac { vni, mac, present } => {
                     debug!(vni, %mac, present, "local MAC");
@@ -70,7 +77,9 @@ pub fn spawn(
                 }
                 KernelEvent::LocalNeighbour { mac: None, .. } => true,
                 KernelEvent::Drift { what } => {
-                    warn!(%what, "datapath drift: reconciling");
+                    // Our own reconcile passes remove objects too: this is not drift until a
+                    // pass finds something to repair (it logs what it changed).
+                    debug!(%what, "kernel object removed: reconciling to check");
                     fib.send(FibCommand::Reconcile).await.is_ok()
                 }
             };

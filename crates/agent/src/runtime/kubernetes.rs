@@ -60,7 +60,13 @@ pub struct StaticFiles {
 /// Reads the static directory; a missing one is empty (Kubernetes mode needs no static files).
 fn load_static(dir: &Path) -> StaticConfig {
     match static_files::load_dir(dir) {
-        Ok(c) => c,
+        Ok(c) => {
+            // node-config.yaml's logLevel applies live (a no-op unless it changed).
+            if let Some(n) = &c.node {
+                crate::logging::apply_config_level(&n.log_level);
+            }
+            c
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => StaticConfig::default(),
         Err(e) => StaticConfig {
             file_errors: vec![FileError {

@@ -23,6 +23,7 @@ pub mod kernel_events;
 pub mod kubernetes;
 pub mod node_config;
 pub mod node_status;
+pub mod plan_changes;
 pub mod routing;
 pub mod sessions;
 
@@ -42,9 +43,11 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
-use crate::api::{self, BoxFuture, MetricsText, Request, Responder, Response};
+use crate::api::{self, BoxFuture, Request, Responder, Response};
 use crate::k8s::controller::ControllerConfig;
 use crate::k8s::status::RuntimeReport;
+use crate::metrics::{self, LiveMetrics};
+use crate::views;
 use kubernetes::KubernetesSource;
 use node_config::{AppliedConfig, ConfigSource};
 use node_status::{ProbeSlot, RuntimeProbe};
@@ -102,28 +105,59 @@ struct Shared {
     speaker: mpsc::Sender<SpeakerCommand>,
     routing: mpsc::Sender<RoutingCommand>,
     sessions: std::sync::Mutex<Vec<PlannedSession>>,
+    live: LiveMetrics,
 }
+
+/// How long a scrape waits for each state owner.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Shared {
     async fn peers(&self) -> Vec<PeerStatus> {
+        self.peers_checked().await.unwrap_or_default()
+    }
+
+    /// The speaker's sessions; None when it is gone.
+    async fn peers_checked(&self) -> Option<Vec<PeerStatus>> {
         let (tx, rx) = oneshot::channel();
-        if self.speaker.send(SpeakerCommand::Status(tx)).await.is_err() {
-            return Vec::new();
-        }
-        rx.await.unwrap_or_default()
+        self.speaker.send(SpeakerCommand::Status(tx)).await.ok()?;
+        rx.await.ok()
     }
 
     async fn routing(&self) -> RoutingSnapshot {
+        self.routing_checked().await.unwrap_or_default()
+    }
+
+    /// The routing task's snapshot; None when it is gone.
+    async fn routing_checked(&self) -> Option<RoutingSnapshot> {
         let (tx, rx) = oneshot::channel();
-        if self
-            .routing
-            .send(RoutingCommand::Snapshot(tx))
-            .await
-            .is_err()
-        {
-            return RoutingSnapshot::default();
+        self.routing.send(RoutingCommand::Snapshot(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Our router ID and AS from the running plan.
+    fn identity(&self) -> (String, u32) {
+        match &self.applied.borrow().plan {
+            Some(p) => (p.router_id.to_string(), p.asn),
+            None => ("-".into(), 0),
         }
-        rx.await.unwrap_or_default()
+    }
+
+    async fn evpn(
+        &self,
+        route_type: Option<u8>,
+        vni: Option<u32>,
+    ) -> Result<Vec<routing::EvpnRouteView>, String> {
+        let (tx, rx) = oneshot::channel();
+        let cmd = RoutingCommand::Evpn {
+            route_type,
+            vni,
+            reply: tx,
+        };
+        if self.routing.send(cmd).await.is_err() {
+            return Err("the routing task is not running".into());
+        }
+        rx.await
+            .map_err(|_| "the routing task did not answer".to_string())
     }
 }
 
@@ -177,11 +211,22 @@ impl Responder for Shared {
     fn answer(&self, req: Request) -> BoxFuture<'_, Response> {
         Box::pin(async move {
             match req {
-                Request::BgpSummary => value(&self.peers().await),
+                Request::BgpSummary => {
+                    let (rid, asn) = self.identity();
+                    let sessions = self.sessions.lock().map(|s| s.clone()).unwrap_or_default();
+                    value(&views::bgp_summary(
+                        rid,
+                        asn,
+                        &self.peers().await,
+                        &sessions,
+                    ))
+                }
                 Request::BgpNeighbor { address } => {
                     let peers = self.peers().await;
-                    match peers.iter().find(|p| p.remote.ip().to_string() == address) {
-                        Some(p) => value(p),
+                    let (rid, asn) = self.identity();
+                    let sessions = self.sessions.lock().map(|s| s.clone()).unwrap_or_default();
+                    match peers.iter().find(|p| views::matches(p, &address)) {
+                        Some(p) => value(&views::neighbor_detail(rid, asn, p, &sessions)),
                         None => Response::Error(format!("no session with {address}")),
                     }
                 }
@@ -195,38 +240,19 @@ impl Responder for Shared {
                         },
                     }
                 }
-                Request::BgpEvpn { route_type, vni } => {
-                    let (tx, rx) = oneshot::channel();
-                    let cmd = RoutingCommand::Evpn {
-                        route_type,
-                        vni,
-                        reply: tx,
-                    };
-                    if self.routing.send(cmd).await.is_err() {
-                        return Response::Error("the routing task is not running".into());
-                    }
-                    match rx.await {
-                        Ok(routes) => value(&routes),
-                        Err(_) => Response::Error("the routing task did not answer".into()),
-                    }
-                }
+                Request::BgpEvpn { route_type, vni } => match self.evpn(route_type, vni).await {
+                    Ok(routes) => value(&routes),
+                    Err(e) => Response::Error(e),
+                },
                 Request::Vni => {
                     let applied = self.applied.borrow().clone();
                     let Some(plan) = &applied.plan else {
                         return Response::Error("no plan applied".into());
                     };
-                    let mut vnis = Vec::new();
-                    for l in &plan.l3vnis {
-                        vnis.push(json!({"vni": l.vni, "type": "L3", "name": l.name, "vrf": l.vrf, "table": l.table,
-                            "vxlan": l.vxlan, "bridge": l.bridge, "vtep": l.vtep, "router_mac": plan.router_mac.to_string(),
-                            "rd": l.rd.to_string(), "export_rts": l.export_rts.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
-                            "import_rts": l.import_rts.iter().map(|r| r.to_string()).collect::<Vec<_>>()}));
+                    match self.evpn(None, None).await {
+                        Ok(routes) => value(&views::vnis(plan, &routes)),
+                        Err(e) => Response::Error(e),
                     }
-                    for l in &plan.l2vnis {
-                        vnis.push(json!({"vni": l.vni, "type": "L2", "name": l.name, "vrf": l.vrf, "vxlan": l.vxlan,
-                            "bridge": l.bridge, "vtep": l.vtep, "rd": l.rd.to_string()}));
-                    }
-                    Response::Ok(serde_json::Value::Array(vnis))
                 }
                 Request::Status => {
                     let applied = self.applied.borrow().clone();
@@ -251,115 +277,20 @@ impl Responder for Shared {
 
     fn metrics(&self) -> BoxFuture<'_, String> {
         Box::pin(async move {
-            let peers = self.peers().await;
-            let snap = self.routing().await;
-            let fib = self.fib_status.borrow().clone();
-            let applied = self.applied.borrow().clone();
-            let mut m = MetricsText::default();
-            m.family(
-                "perouter_bgp_session_established",
-                "gauge",
-                "1 when the BGP session is Established.",
-            );
-            for p in &peers {
-                let addr = p.remote.ip().to_string();
-                let st = serde_json::to_value(&p.session).unwrap_or_default();
-                let up = st.get("state").and_then(|s| s.as_str()) == Some("Established");
-                m.sample(
-                    "perouter_bgp_session_established",
-                    &[("peer", &addr)],
-                    if up { 1.0 } else { 0.0 },
-                );
-            }
-            m.family(
-                "perouter_rib_routes",
-                "gauge",
-                "Routes in the RIB by table.",
-            );
-            m.sample(
-                "perouter_rib_routes",
-                &[("table", "default")],
-                snap.default_routes as f64,
-            );
-            m.sample(
-                "perouter_rib_routes",
-                &[("table", "evpn")],
-                snap.evpn_routes as f64,
-            );
-            m.sample(
-                "perouter_rib_routes",
-                &[("table", "vrf")],
-                snap.vrf_routes as f64,
-            );
-            m.family(
-                "perouter_rib_attribute_sets",
-                "gauge",
-                "Distinct interned attribute sets.",
-            );
-            m.sample(
-                "perouter_rib_attribute_sets",
-                &[],
-                snap.attribute_sets as f64,
-            );
-            m.family(
-                "perouter_vrf_installed_routes",
-                "gauge",
-                "Routes installed in each VRF table.",
-            );
-            for (vrf, routes) in &snap.vrfs {
-                m.sample(
-                    "perouter_vrf_installed_routes",
-                    &[("vrf", vrf)],
-                    routes.len() as f64,
-                );
-            }
-            m.family(
-                "perouter_datapath_reconcile_passes_total",
-                "counter",
-                "Datapath reconcile passes.",
-            );
-            m.sample(
-                "perouter_datapath_reconcile_passes_total",
-                &[],
-                fib.passes as f64,
-            );
-            m.family(
-                "perouter_datapath_netlink_messages_total",
-                "counter",
-                "Netlink messages sent to the kernel.",
-            );
-            m.sample(
-                "perouter_datapath_netlink_messages_total",
-                &[],
-                fib.messages_sent as f64,
-            );
-            m.family(
-                "perouter_datapath_last_failures",
-                "gauge",
-                "Operations that failed in the last reconcile pass.",
-            );
-            m.sample(
-                "perouter_datapath_last_failures",
-                &[],
-                fib.last_failures.len() as f64,
-            );
-            m.family(
-                "perouter_config_failed_resources",
-                "gauge",
-                "Resources skipped by validation.",
-            );
-            m.sample(
-                "perouter_config_failed_resources",
-                &[],
-                applied.failed_resources.len() as f64,
-            );
-            m.family(
-                "perouter_config_generation",
-                "counter",
-                "Node plans applied.",
-            );
-            m.sample("perouter_config_generation", &[], applied.generation as f64);
-            m.finish()
+            // Each owner gets a bounded wait: a slow one leaves its families out of this
+            // scrape instead of stalling it.
+            let peers = tokio::time::timeout(SCRAPE_TIMEOUT, self.peers_checked());
+            let routing = tokio::time::timeout(SCRAPE_TIMEOUT, self.routing_checked());
+            let evpn = tokio::time::timeout(SCRAPE_TIMEOUT, self.evpn(None, None));
+            let (peers, routing, evpn) = tokio::join!(peers, routing, evpn);
+            let input = metrics::ScrapeInput {
+                peers: peers.ok().flatten(),
+                routing: routing.ok().flatten(),
+                evpn: evpn.ok().and_then(Result::ok),
+                fib: Some(self.fib_status.borrow().clone()),
+                applied: Some(self.applied.borrow().clone()),
+            };
+            metrics::render(&self.live, &input)
         })
     }
 
@@ -369,6 +300,19 @@ impl Responder for Shared {
             let fib = self.fib_status.borrow().clone();
             applied && fib.passes > 0 && fib.last_error.is_none()
         })
+    }
+}
+
+/// Feeds the reconcile-duration histogram from the datapath's status (a pass whose status
+/// was overwritten before this task ran is not observed).
+async fn observe_passes(mut st: watch::Receiver<FibStatus>, live: LiveMetrics) {
+    let mut seen = 0;
+    while st.changed().await.is_ok() {
+        let s = st.borrow_and_update();
+        if s.passes > seen {
+            seen = s.passes;
+            live.observe_reconcile(s.last_duration);
+        }
     }
 }
 
@@ -525,25 +469,11 @@ impl Responder for Waiting {
 
     fn metrics(&self) -> BoxFuture<'_, String> {
         Box::pin(async move {
-            let applied = self.applied.borrow().clone();
-            let mut m = MetricsText::default();
-            m.family(
-                "perouter_config_failed_resources",
-                "gauge",
-                "Resources skipped by validation.",
-            );
-            m.sample(
-                "perouter_config_failed_resources",
-                &[],
-                applied.failed_resources.len() as f64,
-            );
-            m.family(
-                "perouter_config_generation",
-                "counter",
-                "Node plans applied.",
-            );
-            m.sample("perouter_config_generation", &[], applied.generation as f64);
-            m.finish()
+            let input = metrics::ScrapeInput {
+                applied: Some(self.applied.borrow().clone()),
+                ..Default::default()
+            };
+            metrics::render(&metrics::LiveMetrics::default(), &input)
         })
     }
 
@@ -669,6 +599,8 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         },
     );
     tokio::spawn(reconciler.run(fib_rx, fib_status_tx));
+    let live = LiveMetrics::default();
+    tokio::spawn(observe_passes(fib_status_rx.clone(), live.clone()));
     // Let the first pass build the namespace and devices before sockets are opened in it.
     let mut st = fib_status_rx.clone();
     let _ = tokio::time::timeout(Duration::from_secs(30), st.wait_for(|s| s.passes > 0)).await;
@@ -723,6 +655,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         opts.host_netns.clone(),
         routing_tx.clone(),
         fib_tx.clone(),
+        live.clone(),
     ) {
         warn!("kernel watch not started (local MACs will not be advertised): {e}");
     }
@@ -736,6 +669,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         speaker: speaker_tx.clone(),
         routing: routing_tx.clone(),
         sessions: std::sync::Mutex::new(sessions),
+        live: live.clone(),
     });
     let _ = probe.set(shared.clone());
     let _servers = serve(&opts, shared.clone());
@@ -749,7 +683,8 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
                 let applied = applied_rx.borrow_and_update().clone();
                 let Some(plan) = applied.plan.clone() else { continue };
                 if Arc::ptr_eq(&plan, &current_plan) { continue; }
-                info!(generation = applied.generation, "applying the new node plan");
+                info!(generation = applied.generation, changes = %plan_changes::describe(&current_plan, &plan),
+                    "applying configuration generation");
                 let nics = datapath::node_datapath(&plan, None).underlay_nics;
                 let node = datapath::node_datapath(&plan, underlay_mtu(&nics, &opts.router_netns));
                 let _ = fib_tx.send(FibCommand::SetNode(Box::new(node))).await;
@@ -797,7 +732,8 @@ mod tests {
             Response::Error(e) => assert!(e.contains("no valid Underlay"), "{e}"),
             Response::Ok(v) => panic!("{v}"),
         }
-        assert!(w.metrics().await.contains("perouter_config_generation 0"));
+        let m = w.metrics().await;
+        assert!(m.contains("perouter_config_generation 0.0\n"), "{m}");
     }
 
     #[test]

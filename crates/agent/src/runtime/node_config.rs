@@ -173,6 +173,10 @@ impl ConfigSource {
                 }
             }
         };
+        // node-config.yaml's logLevel applies live (a no-op unless it changed).
+        if let Some(n) = &cfg.node {
+            crate::logging::apply_config_level(&n.log_level);
+        }
         let node_index =
             resolve_node_index(cfg.node.as_ref(), self.node_index).map_err(|e| e.to_string());
         let input = ConfigInput {

@@ -79,6 +79,14 @@ pub struct EvpnRouteView {
     pub router_mac: Option<String>,
     /// Originated by this node.
     pub local: bool,
+    /// The AS path (`64512 64513`, empty when local or iBGP-learnt).
+    pub as_path: String,
+    /// ORIGIN (`IGP`, `EGP`, `INCOMPLETE`).
+    pub origin: String,
+    /// LOCAL_PREF, when present.
+    pub local_pref: Option<u32>,
+    /// MULTI_EXIT_DISC, when present.
+    pub med: Option<u32>,
     /// The whole route, typed.
     pub route: perouter_evpn::EvpnRoute,
 }
@@ -273,6 +281,10 @@ impl Routing {
                                         .collect(),
                                     router_mac: attrs.router_mac().map(|m| m.to_string()),
                                     local,
+                                    as_path: attrs.as_path.to_string(),
+                                    origin: attrs.origin.to_string(),
+                                    local_pref: attrs.local_pref,
+                                    med: attrs.med,
                                     route,
                                 })
                             })
@@ -469,7 +481,7 @@ impl Routing {
                 match rib.handle_peer_up(cfg) {
                     Ok(id) => {
                         self.stale.remove(&peer);
-                        info!(%peer, %remote, ?role, "session up: routes flow");
+                        info!(%peer, %remote, %role, "session up: routes flow");
                         let link_local = match local.ip() {
                             IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80 => Some(a),
                             _ => None,
@@ -498,11 +510,11 @@ impl Routing {
             } => {
                 if let Some(p) = self.peers.remove(&peer) {
                     let res = if graceful {
-                        info!(%peer, remote = %p.remote, ?reason, "session down gracefully: keeping its routes as stale");
+                        info!(%peer, remote = %p.remote, %reason, "session down gracefully: keeping its routes as stale");
                         self.stale.insert(peer, p.rib);
                         rib.handle_peer_down_graceful(p.rib)
                     } else {
-                        info!(%peer, remote = %p.remote, ?reason, "session down: withdrawing its routes");
+                        info!(%peer, remote = %p.remote, %reason, "session down: withdrawing its routes");
                         rib.handle_peer_down(p.rib)
                     };
                     if let Err(e) = res {
@@ -539,7 +551,7 @@ impl Routing {
                     return;
                 }
                 if let (Some(p), Some(f)) = (self.peers.get(&peer), rib_family(request.family)) {
-                    info!(%peer, family = ?request.family, "route refresh requested: re-sending our routes");
+                    info!(%peer, family = %request.family, "route refresh requested: re-sending our routes");
                     if let Err(e) = rib.handle_route_refresh(p.rib, f) {
                         warn!(%peer, error = %e, "route refresh");
                     }
@@ -552,7 +564,7 @@ impl Routing {
                     .copied()
                     .or_else(|| self.peers.get(&peer).map(|p| p.rib));
                 if let (Some(id), Some(f)) = (rib_peer, rib_family(family)) {
-                    info!(%peer, ?family, "graceful restart timer expired: purging stale routes");
+                    info!(%peer, %family, "graceful restart timer expired: purging stale routes");
                     if let Err(e) = rib.handle_stale_expired(id, f) {
                         debug!(%peer, error = %e, "stale purge");
                     }
@@ -568,7 +580,10 @@ impl Routing {
         if !self.forwarding_released && self.converged() {
             self.forwarding_released = true;
             self.forwarding_dirty = true;
-            info!(after = ?self.started.elapsed(), "RIB converged: advertising and programming forwarding state");
+            info!(
+                after_ms = self.started.elapsed().as_millis() as u64,
+                "RIB converged: advertising and programming forwarding state"
+            );
         }
         let Some(rib) = self.rib.as_mut() else { return };
         let mut deltas = Vec::new();

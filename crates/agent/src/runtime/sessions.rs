@@ -29,6 +29,17 @@ pub enum SessionRole {
     Passthrough,
 }
 
+impl std::fmt::Display for SessionRole {
+    /// `fabric`, `host vrf red vni 100`, `passthrough`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionRole::Fabric => f.write_str("fabric"),
+            SessionRole::Host { vrf, vni } => write!(f, "host vrf {vrf} vni {vni}"),
+            SessionRole::Passthrough => f.write_str("passthrough"),
+        }
+    }
+}
+
 /// One session the node should run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedSession {

@@ -84,6 +84,22 @@ pub enum DownReason {
     ConnectionClosed,
 }
 
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+impl std::fmt::Display for DownReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DownReason::NotificationSent(n) => write!(f, "NOTIFICATION sent: {n}"),
+            DownReason::NotificationReceived(n) => write!(f, "NOTIFICATION received: {n}"),
+            DownReason::ConnectionClosed => f.write_str("connection closed"),
+        }
+    }
+}
+
 /// What the machine asks of its driver and reports to the speaker.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {

@@ -4,12 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::wire::{Message, Notification};
 
 /// Message counts by type (RFC 4271 §4.1 types 1-5).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageCounts {
     /// OPEN messages.
     pub open: u64,
@@ -73,6 +73,10 @@ pub struct Counters {
     pub last_notification_sent: Option<Notification>,
     /// The last NOTIFICATION the peer sent.
     pub last_notification_received: Option<Notification>,
+    /// NOTIFICATIONs we sent, by code and subcode (sorted).
+    pub notifications_sent: Vec<NotificationCount>,
+    /// NOTIFICATIONs the peer sent, by code and subcode (sorted).
+    pub notifications_received: Vec<NotificationCount>,
     /// The last local error (I/O, decode).
     pub last_error: Option<String>,
     /// Times the session left Established.
@@ -84,6 +88,31 @@ pub struct Counters {
     pub uptime: Option<Duration>,
     #[serde(skip)]
     up_since: Option<Instant>,
+}
+
+/// How many NOTIFICATIONs of one code and subcode (RFC 4271 §4.5) went one way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NotificationCount {
+    /// Error code.
+    pub code: u8,
+    /// Error subcode.
+    pub subcode: u8,
+    /// How many.
+    pub count: u64,
+}
+
+fn count_notification(list: &mut Vec<NotificationCount>, n: &Notification) {
+    match list.binary_search_by_key(&(n.code, n.subcode), |c| (c.code, c.subcode)) {
+        Ok(i) => list[i].count += 1,
+        Err(i) => list.insert(
+            i,
+            NotificationCount {
+                code: n.code,
+                subcode: n.subcode,
+                count: 1,
+            },
+        ),
+    }
 }
 
 fn ser_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -98,6 +127,18 @@ impl Counters {
     pub fn up(&mut self, now: Instant) {
         self.up_since = Some(now);
         self.established_transitions += 1;
+    }
+
+    /// Records a NOTIFICATION we sent.
+    pub fn notification_sent(&mut self, n: &Notification) {
+        count_notification(&mut self.notifications_sent, n);
+        self.last_notification_sent = Some(n.clone());
+    }
+
+    /// Records a NOTIFICATION the peer sent.
+    pub fn notification_received(&mut self, n: &Notification) {
+        count_notification(&mut self.notifications_received, n);
+        self.last_notification_received = Some(n.clone());
     }
 
     /// Records that the session went down.
@@ -137,5 +178,28 @@ mod tests {
         c.down(false);
         assert_eq!(c.flaps, 1);
         assert_eq!(c.snapshot(t0).uptime, None);
+    }
+
+    #[test]
+    fn notifications_are_counted_by_code_and_subcode() {
+        let n = |code, subcode| Notification {
+            code,
+            subcode,
+            data: bytes::Bytes::new(),
+        };
+        let mut c = Counters::default();
+        c.notification_received(&n(6, 2));
+        c.notification_received(&n(4, 0));
+        c.notification_received(&n(6, 2));
+        c.notification_sent(&n(6, 4));
+        let got: Vec<_> = c
+            .notifications_received
+            .iter()
+            .map(|x| (x.code, x.subcode, x.count))
+            .collect();
+        assert_eq!(got, vec![(4, 0, 1), (6, 2, 2)]);
+        assert_eq!(c.notifications_sent.len(), 1);
+        assert_eq!(c.last_notification_received, Some(n(6, 2)));
+        assert_eq!(c.last_notification_sent, Some(n(6, 4)));
     }
 }

@@ -444,7 +444,7 @@ impl Session {
                                 m => m,
                             };
                             if let Message::Notification(n) = &msg {
-                                self.counters.last_notification_received = Some(n.clone());
+                                self.counters.notification_received(n);
                             }
                             if let Some(slot) = self.slot_for(id) {
                                 slot.fsm.handle_message(now, msg);
@@ -488,7 +488,7 @@ impl Session {
     /// RFC 7606 bookkeeping and prefix accounting for a received UPDATE;
     /// returns what to hand to the FSM.
     fn inspect_update(&mut self, u: Update) -> Option<Update> {
-        let u = crate::session::rfc7606::apply(u, &mut self.counters);
+        let u = crate::session::rfc7606::apply(u, &mut self.counters, self.spec.remote.ip());
         let (ann, wd) = (announced_count(&u), withdrawn_count(&u));
         self.counters.prefixes_received += ann as u64;
         self.counters.prefixes_withdrawn += wd as u64;
@@ -613,7 +613,7 @@ impl Session {
                 Event::Up(params) => {
                     self.counters.up(now);
                     info!(peer = %self.spec.remote, peer_as = params.peer_as, peer_id = %params.peer_id,
-                        hold = params.hold_time, families = ?params.families, "session Established");
+                        hold = params.hold_time, families = %crate::wire::display_list(&params.families), "session Established");
                     self.up_params = Some((*params).clone());
                     self.gr.handle_session_up(now, &params);
                     if let Some(h) = &mut self.held {
@@ -637,7 +637,7 @@ impl Session {
                 } => {
                     self.counters.down(established);
                     if let DownReason::NotificationSent(n) = &reason {
-                        self.counters.last_notification_sent = Some(n.clone());
+                        self.counters.notification_sent(n);
                     }
                     if established {
                         self.flush_batch().await;
@@ -648,7 +648,7 @@ impl Session {
                             Some(p) => self.gr.handle_session_down(now, &p, notification),
                             None => false,
                         };
-                        info!(peer = %self.spec.remote, reason = ?reason, graceful, "session down");
+                        info!(peer = %self.spec.remote, %reason, graceful, "session down");
                         self.emit(SpeakerEvent::PeerDown {
                             peer: self.spec.peer,
                             reason,
@@ -657,7 +657,7 @@ impl Session {
                         .await;
                         self.emit_gr_events().await;
                     } else {
-                        debug!(peer = %self.spec.remote, reason = ?reason, "connection closed before Established");
+                        debug!(peer = %self.spec.remote, %reason, "connection closed before Established");
                     }
                 }
                 Event::Update(u) => {
@@ -753,7 +753,7 @@ impl Session {
     /// Reports the GR helper's purges (RFC 4724 §4.2) to the consumer.
     async fn emit_gr_events(&mut self) {
         while let Some(GrEvent::Expired(family)) = self.gr.poll_event() {
-            info!(peer = %self.spec.remote, ?family, "stale routes to be purged");
+            info!(peer = %self.spec.remote, %family, "stale routes to be purged");
             self.emit(SpeakerEvent::StaleExpired {
                 peer: self.spec.peer,
                 family,

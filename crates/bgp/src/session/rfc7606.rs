@@ -14,18 +14,27 @@ use tracing::warn;
 use super::counters::Counters;
 use crate::wire::{NlriBlock, Update};
 
-/// Counts and logs the RFC 7606 treatment of `u`.
-pub fn apply(u: Update, counters: &mut Counters) -> Update {
+/// Counts and logs (with the peer and the action taken) the RFC 7606 treatment of `u` received
+/// from `peer`.
+pub fn apply(u: Update, counters: &mut Counters, peer: std::net::IpAddr) -> Update {
+    let errors = || {
+        u.attribute_errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
     if !u.attribute_errors.is_empty() {
         counters.attributes_discarded += u.attribute_errors.len() as u64;
         if !u.treat_as_withdraw {
-            warn!(errors = ?u.attribute_errors, "UPDATE attributes discarded (RFC 7606)");
+            warn!(%peer, action = "attribute-discard", errors = %errors(),
+                "UPDATE repaired: attributes discarded (RFC 7606 §2)");
         }
     }
     if u.treat_as_withdraw {
         counters.updates_treated_as_withdraw += 1;
-        warn!(errors = ?u.attribute_errors, withdrawn = withdrawn_count(&u),
-            "UPDATE treated as withdraw (RFC 7606)");
+        warn!(%peer, action = "treat-as-withdraw", errors = %errors(), withdrawn = withdrawn_count(&u),
+            "UPDATE refused: its routes treated as withdrawn (RFC 7606 §2)");
     }
     u
 }

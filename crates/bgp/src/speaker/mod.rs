@@ -204,7 +204,7 @@ impl Speaker {
                     if old.cfg == n {
                         return;
                     }
-                    info!(target = ?n.target, "neighbor configuration changed: resetting it");
+                    info!(target = %n.target, "neighbor configuration changed: resetting it");
                     self.remove_neighbor(&n.target, "configuration changed")
                         .await;
                 }
@@ -253,7 +253,7 @@ impl Speaker {
 
     async fn remove_neighbor(&mut self, t: &NeighborTarget, why: &str) {
         if let Some(n) = self.neighbors.remove(t) {
-            info!(target = ?t, why, "removing neighbor");
+            info!(target = %t, why, "removing neighbor");
             self.set_md5(&n.cfg, None);
             for (_, (_, _, h)) in n.sessions {
                 h.shutdown(Some(why.to_string())).await;
@@ -286,10 +286,10 @@ impl Speaker {
 
     fn add_neighbor(&mut self, n: NeighborConfig) {
         if let Err(e) = n.peer.validate() {
-            warn!(target = ?n.target, error = %e, "neighbor refused");
+            warn!(target = %n.target, error = %e, "neighbor refused");
             return;
         }
-        info!(target = ?n.target, remote_as = ?n.peer.remote_as, "adding neighbor");
+        info!(target = %n.target, remote_as = %n.peer.remote_as, "adding neighbor");
         self.set_md5(&n, n.peer.password.as_deref().map(str::as_bytes));
         let mut nb = Neighbor {
             cfg: n.clone(),

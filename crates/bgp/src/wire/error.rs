@@ -272,6 +272,27 @@ pub struct AttributeError {
     pub reason: String,
 }
 
+impl std::fmt::Display for ErrorAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ErrorAction::SessionReset(n) => write!(f, "session reset ({n})"),
+            ErrorAction::TreatAsWithdraw => f.write_str("treat-as-withdraw"),
+            ErrorAction::AttributeDiscard => f.write_str("attribute-discard"),
+        }
+    }
+}
+
+impl std::fmt::Display for AttributeError {
+    /// `attribute 16 at offset 45: attribute-discard: bad length 7`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "attribute {} at offset {}: {}: {}",
+            self.type_code, self.offset, self.action, self.reason
+        )
+    }
+}
+
 /// An emit error: the value cannot be encoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EmitError {

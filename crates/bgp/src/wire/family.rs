@@ -132,6 +132,15 @@ impl AfiSafi {
     }
 }
 
+/// Families as a log field: `ipv4-unicast,l2vpn-evpn`.
+pub fn display_list(families: &[AfiSafi]) -> String {
+    families
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 impl fmt::Display for AfiSafi {
     /// `ipv4-unicast`, `ipv6-unicast`, `l2vpn-evpn`, `ipv4-multicast`, or
     /// `afi-<n>-safi-<n>` for the others.

@@ -42,7 +42,7 @@ pub use attribute::{
 pub use capability::{AddPathMode, BgpRole, Capability, GracefulRestart, LlgrFamily};
 pub use context::{AddPathFamilies, WireContext};
 pub use error::{AttributeError, EmitError, ErrorAction, NlriField, WireError, WireErrorKind};
-pub use family::{Afi, AfiSafi, Safi};
+pub use family::{display_list, Afi, AfiSafi, Safi};
 pub use header::{
     frame_length, Header, MessageType, HEADER_LEN, MARKER, MAX_EXTENDED_MESSAGE_LEN,
     MAX_MESSAGE_LEN,
