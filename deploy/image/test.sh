@@ -43,6 +43,15 @@ expect "label licenses" "$(jq -r '.config.Labels["org.opencontainers.image.licen
 version="$(jq -r '.config.Labels["org.opencontainers.image.version"]' "$config")"
 revision="$(jq -r '.config.Labels["org.opencontainers.image.revision"]' "$config")"
 expect "tag is the version label" "$TAG" "$version"
+# deploy/Dockerfile (for Docker users) configures the same: entrypoint, cmd, user, label keys, version.
+dockerfile="$ROOT/deploy/Dockerfile"
+expect "Dockerfile ENTRYPOINT" "$(sed -n 's/^ENTRYPOINT //p' "$dockerfile" | jq -c .)" "$(jq -c .config.Entrypoint "$config")"
+expect "Dockerfile CMD" "$(sed -n 's/^CMD //p' "$dockerfile" | jq -c .)" "$(jq -c .config.Cmd "$config")"
+expect "Dockerfile USER" "$(sed -n 's/^USER //p' "$dockerfile")" "$(jq -r .config.User "$config")"
+expect "Dockerfile PEROUTER_VERSION" "$(sed -n 's/^ARG PEROUTER_VERSION=//p' "$dockerfile")" "$version"
+expect "Dockerfile label keys" \
+    "$(grep -oE 'org\.opencontainers\.image\.[a-z]+' "$dockerfile" | sort -u | xargs)" \
+    "$(jq -r '.config.Labels | keys[] | select(. != "org.opencontainers.image.created")' "$config" | sort | xargs)"
 # Every layer blob is what the manifest says (digest and size).
 for d in $(jq -r '.layers[].digest, .config.digest' "$manifest"); do
     f="$(blob "$d")"
