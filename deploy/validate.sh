@@ -11,6 +11,7 @@
 #     for every Kubernetes minor from MIN_K8S to MAX_K8S; plus API-server rules the schemas cannot
 #     express (Bidirectional propagation needs a privileged container, volume mounts name volumes,
 #     probes name declared ports);
+#     the example kustomization of deploy/README.md renders deploy/ with every component;
 #  2. the ServiceMonitor's required fields (its CRD belongs to the Prometheus Operator), and that
 #     deploy/ alone has no ServiceMonitor (it must apply on clusters without the operator);
 #  3. kustomization.yaml lists exactly the manifests in deploy/;
@@ -126,6 +127,21 @@ with tempfile.TemporaryDirectory() as tmp:
             yaml.safe_dump({"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
                             "resources": [rel(deploy)], "components": [rel(c) for c in chosen]}, f)
         layers[name] = render(overlay)
+    # The kustomization deploy/README.md shows (between <<'YAML' and YAML), next to a clone named
+    # perouter, renders too and adds every component's objects.
+    with open(os.path.join(deploy, "README.md")) as f:
+        m = re.search(r"cat > perouter-site/kustomization.yaml <<'YAML'\n(.*?)\nYAML\n", f.read(), re.S)
+    if not m:
+        failures.append("deploy/README.md: no perouter-site kustomization example")
+    else:
+        os.symlink(root, os.path.join(tmp, "perouter"))
+        os.mkdir(os.path.join(tmp, "perouter-site"))
+        with open(os.path.join(tmp, "perouter-site", "kustomization.yaml"), "w") as f:
+            f.write(m.group(1) + "\n")
+        readme_layer = render(os.path.join(tmp, "perouter-site"))
+        if len(components) > 1 and {ident(d) for d in readme_layer} != {ident(d) for d in layers["deploy/ + " + " + ".join(os.path.relpath(c, root) for c in components)]}:
+            failures.append("deploy/README.md: the perouter-site example does not render deploy/ with every component")
+        layers["deploy/README.md example"] = readme_layer
 base_ids = {ident(d) for d in layers["deploy/"]}
 if not base_ids:
     failures.append("deploy/ renders nothing")
