@@ -52,6 +52,9 @@ expect "Dockerfile PEROUTER_VERSION" "$(sed -n 's/^ARG PEROUTER_VERSION=//p' "$d
 expect "Dockerfile label keys" \
     "$(grep -oE 'org\.opencontainers\.image\.[a-z]+' "$dockerfile" | sort -u | xargs)" \
     "$(jq -r '.config.Labels | keys[] | select(. != "org.opencontainers.image.created")' "$config" | sort | xargs)"
+# The installation runs this version: deploy/kustomization.yaml pins the image tag to it.
+expect "deploy/kustomization.yaml image tag" \
+    "$(grep -A2 -- '- name: ghcr.io/perouter/perouter' "$ROOT/deploy/kustomization.yaml" | sed -n 's/^ *newTag: *//p')" "$version"
 # Every layer blob is what the manifest says (digest and size).
 for d in $(jq -r '.layers[].digest, .config.digest' "$manifest"); do
     f="$(blob "$d")"
