@@ -11,7 +11,12 @@ use clap::{Parser, Subcommand};
 
 /// perouter: an EVPN provider-edge router for Kubernetes nodes.
 #[derive(Debug, Parser)]
-#[command(name = "perouter", version, about, propagate_version = true)]
+#[command(
+    name = "perouter",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("PEROUTER_GIT_COMMIT"), ")"),
+    about,
+    propagate_version = true
+)]
 pub struct Cli {
     /// Log line format on standard error (`RUST_LOG` sets the level; for `run`, node-config.yaml's
     /// `logLevel` does, live).
