@@ -189,6 +189,24 @@ impl<K: RouteKey<X>, X: Clone + PartialEq> Scope<K, X> {
         Ok(i)
     }
 
+    /// Gives memory back once the table has emptied out (see [`Table::shrink`]): the slab,
+    /// the index and the queues. Returns whether anything shrank.
+    fn shrink(&mut self) -> bool {
+        let mut any = self.table.shrink();
+        for q in &mut self.queues {
+            if q.capacity() > 1024 && q.len() * 4 < q.capacity() {
+                q.shrink_to_fit();
+                any = true;
+            }
+        }
+        if self.fib_queue.capacity() > 1024 && self.fib_queue.len() * 4 < self.fib_queue.capacity()
+        {
+            self.fib_queue.shrink_to_fit();
+            any = true;
+        }
+        any
+    }
+
     /// Queues every key with a best path for subscriber `i` again (a ROUTE-REFRESH request).
     fn requeue(&mut self, i: u8) {
         let slots: Vec<u32> = self.table.slots().collect();
@@ -308,6 +326,8 @@ pub struct Rib {
     reported_local: BTreeSet<IpAddr>,
     /// Refused input since start, over every peer.
     refused: PeerInputCounters,
+    /// Memory was given back since [`Rib::take_shrunk`] was last called.
+    shrunk: bool,
     l2_deltas: VecDeque<ForwardingDelta>,
     events: VecDeque<RibEvent>,
     scratch: Vec<usize>,
@@ -477,6 +497,7 @@ impl Rib {
             own: HashSet::new(),
             reported_local: BTreeSet::new(),
             refused: PeerInputCounters::default(),
+            shrunk: false,
             l2_deltas: VecDeque::new(),
             events: VecDeque::new(),
             scratch: Vec::new(),
@@ -1829,6 +1850,34 @@ impl Rib {
         if self.attrs.len() + self.fields.len() > self.purge_at {
             self.purge();
         }
+        self.shrink();
+    }
+
+    /// Gives memory back after a mass withdrawal: tables whose occupancy fell to a quarter of
+    /// their capacity shrink (slab, index, queues), unused attribute sets are dropped. Cheap
+    /// when there is nothing to do; the RIB runs it after every input, and the owner should run
+    /// it after draining the outputs too (a withdrawn key's slot is freed only once every peer
+    /// and the datapath were told). It records that it shrank something ([`Rib::take_shrunk`])
+    /// so the owner can hand freed memory back to the operating system (an allocator keeps
+    /// freed pages otherwise).
+    pub fn shrink(&mut self) {
+        let mut any = self.default4.shrink() | self.default6.shrink() | self.evpn.shrink();
+        for st in self.vrfs.values_mut() {
+            any |= st.v4.shrink() | st.v6.shrink();
+        }
+        if any {
+            self.purge();
+            self.l2_deltas.shrink_to_fit();
+            self.events.shrink_to_fit();
+            self.shrunk = true;
+            debug!("RIB tables shrank after routes went away");
+        }
+    }
+
+    /// Whether the RIB gave memory back since the last call: the moment for the owner to
+    /// return freed memory to the operating system (for example glibc's `malloc_trim`).
+    pub fn take_shrunk(&mut self) -> bool {
+        std::mem::take(&mut self.shrunk)
     }
 
     /// Drops unused attribute sets and export caches.
