@@ -119,6 +119,10 @@ impl<T: Hash + Eq> Interner<T> {
     pub fn purge(&mut self) -> usize {
         let before = self.set.len();
         self.set.retain(|s| Arc::strong_count(&s.0) > 1);
+        // Give the set's memory back after a mass withdrawal.
+        if self.set.capacity() > 1024 && self.set.len() * 4 < self.set.capacity() {
+            self.set.shrink_to_fit();
+        }
         before - self.set.len()
     }
 

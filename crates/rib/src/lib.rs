@@ -32,5 +32,7 @@ pub use peer::{Family, PeerConfig, PeerId, PeerRole};
 pub use perouter_bgp::wire::{
     AsPath, AsSegment, AsSegmentKind, Community, ExtendedCommunity, LargeCommunity, Origin,
 };
-pub use rib::{Rib, RibConfig, RibError, RibEvent, RibStats, RouteUpdate, ScopeId};
+pub use rib::{
+    PeerInputCounters, Rib, RibConfig, RibError, RibEvent, RibStats, RouteUpdate, ScopeId,
+};
 pub use vrf::{VrfConfig, VrfId};

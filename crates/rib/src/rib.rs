@@ -11,7 +11,7 @@
 //!  local MACs ──────────────► L2VNI ──► type-2 in EVPN table ──► fabric
 //! ```
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
@@ -29,7 +29,7 @@ use crate::evpn_table::{split, EvpnData, EvpnFields};
 use crate::forwarding::{FibTable, ForwardingDelta, NextHop, RouteOp};
 use crate::intern::Interner;
 use crate::l2vni::{L2Domain, L2VniConfig, MacPlan, RemoteMac};
-use crate::nexthop::VtepTracker;
+use crate::nexthop::{defect, is_link_local, Defect, NextHopTracker};
 use crate::peer::{Family, PeerConfig, PeerId, PeerRole};
 use crate::table::{Attrs, Path, PeerSet, Source, Table};
 use crate::translate::{type2_attrs, type3_attrs, type5_attrs};
@@ -75,9 +75,10 @@ pub enum RibEvent {
         /// MAC.
         mac: MacAddress,
     },
-    /// A VTEP became reachable or unreachable through the underlay.
+    /// A tracked next hop (a VTEP, or the gateway of default-table routes) became reachable
+    /// or unreachable through the underlay.
     VtepReachability {
-        /// VTEP address.
+        /// The next hop.
         vtep: IpAddr,
         /// Now reachable.
         reachable: bool,
@@ -188,6 +189,24 @@ impl<K: RouteKey<X>, X: Clone + PartialEq> Scope<K, X> {
         Ok(i)
     }
 
+    /// Gives memory back once the table has emptied out (see [`Table::shrink`]): the slab,
+    /// the index and the queues. Returns whether anything shrank.
+    fn shrink(&mut self) -> bool {
+        let mut any = self.table.shrink();
+        for q in &mut self.queues {
+            if q.capacity() > 1024 && q.len() * 4 < q.capacity() {
+                q.shrink_to_fit();
+                any = true;
+            }
+        }
+        if self.fib_queue.capacity() > 1024 && self.fib_queue.len() * 4 < self.fib_queue.capacity()
+        {
+            self.fib_queue.shrink_to_fit();
+            any = true;
+        }
+        any
+    }
+
     /// Queues every key with a best path for subscriber `i` again (a ROUTE-REFRESH request).
     fn requeue(&mut self, i: u8) {
         let slots: Vec<u32> = self.table.slots().collect();
@@ -238,6 +257,25 @@ struct PeerState {
     subs: Vec<(ScopeId, u8, bool)>,
     /// Families for which the peer sent End-of-RIB.
     eor_received: Vec<Family>,
+    /// What was refused from this peer since its session came up.
+    input: PeerInputCounters,
+    /// Already logged: non-negotiated family (bit 0), invalid next hop (bit 1). Once per
+    /// session, so a misbehaving peer cannot flood the log.
+    warned: u8,
+}
+
+/// What the RIB refused from one peer (or from all of them, in [`RibStats`]): well-formed but
+/// wrong input, counted so the operator can see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PeerInputCounters {
+    /// NLRI (announced or withdrawn) of an address family not negotiated on the session,
+    /// ignored (RFC 4760 §7 allows treating them as an error; we ignore them so a confused peer
+    /// cannot reset the session, nor put routes in tables it does not exchange).
+    pub ignored_family: u64,
+    /// Announced NLRI whose next hop is invalid (RFC 4271 §5.1.3: unspecified, loopback,
+    /// multicast, broadcast, class E, ours, link-local where not allowed): kept in the
+    /// Adj-RIB-In, never selected, advertised or installed.
+    pub invalid_next_hop: u64,
 }
 
 /// A VRF's tables and derived values.
@@ -260,6 +298,11 @@ pub struct RibStats {
     pub vrf_routes: usize,
     /// Distinct interned attribute sets.
     pub attribute_sets: usize,
+    /// Refused input, summed over every peer since start (see [`PeerInputCounters`]).
+    pub refused: PeerInputCounters,
+    /// Tracked next hops (VTEPs, default-table gateways) the underlay cannot reach now: the
+    /// paths through them are not installed.
+    pub unreachable_next_hops: usize,
 }
 
 /// The RIB. See the module documentation for the data flow.
@@ -274,8 +317,17 @@ pub struct Rib {
     attrs: Interner<PathAttrs>,
     fields: Interner<EvpnFields>,
     export_caches: HashMap<PeerId, ExportCache>,
-    tracker: VtepTracker,
+    tracker: NextHopTracker,
     underlay_dirty: bool,
+    /// Our own addresses: router ID, VTEP, the local address of every established session and
+    /// those the agent reported. No path through one of them is eligible.
+    own: HashSet<IpAddr>,
+    /// Addresses the agent reported as ours ([`Rib::handle_local_address`]).
+    reported_local: BTreeSet<IpAddr>,
+    /// Refused input since start, over every peer.
+    refused: PeerInputCounters,
+    /// Memory was given back since [`Rib::take_shrunk`] was last called.
+    shrunk: bool,
     l2_deltas: VecDeque<ForwardingDelta>,
     events: VecDeque<RibEvent>,
     scratch: Vec<usize>,
@@ -373,15 +425,58 @@ fn choose<X>(
     out.extend_from_slice(&tmp);
 }
 
-/// Whether an imported VRF path can be used: its VTEP is reachable and it carries a router
-/// MAC (symmetric IRB needs one; landscape pitfall 5).
-fn vrf_path_usable(p: &Path<u32>, tracker: &VtepTracker) -> bool {
+/// Whether a VRF path can be used. An imported one: its VTEP is valid and reachable and it
+/// carries a router MAC (symmetric IRB needs one; landscape pitfall 5). One from the host
+/// session: its next hop is valid and is the host on the veth (the session's only link) or
+/// link-local (RFC 4271 §5.1.3, §9.1.2.1).
+fn vrf_path_usable(
+    p: &Path<u32>,
+    tracker: &NextHopTracker,
+    own: &HashSet<IpAddr>,
+    peers: &[Option<PeerState>],
+) -> bool {
     match p.source {
         Source::Evpn { .. } => {
-            p.attrs.router_mac().is_some() && p.attrs.next_hop.is_some_and(|v| tracker.cached(v))
+            p.attrs.router_mac().is_some()
+                && p.attrs
+                    .next_hop
+                    .is_some_and(|v| next_hop_defect(v, false, own).is_none() && tracker.cached(v))
         }
-        _ => true,
+        Source::Peer { peer, .. } => p.attrs.next_hop.is_some_and(|nh| {
+            next_hop_defect(nh, true, own).is_none()
+                && (is_link_local(nh)
+                    || peers
+                        .get(peer.0 as usize)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|s| s.config.remote_address == nh))
+        }),
+        Source::Local => true,
     }
+}
+
+/// Whether a default-table path can be used: ours, or from a peer with a valid next hop the
+/// underlay can reach (RFC 4271 §5.1.3, §9.1.2.1).
+fn default_path_usable<X>(p: &Path<X>, tracker: &NextHopTracker, own: &HashSet<IpAddr>) -> bool {
+    match p.source {
+        Source::Local => true,
+        _ => p.attrs.next_hop.is_some_and(|nh| {
+            next_hop_defect(nh, true, own).is_none() && tracker.gateway_reachable(nh)
+        }),
+    }
+}
+
+/// Whether an EVPN path can be used: ours, or from a peer with a valid VTEP (an EVPN route
+/// without a next hop is kept as before: it is never exported nor imported with one).
+fn evpn_path_usable<X>(p: &Path<X>, own: &HashSet<IpAddr>) -> bool {
+    match (p.source, p.attrs.next_hop) {
+        (Source::Local, _) | (_, None) => true,
+        (_, Some(nh)) => next_hop_defect(nh, false, own).is_none(),
+    }
+}
+
+/// What is wrong with next hop `nh`, counting our own addresses.
+fn next_hop_defect(nh: IpAddr, link_local_ok: bool, own: &HashSet<IpAddr>) -> Option<Defect> {
+    defect(nh, link_local_ok).or_else(|| own.contains(&nh).then_some(Defect::Ours))
 }
 
 impl Rib {
@@ -397,8 +492,12 @@ impl Rib {
             attrs: Interner::new(),
             fields: Interner::new(),
             export_caches: HashMap::new(),
-            tracker: VtepTracker::new(),
+            tracker: NextHopTracker::new(),
             underlay_dirty: false,
+            own: HashSet::new(),
+            reported_local: BTreeSet::new(),
+            refused: PeerInputCounters::default(),
+            shrunk: false,
             l2_deltas: VecDeque::new(),
             events: VecDeque::new(),
             scratch: Vec::new(),
@@ -406,6 +505,7 @@ impl Rib {
             purge_at: 4096,
             config,
         };
+        rib.own = rib.own_addresses();
         let local = rib.attrs.intern(PathAttrs::default());
         let mut nets = vec![IpNet::from(rib.config.vtep)];
         nets.extend(rib.config.default_networks.iter().copied());
@@ -493,12 +593,17 @@ impl Rib {
         // Families the peer no longer exchanges keep nothing stale.
         let (keep, gone): (Vec<Family>, Vec<Family>) =
             stale.into_iter().partition(|f| config.has(*f));
+        if resumed.is_none() {
+            self.track_neighbor(&config, true);
+        }
         let state = PeerState {
             config,
             up: true,
             stale: keep,
             subs,
             eor_received: Vec::new(),
+            input: PeerInputCounters::default(),
+            warned: 0,
         };
         if idx == self.peers.len() {
             self.peers.push(Some(state));
@@ -508,6 +613,7 @@ impl Rib {
         for f in gone {
             self.sweep(id, f, Sweep::RemoveStale);
         }
+        self.refresh_own();
         self.settle();
         Ok(id)
     }
@@ -581,9 +687,12 @@ impl Rib {
                     self.sweep(peer, f, Sweep::RemoveAll);
                 }
             }
-            self.peers[peer.0 as usize] = None;
+            if let Some(st) = self.peers[peer.0 as usize].take() {
+                self.track_neighbor(&st.config, false);
+            }
             info!(peer = ?peer, "peer down, its routes withdrawn");
         }
+        self.refresh_own();
         self.settle();
         Ok(())
     }
@@ -592,8 +701,49 @@ impl Rib {
     fn forget_if_gone(&mut self, peer: PeerId) {
         if let Some(slot) = self.peers.get_mut(peer.0 as usize) {
             if slot.as_ref().is_some_and(|s| !s.up && s.stale.is_empty()) {
-                *slot = None;
+                if let Some(st) = slot.take() {
+                    self.track_neighbor(&st.config, false);
+                }
             }
+        }
+    }
+
+    /// A default-instance session's neighbour is reachable while the session is up (or its
+    /// paths are kept through a graceful restart).
+    fn track_neighbor(&mut self, config: &PeerConfig, present: bool) {
+        if matches!(config.role, PeerRole::Fabric | PeerRole::Passthrough) {
+            self.tracker.set_neighbor(config.remote_address, present);
+            self.underlay_dirty = true;
+        }
+    }
+
+    /// Our own addresses as the inputs say now.
+    fn own_addresses(&self) -> HashSet<IpAddr> {
+        let mut s: HashSet<IpAddr> = self.reported_local.iter().copied().collect();
+        s.insert(IpAddr::V4(self.config.router_id));
+        s.insert(self.config.vtep);
+        s.extend(
+            self.peers
+                .iter()
+                .flatten()
+                .filter(|p| p.up)
+                .map(|p| p.config.local_address),
+        );
+        s
+    }
+
+    /// Recomputes our own addresses; paths through an address that became (or stopped being)
+    /// ours are selected again.
+    fn refresh_own(&mut self) {
+        let new = self.own_addresses();
+        let mut changed: Vec<IpAddr> = new.symmetric_difference(&self.own).copied().collect();
+        if changed.is_empty() {
+            return;
+        }
+        changed.sort();
+        self.own = new;
+        for a in changed {
+            self.revisit_next_hop(a);
         }
     }
 
@@ -640,37 +790,113 @@ impl Rib {
         }
     }
 
-    /// A parsed UPDATE from `peer`. Announcements with a looped AS_PATH (beyond `allowas-in`)
-    /// or our own ORIGINATOR_ID/cluster are treated as withdrawals (RFC 4271 §9.1.2, RFC 4456
-    /// §8); EVPN routes whose next hop is our own VTEP are ignored (our routes coming back).
+    /// A parsed UPDATE from `peer`. Announcements with a looped AS_PATH (beyond `allowas-in`,
+    /// which only fabric sessions honour) or our own ORIGINATOR_ID/cluster are treated as
+    /// withdrawals (RFC 4271 §9.1.2, RFC 4456 §8); EVPN routes whose next hop is our own VTEP
+    /// are ignored (our routes coming back). NLRI of families not negotiated on the session are
+    /// ignored and counted; announcements with an invalid next hop are kept but not eligible,
+    /// and counted (see [`crate::nexthop`]). Each is logged once per session.
     pub fn handle_update(&mut self, peer: PeerId, update: RouteUpdate) -> Result<(), RibError> {
-        let cfg = &self
+        let st = self
             .peers
-            .get(peer.0 as usize)
-            .and_then(Option::as_ref)
+            .get_mut(peer.0 as usize)
+            .and_then(Option::as_mut)
             .filter(|s| s.up)
-            .ok_or(RibError::UnknownPeer(peer))?
-            .config;
+            .ok_or(RibError::UnknownPeer(peer))?;
+        let cfg = &st.config;
         let role = cfg.role;
-        let looped = occurrences(&update.attrs.as_path, cfg.local_asn)
-            > usize::from(cfg.allowas_in)
+        // All nodes share one AS, so eBGP fabrics send our AS back to us: upstream sets
+        // allowas-in on fabric neighbours only. A host or passthrough session sending a path
+        // with our AS in it is echoing our own routes (a mass withdrawal would otherwise be
+        // reflected back to the fabric with our AS twice).
+        let allowas_in = if role == PeerRole::Fabric {
+            cfg.allowas_in
+        } else {
+            0
+        };
+        let looped = occurrences(&update.attrs.as_path, cfg.local_asn) > usize::from(allowas_in)
             || update.attrs.originator_id() == Some(self.config.router_id)
             || update.attrs.cluster_list().contains(&self.config.router_id);
         if looped && !update.announced.is_empty() {
             debug!(peer = ?peer, n = update.announced.len(), "announcements with a routing loop treated as withdrawn");
         }
+        // RFC 4760 §7: only the families negotiated on the session are exchanged.
+        let foreign = update
+            .announced
+            .iter()
+            .chain(&update.withdrawn)
+            .filter(|n| !cfg.has(n.family()))
+            .count();
+        if foreign > 0 {
+            st.input.ignored_family += foreign as u64;
+            self.refused.ignored_family += foreign as u64;
+            if st.warned & 1 == 0 {
+                st.warned |= 1;
+                let families: Vec<Family> = update
+                    .announced
+                    .iter()
+                    .chain(&update.withdrawn)
+                    .map(Nlri::family)
+                    .filter(|f| !st.config.has(*f))
+                    .collect();
+                warn!(peer = ?peer, remote = %st.config.remote_address, ?families, negotiated = ?st.config.families,
+                    "NLRI of an address family not negotiated on the session ignored (logged once per session; see the RIB counters)");
+            }
+        }
+        // RFC 4271 §5.1.3: a next hop that can never be one makes the routes ineligible.
+        let announced_ok = update
+            .announced
+            .iter()
+            .filter(|n| st.config.has(n.family()))
+            .count();
+        if announced_ok > 0 && !looped {
+            let evpn = update.announced.iter().any(|n| matches!(n, Nlri::Evpn(_)));
+            let bad = match update.attrs.next_hop {
+                // Our own EVPN routes coming back: ignored below, not an error.
+                Some(nh) if evpn && nh == self.config.vtep => None,
+                Some(nh) => next_hop_defect(nh, !evpn, &self.own),
+                None if evpn => None,
+                None => Some(Defect::Missing),
+            };
+            if let Some(d) = bad {
+                st.input.invalid_next_hop += announced_ok as u64;
+                self.refused.invalid_next_hop += announced_ok as u64;
+                if st.warned & 2 == 0 {
+                    st.warned |= 2;
+                    warn!(peer = ?peer, remote = %st.config.remote_address, next_hop = ?update.attrs.next_hop, reason = %d,
+                        "routes with an invalid next hop kept but not used (RFC 4271 §5.1.3; logged once per session; see the RIB counters)");
+                }
+            }
+        }
+        let families = st.config.families.clone();
         let src = Source::peer_path(peer, update.path_id);
-        for n in &update.withdrawn {
+        for n in update
+            .withdrawn
+            .iter()
+            .filter(|n| families.contains(&n.family()))
+        {
             self.apply_nlri(src, role, n, None);
         }
-        if !update.announced.is_empty() {
+        if announced_ok > 0 {
             let attrs = (!looped).then(|| self.attrs.intern(update.attrs.normalized()));
-            for n in &update.announced {
+            for n in update
+                .announced
+                .iter()
+                .filter(|n| families.contains(&n.family()))
+            {
                 self.apply_nlri(src, role, n, attrs.clone());
             }
         }
         self.settle();
         Ok(())
+    }
+
+    /// What the RIB refused from `peer` since its session came up.
+    pub fn peer_input(&self, peer: PeerId) -> Option<PeerInputCounters> {
+        self.peers
+            .get(peer.0 as usize)
+            .and_then(Option::as_ref)
+            .map(|s| s.input)
     }
 
     /// The peer asked for our routes of `family` again (ROUTE-REFRESH, RFC 2918 §4): every best
@@ -866,11 +1092,27 @@ impl Rib {
         Ok(())
     }
 
-    /// A connected underlay prefix appeared or went away (from the datapath).
+    /// A connected prefix of the router namespace (the underlay) appeared or went away:
+    /// next hops it covers are reachable (see [`crate::nexthop`]).
     pub fn handle_connected(&mut self, prefix: IpNet, present: bool) {
         self.tracker.set_connected(prefix, present);
         self.underlay_dirty = true;
         self.settle();
+    }
+
+    /// An address of this router (any interface of the router namespace or a VRF) appeared or
+    /// went away. Router ID, VTEP and session local addresses are known without it. No path
+    /// whose next hop is one of our addresses is eligible (RFC 4271 §5.1.3).
+    pub fn handle_local_address(&mut self, addr: IpAddr, present: bool) {
+        let changed = if present {
+            self.reported_local.insert(addr)
+        } else {
+            self.reported_local.remove(&addr)
+        };
+        if changed {
+            self.refresh_own();
+            self.settle();
+        }
     }
 
     // --------------------------------------------------------------- outputs
@@ -983,6 +1225,8 @@ impl Rib {
                 .map(|v| v.v4.table.len() + v.v6.table.len())
                 .sum(),
             attribute_sets: self.attrs.len(),
+            refused: self.refused,
+            unreachable_next_hops: self.tracker.unreachable(),
         }
     }
 
@@ -1048,6 +1292,28 @@ impl Rib {
         }
     }
 
+    /// The paths the default table holds for `prefix` (the Adj-RIB-In of every peer for it),
+    /// each with whether it is in the multipath set: what `show` lists, ineligible paths
+    /// (invalid or unreachable next hop) included.
+    pub fn default_paths(&self, prefix: IpNet) -> Vec<(Attrs, bool)> {
+        fn list<K: std::hash::Hash + Eq + Clone>(t: &Table<K, ()>, k: &K) -> Vec<(Attrs, bool)> {
+            t.lookup(k)
+                .map(|e| {
+                    let n = e.multipath().len();
+                    e.paths()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| (p.attrs.clone(), i < n))
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+        match prefix {
+            IpNet::V4(p) => list(&self.default4.table, &p.trunc()),
+            IpNet::V6(p) => list(&self.default6.table, &p.trunc()),
+        }
+    }
+
     // -------------------------------------------------------------- internals
 
     fn vrf_mut(&mut self, id: VrfId) -> &mut VrfState {
@@ -1064,6 +1330,9 @@ impl Rib {
                     Nlri::V6(p) => IpNet::V6(*p),
                     Nlri::Evpn(_) => return,
                 };
+                if let Some(nh) = attrs.as_ref().and_then(|a| a.next_hop) {
+                    self.track(nh);
+                }
                 self.set_default_path(&p, src, attrs);
             }
             (Nlri::V4(_) | Nlri::V6(_), PeerRole::Host(vrf)) => {
@@ -1078,6 +1347,9 @@ impl Rib {
             }
             (Nlri::Evpn(route), PeerRole::Fabric) => {
                 let attrs = attrs.filter(|a| a.next_hop != Some(self.config.vtep));
+                if let Some(nh) = attrs.as_ref().and_then(|a| a.next_hop) {
+                    self.track(nh);
+                }
                 let (key, fields) = split(route);
                 let v = attrs.map(|a| (a, self.fields.intern(fields)));
                 self.set_evpn_path(&key, src, v);
@@ -1086,6 +1358,12 @@ impl Rib {
                 debug!(source = ?src, "EVPN route from a host session ignored");
             }
         }
+    }
+
+    /// Starts tracking the reachability of `nh` (a no-op when it is tracked already).
+    fn track(&mut self, nh: IpAddr) {
+        let (d4, d6) = (&self.default4.table, &self.default6.table);
+        self.tracker.reachable(nh, |x| covered(x, d4, d6));
     }
 
     fn set_default_path(&mut self, prefix: &IpNet, src: Source, attrs: Option<Attrs>) {
@@ -1130,11 +1408,12 @@ impl Rib {
     fn reselect_default4(&mut self, slot: u32) {
         let peers = &self.peers;
         let cfg = self.config.multipath;
+        let (tracker, own) = (&self.tracker, &self.own);
         if self
             .default4
             .table
             .reselect(slot, &mut self.scratch, |p, out| {
-                choose(p, peers, cfg, |_| true, out)
+                choose(p, peers, cfg, |x| default_path_usable(x, tracker, own), out)
             })
         {
             self.default4.notify(slot);
@@ -1146,11 +1425,12 @@ impl Rib {
     fn reselect_default6(&mut self, slot: u32) {
         let peers = &self.peers;
         let cfg = self.config.multipath;
+        let (tracker, own) = (&self.tracker, &self.own);
         if self
             .default6
             .table
             .reselect(slot, &mut self.scratch, |p, out| {
-                choose(p, peers, cfg, |_| true, out)
+                choose(p, peers, cfg, |x| default_path_usable(x, tracker, own), out)
             })
         {
             self.default6.notify(slot);
@@ -1209,8 +1489,15 @@ impl Rib {
         let Some(st) = self.vrfs.get_mut(&vrf) else {
             return;
         };
+        let own = &self.own;
         let changed = st.v4.table.reselect(slot, &mut self.scratch, |p, out| {
-            choose(p, peers, cfg, |x| vrf_path_usable(x, tracker), out)
+            choose(
+                p,
+                peers,
+                cfg,
+                |x| vrf_path_usable(x, tracker, own, peers),
+                out,
+            )
         });
         if changed {
             st.v4.notify(slot);
@@ -1229,8 +1516,15 @@ impl Rib {
         let Some(st) = self.vrfs.get_mut(&vrf) else {
             return;
         };
+        let own = &self.own;
         let changed = st.v6.table.reselect(slot, &mut self.scratch, |p, out| {
-            choose(p, peers, cfg, |x| vrf_path_usable(x, tracker), out)
+            choose(
+                p,
+                peers,
+                cfg,
+                |x| vrf_path_usable(x, tracker, own, peers),
+                out,
+            )
         });
         if changed {
             st.v6.notify(slot);
@@ -1318,8 +1612,9 @@ impl Rib {
             max_paths: 1,
             ..self.config.multipath
         };
+        let own = &self.own;
         if self.evpn.table.reselect(slot, &mut self.scratch, |p, out| {
-            choose(p, peers, cfg, |_| true, out)
+            choose(p, peers, cfg, |x| evpn_path_usable(x, own), out)
         }) {
             self.evpn.notify(slot);
             match self.evpn.table.get(slot).0 {
@@ -1359,10 +1654,7 @@ impl Rib {
             match want {
                 Some((Some(peer), attrs, vni)) => {
                     if let Some(vtep) = attrs.next_hop {
-                        let peers = &self.peers;
-                        let (d4, d6) = (&self.default4.table, &self.default6.table);
-                        self.tracker
-                            .reachable(vtep, |ip| covered(ip, d4, d6, peers));
+                        self.track(vtep);
                     }
                     let src = Source::Evpn {
                         rd: rd_bytes,
@@ -1420,10 +1712,7 @@ impl Rib {
                         })
                     });
                     if let Some(r) = &r {
-                        let peers = &self.peers;
-                        let (d4, d6) = (&self.default4.table, &self.default6.table);
-                        self.tracker
-                            .reachable(r.vtep, |x| covered(x, d4, d6, peers));
+                        self.track(r.vtep);
                     }
                     let d = self.l2.get_mut(&vni).expect("key from the map");
                     d.set_remote(*mac, rd.to_bytes(), *ip, r);
@@ -1464,9 +1753,7 @@ impl Rib {
                         _ => *originator,
                     });
                     if let Some(v) = vtep {
-                        let peers = &self.peers;
-                        let (d4, d6) = (&self.default4.table, &self.default6.table);
-                        self.tracker.reachable(v, |x| covered(x, d4, d6, peers));
+                        self.track(v);
                     }
                     let d = self.l2.get_mut(&vni).expect("key from the map");
                     // A withdrawn route: forget it under whatever VTEP it named.
@@ -1542,22 +1829,55 @@ impl Rib {
 
     /// End-of-batch work: next-hop tracking after underlay changes, interner housekeeping.
     fn settle(&mut self) {
-        if self.underlay_dirty {
+        // Reachability changes change default-table selections, which can change reachability
+        // again (a next hop resolved through a BGP route): iterate, a bounded number of times
+        // (what is left is finished by the next input).
+        for _ in 0..8 {
+            if !self.underlay_dirty {
+                break;
+            }
             self.underlay_dirty = false;
-            let peers = &self.peers;
             let (d4, d6) = (&self.default4.table, &self.default6.table);
-            let flips = self.tracker.refresh(|ip| covered(ip, d4, d6, peers));
+            let flips = self.tracker.refresh(|ip| covered(ip, d4, d6));
             for (vtep, reachable) in flips {
-                info!(%vtep, reachable, "VTEP reachability changed");
+                info!(next_hop = %vtep, reachable, "next-hop reachability changed");
                 self.events
                     .push_back(RibEvent::VtepReachability { vtep, reachable });
-                self.revisit_vtep(vtep);
+                self.revisit_next_hop(vtep);
             }
         }
         // Purge when the interned sets doubled since the last purge: amortised O(1) per set.
         if self.attrs.len() + self.fields.len() > self.purge_at {
             self.purge();
         }
+        self.shrink();
+    }
+
+    /// Gives memory back after a mass withdrawal: tables whose occupancy fell to a quarter of
+    /// their capacity shrink (slab, index, queues), unused attribute sets are dropped. Cheap
+    /// when there is nothing to do; the RIB runs it after every input, and the owner should run
+    /// it after draining the outputs too (a withdrawn key's slot is freed only once every peer
+    /// and the datapath were told). It records that it shrank something ([`Rib::take_shrunk`])
+    /// so the owner can hand freed memory back to the operating system (an allocator keeps
+    /// freed pages otherwise).
+    pub fn shrink(&mut self) {
+        let mut any = self.default4.shrink() | self.default6.shrink() | self.evpn.shrink();
+        for st in self.vrfs.values_mut() {
+            any |= st.v4.shrink() | st.v6.shrink();
+        }
+        if any {
+            self.purge();
+            self.l2_deltas.shrink_to_fit();
+            self.events.shrink_to_fit();
+            self.shrunk = true;
+            debug!("RIB tables shrank after routes went away");
+        }
+    }
+
+    /// Whether the RIB gave memory back since the last call: the moment for the owner to
+    /// return freed memory to the operating system (for example glibc's `malloc_trim`).
+    pub fn take_shrunk(&mut self) -> bool {
+        std::mem::take(&mut self.shrunk)
     }
 
     /// Drops unused attribute sets and export caches.
@@ -1572,8 +1892,41 @@ impl Rib {
         debug!(attrs = a, fields = f, "purged unused interned values");
     }
 
-    /// Re-runs selection for everything that goes through `vtep`.
-    fn revisit_vtep(&mut self, vtep: IpAddr) {
+    /// Re-runs selection for everything that goes through next hop (or VTEP) `vtep`.
+    fn revisit_next_hop(&mut self, vtep: IpAddr) {
+        let uses = |ps: &[Path<()>]| {
+            ps.iter()
+                .any(|p| p.source != Source::Local && p.attrs.next_hop == Some(vtep))
+        };
+        let s4: Vec<u32> = (self.default4.table.slots())
+            .filter(|&s| uses(self.default4.table.get(s).1.paths()))
+            .collect();
+        for s in s4 {
+            self.default4.table.mark_selection_dirty(s);
+            self.reselect_default4(s);
+        }
+        let s6: Vec<u32> = (self.default6.table.slots())
+            .filter(|&s| uses(self.default6.table.get(s).1.paths()))
+            .collect();
+        for s in s6 {
+            self.default6.table.mark_selection_dirty(s);
+            self.reselect_default6(s);
+        }
+        let se: Vec<u32> = (self.evpn.table.slots())
+            .filter(|&s| {
+                self.evpn
+                    .table
+                    .get(s)
+                    .1
+                    .paths()
+                    .iter()
+                    .any(|p| p.source != Source::Local && p.attrs.next_hop == Some(vtep))
+            })
+            .collect();
+        for s in se {
+            self.evpn.table.mark_selection_dirty(s);
+            self.reselect_evpn(s);
+        }
         let ids: Vec<VrfId> = self.vrfs.keys().copied().collect();
         for id in ids {
             let st = &self.vrfs[&id];
@@ -1582,9 +1935,13 @@ impl Rib {
                 .table
                 .slots()
                 .filter(|&s| {
-                    st.v4.table.get(s).1.paths().iter().any(|p| {
-                        matches!(p.source, Source::Evpn { .. }) && p.attrs.next_hop == Some(vtep)
-                    })
+                    st.v4
+                        .table
+                        .get(s)
+                        .1
+                        .paths()
+                        .iter()
+                        .any(|p| p.source != Source::Local && p.attrs.next_hop == Some(vtep))
                 })
                 .collect();
             let s6: Vec<u32> = st
@@ -1592,9 +1949,13 @@ impl Rib {
                 .table
                 .slots()
                 .filter(|&s| {
-                    st.v6.table.get(s).1.paths().iter().any(|p| {
-                        matches!(p.source, Source::Evpn { .. }) && p.attrs.next_hop == Some(vtep)
-                    })
+                    st.v6
+                        .table
+                        .get(s)
+                        .1
+                        .paths()
+                        .iter()
+                        .any(|p| p.source != Source::Local && p.attrs.next_hop == Some(vtep))
                 })
                 .collect();
             for s in s4 {
@@ -1621,25 +1982,26 @@ impl Rib {
     }
 }
 
-/// Whether a non-default best route in the default tables covers `ip` (longest match first).
-fn covered(
-    ip: IpAddr,
-    d4: &Table<Ipv4Net, ()>,
-    d6: &Table<Ipv6Net, ()>,
-    _peers: &[Option<PeerState>],
-) -> bool {
+/// Whether a non-default best route in the default tables covers `ip` (longest match first),
+/// other than one whose best path goes through `ip` itself (a route cannot resolve through
+/// itself).
+fn covered(ip: IpAddr, d4: &Table<Ipv4Net, ()>, d6: &Table<Ipv6Net, ()>) -> bool {
+    let usable = |e: &crate::table::Entry<()>| {
+        e.best()
+            .is_some_and(|b| b.source == Source::Local || b.attrs.next_hop != Some(ip))
+    };
     match ip {
         IpAddr::V4(a) => (1..=32u8).rev().any(|len| {
             Ipv4Net::new(a, len)
                 .ok()
                 .and_then(|n| d4.lookup(&n.trunc()))
-                .is_some_and(|e| e.best().is_some())
+                .is_some_and(usable)
         }),
         IpAddr::V6(a) => (1..=128u8).rev().any(|len| {
             Ipv6Net::new(a, len)
                 .ok()
                 .and_then(|n| d6.lookup(&n.trunc()))
-                .is_some_and(|e| e.best().is_some())
+                .is_some_and(usable)
         }),
     }
 }

@@ -538,6 +538,38 @@ impl<K: Hash + Eq + Clone, X: Clone + PartialEq> Table<K, X> {
             .map(|(i, _)| i as u32)
     }
 
+    /// Gives memory back after the table emptied out (a mass withdrawal): drops the recycled
+    /// slots at the end of the slab and shrinks the slab, the free list and the index to what
+    /// is in use. Slot numbers of live entries do not change (queues hold them), so a live
+    /// entry near the end keeps the slab long; new routes reuse the freed slots first anyway.
+    /// Does nothing unless at most a quarter of the capacity is in use (amortised O(1)).
+    /// Returns whether it shrank.
+    pub fn shrink(&mut self) -> bool {
+        let cap = self.slots.capacity();
+        let trailing_dead = self.slots.last().is_some_and(|s| !s.live);
+        if cap < 1024
+            || self.index.len() * 4 > cap
+            || !(trailing_dead || cap > 2 * self.slots.len())
+        {
+            return false;
+        }
+        let before = self.slots.len();
+        while self.slots.last().is_some_and(|s| !s.live) {
+            self.slots.pop();
+        }
+        if self.slots.len() < before {
+            let n = self.slots.len() as u32;
+            self.free.retain(|&s| s < n);
+        }
+        self.slots.shrink_to_fit();
+        self.free.shrink_to_fit();
+        let hasher = &self.hasher;
+        let slots = &self.slots;
+        self.index
+            .shrink_to_fit(|&s| hasher.hash_one(&slots[s as usize].key));
+        true
+    }
+
     /// Approximate heap bytes used by the table's own structures (not shared attributes).
     pub fn heap_bytes(&self) -> usize {
         self.index.capacity() * (std::mem::size_of::<u32>() + 1)
@@ -688,6 +720,42 @@ mod tests {
         assert!(a.same_path(&b));
         assert!(!a.same_path(&c));
         assert!(!Source::peer_path(PeerId(1), 0).same_path(&a));
+    }
+
+    #[test]
+    fn shrink_gives_back_the_slab_after_a_mass_withdrawal() {
+        let mut i = Interner::new();
+        let a = attrs(&mut i, 1);
+        let mut t: Table<u32, ()> = Table::new();
+        let src = Source::peer_path(PeerId(1), 0);
+        let path = || Path {
+            source: src,
+            attrs: a.clone(),
+            extra: (),
+        };
+        for k in 0..100_000u32 {
+            t.upsert(&k, path());
+        }
+        let keep = t.upsert(&7, path());
+        let big = t.heap_bytes();
+        assert!(!t.shrink(), "full: nothing to give back");
+        for k in 0..100_000u32 {
+            if k != 7 {
+                let s = t.remove(&k, &src).unwrap();
+                t.collect(s);
+            }
+        }
+        assert!(t.shrink());
+        assert!(!t.shrink(), "once is enough");
+        assert!(t.heap_bytes() * 100 < big, "{} of {big}", t.heap_bytes());
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.find(&7), Some(keep), "live slots keep their number");
+        // The table still works: freed slots are reused, new ones appended.
+        for k in 200_000..200_010u32 {
+            t.upsert(&k, path());
+        }
+        assert_eq!(t.len(), 11);
+        assert!(t.lookup(&200_005).is_some() && t.lookup(&7).is_some());
     }
 }
 #[cfg(test)]

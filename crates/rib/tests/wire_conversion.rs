@@ -265,8 +265,11 @@ fn rib_with_frr_table() -> (Rib, PeerId, VrfId) {
         export_rts: vec![],
         networks: vec![],
     });
-    // FRR's VTEP is reachable through a connected underlay prefix.
+    // FRR's VTEP is reachable through a connected underlay prefix, and its link (where its
+    // IPv6 next hop is) is connected too.
     r.handle_connected(net("198.51.100.0/24"), true);
+    r.handle_connected(net("192.0.2.0/24"), true);
+    r.handle_connected(net("2001:db8:1::/64"), true);
     let frr = r
         .handle_peer_up(fabric(4200000002, 4200000001, "192.0.2.1", "192.0.2.2"))
         .unwrap();

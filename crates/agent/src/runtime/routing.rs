@@ -612,6 +612,12 @@ impl Routing {
                 }
             }
         }
+        // After a mass withdrawal the RIB's tables shrink; hand what was freed (there and in
+        // this process's other copies of the routes) back to the operating system (issue 10).
+        rib.shrink();
+        if rib.take_shrunk() {
+            release_freed_memory();
+        }
         for (peer, updates) in sends {
             if self
                 .speaker
@@ -687,6 +693,18 @@ impl Routing {
     }
 }
 
+/// Returns freed heap memory to the operating system. glibc keeps freed pages in its arenas
+/// (one per thread that allocated), so after a mass withdrawal RSS would stay at its peak;
+/// `malloc_trim` gives back every whole free page of every arena. Called only when the RIB
+/// shrank, which is rare (a table fell to a quarter of its capacity).
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 fn peer_config(
     role: PeerRole,
     remote: SocketAddr,
@@ -706,7 +724,13 @@ fn peer_config(
             .filter_map(|f| rib_family(*f))
             .collect(),
         route_reflector_client: false,
-        allowas_in: if params.ibgp { 0 } else { 1 },
+        // Upstream sets allowas-in on fabric neighbours only (all nodes share one AS); a host
+        // or passthrough session echoing our AS is a loop (the RIB enforces this too).
+        allowas_in: if role == PeerRole::Fabric && !params.ibgp {
+            1
+        } else {
+            0
+        },
     }
 }
 

@@ -247,6 +247,11 @@ mod tests {
         );
         assert_eq!(red4.neighbor.peer.remote_as, RemoteAs::Number(64515));
         assert_eq!(s[2].neighbor.peer.families, vec![Family::Ipv6Unicast]);
+        // allowas-in on fabric neighbours only, never on host or passthrough sessions (issue
+        // 10: a host echoing our AS during a mass withdrawal must be refused).
+        for h in &s[1..] {
+            assert_eq!(h.neighbor.peer.allowas_in, None, "{:?}", h.role);
+        }
         let pt = &s[3];
         assert_eq!(pt.role, SessionRole::Passthrough);
         assert_eq!(pt.vrf, None);
