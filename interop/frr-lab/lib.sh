@@ -88,7 +88,7 @@ lab_find_perouter() {
 
 lab_start_frr() { # NAME NS DIR: DIR holds frr.conf; the daemons write their pid files there
   local name=$1 ns=$2 dir=$3
-  chown -R frr:frr "$dir"
+  mkdir -p "$dir"; chown -R frr:frr "$dir"
   ip netns exec "$ns" /usr/lib/frr/zebra -d -N "$name" -f "$dir/frr.conf" -i "$dir/zebra.pid" \
     -z "$dir/zserv.api" --vty_socket "$dir" >"$dir/zebra.out" 2>&1
   ip netns exec "$ns" /usr/lib/frr/bgpd -d -N "$name" -f "$dir/frr.conf" -i "$dir/bgpd.pid" \
