@@ -243,7 +243,7 @@ CONF
 
 start_perouter() { # NODE
   local n=$1
-  RUST_LOG=${RUST_LOG:-info} setsid "$PEROUTER" run --config-dir "$S/$n/cfg" \
+  RUST_LOG=${RUST_LOG:-info} lab_nofds setsid "$PEROUTER" run --config-dir "$S/$n/cfg" \
     --router-netns "$P$n-pe" --host-netns "$P$n" --api-socket "$(sock "$n")" --config-poll 1 \
     >>"$(prlog "$n")" 2>&1 < /dev/null &
   track_pid $! "perouter-$n"
@@ -344,7 +344,7 @@ up() {
   say "started FRR spine and leaf, perouter on $(nodes_of perouter | xargs)"
   for n in $(nodes_of perouter); do
     step_wait 60 "perouter on $n built its router namespace and host veths" \
-      ip -n "$P$n" link show pt-host || ok=1
+      ip -n "$P$n" link show pt-host >/dev/null 2>&1 || ok=1
     lab_start_frr "demo-$n-speaker" "$P$n" "$S/$n/hostfrr"
     step_wait 60 "the pod of $n joins br-hs-$L2VNI" attach_pod "$n" || ok=1
   done
@@ -389,8 +389,8 @@ EOF
   $PEROUTER show bgp evpn --api-socket $(sock nodea)      # type-2/3 of L2VNI $L2VNI$(vrf_mode && echo " and type-5 of VRF red")
   $PEROUTER show vni --api-socket $(sock nodea)
   $PEROUTER show status --api-socket $(sock nodeb)
-$(vrf_mode && echo "  $PEROUTER show vrf red --api-socket $(sock nodea)")
-
+$(vrf_mode && echo "  $PEROUTER show vrf red --api-socket $(sock nodea)
+")
   # FRR's view: the leaf (remote PE) and the spine
   vtysh --vty_socket $S/leaf -c 'show bgp l2vpn evpn route'
   vtysh --vty_socket $S/leaf -c 'show evpn mac vni $L2VNI'

@@ -167,7 +167,7 @@ echo "nodeIndex: {index: 0}" > "$DIR/cfg/node-config.yaml"
 
 SOCK=$DIR/api.sock
 start_perouter() {
-  RUST_LOG=${RUST_LOG:-info} "$PEROUTER" run --config-dir "$DIR/cfg" --router-netns $PE --host-netns $HOST \
+  RUST_LOG=${RUST_LOG:-info} lab_nofds "$PEROUTER" run --config-dir "$DIR/cfg" --router-netns $PE --host-netns $HOST \
     --api-socket "$SOCK" --config-poll 1 >>"$DIR/perouter.log" 2>&1 &
   PPID_RUN=$!
   PIDS+=("$PPID_RUN")

@@ -11,6 +11,7 @@
 #   lab_has_vrf                true when this kernel can create VRF devices (CONFIG_NET_VRF)
 #   lab_find_perouter          sets PEROUTER: $PEROUTER_BIN / $PEROUTER, else target/release,
 #                              else target/debug, else builds the release binary
+#   lab_nofds CMD...           runs CMD without inherited descriptors (daemons must not hold the lock)
 #   lab_start_frr NAME NS DIR  zebra + bgpd in namespace NS with DIR/frr.conf (pid files in DIR)
 #   lab_vty DIR CMD            one vtysh command against the instance in DIR
 #   lab_kill_pidfiles DIR...   kills the daemons whose *.pid files are in DIR/*/
@@ -86,13 +87,25 @@ lab_find_perouter() {
   say "perouter binary: $PEROUTER (built $(date -r "$PEROUTER" '+%F %T'))"
 }
 
+# Runs CMD with no open descriptor but stdin, stdout and stderr. Daemons a lab leaves running
+# (the demo, KEEP=1) must not inherit the descriptor of `flock /tmp/perouter-lab.lock`, or the
+# shared lock stays held by them after the lab command ended and every other lab waits.
+# It execs CMD: call it in the background (`lab_nofds CMD &`, then $! is CMD's pid) or in a subshell.
+lab_nofds() { # CMD...
+  local fd
+  for fd in $(ls /proc/$BASHPID/fd); do
+    [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+  done
+  exec "$@"
+}
+
 lab_start_frr() { # NAME NS DIR: DIR holds frr.conf; the daemons write their pid files there
   local name=$1 ns=$2 dir=$3
   mkdir -p "$dir"; chown -R frr:frr "$dir"
-  ip netns exec "$ns" /usr/lib/frr/zebra -d -N "$name" -f "$dir/frr.conf" -i "$dir/zebra.pid" \
-    -z "$dir/zserv.api" --vty_socket "$dir" >"$dir/zebra.out" 2>&1
-  ip netns exec "$ns" /usr/lib/frr/bgpd -d -N "$name" -f "$dir/frr.conf" -i "$dir/bgpd.pid" \
-    -z "$dir/zserv.api" --vty_socket "$dir" >"$dir/bgpd.out" 2>&1
+  (lab_nofds ip netns exec "$ns" /usr/lib/frr/zebra -d -N "$name" -f "$dir/frr.conf" -i "$dir/zebra.pid" \
+    -z "$dir/zserv.api" --vty_socket "$dir" >"$dir/zebra.out" 2>&1)
+  (lab_nofds ip netns exec "$ns" /usr/lib/frr/bgpd -d -N "$name" -f "$dir/frr.conf" -i "$dir/bgpd.pid" \
+    -z "$dir/zserv.api" --vty_socket "$dir" >"$dir/bgpd.out" 2>&1)
 }
 
 lab_vty() { vtysh --vty_socket "$1" -c "$2" 2>/dev/null; }
