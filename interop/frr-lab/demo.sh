@@ -540,15 +540,30 @@ guest() {
   # A private copy: the guest sees this filesystem live, and a rebuild must not swap the binary.
   local bindir; bindir=$(mktemp -d /tmp/perouter-demo-bin.XXXXXX)
   cp "$PEROUTER" "$bindir/perouter"
-  local inner="export PEROUTER_BIN=$bindir/perouter PEROUTER_DEMO_DIR=/tmp/perouter-demo-guest; $0 up && $0 check"
+  local me="$HERE/demo.sh" log
+  log=$(mktemp /tmp/perouter-demo-guest.XXXXXX.log)
+  local inner="export PEROUTER_BIN=$bindir/perouter PEROUTER_DEMO_DIR=/tmp/perouter-demo-guest; $me up && $me check"
   if [ -t 0 ] && [ -t 1 ] && [ -z "${DEMO_GUEST_BATCH:-}" ]; then
-    inner="$inner; echo; echo 'A shell in the guest, the demo running: try the commands above; exit leaves the guest.'; bash -i"
+    inner="$inner; echo; echo 'A shell in the guest with the demo running: try the commands above; exit leaves the guest.'; bash -i"
   fi
-  say "booting $kernel in virtme-ng (emulated, no KVM here: about 1-3 minutes before the lab starts)"
-  vng --run "$kernel" --user root --disable-kvm --cpus 2 --memory 2G --exec "$inner"
-  local rc=$?
+  inner="$inner; $me down"
+  [ -n "${DEMO_DEBUG:-}" ] && say "guest command: $inner"
+  say "booting $kernel in virtme-ng (emulated, no KVM here: 1-3 minutes before the lab starts)"
+  local t1; t1=$(date +%s)
+  # Through a pipe: vng reopens /dev/stdout, which would truncate a file the caller redirects into.
+  if [ -t 0 ] && [ -t 1 ] && [ -z "${DEMO_GUEST_BATCH:-}" ]; then
+    vng --run "$kernel" --user root --disable-kvm --cpus 2 --memory 2G --exec "$inner"
+  else
+    vng --run "$kernel" --user root --disable-kvm --cpus 2 --memory 2G --exec "$inner" 2>&1 | tee "$log"
+  fi
   rm -rf "$bindir"
-  exit $rc
+  say "the guest ran $(($(date +%s) - t1)) s including boot"
+  if [ -s "$log" ]; then
+    if tr -d '\r' < "$log" | grep -qx 'DEMO-CHECK-PASSED'; then rm -f "$log"; exit 0; fi
+    echo "demo: the guest's demo FAILED (its output kept in $log)" >&2
+    exit 1
+  fi
+  rm -f "$log"
 }
 
 cmd=${1:-}; shift || true
