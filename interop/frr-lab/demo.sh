@@ -6,7 +6,8 @@
 #   sudo interop/frr-lab/demo.sh status    # what is up
 #   sudo interop/frr-lab/demo.sh down      # remove every namespace and process `up` started
 #   sudo interop/frr-lab/demo.sh up --guest   # the whole demo, L3VNI included, in a virtme-ng
-#                                             # guest whose kernel has VRF (up + check, then exit)
+#                                             # guest whose kernel has VRF: up + check, then a
+#                                             # shell in the guest (on a terminal), then down
 #
 # Topology: demo-topology.txt (one line per node, link, address; topology.clab.yml describes the
 # same lab for containerlab). An FRR spine (AS 64512) is the nodes' ToR; an FRR leaf (AS 64520,
@@ -30,7 +31,7 @@ P=demo-                       # namespace prefix
 LEAF_RMAC=aa:bb:cc:00:00:65   # the leaf's router MAC for L3VNI 100
 L2VNI=110
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
 # --- the topology file -------------------------------------------------------------------------
 # topo_lines KIND: the lines of that kind that apply here (with VRF: all; without: not "vrf" ones).
