@@ -265,7 +265,7 @@ step_wait() { # SECONDS WHAT CMD...
 
 spine_established() { # ADDR
   lab_vty "$S/spine" "show bgp summary json" | \
-    jq -e --arg a "$1" '[.ipv4Unicast.peers[$a].state, .l2VpnEvpn.peers[$a].state] | all(. == "Established")' >/dev/null 2>&1
+    lab_json_true --arg a "$1" '[.ipv4Unicast.peers[$a].state, .l2VpnEvpn.peers[$a].state] | all(. == "Established")'
 }
 node_sessions_up() { # NODE
   local n=$1
@@ -276,19 +276,34 @@ node_sessions_up() { # NODE
 # The leaf has the type-3 (inclusive multicast) route of VTEP V for VNI 110.
 leaf_has_type3() { # VTEP
   lab_vty "$S/leaf" "show bgp l2vpn evpn route type multicast json" | \
-    jq -e --arg v "$1" '[.. | objects | select(has("paths")) | .paths[][] | select(.valid == true)
-      | .nexthops[]?.ip] | index($v) != null' >/dev/null 2>&1
+    lab_json_true --arg v "$1" '[.. | objects | select(has("paths")) | .paths[][] | select(.valid == true)
+      | .nexthops[]?.ip] | index($v) != null'
 }
 node_has_type3() { # NODE VTEP: perouter's EVPN table has VTEP's type-3 for VNI 110
   "$PEROUTER" show bgp evpn --type 3 --vni $L2VNI --api-socket "$(sock "$1")" -o json 2>/dev/null | \
-    jq -e --arg v "$2" '[.[] | select(.next_hop == $v)] | length > 0' >/dev/null 2>&1
+    lab_json_true --arg v "$2" '[.[] | select(.next_hop == $v)] | length > 0'
 }
 mac_of() { ip -n "$P$1" -j link show eth0 | jq -r '.[0].address'; }
-leaf_has_type2() { # MAC
-  lab_vty "$S/leaf" "show bgp l2vpn evpn route type macip json" | grep -qi "\[$1\]"
+leaf_has_type2() { # MAC VTEP: the leaf has a valid type-2 for MAC with next hop VTEP
+  lab_vty "$S/leaf" "show bgp l2vpn evpn route type macip json" | \
+    lab_json_true --arg m "[2]:[0]:[48]:[$1]" --arg v "$2" \
+      '[.[] | objects | to_entries[] | select(.key == $m) | .value.paths[][] | select(.valid == true)
+        | .nexthops[]?.ip] | index($v) != null'
 }
-node_has_type2() { # NODE MAC
-  "$PEROUTER" show bgp evpn --type 2 --vni $L2VNI --api-socket "$(sock "$1")" -o json 2>/dev/null | grep -qi "$2"
+node_has_type2() { # NODE MAC VTEP: perouter on NODE has a type-2 for MAC with next hop VTEP
+  "$PEROUTER" show bgp evpn --type 2 --vni $L2VNI --api-socket "$(sock "$1")" -o json 2>/dev/null | \
+    lab_json_true --arg m "[2]:[0]:[48]:[$2]" --arg v "$3" '[.[] | select(.prefix == $m and .next_hop == $v)] | length > 0'
+}
+node_advertises_only_local() { # NODE MAC...: none of the MACs (behind other VTEPs) is among NODE's own type-2
+  local out
+  out=$("$PEROUTER" show bgp evpn --type 2 --vni $L2VNI --api-socket "$(sock "$1")" -o json 2>/dev/null)
+  [ -n "$out" ] || return 1
+  shift
+  local m
+  for m in "$@"; do
+    printf '%s' "$out" | lab_json_true --arg m "[2]:[0]:[48]:[$m]" '[.[] | select(.local == true and .prefix == $m)] | length == 0' || {
+      say "  a remote MAC $m is advertised as local"; return 1; }
+  done
 }
 both() { # CMD1... -- CMD2...: both succeed
   local a=()
@@ -447,10 +462,13 @@ check_cmd() {
   check nodeb-type3-nodea wait_until 20 node_has_type3 nodeb 100.65.0.0
   local ma mb mh
   ma=$(mac_of poda); mb=$(mac_of podb); mh=$(mac_of hostl2)
-  check leaf-type2-pod-a wait_until 20 leaf_has_type2 "$ma"
-  check leaf-type2-pod-b wait_until 20 leaf_has_type2 "$mb"
-  check nodea-type2-hostl2 wait_until 20 node_has_type2 nodea "$mh"
-  check nodea-type2-pod-b wait_until 20 node_has_type2 nodea "$mb"
+  check leaf-type2-pod-a wait_until 20 leaf_has_type2 "$ma" 100.65.0.0
+  check leaf-type2-pod-b wait_until 20 leaf_has_type2 "$mb" 100.65.0.1
+  check nodea-type2-hostl2 wait_until 20 node_has_type2 nodea "$mh" 100.64.0.1
+  check nodea-type2-pod-b wait_until 20 node_has_type2 nodea "$mb" 100.65.0.1
+  check nodeb-type2-pod-a wait_until 20 node_has_type2 nodeb "$ma" 100.65.0.0
+  check nodea-advertises-only-its-macs node_advertises_only_local nodea "$mb" "$mh"
+  check nodeb-advertises-only-its-macs node_advertises_only_local nodeb "$ma" "$mh"
   check passthrough-nodea wait_until 20 pt_ping nodea
   check passthrough-nodeb wait_until 20 pt_ping nodeb
   check passthrough-route-at-host-speaker host_has_route nodea 10.100.0.0/24

@@ -16,6 +16,7 @@
 #   lab_vty DIR CMD            one vtysh command against the instance in DIR
 #   lab_kill_pidfiles DIR...   kills the daemons whose *.pid files are in DIR/*/
 #   lab_log_tail LOG [LINES]   prints the tail of a perouter log (called on every failure)
+#   lab_json_true JQ-ARGS...   JSON on stdin is non-empty and passes `jq -e JQ-ARGS`
 #   pr_session_up SOCK ADDR    the session with ADDR is Established per `perouter show bgp summary`
 set -u
 LAB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -118,10 +119,20 @@ lab_kill_pidfiles() { # DIR...: the FRR daemons started with lab_start_frr under
   return 0
 }
 
+# JSON on stdin passes the jq test (`jq -e ARGS`): false on empty input too, which jq 1.6
+# would call true (a daemon that does not answer must fail a check, not pass it).
+lab_json_true() { # JQ-ARGS...
+  local in
+  in=$(cat)
+  [ -n "$in" ] || return 1
+  printf '%s' "$in" | jq -e "$@" >/dev/null 2>&1
+}
+
 lab_log_tail() { # LOG [LINES]
   [ -f "$1" ] || return 0
   echo "--- perouter log (tail of $1)"
-  tail -n "${2:-60}" "$1"
+  tail -n "${2:-60}" "$1" | sed 's/\x1b\[[0-9;]*m//g'
+
 }
 
 pr_session_up() { # SOCK ADDR
