@@ -132,7 +132,6 @@ lab_log_tail() { # LOG [LINES]
   [ -f "$1" ] || return 0
   echo "--- perouter log (tail of $1)"
   tail -n "${2:-60}" "$1" | sed 's/\x1b\[[0-9;]*m//g'
-
 }
 
 pr_session_up() { # SOCK ADDR
