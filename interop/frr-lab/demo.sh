@@ -320,6 +320,7 @@ leaf_has_type5() { # IP
 host_has_route() { # NODE PREFIX: the host speaker of NODE installed PREFIX
   ip -n "$P$1" route show "$2" | grep -q via
 }
+has_link() { ip -n "$P$1" link show "$2" >/dev/null 2>&1; } # NODE IFNAME
 attach_pod() { # NODE: the pod's veth joins the managed host bridge once perouter made it
   local n=$1
   ip -n "$P$n" link show br-hs-$L2VNI >/dev/null 2>&1 || return 1
@@ -360,7 +361,7 @@ up() {
   say "started FRR spine and leaf, perouter on $(nodes_of perouter | xargs)"
   for n in $(nodes_of perouter); do
     step_wait 60 "perouter on $n built its router namespace and host veths" \
-      ip -n "$P$n" link show pt-host >/dev/null 2>&1 || ok=1
+      has_link "$n" pt-host || ok=1
     lab_start_frr "demo-$n-speaker" "$P$n" "$S/$n/hostfrr"
     step_wait 60 "the pod of $n joins br-hs-$L2VNI" attach_pod "$n" || ok=1
   done
