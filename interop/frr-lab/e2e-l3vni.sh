@@ -47,7 +47,9 @@ cleanup() {
   [ $rc -ne 0 ] && [ "$FAIL" -eq 0 ] && lab_log_tail "$DIR/perouter.log" 80
   if [ -n "${KEEP:-}" ]; then
     echo "KEEP=1: lab left up: namespaces $HOST $PE $LEAF $HA, perouter --api-socket $DIR/api.sock, logs in $DIR"
-    echo "  remove it: kill ${PIDS[*]} \$(cat $DIR/*/*.pid); for n in $HOST $PE $LEAF $HA; do ip netns del \$n; done; rm -rf $DIR"
+    local alive=() p
+    for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive+=("$p"); done
+    echo "  remove it: kill ${alive[*]} \$(cat $DIR/*/*.pid); for n in $HOST $PE $LEAF $HA; do ip netns del \$n; done; rm -rf $DIR"
     return
   fi
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
