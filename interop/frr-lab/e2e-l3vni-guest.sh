@@ -8,7 +8,8 @@
 #
 # Needs (once): apt-get install -y qemu-system-x86 linux-image-amd64 busybox-static frr jq bc iputils-ping
 #               pip install virtme-ng
-# Usage: interop/frr-lab/e2e-l3vni-guest.sh      (KEEP=1 keeps the guest's logs in /tmp)
+# Usage: interop/frr-lab/e2e-l3vni-guest.sh      (KEEP=1 keeps the guest's logs in /tmp;
+#        the perouter log's tail is printed on any failure)
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -25,13 +26,16 @@ for t in /usr/lib/frr/bgpd jq bc ping python3; do
     command -v "$t" >/dev/null || [[ -x $t ]] || { echo "e2e-l3vni-guest: $t missing" >&2; exit 2; }
 done
 
-# Reuse the binary `cargo test --workspace` built (same features); build it only if missing.
-[[ -x "$root/target/debug/perouter" ]] || cargo build -p perouter-agent --bin perouter
+# The binary the way every lab finds it (lib.sh): $PEROUTER_BIN, else target/release, else
+# target/debug (what `cargo test --workspace` built in CI), else a release build.
+LAB=e2e-l3vni-guest
+. "$here/lib.sh"
+lab_find_perouter
 # A private copy: the guest sees the host's filesystem live, and a concurrent build must not
 # swap the binary under the running test.
 bindir="$(mktemp -d /tmp/perouter-e2e-l3vni-bin.XXXXXX)"
 trap 'rm -rf "$bindir"' EXIT
-cp "$root/target/debug/perouter" "$bindir/perouter"
+cp "$PEROUTER" "$bindir/perouter"
 perouter="$bindir/perouter"
 
 log="$(mktemp /tmp/perouter-e2e-l3vni-guest.XXXXXX.log)"

@@ -3,7 +3,8 @@
 # Needs a kernel with VRF (CONFIG_NET_VRF): run it through e2e-l3vni-guest.sh on machines whose
 # kernel lacks it. Upstream's lab, reduced to one leaf, one host behind it and one node:
 #
-#   cargo build -p perouter-agent && sudo interop/frr-lab/e2e-l3vni.sh
+#   sudo interop/frr-lab/e2e-l3vni.sh      (KEEP=1 leaves the lab up; PEROUTER_BIN=path picks the
+#                                          binary, else target/release, else target/debug, else it builds)
 #
 # Topology (all namespaces created here, names prefixed with a per-run tag):
 #   TAG-leaf   FRR leaf AS 64520, VTEP 100.64.0.1 on lo, underlay 192.168.11.2/24 (leaf-eth0);
@@ -30,44 +31,41 @@
 # is `*:<vni>`), which is why the leaf's 64520:100 lands in our VRF. LEAF_IMPORT_RT=64514:100
 # configures an explicit import on the leaf instead (FRR then matches exactly).
 set -u
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-PEROUTER=${PEROUTER:-$ROOT/target/debug/perouter}
+LAB=e2e-l3vni
+. "$(dirname "$0")/lib.sh"
 TAG=l3$$
 DIR=$(mktemp -d /tmp/perouter-e2e-l3vni.XXXXXX)
 chmod 755 "$DIR"
 HOST=${TAG}host; PE=${TAG}pe; LEAF=${TAG}leaf; HA=${TAG}ha
 LEAF_RMAC=aa:bb:cc:00:00:65
-FAIL=0
 PIDS=()
-declare -A RESULT
 declare -A DETAIL
 
+# KEEP=1: the lab (namespaces, FRR, perouter) and its logs stay up for inspection.
 cleanup() {
+  local rc=$?
+  [ $rc -ne 0 ] && [ "$FAIL" -eq 0 ] && lab_log_tail "$DIR/perouter.log" 80
+  if [ -n "${KEEP:-}" ]; then
+    echo "KEEP=1: lab left up: namespaces $HOST $PE $LEAF $HA, perouter --api-socket $DIR/api.sock, logs in $DIR"
+    local alive=() p
+    for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive+=("$p"); done
+    echo "  remove it: kill ${alive[*]} \$(cat $DIR/*/*.pid); for n in $HOST $PE $LEAF $HA; do ip netns del \$n; done; rm -rf $DIR"
+    return
+  fi
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for f in "$DIR"/*/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+  lab_kill_pidfiles "$DIR"
   sleep 0.5
   for n in $HOST $PE $LEAF $HA; do ip netns del "$n" 2>/dev/null; done
-  if [ -n "${KEEP:-}" ]; then echo "logs kept in $DIR"; else rm -rf "$DIR"; fi
+  rm -rf "$DIR"
 }
 trap cleanup EXIT
 
-say() { echo "[e2e-l3vni $(date +%T)] $*"; }
-check() { # NAME CMD...
-  local name=$1; shift
-  if "$@"; then RESULT[$name]=ok; say "ok    $name"; else RESULT[$name]=FAIL; FAIL=1; say "FAIL  $name"; fi
-}
-wait_until() { # SECONDS CMD...
-  local t=$1; shift
-  for _ in $(seq $((t * 2))); do "$@" && return 0; sleep 0.5; done
-  return 1
-}
-
-if ! ip link add "${TAG}v" type vrf table 4242 2>/dev/null; then
+if ! lab_has_vrf; then
   echo "e2e-l3vni: this kernel has no VRF support (CONFIG_NET_VRF); run interop/frr-lab/e2e-l3vni-guest.sh" >&2
   exit 2
 fi
-ip link del "${TAG}v"
-[ -x "$PEROUTER" ] || { echo "e2e-l3vni: $PEROUTER missing (cargo build -p perouter-agent)" >&2; exit 2; }
+lab_need_tools python3
+lab_find_perouter
 
 # The router namespace is perouter's to create (a fresh start, not a restart).
 for n in $HOST $LEAF $HA; do ip netns add "$n"; ip -n "$n" link set lo up; done
@@ -100,14 +98,8 @@ ip netns exec $LEAF sysctl -qw net.ipv4.ip_forward=1
 # The service IP of the node's host.
 ip -n $HOST addr add 10.250.0.1/32 dev lo
 
-start_frr() { # NAME NS
-  mkdir -p "$DIR/$1"; chown -R frr:frr "$DIR/$1"
-  ip netns exec "$2" /usr/lib/frr/zebra -d -N "$TAG$1" -f "$DIR/$1/frr.conf" -i "$DIR/$1/zebra.pid" \
-    -z "$DIR/$1/zserv.api" --vty_socket "$DIR/$1" >"$DIR/$1/zebra.out" 2>&1
-  ip netns exec "$2" /usr/lib/frr/bgpd -d -N "$TAG$1" -f "$DIR/$1/frr.conf" -i "$DIR/$1/bgpd.pid" \
-    -z "$DIR/$1/zserv.api" --vty_socket "$DIR/$1" >"$DIR/$1/bgpd.out" 2>&1
-}
-vty() { vtysh --vty_socket "$DIR/$1" -c "$2" 2>/dev/null; }
+start_frr() { lab_start_frr "$TAG$1" "$2" "$DIR/$1"; } # NAME NS
+vty() { lab_vty "$DIR/$1" "$2"; }
 
 mkdir -p "$DIR/leaf" "$DIR/hostfrr"
 LEAF_RT_LINE=""
@@ -177,18 +169,13 @@ echo "nodeIndex: {index: 0}" > "$DIR/cfg/node-config.yaml"
 
 SOCK=$DIR/api.sock
 start_perouter() {
-  RUST_LOG=${RUST_LOG:-info} "$PEROUTER" run --config-dir "$DIR/cfg" --router-netns $PE --host-netns $HOST \
+  RUST_LOG=${RUST_LOG:-info} lab_nofds "$PEROUTER" run --config-dir "$DIR/cfg" --router-netns $PE --host-netns $HOST \
     --api-socket "$SOCK" --config-poll 1 >>"$DIR/perouter.log" 2>&1 &
   PPID_RUN=$!
   PIDS+=("$PPID_RUN")
 }
 pr() { "$PEROUTER" "$@" --api-socket "$SOCK"; }
-session_up() { # ADDR: Established per `perouter show bgp summary`
-  local st
-  st=$(pr show bgp summary -o json 2>/dev/null | \
-    jq -r --arg a "$1" '.peers[] | select(.neighbor == $a) | .state' 2>/dev/null | head -1)
-  [ "$st" = Established ]
-}
+session_up() { pr_session_up "$SOCK" "$1"; } # ADDR: Established per `perouter show bgp summary`
 # FRR's connectionsEstablished for a neighbour (a flap increments it).
 established() { # FRR-INSTANCE PEER
   vty "$1" "show bgp neighbor $2 json" | jq -r --arg p "$2" '.[$p].connectionsEstablished // empty'
@@ -357,14 +344,13 @@ say "${DETAIL[restart]}"
 check ping-after-restart wait_until 30 ping_ok
 
 echo
-printf '%-32s %s\n' CHECK RESULT
-for k in "${!RESULT[@]}"; do printf '%-32s %s\n' "$k" "${RESULT[$k]}"; done | sort
+lab_results 32
 for k in "${!DETAIL[@]}"; do echo "$k: ${DETAIL[$k]}"; done
 if [ $FAIL -ne 0 ]; then
   echo "--- router namespace"; ip -n $PE -br link; ip -n $PE route show table all | grep -v '^local\|^broadcast\|^multicast\|fe80\|ff00' | head -40
   echo "--- leaf"; vty leaf "show bgp summary"; vty leaf "show evpn vni"; vty leaf "show bgp l2vpn evpn route"; ip -n $LEAF route show table 1100
   echo "--- host speaker"; vty hostfrr "show bgp summary"; vty hostfrr "show ip bgp"
-  echo "--- perouter log (tail)"; tail -n 80 "$DIR/perouter.log"
+  lab_log_tail "$DIR/perouter.log" 80
   echo "E2E-L3VNI-FAILED"
 else
   echo "E2E-L3VNI-PASSED"

@@ -5,7 +5,8 @@
 # live config change (adding a second ToR neighbour) leaves the first session up, and that a
 # restart of perouter keeps forwarding (ping loss measured and reported).
 #
-#   cargo build -p perouter-agent && sudo interop/frr-lab/e2e-node.sh
+#   sudo interop/frr-lab/e2e-node.sh        (KEEP=1 leaves the lab up; PEROUTER_BIN=path picks the binary,
+#                                            else target/release, else target/debug, else it builds)
 #
 # Topology (all namespaces created here, names prefixed with a per-run tag):
 #   TAG-host   the node's host namespace: FRR host speaker AS 64517, service 10.200.0.1/32 on lo
@@ -13,35 +14,34 @@
 #   TAG-pe     the router namespace perouter builds (pt-ns, toswitch1, lo VTEP)
 #   TAG-tor    FRR ToR AS 64512, 192.168.11.2/24, network 10.100.0.0/24 on lo
 set -u
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-PEROUTER=${PEROUTER:-$ROOT/target/debug/perouter}
+LAB=e2e
+. "$(dirname "$0")/lib.sh"
+lab_need_tools
+lab_find_perouter
 TAG=e2e$$
 DIR=$(mktemp -d /tmp/perouter-e2e.XXXXXX)
 chmod 755 "$DIR"
 HOST=${TAG}host; PE=${TAG}pe; TOR=${TAG}tor; TOR2=${TAG}tor2
-FAIL=0
 PIDS=()
-declare -A RESULT
 
+# KEEP=1: the lab (namespaces, FRR, perouter) and its logs stay up for inspection.
 cleanup() {
+  local rc=$?
+  [ $rc -ne 0 ] && [ "$FAIL" -eq 0 ] && lab_log_tail "$DIR/perouter.log" 60
+  if [ -n "${KEEP:-}" ]; then
+    echo "KEEP=1: lab left up: namespaces $HOST $PE $TOR $TOR2, perouter --api-socket $DIR/api.sock, logs in $DIR"
+    local alive=() p
+    for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive+=("$p"); done
+    echo "  remove it: kill ${alive[*]} \$(cat $DIR/*/*.pid); for n in $HOST $PE $TOR $TOR2; do ip netns del \$n; done; rm -rf $DIR"
+    return
+  fi
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for f in "$DIR"/*/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+  lab_kill_pidfiles "$DIR"
   sleep 0.5
   for n in $HOST $PE $TOR $TOR2; do ip netns del "$n" 2>/dev/null; done
-  if [ -n "${KEEP:-}" ]; then echo "logs kept in $DIR"; else rm -rf "$DIR"; fi
+  rm -rf "$DIR"
 }
 trap cleanup EXIT
-
-say() { echo "[e2e $(date +%T)] $*"; }
-check() { # NAME CMD...
-  local name=$1; shift
-  if "$@"; then RESULT[$name]=ok; say "ok    $name"; else RESULT[$name]=FAIL; FAIL=1; say "FAIL  $name"; fi
-}
-wait_until() { # SECONDS CMD...
-  local t=$1; shift
-  for _ in $(seq $((t * 2))); do "$@" && return 0; sleep 0.5; done
-  return 1
-}
 
 # The router namespace ($PE) is perouter's to create.
 for n in $HOST $TOR $TOR2; do ip netns add "$n"; ip -n "$n" link set lo up; done
@@ -62,14 +62,8 @@ ip -n $TOR addr add 10.100.0.1/24 dev lo
 ip -n $HOST addr add 10.200.0.1/32 dev lo
 ip netns exec $TOR sysctl -qw net.ipv4.ip_forward=1
 
-start_frr() { # NAME NS
-  mkdir -p "$DIR/$1"; chown -R frr:frr "$DIR/$1"
-  ip netns exec "$2" /usr/lib/frr/zebra -d -N "$TAG$1" -f "$DIR/$1/frr.conf" -i "$DIR/$1/zebra.pid" \
-    -z "$DIR/$1/zserv.api" --vty_socket "$DIR/$1" >/dev/null 2>&1
-  ip netns exec "$2" /usr/lib/frr/bgpd -d -N "$TAG$1" -f "$DIR/$1/frr.conf" -i "$DIR/$1/bgpd.pid" \
-    -z "$DIR/$1/zserv.api" --vty_socket "$DIR/$1" >/dev/null 2>&1
-}
-vty() { vtysh --vty_socket "$DIR/$1" -c "$2" 2>/dev/null; }
+start_frr() { lab_start_frr "$TAG$1" "$2" "$DIR/$1"; } # NAME NS
+vty() { lab_vty "$DIR/$1" "$2"; }
 
 mkdir -p "$DIR/tor" "$DIR/tor2" "$DIR/hostfrr"
 cat > "$DIR/tor/frr.conf" <<CONF
@@ -125,7 +119,7 @@ echo "nodeIndex: {index: 0}" > "$DIR/cfg/node-config.yaml"
 SOCK=$DIR/api.sock
 METRICS=127.0.0.1:$((20000 + $$ % 20000))
 start_perouter() {
-  RUST_LOG=${RUST_LOG:-info} "$PEROUTER" run --config-dir "$DIR/cfg" --router-netns $PE --host-netns $HOST \
+  RUST_LOG=${RUST_LOG:-info} lab_nofds "$PEROUTER" run --config-dir "$DIR/cfg" --router-netns $PE --host-netns $HOST \
     --api-socket "$SOCK" --config-poll 1 --metrics-addr "$METRICS" >>"$DIR/perouter.log" 2>&1 &
   PPID_RUN=$!
   PIDS+=("$PPID_RUN")
@@ -140,12 +134,7 @@ tor_has() { vty tor "show ip bgp 10.200.0.1/32 json" | grep -q '"valid":true'; }
 host_has() { vty hostfrr "show ip bgp 10.100.0.0/24 json" | grep -q '"valid":true'; }
 pe_route() { ip -n $PE route show 10.100.0.0/24 | grep -q 'via 192.168.11.2'; }
 ping_ok() { ip netns exec $HOST ping -c 1 -W 1 -I 10.200.0.1 10.100.0.1 >/dev/null 2>&1; }
-session_up() { # ADDR: the session with ADDR is Established, per `perouter show bgp summary`
-  local st
-  st=$("$PEROUTER" show bgp summary --api-socket "$SOCK" -o json 2>/dev/null | \
-    jq -r --arg a "$1" '.peers[] | select(.neighbor == $a) | .state' 2>/dev/null | head -1)
-  [ "$st" = Established ]
-}
+session_up() { pr_session_up "$SOCK" "$1"; } # ADDR: Established per `perouter show bgp summary`
 
 check toswitch1-moved wait_until 20 ip -n $PE link show toswitch1
 check vtep-on-lo wait_until 10 sh -c "ip -n $PE -4 addr show dev lo | grep -q 100.65.0.0/32"
@@ -210,9 +199,8 @@ say "restart: $loss over 20 s of pings at 5/s (perouter stopped for 2 s, then re
 check restart-no-loss grep -q ' 0% packet loss' "$DIR/ping.txt"
 
 echo
-printf '%-28s %s\n' CHECK RESULT
-for k in "${!RESULT[@]}"; do printf '%-28s %s\n' "$k" "${RESULT[$k]}"; done | sort
+lab_results 28
 if [ $FAIL -ne 0 ]; then
-  echo "--- perouter log (tail)"; tail -n 60 "$DIR/perouter.log"
+  lab_log_tail "$DIR/perouter.log" 60
 fi
 exit $FAIL

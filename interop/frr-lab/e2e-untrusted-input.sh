@@ -133,7 +133,7 @@ start_frr hostfrr $HOST
 session_up() { # ADDR
   local st
   st=$("$PEROUTER" show bgp summary --api-socket "$SOCK" -o json 2>/dev/null | \
-    jq -r --arg a "$1" '.[] | select(.remote | startswith($a)) | .session.state' 2>/dev/null | head -1)
+    jq -r --arg a "$1" '.peers[] | select(.neighbor == $a) | .state' 2>/dev/null | head -1)
   [ "$st" = Established ]
 }
 check tor-session wait_until 40 session_up 192.168.11.2
