@@ -39,6 +39,12 @@ pub enum ShowWhat {
     },
     /// The VNIs of this node.
     Vni,
+    /// BFD state.
+    Bfd {
+        /// Which part.
+        #[command(subcommand)]
+        what: BfdWhat,
+    },
     /// Applied configuration, failed resources with reasons, datapath state.
     Status,
 }
@@ -64,6 +70,13 @@ pub enum BgpWhat {
     },
 }
 
+/// `perouter show bfd ...`.
+#[derive(Debug, Subcommand)]
+pub enum BfdWhat {
+    /// One line per BFD session: state, discriminators, negotiated intervals, uptime, last down reason.
+    Peers,
+}
+
 fn request(w: &ShowWhat) -> Request {
     match w {
         ShowWhat::Bgp {
@@ -82,6 +95,9 @@ fn request(w: &ShowWhat) -> Request {
         },
         ShowWhat::Vrf { name } => Request::Vrf { name: name.clone() },
         ShowWhat::Vni => Request::Vni,
+        ShowWhat::Bfd {
+            what: BfdWhat::Peers,
+        } => Request::BfdPeers,
         ShowWhat::Status => Request::Status,
     }
 }
@@ -98,6 +114,60 @@ fn s(v: &Value, path: &[&str]) -> String {
         Value::String(x) => x.clone(),
         Value::Null => "-".into(),
         other => other.to_string(),
+    }
+}
+
+/// The `show bfd peers` table; intervals in ms.
+fn render_bfd_peers(v: &Value, out: &mut String) {
+    let ms = |p: &Value, k: &str| match p.get(k).and_then(|x| x.as_u64()) {
+        Some(us) => format!("{}", us / 1000),
+        None => "-".into(),
+    };
+    out.push_str(&format!(
+        "{:<40} {:<5} {:<10} {:>10} {:>10} {:>6} {:>6} {:>7} {:>10} {:<31} {:>8} {:>8}\n",
+        "Peer",
+        "Hop",
+        "State",
+        "LocalDisc",
+        "RemoteDisc",
+        "TX ms",
+        "RX ms",
+        "Det ms",
+        "Uptime s",
+        "Last down",
+        "PktIn",
+        "PktOut"
+    ));
+    for p in v.as_array().into_iter().flatten() {
+        let hop = if p.get("multihop").and_then(|m| m.as_bool()) == Some(true) {
+            "multi"
+        } else {
+            "single"
+        };
+        let uptime = p
+            .get("uptime_ms")
+            .and_then(|u| u.as_u64())
+            .map_or("-".into(), |u| (u / 1000).to_string());
+        let last_down = match p.get("last_down_diag") {
+            Some(Value::Null) | None => "-".to_string(),
+            Some(Value::String(d)) => d.clone(),
+            Some(other) => other.to_string(),
+        };
+        out.push_str(&format!(
+            "{:<40} {:<5} {:<10} {:>10} {:>10} {:>6} {:>6} {:>7} {:>10} {:<31} {:>8} {:>8}\n",
+            s(p, &["peer"]),
+            hop,
+            s(p, &["state"]),
+            s(p, &["local_discriminator"]),
+            s(p, &["remote_discriminator"]),
+            ms(p, "tx_interval_us"),
+            ms(p, "rx_interval_us"),
+            ms(p, "detection_time_us"),
+            uptime,
+            last_down,
+            s(p, &["counters", "packets_in"]),
+            s(p, &["counters", "packets_out"]),
+        ));
     }
 }
 
@@ -168,6 +238,7 @@ pub fn render(req: &Request, v: &Value) -> String {
                 }
             }
         }
+        Request::BfdPeers => render_bfd_peers(v, &mut out),
         Request::Vni => {
             out.push_str(&format!(
                 "{:<9} {:<4} {:<12} {:<8} {:<10} {:<16} {}\n",

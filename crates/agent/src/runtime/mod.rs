@@ -18,6 +18,7 @@
 //! Restarting never tears forwarding down: the router namespace, its devices and routes stay;
 //! sessions come back with graceful restart (forwarding state preserved).
 
+pub mod bfd;
 pub mod datapath;
 pub mod kernel_events;
 pub mod kubernetes;
@@ -102,6 +103,7 @@ struct Shared {
     speaker: mpsc::Sender<SpeakerCommand>,
     routing: mpsc::Sender<RoutingCommand>,
     sessions: std::sync::Mutex<Vec<PlannedSession>>,
+    bfd: watch::Receiver<Vec<perouter_bfd::driver::PeerStatus>>,
 }
 
 impl Shared {
@@ -210,6 +212,7 @@ impl Responder for Shared {
                         Err(_) => Response::Error("the routing task did not answer".into()),
                     }
                 }
+                Request::BfdPeers => value(&*self.bfd.borrow()),
                 Request::Vni => {
                     let applied = self.applied.borrow().clone();
                     let Some(plan) = &applied.plan else {
@@ -359,6 +362,7 @@ impl Responder for Shared {
                 "Node plans applied.",
             );
             m.sample("perouter_config_generation", &[], applied.generation as f64);
+            bfd::metrics(&mut m, &self.bfd.borrow());
             m.finish()
         })
     }
@@ -729,6 +733,8 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     let mut neighbors = HashMap::new();
     sync_neighbors(&speaker_tx, &mut neighbors, &sessions).await;
     info!(sessions = sessions.len(), "BGP sessions configured");
+    let bfd_handle = bfd::start(&opts.router_netns, speaker_tx.clone());
+    let _ = bfd_handle.set(bfd::peer_specs(&plan)).await;
 
     let shared = Arc::new(Shared {
         applied: applied_rx.clone(),
@@ -736,6 +742,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         speaker: speaker_tx.clone(),
         routing: routing_tx.clone(),
         sessions: std::sync::Mutex::new(sessions),
+        bfd: bfd_handle.status.clone(),
     });
     let _ = probe.set(shared.clone());
     let _servers = serve(&opts, shared.clone());
@@ -756,6 +763,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
                 let sessions = sessions_of(&plan);
                 let _ = routing_tx.send(RoutingCommand::Configure { plan: plan.clone(), sessions: sessions.clone() }).await;
                 sync_neighbors(&speaker_tx, &mut neighbors, &sessions).await;
+                let _ = bfd_handle.set(bfd::peer_specs(&plan)).await;
                 if let Ok(mut s) = shared.sessions.lock() { *s = sessions; }
                 current_plan = plan;
             }
