@@ -27,13 +27,13 @@ impl Drop for Lab {
     }
 }
 
-fn lab() -> Option<Lab> {
+fn lab(tag: &str) -> Option<Lab> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return None;
     }
     let pid = std::process::id();
-    let (a, b) = (format!("pbfda{pid}"), format!("pbfdb{pid}"));
+    let (a, b) = (format!("pbfd{tag}a{pid}"), format!("pbfd{tag}b{pid}"));
     let lab = Lab(a.clone(), b.clone());
     let ok = sh(&["ip", "netns", "add", &a])
         && sh(&["ip", "netns", "add", &b])
@@ -60,11 +60,15 @@ fn cfg(passive: bool) -> Config {
 }
 
 fn spec(peer: &str, passive: bool) -> PeerSpec {
+    spec_hop(peer, passive, Hop::Single)
+}
+
+fn spec_hop(peer: &str, passive: bool, hop: Hop) -> PeerSpec {
     PeerSpec {
         peer: peer.parse().unwrap(),
         local: None,
         interface: None,
-        hop: Hop::Single,
+        hop,
         config: cfg(passive),
     }
 }
@@ -101,7 +105,7 @@ async fn next_event(ev: &mut mpsc::Receiver<Event>, to: State) -> Event {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_hop_up_gtsm_detection_and_admin_down() {
-    let Some(lab) = lab() else { return };
+    let Some(lab) = lab("s") else { return };
     let (a, mut a_ev) = driver::spawn(NetnsTarget::Named(lab.0.clone()));
     let (b, mut b_ev) = driver::spawn(NetnsTarget::Named(lab.1.clone()));
     let mut a_status = a.status.clone();
@@ -182,5 +186,67 @@ async fn single_hop_up_gtsm_detection_and_admin_down() {
     b.set(Vec::new()).await.unwrap();
     let down = next_event(&mut a_ev, State::Down).await;
     assert_eq!(down.change.diag, Diagnostic::NeighborSignaledSessionDown);
+    assert_eq!(down.change.remote_state, State::AdminDown);
+}
+
+/// Sends `p` from namespace `ns` to `to` with the given TTL.
+fn send_with_ttl(ns: &str, from: &str, to: SocketAddr, ttl: u32, p: &perouter_bfd::ControlPacket) {
+    let bytes = p.emit();
+    let from = from.to_string();
+    in_netns(&NetnsTarget::Named(ns.to_string()), move || {
+        let s = std::net::UdpSocket::bind(format!("{from}:0"))?;
+        s.set_ttl(ttl)?;
+        s.send_to(&bytes, to)
+    })
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multihop_up_on_4784_and_minimum_ttl() {
+    let Some(lab) = lab("m") else { return };
+    let hop = Hop::Multi { min_ttl: 254 };
+    let (a, mut a_ev) = driver::spawn(NetnsTarget::Named(lab.0.clone()));
+    let (b, mut b_ev) = driver::spawn(NetnsTarget::Named(lab.1.clone()));
+    let mut a_status = a.status.clone();
+    a.set(vec![spec_hop("10.98.0.2", false, hop)])
+        .await
+        .unwrap();
+    b.set(vec![spec_hop("10.98.0.1", false, hop)])
+        .await
+        .unwrap();
+    next_event(&mut a_ev, State::Up).await;
+    next_event(&mut b_ev, State::Up).await;
+    let sa = wait_for(&mut a_status, "a up", |p| {
+        p.session.state == State::Up && p.multihop
+    })
+    .await;
+    // TTL 253 is below the minimum: dropped, the session stays Up.
+    let forged = perouter_bfd::ControlPacket {
+        diag: Diagnostic::None,
+        state: State::AdminDown,
+        poll: false,
+        final_: false,
+        cpi: false,
+        demand: false,
+        detect_mult: 3,
+        my_discriminator: sa.session.remote_discriminator,
+        your_discriminator: sa.session.local_discriminator,
+        desired_min_tx_us: 100_000,
+        required_min_rx_us: 100_000,
+        required_min_echo_rx_us: 0,
+        auth: None,
+    };
+    let to: SocketAddr = "10.98.0.1:4784".parse().unwrap();
+    send_with_ttl(&lab.1, "10.98.0.2", to, 253, &forged);
+    wait_for(
+        &mut a_status,
+        "the low-TTL packet counted as dropped",
+        |p| p.dropped >= 1,
+    )
+    .await;
+    assert_eq!(a_status.borrow()[0].session.state, State::Up);
+    // The same packet at TTL 254 is accepted: the peer says AdminDown.
+    send_with_ttl(&lab.1, "10.98.0.2", to, 254, &forged);
+    let down = next_event(&mut a_ev, State::Down).await;
     assert_eq!(down.change.remote_state, State::AdminDown);
 }
