@@ -343,9 +343,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// A first packet as bfdd sends it with FRR's default profile: state
-    /// Down, diag 0, mult 3, my discr 0x4ba0c27d, your 0, 300 ms / 300 ms / 50 ms echo.
-    const FRR_DOWN: &str = "20400318 4ba0c27d 00000000 000493e0 000493e0 0000c350";
+    /// A packet FRR 8.4's bfdd sent (captured with tshark between two namespaces,
+    /// a static `bfd peer`, TTL 255 from source port 49152): state Down, diag 0,
+    /// mult 3, my discr 0x1b242bb7, your 0, 1 s desired TX (the §6.8.3 floor while
+    /// not Up) / 1 s required RX / 50 ms echo.
+    const FRR_DOWN: &str = "20400318 1b242bb7 00000000 000f4240 000f4240 0000c350";
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
@@ -362,10 +364,10 @@ mod tests {
         assert_eq!(p.state, State::Down);
         assert_eq!(p.diag, Diagnostic::None);
         assert_eq!(p.detect_mult, 3);
-        assert_eq!(p.my_discriminator, 0x4ba0c27d);
+        assert_eq!(p.my_discriminator, 0x1b242bb7);
         assert_eq!(p.your_discriminator, 0);
-        assert_eq!(p.desired_min_tx_us, 300_000);
-        assert_eq!(p.required_min_rx_us, 300_000);
+        assert_eq!(p.desired_min_tx_us, 1_000_000);
+        assert_eq!(p.required_min_rx_us, 1_000_000);
         assert_eq!(p.required_min_echo_rx_us, 50_000);
         assert!(!p.poll && !p.final_ && !p.demand && !p.cpi && p.auth.is_none());
         assert_eq!(p.emit(), b);
