@@ -44,6 +44,8 @@ pub enum Request {
     },
     /// The VNIs of this node.
     Vni,
+    /// The BFD sessions.
+    BfdPeers,
     /// The applied configuration, failed resources and datapath state.
     Status,
 }

@@ -72,6 +72,10 @@ pub const FAMILIES: &[&str] = &[
     "perouter_datapath_last_pass_failures",
     "perouter_datapath_netlink_messages_total",
     "perouter_kernel_notifications_total",
+    "perouter_bfd_session_up",
+    "perouter_bfd_state_changes_total",
+    "perouter_bfd_packets_total",
+    "perouter_bfd_detection_time_seconds",
     "perouter_config_generation",
     "perouter_config_resources_applied",
     "perouter_config_resources_failed",
@@ -130,6 +134,8 @@ pub struct ScrapeInput {
     pub fib: Option<FibStatus>,
     /// The applied configuration.
     pub applied: Option<Arc<AppliedConfig>>,
+    /// The BFD sessions (RFC 5880), as the BFD task publishes them.
+    pub bfd: Option<Vec<perouter_bfd::driver::PeerStatus>>,
 }
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
@@ -187,6 +193,38 @@ fn peer_label(p: &PeerStatus) -> String {
     p.remote.ip().to_string()
 }
 
+/// BFD sessions (RFC 5880): state, state changes, packets by direction, detection time.
+fn bfd(b: &mut Builder, peers: &[perouter_bfd::driver::PeerStatus]) {
+    let up = b.gauge("bfd_session_up", "1 when the BFD session is Up");
+    let changes = b.counter("bfd_state_changes", "BFD session state changes");
+    let packets = b.counter(
+        "bfd_packets",
+        "BFD control packets by direction (in, out, dropped)",
+    );
+    let detect = b.gauge(
+        "bfd_detection_time_seconds",
+        "Negotiated BFD detection time (RFC 5880 §6.8.4)",
+    );
+    for p in peers {
+        let peer = p.peer.to_string();
+        let l = [("peer", peer.as_str())];
+        let is_up = p.session.state == perouter_bfd::State::Up;
+        set(&up, &l, if is_up { 1.0 } else { 0.0 });
+        add(&changes, &l, p.session.counters.state_changes);
+        let c = &p.session.counters;
+        for (dir, v) in [
+            ("in", c.packets_in),
+            ("out", c.packets_out),
+            ("dropped", c.discarded + p.dropped),
+        ] {
+            add(&packets, &[("peer", peer.as_str()), ("direction", dir)], v);
+        }
+        if let Some(us) = p.session.detection_time_us {
+            set(&detect, &l, f64::from(us) / 1e6);
+        }
+    }
+}
+
 /// The FSM state names of RFC 4271 §8.2.2, as the `state` label of
 /// `perouter_bgp_session_state`.
 pub const BGP_STATES: &[&str] = &[
@@ -234,6 +272,9 @@ pub fn render(live: &LiveMetrics, input: &ScrapeInput) -> String {
     }
     if let Some(fib) = &input.fib {
         datapath(&mut b, live, fib);
+    }
+    if let Some(peers) = &input.bfd {
+        bfd(&mut b, peers);
     }
     b.root.register(
         "perouter_kernel_notifications",
@@ -669,6 +710,27 @@ pub(crate) mod tests {
     use crate::runtime::routing::VrfRouteView;
 
     /// The applied configuration of the repository's static example.
+    /// A BFD session as the driver publishes it, Up with a negotiated detection time.
+    fn example_bfd() -> perouter_bfd::driver::PeerStatus {
+        let now = std::time::Instant::now();
+        let session = perouter_bfd::Session::new(now, perouter_bfd::Config::default(), 7, 1);
+        let mut status = session.status(now);
+        status.state = perouter_bfd::State::Up;
+        status.detection_time_us = Some(900_000);
+        status.counters.packets_in = 12;
+        status.counters.packets_out = 14;
+        status.counters.state_changes = 2;
+        perouter_bfd::driver::PeerStatus {
+            peer: "192.168.11.2".parse().unwrap(),
+            local: None,
+            interface: None,
+            multihop: false,
+            passive: false,
+            dropped: 0,
+            session: status,
+        }
+    }
+
     pub(crate) fn example_applied() -> AppliedConfig {
         ConfigSource {
             dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/static"),
@@ -794,6 +856,7 @@ pub(crate) mod tests {
             evpn: Some(vec![imet(100), imet(100), imet(200)]),
             fib: Some(fib),
             applied: Some(Arc::new(example_applied())),
+            bfd: Some(vec![example_bfd()]),
         };
         (live, input)
     }

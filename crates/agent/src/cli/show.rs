@@ -62,6 +62,12 @@ pub enum ShowWhat {
         #[command(subcommand)]
         what: EvpnWhat,
     },
+    /// BFD state.
+    Bfd {
+        /// Which part.
+        #[command(subcommand)]
+        what: BfdWhat,
+    },
     /// Applied configuration, every failed resource and datapath failure with its reason.
     Status,
 }
@@ -106,6 +112,13 @@ pub enum BgpWhat {
     },
 }
 
+/// `perouter show bfd ...`.
+#[derive(Debug, Subcommand)]
+pub enum BfdWhat {
+    /// One line per BFD session: state, discriminators, negotiated intervals, uptime, last down reason.
+    Peers,
+}
+
 fn request(w: &ShowWhat) -> Request {
     match w {
         ShowWhat::Bgp {
@@ -127,6 +140,9 @@ fn request(w: &ShowWhat) -> Request {
         | ShowWhat::Evpn {
             what: EvpnWhat::Vni { .. },
         } => Request::Vni,
+        ShowWhat::Bfd {
+            what: BfdWhat::Peers,
+        } => Request::BfdPeers,
         ShowWhat::Status => Request::Status,
     }
 }
@@ -213,9 +229,64 @@ pub fn render(req: &Request, v: &Value) -> String {
             Ok(rows) => out.push_str(&render_vnis(&rows)),
             Err(e) => out.push_str(&format!("unexpected answer ({e}):\n{v:#}\n")),
         },
+        Request::BfdPeers => render_bfd_peers(v, &mut out),
         Request::Status => out.push_str(&render_status(v)),
     }
     out
+}
+
+/// The `show bfd peers` table; intervals in ms.
+fn render_bfd_peers(v: &Value, out: &mut String) {
+    let ms = |p: &Value, k: &str| match p.get(k).and_then(|x| x.as_u64()) {
+        Some(us) => format!("{}", us / 1000),
+        None => "-".into(),
+    };
+    out.push_str(&format!(
+        "{:<40} {:<5} {:<10} {:>10} {:>10} {:>6} {:>6} {:>7} {:>10} {:<31} {:>8} {:>8}\n",
+        "Peer",
+        "Hop",
+        "State",
+        "LocalDisc",
+        "RemoteDisc",
+        "TX ms",
+        "RX ms",
+        "Det ms",
+        "Uptime s",
+        "Last down",
+        "PktIn",
+        "PktOut"
+    ));
+    for p in v.as_array().into_iter().flatten() {
+        let hop = if p.get("multihop").and_then(|m| m.as_bool()) == Some(true) {
+            "multi"
+        } else {
+            "single"
+        };
+        let uptime = p
+            .get("uptime_ms")
+            .and_then(|u| u.as_u64())
+            .map_or("-".into(), |u| (u / 1000).to_string());
+        let last_down = match p.get("last_down_diag") {
+            Some(Value::Null) | None => "-".to_string(),
+            Some(Value::String(d)) => d.clone(),
+            Some(other) => other.to_string(),
+        };
+        out.push_str(&format!(
+            "{:<40} {:<5} {:<10} {:>10} {:>10} {:>6} {:>6} {:>7} {:>10} {:<31} {:>8} {:>8}\n",
+            s(p, &["peer"]),
+            hop,
+            s(p, &["state"]),
+            s(p, &["local_discriminator"]),
+            s(p, &["remote_discriminator"]),
+            ms(p, "tx_interval_us"),
+            ms(p, "rx_interval_us"),
+            ms(p, "detection_time_us"),
+            uptime,
+            last_down,
+            s(p, &["counters", "packets_in"]),
+            s(p, &["counters", "packets_out"]),
+        ));
+    }
 }
 
 /// vtysh's Up/Down column: `hh:mm:ss` under a day, `XdYYhZZm` under a week, `XwYdZZh` after.

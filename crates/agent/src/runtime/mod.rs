@@ -18,6 +18,7 @@
 //! Restarting never tears forwarding down: the router namespace, its devices and routes stay;
 //! sessions come back with graceful restart (forwarding state preserved).
 
+pub mod bfd;
 pub mod datapath;
 pub mod kernel_events;
 pub mod kubernetes;
@@ -106,6 +107,7 @@ struct Shared {
     routing: mpsc::Sender<RoutingCommand>,
     sessions: std::sync::Mutex<Vec<PlannedSession>>,
     live: LiveMetrics,
+    bfd: watch::Receiver<Vec<perouter_bfd::driver::PeerStatus>>,
 }
 
 /// How long a scrape waits for each state owner.
@@ -244,6 +246,7 @@ impl Responder for Shared {
                     Ok(routes) => value(&routes),
                     Err(e) => Response::Error(e),
                 },
+                Request::BfdPeers => value(&*self.bfd.borrow()),
                 Request::Vni => {
                     let applied = self.applied.borrow().clone();
                     let Some(plan) = &applied.plan else {
@@ -289,6 +292,7 @@ impl Responder for Shared {
                 evpn: evpn.ok().and_then(Result::ok),
                 fib: Some(self.fib_status.borrow().clone()),
                 applied: Some(self.applied.borrow().clone()),
+                bfd: Some(self.bfd.borrow().clone()),
             };
             metrics::render(&self.live, &input)
         })
@@ -662,6 +666,8 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     let mut neighbors = HashMap::new();
     sync_neighbors(&speaker_tx, &mut neighbors, &sessions).await;
     info!(sessions = sessions.len(), "BGP sessions configured");
+    let bfd_handle = bfd::start(&opts.router_netns, speaker_tx.clone());
+    let _ = bfd_handle.set(bfd::peer_specs(&plan)).await;
 
     let shared = Arc::new(Shared {
         applied: applied_rx.clone(),
@@ -670,6 +676,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         routing: routing_tx.clone(),
         sessions: std::sync::Mutex::new(sessions),
         live: live.clone(),
+        bfd: bfd_handle.status.clone(),
     });
     let _ = probe.set(shared.clone());
     let _servers = serve(&opts, shared.clone());
@@ -691,6 +698,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
                 let sessions = sessions_of(&plan);
                 let _ = routing_tx.send(RoutingCommand::Configure { plan: plan.clone(), sessions: sessions.clone() }).await;
                 sync_neighbors(&speaker_tx, &mut neighbors, &sessions).await;
+                let _ = bfd_handle.set(bfd::peer_specs(&plan)).await;
                 if let Ok(mut s) = shared.sessions.lock() { *s = sessions; }
                 current_plan = plan;
             }
