@@ -1,10 +1,13 @@
 //! Kernel notifications from the router namespace, turned into inputs of their owners: MACs and
 //! MAC+IPs learned on L2VNI bridges go to the routing task (type-2 origination, RFC 7432 §9.1);
-//! drift (someone deleted our device or route) asks the datapath for a reconcile.
+//! drift (someone deleted our device or route) asks the datapath for a reconcile; a link that
+//! stops running ends the BGP sessions over it at once (FRR's fast-external-failover), instead
+//! of when their hold timer expires.
 
 use perouter_fib::reconcile::Command as FibCommand;
 use perouter_fib::watch::{self, KernelEvent};
 use perouter_fib::{Datapath, DatapathConfig, NodeDatapath};
+use perouter_bgp::speaker::SpeakerCommand;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -17,6 +20,7 @@ pub fn spawn(
     host_netns: Option<String>,
     routing: mpsc::Sender<RoutingCommand>,
     fib: mpsc::Sender<FibCommand>,
+    speaker: mpsc::Sender<SpeakerCommand>,
 ) -> Result<(), String> {
     let mut dp = Datapath::open(
         &node.router_netns,
@@ -72,6 +76,16 @@ pub fn spawn(
                 KernelEvent::Drift { what } => {
                     warn!(%what, "datapath drift: reconciling");
                     fib.send(FibCommand::Reconcile).await.is_ok()
+                }
+                KernelEvent::LinkDown { name, addresses } => {
+                    warn!(link = %name, ?addresses, "link down: ending the BGP sessions over it");
+                    speaker
+                        .send(SpeakerCommand::LinkDown {
+                            interface: name,
+                            addresses,
+                        })
+                        .await
+                        .is_ok()
                 }
             };
             if !sent {
