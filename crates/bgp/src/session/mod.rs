@@ -31,9 +31,11 @@
 //!   changes in its Adj-RIB-Out. The session samples the queue's progress
 //!   and tells the FSM when it stalled (RFC 9687 SendHoldTimer).
 //! - **In from the peer.** Events for the consumer are queued in order and
-//!   handed over as the consumer's bounded channel has room; while some are
-//!   waiting, the session stops reading the connection, so a slow consumer
-//!   pushes back onto the peer's TCP window, never onto the timers.
+//!   handed over as the consumer's bounded channel has room; once
+//!   [`MAX_PENDING_UPDATES`] are waiting, the session stops reading the
+//!   connection, so a slow consumer pushes back onto that peer's TCP window,
+//!   never onto the timers (a peer with little to say, like a quiet ToR, is
+//!   still read, so its KEEPALIVEs keep counting).
 //! - **Status.** The session publishes a [`SessionStatus`] on a `watch`
 //!   channel after every step; nobody has to ask (and wait for) it.
 //! - UPDATEs received in one read are delivered as one
@@ -84,6 +86,10 @@ pub struct SessionSpec {
 /// How many bytes may wait in a connection's send queue before the session
 /// stops taking routes from its [`Outbox`].
 pub const SEND_HIGH_WATER: u64 = 256 * 1024;
+
+/// How many received UPDATEs may wait for the consumer before the session
+/// stops reading the connection.
+pub const MAX_PENDING_UPDATES: usize = 1024;
 
 /// How many batches an [`Outbox`] holds.
 pub const OUTBOX_DEPTH: usize = 8;
@@ -288,6 +294,12 @@ struct Session {
     had_conn: bool,
 }
 
+/// The current time on tokio's clock (so that tests with a paused clock drive
+/// the FSM's timers too).
+fn clock_now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 /// Waits for the next batch of an optional outbox (forever without one).
 async fn next_outbound(rx: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outbound> {
     match rx {
@@ -346,7 +358,7 @@ impl Session {
     async fn run(mut self, mut commands: mpsc::Receiver<SessionCommand>) {
         let peer = self.spec.remote;
         info!(%peer, "session starting");
-        self.main.fsm.handle_start(Instant::now());
+        self.main.fsm.handle_start(clock_now());
         loop {
             self.pump();
             if self.spec.one_shot && self.had_conn && self.main.conn.is_none() && self.shadow.is_none()
@@ -354,7 +366,7 @@ impl Session {
                 debug!(%peer, "dynamic neighbor's connection is gone: freeing its slot");
                 break;
             }
-            let now = Instant::now();
+            let now = clock_now();
             self.sample_send_queue(now);
             self.publish(now);
             let deadline = [
@@ -374,9 +386,10 @@ impl Session {
             let queue = self.main.conn.as_ref().map(|c| c.queue.clone());
             let backlog = queue.as_ref().map_or(0, |q| q.backlog());
             let take_routes = self.outbox.is_some() && backlog < SEND_HIGH_WATER;
-            // Backpressure: nothing more is read while the consumer has not
-            // taken what was read already.
-            let read = self.outgoing.is_empty();
+            // Backpressure: the connection is read (KEEPALIVEs keep the hold
+            // timer honest) until the consumer lags by MAX_PENDING_UPDATES;
+            // then reading stops and the peer's TCP window closes.
+            let read = self.pending_updates() < MAX_PENDING_UPDATES;
             let events = self.events.clone();
             tokio::select! {
                 biased;
@@ -392,7 +405,7 @@ impl Session {
                     self.drain_outgoing();
                 }
                 _ = sleep => {
-                    let now = Instant::now();
+                    let now = clock_now();
                     self.sample_send_queue(now);
                     self.main.fsm.handle_timeout(now);
                     if let Some(s) = &mut self.shadow {
@@ -409,7 +422,7 @@ impl Session {
                     Some(c) => self.handle_command(c),
                     None => {
                         // The speaker dropped us: say goodbye and end.
-                        self.main.fsm.handle_stop(Instant::now(), Some("peer removed"));
+                        self.main.fsm.handle_stop(clock_now(), Some("peer removed"));
                         self.shadow = None;
                         self.pump();
                         break;
@@ -433,7 +446,7 @@ impl Session {
         // Routes still kept for a restarting peer go with the peering.
         self.gr.handle_removed();
         self.queue_gr_events();
-        self.publish(Instant::now());
+        self.publish(clock_now());
         // What the consumer has not taken yet (the last PeerDown) is handed
         // over before the task ends: the consumer never waits on a session,
         // so this wait is short.
@@ -448,6 +461,17 @@ impl Session {
             let _ = w.await;
         }
         info!(%peer, "session ended");
+    }
+
+    /// UPDATEs read from the peer that the consumer has not taken yet.
+    fn pending_updates(&self) -> usize {
+        self.outgoing
+            .iter()
+            .map(|e| match e {
+                SpeakerEvent::Updates { updates, .. } => updates.len(),
+                _ => 0,
+            })
+            .sum()
     }
 
     /// Samples the send queue and tells the FSM since when it has stalled
@@ -494,7 +518,7 @@ impl Session {
     }
 
     fn handle_outbound(&mut self, o: Outbound) {
-        let now = Instant::now();
+        let now = clock_now();
         match o {
             Outbound::Updates(updates) => {
                 let n = updates.len();
@@ -515,7 +539,7 @@ impl Session {
     }
 
     fn handle_command(&mut self, cmd: SessionCommand) {
-        let now = Instant::now();
+        let now = clock_now();
         match cmd {
             SessionCommand::Incoming(stream) => self.handle_incoming(stream, now),
             SessionCommand::Start => self.main.fsm.handle_start(now),
@@ -621,7 +645,7 @@ impl Session {
             return;
         }
         self.connecting = None;
-        let now = Instant::now();
+        let now = clock_now();
         if self.main.fsm.state() != State::Connect {
             return;
         }
@@ -683,7 +707,7 @@ impl Session {
     }
 
     fn handle_conn_event(&mut self, ev: ConnEvent) {
-        let now = Instant::now();
+        let now = clock_now();
         match ev {
             ConnEvent::Frames(id, frames) => {
                 for f in frames {
@@ -814,7 +838,7 @@ impl Session {
             self.adopt_shadow(s);
             return;
         };
-        let now = Instant::now();
+        let now = clock_now();
         let n = Notification::new(
             ErrorCode::Cease(CeaseSubcode::ConnectionCollisionResolution),
             Bytes::new(),
@@ -856,7 +880,7 @@ impl Session {
     }
 
     fn pump_main(&mut self) {
-        let now = Instant::now();
+        let now = clock_now();
         // Transmits first: a NOTIFICATION must go out before the close.
         self.flush_transmits();
         while let Some(ev) = self.main.fsm.poll_event() {

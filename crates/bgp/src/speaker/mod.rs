@@ -26,7 +26,6 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use ipnet::IpNet;
 use tokio::net::{TcpListener, TcpStream};
@@ -56,7 +55,7 @@ struct BoardEntry {
 impl StatusBoard {
     /// A snapshot of every session, by peer id.
     pub fn snapshot(&self) -> Vec<PeerStatus> {
-        let now = Instant::now();
+        let now = tokio::time::Instant::now().into_std();
         let board = self.inner.lock().expect("status board lock");
         board
             .iter()
