@@ -293,3 +293,130 @@ async fn a_consumer_that_stops_taking_events_does_not_stop_keepalives() {
     }
     assert_eq!(updates, 200, "no UPDATE lost");
 }
+
+/// Reads until the connection ends, returning the NOTIFICATION seen, if any.
+async fn read_until_closed(p: &mut RawPeer, wait: Duration) -> Option<(u8, u8)> {
+    let mut seen = None;
+    loop {
+        match p.read(wait).await {
+            Reply::Notification { code, subcode } => seen = Some((code, subcode)),
+            Reply::Closed | Reply::Silence => return seen,
+            _ => {}
+        }
+    }
+}
+
+// Real time (short waits) with a manual jump over the 4-minute OpenSent hold:
+// tokio's auto-advance would fire read timeouts while loopback bytes are in
+// flight.
+#[tokio::test]
+async fn listen_range_slots_are_freed_when_connections_end_without_open() {
+    let mut n = neighbor(Ipv4Addr::new(127, 0, 0, 2), ASN);
+    n.target = perouter_bgp::config::NeighborTarget::ListenRange("127.0.1.0/24".parse().unwrap());
+    n.limit = Some(3);
+    n.peer.hold_time = 3;
+    let (sp, log) = start_speaker(vec![n]).await;
+    let to = sp.listening[0];
+    // Connect and close without an OPEN, from more addresses than the limit:
+    // each slot is freed at once.
+    for i in 1..=10u8 {
+        let p = RawPeer::connect(Ipv4Addr::new(127, 0, 1, i), to)
+            .await
+            .expect("connect");
+        drop(p);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The speaker forgets ended sessions at its next turn (at most 1 s).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        sp.status().await.is_empty(),
+        "no session left behind: {:?}",
+        sp.status().await
+    );
+    // Three that connect and never send an OPEN hold the slots…
+    let mut silent = Vec::new();
+    for i in 20..23u8 {
+        silent.push(
+            RawPeer::connect(Ipv4Addr::new(127, 0, 1, i), to)
+                .await
+                .expect("connect"),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut late = RawPeer::connect(Ipv4Addr::new(127, 0, 1, 30), to)
+        .await
+        .expect("connect");
+    assert_eq!(
+        read_until_closed(&mut late, Duration::from_secs(2)).await,
+        None,
+        "the range is full: refused"
+    );
+    // …until the OpenSent hold (4 min) closes them.
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(245)).await;
+    tokio::time::resume();
+    for s in &mut silent {
+        assert_eq!(
+            read_until_closed(s, Duration::from_secs(2)).await,
+            Some((4, 0)),
+            "Hold Timer Expired in OpenSent"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut good = RawPeer::connect(Ipv4Addr::new(127, 0, 1, 40), to)
+        .await
+        .expect("connect");
+    assert!(
+        good.establish(ASN, 3, Ipv4Addr::new(127, 0, 1, 40)).await,
+        "a real dynamic neighbour gets a slot again"
+    );
+    wait_for(&log, "dynamic neighbour up", |ev| {
+        peer_by_remote(ev, Ipv4Addr::new(127, 0, 1, 40)).is_some()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn max_prefix_closes_with_cease_1_and_holds_down_for_the_restart_interval() {
+    let mut n = neighbor(SLOW, ASN);
+    n.peer.hold_time = 30;
+    n.peer.max_prefix = Some(50);
+    n.peer.max_prefix_restart = 3;
+    let (sp, log) = start_speaker(vec![n]).await;
+    let to = sp.listening[0];
+    let mut p = RawPeer::connect(SLOW, to).await.expect("connect");
+    assert!(p.establish(ASN, 30, SLOW).await);
+    let attrs = base_attrs(ASN, SLOW);
+    for i in 0..60u8 {
+        p.send(&update(&[], &attrs, &v4([10, 2, i, 0], 24))).await;
+    }
+    assert_eq!(
+        read_until_closed(&mut p, Duration::from_secs(5)).await,
+        Some((6, 1)),
+        "Cease / Maximum Number of Prefixes Reached (RFC 4486)"
+    );
+    wait_for(&log, "peer down", |ev| {
+        ev.iter().any(|e| {
+            matches!(
+                e,
+                SpeakerEvent::PeerDown {
+                    reason: DownReason::NotificationSent(_),
+                    ..
+                }
+            )
+        })
+    })
+    .await;
+    // Within the restart interval a new connection is refused.
+    let mut again = RawPeer::connect(SLOW, to).await.expect("connect");
+    again.send(&open_bytes(ASN, 30, SLOW)).await;
+    assert_eq!(
+        again.read(Duration::from_secs(1)).await,
+        Reply::Closed,
+        "held down: no OPEN, closed"
+    );
+    // After it, the session comes back.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut back = RawPeer::connect(SLOW, to).await.expect("connect");
+    assert!(back.establish(ASN, 30, SLOW).await, "back after the interval");
+}

@@ -446,6 +446,7 @@ impl Session {
         // Routes still kept for a restarting peer go with the peering.
         self.gr.handle_removed();
         self.queue_gr_events();
+        self.sample_send_queue(clock_now());
         self.publish(clock_now());
         // What the consumer has not taken yet (the last PeerDown) is handed
         // over before the task ends: the consumer never waits on a session,
@@ -903,9 +904,6 @@ impl Session {
                         hold = params.hold_time, families = ?params.families, "session Established");
                     self.up_params = Some((*params).clone());
                     self.gr.handle_session_up(now, &params);
-                    if let Some(h) = &mut self.held {
-                        h.clear();
-                    }
                     let (remote, local) = match &self.main.conn {
                         Some(c) => (c.remote, c.local),
                         None => (self.spec.remote, self.spec.remote),
@@ -926,6 +924,14 @@ impl Session {
                     // Routes still queued for the peer are void: the consumer
                     // sends the table again on the next PeerUp.
                     self.outbox = None;
+                    // The next session starts counting from zero (cleared here,
+                    // not at Up: UPDATEs read in the same batch as the
+                    // KEEPALIVE that brought the session up are counted
+                    // before the Up event is pumped).
+                    if let Some(h) = &mut self.held {
+                        h.clear();
+                    }
+                    self.counters.prefixes_current = self.held.as_ref().map(|h| h.len() as u64);
                     if let DownReason::NotificationSent(n) = &reason {
                         self.counters.last_notification_sent = Some(n.clone());
                     }
