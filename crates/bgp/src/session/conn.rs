@@ -17,6 +17,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -165,11 +166,28 @@ pub struct Conn {
     /// negotiates extended messages (RFC 8654), so that an oversized length
     /// is refused from the header alone instead of buffering 64 KiB.
     max_len: Arc<AtomicUsize>,
+    /// A duplicate of the socket, for asking the kernel what it still holds.
+    fd: Option<OwnedFd>,
     reader_task: tokio::task::JoinHandle<()>,
     writer_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Conn {
+    /// Bytes the kernel holds for the peer and the peer has not acknowledged
+    /// (`TIOCOUTQ`): with a closed receive window they stay there, so they
+    /// count as pending for the SendHoldTimer like the queue in user space.
+    pub fn kernel_unacked(&self) -> u64 {
+        let Some(fd) = &self.fd else { return 0 };
+        let mut v: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ writes one c_int through the pointer, which is valid.
+        let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut v) };
+        if r == 0 {
+            u64::try_from(v).unwrap_or(0)
+        } else {
+            0
+        }
+    }
+
     /// Splits `stream` into a reader and a writer task. Frames (up to
     /// 4096 bytes each until [`Conn::set_max_len`] raises the limit) are
     /// sent to `events`.
@@ -182,6 +200,7 @@ impl Conn {
         stream.set_nodelay(true)?;
         let remote = super::socket::unmap(stream.peer_addr()?);
         let local = super::socket::unmap(stream.local_addr()?);
+        let fd = stream.as_fd().try_clone_to_owned().ok();
         let (rd, wr) = stream.into_split();
         let queue = Arc::new(SendQueue::default());
         let max_len = Arc::new(AtomicUsize::new(MAX_MESSAGE_LEN));
@@ -194,6 +213,7 @@ impl Conn {
             local,
             queue,
             max_len,
+            fd,
             reader_task,
             writer_task,
         })

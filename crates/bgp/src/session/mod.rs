@@ -91,6 +91,10 @@ pub const SEND_HIGH_WATER: u64 = 256 * 1024;
 /// stops reading the connection.
 pub const MAX_PENDING_UPDATES: usize = 1024;
 
+/// How often a session with bytes pending for its peer samples their
+/// progress (and how long without progress before its status says stalled).
+pub const SEND_SAMPLE_PERIOD: Duration = Duration::from_secs(1);
+
 /// How many batches an [`Outbox`] holds.
 pub const OUTBOX_DEPTH: usize = 8;
 
@@ -176,7 +180,8 @@ pub struct SessionStatus {
     pub remote: Option<SocketAddr>,
     /// Local address of the live connection.
     pub local: Option<SocketAddr>,
-    /// Bytes queued for the peer and not yet written to its socket.
+    /// Bytes queued for the peer and not yet acknowledged by it (our send
+    /// queue plus the kernel's socket buffer).
     pub send_queue_bytes: u64,
     /// Since when (Unix seconds) the send queue has made no progress, while
     /// it does not drain: the peer is not reading (RFC 9687).
@@ -288,8 +293,10 @@ struct Session {
     /// Where the status is published.
     status: watch::Sender<SessionStatus>,
     /// The send queue's progress as last sampled: (connection, bytes
-    /// written, stalled since).
+    /// acknowledged by the peer, stalled since).
     send_sample: (ConnId, u64, Option<Instant>),
+    /// Bytes pending for the peer at the last sample (ours and the kernel's).
+    send_pending: u64,
     /// A connection was attached once (for [`SessionSpec::one_shot`]).
     had_conn: bool,
 }
@@ -351,6 +358,7 @@ impl Session {
             outbox: None,
             status,
             send_sample: (0, 0, None),
+            send_pending: 0,
             had_conn: false,
         }
     }
@@ -434,6 +442,9 @@ impl Session {
                     }
                 }
                 _ = send_progress(queue), if backlog > 0 => {}
+                // While bytes are pending, look again regularly: the peer's
+                // acknowledgements wake nobody.
+                _ = tokio::time::sleep(SEND_SAMPLE_PERIOD), if self.send_pending > 0 => {}
                 o = next_outbound(&mut self.outbox), if take_routes => match o {
                     Some(o) => self.handle_outbound(o),
                     None => self.outbox = None,
@@ -477,40 +488,58 @@ impl Session {
 
     /// Samples the send queue and tells the FSM since when it has stalled
     /// (RFC 9687): any byte written since the last sample is progress.
+    ///
+    /// Pending is what our queue holds plus what the kernel holds unacknowledged;
+    /// progress is the peer acknowledging bytes (written minus unacknowledged
+    /// grows), so data parked in a socket buffer behind a closed window does
+    /// not pass for progress.
     fn sample_send_queue(&mut self, now: Instant) {
-        let (id, backlog, written) = match &self.main.conn {
-            Some(c) => (c.id, c.queue.backlog(), c.queue.written()),
+        let (id, pending, delivered) = match &self.main.conn {
+            Some(c) => {
+                let unacked = c.kernel_unacked();
+                (
+                    c.id,
+                    c.queue.backlog() + unacked,
+                    c.queue.written().saturating_sub(unacked),
+                )
+            }
             None => (0, 0, 0),
         };
-        let (last_id, last_written, since) = self.send_sample;
-        let since = if backlog == 0 {
+        self.send_pending = pending;
+        let (last_id, last_delivered, since) = self.send_sample;
+        let since = if pending == 0 {
             None
-        } else if id != last_id || written != last_written || since.is_none() {
+        } else if id != last_id || delivered != last_delivered || since.is_none() {
             Some(now)
         } else {
             since
         };
-        self.send_sample = (id, written, since);
+        self.send_sample = (id, delivered, since);
         self.main.fsm.handle_send_backlog(since);
     }
 
     /// Publishes the session's state for the speaker and the API.
     fn publish(&mut self, now: Instant) {
         let conn = self.main.conn.as_ref();
-        let stalled = self.send_sample.2.map(|t| {
+        let stalled = self.send_sample.2.and_then(|t| {
             let ago = now.saturating_duration_since(t);
+            if ago < SEND_SAMPLE_PERIOD {
+                // Pending, but it moved within the last period: not stalled.
+                return None;
+            }
             SystemTime::now()
                 .checked_sub(ago)
                 .unwrap_or(SystemTime::UNIX_EPOCH)
                 .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs())
+                .ok()
+                .map(|d| d.as_secs())
         });
         let st = SessionStatus {
             state: self.main.fsm.state(),
             counters: self.counters.snapshot(now),
             remote: conn.map(|c| c.remote),
             local: conn.map(|c| c.local),
-            send_queue_bytes: conn.map_or(0, |c| c.queue.backlog()),
+            send_queue_bytes: self.send_pending,
             send_stalled_since: stalled,
             outbox_depth: self.outbox.as_ref().map_or(0, |o| o.len()),
             taken_at: Some(now),
