@@ -624,7 +624,11 @@ fn a_connection_lost_before_established_keeps_the_r_bit() {
 fn send_hold_timer_runs_only_while_the_send_queue_is_stalled() {
     // RFC 9687: default max(8 min, 2 × hold time).
     let t0 = Instant::now();
-    let f = established(default_peer(), peer_open(PEER_AS, 90, std_caps(PEER_AS)), t0);
+    let f = established(
+        default_peer(),
+        peer_open(PEER_AS, 90, std_caps(PEER_AS)),
+        t0,
+    );
     assert_eq!(f.send_hold_time(), Some(Duration::from_secs(480)));
     let long = PeerConfig {
         hold_time: 300,
@@ -680,7 +684,11 @@ fn send_hold_timer_runs_only_while_the_send_queue_is_stalled() {
 #[test]
 fn max_prefix_cease_holds_the_session_down_for_the_restart_interval() {
     let t0 = Instant::now();
-    let mut f = established(default_peer(), peer_open(PEER_AS, 90, std_caps(PEER_AS)), t0);
+    let mut f = established(
+        default_peer(),
+        peer_open(PEER_AS, 90, std_caps(PEER_AS)),
+        t0,
+    );
     let n = Notification::new(
         ErrorCode::Cease(CeaseSubcode::MaximumPrefixesReached),
         Vec::new(),

@@ -124,8 +124,12 @@ async fn a_peer_that_never_reads_hurts_nobody_and_is_closed_by_the_send_hold_tim
     let ups: Arc<Mutex<Vec<(PeerId, Ipv4Addr)>>> = Arc::default();
     let offered = Arc::new(AtomicU64::new(0));
     {
-        let (outboxes, downs, ups, offered) =
-            (outboxes.clone(), downs.clone(), ups.clone(), offered.clone());
+        let (outboxes, downs, ups, offered) = (
+            outboxes.clone(),
+            downs.clone(),
+            ups.clone(),
+            offered.clone(),
+        );
         tokio::spawn(async move {
             let mut seed = 0u16;
             loop {
@@ -174,7 +178,10 @@ async fn a_peer_that_never_reads_hurts_nobody_and_is_closed_by_the_send_hold_tim
     s.bind(SocketAddr::new(SLOW.into(), 0)).unwrap();
     let stream = s.connect(to).await.expect("slow peer connects");
     let mut slow = RawPeer::from_stream(stream);
-    assert!(slow.establish(ASN, 3, SLOW).await, "slow session establishes");
+    assert!(
+        slow.establish(ASN, 3, SLOW).await,
+        "slow session establishes"
+    );
     let (_slow_rd, mut slow_wr) = slow.stream.into_split();
     tokio::spawn(async move {
         loop {
@@ -418,5 +425,8 @@ async fn max_prefix_closes_with_cease_1_and_holds_down_for_the_restart_interval(
     // After it, the session comes back.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut back = RawPeer::connect(SLOW, to).await.expect("connect");
-    assert!(back.establish(ASN, 30, SLOW).await, "back after the interval");
+    assert!(
+        back.establish(ASN, 30, SLOW).await,
+        "back after the interval"
+    );
 }

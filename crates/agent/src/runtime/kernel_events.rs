@@ -4,10 +4,10 @@
 //! stops running ends the BGP sessions over it at once (FRR's fast-external-failover), instead
 //! of when their hold timer expires.
 
+use perouter_bgp::speaker::SpeakerCommand;
 use perouter_fib::reconcile::Command as FibCommand;
 use perouter_fib::watch::{self, KernelEvent};
 use perouter_fib::{Datapath, DatapathConfig, NodeDatapath};
-use perouter_bgp::speaker::SpeakerCommand;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 

@@ -201,7 +201,11 @@ impl Liveness {
         }
         let silent = now.saturating_duration_since(last.1);
         if silent > self.max_silence {
-            error!(task = self.name, silent_secs = silent.as_secs(), "task made no progress: unhealthy");
+            error!(
+                task = self.name,
+                silent_secs = silent.as_secs(),
+                "task made no progress: unhealthy"
+            );
             return false;
         }
         true
@@ -507,10 +511,8 @@ impl Responder for Shared {
     fn healthy(&self) -> bool {
         let now = Instant::now();
         // Every one is checked (and logs), not just up to the first wedged one.
-        self.liveness
-            .iter()
-            .map(|l| l.alive(now))
-            .fold(true, |a, b| a && b)
+        let alive: Vec<bool> = self.liveness.iter().map(|l| l.alive(now)).collect();
+        alive.into_iter().all(|a| a)
     }
 
     fn ready(&self) -> BoxFuture<'_, bool> {
@@ -975,6 +977,22 @@ mod tests {
             Response::Ok(v) => panic!("{v}"),
         }
         assert!(w.metrics().await.contains("perouter_config_generation 0"));
+    }
+
+    #[test]
+    fn a_task_whose_counter_stops_fails_liveness() {
+        let beat = Arc::new(AtomicU64::new(0));
+        let l = Liveness::new("routing", TASK_SILENCE, beats(beat.clone()));
+        let t0 = Instant::now();
+        assert!(l.alive(t0 + Duration::from_secs(10)));
+        // Moving: alive, and the silence counts from the move.
+        beat.fetch_add(1, Ordering::Relaxed);
+        assert!(l.alive(t0 + Duration::from_secs(29)));
+        assert!(l.alive(t0 + Duration::from_secs(29) + TASK_SILENCE));
+        // Stuck for longer than TASK_SILENCE: not alive, until it moves again.
+        assert!(!l.alive(t0 + Duration::from_secs(30) + TASK_SILENCE));
+        beat.fetch_add(1, Ordering::Relaxed);
+        assert!(l.alive(t0 + Duration::from_secs(31) + TASK_SILENCE));
     }
 
     #[test]

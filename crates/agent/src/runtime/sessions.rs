@@ -178,10 +178,9 @@ pub fn planned_sessions(plan: &NodePlan) -> Vec<PlannedSession> {
         let (target, limit) = match &i.target {
             model::NeighborTarget::Address(a) => (NeighborTarget::Address(*a), None),
             model::NeighborTarget::Interface(s) => (NeighborTarget::Interface(s.clone()), None),
-            model::NeighborTarget::ListenRange(r) => (
-                NeighborTarget::ListenRange(*r),
-                Some(DEFAULT_LISTEN_LIMIT),
-            ),
+            model::NeighborTarget::ListenRange(r) => {
+                (NeighborTarget::ListenRange(*r), Some(DEFAULT_LISTEN_LIMIT))
+            }
         };
         if matches!(target, NeighborTarget::ListenRange(_)) {
             peer.passive = true;

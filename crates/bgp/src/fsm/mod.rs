@@ -581,10 +581,15 @@ impl Fsm {
 
     /// The earliest armed deadline: call [`Fsm::handle_timeout`] then.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.connect_retry, self.hold, self.keepalive, self.send_hold]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.connect_retry,
+            self.hold,
+            self.keepalive,
+            self.send_hold,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     // -------------------------------------------------------------- internal

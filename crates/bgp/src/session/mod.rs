@@ -369,7 +369,10 @@ impl Session {
         self.main.fsm.handle_start(clock_now());
         loop {
             self.pump();
-            if self.spec.one_shot && self.had_conn && self.main.conn.is_none() && self.shadow.is_none()
+            if self.spec.one_shot
+                && self.had_conn
+                && self.main.conn.is_none()
+                && self.shadow.is_none()
             {
                 debug!(%peer, "dynamic neighbor's connection is gone: freeing its slot");
                 break;
@@ -775,6 +778,15 @@ impl Session {
                         }
                     }
                     self.check_max_prefix(now);
+                    // Once this connection's FSM has closed it (a NOTIFICATION
+                    // sent or received), the rest of the batch is void: its
+                    // negotiated context is gone.
+                    if self
+                        .slot_for(id)
+                        .is_none_or(|s| s.fsm.state() == State::Idle)
+                    {
+                        return;
+                    }
                 }
             }
             ConnEvent::BadFrame(id, e) => {
@@ -1032,7 +1044,12 @@ impl Session {
             }
         }
         if gone || s.fsm.state() == State::Idle {
-            if let Some(w) = self.shadow.take().and_then(|s| s.conn).and_then(Conn::close) {
+            if let Some(w) = self
+                .shadow
+                .take()
+                .and_then(|s| s.conn)
+                .and_then(Conn::close)
+            {
                 self.closing.push(w);
             }
         }

@@ -10,7 +10,6 @@ use crate::fsm::{DownReason, SessionParams};
 use crate::session::{Outbox, SessionStatus};
 use crate::wire::{AfiSafi, RouteRefresh, Update};
 
-
 /// A peering's id, stable for the life of the neighbour (a dynamic neighbour
 /// gets a new one per session).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

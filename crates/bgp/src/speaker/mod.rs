@@ -74,7 +74,10 @@ impl StatusBoard {
             remote,
             status: h.status.clone(),
         };
-        self.inner.lock().expect("status board lock").insert(peer, e);
+        self.inner
+            .lock()
+            .expect("status board lock")
+            .insert(peer, e);
     }
 
     fn remove(&self, peer: PeerId) {
