@@ -58,6 +58,8 @@ pub const FAMILIES: &[&str] = &[
     "perouter_bgp_prefixes_current",
     "perouter_bgp_updates_treated_as_withdraw_total",
     "perouter_bgp_attributes_discarded_total",
+    "perouter_bgp_send_queue_bytes",
+    "perouter_bgp_send_stalled",
     "perouter_rib_routes",
     "perouter_rib_attribute_sets",
     "perouter_rib_evpn_routes",
@@ -341,12 +343,23 @@ fn sessions(b: &mut Builder, peers: &[PeerStatus]) {
         "bgp_attributes_discarded",
         "Path attributes discarded (RFC 7606 §2)",
     );
+    let send_queue = b.gauge(
+        "bgp_send_queue_bytes",
+        "Bytes queued for the peer and not yet taken by its socket or acknowledged",
+    );
+    let send_stalled = b.gauge(
+        "bgp_send_stalled",
+        "1 while the peer reads nothing of what is queued for it (RFC 9687 SendHoldTimer)",
+    );
     for p in peers {
         let peer = peer_label(p);
         let l = [("peer", peer.as_str())];
         let c = &p.session.counters;
         let st = format!("{:?}", p.session.state);
         set(&up, &l, if st == "Established" { 1.0 } else { 0.0 });
+        set(&send_queue, &l, p.session.send_queue_bytes as f64);
+        let stalled = p.session.send_stalled_since.is_some();
+        set(&send_stalled, &l, if stalled { 1.0 } else { 0.0 });
         for s in BGP_STATES {
             set(
                 &state,
@@ -778,6 +791,10 @@ pub(crate) mod tests {
                     counters: c,
                     remote: Some("192.168.11.2:179".parse().unwrap()),
                     local: Some("192.168.11.3:40000".parse().unwrap()),
+                    send_queue_bytes: 65536,
+                    send_stalled_since: Some(1_764_870_000),
+                    outbox_depth: 2,
+                    taken_at: None,
                 },
             },
             PeerStatus {
@@ -789,6 +806,10 @@ pub(crate) mod tests {
                     counters: Counters::default(),
                     remote: None,
                     local: None,
+                    send_queue_bytes: 0,
+                    send_stalled_since: None,
+                    outbox_depth: 0,
+                    taken_at: None,
                 },
             },
         ];

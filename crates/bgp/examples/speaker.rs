@@ -29,7 +29,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use perouter_bgp::config::{NeighborConfig, SpeakerConfig};
-use perouter_bgp::speaker::{self, SpeakerCommand, SpeakerEvent};
+use perouter_bgp::session::Outbound;
+use perouter_bgp::speaker::{self, SpeakerEvent};
 use perouter_bgp::wire::{
     AfiSafi, AsPath, AttributeValue, NextHop, Nlri, NlriList, Origin, PathAttributes, Update,
 };
@@ -179,11 +180,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ev = rx.recv() => {
                 let Some(ev) = ev else { break };
                 match ev {
-                    SpeakerEvent::PeerUp { peer, remote, local, params } => {
+                    SpeakerEvent::PeerUp { peer, remote, local, params, outbox } => {
                         println!("{}", json!({"event": "up", "peer": peer.0, "remote": remote.to_string(),
                             "local": local.to_string(), "params": *params}));
                         let updates = updates_for(&cfg, &params, local.ip());
-                        sp.commands.send(SpeakerCommand::Send { peer, updates }).await?;
+                        if outbox.try_send(Outbound::Updates(updates)).is_err() {
+                            eprintln!("peer {peer}: outbox full or closed, routes not sent");
+                        }
                     }
                     SpeakerEvent::PeerDown { peer, reason, graceful } => {
                         println!("{}", json!({"event": "down", "peer": peer.0, "reason": format!("{reason:?}"), "graceful": graceful}));

@@ -158,6 +158,9 @@ fn default_connect_retry() -> u16 {
 fn default_connect_retry_max() -> u16 {
     120
 }
+fn default_max_prefix_restart() -> u16 {
+    60
+}
 fn default_families() -> Vec<Family> {
     vec![Family::Ipv4Unicast]
 }
@@ -212,6 +215,16 @@ pub struct PeerConfig {
     /// Cease / Maximum Number of Prefixes Reached (RFC 4486).
     #[serde(default)]
     pub max_prefix: Option<u32>,
+    /// How long (seconds) after Cease / Maximum Number of Prefixes Reached
+    /// the session stays down before it may come back.
+    #[serde(default = "default_max_prefix_restart")]
+    pub max_prefix_restart: u16,
+    /// RFC 9687 SendHoldTimer (seconds): a peer that reads nothing of what
+    /// is queued for it for this long is closed with Send Hold Timer
+    /// Expired. `None`: the larger of 8 minutes and twice the hold time;
+    /// 0: disabled.
+    #[serde(default)]
+    pub send_hold_time: Option<u32>,
     /// Accept routes with our AS in the path up to this many times (RIB policy).
     #[serde(default)]
     pub allowas_in: Option<u8>,
@@ -265,6 +278,8 @@ impl PeerConfig {
             passive: false,
             local_address: None,
             max_prefix: None,
+            max_prefix_restart: default_max_prefix_restart(),
+            send_hold_time: None,
             allowas_in: None,
             next_hop_self: false,
             route_reflector_client: false,

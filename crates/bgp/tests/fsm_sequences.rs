@@ -619,3 +619,102 @@ fn a_connection_lost_before_established_keeps_the_r_bit() {
     };
     assert!(open.graceful_restart().is_none());
 }
+
+#[test]
+fn send_hold_timer_runs_only_while_the_send_queue_is_stalled() {
+    // RFC 9687: default max(8 min, 2 × hold time).
+    let t0 = Instant::now();
+    let f = established(
+        default_peer(),
+        peer_open(PEER_AS, 90, std_caps(PEER_AS)),
+        t0,
+    );
+    assert_eq!(f.send_hold_time(), Some(Duration::from_secs(480)));
+    let long = PeerConfig {
+        hold_time: 300,
+        ..default_peer()
+    };
+    let f = established(long, peer_open(PEER_AS, 300, std_caps(PEER_AS)), t0);
+    assert_eq!(f.send_hold_time(), Some(Duration::from_secs(600)));
+    let off = PeerConfig {
+        send_hold_time: Some(0),
+        ..default_peer()
+    };
+    let mut f = established(off, peer_open(PEER_AS, 90, std_caps(PEER_AS)), t0);
+    f.handle_send_backlog(Some(t0));
+    assert_eq!(f.timer(TimerKind::SendHold), None, "0 turns it off");
+
+    let peer = PeerConfig {
+        send_hold_time: Some(30),
+        ..default_peer()
+    };
+    let mut f = established(peer, peer_open(PEER_AS, 90, std_caps(PEER_AS)), t0);
+    assert_eq!(f.timer(TimerKind::SendHold), None, "nothing pending");
+    // Bytes pending since t0: the timer runs from then.
+    f.handle_send_backlog(Some(t0));
+    assert_eq!(
+        f.timer(TimerKind::SendHold),
+        Some(t0 + Duration::from_secs(30))
+    );
+    // Progress at t1 restarts it; draining stops it.
+    let t1 = t0 + Duration::from_secs(20);
+    f.handle_send_backlog(Some(t1));
+    assert_eq!(
+        f.timer(TimerKind::SendHold),
+        Some(t1 + Duration::from_secs(30))
+    );
+    f.handle_send_backlog(None);
+    assert_eq!(f.timer(TimerKind::SendHold), None);
+    // Stalled again, the peer still sending KEEPALIVEs (it writes, it does
+    // not read): the SendHoldTimer expires all the same.
+    let t2 = t1 + Duration::from_secs(40);
+    f.handle_send_backlog(Some(t2));
+    let t3 = t2 + Duration::from_secs(29);
+    f.handle_message(t3, Message::Keepalive);
+    f.handle_timeout(t3);
+    assert_eq!(f.state(), State::Established);
+    f.handle_timeout(t2 + Duration::from_secs(30));
+    assert_eq!(f.state(), State::Idle);
+    let n = sent_notification(&drain_tx(&mut f));
+    assert_eq!(n.error(), ErrorCode::SendHoldTimerExpired);
+    assert!(drain_ev(&mut f).contains(&Event::Disconnect));
+    assert_eq!(f.timer(TimerKind::SendHold), None);
+}
+
+#[test]
+fn max_prefix_cease_holds_the_session_down_for_the_restart_interval() {
+    let t0 = Instant::now();
+    let mut f = established(
+        default_peer(),
+        peer_open(PEER_AS, 90, std_caps(PEER_AS)),
+        t0,
+    );
+    let n = Notification::new(
+        ErrorCode::Cease(CeaseSubcode::MaximumPrefixesReached),
+        Vec::new(),
+    );
+    f.handle_cease_hold_down(t0, n, Duration::from_secs(60));
+    assert_eq!(f.state(), State::Idle);
+    assert_eq!(
+        sent_notification(&drain_tx(&mut f)).error(),
+        ErrorCode::Cease(CeaseSubcode::MaximumPrefixesReached)
+    );
+    drain_ev(&mut f);
+    // Nothing before 60 s: no connect, and a connection is refused.
+    assert_eq!(
+        f.timer(TimerKind::ConnectRetry),
+        Some(t0 + Duration::from_secs(60))
+    );
+    let t1 = t0 + Duration::from_secs(10);
+    assert!(!f.accepts_connections(t1));
+    f.handle_connected(t1);
+    assert_eq!(f.state(), State::Idle);
+    assert_eq!(drain_ev(&mut f), vec![Event::Disconnect]);
+    assert!(drain_tx(&mut f).is_empty(), "no OPEN during the hold-down");
+    // Then it connects again.
+    let t2 = t0 + Duration::from_secs(60);
+    assert!(f.accepts_connections(t2));
+    f.handle_timeout(t2);
+    assert_eq!(f.state(), State::Connect);
+    assert_eq!(drain_ev(&mut f), vec![Event::Connect]);
+}

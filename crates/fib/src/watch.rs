@@ -1,18 +1,20 @@
 //! Kernel notifications from the router namespace: local MACs learned on L2VNI bridges and
 //! MAC+IP from neighbour entries (for type-2 origination), and drift (someone removed one of our
-//! objects), which should trigger a reconcile. Also the refresher that keeps silent hosts'
-//! neighbour entries alive.
+//! objects), which should trigger a reconcile; a link losing its carrier (so that the sessions
+//! over it end at once instead of at hold-timer expiry). Also the refresher that keeps silent
+//! hosts' neighbour entries alive.
 //!
 //! [`WatchDecoder`] is pure (messages in, [`KernelEvent`]s out); [`spawn`] is the thin driver
 //! thread that reads the multicast socket and forwards events on a bounded channel.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 
+use ipnet::IpNet;
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
-use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::neighbour::{NeighbourFlags, NeighbourMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
@@ -59,12 +61,24 @@ pub enum KernelEvent {
         /// What happened, for the log.
         what: String,
     },
+    /// A link that was running lost its carrier or was set down (or deleted): what ran over it
+    /// is gone (FRR's fast-external-failover acts on this).
+    LinkDown {
+        /// The link's name.
+        name: String,
+        /// The addresses it had when the watch started.
+        addresses: Vec<IpAddr>,
+    },
 }
 
 /// Turns notifications into events; tracks link names to interpret them.
 #[derive(Debug, Default)]
 pub struct WatchDecoder {
     links: BTreeMap<u32, String>,
+    /// Links running (`IFF_UP` and `IFF_LOWER_UP`) as last seen.
+    running: BTreeSet<u32>,
+    /// Addresses of each link, from the seed.
+    addresses: BTreeMap<u32, Vec<IpAddr>>,
 }
 
 impl WatchDecoder {
@@ -76,6 +90,31 @@ impl WatchDecoder {
                 .values()
                 .map(|l| (l.ifindex, l.name.clone()))
                 .collect(),
+            // The dump does not carry the carrier: an up link counts as running.
+            running: state
+                .links
+                .values()
+                .filter(|l| l.up)
+                .map(|l| l.ifindex)
+                .collect(),
+            addresses: state
+                .links
+                .values()
+                .map(|l| (l.ifindex, l.addresses.iter().map(IpNet::addr).collect()))
+                .collect(),
+        }
+    }
+
+    fn link_down(&mut self, index: u32, name: Option<String>) -> Vec<KernelEvent> {
+        if !self.running.remove(&index) {
+            return vec![];
+        }
+        match name {
+            Some(name) => vec![KernelEvent::LinkDown {
+                name,
+                addresses: self.addresses.get(&index).cloned().unwrap_or_default(),
+            }],
+            None => vec![],
         }
     }
 
@@ -92,19 +131,31 @@ impl WatchDecoder {
         use RouteNetlinkMessage as M;
         match msg {
             M::NewLink(l) => {
+                let index = l.header.index;
                 if let Some(n) = link_name(l) {
-                    self.links.insert(l.header.index, n);
+                    self.links.insert(index, n);
                 }
-                vec![]
+                let f = l.header.flags;
+                if f.contains(LinkFlags::Up) && f.contains(LinkFlags::LowerUp) {
+                    self.running.insert(index);
+                    vec![]
+                } else {
+                    let name = self.name(index).map(str::to_string);
+                    self.link_down(index, name)
+                }
             }
             M::DelLink(l) => {
-                let name = self.links.remove(&l.header.index).or_else(|| link_name(l));
-                match name {
-                    Some(n) if is_ours(&n) => vec![KernelEvent::Drift {
+                let index = l.header.index;
+                let name = self.links.remove(&index).or_else(|| link_name(l));
+                let mut evs = Vec::new();
+                if let Some(n) = name.as_ref().filter(|n| is_ours(n)) {
+                    evs.push(KernelEvent::Drift {
                         what: format!("link {n} deleted"),
-                    }],
-                    _ => vec![],
+                    });
                 }
+                evs.extend(self.link_down(index, name));
+                self.addresses.remove(&index);
+                evs
             }
             M::DelRoute(r) => match route_from_message(r) {
                 Some(((table, prefix), _)) => {
@@ -404,5 +455,40 @@ mod tests {
         assert!(d
             .handle_message(&RouteNetlinkMessage::DelLink(l))
             .is_empty());
+    }
+
+    #[test]
+    fn a_running_link_losing_its_carrier_is_link_down_once() {
+        let mut d = decoder();
+        d.links.insert(30, "eth1".into());
+        d.addresses
+            .insert(30, vec!["192.168.11.3".parse().unwrap()]);
+        let mut l = LinkMessage::default();
+        l.header.index = 30;
+        l.header.flags = LinkFlags::Up | LinkFlags::LowerUp | LinkFlags::Running;
+        assert!(d
+            .handle_message(&RouteNetlinkMessage::NewLink(l.clone()))
+            .is_empty());
+        l.header.flags = LinkFlags::Up;
+        assert_eq!(
+            d.handle_message(&RouteNetlinkMessage::NewLink(l.clone())),
+            vec![KernelEvent::LinkDown {
+                name: "eth1".into(),
+                addresses: vec!["192.168.11.3".parse().unwrap()],
+            }]
+        );
+        // Still down: said once.
+        assert!(d
+            .handle_message(&RouteNetlinkMessage::NewLink(l.clone()))
+            .is_empty());
+        // Back, then deleted while running.
+        l.header.flags = LinkFlags::Up | LinkFlags::LowerUp;
+        assert!(d
+            .handle_message(&RouteNetlinkMessage::NewLink(l.clone()))
+            .is_empty());
+        assert!(matches!(
+            d.handle_message(&RouteNetlinkMessage::DelLink(l))[..],
+            [KernelEvent::LinkDown { .. }]
+        ));
     }
 }

@@ -67,6 +67,21 @@ pub struct RunArgs {
     /// Seconds between refreshes of the node status (Kubernetes mode).
     #[arg(long, default_value_t = 30)]
     pub status_period: u64,
+    /// Most prefixes accepted from any one BGP neighbour (perouter extension; default: no
+    /// limit). Beyond it the session is closed with Cease / Maximum Number of Prefixes Reached
+    /// (RFC 4486) and stays down for --max-prefix-restart seconds.
+    #[arg(long)]
+    pub max_prefix: Option<u32>,
+    /// Seconds a neighbour that exceeded --max-prefix stays down before it may come back.
+    #[arg(long, default_value_t = 60)]
+    pub max_prefix_restart: u16,
+    /// RFC 9687 SendHoldTimer in seconds: a neighbour that reads nothing we send for this long
+    /// is closed (NOTIFICATION 8); default max(480, 2 × hold time); 0 turns it off.
+    #[arg(long)]
+    pub send_hold_time: Option<u32>,
+    /// Most sessions accepted at once from one listen range (FRR's `bgp listen limit`).
+    #[arg(long, default_value_t = crate::runtime::sessions::DEFAULT_LISTEN_LIMIT)]
+    pub listen_limit: usize,
     /// Kubernetes mode.
     #[command(flatten)]
     pub k8s: KubernetesArgs,
@@ -110,6 +125,12 @@ pub fn run(args: &RunArgs) -> ExitCode {
         bgp_port: args.bgp_port,
         kubernetes,
         status_period: Duration::from_secs(args.status_period.max(1)),
+        limits: crate::runtime::sessions::SessionLimits {
+            max_prefix: args.max_prefix,
+            max_prefix_restart: args.max_prefix_restart,
+            send_hold_time: args.send_hold_time,
+            listen_limit: args.listen_limit.max(1),
+        },
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

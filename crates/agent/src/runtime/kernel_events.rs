@@ -1,12 +1,15 @@
 //! Kernel notifications from the router namespace, turned into inputs of their owners: MACs and
 //! MAC+IPs learned on L2VNI bridges go to the routing task (type-2 origination, RFC 7432 §9.1);
-//! drift (someone deleted our device or route) asks the datapath for a reconcile.
+//! drift (someone deleted our device or route) asks the datapath for a reconcile; a link that
+//! stops running ends the BGP sessions over it at once (FRR's fast-external-failover), instead
+//! of when their hold timer expires.
 
+use perouter_bgp::speaker::SpeakerCommand;
 use perouter_fib::reconcile::Command as FibCommand;
 use perouter_fib::watch::{self, KernelEvent};
 use perouter_fib::{Datapath, DatapathConfig, NodeDatapath};
 use tokio::sync::mpsc;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::routing::RoutingCommand;
 use crate::metrics::LiveMetrics;
@@ -19,6 +22,7 @@ pub fn spawn(
     routing: mpsc::Sender<RoutingCommand>,
     fib: mpsc::Sender<FibCommand>,
     metrics: LiveMetrics,
+    speaker: mpsc::Sender<SpeakerCommand>,
 ) -> Result<(), String> {
     let mut dp = Datapath::open(
         &node.router_netns,
@@ -44,6 +48,7 @@ pub fn spawn(
                 KernelEvent::LocalMac { .. } => "local_mac",
                 KernelEvent::LocalNeighbour { .. } => "local_neighbour",
                 KernelEvent::Drift { .. } => "removal",
+                KernelEvent::LinkDown { .. } => "link_down",
             });
             let sent = match ev {
                 KernelEvent::LocalMac { vni, mac, present } => {
@@ -81,6 +86,16 @@ pub fn spawn(
                     // pass finds something to repair (it logs what it changed).
                     debug!(%what, "kernel object removed: reconciling to check");
                     fib.send(FibCommand::Reconcile).await.is_ok()
+                }
+                KernelEvent::LinkDown { name, addresses } => {
+                    warn!(link = %name, ?addresses, "link down: ending the BGP sessions over it");
+                    speaker
+                        .send(SpeakerCommand::LinkDown {
+                            interface: name,
+                            addresses,
+                        })
+                        .await
+                        .is_ok()
                 }
             };
             if !sent {

@@ -1,13 +1,63 @@
 //! `perouter run`: the daemon. The configuration source feeds a node plan; the plan drives the
 //! datapath (fib), the RIB and the BGP sessions; their outputs feed each other through bounded
-//! channels:
+//! channels.
+//!
+//! # The task graph
+//!
+//! Every arrow is a channel, with its bound; `watch` and the status board hold one value and
+//! never block a writer.
 //!
 //! ```text
-//!  node_config ──plan──► runtime ──NodeDatapath──► fib Reconciler ──netlink──► kernel
-//!                          │  └──sessions──► speaker ◄──SpeakerCommand──┐
-//!                          └──Configure──► routing (owns the RIB) ◄─SpeakerEvent─┘
-//!                                            └──ForwardingState──► fib Reconciler
+//!  config source ──watch<AppliedConfig>──► runtime (main loop)
+//!                                             │ SpeakerCommand (1024) ──► speaker ──SessionCommand (64, try_send)──► session × N
+//!                                             │ RoutingCommand (256) ──► routing                                        │  │
+//!                                             │ fib Command (64) ──────► datapath (fib Reconciler)                      │  │
+//!                                                                                                                        │  │
+//!  session ──SpeakerEvent (1024, shared)──► routing ──Outbound (8 per session, try_send)──► that session ◄──────────────┘  │
+//!  session ──watch<SessionStatus>──► status board ◄── API, metrics, probes (read, never ask)                               │
+//!  session ─(SendQueue: no bound on the lock, high water 256 KiB for UPDATEs)─► writer task ──► socket                    │
+//!  reader task ──ConnEvent (16)──► session ◄───────────────────────────────────────────────────────────────────────────────┘
+//!  routing ──fib Command (64)──► datapath ──watch<Status>──► API, probes
+//!  kernel watch thread ──KernelEvent (1024)──► kernel_events task ──► routing (256) / datapath (64) / speaker (1024)
+//!  speaker listener ──accepted (64)──► speaker
 //! ```
+//!
+//! Why no full queue stalls another peer or closes a cycle:
+//!
+//! - **Session → routing (`SpeakerEvent`, 1024, shared by all sessions).** A session never awaits
+//!   it inside its loop: events wait in the session's own queue and are handed over as the
+//!   channel has room, and meanwhile the session stops reading its socket (backpressure goes to
+//!   that peer's TCP window). Its timers keep running: KEEPALIVEs and hold/SendHold timers do
+//!   not depend on the consumer. Routing never waits on a session, so it always drains this.
+//! - **Routing → session (`Outbound`, 8 per session).** Routing only `try_send`s, and only
+//!   while there is room. A full outbox means that peer is not draining; its changes stay in its
+//!   Adj-RIB-Out (coalesced) and only it waits. Nothing routing does depends on it.
+//! - **Session → writer (`SendQueue`).** Appending never waits; the session takes no more routes
+//!   while 256 KiB are queued, so memory per stuck peer is bounded (outbox + high water + the
+//!   socket buffer). KEEPALIVE and NOTIFICATION use a control lane written before the next
+//!   UPDATE chunk. A queue that makes no progress for the SendHoldTimer (RFC 9687; default
+//!   max(8 min, 2 × hold time), `--send-hold-time`) closes the session with NOTIFICATION 8,
+//!   best effort; its routes are withdrawn like any session down.
+//! - **Reader → session (`ConnEvent`, 16).** The reader waits when the session is not reading
+//!   (see above): that is the backpressure onto the peer; only this connection is concerned.
+//! - **Speaker → session (`SessionCommand`, 64).** `try_send`: the session's loop never blocks,
+//!   so a full queue means a wedged session, and the command is dropped with a log rather than
+//!   wedging the speaker. Status is never asked: sessions publish it (`watch`) into the
+//!   [`perouter_bgp::speaker::StatusBoard`], which `show`, `/metrics` and the probes read.
+//! - **Runtime → speaker (1024), → routing (256), → datapath (64); routing → datapath (64).**
+//!   The speaker, routing and the datapath never wait on a session or on the runtime, and the
+//!   datapath waits on nothing but netlink, so these drain; the waits are short and acyclic
+//!   (runtime → {speaker, routing, datapath}, routing → datapath, kernel events → all three).
+//!
+//! So the wait-for graph is a DAG whose sinks are the kernel (netlink) and the peers' sockets,
+//! each of which only stalls its own writer.
+//!
+//! Liveness: routing and the speaker bump a heartbeat at least once a second, the datapath
+//! counts its passes (at least one per `--reconcile-period`); `/healthz` fails when one of them
+//! stops moving ([`Liveness`]). The router namespace is watched: if it is deleted under us
+//! (`ip netns delete`), perouter logs it and exits non-zero so its supervisor restarts it, and
+//! the restart builds the namespace again (simpler and more robust than rebuilding every
+//! socket, device and route in place).
 //!
 //! The configuration comes from the static directory ([`node_config::ConfigSource`]) or, in
 //! Kubernetes mode, from the static files merged with the API's resources ([`kubernetes`]);
@@ -31,11 +81,12 @@ pub mod sessions;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use perouter_bgp::config::{NeighborConfig, NeighborTarget, SpeakerConfig};
-use perouter_bgp::speaker::{self, PeerStatus, SpeakerCommand};
+use perouter_bgp::speaker::{self, PeerStatus, SpeakerCommand, StatusBoard};
 use perouter_fib::reconcile::{
     Command as FibCommand, Reconciler, ReconcilerConfig, Status as FibStatus,
 };
@@ -81,6 +132,8 @@ pub struct RunOptions {
     pub kubernetes: Option<ControllerConfig>,
     /// How often the node status is refreshed in Kubernetes mode.
     pub status_period: Duration,
+    /// The BGP session limits applied to every neighbour (perouter extensions).
+    pub limits: sessions::SessionLimits,
 }
 
 /// Errors that stop the daemon.
@@ -98,16 +151,85 @@ pub enum RunError {
     /// Kubernetes mode could not start (no in-cluster service account and no kubeconfig).
     #[error("Kubernetes client: {0}")]
     Kubernetes(String),
+    /// The router namespace was deleted (or replaced) while running.
+    #[error("router namespace {0} deleted while running: restart to rebuild it")]
+    NetnsLost(String),
+}
+
+/// How long routing or the speaker may go without a heartbeat before `/healthz` fails (they
+/// beat at least once a second).
+pub const TASK_SILENCE: Duration = Duration::from_secs(30);
+
+/// The identity (device, inode) of the named namespace's nsfs file, or `None` if it is gone.
+fn netns_identity(name: &str) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(perouter_fib::netns::path(name))
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// One task's progress as the probe sees it: a counter the task bumps, and how long it may
+/// stand still before the task counts as wedged.
+pub struct Liveness {
+    name: &'static str,
+    counter: Box<dyn Fn() -> u64 + Send + Sync>,
+    max_silence: Duration,
+    last: Mutex<(u64, Instant)>,
+}
+
+impl Liveness {
+    /// Watches `counter`; a value unchanged for longer than `max_silence` is a wedged task.
+    pub fn new(
+        name: &'static str,
+        max_silence: Duration,
+        counter: impl Fn() -> u64 + Send + Sync + 'static,
+    ) -> Self {
+        let v = counter();
+        Liveness {
+            name,
+            counter: Box::new(counter),
+            max_silence,
+            last: Mutex::new((v, Instant::now())),
+        }
+    }
+
+    /// Whether the task moved within `max_silence` of `now` (checked without waiting on it).
+    pub fn alive(&self, now: Instant) -> bool {
+        let v = (self.counter)();
+        let Ok(mut last) = self.last.lock() else {
+            return false;
+        };
+        if v != last.0 {
+            *last = (v, now);
+            return true;
+        }
+        let silent = now.saturating_duration_since(last.1);
+        if silent > self.max_silence {
+            error!(
+                task = self.name,
+                silent_secs = silent.as_secs(),
+                "task made no progress: unhealthy"
+            );
+            return false;
+        }
+        true
+    }
+}
+
+/// A heartbeat counter as a [`Liveness`] input.
+fn beats(h: Arc<AtomicU64>) -> impl Fn() -> u64 + Send + Sync + 'static {
+    move || h.load(Ordering::Relaxed)
 }
 
 struct Shared {
     applied: watch::Receiver<Arc<AppliedConfig>>,
     fib_status: watch::Receiver<FibStatus>,
-    speaker: mpsc::Sender<SpeakerCommand>,
+    board: StatusBoard,
     routing: mpsc::Sender<RoutingCommand>,
     sessions: std::sync::Mutex<Vec<PlannedSession>>,
     live: LiveMetrics,
     bfd: watch::Receiver<Vec<perouter_bfd::driver::PeerStatus>>,
+    liveness: Vec<Liveness>,
 }
 
 /// How long a scrape waits for each state owner.
@@ -115,14 +237,13 @@ const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Shared {
     async fn peers(&self) -> Vec<PeerStatus> {
-        self.peers_checked().await.unwrap_or_default()
+        self.board.snapshot()
     }
 
-    /// The speaker's sessions; None when it is gone.
+    /// The speaker's sessions, read from the status board the sessions publish to (never
+    /// waits on the speaker or a session, so a stuck peer cannot stall a scrape).
     async fn peers_checked(&self) -> Option<Vec<PeerStatus>> {
-        let (tx, rx) = oneshot::channel();
-        self.speaker.send(SpeakerCommand::Status(tx)).await.ok()?;
-        rx.await.ok()
+        Some(self.board.snapshot())
     }
 
     async fn routing(&self) -> RoutingSnapshot {
@@ -296,6 +417,13 @@ impl Responder for Shared {
             };
             metrics::render(&self.live, &input)
         })
+    }
+
+    fn healthy(&self) -> bool {
+        let now = Instant::now();
+        // Every one is checked (and logs), not just up to the first wedged one.
+        let alive: Vec<bool> = self.liveness.iter().map(|l| l.alive(now)).collect();
+        alive.into_iter().all(|a| a)
     }
 
     fn ready(&self) -> BoxFuture<'_, bool> {
@@ -617,10 +745,12 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     // RFC 4724 §4.1: after a restart the Restart State bit tells the peers we restarted with
     // forwarding kept. The speaker sets it only on each session's first establishment, so the
     // flag stays in every later plan too: a live change must not look like a changed neighbour.
+    let limits = opts.limits.clone();
     let sessions_of = move |plan: &crate::plan::NodePlan| {
         let mut sessions = planned_sessions(plan);
         for s in &mut sessions {
             s.neighbor.peer.graceful_restart.restarting = restarting;
+            limits.apply(&mut s.neighbor);
         }
         sessions
     };
@@ -643,9 +773,9 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
 
     // Routing: the RIB's one owner.
     let (routing_tx, routing_rx) = mpsc::channel(256);
-    tokio::spawn(
-        Routing::new(speaker_tx.clone(), fib_tx.clone(), restarting).run(ev_rx, routing_rx),
-    );
+    let routing = Routing::new(fib_tx.clone(), restarting);
+    let routing_beat = routing.heartbeat();
+    tokio::spawn(routing.run(ev_rx, routing_rx));
     let _ = routing_tx
         .send(RoutingCommand::Configure {
             plan: plan.clone(),
@@ -660,6 +790,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         routing_tx.clone(),
         fib_tx.clone(),
         live.clone(),
+        speaker_tx.clone(),
     ) {
         warn!("kernel watch not started (local MACs will not be advertised): {e}");
     }
@@ -669,22 +800,46 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     let bfd_handle = bfd::start(&opts.router_netns, speaker_tx.clone());
     let _ = bfd_handle.set(bfd::peer_specs(&plan)).await;
 
+    let fib_passes = fib_status_rx.clone();
+    let liveness = vec![
+        Liveness::new("routing", TASK_SILENCE, beats(routing_beat)),
+        Liveness::new("speaker", TASK_SILENCE, beats(speaker.heartbeat.clone())),
+        // A pass runs at least once a period (or on every change); a pass stuck in netlink
+        // stops the count.
+        Liveness::new(
+            "datapath",
+            (opts.reconcile_period * 3).max(TASK_SILENCE),
+            move || fib_passes.borrow().passes,
+        ),
+    ];
     let shared = Arc::new(Shared {
         applied: applied_rx.clone(),
         fib_status: fib_status_rx,
-        speaker: speaker_tx.clone(),
+        board: speaker.board.clone(),
         routing: routing_tx.clone(),
         sessions: std::sync::Mutex::new(sessions),
         live: live.clone(),
         bfd: bfd_handle.status.clone(),
+        liveness,
     });
     let _ = probe.set(shared.clone());
     let _servers = serve(&opts, shared.clone());
+
+    // The router namespace as it is now: deleting it (or replacing it) under us is fatal.
+    let netns_id = netns_identity(&opts.router_netns);
+    let mut netns_check = tokio::time::interval(Duration::from_secs(1));
 
     // Apply configuration changes live.
     let mut current_plan = plan;
     loop {
         tokio::select! {
+            _ = netns_check.tick() => {
+                let now = netns_identity(&opts.router_netns);
+                if now != netns_id {
+                    error!(netns = %opts.router_netns, "the router namespace was deleted or replaced under perouter: exiting so that the supervisor restarts it and the namespace is built again");
+                    return Err(RunError::NetnsLost(opts.router_netns.clone()));
+                }
+            }
             changed = applied_rx.changed() => {
                 if changed.is_err() { break; }
                 let applied = applied_rx.borrow_and_update().clone();
@@ -742,6 +897,22 @@ mod tests {
         }
         let m = w.metrics().await;
         assert!(m.contains("perouter_config_generation 0.0\n"), "{m}");
+    }
+
+    #[test]
+    fn a_task_whose_counter_stops_fails_liveness() {
+        let beat = Arc::new(AtomicU64::new(0));
+        let l = Liveness::new("routing", TASK_SILENCE, beats(beat.clone()));
+        let t0 = Instant::now();
+        assert!(l.alive(t0 + Duration::from_secs(10)));
+        // Moving: alive, and the silence counts from the move.
+        beat.fetch_add(1, Ordering::Relaxed);
+        assert!(l.alive(t0 + Duration::from_secs(29)));
+        assert!(l.alive(t0 + Duration::from_secs(29) + TASK_SILENCE));
+        // Stuck for longer than TASK_SILENCE: not alive, until it moves again.
+        assert!(!l.alive(t0 + Duration::from_secs(30) + TASK_SILENCE));
+        beat.fetch_add(1, Ordering::Relaxed);
+        assert!(l.alive(t0 + Duration::from_secs(31) + TASK_SILENCE));
     }
 
     #[test]

@@ -297,6 +297,10 @@ mod tests {
                 counters,
                 remote: Some(remote),
                 local: None,
+                send_queue_bytes: 0,
+                send_stalled_since: None,
+                outbox_depth: 0,
+                taken_at: None,
             },
         }
     }

@@ -1,16 +1,24 @@
 //! The routing task: the one owner of the RIB. It turns the speaker's events into RIB inputs,
-//! the RIB's per-peer Adj-RIB-Out into UPDATEs for the speaker, and the RIB's forwarding deltas
+//! the RIB's per-peer Adj-RIB-Out into UPDATEs for each session, and the RIB's forwarding deltas
 //! into the datapath's wanted forwarding state. Work is processed in batches: everything queued
 //! is taken before the outputs are flushed once.
+//!
+//! The task never waits on a session. UPDATEs go to each session's [`Outbox`] (handed over in
+//! `PeerUp`) with `try_send`, and only while it has room: a peer that does not drain keeps its
+//! pending changes in its Adj-RIB-Out (which coalesces them: memory stays bounded by the table,
+//! not by the churn), and is polled again every [`OUTBOX_RETRY`] until it drains or its session
+//! ends (RFC 9687's SendHoldTimer closes it). Nobody else waits for it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use perouter_bgp::fsm::SessionParams;
-use perouter_bgp::speaker::{PeerId as SpeakerPeer, SpeakerCommand, SpeakerEvent};
+use perouter_bgp::session::{Outbound, Outbox};
+use perouter_bgp::speaker::{PeerId as SpeakerPeer, SpeakerEvent};
 use perouter_bgp::wire::{RouteRefresh, RouteRefreshSubtype, WireContext};
 use perouter_evpn::MacAddress;
 use perouter_fib::desired::{ForwardingState, VrfRoutes};
@@ -143,6 +151,7 @@ struct Peer {
     link_local: Option<Ipv6Addr>,
     remote: SocketAddr,
     role: SessionRole,
+    outbox: Outbox,
 }
 
 /// The routing task's state.
@@ -162,12 +171,17 @@ pub struct Routing {
     /// then the datapath keeps what the kernel has, so a restart never withdraws forwarding.
     forwarding_released: bool,
     started: Instant,
-    speaker: mpsc::Sender<SpeakerCommand>,
     fib: mpsc::Sender<perouter_fib::reconcile::Command>,
+    /// Some peer's outbox was full at the last flush: poll again soon.
+    outbox_blocked: bool,
+    heartbeat: Arc<AtomicU64>,
 }
 
 /// How long after start forwarding waits for the RIB to converge at most.
 pub const CONVERGENCE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// How soon a peer whose outbox was full is polled again.
+pub const OUTBOX_RETRY: Duration = Duration::from_millis(50);
 
 fn rib_family(f: perouter_bgp::wire::AfiSafi) -> Option<Family> {
     ribwire::family_of(f)
@@ -177,11 +191,7 @@ impl Routing {
     /// A routing task that talks to the speaker and the datapath through these channels.
     /// `restarting`: the router namespace survived a previous run, so its forwarding state is
     /// kept and nothing is advertised until the RIB has converged (graceful restart).
-    pub fn new(
-        speaker: mpsc::Sender<SpeakerCommand>,
-        fib: mpsc::Sender<perouter_fib::reconcile::Command>,
-        restarting: bool,
-    ) -> Self {
+    pub fn new(fib: mpsc::Sender<perouter_fib::reconcile::Command>, restarting: bool) -> Self {
         Routing {
             rib: None,
             plan: None,
@@ -193,9 +203,16 @@ impl Routing {
             forwarding_dirty: false,
             forwarding_released: !restarting,
             started: Instant::now(),
-            speaker,
             fib,
+            outbox_blocked: false,
+            heartbeat: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Bumped at every turn of the task's loop (at least once a second): a value that stops
+    /// moving means the task is wedged.
+    pub fn heartbeat(&self) -> Arc<AtomicU64> {
+        self.heartbeat.clone()
     }
 
     /// Runs until both input channels close.
@@ -206,6 +223,8 @@ impl Routing {
     ) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
+            self.heartbeat.fetch_add(1, Ordering::Relaxed);
+            let blocked = self.outbox_blocked;
             tokio::select! {
                 ev = events.recv() => {
                     let Some(ev) = ev else { return };
@@ -230,6 +249,7 @@ impl Routing {
                         rib.handle_time(Instant::now());
                     }
                 }
+                _ = tokio::time::sleep(OUTBOX_RETRY), if blocked => {}
             }
             self.flush().await;
         }
@@ -237,7 +257,7 @@ impl Routing {
 
     async fn handle_command(&mut self, cmd: RoutingCommand) {
         match cmd {
-            RoutingCommand::Configure { plan, sessions } => self.configure(plan, sessions).await,
+            RoutingCommand::Configure { plan, sessions } => self.configure(plan, sessions),
             RoutingCommand::LocalMac {
                 vni,
                 mac,
@@ -331,7 +351,7 @@ impl Routing {
         }
     }
 
-    async fn configure(&mut self, plan: Arc<NodePlan>, sessions: Vec<PlannedSession>) {
+    fn configure(&mut self, plan: Arc<NodePlan>, sessions: Vec<PlannedSession>) {
         let cfg = Self::rib_config(&plan);
         let rebuild = self.rib.as_ref().is_none_or(|r| r.config() != &cfg);
         if rebuild {
@@ -447,10 +467,11 @@ impl Routing {
             self.stale.clear();
             for (peer, family) in refresh {
                 let request = RouteRefresh::new(family, RouteRefreshSubtype::Normal);
-                let _ = self
-                    .speaker
-                    .send(SpeakerCommand::RouteRefresh { peer, request })
-                    .await;
+                if let Some(p) = self.peers.get(&peer) {
+                    if p.outbox.try_send(Outbound::RouteRefresh(request)).is_err() {
+                        warn!(%peer, "ROUTE-REFRESH not sent: the session's outbox is full or gone");
+                    }
+                }
             }
         }
     }
@@ -466,6 +487,7 @@ impl Routing {
                 remote,
                 local,
                 params,
+                outbox,
             } => {
                 let role = self
                     .roles
@@ -497,6 +519,7 @@ impl Routing {
                                 link_local,
                                 remote,
                                 role,
+                                outbox,
                             },
                         );
                     }
@@ -597,18 +620,33 @@ impl Routing {
         // Until the RIB has converged, nothing is advertised either: an early End-of-RIB with a
         // partial table would make graceful-restart helpers purge routes we are about to re-learn
         // (RFC 4724 §4.1: the restarting speaker defers its updates until its peers' End-of-RIBs).
-        let mut sends = Vec::new();
-        let peers = if self.forwarding_released {
-            self.peers.iter().collect::<Vec<_>>()
-        } else {
-            Vec::new()
-        };
-        for (id, p) in peers {
-            while let Some(batch) = rib.poll_adj_out(p.rib, 4096) {
-                match ribwire::adj_out_updates(&batch, &p.tx, p.link_local) {
-                    Ok(updates) if !updates.is_empty() => sends.push((*id, updates)),
-                    Ok(_) => {}
-                    Err(e) => warn!(peer = %id, error = %e, "cannot encode routes for the peer"),
+        // Each peer gets what fits in its outbox; the rest stays in its Adj-RIB-Out.
+        self.outbox_blocked = false;
+        if self.forwarding_released {
+            for (id, p) in &self.peers {
+                if p.outbox.is_closed() {
+                    continue;
+                }
+                while p.outbox.has_room() {
+                    let Some(batch) = rib.poll_adj_out(p.rib, 4096) else {
+                        break;
+                    };
+                    match ribwire::adj_out_updates(&batch, &p.tx, p.link_local) {
+                        Ok(updates) if !updates.is_empty() => {
+                            // Room was checked and only this task sends: Full cannot happen;
+                            // Closed means the session just went down (its PeerDown follows).
+                            if p.outbox.try_send(Outbound::Updates(updates)).is_err() {
+                                break;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            warn!(peer = %id, error = %e, "cannot encode routes for the peer")
+                        }
+                    }
+                }
+                if !p.outbox.has_room() {
+                    self.outbox_blocked = true;
                 }
             }
         }
@@ -617,16 +655,6 @@ impl Routing {
         rib.shrink();
         if rib.take_shrunk() {
             release_freed_memory();
-        }
-        for (peer, updates) in sends {
-            if self
-                .speaker
-                .send(SpeakerCommand::Send { peer, updates })
-                .await
-                .is_err()
-            {
-                return;
-            }
         }
         if self.forwarding_dirty && self.forwarding_released {
             self.forwarding_dirty = false;

@@ -40,6 +40,48 @@ impl std::fmt::Display for SessionRole {
     }
 }
 
+/// Node-wide session limits, set by `perouter run` flags (perouter extensions: OpenPERouter's
+/// API has no field for them). Applied to every planned neighbour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// Most prefixes accepted from one neighbour; beyond it the session is closed with Cease /
+    /// Maximum Number of Prefixes Reached (RFC 4486) and held down for `max_prefix_restart`
+    /// seconds. `None`: no limit.
+    pub max_prefix: Option<u32>,
+    /// Seconds a neighbour stays down after exceeding `max_prefix`.
+    pub max_prefix_restart: u16,
+    /// RFC 9687 SendHoldTimer in seconds (`None`: max(8 min, 2 × hold time); 0: off).
+    pub send_hold_time: Option<u32>,
+    /// Most sessions accepted at once from one listen range (FRR's `bgp listen limit`).
+    pub listen_limit: usize,
+}
+
+/// FRR's default `bgp listen limit`, which upstream's configuration inherits.
+pub const DEFAULT_LISTEN_LIMIT: usize = 100;
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            max_prefix: None,
+            max_prefix_restart: 60,
+            send_hold_time: None,
+            listen_limit: DEFAULT_LISTEN_LIMIT,
+        }
+    }
+}
+
+impl SessionLimits {
+    /// Sets the limits on one neighbour.
+    pub fn apply(&self, n: &mut NeighborConfig) {
+        n.peer.max_prefix = self.max_prefix;
+        n.peer.max_prefix_restart = self.max_prefix_restart;
+        n.peer.send_hold_time = self.send_hold_time;
+        if matches!(n.target, NeighborTarget::ListenRange(_)) {
+            n.limit = Some(self.listen_limit);
+        }
+    }
+}
+
 /// One session the node should run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedSession {
@@ -147,7 +189,9 @@ pub fn planned_sessions(plan: &NodePlan) -> Vec<PlannedSession> {
         let (target, limit) = match &i.target {
             model::NeighborTarget::Address(a) => (NeighborTarget::Address(*a), None),
             model::NeighborTarget::Interface(s) => (NeighborTarget::Interface(s.clone()), None),
-            model::NeighborTarget::ListenRange(r) => (NeighborTarget::ListenRange(*r), Some(100)),
+            model::NeighborTarget::ListenRange(r) => {
+                (NeighborTarget::ListenRange(*r), Some(DEFAULT_LISTEN_LIMIT))
+            }
         };
         if matches!(target, NeighborTarget::ListenRange(_)) {
             peer.passive = true;

@@ -67,11 +67,17 @@ pub enum TimerKind {
     Hold,
     /// KeepaliveTimer: time to send a KEEPALIVE.
     Keepalive,
+    /// SendHoldTimer (RFC 9687): the peer has not read what we queued for
+    /// it for this long; it is closed when the timer expires.
+    SendHold,
 }
 
 /// The large hold time used while waiting for the peer's OPEN (§8.2.2: "a
 /// large value", 4 minutes suggested).
 pub const OPEN_HOLD_TIME: Duration = Duration::from_secs(240);
+
+/// RFC 9687 §4: the SendHoldTimer is at least 8 minutes unless configured.
+pub const DEFAULT_SEND_HOLD_TIME: Duration = Duration::from_secs(480);
 
 /// Why a session went down (or a connection was given up).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +165,12 @@ pub struct Fsm {
     transmits: VecDeque<Message>,
     events: VecDeque<Event>,
     established_at: Option<Instant>,
+    /// RFC 9687 SendHoldTimer deadline: armed while the driver reports bytes
+    /// queued for the peer that made no progress.
+    send_hold: Option<Instant>,
+    /// No connection is accepted or opened before this instant (a peer
+    /// closed for exceeding its prefix limit, RFC 4486).
+    hold_down_until: Option<Instant>,
     /// RFC 4724 restarting role: set the R bit until a session has been
     /// re-established after our restart.
     restarting: bool,
@@ -192,6 +204,8 @@ impl Fsm {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             established_at: None,
+            send_hold: None,
+            hold_down_until: None,
         }
     }
 
@@ -236,7 +250,14 @@ impl Fsm {
             TimerKind::ConnectRetry => self.connect_retry,
             TimerKind::Hold => self.hold,
             TimerKind::Keepalive => self.keepalive,
+            TimerKind::SendHold => self.send_hold,
         }
+    }
+
+    /// Whether a connection (accepted or opened) may be used now: not during
+    /// the hold-down after a [`Fsm::handle_cease_hold_down`].
+    pub fn accepts_connections(&self, now: Instant) -> bool {
+        self.hold_down_until.is_none_or(|t| now >= t)
     }
 
     // ---------------------------------------------------------------- inputs
@@ -245,6 +266,13 @@ impl Fsm {
     /// or wait for the peer if passive.
     pub fn handle_start(&mut self, now: Instant) {
         self.admin_up = true;
+        if let Some(until) = self.hold_down_until.filter(|t| now < *t) {
+            // Still held down: start when the hold-down ends.
+            if self.state == State::Idle {
+                self.connect_retry = Some(until);
+            }
+            return;
+        }
         if self.state == State::Idle {
             self.backoff.reset();
             self.begin_connecting(now);
@@ -287,10 +315,59 @@ impl Fsm {
         self.close_with(now, notification);
     }
 
+    /// Like [`Fsm::handle_cease`], then stays down for `hold_down`: no
+    /// connection is opened or accepted before it has passed (the restart
+    /// interval after Cease / Maximum Number of Prefixes Reached, RFC 4486).
+    pub fn handle_cease_hold_down(
+        &mut self,
+        now: Instant,
+        notification: Notification,
+        hold_down: Duration,
+    ) {
+        self.close_with(now, notification);
+        let until = now + hold_down;
+        self.hold_down_until = Some(until);
+        if self.admin_up {
+            self.connect_retry = Some(until);
+        }
+    }
+
+    /// The driver's report on the send queue (RFC 9687): `stalled_since` is
+    /// when the bytes queued for the peer last made progress while some are
+    /// still pending, or `None` when nothing is pending. While it is `Some`,
+    /// the SendHoldTimer runs from that instant; it expires after
+    /// [`Fsm::send_hold_time`] and closes the session with Send Hold Timer
+    /// Expired. Only what the peer's TCP window holds back counts: the
+    /// NOTIFICATION is sent best effort, as RFC 9687 §4 says.
+    pub fn handle_send_backlog(&mut self, stalled_since: Option<Instant>) {
+        let live = matches!(
+            self.state,
+            State::OpenSent | State::OpenConfirm | State::Established
+        );
+        self.send_hold = match (stalled_since, self.send_hold_time()) {
+            (Some(t), Some(d)) if live => Some(t + d),
+            _ => None,
+        };
+    }
+
+    /// The SendHoldTimer's duration: the configured one, or RFC 9687 §4's
+    /// suggestion, the larger of 8 minutes and twice the hold time; `None`
+    /// when configured to 0 (disabled).
+    pub fn send_hold_time(&self) -> Option<Duration> {
+        match self.cfg.peer.send_hold_time {
+            Some(0) => None,
+            Some(s) => Some(Duration::from_secs(u64::from(s))),
+            None => Some(DEFAULT_SEND_HOLD_TIME.max(self.hold_time * 2)),
+        }
+    }
+
     /// Our outgoing connection completed, or an incoming one was accepted
     /// (events 16/17): send OPEN, go to OpenSent.
     pub fn handle_connected(&mut self, now: Instant) {
         match self.state {
+            State::Idle | State::Connect | State::Active if !self.accepts_connections(now) => {
+                self.events.push_back(Event::Disconnect);
+            }
             State::Idle if !self.admin_up => {
                 // Refuse: the driver closes it.
                 self.events.push_back(Event::Disconnect);
@@ -423,6 +500,19 @@ impl Fsm {
 
     /// Processes every timer whose deadline is at or before `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.send_hold.is_some_and(|t| t <= now) {
+            self.send_hold = None;
+            if matches!(
+                self.state,
+                State::OpenSent | State::OpenConfirm | State::Established
+            ) {
+                warn!(state = ?self.state, "send hold timer expired: the peer does not read (RFC 9687)");
+                self.close_with(
+                    now,
+                    Notification::new(ErrorCode::SendHoldTimerExpired, Bytes::new()),
+                );
+            }
+        }
         if self.hold.is_some_and(|t| t <= now) {
             self.hold = None;
             if matches!(
@@ -507,10 +597,15 @@ impl Fsm {
 
     /// The earliest armed deadline: call [`Fsm::handle_timeout`] then.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.connect_retry, self.hold, self.keepalive]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.connect_retry,
+            self.hold,
+            self.keepalive,
+            self.send_hold,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     // -------------------------------------------------------------- internal
@@ -561,6 +656,7 @@ impl Fsm {
 
     fn reset_session(&mut self) {
         self.hold = None;
+        self.send_hold = None;
         self.keepalive = None;
         self.hold_time = OPEN_HOLD_TIME;
         self.keepalive_time = None;

@@ -1,18 +1,32 @@
 //! The I/O halves of one TCP connection: a reader task that cuts the byte
 //! stream into BGP frames (header checks only, RFC 4271 §4.1) and hands them
-//! to the session in batches, and a writer task that writes batches of
-//! encoded messages. Decoding stays with the session, which owns the
-//! negotiated [`crate::wire::WireContext`].
+//! to the session in batches, and a writer task that drains the connection's
+//! [`SendQueue`]. Decoding stays with the session, which owns the negotiated
+//! [`crate::wire::WireContext`].
+//!
+//! The session never waits for the writer: it appends encoded messages to the
+//! send queue (a lock held for a push, never across I/O) and reads the queue's
+//! depth and write progress back. Two lanes keep the session's control traffic
+//! independent of the data path: OPEN, KEEPALIVE and NOTIFICATION go to the
+//! control lane, which the writer serves before the next chunk of UPDATEs, so
+//! a KEEPALIVE is never queued behind megabytes of routes (it can still wait
+//! behind the chunk being written: chunks are kept small). The session stops
+//! taking routes for the peer while the queue holds more than a high-water
+//! mark, so what a peer that stops reading costs is bounded; RFC 9687's
+//! SendHoldTimer (in the FSM) closes it when the queue makes no progress.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tracing::debug;
 
 use crate::fsm::collision::Initiator;
@@ -37,6 +51,104 @@ pub enum ConnEvent {
 /// How many bytes a reader asks the kernel for at once.
 const READ_CHUNK: usize = 256 * 1024;
 
+/// How long a closed connection's writer may take to deliver what is left in
+/// its control lane (the last NOTIFICATION) before it is aborted: a peer that
+/// does not read must not keep a socket and a task alive.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(3);
+
+/// The two lanes of encoded messages waiting for the writer task, with the
+/// counters the session reads without waiting.
+#[derive(Debug, Default)]
+pub struct SendQueue {
+    lanes: Mutex<Lanes>,
+    /// Wakes the writer when something was queued or the queue was closed.
+    wake_writer: Notify,
+    /// Wakes the session each time the writer finished a chunk.
+    progress: Notify,
+    /// Bytes ever queued (both lanes).
+    queued: AtomicU64,
+    /// Bytes ever written to the socket (partial writes count).
+    written: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Lanes {
+    control: VecDeque<Bytes>,
+    data: VecDeque<Bytes>,
+    closed: bool,
+}
+
+impl SendQueue {
+    fn push(&self, b: Bytes, control: bool) {
+        if b.is_empty() {
+            return;
+        }
+        let mut l = self.lanes.lock().expect("send queue lock");
+        if l.closed {
+            return;
+        }
+        self.queued.fetch_add(b.len() as u64, Ordering::Relaxed);
+        if control {
+            l.control.push_back(b);
+        } else {
+            l.data.push_back(b);
+        }
+        drop(l);
+        self.wake_writer.notify_one();
+    }
+
+    /// Bytes queued and not yet written to the socket.
+    pub fn backlog(&self) -> u64 {
+        let written = self.written.load(Ordering::Relaxed);
+        self.queued.load(Ordering::Relaxed).saturating_sub(written)
+    }
+
+    /// Bytes written so far: a change means the peer is reading.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Resolves after the writer finished writing a chunk (or at once if it
+    /// did since the last call).
+    pub async fn progressed(&self) {
+        self.progress.notified().await
+    }
+
+    /// Stops accepting messages and drops the queued UPDATEs; what is in the
+    /// control lane (a NOTIFICATION) is still written, then the socket is shut.
+    fn close(&self) {
+        let mut l = self.lanes.lock().expect("send queue lock");
+        l.closed = true;
+        let dropped: usize = l.data.drain(..).map(|b| b.len()).sum();
+        drop(l);
+        // Dropped bytes will never be written: count them as gone.
+        self.written.fetch_add(dropped as u64, Ordering::Relaxed);
+        self.wake_writer.notify_one();
+    }
+
+    /// The next chunk for the writer, control lane first; `None` once closed
+    /// and the control lane is empty.
+    fn next(&self) -> Next {
+        let mut l = self.lanes.lock().expect("send queue lock");
+        if let Some(b) = l.control.pop_front() {
+            return Next::Chunk(b);
+        }
+        if l.closed {
+            return Next::Done;
+        }
+        match l.data.pop_front() {
+            Some(b) => Next::Chunk(b),
+            None => Next::Empty,
+        }
+    }
+}
+
+enum Next {
+    Chunk(Bytes),
+    Empty,
+    Done,
+}
+
 /// The session's side of a live connection.
 #[derive(Debug)]
 pub struct Conn {
@@ -48,17 +160,34 @@ pub struct Conn {
     pub remote: SocketAddr,
     /// Our address.
     pub local: SocketAddr,
-    /// Encoded messages to the writer task.
-    pub writer: mpsc::Sender<Bytes>,
+    /// Encoded messages waiting for the writer task.
+    pub queue: Arc<SendQueue>,
     /// The largest message the reader accepts: 4096 until the OPEN exchange
     /// negotiates extended messages (RFC 8654), so that an oversized length
     /// is refused from the header alone instead of buffering 64 KiB.
     max_len: Arc<AtomicUsize>,
+    /// A duplicate of the socket, for asking the kernel what it still holds.
+    fd: Option<OwnedFd>,
     reader_task: tokio::task::JoinHandle<()>,
     writer_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Conn {
+    /// Bytes the kernel holds for the peer and the peer has not acknowledged
+    /// (`TIOCOUTQ`): with a closed receive window they stay there, so they
+    /// count as pending for the SendHoldTimer like the queue in user space.
+    pub fn kernel_unacked(&self) -> u64 {
+        let Some(fd) = &self.fd else { return 0 };
+        let mut v: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ writes one c_int through the pointer, which is valid.
+        let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut v) };
+        if r == 0 {
+            u64::try_from(v).unwrap_or(0)
+        } else {
+            0
+        }
+    }
+
     /// Splits `stream` into a reader and a writer task. Frames (up to
     /// 4096 bytes each until [`Conn::set_max_len`] raises the limit) are
     /// sent to `events`.
@@ -71,21 +200,35 @@ impl Conn {
         stream.set_nodelay(true)?;
         let remote = super::socket::unmap(stream.peer_addr()?);
         let local = super::socket::unmap(stream.local_addr()?);
+        let fd = stream.as_fd().try_clone_to_owned().ok();
         let (rd, wr) = stream.into_split();
-        let (wtx, wrx) = mpsc::channel(64);
+        let queue = Arc::new(SendQueue::default());
         let max_len = Arc::new(AtomicUsize::new(MAX_MESSAGE_LEN));
         let reader_task = tokio::spawn(read_loop(id, rd, events, max_len.clone()));
-        let writer_task = Some(tokio::spawn(write_loop(wr, wrx)));
+        let writer_task = Some(tokio::spawn(write_loop(wr, queue.clone())));
         Ok(Conn {
             id,
             initiator,
             remote,
             local,
-            writer: wtx,
+            queue,
             max_len,
+            fd,
             reader_task,
             writer_task,
         })
+    }
+
+    /// Queues OPEN, KEEPALIVE or NOTIFICATION bytes: written before any
+    /// queued UPDATE chunk.
+    pub fn send_control(&self, b: Bytes) {
+        self.queue.push(b, true);
+    }
+
+    /// Queues a chunk of UPDATEs (or ROUTE-REFRESH markers, which must stay
+    /// in order with the UPDATEs, RFC 7313).
+    pub fn send_data(&self, b: Bytes) {
+        self.queue.push(b, false);
     }
 
     /// Sets the largest message length the reader accepts (RFC 4271 §4.1:
@@ -96,18 +239,40 @@ impl Conn {
         self.max_len.store(len, Ordering::Relaxed);
     }
 
-    /// Closes the connection, returning the writer task, which ends once
-    /// what was queued (a NOTIFICATION, typically) is written.
+    /// Closes the connection: queued UPDATEs are dropped, the control lane
+    /// (a last NOTIFICATION) is written within [`CLOSE_GRACE`], then the
+    /// socket is shut. Returns the task that ends when that is done.
     pub fn close(mut self) -> Option<tokio::task::JoinHandle<()>> {
-        self.writer_task.take()
+        self.queue.close();
+        let mut writer = self.writer_task.take()?;
+        Some(tokio::spawn(async move {
+            if tokio::time::timeout(CLOSE_GRACE, &mut writer)
+                .await
+                .is_err()
+            {
+                debug!("peer does not read: closing without the last NOTIFICATION");
+                writer.abort();
+            }
+        }))
     }
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        // The writer ends when its channel closes (after flushing what was
-        // queued); the reader is stopped here.
+        // The reader is stopped here; a writer not handed over by `close`
+        // ends once its queue is empty, or is aborted after the grace time.
+        self.queue.close();
         self.reader_task.abort();
+        if let (Some(mut w), Ok(rt)) = (
+            self.writer_task.take(),
+            tokio::runtime::Handle::try_current(),
+        ) {
+            rt.spawn(async move {
+                if tokio::time::timeout(CLOSE_GRACE, &mut w).await.is_err() {
+                    w.abort();
+                }
+            });
+        }
     }
 }
 
@@ -156,14 +321,27 @@ async fn read_loop(
 /// Spare room kept in the read buffer before reading again.
 const HEADER_RESERVE: usize = 4096;
 
-async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>) {
-    let mut batch = Vec::new();
-    while rx.recv_many(&mut batch, 256).await > 0 {
-        for b in batch.drain(..) {
-            if let Err(e) = wr.write_all(&b).await {
-                debug!(error = %e, "write failed");
-                return;
+async fn write_loop(mut wr: OwnedWriteHalf, q: Arc<SendQueue>) {
+    loop {
+        match q.next() {
+            Next::Chunk(mut b) => {
+                while b.has_remaining() {
+                    match wr.write(&b).await {
+                        Ok(0) => return,
+                        Ok(n) => {
+                            b.advance(n);
+                            q.written.fetch_add(n as u64, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            debug!(error = %e, "write failed");
+                            return;
+                        }
+                    }
+                }
+                q.progress.notify_one();
             }
+            Next::Empty => q.wake_writer.notified().await,
+            Next::Done => break,
         }
     }
     let _ = wr.shutdown().await;

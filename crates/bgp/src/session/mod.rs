@@ -3,7 +3,7 @@
 //! A session task owns the peering's [`Fsm`], its TCP connection(s) and its
 //! counters. It is thin: it turns socket activity, commands and timer
 //! deadlines into `handle_*` calls and carries out what `poll_*` returns
-//! (connect, write, disconnect, report to the speaker's event channel).
+//! (connect, write, disconnect, report to the consumer).
 //!
 //! - Active connect with the connect-retry timer as connect timeout, in the
 //!   configured namespace, with MD5/TTL/GTSM/bind options ([`socket`]).
@@ -11,22 +11,47 @@
 //!   [`SessionCommand::Incoming`]; a second connection during OpenSent or
 //!   OpenConfirm runs its own FSM until the collision is resolved (§6.8).
 //! - Framing by a reader task per connection; decoding here, with the
-//!   negotiated context; writes batched by a writer task.
-//! - UPDATEs received in one read are delivered to the speaker's single
-//!   consumer as one [`SpeakerEvent::Updates`] batch; the bounded channel
-//!   pushes back onto the TCP window when the consumer is slower.
+//!   negotiated context; writes by a writer task draining the connection's
+//!   [`conn::SendQueue`].
+//!
+//! # Never waiting on anyone
+//!
+//! The task's loop body never awaits another task: it only waits in its one
+//! `select!`, so its timers (KEEPALIVE, hold, SendHold) fire whatever the
+//! consumer or the peer do.
+//!
+//! - **Out to the peer.** Encoded messages are appended to the connection's
+//!   send queue without waiting; KEEPALIVE, OPEN and NOTIFICATION take the
+//!   control lane, which the writer serves before the next chunk of UPDATEs.
+//!   Routes come from the consumer through the session's [`Outbox`] (a
+//!   bounded channel handed over in [`SpeakerEvent::PeerUp`]), and the
+//!   session only takes the next batch while less than
+//!   [`SEND_HIGH_WATER`] bytes are queued: a peer that stops reading stops
+//!   the outbox from draining, the consumer sees it full and keeps the
+//!   changes in its Adj-RIB-Out. The session samples the queue's progress
+//!   and tells the FSM when it stalled (RFC 9687 SendHoldTimer).
+//! - **In from the peer.** Events for the consumer are queued in order and
+//!   handed over as the consumer's bounded channel has room; once
+//!   [`MAX_PENDING_UPDATES`] are waiting, the session stops reading the
+//!   connection, so a slow consumer pushes back onto that peer's TCP window,
+//!   never onto the timers (a peer with little to say, like a quiet ToR, is
+//!   still read, so its KEEPALIVEs keep counting).
+//! - **Status.** The session publishes a [`SessionStatus`] on a `watch`
+//!   channel after every step; nobody has to ask (and wait for) it.
+//! - UPDATEs received in one read are delivered as one
+//!   [`SpeakerEvent::Updates`] batch.
 
 pub mod conn;
 pub mod counters;
 pub mod socket;
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::fsm::collision::{self, Initiator};
@@ -52,15 +77,82 @@ pub struct SessionSpec {
     pub socket: SocketOptions,
     /// Seed for timer jitter.
     pub seed: u64,
+    /// The task ends once its first connection is gone (dynamic neighbours:
+    /// a passive session accepted from a listen range frees its slot when
+    /// the connection closes, fails, or times out in OpenSent).
+    pub one_shot: bool,
+}
+
+/// How many bytes may wait in a connection's send queue before the session
+/// stops taking routes from its [`Outbox`].
+pub const SEND_HIGH_WATER: u64 = 256 * 1024;
+
+/// How many received UPDATEs may wait for the consumer before the session
+/// stops reading the connection.
+pub const MAX_PENDING_UPDATES: usize = 1024;
+
+/// How often a session with bytes pending for its peer samples their
+/// progress (and how long without progress before its status says stalled).
+pub const SEND_SAMPLE_PERIOD: Duration = Duration::from_secs(1);
+
+/// How many batches an [`Outbox`] holds.
+pub const OUTBOX_DEPTH: usize = 8;
+
+/// How many encoded UPDATE bytes make one chunk of the send queue (small, so
+/// that a KEEPALIVE waits for at most one chunk).
+const DATA_CHUNK: usize = 64 * 1024;
+
+/// What the consumer sends to an Established peer, in order.
+#[derive(Debug)]
+pub enum Outbound {
+    /// UPDATEs, already packed.
+    Updates(Vec<Update>),
+    /// A ROUTE-REFRESH, or an RFC 7313 BoRR/EoRR marker (kept in order with
+    /// the UPDATEs).
+    RouteRefresh(RouteRefresh),
+}
+
+/// The consumer's handle for sending to one Established session: a bounded
+/// queue that never blocks the sender. It is closed when that session goes
+/// down (a new one comes with the next [`SpeakerEvent::PeerUp`]).
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<Outbound>,
+}
+
+impl Outbox {
+    /// A pair for tests and for the session: the handle and its receiver.
+    pub fn channel(depth: usize) -> (Outbox, mpsc::Receiver<Outbound>) {
+        let (tx, rx) = mpsc::channel(depth);
+        (Outbox { tx }, rx)
+    }
+
+    /// Queues `o` if there is room; gives it back when the queue is full (the
+    /// peer is not draining: try again later) or closed (the session is
+    /// gone: drop it).
+    pub fn try_send(&self, o: Outbound) -> Result<(), mpsc::error::TrySendError<Outbound>> {
+        self.tx.try_send(o)
+    }
+
+    /// Whether another batch fits now.
+    pub fn has_room(&self) -> bool {
+        self.tx.capacity() > 0
+    }
+
+    /// Batches waiting (the queue's depth).
+    pub fn depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// Whether the session behind it is gone.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
 }
 
 /// Commands to a session task.
 #[derive(Debug)]
 pub enum SessionCommand {
-    /// Send these UPDATEs (dropped, with a log, unless Established).
-    Send(Vec<Update>),
-    /// Send a ROUTE-REFRESH (or a BoRR/EoRR marker).
-    RouteRefresh(RouteRefresh),
     /// The listener accepted this connection from the peer.
     Incoming(TcpStream),
     /// Start (or restart after [`SessionCommand::Stop`]).
@@ -70,8 +162,10 @@ pub enum SessionCommand {
     Stop(Option<String>),
     /// Close with this NOTIFICATION and restart after the backoff.
     Reset(Notification),
-    /// Report state and counters.
-    Status(oneshot::Sender<SessionStatus>),
+    /// The link the session ran over went down (FRR's
+    /// fast-external-failover): drop the connection at once as if TCP had
+    /// failed, instead of waiting for the hold timer.
+    LinkDown,
 }
 
 /// A snapshot of a session.
@@ -86,6 +180,41 @@ pub struct SessionStatus {
     pub remote: Option<SocketAddr>,
     /// Local address of the live connection.
     pub local: Option<SocketAddr>,
+    /// Bytes queued for the peer and not yet acknowledged by it (our send
+    /// queue plus the kernel's socket buffer).
+    pub send_queue_bytes: u64,
+    /// Since when (Unix seconds) the send queue has made no progress, while
+    /// it does not drain: the peer is not reading (RFC 9687).
+    pub send_stalled_since: Option<u64>,
+    /// Batches of routes waiting in the session's outbox.
+    pub outbox_depth: usize,
+    /// When this snapshot was taken (to age `uptime` when it is read).
+    #[serde(skip)]
+    pub taken_at: Option<Instant>,
+}
+
+impl SessionStatus {
+    fn initial() -> Self {
+        SessionStatus {
+            state: State::Idle,
+            counters: Counters::default(),
+            remote: None,
+            local: None,
+            send_queue_bytes: 0,
+            send_stalled_since: None,
+            outbox_depth: 0,
+            taken_at: None,
+        }
+    }
+
+    /// The snapshot with `uptime` brought to `now`.
+    pub fn aged(mut self, now: Instant) -> Self {
+        if let (Some(t), Some(u)) = (self.taken_at, self.counters.uptime.as_mut()) {
+            *u += now.saturating_duration_since(t);
+        }
+        self.taken_at = Some(now);
+        self
+    }
 }
 
 fn ser_state<S: serde::Serializer>(st: &State, s: S) -> Result<S::Ok, S::Error> {
@@ -97,6 +226,8 @@ fn ser_state<S: serde::Serializer>(st: &State, s: S) -> Result<S::Ok, S::Error> 
 pub struct SessionHandle {
     /// Command channel.
     pub commands: mpsc::Sender<SessionCommand>,
+    /// The session's latest published state.
+    pub status: watch::Receiver<SessionStatus>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -117,9 +248,14 @@ impl SessionHandle {
 
 /// Spawns a session task that reports to `events`; it starts at once.
 pub fn spawn(spec: SessionSpec, events: mpsc::Sender<SpeakerEvent>) -> SessionHandle {
-    let (tx, rx) = mpsc::channel(1024);
-    let task = tokio::spawn(Session::new(spec, events).run(rx));
-    SessionHandle { commands: tx, task }
+    let (tx, rx) = mpsc::channel(64);
+    let (status_tx, status) = watch::channel(SessionStatus::initial());
+    let task = tokio::spawn(Session::new(spec, events, status_tx).run(rx));
+    SessionHandle {
+        commands: tx,
+        status,
+        task,
+    }
 }
 
 /// One FSM with its connection.
@@ -150,10 +286,49 @@ struct Session {
     gr: GrHelper,
     /// Writers of closed connections still flushing (a last NOTIFICATION).
     closing: Vec<tokio::task::JoinHandle<()>>,
+    /// Events for the consumer not handed over yet, in order.
+    outgoing: VecDeque<SpeakerEvent>,
+    /// Routes to send, while Established.
+    outbox: Option<mpsc::Receiver<Outbound>>,
+    /// Where the status is published.
+    status: watch::Sender<SessionStatus>,
+    /// The send queue's progress as last sampled: (connection, bytes
+    /// acknowledged by the peer, stalled since).
+    send_sample: (ConnId, u64, Option<Instant>),
+    /// Bytes pending for the peer at the last sample (ours and the kernel's).
+    send_pending: u64,
+    /// A connection was attached once (for [`SessionSpec::one_shot`]).
+    had_conn: bool,
+}
+
+/// The current time on tokio's clock (so that tests with a paused clock drive
+/// the FSM's timers too).
+fn clock_now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Waits for the next batch of an optional outbox (forever without one).
+async fn next_outbound(rx: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outbound> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits until the writer of `conn` made progress (forever without one).
+async fn send_progress(q: Option<std::sync::Arc<conn::SendQueue>>) {
+    match q {
+        Some(q) => q.progressed().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Session {
-    fn new(spec: SessionSpec, events: mpsc::Sender<SpeakerEvent>) -> Self {
+    fn new(
+        spec: SessionSpec,
+        events: mpsc::Sender<SpeakerEvent>,
+        status: watch::Sender<SessionStatus>,
+    ) -> Self {
         let (conn_tx, conn_rx) = mpsc::channel(16);
         let (connect_tx, connect_rx) = mpsc::channel(4);
         let fsm = Fsm::new(spec.fsm.clone(), spec.seed);
@@ -179,17 +354,32 @@ impl Session {
             held,
             batch: Vec::new(),
             closing: Vec::new(),
+            outgoing: VecDeque::new(),
+            outbox: None,
+            status,
+            send_sample: (0, 0, None),
+            send_pending: 0,
+            had_conn: false,
         }
     }
 
     async fn run(mut self, mut commands: mpsc::Receiver<SessionCommand>) {
         let peer = self.spec.remote;
         info!(%peer, "session starting");
-        self.main.fsm.handle_start(Instant::now());
+        self.main.fsm.handle_start(clock_now());
         loop {
-            if !self.pump().await {
+            self.pump();
+            if self.spec.one_shot
+                && self.had_conn
+                && self.main.conn.is_none()
+                && self.shadow.is_none()
+            {
+                debug!(%peer, "dynamic neighbor's connection is gone: freeing its slot");
                 break;
             }
+            let now = clock_now();
+            self.sample_send_queue(now);
+            self.publish(now);
             let deadline = [
                 self.main.fsm.poll_timeout(),
                 self.shadow.as_ref().and_then(|s| s.fsm.poll_timeout()),
@@ -204,9 +394,37 @@ impl Session {
                     None => std::future::pending().await,
                 }
             };
+            let queue = self.main.conn.as_ref().map(|c| c.queue.clone());
+            let backlog = queue.as_ref().map_or(0, |q| q.backlog());
+            let take_routes = self.outbox.is_some() && backlog < SEND_HIGH_WATER;
+            // Backpressure: the connection is read (KEEPALIVEs keep the hold
+            // timer honest) until the consumer lags by MAX_PENDING_UPDATES;
+            // then reading stops and the peer's TCP window closes.
+            let read = self.pending_updates() < MAX_PENDING_UPDATES;
+            let events = self.events.clone();
             tokio::select! {
                 biased;
-                ev = self.conn_rx.recv() => {
+                permit = events.reserve_owned(), if !self.outgoing.is_empty() => {
+                    let Ok(permit) = permit else {
+                        debug!("speaker event consumer gone");
+                        self.outgoing.clear();
+                        continue;
+                    };
+                    if let Some(ev) = self.outgoing.pop_front() {
+                        permit.send(ev);
+                    }
+                    self.drain_outgoing();
+                }
+                _ = sleep => {
+                    let now = clock_now();
+                    self.sample_send_queue(now);
+                    self.main.fsm.handle_timeout(now);
+                    if let Some(s) = &mut self.shadow {
+                        s.fsm.handle_timeout(now);
+                    }
+                    self.gr.handle_timeout(now);
+                }
+                ev = self.conn_rx.recv(), if read => {
                     if let Some(ev) = ev {
                         self.handle_conn_event(ev);
                     }
@@ -215,9 +433,9 @@ impl Session {
                     Some(c) => self.handle_command(c),
                     None => {
                         // The speaker dropped us: say goodbye and end.
-                        self.main.fsm.handle_stop(Instant::now(), Some("peer removed"));
+                        self.main.fsm.handle_stop(clock_now(), Some("peer removed"));
                         self.shadow = None;
-                        let _ = self.pump().await;
+                        self.pump();
                         break;
                     }
                 },
@@ -226,14 +444,14 @@ impl Session {
                         self.handle_connect_result(attempt, res);
                     }
                 }
-                _ = sleep => {
-                    let now = Instant::now();
-                    self.main.fsm.handle_timeout(now);
-                    if let Some(s) = &mut self.shadow {
-                        s.fsm.handle_timeout(now);
-                    }
-                    self.gr.handle_timeout(now);
-                }
+                _ = send_progress(queue), if backlog > 0 => {}
+                // While bytes are pending, look again regularly: the peer's
+                // acknowledgements wake nobody.
+                _ = tokio::time::sleep(SEND_SAMPLE_PERIOD), if self.send_pending > 0 => {}
+                o = next_outbound(&mut self.outbox), if take_routes => match o {
+                    Some(o) => self.handle_outbound(o),
+                    None => self.outbox = None,
+                },
             }
         }
         if let Some(c) = self.connecting.take() {
@@ -241,18 +459,101 @@ impl Session {
         }
         // Routes still kept for a restarting peer go with the peering.
         self.gr.handle_removed();
-        self.emit_gr_events().await;
-        // Let the last NOTIFICATION reach the peer before the task ends.
+        self.queue_gr_events();
+        self.sample_send_queue(clock_now());
+        self.publish(clock_now());
+        // What the consumer has not taken yet (the last PeerDown) is handed
+        // over before the task ends: the consumer never waits on a session,
+        // so this wait is short.
+        for ev in self.outgoing.drain(..) {
+            if self.events.send(ev).await.is_err() {
+                break;
+            }
+        }
+        // Let the last NOTIFICATION reach the peer before the task ends (the
+        // writers give up after conn::CLOSE_GRACE).
         for w in self.closing.drain(..) {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), w).await;
+            let _ = w.await;
         }
         info!(%peer, "session ended");
     }
 
-    fn handle_command(&mut self, cmd: SessionCommand) {
-        let now = Instant::now();
-        match cmd {
-            SessionCommand::Send(updates) => {
+    /// UPDATEs read from the peer that the consumer has not taken yet.
+    fn pending_updates(&self) -> usize {
+        self.outgoing
+            .iter()
+            .map(|e| match e {
+                SpeakerEvent::Updates { updates, .. } => updates.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Samples the send queue and tells the FSM since when it has stalled
+    /// (RFC 9687): any byte written since the last sample is progress.
+    ///
+    /// Pending is what our queue holds plus what the kernel holds unacknowledged;
+    /// progress is the peer acknowledging bytes (written minus unacknowledged
+    /// grows), so data parked in a socket buffer behind a closed window does
+    /// not pass for progress.
+    fn sample_send_queue(&mut self, now: Instant) {
+        let (id, pending, delivered) = match &self.main.conn {
+            Some(c) => {
+                let unacked = c.kernel_unacked();
+                (
+                    c.id,
+                    c.queue.backlog() + unacked,
+                    c.queue.written().saturating_sub(unacked),
+                )
+            }
+            None => (0, 0, 0),
+        };
+        self.send_pending = pending;
+        let (last_id, last_delivered, since) = self.send_sample;
+        let since = if pending == 0 {
+            None
+        } else if id != last_id || delivered != last_delivered || since.is_none() {
+            Some(now)
+        } else {
+            since
+        };
+        self.send_sample = (id, delivered, since);
+        self.main.fsm.handle_send_backlog(since);
+    }
+
+    /// Publishes the session's state for the speaker and the API.
+    fn publish(&mut self, now: Instant) {
+        let conn = self.main.conn.as_ref();
+        let stalled = self.send_sample.2.and_then(|t| {
+            let ago = now.saturating_duration_since(t);
+            if ago < SEND_SAMPLE_PERIOD {
+                // Pending, but it moved within the last period: not stalled.
+                return None;
+            }
+            SystemTime::now()
+                .checked_sub(ago)
+                .unwrap_or(SystemTime::UNIX_EPOCH)
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_secs())
+        });
+        let st = SessionStatus {
+            state: self.main.fsm.state(),
+            counters: self.counters.snapshot(now),
+            remote: conn.map(|c| c.remote),
+            local: conn.map(|c| c.local),
+            send_queue_bytes: self.send_pending,
+            send_stalled_since: stalled,
+            outbox_depth: self.outbox.as_ref().map_or(0, |o| o.len()),
+            taken_at: Some(now),
+        };
+        self.status.send_replace(st);
+    }
+
+    fn handle_outbound(&mut self, o: Outbound) {
+        let now = clock_now();
+        match o {
+            Outbound::Updates(updates) => {
                 let n = updates.len();
                 let prefixes: u64 = updates.iter().map(|u| announced_count(u) as u64).sum();
                 match self.main.fsm.send_updates(now, updates) {
@@ -262,11 +563,17 @@ impl Session {
                     }
                 }
             }
-            SessionCommand::RouteRefresh(rr) => {
+            Outbound::RouteRefresh(rr) => {
                 if let Err(e) = self.main.fsm.send_route_refresh(rr) {
                     debug!(peer = %self.spec.remote, error = %e, "ROUTE-REFRESH not sent");
                 }
             }
+        }
+    }
+
+    fn handle_command(&mut self, cmd: SessionCommand) {
+        let now = clock_now();
+        match cmd {
             SessionCommand::Incoming(stream) => self.handle_incoming(stream, now),
             SessionCommand::Start => self.main.fsm.handle_start(now),
             SessionCommand::Stop(msg) => {
@@ -276,19 +583,23 @@ impl Session {
                 }
             }
             SessionCommand::Reset(n) => self.main.fsm.handle_cease(now, n),
-            SessionCommand::Status(tx) => {
-                let _ = tx.send(SessionStatus {
-                    state: self.main.fsm.state(),
-                    counters: self.counters.snapshot(now),
-                    remote: self.main.conn.as_ref().map(|c| c.remote),
-                    local: self.main.conn.as_ref().map(|c| c.local),
-                });
+            SessionCommand::LinkDown => {
+                if self.main.conn.is_some() {
+                    info!(peer = %self.spec.remote, "link down: closing the session now");
+                    self.counters.last_error = Some("link down".into());
+                    self.main.conn = None;
+                    self.main.fsm.handle_closed(now);
+                }
+                if let Some(mut s) = self.shadow.take() {
+                    s.fsm.handle_closed(now);
+                }
             }
         }
     }
 
     fn new_conn(&mut self, initiator: Initiator, stream: TcpStream) -> Option<Conn> {
         self.next_conn += 1;
+        self.had_conn = true;
         match Conn::start(self.next_conn, initiator, stream, self.conn_tx.clone()) {
             Ok(c) => Some(c),
             Err(e) => {
@@ -310,6 +621,10 @@ impl Session {
                         .is_none()
                 {
                     debug!(peer = %self.spec.remote, "refusing connection: administratively down");
+                    return;
+                }
+                if !self.main.fsm.accepts_connections(now) {
+                    debug!(peer = %self.spec.remote, "refusing connection: held down after exceeding the prefix limit");
                     return;
                 }
                 if let Some(c) = self.connecting.take() {
@@ -363,7 +678,7 @@ impl Session {
             return;
         }
         self.connecting = None;
-        let now = Instant::now();
+        let now = clock_now();
         if self.main.fsm.state() != State::Connect {
             return;
         }
@@ -425,7 +740,7 @@ impl Session {
     }
 
     fn handle_conn_event(&mut self, ev: ConnEvent) {
-        let now = Instant::now();
+        let now = clock_now();
         match ev {
             ConnEvent::Frames(id, frames) => {
                 for f in frames {
@@ -463,6 +778,15 @@ impl Session {
                         }
                     }
                     self.check_max_prefix(now);
+                    // Once this connection's FSM has closed it (a NOTIFICATION
+                    // sent or received), the rest of the batch is void: its
+                    // negotiated context is gone.
+                    if self
+                        .slot_for(id)
+                        .is_none_or(|s| s.fsm.state() == State::Idle)
+                    {
+                        return;
+                    }
                 }
             }
             ConnEvent::BadFrame(id, e) => {
@@ -523,17 +847,17 @@ impl Session {
                 ErrorCode::Cease(CeaseSubcode::MaximumPrefixesReached),
                 data.freeze(),
             );
-            self.main.fsm.handle_cease(now, n);
+            let restart = Duration::from_secs(u64::from(self.spec.fsm.peer.max_prefix_restart));
+            self.main.fsm.handle_cease_hold_down(now, n, restart);
         }
     }
 
-    /// Carries out what the FSMs ask for. Returns false when the task should end.
-    async fn pump(&mut self) -> bool {
+    /// Carries out what the FSMs ask for, without waiting.
+    fn pump(&mut self) {
         // Collision: once the peer's identifier is known, keep one connection.
         self.resolve_collision();
-        self.pump_main().await;
-        self.pump_shadow().await;
-        true
+        self.pump_main();
+        self.pump_shadow();
     }
 
     fn resolve_collision(&mut self) {
@@ -556,7 +880,7 @@ impl Session {
             self.adopt_shadow(s);
             return;
         };
-        let now = Instant::now();
+        let now = clock_now();
         let n = Notification::new(
             ErrorCode::Cease(CeaseSubcode::ConnectionCollisionResolution),
             Bytes::new(),
@@ -576,11 +900,14 @@ impl Session {
                 if let (Some(c), Message::Notification(_)) = (&old_conn, &m) {
                     let mut b = BytesMut::new();
                     if m.emit(&crate::wire::WireContext::default(), &mut b).is_ok() {
-                        let _ = c.writer.try_send(b.freeze());
+                        c.send_control(b.freeze());
                     }
                 }
             }
             while self.main.fsm.poll_event().is_some() {}
+            if let Some(w) = old_conn.and_then(Conn::close) {
+                self.closing.push(w);
+            }
             let s = self.shadow.take().expect("checked above");
             self.adopt_shadow(s);
         }
@@ -594,10 +921,10 @@ impl Session {
         self.connect_attempt += 1;
     }
 
-    async fn pump_main(&mut self) {
-        let now = Instant::now();
+    fn pump_main(&mut self) {
+        let now = clock_now();
         // Transmits first: a NOTIFICATION must go out before the close.
-        self.flush_transmits(true).await;
+        self.flush_transmits();
         while let Some(ev) = self.main.fsm.poll_event() {
             match ev {
                 Event::Connect => self.start_connect(),
@@ -612,13 +939,12 @@ impl Session {
                 }
                 Event::Up(params) => {
                     self.counters.up(now);
+                    let (outbox, rx) = Outbox::channel(OUTBOX_DEPTH);
+                    self.outbox = Some(rx);
                     info!(peer = %self.spec.remote, peer_as = params.peer_as, peer_id = %params.peer_id,
                         hold = params.hold_time, families = %crate::wire::display_list(&params.families), "session Established");
                     self.up_params = Some((*params).clone());
                     self.gr.handle_session_up(now, &params);
-                    if let Some(h) = &mut self.held {
-                        h.clear();
-                    }
                     let (remote, local) = match &self.main.conn {
                         Some(c) => (c.remote, c.local),
                         None => (self.spec.remote, self.spec.remote),
@@ -628,19 +954,30 @@ impl Session {
                         remote,
                         local,
                         params,
-                    })
-                    .await;
+                        outbox,
+                    });
                 }
                 Event::Down {
                     reason,
                     established,
                 } => {
                     self.counters.down(established);
+                    // Routes still queued for the peer are void: the consumer
+                    // sends the table again on the next PeerUp.
+                    self.outbox = None;
+                    // The next session starts counting from zero (cleared here,
+                    // not at Up: UPDATEs read in the same batch as the
+                    // KEEPALIVE that brought the session up are counted
+                    // before the Up event is pumped).
+                    if let Some(h) = &mut self.held {
+                        h.clear();
+                    }
+                    self.counters.prefixes_current = self.held.as_ref().map(|h| h.len() as u64);
                     if let DownReason::NotificationSent(n) = &reason {
                         self.counters.notification_sent(n);
                     }
                     if established {
-                        self.flush_batch().await;
+                        self.flush_batch();
                         // RFC 4724 §4.2: only the loss of the TCP session
                         // (no NOTIFICATION either way) keeps the routes.
                         let notification = !matches!(reason, DownReason::ConnectionClosed);
@@ -653,43 +990,40 @@ impl Session {
                             peer: self.spec.peer,
                             reason,
                             graceful,
-                        })
-                        .await;
-                        self.emit_gr_events().await;
+                        });
+                        self.queue_gr_events();
                     } else {
                         debug!(peer = %self.spec.remote, %reason, "connection closed before Established");
                     }
                 }
                 Event::Update(u) => {
                     if let Some(family) = u.is_end_of_rib() {
-                        self.flush_batch().await;
+                        self.flush_batch();
                         self.emit(SpeakerEvent::EndOfRib {
                             peer: self.spec.peer,
                             family,
-                        })
-                        .await;
+                        });
                         self.gr.handle_end_of_rib(family);
                     } else {
                         self.batch.push(u);
                     }
                 }
                 Event::RouteRefresh(rr) => {
-                    self.flush_batch().await;
+                    self.flush_batch();
                     self.emit(SpeakerEvent::RouteRefresh {
                         peer: self.spec.peer,
                         request: rr,
-                    })
-                    .await;
+                    });
                 }
             }
         }
-        self.flush_batch().await;
-        self.emit_gr_events().await;
+        self.flush_batch();
+        self.queue_gr_events();
         // Transmits queued by events (none today) and after state changes.
-        self.flush_transmits(true).await;
+        self.flush_transmits();
     }
 
-    async fn pump_shadow(&mut self) {
+    fn pump_shadow(&mut self) {
         let Some(s) = &mut self.shadow else { return };
         let mut buf = BytesMut::new();
         while let Some(m) = s.fsm.poll_transmit() {
@@ -699,9 +1033,9 @@ impl Session {
             }
         }
         if let Some(c) = &s.conn {
-            if !buf.is_empty() {
-                let _ = c.writer.send(buf.freeze()).await;
-            }
+            // Before the collision is resolved only OPEN, KEEPALIVE and
+            // NOTIFICATION are sent.
+            c.send_control(buf.freeze());
         }
         let mut gone = false;
         while let Some(ev) = s.fsm.poll_event() {
@@ -710,35 +1044,44 @@ impl Session {
             }
         }
         if gone || s.fsm.state() == State::Idle {
-            self.shadow = None;
+            if let Some(w) = self
+                .shadow
+                .take()
+                .and_then(|s| s.conn)
+                .and_then(Conn::close)
+            {
+                self.closing.push(w);
+            }
         }
     }
 
-    async fn flush_transmits(&mut self, _main: bool) {
-        let mut buf = BytesMut::new();
+    /// Encodes what the FSM wants sent into the send queue: UPDATEs and
+    /// ROUTE-REFRESH in chunks on the data lane, the rest on the control lane.
+    fn flush_transmits(&mut self) {
+        let mut data = BytesMut::new();
+        let mut control = BytesMut::new();
         while let Some(m) = self.main.fsm.poll_transmit() {
             self.counters.messages_out.count(&m);
-            if let Err(e) = m.emit(self.main.fsm.tx_context(), &mut buf) {
+            let buf = match m {
+                Message::Update(_) | Message::RouteRefresh(_) => &mut data,
+                _ => &mut control,
+            };
+            if let Err(e) = m.emit(self.main.fsm.tx_context(), buf) {
                 warn!(peer = %self.spec.remote, error = %e, "cannot encode message");
             }
-            if buf.len() >= 1 << 20 {
-                self.write(buf.split().freeze()).await;
+            if data.len() >= DATA_CHUNK {
+                if let Some(c) = &self.main.conn {
+                    c.send_data(data.split().freeze());
+                }
             }
         }
-        if !buf.is_empty() {
-            self.write(buf.freeze()).await;
-        }
-    }
-
-    async fn write(&mut self, b: Bytes) {
         if let Some(c) = &self.main.conn {
-            if c.writer.send(b).await.is_err() {
-                debug!(peer = %self.spec.remote, "writer gone");
-            }
+            c.send_control(control.freeze());
+            c.send_data(data.freeze());
         }
     }
 
-    async fn flush_batch(&mut self) {
+    fn flush_batch(&mut self) {
         if self.batch.is_empty() {
             return;
         }
@@ -746,25 +1089,40 @@ impl Session {
         self.emit(SpeakerEvent::Updates {
             peer: self.spec.peer,
             updates,
-        })
-        .await;
+        });
     }
 
-    /// Reports the GR helper's purges (RFC 4724 §4.2) to the consumer.
-    async fn emit_gr_events(&mut self) {
+    /// Queues the GR helper's purges (RFC 4724 §4.2) for the consumer.
+    fn queue_gr_events(&mut self) {
         while let Some(GrEvent::Expired(family)) = self.gr.poll_event() {
             info!(peer = %self.spec.remote, %family, "stale routes to be purged");
             self.emit(SpeakerEvent::StaleExpired {
                 peer: self.spec.peer,
                 family,
-            })
-            .await;
+            });
         }
     }
 
-    async fn emit(&mut self, ev: SpeakerEvent) {
-        if self.events.send(ev).await.is_err() {
-            debug!("speaker event consumer gone");
+    /// Queues `ev` for the consumer, in order, and hands over what fits now.
+    fn emit(&mut self, ev: SpeakerEvent) {
+        self.outgoing.push_back(ev);
+        self.drain_outgoing();
+    }
+
+    fn drain_outgoing(&mut self) {
+        while let Some(ev) = self.outgoing.pop_front() {
+            match self.events.try_send(ev) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(ev)) => {
+                    self.outgoing.push_front(ev);
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    debug!("speaker event consumer gone");
+                    self.outgoing.clear();
+                    return;
+                }
+            }
         }
     }
 }

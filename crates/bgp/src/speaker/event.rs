@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::config::{NeighborConfig, NeighborTarget};
 use crate::fsm::{DownReason, SessionParams};
-use crate::session::SessionStatus;
+use crate::session::{Outbox, SessionStatus};
 use crate::wire::{AfiSafi, RouteRefresh, Update};
 
 /// A peering's id, stable for the life of the neighbour (a dynamic neighbour
@@ -34,6 +34,8 @@ pub enum SpeakerEvent {
         local: SocketAddr,
         /// What was negotiated.
         params: Box<SessionParams>,
+        /// Where routes for this session go (closed when it goes down).
+        outbox: Outbox,
     },
     /// A session left Established.
     PeerDown {
@@ -86,23 +88,10 @@ pub enum SpeakerEvent {
     },
 }
 
-/// What the RIB (or the agent) asks of the speaker.
+/// What the agent asks of the speaker. Routes (and ROUTE-REFRESH) do not
+/// pass through the speaker: they go to each session's [`Outbox`].
 #[derive(Debug)]
 pub enum SpeakerCommand {
-    /// Send UPDATEs to a peer (dropped unless Established).
-    Send {
-        /// To which peering.
-        peer: PeerId,
-        /// The UPDATEs, already packed.
-        updates: Vec<Update>,
-    },
-    /// Send a ROUTE-REFRESH / BoRR / EoRR to a peer.
-    RouteRefresh {
-        /// To which peering.
-        peer: PeerId,
-        /// The message.
-        request: RouteRefresh,
-    },
     /// Add a neighbour (or replace one with the same target, resetting it
     /// only if its configuration changed).
     AddNeighbor(NeighborConfig),
@@ -118,7 +107,17 @@ pub enum SpeakerCommand {
         /// Shutdown communication.
         message: Option<String>,
     },
-    /// Snapshot every session.
+    /// The link named here went down: every session whose connection runs
+    /// over it (its socket is bound to it, or its local address is one of
+    /// `addresses`) is closed at once (FRR's fast-external-failover).
+    LinkDown {
+        /// The interface.
+        interface: String,
+        /// The addresses the interface had.
+        addresses: Vec<std::net::IpAddr>,
+    },
+    /// Snapshot every session (answered from the published statuses,
+    /// without asking any session).
     Status(tokio::sync::oneshot::Sender<Vec<PeerStatus>>),
     /// Stop every session (admin shutdown with `message`) and end.
     Shutdown(Option<String>),

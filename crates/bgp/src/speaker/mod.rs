@@ -10,24 +10,80 @@
 //! that interface) or by listen range (dynamic neighbours, with a limit).
 //! Neighbours can be added, changed and removed at runtime; others are not
 //! disturbed.
+//!
+//! The speaker task never waits on a session: commands reach sessions with
+//! `try_send` (a session's loop never blocks, so its queue only fills if it
+//! is wedged, and then the command is dropped with a log), and status comes
+//! from what each session publishes ([`StatusBoard`]), read without asking
+//! anyone. A listen-range session is one-shot: it ends with its connection,
+//! which frees its slot under the range's limit.
 
 pub mod event;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use ipnet::IpNet;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, info, warn};
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
 
 use crate::config::{NeighborConfig, NeighborTarget, SpeakerConfig};
 use crate::fsm::FsmConfig;
 use crate::session::socket::{self, NetnsTarget, SocketOptions};
-use crate::session::{self, SessionCommand, SessionHandle, SessionSpec};
+use crate::session::{self, SessionCommand, SessionHandle, SessionSpec, SessionStatus};
 pub use event::{PeerId, PeerStatus, SpeakerCommand, SpeakerEvent};
+
+/// Every session's published status, shared by the speaker and whoever
+/// shows it: reading it never waits on a session or on the speaker task.
+#[derive(Debug, Clone, Default)]
+pub struct StatusBoard {
+    inner: Arc<Mutex<BTreeMap<PeerId, BoardEntry>>>,
+}
+
+#[derive(Debug)]
+struct BoardEntry {
+    target: NeighborTarget,
+    remote: SocketAddr,
+    status: watch::Receiver<SessionStatus>,
+}
+
+impl StatusBoard {
+    /// A snapshot of every session, by peer id.
+    pub fn snapshot(&self) -> Vec<PeerStatus> {
+        let now = tokio::time::Instant::now().into_std();
+        let board = self.inner.lock().expect("status board lock");
+        board
+            .iter()
+            .map(|(peer, e)| PeerStatus {
+                peer: *peer,
+                target: e.target.clone(),
+                remote: e.remote,
+                session: e.status.borrow().clone().aged(now),
+            })
+            .collect()
+    }
+
+    fn insert(&self, peer: PeerId, target: NeighborTarget, remote: SocketAddr, h: &SessionHandle) {
+        let e = BoardEntry {
+            target,
+            remote,
+            status: h.status.clone(),
+        };
+        self.inner
+            .lock()
+            .expect("status board lock")
+            .insert(peer, e);
+    }
+
+    fn remove(&self, peer: PeerId) {
+        self.inner.lock().expect("status board lock").remove(&peer);
+    }
+}
 
 /// A handle on the speaker task.
 #[derive(Debug)]
@@ -36,22 +92,18 @@ pub struct SpeakerHandle {
     pub commands: mpsc::Sender<SpeakerCommand>,
     /// The addresses actually listened on (port 0 resolved).
     pub listening: Vec<SocketAddr>,
+    /// Every session's published status.
+    pub board: StatusBoard,
+    /// Bumped by the speaker task at every turn of its loop (at least once a
+    /// second): a value that stops moving means the task is wedged.
+    pub heartbeat: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl SpeakerHandle {
-    /// Asks for a snapshot of every session.
+    /// A snapshot of every session, from what they published.
     pub async fn status(&self) -> Vec<PeerStatus> {
-        let (tx, rx) = oneshot::channel();
-        if self
-            .commands
-            .send(SpeakerCommand::Status(tx))
-            .await
-            .is_err()
-        {
-            return Vec::new();
-        }
-        rx.await.unwrap_or_default()
+        self.board.snapshot()
     }
 
     /// Stops every session with an admin shutdown `message` and waits.
@@ -75,6 +127,8 @@ struct Speaker {
     events: mpsc::Sender<SpeakerEvent>,
     /// Listening sockets (dups of the fds), for installing MD5 keys.
     listen_fds: Vec<(SocketAddr, socket2::Socket)>,
+    board: StatusBoard,
+    heartbeat: Arc<AtomicU64>,
 }
 
 /// Starts the speaker: binds the listeners, starts a session per configured
@@ -107,12 +161,16 @@ pub async fn start(
         listen_fds.push((bound, dup));
         tokio::spawn(accept_loop(listener, acc_tx.clone()));
     }
+    let board = StatusBoard::default();
+    let heartbeat = Arc::new(AtomicU64::new(0));
     let mut sp = Speaker {
         cfg,
         neighbors: HashMap::new(),
         next_id: 0,
         events,
         listen_fds,
+        board: board.clone(),
+        heartbeat: heartbeat.clone(),
     };
     for n in neighbors {
         sp.add_neighbor(n);
@@ -121,6 +179,8 @@ pub async fn start(
     Ok(SpeakerHandle {
         commands: cmd_tx,
         listening,
+        board,
+        heartbeat,
         task,
     })
 }
@@ -158,45 +218,75 @@ impl Speaker {
         mut commands: mpsc::Receiver<SpeakerCommand>,
         mut accepted: mpsc::Receiver<(TcpStream, SocketAddr)>,
     ) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            self.heartbeat.fetch_add(1, Ordering::Relaxed);
             tokio::select! {
                 cmd = commands.recv() => match cmd {
                     None => { self.stop_all(Some("speaker stopped".into())).await; return; }
                     Some(SpeakerCommand::Shutdown(msg)) => { self.stop_all(msg).await; return; }
                     Some(c) => self.handle_command(c).await,
                 },
-                Some((stream, addr)) = accepted.recv() => self.handle_accept(stream, addr).await,
+                Some((stream, addr)) = accepted.recv() => self.handle_accept(stream, addr),
+                _ = tick.tick() => self.reap(),
             }
+        }
+    }
+
+    /// Forgets the sessions that ended (dynamic neighbours whose connection
+    /// is gone): their slot is free and they leave the status board.
+    fn reap(&mut self) {
+        let board = &self.board;
+        for n in self.neighbors.values_mut() {
+            n.sessions.retain(|_, (id, _, h)| {
+                let keep = !h.is_finished();
+                if !keep {
+                    board.remove(*id);
+                }
+                keep
+            });
         }
     }
 
     async fn stop_all(&mut self, msg: Option<String>) {
-        for (_, n) in self.neighbors.drain() {
-            for (_, (_, _, h)) in n.sessions {
-                h.shutdown(msg.clone()).await;
-            }
+        let all: Vec<_> = self
+            .neighbors
+            .drain()
+            .flat_map(|(_, n)| n.sessions.into_values())
+            .collect();
+        // In parallel: each waits for its last NOTIFICATION at most
+        // conn::CLOSE_GRACE.
+        let stops: Vec<_> = all
+            .into_iter()
+            .map(|(id, _, h)| {
+                self.board.remove(id);
+                tokio::spawn(h.shutdown(msg.clone()))
+            })
+            .collect();
+        for s in stops {
+            let _ = s.await;
         }
-    }
-
-    fn find_session(&self, peer: PeerId) -> Option<&SessionHandle> {
-        self.neighbors
-            .values()
-            .flat_map(|n| n.sessions.values())
-            .find(|(id, _, _)| *id == peer)
-            .map(|(_, _, h)| h)
     }
 
     async fn handle_command(&mut self, cmd: SpeakerCommand) {
         match cmd {
-            SpeakerCommand::Send { peer, updates } => match self.find_session(peer) {
-                Some(h) => {
-                    let _ = h.commands.send(SessionCommand::Send(updates)).await;
-                }
-                None => debug!(%peer, "UPDATEs for an unknown peer dropped"),
-            },
-            SpeakerCommand::RouteRefresh { peer, request } => {
-                if let Some(h) = self.find_session(peer) {
-                    let _ = h.commands.send(SessionCommand::RouteRefresh(request)).await;
+            SpeakerCommand::LinkDown {
+                interface,
+                addresses,
+            } => {
+                for n in self.neighbors.values() {
+                    let bound = match &n.cfg.target {
+                        NeighborTarget::Interface(i) => *i == interface,
+                        _ => n.cfg.peer.vrf.as_deref() == Some(interface.as_str()),
+                    };
+                    for (id, _, h) in n.sessions.values() {
+                        let local = h.status.borrow().local.map(|l| l.ip());
+                        if bound || local.is_some_and(|l| addresses.contains(&l)) {
+                            info!(%id, %interface, "link down: closing the session over it");
+                            send_to(h, *id, SessionCommand::LinkDown);
+                        }
+                    }
                 }
             }
             SpeakerCommand::AddNeighbor(n) => {
@@ -217,35 +307,18 @@ impl Speaker {
                 message,
             } => {
                 if let Some(n) = self.neighbors.get(&target) {
-                    for (_, _, h) in n.sessions.values() {
+                    for (id, _, h) in n.sessions.values() {
                         let c = if up {
                             SessionCommand::Start
                         } else {
                             SessionCommand::Stop(message.clone())
                         };
-                        let _ = h.commands.send(c).await;
+                        send_to(h, *id, c);
                     }
                 }
             }
             SpeakerCommand::Status(tx) => {
-                let mut out = Vec::new();
-                for n in self.neighbors.values() {
-                    for (peer, remote, h) in n.sessions.values() {
-                        let (stx, srx) = oneshot::channel();
-                        if h.commands.send(SessionCommand::Status(stx)).await.is_ok() {
-                            if let Ok(session) = srx.await {
-                                out.push(PeerStatus {
-                                    peer: *peer,
-                                    target: n.cfg.target.clone(),
-                                    remote: *remote,
-                                    session,
-                                });
-                            }
-                        }
-                    }
-                }
-                out.sort_by_key(|s| s.peer);
-                let _ = tx.send(out);
+                let _ = tx.send(self.board.snapshot());
             }
             SpeakerCommand::Shutdown(_) => {}
         }
@@ -255,8 +328,16 @@ impl Speaker {
         if let Some(n) = self.neighbors.remove(t) {
             info!(target = %t, why, "removing neighbor");
             self.set_md5(&n.cfg, None);
-            for (_, (_, _, h)) in n.sessions {
-                h.shutdown(Some(why.to_string())).await;
+            let stops: Vec<_> = n
+                .sessions
+                .into_values()
+                .map(|(id, _, h)| {
+                    self.board.remove(id);
+                    tokio::spawn(h.shutdown(Some(why.to_string())))
+                })
+                .collect();
+            for s in stops {
+                let _ = s.await;
             }
         }
     }
@@ -297,7 +378,7 @@ impl Speaker {
         };
         if let NeighborTarget::Address(a) = n.target {
             let remote = SocketAddr::new(a, n.peer.port);
-            let (id, h) = self.spawn_session(&n, remote, false);
+            let (id, h) = self.spawn_session(&n, remote, false, false);
             nb.sessions.insert(a, (id, remote, h));
         }
         self.neighbors.insert(n.target.clone(), nb);
@@ -308,6 +389,7 @@ impl Speaker {
         n: &NeighborConfig,
         remote: SocketAddr,
         passive: bool,
+        one_shot: bool,
     ) -> (PeerId, SessionHandle) {
         self.next_id += 1;
         let id = PeerId(self.next_id);
@@ -347,17 +429,20 @@ impl Speaker {
             },
             socket,
             seed: hasher.finish(),
+            one_shot,
         };
         info!(%id, %remote, "starting session");
-        (id, session::spawn(spec, self.events.clone()))
+        let h = session::spawn(spec, self.events.clone());
+        self.board.insert(id, n.target.clone(), remote, &h);
+        (id, h)
     }
 
-    async fn handle_accept(&mut self, stream: TcpStream, addr: SocketAddr) {
+    fn handle_accept(&mut self, stream: TcpStream, addr: SocketAddr) {
         let ip = addr.ip();
         // 1. A numbered neighbour at that address.
         if let Some(n) = self.neighbors.get(&NeighborTarget::Address(ip)) {
-            if let Some((_, _, h)) = n.sessions.get(&ip) {
-                let _ = h.commands.send(SessionCommand::Incoming(stream)).await;
+            if let Some((id, _, h)) = n.sessions.get(&ip) {
+                send_to(h, *id, SessionCommand::Incoming(stream));
             }
             return;
         }
@@ -371,7 +456,7 @@ impl Speaker {
                     _ => None,
                 });
                 if let Some(t) = target {
-                    self.attach(t, stream, addr, true).await;
+                    self.attach(t, stream, addr, true);
                     return;
                 }
             }
@@ -389,27 +474,21 @@ impl Speaker {
             .max_by_key(|(l, _)| *l)
             .map(|(_, t)| t);
         match target {
-            Some(t) => self.attach(t, stream, addr, true).await,
+            Some(t) => self.attach(t, stream, addr, true),
             None => info!(peer = %addr, "connection from an unconfigured address refused"),
         }
     }
 
     /// Hands `stream` to the session for `addr` under neighbour `t`, creating
     /// it if needed (within the listen range's limit).
-    async fn attach(
-        &mut self,
-        t: NeighborTarget,
-        stream: TcpStream,
-        addr: SocketAddr,
-        passive: bool,
-    ) {
+    fn attach(&mut self, t: NeighborTarget, stream: TcpStream, addr: SocketAddr, passive: bool) {
         let ip = addr.ip();
+        self.reap();
         let Some(n) = self.neighbors.get_mut(&t) else {
             return;
         };
-        n.sessions.retain(|_, (_, _, h)| !h.is_finished());
-        if let Some((_, _, h)) = n.sessions.get(&ip) {
-            let _ = h.commands.send(SessionCommand::Incoming(stream)).await;
+        if let Some((id, _, h)) = n.sessions.get(&ip) {
+            send_to(h, *id, SessionCommand::Incoming(stream));
             return;
         }
         let limit = n.cfg.limit.unwrap_or(usize::MAX);
@@ -427,12 +506,21 @@ impl Speaker {
             (r, _) => r,
         };
         // Listen-range sessions only ever answer; unnumbered ones reconnect.
-        let passive = passive && matches!(t, NeighborTarget::ListenRange(_));
-        let (id, h) = self.spawn_session(&cfg, remote, passive);
+        let dynamic = matches!(t, NeighborTarget::ListenRange(_));
+        let passive = passive && dynamic;
+        let (id, h) = self.spawn_session(&cfg, remote, passive, dynamic);
         info!(%id, peer = %addr, "dynamic neighbor accepted");
-        let _ = h.commands.send(SessionCommand::Incoming(stream)).await;
+        send_to(&h, id, SessionCommand::Incoming(stream));
         if let Some(n) = self.neighbors.get_mut(&t) {
             n.sessions.insert(ip, (id, remote, h));
         }
+    }
+}
+
+/// Hands `cmd` to a session without waiting: a session's loop never blocks,
+/// so a full queue means it is wedged, and the command is dropped.
+fn send_to(h: &SessionHandle, id: PeerId, cmd: SessionCommand) {
+    if let Err(e) = h.commands.try_send(cmd) {
+        warn!(%id, error = %e, "session not taking commands: command dropped");
     }
 }

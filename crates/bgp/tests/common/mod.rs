@@ -132,6 +132,14 @@ impl RawPeer {
         })
     }
 
+    /// Wraps a connected stream.
+    pub fn from_stream(stream: TcpStream) -> RawPeer {
+        RawPeer {
+            stream,
+            buf: BytesMut::new(),
+        }
+    }
+
     pub async fn send(&mut self, bytes: &[u8]) {
         // The speaker may already have closed: a failed write is an answer too.
         let _ = self.stream.write_all(bytes).await;
