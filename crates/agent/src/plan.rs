@@ -524,7 +524,12 @@ pub fn derive_plan(
         })
         .transpose()?;
 
-    let any_vni = !intent.l3vnis.is_empty() || !intent.l2vnis.is_empty();
+    // The families of a fabric session must not depend on how many VNIs exist: a change of
+    // families needs a new OPEN, so adding the first or removing the last VNI would reset the
+    // ToR session. EVPN is negotiated whenever the underlay can carry VXLAN (it has a tunnel
+    // endpoint), as upstream's FRR configuration effectively does; IPv4/IPv6 unicast whenever
+    // the peer or a VTEP is of that family.
+    let evpn_capable = vtep_v4.is_some() || vtep_v6.is_some();
     let pt_v4 = intent
         .passthrough
         .as_ref()
@@ -545,13 +550,13 @@ pub fn derive_plan(
             let families: Vec<AddressFamily> = if n.families.is_empty() {
                 // Upstream's defaults (neighbor.go, addressFamilies).
                 let mut f = Vec::new();
-                if !peer_v6 || any_vni || pt_v4 {
+                if !peer_v6 || vtep_v4.is_some() || pt_v4 {
                     f.push(AddressFamily::Ipv4Unicast);
                 }
-                if peer_v6 || pt_v6 {
+                if peer_v6 || vtep_v6.is_some() || pt_v6 {
                     f.push(AddressFamily::Ipv6Unicast);
                 }
-                if any_vni {
+                if evpn_capable {
                     f.push(AddressFamily::Evpn);
                 }
                 f

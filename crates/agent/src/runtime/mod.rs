@@ -783,6 +783,7 @@ mod tests {
             underlay_failed: false,
             files: Vec::new(),
             generation: 0,
+            ..Default::default()
         }));
         let w = Waiting { applied: rx };
         assert!(w.healthy());

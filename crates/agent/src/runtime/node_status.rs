@@ -396,6 +396,7 @@ mod tests {
             underlay_failed: false,
             files: vec![],
             generation: 0,
+            ..Default::default()
         }
     }
 
