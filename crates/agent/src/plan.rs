@@ -843,6 +843,35 @@ bgppassthrough:
     }
 
     #[test]
+    fn fabric_families_do_not_depend_on_vnis_or_host_sessions() {
+        // Adding the first or removing the last VNI (or a host session) must not change a fabric
+        // session's families: that would need a new OPEN, i.e. reset the ToR session.
+        let full = canonical();
+        let mut bare = full.clone();
+        bare.l3vnis.clear();
+        bare.l2vnis.clear();
+        let mut only_l2 = bare.clone();
+        only_l2.l2vnis = full.l2vnis.clone();
+        only_l2.l2vnis[0].routing_domain = None;
+        let fams = |i: &NodeIntent| -> Vec<Vec<AddressFamily>> {
+            derive_plan(i, 2, "perouter")
+                .unwrap()
+                .neighbors
+                .iter()
+                .map(|n| n.families.clone())
+                .collect()
+        };
+        let want = vec![AddressFamily::Ipv4Unicast, AddressFamily::Evpn];
+        assert_eq!(fams(&full), [want.clone(), want.clone()]);
+        assert_eq!(fams(&bare), [want.clone(), want.clone()]);
+        assert_eq!(fams(&only_l2), [want.clone(), want]);
+        // Without a tunnel endpoint the underlay carries no VXLAN: no EVPN.
+        let mut no_vtep = bare;
+        no_vtep.underlay.as_mut().unwrap().tunnel_v4 = None;
+        assert_eq!(fams(&no_vtep)[0], [AddressFamily::Ipv4Unicast]);
+    }
+
+    #[test]
     fn rd_numbers_are_stable() {
         assert_eq!(rd_numbers(&[100, 200]), [100, 200]);
         assert_eq!(rd_numbers(&[200, 100]), [200, 100]);

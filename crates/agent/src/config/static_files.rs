@@ -15,7 +15,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value as Yaml;
 
-use super::resources::{FailedResource, FailureReason, Resource, ResourceKind, ResourceSet, Source};
+use super::resources::{
+    FailedResource, FailureReason, Resource, ResourceKind, ResourceSet, Source,
+};
 use super::strict::{self, locate, render_path, strip_position, Pos, Seg};
 use super::types::{L2VniSpec, L3PassthroughSpec, L3VniSpec, Named, UnderlaySpec};
 
@@ -184,7 +186,13 @@ fn at(file: &Path, pos: Option<Pos>) -> String {
     }
 }
 
-fn unknown_message(file: &Path, text: &str, base: &[Seg], path: &[Seg], hint: &Option<String>) -> String {
+fn unknown_message(
+    file: &Path,
+    text: &str,
+    base: &[Seg],
+    path: &[Seg],
+    hint: &Option<String>,
+) -> String {
     let mut full = base.to_vec();
     full.extend_from_slice(path);
     let field = match path.last() {
@@ -217,13 +225,9 @@ fn read_item<T: DeserializeOwned + schemars::JsonSchema>(
 ) -> Option<(String, T)> {
     let schema = strict::schema_of::<T>();
     let findings = strict::walk(&mut item, &schema, &schema, &["name"]);
-    for (path, new) in &findings.deprecated {
+    for (path, old, new) in &findings.deprecated {
         let mut full = base.clone();
         full.extend_from_slice(path);
-        let old = match path.last() {
-            Some(Seg::Key(k)) => k.as_str(),
-            _ => "",
-        };
         out.warnings.push(format!(
             "{}: `{old}` is the spelling used before OpenPERouter's 2026-07-30 rename; write `{new}`",
             at(file, locate(text, &full))
@@ -250,7 +254,11 @@ fn read_item<T: DeserializeOwned + schemars::JsonSchema>(
         Err(e) => {
             let mut p = base.clone();
             p.push(Seg::Key("name".into()));
-            fail(out, default_name, format!("{}: {e}", at(file, locate(text, &p))));
+            fail(
+                out,
+                default_name,
+                format!("{}: {e}", at(file, locate(text, &p))),
+            );
             return None;
         }
     };
@@ -281,7 +289,16 @@ fn read_item<T: DeserializeOwned + schemars::JsonSchema>(
         Ok(spec) => Some((name, spec)),
         Err(e) => {
             let message = match strict::probe_item::<T>(text, &base) {
-                Some((pos, msg)) => format!("{}: {msg}", at(file, pos)),
+                Some((pos, msg)) => {
+                    let within = render_path(&base);
+                    let msg = match msg.strip_prefix(&within) {
+                        Some(rest) if rest.starts_with('.') || rest.starts_with(':') => {
+                            format!("spec{rest}")
+                        }
+                        _ => msg,
+                    };
+                    format!("{}: {msg}", at(file, pos))
+                }
                 None => format!("{}: {}", at(file, None), strip_position(&e.to_string())),
             };
             fail(out, name, message);
@@ -319,7 +336,10 @@ pub fn parse_file(file: &Path, text: &str) -> Result<ParsedFile, String> {
     };
     let mut unknown = Vec::new();
     for key in map.keys() {
-        let k = key.as_str().map(str::to_string).unwrap_or_else(|| format!("{key:?}"));
+        let k = key
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{key:?}"));
         if !SECTIONS.contains(&k.as_str()) {
             let hint = strict::closest(&k, SECTIONS)
                 .map(|h| format!(", did you mean `{h}`?"))
@@ -371,9 +391,12 @@ pub fn parse_file(file: &Path, text: &str) -> Result<ParsedFile, String> {
             default,
             &mut out,
         ) {
-            out.resources
-                .underlays
-                .push(Resource::new(ResourceKind::Underlay, name, source.clone(), spec));
+            out.resources.underlays.push(Resource::new(
+                ResourceKind::Underlay,
+                name,
+                source.clone(),
+                spec,
+            ));
         }
     }
     for (i, item) in l3vnis.into_iter().enumerate() {
@@ -387,9 +410,12 @@ pub fn parse_file(file: &Path, text: &str) -> Result<ParsedFile, String> {
             format!("{stem}-l3vni-{i}"),
             &mut out,
         ) {
-            out.resources
-                .l3vnis
-                .push(Resource::new(ResourceKind::L3Vni, name, source.clone(), spec));
+            out.resources.l3vnis.push(Resource::new(
+                ResourceKind::L3Vni,
+                name,
+                source.clone(),
+                spec,
+            ));
         }
     }
     for (i, item) in l2vnis.into_iter().enumerate() {
@@ -403,9 +429,12 @@ pub fn parse_file(file: &Path, text: &str) -> Result<ParsedFile, String> {
             format!("{stem}-l2vni-{i}"),
             &mut out,
         ) {
-            out.resources
-                .l2vnis
-                .push(Resource::new(ResourceKind::L2Vni, name, source.clone(), spec));
+            out.resources.l2vnis.push(Resource::new(
+                ResourceKind::L2Vni,
+                name,
+                source.clone(),
+                spec,
+            ));
         }
     }
     match map.get("bgppassthrough") {
@@ -468,7 +497,10 @@ pub fn parse_node_config(text: &str) -> Result<(NodeConfig, Vec<String>), String
     ) -> Result<(), String> {
         let keys: Vec<Yaml> = map.keys().cloned().collect();
         for key in keys {
-            let k = key.as_str().map(str::to_string).unwrap_or_else(|| format!("{key:?}"));
+            let k = key
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{key:?}"));
             if known.contains(&k.as_str()) {
                 continue;
             }
@@ -491,7 +523,12 @@ pub fn parse_node_config(text: &str) -> Result<(NodeConfig, Vec<String>), String
         }
         Ok(())
     }
-    respell(&mut map, &["nodeIndex", "nodeName", "logLevel"], "", &mut warnings)?;
+    respell(
+        &mut map,
+        &["nodeIndex", "nodeName", "logLevel"],
+        "",
+        &mut warnings,
+    )?;
     match map.get_mut("nodeIndex") {
         Some(Yaml::Number(n)) => {
             let n = n.clone();
@@ -503,7 +540,12 @@ pub fn parse_node_config(text: &str) -> Result<(NodeConfig, Vec<String>), String
             map.insert(Yaml::String("nodeIndex".into()), Yaml::Mapping(m));
         }
         Some(Yaml::Mapping(m)) => {
-            respell(m, &["index", "interfaceName", "cidr"], "nodeIndex.", &mut warnings)?;
+            respell(
+                m,
+                &["index", "interfaceName", "cidr"],
+                "nodeIndex.",
+                &mut warnings,
+            )?;
         }
         _ => {}
     }
@@ -766,12 +808,15 @@ l3vnis:
         let f = &p.failed[0];
         assert_eq!((f.kind, f.name.as_str()), (ResourceKind::L3Vni, "typo"));
         assert!(
-            f.message.contains("/c/openpe_x.yaml:9:5: unknown field `vxlanPrt` in spec, did you mean `vxlanPort`?"),
+            f.message.contains(
+                "/c/openpe_x.yaml:9:5: unknown field `vxlanPrt` in spec, did you mean `vxlanPort`?"
+            ),
             "{}",
             f.message
         );
         assert!(
-            f.message.contains("unknown field `hostAsn` in spec.hostSession, did you mean `hostASN`?"),
+            f.message
+                .contains("unknown field `hostAsn` in spec.hostSession, did you mean `hostASN`?"),
             "{}",
             f.message
         );
@@ -789,7 +834,11 @@ l3vnis:
             "{}",
             p.failed[0].message
         );
-        assert!(p.failed[0].message.contains("vni"), "{}", p.failed[0].message);
+        assert!(
+            p.failed[0].message.contains("vni"),
+            "{}",
+            p.failed[0].message
+        );
     }
 
     #[test]
@@ -799,7 +848,11 @@ l3vnis:
             e,
             "/c/openpe_x.yaml:1:1: unknown top-level field `underlay`, did you mean `underlays`?"
         );
-        let e = parse_file(Path::new("/c/openpe_x.yaml"), "l3vnis:\n  - name: a\n    vni: 1\n  - [").unwrap_err();
+        let e = parse_file(
+            Path::new("/c/openpe_x.yaml"),
+            "l3vnis:\n  - name: a\n    vni: 1\n  - [",
+        )
+        .unwrap_err();
         assert!(e.starts_with("/c/openpe_x.yaml:"), "{e}");
         assert!(e.contains(":4:") || e.contains(":5:"), "{e}");
         let e = parse_file(Path::new("/c/openpe_x.yaml"), "l3vnis: 3\n").unwrap_err();
@@ -819,9 +872,9 @@ l3vnis:
         assert_eq!(hs.local_cidr.ipv4.as_deref(), Some("192.169.10.0/24"));
         assert_eq!(p.warnings.len(), 5, "{:?}", p.warnings);
         assert!(
-            p.warnings.iter().any(|w| w.starts_with(
-                "/c/openpe_old.yaml:4:5: `vxlanport` is the spelling used before"
-            ) && w.ends_with("write `vxlanPort`")),
+            p.warnings.iter().any(|w| w
+                .starts_with("/c/openpe_old.yaml:4:5: `vxlanport` is the spelling used before")
+                && w.ends_with("write `vxlanPort`")),
             "{:?}",
             p.warnings
         );
@@ -829,7 +882,10 @@ l3vnis:
         assert_eq!(n.node_index.index, Some(0));
         assert_eq!(n.node_name, "a");
         assert_eq!(w.len(), 2, "{w:?}");
-        assert!(w.iter().any(|w| w.contains("nodeIndex: {index: 0}")), "{w:?}");
+        assert!(
+            w.iter().any(|w| w.contains("nodeIndex: {index: 0}")),
+            "{w:?}"
+        );
         let e = parse_node_config("nodeIndx: {index: 1}\n").unwrap_err();
         assert!(e.contains("did you mean `nodeIndex`"), "{e}");
     }
@@ -845,7 +901,11 @@ l3vnis:
         let cfg = load_dir(&dir).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(cfg.file_errors.len(), 1);
-        assert!(cfg.file_errors[0].message.contains("larger than 4 MiB"), "{:?}", cfg.file_errors);
+        assert!(
+            cfg.file_errors[0].message.contains("larger than 4 MiB"),
+            "{:?}",
+            cfg.file_errors
+        );
     }
 
     #[test]
@@ -858,7 +918,10 @@ l3vnis:
         let a = load_dir_cached(&dir, &mut cache, Some(far)).unwrap();
         assert_eq!((cache.parses, a.resources.l3vnis.len()), (1, 1));
         let b = load_dir_cached(&dir, &mut cache, Some(far)).unwrap();
-        assert_eq!(cache.parses, 1, "same (mtime, size, inode): not parsed again");
+        assert_eq!(
+            cache.parses, 1,
+            "same (mtime, size, inode): not parsed again"
+        );
         assert_eq!(b.resources, a.resources);
         // A change seen within SETTLE of its mtime is not taken yet: the old version stays.
         std::fs::write(&f, "l3vnis: [ {name: red, vrf: red, vni: ").unwrap();

@@ -16,7 +16,9 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 
@@ -68,8 +70,8 @@ impl fmt::Display for Pos {
 pub struct Findings {
     /// Keys the schema does not know: path of the key (inside the resource), and a suggestion.
     pub unknown: Vec<(Vec<Seg>, Option<String>)>,
-    /// Deprecated spellings that were renamed: path of the old key, and the new spelling.
-    pub deprecated: Vec<(Vec<Seg>, String)>,
+    /// Older spellings that were rewritten: path of the key, the old text and the new one.
+    pub deprecated: Vec<(Vec<Seg>, String, String)>,
 }
 
 /// The JSON schema of `T` (the CRD's, before Kubernetes' structural rewriting), as JSON.
@@ -170,13 +172,24 @@ fn walk_at(
             let Some(props) = properties(schema, root) else {
                 return;
             };
+            // Before `lifecycle`, a bridge said `autoCreate: true|false`.
+            if props.contains_key("lifecycle") && !map.contains_key("lifecycle") {
+                if let Some(Yaml::Bool(b)) = map.get("autoCreate").cloned() {
+                    let new = if b { "Managed" } else { "External" };
+                    out.deprecated.push((
+                        with(path, Seg::Key("autoCreate".into())),
+                        format!("autoCreate: {b}"),
+                        format!("lifecycle: {new}"),
+                    ));
+                    map.remove("autoCreate");
+                    map.insert(Yaml::String("lifecycle".into()), Yaml::String(new.into()));
+                }
+            }
             let keys: Vec<Yaml> = map.keys().cloned().collect();
             for key in keys {
                 let Some(k) = key.as_str().map(str::to_string) else {
-                    out.unknown.push((
-                        with(path, Seg::Key(format!("{key:?}"))),
-                        None,
-                    ));
+                    out.unknown
+                        .push((with(path, Seg::Key(format!("{key:?}"))), None));
                     continue;
                 };
                 if props.contains_key(&k) || extra.contains(&k.as_str()) {
@@ -187,13 +200,20 @@ fn walk_at(
                     .find(|p| p.eq_ignore_ascii_case(&k) && !map.contains_key(p.as_str()));
                 match spelled {
                     Some(new) if k == k.to_ascii_lowercase() => {
-                        out.deprecated.push((with(path, Seg::Key(k.clone())), new.clone()));
+                        out.deprecated.push((
+                            with(path, Seg::Key(k.clone())),
+                            k.clone(),
+                            new.clone(),
+                        ));
                         if let Some(v) = map.remove(&key) {
                             map.insert(Yaml::String(new.clone()), v);
                         }
                     }
                     _ => {
-                        let known = props.keys().map(String::as_str).chain(extra.iter().copied());
+                        let known = props
+                            .keys()
+                            .map(String::as_str)
+                            .chain(extra.iter().copied());
                         out.unknown
                             .push((with(path, Seg::Key(k.clone())), closest(&k, known)));
                     }
@@ -222,6 +242,24 @@ fn walk_at(
             }
         }
         Yaml::Tagged(t) => walk_at(&mut t.value, schema, root, extra, path, out),
+        Yaml::String(v) => {
+            // Older enum spellings (`internal`, `linux-bridge`): same letters, other case/dashes.
+            let norm = |x: &str| x.replace(['-', '_'], "").to_ascii_lowercase();
+            let allowed: Vec<&str> = branches(schema, root)
+                .into_iter()
+                .filter_map(|b| b.get("enum").and_then(Json::as_array))
+                .flatten()
+                .filter_map(Json::as_str)
+                .collect();
+            if allowed.is_empty() || allowed.contains(&v.as_str()) {
+                return;
+            }
+            if let Some(new) = allowed.iter().find(|a| norm(a) == norm(v)) {
+                out.deprecated
+                    .push((path.clone(), v.clone(), (*new).to_string()));
+                *v = (*new).to_string();
+            }
+        }
         _ => {}
     }
 }
@@ -479,7 +517,7 @@ mod tests {
         let schema = schema_of::<L2VniSpec>();
         let f = walk(&mut v, &schema, &schema, &["name"]);
         assert!(f.unknown.is_empty(), "{f:?}");
-        let news: Vec<&str> = f.deprecated.iter().map(|(_, n)| n.as_str()).collect();
+        let news: Vec<&str> = f.deprecated.iter().map(|(_, _, n)| n.as_str()).collect();
         assert_eq!(news, ["vxlanPort", "hostMaster", "linuxBridge"]);
         let spec: L2VniSpec = serde_yaml::from_value(v).unwrap();
         assert_eq!(spec.vxlan_port, Some(4790));
@@ -517,15 +555,20 @@ mod tests {
             &[Seg::Key("l3vnis".into()), Seg::Index(1)],
         )
         .expect("vni is not a number");
-        assert_eq!(pos, Some(Pos { line: 7, column: 10 }), "{msg}");
-        assert!(msg.contains("vni"), "{msg}");
-        assert!(
-            probe_item::<crate::config::types::L3VniSpec>(
-                text,
-                &[Seg::Key("l3vnis".into()), Seg::Index(0)]
-            )
-            .is_none()
+        assert_eq!(
+            pos,
+            Some(Pos {
+                line: 7,
+                column: 10
+            }),
+            "{msg}"
         );
+        assert!(msg.contains("vni"), "{msg}");
+        assert!(probe_item::<crate::config::types::L3VniSpec>(
+            text,
+            &[Seg::Key("l3vnis".into()), Seg::Index(0)]
+        )
+        .is_none());
     }
 
     #[test]

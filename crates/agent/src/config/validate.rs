@@ -1371,6 +1371,7 @@ tunnelEndpoint: {cidrs: ["100.65.0.0/24"]}
             ("{asn: 1, listenRange: 'fe80::/64'}", "link-local"),
             ("{asn: 1, address: 1.2.3.4, port: 20000}", "port 20000 is outside 0..16384"),
             ("{asn: 1, address: 1.2.3.4, password: 'a b'}", "no whitespace"),
+            ("{asn: 1, address: 1.2.3.4, password: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx}", "81 bytes long; TCP-MD5 keys are at most 80 bytes"),
             ("{asn: 1, address: 1.2.3.4, password: a, passwordSecret: s}", "mutually exclusive"),
             ("{asn: 1, address: 1.2.3.4, holdTimeSeconds: 9}", "both set or both unset"),
             ("{asn: 1, address: 1.2.3.4, holdTimeSeconds: 2, keepaliveTimeSeconds: 1}", "must be 0 or 3..65535"),
@@ -1440,6 +1441,11 @@ tunnelEndpoint: {cidrs: ["100.65.0.0/24"]}
         assert!(
             e.message.contains("mixing NetworkDevice and CNIDevice"),
             "{}",
+            e.message
+        );
+        assert!(
+            e.message.contains("CNIDevice is not supported yet"),
+            "never accepted and ignored: {}",
             e.message
         );
         let mut u = underlay();

@@ -123,9 +123,15 @@ fn restore<T: Clone + PartialEq>(list: &mut Vec<Resource<T>>, good: &Resource<T>
 /// Restores the last valid version of the resource `kind`/`name`, if there is one.
 fn restore_kind(set: &mut ResourceSet, good: &ResourceSet, kind: ResourceKind, name: &str) -> bool {
     match kind {
-        ResourceKind::Underlay => find(&good.underlays, name).is_some_and(|g| restore(&mut set.underlays, g)),
-        ResourceKind::L3Vni => find(&good.l3vnis, name).is_some_and(|g| restore(&mut set.l3vnis, g)),
-        ResourceKind::L2Vni => find(&good.l2vnis, name).is_some_and(|g| restore(&mut set.l2vnis, g)),
+        ResourceKind::Underlay => {
+            find(&good.underlays, name).is_some_and(|g| restore(&mut set.underlays, g))
+        }
+        ResourceKind::L3Vni => {
+            find(&good.l3vnis, name).is_some_and(|g| restore(&mut set.l3vnis, g))
+        }
+        ResourceKind::L2Vni => {
+            find(&good.l2vnis, name).is_some_and(|g| restore(&mut set.l2vnis, g))
+        }
         ResourceKind::L3Passthrough => {
             find(&good.passthroughs, name).is_some_and(|g| restore(&mut set.passthroughs, g))
         }
@@ -143,12 +149,33 @@ fn has_kind(set: &ResourceSet, kind: ResourceKind, name: &str) -> bool {
 
 /// Keeps the resources of `set` that are not named in `failed`.
 fn without_failed(set: &ResourceSet, failed: &[FailedResource]) -> ResourceSet {
-    let bad = |kind: ResourceKind, name: &str| failed.iter().any(|f| f.kind == kind && f.name == name);
+    let bad =
+        |kind: ResourceKind, name: &str| failed.iter().any(|f| f.kind == kind && f.name == name);
     ResourceSet {
-        underlays: set.underlays.iter().filter(|r| !bad(r.kind, &r.name)).cloned().collect(),
-        l3vnis: set.l3vnis.iter().filter(|r| !bad(r.kind, &r.name)).cloned().collect(),
-        l2vnis: set.l2vnis.iter().filter(|r| !bad(r.kind, &r.name)).cloned().collect(),
-        passthroughs: set.passthroughs.iter().filter(|r| !bad(r.kind, &r.name)).cloned().collect(),
+        underlays: set
+            .underlays
+            .iter()
+            .filter(|r| !bad(r.kind, &r.name))
+            .cloned()
+            .collect(),
+        l3vnis: set
+            .l3vnis
+            .iter()
+            .filter(|r| !bad(r.kind, &r.name))
+            .cloned()
+            .collect(),
+        l2vnis: set
+            .l2vnis
+            .iter()
+            .filter(|r| !bad(r.kind, &r.name))
+            .cloned()
+            .collect(),
+        passthroughs: set
+            .passthroughs
+            .iter()
+            .filter(|r| !bad(r.kind, &r.name))
+            .cloned()
+            .collect(),
     }
 }
 
@@ -233,7 +260,10 @@ pub fn apply_config(
     // Failures the fallback did not cure stay skipped; cured ones are reported as kept.
     for f in &mut failed_resources {
         let cured = restored.iter().any(|(k, n)| *k == f.kind && *n == f.name)
-            && !v.failed.iter().any(|g| g.kind == f.kind && g.name == f.name);
+            && !v
+                .failed
+                .iter()
+                .any(|g| g.kind == f.kind && g.name == f.name);
         if cured {
             f.message.push_str(KEPT);
         }
@@ -570,7 +600,13 @@ mod tests {
             poll: Duration::from_secs(1),
         };
         let vni_list = |a: &AppliedConfig| -> Vec<u32> {
-            a.plan.as_ref().unwrap().l2vnis.iter().map(|l| l.vni).collect()
+            a.plan
+                .as_ref()
+                .unwrap()
+                .l2vnis
+                .iter()
+                .map(|l| l.vni)
+                .collect()
         };
         let a = src.load(None);
         assert_eq!(vni_list(&a), [100]);
@@ -578,10 +614,15 @@ mod tests {
         // Half-written / syntax error: the file's resources stay, the error says where.
         std::fs::write(&vnis, "l2vnis:\n  - {name: red, vni: 100\n").unwrap();
         let b = src.load(Some(&a));
-        assert!(Arc::ptr_eq(b.plan.as_ref().unwrap(), &plan), "nothing torn down");
+        assert!(
+            Arc::ptr_eq(b.plan.as_ref().unwrap(), &plan),
+            "nothing torn down"
+        );
         assert_eq!(b.file_errors.len(), 1);
         assert!(
-            b.file_errors[0].message.starts_with(&format!("{}:3:", vnis.display())),
+            b.file_errors[0]
+                .message
+                .starts_with(&format!("{}:3:", vnis.display())),
             "{:?}",
             b.file_errors
         );
@@ -595,10 +636,20 @@ mod tests {
         let c = src.load(Some(&b));
         assert!(Arc::ptr_eq(c.plan.as_ref().unwrap(), &plan));
         assert_eq!(c.failed_resources.len(), 1);
-        assert!(c.failed_resources[0].message.ends_with(KEPT), "{:?}", c.failed_resources);
-        assert!(c.failed_resources[0].message.contains("did you mean `vxlanPort`"));
+        assert!(
+            c.failed_resources[0].message.ends_with(KEPT),
+            "{:?}",
+            c.failed_resources
+        );
+        assert!(c.failed_resources[0]
+            .message
+            .contains("did you mean `vxlanPort`"));
         // A validation failure: same; a new resource that never validated is skipped.
-        std::fs::write(&vnis, "l2vnis:\n  - {name: red, vni: 0}\n  - {name: blue, vni: 0}\n").unwrap();
+        std::fs::write(
+            &vnis,
+            "l2vnis:\n  - {name: red, vni: 0}\n  - {name: blue, vni: 0}\n",
+        )
+        .unwrap();
         let d = src.load(Some(&c));
         assert!(Arc::ptr_eq(d.plan.as_ref().unwrap(), &plan));
         let msgs: Vec<(&str, bool)> = d
