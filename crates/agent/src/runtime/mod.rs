@@ -23,6 +23,7 @@ pub mod kernel_events;
 pub mod kubernetes;
 pub mod node_config;
 pub mod node_status;
+pub mod restart;
 pub mod routing;
 pub mod sessions;
 
@@ -414,25 +415,9 @@ async fn sync_neighbors(
 }
 
 /// The smallest MTU of the underlay NICs, read where they are (host namespace before they
-/// are moved, router namespace after).
+/// are moved, router namespace after), over netlink.
 fn underlay_mtu(nics: &[String], router_netns: &str) -> Option<u32> {
-    let read = |ns: Option<&str>, nic: &str| -> Option<u32> {
-        let mut cmd = match ns {
-            Some(ns) => {
-                let mut c = std::process::Command::new("ip");
-                c.args(["-n", ns, "-j", "link", "show", "dev", nic]);
-                c
-            }
-            None => {
-                let mut c = std::process::Command::new("ip");
-                c.args(["-j", "link", "show", "dev", nic]);
-                c
-            }
-        };
-        let out = cmd.stderr(std::process::Stdio::null()).output().ok()?;
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        v.get(0)?.get("mtu")?.as_u64().map(|m| m as u32)
-    };
+    let read = |ns: Option<&str>, nic: &str| perouter_fib::apply::link_mtu(ns, nic).ok().flatten();
     nics.iter()
         .filter_map(|n| read(None, n).or_else(|| read(Some(router_netns), n)))
         .min()
@@ -633,12 +618,15 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     info!(index = plan.index, asn = plan.asn, router_id = %plan.router_id, netns = %plan.router_netns,
         l3vnis = plan.l3vnis.len(), l2vnis = plan.l2vnis.len(), "node plan ready");
 
-    // A surviving router namespace means this is a restart: keep forwarding, and come back
-    // with graceful restart (R bit) while the RIB re-converges.
-    let restarting = perouter_fib::netns::exists(&opts.router_netns);
-    if restarting {
-        info!(netns = %opts.router_netns, "router namespace exists: restarting without touching forwarding");
-    }
+    // A restart (perouter's own marker says it ran this namespace during this boot): keep
+    // forwarding, and come back with graceful restart (R bit) while the RIB re-converges. A
+    // leftover namespace alone is a fresh start that advertises as soon as sessions are up.
+    let (restarting, why) = restart::detect_and_mark(
+        &opts.api_socket,
+        &opts.router_netns,
+        perouter_fib::netns::exists(&opts.router_netns),
+    );
+    info!(netns = %opts.router_netns, restarting, "{why}");
     // Datapath: one owner of netlink, level-triggered.
     let nics: Vec<String> = datapath::node_datapath(&plan, None).underlay_nics;
     let mtu = underlay_mtu(&nics, &opts.router_netns);
@@ -765,7 +753,14 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     }
     // No NOTIFICATION: the peers keep our routes as stale (RFC 4724) and the kernel keeps
     // forwarding while we are away.
-    info!("stopping: router namespace and forwarding state are left in place for the restart");
+    info!(netns = %opts.router_netns, "stopping: the router namespace, its devices, routes and neighbour entries are kept (forwarding continues); the BGP sessions close without NOTIFICATION so peers keep our routes as stale for the restart");
+    match std::fs::remove_file(&opts.api_socket) {
+        Ok(()) => info!(socket = %opts.api_socket.display(), "API socket removed"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            warn!(socket = %opts.api_socket.display(), error = %e, "cannot remove the API socket")
+        }
+    }
     Ok(())
 }
 
