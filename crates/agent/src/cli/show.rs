@@ -205,6 +205,30 @@ pub fn render(req: &Request, v: &Value) -> String {
                     s(f, &["reason"])
                 ));
             }
+            // Files that could not be used (what they last gave stays in force).
+            for e in v
+                .get("file_errors")
+                .and_then(|f| f.as_array())
+                .into_iter()
+                .flatten()
+            {
+                out.push_str(&format!(
+                    "  FILE ERROR {}: {} (its last good resources stay in force)\n",
+                    s(e, &["path"]),
+                    s(e, &["message"])
+                ));
+            }
+            for w in v
+                .get("warnings")
+                .and_then(|w| w.as_array())
+                .into_iter()
+                .flatten()
+            {
+                out.push_str(&format!(
+                    "  deprecated: {}\n",
+                    w.as_str().unwrap_or_default()
+                ));
+            }
             if v.get("plan_error").is_some_and(|e| !e.is_null()) {
                 out.push_str(&format!(
                     "  keeping the running plan: {}\n",

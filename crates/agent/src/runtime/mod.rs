@@ -19,6 +19,7 @@
 //! sessions come back with graceful restart (forwarding state preserved).
 
 pub mod datapath;
+pub mod health;
 pub mod kernel_events;
 pub mod kubernetes;
 pub mod node_config;
@@ -103,9 +104,29 @@ struct Shared {
     speaker: mpsc::Sender<SpeakerCommand>,
     routing: mpsc::Sender<RoutingCommand>,
     sessions: std::sync::Mutex<Vec<PlannedSession>>,
+    /// Set once a fabric session has been Established (readiness).
+    fabric_seen: health::Latch,
 }
 
 impl Shared {
+    /// The resources the datapath's failed operations belong to (`OverlayAttachmentFailed`).
+    fn datapath_failures(
+        &self,
+        applied: &AppliedConfig,
+        fib: &FibStatus,
+    ) -> Vec<crate::config::resources::FailedResource> {
+        let underlay = applied
+            .last_good
+            .underlays
+            .first()
+            .map(|u| u.name.as_str())
+            .unwrap_or("underlay");
+        match &applied.plan {
+            Some(plan) => health::datapath_failures(plan, underlay, &fib.last_failures),
+            None => Vec::new(),
+        }
+    }
+
     async fn peers(&self) -> Vec<PeerStatus> {
         let (tx, rx) = oneshot::channel();
         if self.speaker.send(SpeakerCommand::Status(tx)).await.is_err() {
@@ -141,7 +162,16 @@ impl RuntimeProbe for Shared {
     }
 
     fn datapath_error(&self) -> Option<String> {
-        self.fib_status.borrow().last_error.clone()
+        let fib = self.fib_status.borrow().clone();
+        fib.last_error.clone().or_else(|| {
+            (!fib.last_failures.is_empty()).then(|| {
+                format!(
+                    "{} operation(s) failed: {}",
+                    fib.last_failures.len(),
+                    fib.last_failures.join("; ")
+                )
+            })
+        })
     }
 }
 
@@ -233,10 +263,13 @@ impl Responder for Shared {
                     let applied = self.applied.borrow().clone();
                     let fib = self.fib_status.borrow().clone();
                     let sessions = self.sessions.lock().map(|s| s.clone()).unwrap_or_default();
+                    let mut failed = applied.failed_resources.clone();
+                    failed.extend(self.datapath_failures(&applied, &fib));
                     value(&json!({
                         "generation": applied.generation,
                         "files": applied.files,
-                        "failed_resources": applied.failed_resources,
+                        "failed_resources": failed,
+                        "warnings": applied.warnings,
                         "file_errors": applied.file_errors,
                         "plan_error": applied.plan_error,
                         "underlay_failed": applied.underlay_failed,
@@ -366,9 +399,27 @@ impl Responder for Shared {
 
     fn ready(&self) -> BoxFuture<'_, bool> {
         Box::pin(async move {
-            let applied = self.applied.borrow().plan.is_some();
+            let has_plan = self.applied.borrow().plan.is_some();
             let fib = self.fib_status.borrow().clone();
-            applied && fib.passes > 0 && fib.last_error.is_none()
+            let fabric: Vec<NeighborTarget> = self
+                .sessions
+                .lock()
+                .map(|s| {
+                    s.iter()
+                        .filter(|s| s.role == sessions::SessionRole::Fabric)
+                        .map(|s| s.neighbor.target.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let up = self.peers().await.iter().any(|p| {
+                fabric.contains(&p.target)
+                    && p.session.state == perouter_bgp::fsm::State::Established
+            });
+            let verdict = health::readiness(has_plan, &fib, fabric.len(), self.fabric_seen.see(up));
+            if let Err(why) = &verdict {
+                tracing::debug!("not ready: {why}");
+            }
+            verdict.is_ok()
         })
     }
 }
@@ -724,6 +775,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         speaker: speaker_tx.clone(),
         routing: routing_tx.clone(),
         sessions: std::sync::Mutex::new(sessions),
+        fabric_seen: health::Latch::default(),
     });
     let _ = probe.set(shared.clone());
     let _servers = serve(&opts, shared.clone());
