@@ -455,8 +455,9 @@ async fn sync_neighbors(
         if current.get(&key) == Some(&cfg) {
             continue;
         }
-        if current.contains_key(&key) {
-            info!(neighbor = ?key, "neighbour changed: replacing it");
+        if let Some(old) = current.get(&key) {
+            warn!(neighbor = ?key, changed = %sessions::changed_fields(old, &cfg).join(", "),
+                "neighbour changed in a way that needs a new OPEN: resetting its session");
         } else {
             info!(neighbor = ?key, "adding BGP neighbour");
         }
