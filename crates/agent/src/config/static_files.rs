@@ -941,4 +941,22 @@ l3vnis:
         assert!(e.resources.underlays.is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    proptest::proptest! {
+        /// The strict reader never panics: arbitrary text, and valid files with bytes cut out
+        /// or changed (what a half-written or mistyped file looks like).
+        #[test]
+        fn parse_file_never_panics(text in ".{0,400}", cut in 0usize..600, at in 0usize..600, b in 0u8..128) {
+            let _ = parse_file(Path::new("/f/openpe_p.yaml"), &text);
+            let _ = parse_node_config(&text);
+            let whole = format!("{UNDERLAY}{VNI}l2vnis:\n  - {{name: l2, vni: 110, hostmaster: {{type: linux-bridge, linuxBridge: {{autoCreate: true}}}}}}\n");
+            let mut bytes = whole.into_bytes();
+            bytes.truncate(cut.min(bytes.len()));
+            if at < bytes.len() {
+                bytes[at] = b;
+            }
+            let t = String::from_utf8_lossy(&bytes).to_string();
+            let _ = parse_file(Path::new("/f/openpe_p.yaml"), &t);
+        }
+    }
 }
