@@ -113,7 +113,11 @@ pe_route() { ip -n $PE route show 10.100.0.0/24 2>/dev/null | grep -q 'via 192.1
 start_perouter
 check tor-session-up wait_until 60 established
 check tor-route-in-kernel wait_until 30 pe_route
-check evpn-negotiated-without-any-vni sh -c "vty 'show bgp neighbors 192.168.11.3 json' | jq -e '.[\"192.168.11.3\"].addressFamilyInfo | keys | map(ascii_downcase) | any(test(\"evpn\"))' >/dev/null"
+evpn_negotiated() {
+  vty "show bgp neighbors 192.168.11.3 json" | \
+    jq -e '.["192.168.11.3"].addressFamilyInfo | keys | map(ascii_downcase) | any(test("evpn"))' >/dev/null
+}
+check evpn-negotiated-without-any-vni evpn_negotiated
 sleep 2
 EST0=$(nbr connectionsEstablished); EPOCH0=$(nbr bgpTimerUpEstablishedEpoch)
 say "ToR session: connectionsEstablished=$EST0 bgpTimerUpEstablishedEpoch=$EPOCH0"
@@ -145,8 +149,8 @@ break_file syntax-error "openpe_underlay.yaml:"
 head -c 90 "$DIR/underlay.good" > "$UL"
 break_file half-written "openpe_underlay.yaml:"
 # Written in two steps 0.5 s apart (an editor, `kubectl cp`): the first half, valid YAML without
-# the tunnel endpoint, must never be applied (it would drop EVPN and reset the session).
-grep -v tunnelEndpoint "$DIR/underlay.good" > "$UL"; sleep 0.5; cp "$DIR/underlay.good" "$UL"
+# the timers, must never be applied (other timers need a new OPEN: the session would reset).
+grep -v TimeSeconds "$DIR/underlay.good" > "$UL"; sleep 0.5; cp "$DIR/underlay.good" "$UL"
 sleep 3
 check two-step-write-session-untouched session_untouched
 sed 's/holdTimeSeconds: 9/holdTimeSecs: 9/' "$DIR/underlay.good" > "$UL"
@@ -193,6 +197,7 @@ for i in 1 2 3 4 5 6; do
   stop_perouter || { say "stop $i: exit $?"; stops_ok=0; }
 done
 check repeated-sigterm-exit-0 test $stops_ok -eq 1
+check restart-detected-from-marker grep -q "restart: perouter ran router namespace $PE during this boot" "$DIR/perouter.log"
 check no-panic sh -c "! grep -q panicked '$DIR/perouter.log'"
 
 # A fresh start beside a leftover namespace (no marker from a perouter run): no 30 s End-of-RIB
@@ -202,7 +207,8 @@ vty "clear bgp *" >/dev/null
 t0=$(date +%s.%N)
 start_perouter
 check fresh-start-detected wait_until 10 grep -q "fresh start: router namespace $PE exists but no perouter ran it" "$DIR/perouter.log"
-vtep_at_tor() { vty "show ip bgp 100.65.0.0/32 json" | grep -q '"valid":true'; }
+# Only a fresh (not stale, RFC 4724) path counts: the ToR keeps our old one as stale meanwhile.
+vtep_at_tor() { local j; j=$(vty "show ip bgp 100.65.0.0/32 json"); grep -q '"valid":true' <<<"$j" && ! grep -q '"stale":true' <<<"$j"; }
 check fresh-start-advertises-within-10s wait_until 10 vtep_at_tor
 say "fresh start beside a leftover namespace: VTEP route at the ToR after $(echo "$(date +%s.%N) - $t0" | bc) s"
 stop_perouter >/dev/null
