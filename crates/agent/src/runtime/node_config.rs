@@ -18,7 +18,9 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::check::resolve_node_index;
-use crate::config::resources::{FailedResource, Resource, ResourceKind, ResourceSet, Source};
+use crate::config::resources::{
+    FailedResource, FailureReason, Resource, ResourceKind, ResourceSet, Source,
+};
 use crate::config::static_files::{self, FileCache, FileError};
 use crate::config::validate::{validate, Validated};
 use crate::plan::{derive_plan, NodePlan};
@@ -147,6 +149,46 @@ fn has_kind(set: &ResourceSet, kind: ResourceKind, name: &str) -> bool {
     }
 }
 
+/// Every (kind, name) of `set`.
+fn names(set: &ResourceSet) -> Vec<(ResourceKind, String)> {
+    let mut out: Vec<(ResourceKind, String)> = Vec::new();
+    out.extend(set.underlays.iter().map(|r| (r.kind, r.name.clone())));
+    out.extend(set.l3vnis.iter().map(|r| (r.kind, r.name.clone())));
+    out.extend(set.l2vnis.iter().map(|r| (r.kind, r.name.clone())));
+    out.extend(set.passthroughs.iter().map(|r| (r.kind, r.name.clone())));
+    out
+}
+
+/// The resources of `set` that `keep` accepts.
+fn subset(set: &ResourceSet, keep: impl Fn(ResourceKind, &str) -> bool) -> ResourceSet {
+    ResourceSet {
+        underlays: set
+            .underlays
+            .iter()
+            .filter(|r| keep(r.kind, &r.name))
+            .cloned()
+            .collect(),
+        l3vnis: set
+            .l3vnis
+            .iter()
+            .filter(|r| keep(r.kind, &r.name))
+            .cloned()
+            .collect(),
+        l2vnis: set
+            .l2vnis
+            .iter()
+            .filter(|r| keep(r.kind, &r.name))
+            .cloned()
+            .collect(),
+        passthroughs: set
+            .passthroughs
+            .iter()
+            .filter(|r| keep(r.kind, &r.name))
+            .cloned()
+            .collect(),
+    }
+}
+
 /// Keeps the resources of `set` that are not named in `failed`.
 fn without_failed(set: &ResourceSet, failed: &[FailedResource]) -> ResourceSet {
     let bad =
@@ -237,10 +279,89 @@ pub fn apply_config(
             set.passthroughs.push(r.clone());
         }
     }
-    let first = validate(&set);
-    let underlay_failed = first.underlay_failed || underlay_blocked;
+    let mut first = validate(&set);
     let mut failed_resources = input.failed_before;
-    failed_resources.extend(first.failed);
+    // A running resource never loses to a newcomer: when a resource that is unchanged since it
+    // last validated fails now, the cause is another resource (a VNI, VRF or pool taken by a new
+    // or changed one). The newcomers are then admitted one by one, in name order, and one that
+    // would make a running resource fail is refused instead.
+    let incumbent = |kind: ResourceKind, name: &str, set: &ResourceSet| -> bool {
+        match kind {
+            ResourceKind::Underlay => find(&set.underlays, name) == find(&good.underlays, name),
+            ResourceKind::L3Vni => find(&set.l3vnis, name) == find(&good.l3vnis, name),
+            ResourceKind::L2Vni => find(&set.l2vnis, name) == find(&good.l2vnis, name),
+            ResourceKind::L3Passthrough => {
+                find(&set.passthroughs, name) == find(&good.passthroughs, name)
+            }
+        }
+    };
+    if first
+        .failed
+        .iter()
+        .any(|f| has_kind(&good, f.kind, &f.name) && incumbent(f.kind, &f.name, &set))
+    {
+        let mut newcomers: Vec<(ResourceKind, String)> = names(&set)
+            .into_iter()
+            .filter(|(k, n)| !incumbent(*k, n, &set))
+            .collect();
+        newcomers.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+        let mut admitted: Vec<(ResourceKind, String)> = Vec::new();
+        for cand in newcomers {
+            let trial = subset(&set, |k, n| {
+                incumbent(k, n, &set)
+                    || admitted.iter().any(|(ak, an)| *ak == k && an == n)
+                    || (cand.0 == k && cand.1 == n)
+            });
+            let v = validate(&trial);
+            let hurts = v
+                .failed
+                .iter()
+                .any(|f| incumbent(f.kind, &f.name, &set) && has_kind(&good, f.kind, &f.name));
+            if hurts {
+                let why = v
+                    .failed
+                    .iter()
+                    .find(|f| f.kind == cand.0 && f.name == cand.1)
+                    .map(|f| f.message.clone())
+                    .unwrap_or_else(|| {
+                        let victims: Vec<String> = v
+                            .failed
+                            .iter()
+                            .map(|f| format!("{} {} ({})", f.kind, f.name, f.message))
+                            .collect();
+                        format!(
+                            "refused: it conflicts with {}, which already runs",
+                            victims.join(", ")
+                        )
+                    });
+                failed_resources.push(FailedResource {
+                    kind: cand.0,
+                    name: cand.1.clone(),
+                    reason: FailureReason::ValidationFailed,
+                    message: why,
+                });
+            } else {
+                admitted.push(cand);
+            }
+        }
+        let rejected: Vec<(ResourceKind, String)> = failed_resources
+            .iter()
+            .map(|f| (f.kind, f.name.clone()))
+            .collect();
+        set = subset(&set, |k, n| {
+            !rejected.iter().any(|(rk, rn)| *rk == k && rn == n) || incumbent(k, n, &set)
+        });
+        first = validate(&set);
+    }
+    let underlay_failed = first.underlay_failed || underlay_blocked;
+    for f in first.failed {
+        if !failed_resources
+            .iter()
+            .any(|g| g.kind == f.kind && g.name == f.name)
+        {
+            failed_resources.push(f);
+        }
+    }
     // A failed resource falls back to its last valid version.
     let mut restored = Vec::new();
     for f in &failed_resources {
@@ -670,5 +791,37 @@ mod tests {
         let f = src.load(Some(&e));
         assert!(vni_list(&f).is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_newcomer_never_takes_a_running_resources_vni() {
+        let mut set = api_set();
+        let a = apply_config(None, input(set.clone(), Ok(0)), "perouter");
+        let plan = a.plan.clone().unwrap();
+        // "blue" sorts before "red" and asks for red's VNI: blue is refused, red keeps running.
+        set.l3vnis.push(Resource::new(
+            ResourceKind::L3Vni,
+            "blue",
+            Source::Api {
+                namespace: "ns".into(),
+            },
+            L3VniSpec {
+                vrf: "blue".into(),
+                vni: 100,
+                ..Default::default()
+            },
+        ));
+        let b = apply_config(Some(&a), input(set, Ok(0)), "perouter");
+        assert!(
+            Arc::ptr_eq(b.plan.as_ref().unwrap(), &plan),
+            "red untouched"
+        );
+        let failed: Vec<&str> = b.failed_resources.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(failed, ["blue"], "{:?}", b.failed_resources);
+        assert!(
+            b.failed_resources[0].message.contains("already used by"),
+            "{:?}",
+            b.failed_resources
+        );
     }
 }
