@@ -161,6 +161,12 @@ impl RuntimeProbe for Shared {
         })
     }
 
+    fn datapath_failures(&self) -> Vec<crate::config::resources::FailedResource> {
+        let applied = self.applied.borrow().clone();
+        let fib = self.fib_status.borrow().clone();
+        Shared::datapath_failures(self, &applied, &fib)
+    }
+
     fn datapath_error(&self) -> Option<String> {
         let fib = self.fib_status.borrow().clone();
         fib.last_error.clone().or_else(|| {
