@@ -237,7 +237,9 @@ fn link_mtu_is_read_over_netlink_in_a_namespace() {
     let ns = netns("pfm");
     ip(
         ns.name(),
-        &["link", "add", "mtu0", "mtu", "1432", "type", "dummy"],
+        &[
+            "link", "add", "mtu0", "mtu", "1432", "type", "veth", "peer", "name", "mtu1",
+        ],
     );
     assert_eq!(
         perouter_fib::apply::link_mtu(Some(ns.name()), "mtu0").unwrap(),
