@@ -10,8 +10,8 @@ use serde::Serialize;
 use crate::config::model::{NeighborTarget, PeerAs, UnderlayNic};
 use crate::config::resources::FailedResource;
 use crate::config::static_files::{self, FileError, NodeConfig};
-use crate::config::validate::{validate, Validated};
-use crate::plan::{derive_plan, index_from_addresses, HostLegPlan, NodePlan, PlanError};
+use crate::plan::{index_from_addresses, HostLegPlan, NodePlan, PlanError};
+use crate::runtime::node_config::{apply_config, ConfigInput};
 
 /// What `perouter check` found.
 #[derive(Debug, Clone, Serialize)]
@@ -24,6 +24,8 @@ pub struct CheckReport {
     pub file_errors: Vec<FileError>,
     /// Sections accepted but ignored.
     pub ignored: Vec<String>,
+    /// Deprecated spellings accepted, each naming the current one.
+    pub warnings: Vec<String>,
     /// Resources skipped, with the rule each broke.
     pub failed_resources: Vec<FailedResource>,
     /// Set when the underlay was invalid (a running node would keep its current one).
@@ -38,6 +40,18 @@ impl CheckReport {
     /// Whether everything in the directory is valid and a plan could be made.
     pub fn is_clean(&self) -> bool {
         self.file_errors.is_empty() && self.failed_resources.is_empty() && self.plan.is_ok()
+    }
+
+    /// `perouter check`'s exit status: 0 everything valid, 1 some files or resources skipped
+    /// (the rest would run), 2 unusable (no plan: no valid underlay, no node index).
+    pub fn exit_status(&self) -> u8 {
+        if self.plan.is_err() {
+            2
+        } else if self.is_clean() {
+            0
+        } else {
+            1
+        }
     }
 }
 
@@ -110,30 +124,40 @@ pub fn interface_addresses(ifname: &str) -> std::io::Result<Vec<IpNet>> {
     Ok(out)
 }
 
-/// Checks a configuration directory.
+/// Checks a configuration directory the way `perouter run` applies it: the same strict file
+/// reading, the same validation (runtime limits included) and the same plan, through
+/// [`apply_config`] with nothing running.
 pub fn check_dir(
     dir: &Path,
     override_index: Option<u32>,
     router_netns: &str,
 ) -> std::io::Result<CheckReport> {
     let cfg = static_files::load_dir(dir)?;
-    let Validated {
-        intent,
-        failed,
-        underlay_failed,
-    } = validate(&cfg.resources);
     let index = resolve_node_index(cfg.node.as_ref(), override_index);
-    let plan = match &index {
-        Ok(i) => derive_plan(&intent, *i, router_netns).map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+    let ignored = cfg.ignored;
+    let input = ConfigInput {
+        resources: cfg.resources,
+        failed_before: cfg.failed_resources,
+        file_errors: cfg.file_errors,
+        warnings: cfg.warnings,
+        files: cfg.files,
+        node_index: index.as_ref().map(|i| *i).map_err(|e| e.to_string()),
+    };
+    let applied = apply_config(None, input, router_netns);
+    let plan = match applied.plan {
+        Some(p) => Ok((*p).clone()),
+        None => Err(applied
+            .plan_error
+            .unwrap_or_else(|| "no plan could be made".into())),
     };
     Ok(CheckReport {
         dir: dir.to_path_buf(),
-        files: cfg.files,
-        file_errors: cfg.file_errors,
-        ignored: cfg.ignored,
-        failed_resources: failed,
-        underlay_failed,
+        files: applied.files,
+        file_errors: applied.file_errors,
+        ignored,
+        warnings: applied.warnings,
+        failed_resources: applied.failed_resources,
+        underlay_failed: applied.underlay_failed,
         node_index: index.ok(),
         plan,
     })
@@ -164,6 +188,9 @@ pub fn render_text(r: &CheckReport) -> String {
     }
     for i in &r.ignored {
         let _ = writeln!(s, "  note: {i}");
+    }
+    for w in &r.warnings {
+        let _ = writeln!(s, "  deprecated: {w}");
     }
     if r.failed_resources.is_empty() {
         let _ = writeln!(s, "resources: all valid");

@@ -524,7 +524,12 @@ pub fn derive_plan(
         })
         .transpose()?;
 
-    let any_vni = !intent.l3vnis.is_empty() || !intent.l2vnis.is_empty();
+    // The families of a fabric session must not depend on how many VNIs exist: a change of
+    // families needs a new OPEN, so adding the first or removing the last VNI would reset the
+    // ToR session. EVPN is negotiated whenever the underlay can carry VXLAN (it has a tunnel
+    // endpoint), as upstream's FRR configuration effectively does; IPv4/IPv6 unicast whenever
+    // the peer or a VTEP is of that family.
+    let evpn_capable = vtep_v4.is_some() || vtep_v6.is_some();
     let pt_v4 = intent
         .passthrough
         .as_ref()
@@ -545,13 +550,13 @@ pub fn derive_plan(
             let families: Vec<AddressFamily> = if n.families.is_empty() {
                 // Upstream's defaults (neighbor.go, addressFamilies).
                 let mut f = Vec::new();
-                if !peer_v6 || any_vni || pt_v4 {
+                if !peer_v6 || vtep_v4.is_some() || pt_v4 {
                     f.push(AddressFamily::Ipv4Unicast);
                 }
-                if peer_v6 || pt_v6 {
+                if peer_v6 || vtep_v6.is_some() || pt_v6 {
                     f.push(AddressFamily::Ipv6Unicast);
                 }
-                if any_vni {
+                if evpn_capable {
                     f.push(AddressFamily::Evpn);
                 }
                 f
@@ -835,6 +840,35 @@ bgppassthrough:
             vec![AddressFamily::Ipv4Unicast, AddressFamily::Evpn]
         );
         assert!(n.allowas_in && !n.next_hop_self && !n.extended_next_hop);
+    }
+
+    #[test]
+    fn fabric_families_do_not_depend_on_vnis_or_host_sessions() {
+        // Adding the first or removing the last VNI (or a host session) must not change a fabric
+        // session's families: that would need a new OPEN, i.e. reset the ToR session.
+        let full = canonical();
+        let mut bare = full.clone();
+        bare.l3vnis.clear();
+        bare.l2vnis.clear();
+        let mut only_l2 = bare.clone();
+        only_l2.l2vnis = full.l2vnis.clone();
+        only_l2.l2vnis[0].routing_domain = None;
+        let fams = |i: &NodeIntent| -> Vec<Vec<AddressFamily>> {
+            derive_plan(i, 2, "perouter")
+                .unwrap()
+                .neighbors
+                .iter()
+                .map(|n| n.families.clone())
+                .collect()
+        };
+        let want = vec![AddressFamily::Ipv4Unicast, AddressFamily::Evpn];
+        assert_eq!(fams(&full), [want.clone(), want.clone()]);
+        assert_eq!(fams(&bare), [want.clone(), want.clone()]);
+        assert_eq!(fams(&only_l2), [want.clone(), want]);
+        // Without a tunnel endpoint the underlay carries no VXLAN: no EVPN.
+        let mut no_vtep = bare;
+        no_vtep.underlay.as_mut().unwrap().tunnel_v4 = None;
+        assert_eq!(fams(&no_vtep)[0], [AddressFamily::Ipv4Unicast]);
     }
 
     #[test]

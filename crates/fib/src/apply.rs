@@ -324,6 +324,33 @@ fn parse_error(bytes: &[u8], flags: u16) -> (i32, String) {
     (code.saturating_neg(), text)
 }
 
+/// The MTU of the link `ifname` in namespace `netns` (None = the caller's), read over netlink
+/// (RTM_GETLINK dump): `Ok(None)` when there is no such link or the namespace does not exist.
+/// The agent reads the underlay NICs' MTU this way, without the `ip` command (which the
+/// distroless image does not have).
+pub fn link_mtu(netns: Option<&str>, ifname: &str) -> io::Result<Option<u32>> {
+    let handle = match netns {
+        Some(n) if !crate::netns::exists(n) => return Ok(None),
+        Some(n) => NetnsHandle::open(n)?,
+        None => NetnsHandle::current()?,
+    };
+    let mut conn = NsConn::open(handle, 1 << 20)?;
+    let links = conn.dump_links()?;
+    Ok(links.iter().find_map(|l| {
+        let name = l.attributes.iter().find_map(|a| match a {
+            LinkAttribute::IfName(n) => Some(n.as_str()),
+            _ => None,
+        })?;
+        if name != ifname {
+            return None;
+        }
+        l.attributes.iter().find_map(|a| match a {
+            LinkAttribute::Mtu(m) => Some(*m),
+            _ => None,
+        })
+    }))
+}
+
 /// A namespace the driver works in: its handle, socket and name → index cache.
 struct NsConn {
     handle: NetnsHandle,

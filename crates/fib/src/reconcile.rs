@@ -114,9 +114,15 @@ impl Reconciler {
                 dirty = false;
                 let macs_unknown = st.router_macs.len() != self.node.l3vnis.len();
                 let started = tokio::time::Instant::now();
-                let outcome = self.pass(macs_unknown).await;
+                let Some(result) = self.pass(macs_unknown).await else {
+                    // The blocking pass did not complete: the runtime is shutting down (its
+                    // blocking threads are cancelled after SIGTERM). The kernel keeps what was
+                    // applied; there is nothing left to own.
+                    tracing::info!("datapath reconciler stopping: the runtime is shutting down");
+                    return;
+                };
                 st.last_duration = started.elapsed();
-                match outcome {
+                match result {
                     Ok((rep, macs)) => {
                         if let Some(macs) = macs {
                             st.router_macs = macs;
@@ -171,7 +177,10 @@ impl Reconciler {
                 }
                 _ = tick.tick() => dirty = true,
                 _ = sleep, if retry.is_some() => dirty = true,
-                _ = probe.tick() => self.probe().await,
+                _ = probe.tick() => if !self.probe().await {
+                    tracing::info!("datapath reconciler stopping: the runtime is shutting down");
+                    return;
+                },
             }
         }
     }
@@ -191,12 +200,13 @@ impl Reconciler {
 
     /// One observe/diff/apply pass on a blocking thread (netlink I/O is synchronous). When the
     /// pass wrote something or `read_macs` asks for it, the L3VNI bridges' MACs are read back
-    /// too (a new bridge has a new one).
+    /// too (a new bridge has a new one). None when the blocking thread did not complete (the
+    /// runtime is shutting down): the datapath is gone with it, and the caller stops.
     async fn pass(
         &mut self,
         read_macs: bool,
-    ) -> Result<(ReconcileReport, Option<BTreeMap<u32, MacAddress>>), FibError> {
-        let mut dp = self.dp.take().expect("datapath present between passes");
+    ) -> Option<Result<(ReconcileReport, Option<BTreeMap<u32, MacAddress>>), FibError>> {
+        let mut dp = self.dp.take()?;
         let node = self.node.clone();
         let fwd = self.forwarding.clone();
         let (dp, res) = tokio::task::spawn_blocking(move || {
@@ -211,13 +221,16 @@ impl Reconciler {
             (dp, r)
         })
         .await
-        .expect("reconcile thread panicked");
+        .ok()?;
         self.dp = Some(dp);
-        res
+        Some(res)
     }
 
-    async fn probe(&mut self) {
-        let mut dp = self.dp.take().expect("datapath present between passes");
+    /// Probes STALE neighbours; false when the blocking thread did not complete (shutdown).
+    async fn probe(&mut self) -> bool {
+        let Some(mut dp) = self.dp.take() else {
+            return false;
+        };
         let node = self.node.clone();
         let dp = tokio::task::spawn_blocking(move || {
             if let Ok(o) = dp.observe(&node) {
@@ -235,8 +248,13 @@ impl Reconciler {
             }
             dp
         })
-        .await
-        .expect("probe thread panicked");
-        self.dp = Some(dp);
+        .await;
+        match dp {
+            Ok(dp) => {
+                self.dp = Some(dp);
+                true
+            }
+            Err(_) => false,
+        }
     }
 }

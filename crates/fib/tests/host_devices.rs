@@ -230,3 +230,31 @@ fn vxlan_with_wrong_attributes_is_recreated() {
         .ops
         .is_empty());
 }
+
+/// The underlay MTU is read over netlink, in the namespace asked for (no `ip` command).
+#[test]
+fn link_mtu_is_read_over_netlink_in_a_namespace() {
+    let ns = netns("pfm");
+    ip(
+        ns.name(),
+        &[
+            "link", "add", "mtu0", "mtu", "1432", "type", "veth", "peer", "name", "mtu1",
+        ],
+    );
+    assert_eq!(
+        perouter_fib::apply::link_mtu(Some(ns.name()), "mtu0").unwrap(),
+        Some(1432)
+    );
+    assert_eq!(
+        perouter_fib::apply::link_mtu(Some(ns.name()), "absent0").unwrap(),
+        None
+    );
+    assert_eq!(
+        perouter_fib::apply::link_mtu(Some("perouter-no-such-ns"), "mtu0").unwrap(),
+        None
+    );
+    assert_eq!(
+        perouter_fib::apply::link_mtu(None, "lo").unwrap(),
+        Some(65536)
+    );
+}

@@ -15,8 +15,13 @@ Reads node-config.yaml and every openpe_*.yaml (in DIR/configs/ and DIR/), valid
 against OpenPERouter's rules and prints what this node would run: VTEP, router ID, devices, veth
 addresses, BGP sessions, RDs and RTs. Touches nothing on the host.
 
-Exit status: 0 when everything is valid, 1 when a file or resource was skipped or no plan could be
-made, 2 when DIR cannot be read.
+Applies exactly the reading and validation `perouter run` applies (strict fields, runtime limits
+such as the 80-byte TCP-MD5 key) and prints the plan `run` would start with.
+
+Exit status:
+  0  everything is valid
+  1  some files or resources would be skipped; the rest would run (perouter run starts)
+  2  unusable: no plan can be made (no valid Underlay, no node index) or DIR cannot be read
 
 Examples:
   perouter check /var/lib/openperouter
@@ -56,9 +61,5 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     } else {
         print!("{}", render_text(&report));
     }
-    if report.is_clean() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    ExitCode::from(report.exit_status())
 }

@@ -546,9 +546,20 @@ pub fn render_status(v: &Value) -> String {
         .flatten()
     {
         out.push_str(&format!(
-            "  file {}: {}\n",
+            "  FILE ERROR {}: {} (its last good resources stay in force)\n",
             s(f, &["path"]),
             s(f, &["message"])
+        ));
+    }
+    for w in v
+        .get("warnings")
+        .and_then(|w| w.as_array())
+        .into_iter()
+        .flatten()
+    {
+        out.push_str(&format!(
+            "  deprecated: {}\n",
+            w.as_str().unwrap_or_default()
         ));
     }
     if v.get("plan_error").is_some_and(|e| !e.is_null()) {

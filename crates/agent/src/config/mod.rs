@@ -3,5 +3,6 @@
 pub mod model;
 pub mod resources;
 pub mod static_files;
+pub mod strict;
 pub mod types;
 pub mod validate;

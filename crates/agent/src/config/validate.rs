@@ -150,6 +150,10 @@ fn peer_as(
     }
 }
 
+/// The longest TCP-MD5 key the kernel takes (`TCP_MD5SIG_MAXKEYLEN`, RFC 2385): a longer
+/// password would make the session fail at run time, so validation refuses it.
+pub const MAX_TCP_MD5_KEY: usize = 80;
+
 /// Parses a route target with upstream's rules (`ValidateRouteTargets`): `ASN:NN` (a 2-octet
 /// ASN allows a 32-bit NN, a 4-octet ASN a 16-bit one) or `A.B.C.D:NN` (NN ≤ 65535) — exactly
 /// what [`RouteTarget`]'s parser accepts (RFC 4360 §4, RFC 5668).
@@ -300,8 +304,12 @@ fn neighbor(p: &mut Problems, i: usize, n: &Neighbor) -> Option<NeighborIntent> 
         .and_then(|v| p.range(&f("port"), v, 0, 16384))
         .map(|v| v as u16);
     if let Some(pw) = &n.password {
-        if pw.len() > 128 {
-            p.push(format!("{} is longer than 128 characters", f("password")));
+        if pw.len() > MAX_TCP_MD5_KEY {
+            p.push(format!(
+                "{} is {} bytes long; TCP-MD5 keys are at most {MAX_TCP_MD5_KEY} bytes (the kernel's TCP_MD5SIG_MAXKEYLEN)",
+                f("password"),
+                pw.len()
+            ));
         }
         if pw.is_empty() || pw.chars().any(char::is_whitespace) {
             p.push(format!(
@@ -579,6 +587,7 @@ pub fn validate_underlay(u: &Resource<UnderlaySpec>) -> Result<UnderlayIntent, F
                 if cni.kind != "RawConfig" || cni.raw_config.is_none() {
                     p.push(format!("{field}.cniDevice: type must be RawConfig with rawConfig set"));
                 }
+                p.push(format!("{field}.type CNIDevice is not supported yet: perouter does not run CNI plugins; move the NIC with type NetworkDevice instead"));
                 let name = cni.interface_name.clone().unwrap_or_else(|| "net1".to_string());
                 if check_ifname(&mut p, &format!("{field}.cniDevice.interfaceName"), &name, Some("._-")) {
                     nics.push(UnderlayNic::CniDevice(name));
@@ -1362,6 +1371,7 @@ tunnelEndpoint: {cidrs: ["100.65.0.0/24"]}
             ("{asn: 1, listenRange: 'fe80::/64'}", "link-local"),
             ("{asn: 1, address: 1.2.3.4, port: 20000}", "port 20000 is outside 0..16384"),
             ("{asn: 1, address: 1.2.3.4, password: 'a b'}", "no whitespace"),
+            ("{asn: 1, address: 1.2.3.4, password: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx}", "81 bytes long; TCP-MD5 keys are at most 80 bytes"),
             ("{asn: 1, address: 1.2.3.4, password: a, passwordSecret: s}", "mutually exclusive"),
             ("{asn: 1, address: 1.2.3.4, holdTimeSeconds: 9}", "both set or both unset"),
             ("{asn: 1, address: 1.2.3.4, holdTimeSeconds: 2, keepaliveTimeSeconds: 1}", "must be 0 or 3..65535"),
@@ -1431,6 +1441,11 @@ tunnelEndpoint: {cidrs: ["100.65.0.0/24"]}
         assert!(
             e.message.contains("mixing NetworkDevice and CNIDevice"),
             "{}",
+            e.message
+        );
+        assert!(
+            e.message.contains("CNIDevice is not supported yet"),
+            "never accepted and ignored: {}",
             e.message
         );
         let mut u = underlay();

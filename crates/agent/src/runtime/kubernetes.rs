@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::check::resolve_node_index;
-use crate::config::resources::ResourceSet;
+use crate::config::resources::{FailedResource, ResourceSet};
 use crate::config::static_files::{self, FileError, StaticConfig};
 use crate::k8s::controller::ControllerConfig;
 use crate::k8s::mode;
@@ -53,6 +53,10 @@ pub struct StaticFiles {
     pub files: Vec<PathBuf>,
     /// Files that could not be used.
     pub file_errors: Vec<FileError>,
+    /// Static resources that could not be read (unknown fields, wrong types).
+    pub failed: Vec<FailedResource>,
+    /// Deprecated spellings accepted.
+    pub warnings: Vec<String>,
     /// node-config.yaml's index, or why there is none.
     pub node_index: Result<u32, String>,
 }
@@ -85,6 +89,8 @@ fn split(cfg: StaticConfig) -> (ResourceSet, StaticFiles) {
         StaticFiles {
             files: cfg.files,
             file_errors: cfg.file_errors,
+            failed: cfg.failed_resources,
+            warnings: cfg.warnings,
             node_index,
         },
     )
@@ -168,6 +174,7 @@ pub async fn start(
         underlay_failed: false,
         files: Vec::new(),
         generation: 0,
+        ..Default::default()
     };
     let (tx, rx) = watch::channel(Arc::new(initial));
     tokio::spawn(run_applier(k8s.config, index_rx, files_rx, source, tx));
@@ -254,10 +261,13 @@ pub async fn run_applier(
                 }
             }
             last_index = node_index.as_ref().ok().copied().or(last_index);
+            let mut failed_before = static_files.failed;
+            failed_before.extend(k8s.failed);
             let input = ConfigInput {
                 resources: k8s.resources,
-                failed_before: k8s.failed,
+                failed_before,
                 file_errors: static_files.file_errors,
+                warnings: static_files.warnings,
                 files: static_files.files,
                 node_index,
             };

@@ -70,11 +70,13 @@
 
 pub mod bfd;
 pub mod datapath;
+pub mod health;
 pub mod kernel_events;
 pub mod kubernetes;
 pub mod node_config;
 pub mod node_status;
 pub mod plan_changes;
+pub mod restart;
 pub mod routing;
 pub mod sessions;
 
@@ -230,12 +232,32 @@ struct Shared {
     live: LiveMetrics,
     bfd: watch::Receiver<Vec<perouter_bfd::driver::PeerStatus>>,
     liveness: Vec<Liveness>,
+    /// Set once a fabric session has been Established (readiness).
+    fabric_seen: health::Latch,
 }
 
 /// How long a scrape waits for each state owner.
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Shared {
+    /// The resources the datapath's failed operations belong to (`OverlayAttachmentFailed`).
+    fn datapath_failures(
+        &self,
+        applied: &AppliedConfig,
+        fib: &FibStatus,
+    ) -> Vec<crate::config::resources::FailedResource> {
+        let underlay = applied
+            .last_good
+            .underlays
+            .first()
+            .map(|u| u.name.as_str())
+            .unwrap_or("underlay");
+        match &applied.plan {
+            Some(plan) => health::datapath_failures(plan, underlay, &fib.last_failures),
+            None => Vec::new(),
+        }
+    }
+
     async fn peers(&self) -> Vec<PeerStatus> {
         self.board.snapshot()
     }
@@ -296,8 +318,23 @@ impl RuntimeProbe for Shared {
         })
     }
 
+    fn datapath_failures(&self) -> Vec<crate::config::resources::FailedResource> {
+        let applied = self.applied.borrow().clone();
+        let fib = self.fib_status.borrow().clone();
+        Shared::datapath_failures(self, &applied, &fib)
+    }
+
     fn datapath_error(&self) -> Option<String> {
-        self.fib_status.borrow().last_error.clone()
+        let fib = self.fib_status.borrow().clone();
+        fib.last_error.clone().or_else(|| {
+            (!fib.last_failures.is_empty()).then(|| {
+                format!(
+                    "{} operation(s) failed: {}",
+                    fib.last_failures.len(),
+                    fib.last_failures.join("; ")
+                )
+            })
+        })
     }
 }
 
@@ -382,10 +419,13 @@ impl Responder for Shared {
                     let applied = self.applied.borrow().clone();
                     let fib = self.fib_status.borrow().clone();
                     let sessions = self.sessions.lock().map(|s| s.clone()).unwrap_or_default();
+                    let mut failed = applied.failed_resources.clone();
+                    failed.extend(self.datapath_failures(&applied, &fib));
                     value(&json!({
                         "generation": applied.generation,
                         "files": applied.files,
-                        "failed_resources": applied.failed_resources,
+                        "failed_resources": failed,
+                        "warnings": applied.warnings,
                         "file_errors": applied.file_errors,
                         "plan_error": applied.plan_error,
                         "underlay_failed": applied.underlay_failed,
@@ -428,9 +468,27 @@ impl Responder for Shared {
 
     fn ready(&self) -> BoxFuture<'_, bool> {
         Box::pin(async move {
-            let applied = self.applied.borrow().plan.is_some();
+            let has_plan = self.applied.borrow().plan.is_some();
             let fib = self.fib_status.borrow().clone();
-            applied && fib.passes > 0 && fib.last_error.is_none()
+            let fabric: Vec<NeighborTarget> = self
+                .sessions
+                .lock()
+                .map(|s| {
+                    s.iter()
+                        .filter(|s| s.role == sessions::SessionRole::Fabric)
+                        .map(|s| s.neighbor.target.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let up = self.peers().await.iter().any(|p| {
+                fabric.contains(&p.target)
+                    && p.session.state == perouter_bgp::fsm::State::Established
+            });
+            let verdict = health::readiness(has_plan, &fib, fabric.len(), self.fabric_seen.see(up));
+            if let Err(why) = &verdict {
+                tracing::debug!("not ready: {why}");
+            }
+            verdict.is_ok()
         })
     }
 }
@@ -479,8 +537,9 @@ async fn sync_neighbors(
         if current.get(&key) == Some(&cfg) {
             continue;
         }
-        if current.contains_key(&key) {
-            info!(neighbor = ?key, "neighbour changed: replacing it");
+        if let Some(old) = current.get(&key) {
+            warn!(neighbor = ?key, changed = %sessions::changed_fields(old, &cfg).join(", "),
+                "neighbour changed in a way that needs a new OPEN: resetting its session");
         } else {
             info!(neighbor = ?key, "adding BGP neighbour");
         }
@@ -490,25 +549,9 @@ async fn sync_neighbors(
 }
 
 /// The smallest MTU of the underlay NICs, read where they are (host namespace before they
-/// are moved, router namespace after).
+/// are moved, router namespace after), over netlink.
 fn underlay_mtu(nics: &[String], router_netns: &str) -> Option<u32> {
-    let read = |ns: Option<&str>, nic: &str| -> Option<u32> {
-        let mut cmd = match ns {
-            Some(ns) => {
-                let mut c = std::process::Command::new("ip");
-                c.args(["-n", ns, "-j", "link", "show", "dev", nic]);
-                c
-            }
-            None => {
-                let mut c = std::process::Command::new("ip");
-                c.args(["-j", "link", "show", "dev", nic]);
-                c
-            }
-        };
-        let out = cmd.stderr(std::process::Stdio::null()).output().ok()?;
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        v.get(0)?.get("mtu")?.as_u64().map(|m| m as u32)
-    };
+    let read = |ns: Option<&str>, nic: &str| perouter_fib::apply::link_mtu(ns, nic).ok().flatten();
     nics.iter()
         .filter_map(|n| read(None, n).or_else(|| read(Some(router_netns), n)))
         .min()
@@ -695,12 +738,15 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     info!(index = plan.index, asn = plan.asn, router_id = %plan.router_id, netns = %plan.router_netns,
         l3vnis = plan.l3vnis.len(), l2vnis = plan.l2vnis.len(), "node plan ready");
 
-    // A surviving router namespace means this is a restart: keep forwarding, and come back
-    // with graceful restart (R bit) while the RIB re-converges.
-    let restarting = perouter_fib::netns::exists(&opts.router_netns);
-    if restarting {
-        info!(netns = %opts.router_netns, "router namespace exists: restarting without touching forwarding");
-    }
+    // A restart (perouter's own marker says it ran this namespace during this boot): keep
+    // forwarding, and come back with graceful restart (R bit) while the RIB re-converges. A
+    // leftover namespace alone is a fresh start that advertises as soon as sessions are up.
+    let (restarting, why) = restart::detect_and_mark(
+        &opts.api_socket,
+        &opts.router_netns,
+        perouter_fib::netns::exists(&opts.router_netns),
+    );
+    info!(netns = %opts.router_netns, restarting, "{why}");
     // Datapath: one owner of netlink, level-triggered.
     let nics: Vec<String> = datapath::node_datapath(&plan, None).underlay_nics;
     let mtu = underlay_mtu(&nics, &opts.router_netns);
@@ -821,6 +867,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         live: live.clone(),
         bfd: bfd_handle.status.clone(),
         liveness,
+        fabric_seen: health::Latch::default(),
     });
     let _ = probe.set(shared.clone());
     let _servers = serve(&opts, shared.clone());
@@ -863,7 +910,14 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     }
     // No NOTIFICATION: the peers keep our routes as stale (RFC 4724) and the kernel keeps
     // forwarding while we are away.
-    info!("stopping: router namespace and forwarding state are left in place for the restart");
+    info!(netns = %opts.router_netns, "stopping: the router namespace, its devices, routes and neighbour entries are kept (forwarding continues); the BGP sessions close without NOTIFICATION so peers keep our routes as stale for the restart");
+    match std::fs::remove_file(&opts.api_socket) {
+        Ok(()) => info!(socket = %opts.api_socket.display(), "API socket removed"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            warn!(socket = %opts.api_socket.display(), error = %e, "cannot remove the API socket")
+        }
+    }
     Ok(())
 }
 
@@ -881,6 +935,7 @@ mod tests {
             underlay_failed: false,
             files: Vec::new(),
             generation: 0,
+            ..Default::default()
         }));
         let w = Waiting { applied: rx };
         assert!(w.healthy());

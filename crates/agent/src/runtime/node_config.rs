@@ -11,28 +11,33 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::check::resolve_node_index;
-use crate::config::resources::{FailedResource, ResourceKind, ResourceSet};
-use crate::config::static_files::{self, FileError};
-use crate::config::validate::validate;
+use crate::config::resources::{
+    FailedResource, FailureReason, Resource, ResourceKind, ResourceSet, Source,
+};
+use crate::config::static_files::{self, FileCache, FileError};
+use crate::config::validate::{validate, Validated};
 use crate::plan::{derive_plan, NodePlan};
 
 /// What the daemon is running now, and what it could not apply.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct AppliedConfig {
     /// The plan in effect (None until a valid underlay has been seen).
     pub plan: Option<Arc<NodePlan>>,
-    /// Resources skipped, and why (failures found before validation, e.g. unresolved
-    /// `passwordSecret`s, first).
+    /// Resources skipped or held at their last valid version, and why (failures found before
+    /// validation, e.g. unresolved `passwordSecret`s or unknown fields, first). A message ending
+    /// in [`KEPT`] names a resource whose last valid version is still applied.
     pub failed_resources: Vec<FailedResource>,
-    /// Files that could not be used.
+    /// Files that could not be used (`file:line:column: why`); what they last gave stays.
     pub file_errors: Vec<FileError>,
+    /// Deprecated spellings accepted, one line each.
+    pub warnings: Vec<String>,
     /// Why the newest configuration could not replace the running plan, if it couldn't.
     pub plan_error: Option<String>,
     /// Set when the underlay was invalid and the running one was kept.
@@ -41,7 +46,14 @@ pub struct AppliedConfig {
     pub files: Vec<PathBuf>,
     /// How many times a new plan was applied.
     pub generation: u64,
+    /// The resources in force that validated: what a resource that stops reading or validating
+    /// falls back to.
+    #[serde(skip)]
+    pub last_good: Arc<ResourceSet>,
 }
+
+/// Appended to the message of a failed resource whose last valid version stays in force.
+pub const KEPT: &str = " (failed; its last valid version is still applied)";
 
 impl AppliedConfig {
     /// Whether `next` says anything new compared with `self`: another plan or other failures
@@ -50,6 +62,7 @@ impl AppliedConfig {
         next.generation == self.generation
             && next.failed_resources == self.failed_resources
             && next.file_errors == self.file_errors
+            && next.warnings == self.warnings
             && next.plan_error == self.plan_error
             && next.underlay_failed == self.underlay_failed
     }
@@ -57,10 +70,13 @@ impl AppliedConfig {
     /// Logs what `self` skipped or could not apply (once per published change).
     pub fn log_problems(&self) {
         for f in &self.failed_resources {
-            warn!(kind = %f.kind, name = %f.name, reason = %f.reason, "resource skipped: {}", f.message);
+            warn!(kind = %f.kind, name = %f.name, reason = %f.reason, "resource not applied as written: {}", f.message);
         }
         for e in &self.file_errors {
-            warn!(file = %e.path.display(), "configuration file skipped: {}", e.message);
+            warn!(file = %e.path.display(), "configuration file not used (what it last gave stays): {}", e.message);
+        }
+        for w in &self.warnings {
+            warn!("deprecated: {w}");
         }
         if let Some(e) = &self.plan_error {
             warn!("keeping the running plan: {e}");
@@ -73,14 +89,136 @@ impl AppliedConfig {
 pub struct ConfigInput {
     /// Every resource that applies to this node (static files, or static files + API).
     pub resources: ResourceSet,
-    /// Failures found before validation (unresolved `passwordSecret`s).
+    /// Failures found before validation (unresolved `passwordSecret`s, unknown fields, values
+    /// of the wrong type).
     pub failed_before: Vec<FailedResource>,
     /// Files that could not be used.
     pub file_errors: Vec<FileError>,
+    /// Deprecated spellings accepted.
+    pub warnings: Vec<String>,
     /// The configuration files read.
     pub files: Vec<PathBuf>,
     /// This node's index, or why it is not known (yet): the whole message of the plan error.
     pub node_index: Result<u32, String>,
+}
+
+fn find<'a, T>(list: &'a [Resource<T>], name: &str) -> Option<&'a Resource<T>> {
+    list.iter().find(|r| r.name == name)
+}
+
+/// Puts `good` in place of the resource of the same name in `list` (or adds it); whether that
+/// changed anything.
+fn restore<T: Clone + PartialEq>(list: &mut Vec<Resource<T>>, good: &Resource<T>) -> bool {
+    match list.iter_mut().find(|r| r.name == good.name) {
+        Some(r) if r == good => false,
+        Some(r) => {
+            *r = good.clone();
+            true
+        }
+        None => {
+            list.push(good.clone());
+            true
+        }
+    }
+}
+
+/// Restores the last valid version of the resource `kind`/`name`, if there is one.
+fn restore_kind(set: &mut ResourceSet, good: &ResourceSet, kind: ResourceKind, name: &str) -> bool {
+    match kind {
+        ResourceKind::Underlay => {
+            find(&good.underlays, name).is_some_and(|g| restore(&mut set.underlays, g))
+        }
+        ResourceKind::L3Vni => {
+            find(&good.l3vnis, name).is_some_and(|g| restore(&mut set.l3vnis, g))
+        }
+        ResourceKind::L2Vni => {
+            find(&good.l2vnis, name).is_some_and(|g| restore(&mut set.l2vnis, g))
+        }
+        ResourceKind::L3Passthrough => {
+            find(&good.passthroughs, name).is_some_and(|g| restore(&mut set.passthroughs, g))
+        }
+    }
+}
+
+fn has_kind(set: &ResourceSet, kind: ResourceKind, name: &str) -> bool {
+    match kind {
+        ResourceKind::Underlay => find(&set.underlays, name).is_some(),
+        ResourceKind::L3Vni => find(&set.l3vnis, name).is_some(),
+        ResourceKind::L2Vni => find(&set.l2vnis, name).is_some(),
+        ResourceKind::L3Passthrough => find(&set.passthroughs, name).is_some(),
+    }
+}
+
+/// Every (kind, name) of `set`.
+fn names(set: &ResourceSet) -> Vec<(ResourceKind, String)> {
+    let mut out: Vec<(ResourceKind, String)> = Vec::new();
+    out.extend(set.underlays.iter().map(|r| (r.kind, r.name.clone())));
+    out.extend(set.l3vnis.iter().map(|r| (r.kind, r.name.clone())));
+    out.extend(set.l2vnis.iter().map(|r| (r.kind, r.name.clone())));
+    out.extend(set.passthroughs.iter().map(|r| (r.kind, r.name.clone())));
+    out
+}
+
+/// The resources of `set` that `keep` accepts.
+fn subset(set: &ResourceSet, keep: impl Fn(ResourceKind, &str) -> bool) -> ResourceSet {
+    ResourceSet {
+        underlays: set
+            .underlays
+            .iter()
+            .filter(|r| keep(r.kind, &r.name))
+            .cloned()
+            .collect(),
+        l3vnis: set
+            .l3vnis
+            .iter()
+            .filter(|r| keep(r.kind, &r.name))
+            .cloned()
+            .collect(),
+        l2vnis: set
+            .l2vnis
+            .iter()
+            .filter(|r| keep(r.kind, &r.name))
+            .cloned()
+            .collect(),
+        passthroughs: set
+            .passthroughs
+            .iter()
+            .filter(|r| keep(r.kind, &r.name))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// Keeps the resources of `set` that are not named in `failed`.
+fn without_failed(set: &ResourceSet, failed: &[FailedResource]) -> ResourceSet {
+    let bad =
+        |kind: ResourceKind, name: &str| failed.iter().any(|f| f.kind == kind && f.name == name);
+    ResourceSet {
+        underlays: set
+            .underlays
+            .iter()
+            .filter(|r| !bad(r.kind, &r.name))
+            .cloned()
+            .collect(),
+        l3vnis: set
+            .l3vnis
+            .iter()
+            .filter(|r| !bad(r.kind, &r.name))
+            .cloned()
+            .collect(),
+        l2vnis: set
+            .l2vnis
+            .iter()
+            .filter(|r| !bad(r.kind, &r.name))
+            .cloned()
+            .collect(),
+        passthroughs: set
+            .passthroughs
+            .iter()
+            .filter(|r| !bad(r.kind, &r.name))
+            .cloned()
+            .collect(),
+    }
 }
 
 /// Validates `input`, derives the plan and says what applies now. Pure (given the input): the
@@ -88,10 +226,15 @@ pub struct ConfigInput {
 /// configuration yields the same plan or none at all (an invalid underlay or an unknown index
 /// never tears the node down); `generation` counts the plans that replaced another.
 ///
+/// **Last good configuration.** Nothing that was working is torn down because its source broke:
+/// - a file that cannot be read or parsed (listed in `file_errors`) keeps every resource it last
+///   gave in force, until it parses again;
+/// - a resource that fails (to read, or to validate) keeps its last valid version in force where
+///   it had one — reported as failed, with [`KEPT`] — and is skipped only when it never had one.
+///
 /// An Underlay that already failed before validation (a `passwordSecret` that cannot be
-/// resolved) is not applied at all: running its sessions without their TCP-MD5 key would
-/// downgrade them to unauthenticated ones. It counts as an invalid underlay — the running plan,
-/// with the last good key, stays.
+/// resolved) is never applied as written: running its sessions without their TCP-MD5 key would
+/// downgrade them to unauthenticated ones. Its last valid version (with the last good key) stays.
 pub fn apply_config(
     previous: Option<&AppliedConfig>,
     mut input: ConfigInput,
@@ -99,6 +242,7 @@ pub fn apply_config(
 ) -> AppliedConfig {
     let generation = previous.map_or(0, |p| p.generation);
     let prev_plan = previous.and_then(|p| p.plan.clone());
+    let good: Arc<ResourceSet> = previous.map(|p| p.last_good.clone()).unwrap_or_default();
     let blocked: Vec<String> = input
         .failed_before
         .iter()
@@ -111,7 +255,154 @@ pub fn apply_config(
         .underlays
         .retain(|u| !blocked.contains(&u.name));
     let underlay_blocked = input.resources.underlays.len() != before;
-    let v = validate(&input.resources);
+    // What a broken file last gave stays.
+    let mut set = input.resources;
+    let broken: Vec<&PathBuf> = input.file_errors.iter().map(|e| &e.path).collect();
+    let from_broken = |src: &Source| matches!(src, Source::File(p) if broken.contains(&p));
+    for r in good.underlays.iter().filter(|r| from_broken(&r.source)) {
+        if !has_kind(&set, r.kind, &r.name) {
+            set.underlays.push(r.clone());
+        }
+    }
+    for r in good.l3vnis.iter().filter(|r| from_broken(&r.source)) {
+        if !has_kind(&set, r.kind, &r.name) {
+            set.l3vnis.push(r.clone());
+        }
+    }
+    for r in good.l2vnis.iter().filter(|r| from_broken(&r.source)) {
+        if !has_kind(&set, r.kind, &r.name) {
+            set.l2vnis.push(r.clone());
+        }
+    }
+    for r in good.passthroughs.iter().filter(|r| from_broken(&r.source)) {
+        if !has_kind(&set, r.kind, &r.name) {
+            set.passthroughs.push(r.clone());
+        }
+    }
+    let mut first = validate(&set);
+    let mut failed_resources = input.failed_before;
+    // A running resource never loses to a newcomer: when a resource that is unchanged since it
+    // last validated fails now, the cause is another resource (a VNI, VRF or pool taken by a new
+    // or changed one). The newcomers are then admitted one by one, in name order, and one that
+    // would make a running resource fail is refused instead.
+    let incumbent = |kind: ResourceKind, name: &str, set: &ResourceSet| -> bool {
+        match kind {
+            ResourceKind::Underlay => find(&set.underlays, name) == find(&good.underlays, name),
+            ResourceKind::L3Vni => find(&set.l3vnis, name) == find(&good.l3vnis, name),
+            ResourceKind::L2Vni => find(&set.l2vnis, name) == find(&good.l2vnis, name),
+            ResourceKind::L3Passthrough => {
+                find(&set.passthroughs, name) == find(&good.passthroughs, name)
+            }
+        }
+    };
+    if first
+        .failed
+        .iter()
+        .any(|f| has_kind(&good, f.kind, &f.name) && incumbent(f.kind, &f.name, &set))
+    {
+        let mut newcomers: Vec<(ResourceKind, String)> = names(&set)
+            .into_iter()
+            .filter(|(k, n)| !incumbent(*k, n, &set))
+            .collect();
+        newcomers.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+        let mut admitted: Vec<(ResourceKind, String)> = Vec::new();
+        for cand in newcomers {
+            let trial = subset(&set, |k, n| {
+                incumbent(k, n, &set)
+                    || admitted.iter().any(|(ak, an)| *ak == k && an == n)
+                    || (cand.0 == k && cand.1 == n)
+            });
+            let v = validate(&trial);
+            let hurts = v
+                .failed
+                .iter()
+                .any(|f| incumbent(f.kind, &f.name, &set) && has_kind(&good, f.kind, &f.name));
+            if hurts {
+                let why = v
+                    .failed
+                    .iter()
+                    .find(|f| f.kind == cand.0 && f.name == cand.1)
+                    .map(|f| f.message.clone())
+                    .unwrap_or_else(|| {
+                        let victims: Vec<String> = v
+                            .failed
+                            .iter()
+                            .map(|f| format!("{} {} ({})", f.kind, f.name, f.message))
+                            .collect();
+                        format!(
+                            "refused: it conflicts with {}, which already runs",
+                            victims.join(", ")
+                        )
+                    });
+                failed_resources.push(FailedResource {
+                    kind: cand.0,
+                    name: cand.1.clone(),
+                    reason: FailureReason::ValidationFailed,
+                    message: why,
+                });
+            } else {
+                admitted.push(cand);
+            }
+        }
+        let rejected: Vec<(ResourceKind, String)> = failed_resources
+            .iter()
+            .map(|f| (f.kind, f.name.clone()))
+            .collect();
+        set = subset(&set, |k, n| {
+            !rejected.iter().any(|(rk, rn)| *rk == k && rn == n) || incumbent(k, n, &set)
+        });
+        first = validate(&set);
+    }
+    let underlay_failed = first.underlay_failed || underlay_blocked;
+    for f in first.failed {
+        if !failed_resources
+            .iter()
+            .any(|g| g.kind == f.kind && g.name == f.name)
+        {
+            failed_resources.push(f);
+        }
+    }
+    // A failed resource falls back to its last valid version.
+    let mut restored = Vec::new();
+    for f in &failed_resources {
+        if restore_kind(&mut set, &good, f.kind, &f.name) {
+            restored.push((f.kind, f.name.clone()));
+        }
+    }
+    let v = if restored.is_empty() {
+        Validated {
+            intent: first.intent,
+            failed: Vec::new(),
+            underlay_failed,
+        }
+    } else {
+        validate(&set)
+    };
+    // Failures the fallback did not cure stay skipped; cured ones are reported as kept.
+    for f in &mut failed_resources {
+        let cured = restored.iter().any(|(k, n)| *k == f.kind && *n == f.name)
+            && !v
+                .failed
+                .iter()
+                .any(|g| g.kind == f.kind && g.name == f.name);
+        if cured {
+            f.message.push_str(KEPT);
+        }
+    }
+    for g in v.failed {
+        if !failed_resources
+            .iter()
+            .any(|f| f.kind == g.kind && f.name == g.name)
+        {
+            failed_resources.push(g);
+        }
+    }
+    let still_bad: Vec<FailedResource> = failed_resources
+        .iter()
+        .filter(|f| !f.message.ends_with(KEPT))
+        .cloned()
+        .collect();
+    let last_good = Arc::new(without_failed(&set, &still_bad));
     let planned = input
         .node_index
         .and_then(|i| derive_plan(&v.intent, i, router_netns).map_err(|e| e.to_string()));
@@ -127,16 +418,16 @@ pub fn apply_config(
     } else {
         generation
     };
-    let mut failed_resources = input.failed_before;
-    failed_resources.extend(v.failed);
     AppliedConfig {
         plan,
         failed_resources,
         file_errors: input.file_errors,
+        warnings: input.warnings,
         plan_error,
-        underlay_failed: v.underlay_failed || underlay_blocked,
+        underlay_failed,
         files: input.files,
         generation,
+        last_good,
     }
 }
 
@@ -154,9 +445,21 @@ pub struct ConfigSource {
 }
 
 impl ConfigSource {
-    /// Reads, validates and plans once; `previous` is kept when the new underlay is invalid.
+    /// Reads, validates and plans once, reading every file; `previous` is what runs now.
     pub fn load(&self, previous: Option<&AppliedConfig>) -> AppliedConfig {
-        let cfg = match static_files::load_dir(&self.dir) {
+        self.load_with(previous, &mut FileCache::default(), None)
+    }
+
+    /// Reads, validates and plans once: files unchanged since `cache` saw them are not read
+    /// again, and with `settle = Some(now)` a file modified within
+    /// [`static_files::SETTLE`] of `now` counts as not changed yet.
+    pub fn load_with(
+        &self,
+        previous: Option<&AppliedConfig>,
+        cache: &mut FileCache,
+        settle: Option<SystemTime>,
+    ) -> AppliedConfig {
+        let cfg = match static_files::load_dir_cached(&self.dir, cache, settle) {
             Ok(c) => c,
             Err(e) => {
                 return AppliedConfig {
@@ -166,10 +469,12 @@ impl ConfigSource {
                         path: self.dir.clone(),
                         message: e.to_string(),
                     }],
+                    warnings: Vec::new(),
                     plan_error: Some(format!("cannot read {}: {e}", self.dir.display())),
                     underlay_failed: false,
                     files: Vec::new(),
                     generation: previous.map_or(0, |p| p.generation),
+                    last_good: previous.map(|p| p.last_good.clone()).unwrap_or_default(),
                 }
             }
         };
@@ -181,8 +486,9 @@ impl ConfigSource {
             resolve_node_index(cfg.node.as_ref(), self.node_index).map_err(|e| e.to_string());
         let input = ConfigInput {
             resources: cfg.resources,
-            failed_before: Vec::new(),
+            failed_before: cfg.failed_resources,
             file_errors: cfg.file_errors,
+            warnings: cfg.warnings,
             files: cfg.files,
             node_index,
         };
@@ -192,13 +498,21 @@ impl ConfigSource {
     /// Polls the directory forever, publishing every change (plan or reported failures).
     pub async fn run(self, tx: watch::Sender<Arc<AppliedConfig>>) {
         let mut current = tx.borrow().clone();
+        let mut cache = Some(FileCache::default());
         loop {
             tokio::time::sleep(self.poll).await;
             let src = self.clone();
             let prev = current.clone();
-            let Ok(next) = tokio::task::spawn_blocking(move || src.load(Some(&prev))).await else {
+            let mut c = cache.take().unwrap_or_default();
+            let Ok((next, c)) = tokio::task::spawn_blocking(move || {
+                let next = src.load_with(Some(&prev), &mut c, Some(SystemTime::now()));
+                (next, c)
+            })
+            .await
+            else {
                 continue;
             };
+            cache = Some(c);
             if current.same_outcome(&next) {
                 continue;
             }
@@ -251,7 +565,11 @@ mod tests {
         assert!(!b.same_outcome(&c));
         assert_eq!(c.generation, 1);
         assert_eq!(c.plan.as_ref().unwrap().asn, 64514, "running plan kept");
-        assert!(c.plan_error.is_some());
+        assert!(
+            c.failed_resources[0].message.ends_with(KEPT),
+            "reported as failed, last valid version applied: {:?}",
+            c.failed_resources
+        );
         std::fs::write(dir.join("openpe_u.yaml"), good.replace("64512", "64600")).unwrap();
         let d = src.load(Some(&c));
         assert_eq!(d.generation, 2);
@@ -287,6 +605,7 @@ mod tests {
             resources,
             failed_before: Vec::new(),
             file_errors: Vec::new(),
+            warnings: Vec::new(),
             files: Vec::new(),
             node_index,
         }
@@ -383,6 +702,130 @@ mod tests {
                 a.failed_resources[1].reason
             ),
             ("broken", FailureReason::ValidationFailed)
+        );
+    }
+
+    #[test]
+    fn broken_files_and_resources_keep_their_last_good_version() {
+        let dir = std::env::temp_dir().join(format!("perouter-lastgood-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("openpe_u.yaml"),
+            "underlays:\n  - asn: 64514\n    interfaces: [{type: NetworkDevice, networkDevice: {interfaceName: eth1}}]\n    neighbors: [{asn: 64512, address: 192.168.11.2}]\n    tunnelEndpoint: {cidrs: [100.65.0.0/24]}\n",
+        )
+        .unwrap();
+        let vnis = dir.join("openpe_v.yaml");
+        let good = "l2vnis:\n  - {name: red, vni: 100}\n";
+        std::fs::write(&vnis, good).unwrap();
+        let src = ConfigSource {
+            dir: dir.clone(),
+            node_index: Some(0),
+            router_netns: "perouter".into(),
+            poll: Duration::from_secs(1),
+        };
+        let vni_list = |a: &AppliedConfig| -> Vec<u32> {
+            a.plan
+                .as_ref()
+                .unwrap()
+                .l2vnis
+                .iter()
+                .map(|l| l.vni)
+                .collect()
+        };
+        let a = src.load(None);
+        assert_eq!(vni_list(&a), [100]);
+        let plan = a.plan.clone().unwrap();
+        // Half-written / syntax error: the file's resources stay, the error says where.
+        std::fs::write(&vnis, "l2vnis:\n  - {name: red, vni: 100\n").unwrap();
+        let b = src.load(Some(&a));
+        assert!(
+            Arc::ptr_eq(b.plan.as_ref().unwrap(), &plan),
+            "nothing torn down"
+        );
+        assert_eq!(b.file_errors.len(), 1);
+        assert!(
+            b.file_errors[0]
+                .message
+                .starts_with(&format!("{}:3:", vnis.display())),
+            "{:?}",
+            b.file_errors
+        );
+        assert!(!a.same_outcome(&b), "the failure is published");
+        // Unreadable (gone unreadable is the same as unparsable): still kept.
+        std::fs::write(&vnis, "l2vnis: 7\n").unwrap();
+        let b = src.load(Some(&b));
+        assert!(Arc::ptr_eq(b.plan.as_ref().unwrap(), &plan));
+        // An unknown field in the resource: its last valid version stays, reported as failed.
+        std::fs::write(&vnis, "l2vnis:\n  - {name: red, vni: 100, vxlanPrt: 1}\n").unwrap();
+        let c = src.load(Some(&b));
+        assert!(Arc::ptr_eq(c.plan.as_ref().unwrap(), &plan));
+        assert_eq!(c.failed_resources.len(), 1);
+        assert!(
+            c.failed_resources[0].message.ends_with(KEPT),
+            "{:?}",
+            c.failed_resources
+        );
+        assert!(c.failed_resources[0]
+            .message
+            .contains("did you mean `vxlanPort`"));
+        // A validation failure: same; a new resource that never validated is skipped.
+        std::fs::write(
+            &vnis,
+            "l2vnis:\n  - {name: red, vni: 0}\n  - {name: blue, vni: 0}\n",
+        )
+        .unwrap();
+        let d = src.load(Some(&c));
+        assert!(Arc::ptr_eq(d.plan.as_ref().unwrap(), &plan));
+        let msgs: Vec<(&str, bool)> = d
+            .failed_resources
+            .iter()
+            .map(|f| (f.name.as_str(), f.message.ends_with(KEPT)))
+            .collect();
+        assert_eq!(msgs, [("blue", false), ("red", true)]);
+        // The last good version survives several bad polls, and a fixed file applies.
+        let d = src.load(Some(&d));
+        assert!(Arc::ptr_eq(d.plan.as_ref().unwrap(), &plan));
+        std::fs::write(&vnis, "l2vnis:\n  - {name: red, vni: 200}\n").unwrap();
+        let e = src.load(Some(&d));
+        assert_eq!(vni_list(&e), [200]);
+        assert!(e.failed_resources.is_empty() && e.file_errors.is_empty());
+        // Removing the resource (or the file) removes it: that is not a failure.
+        std::fs::remove_file(&vnis).unwrap();
+        let f = src.load(Some(&e));
+        assert!(vni_list(&f).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_newcomer_never_takes_a_running_resources_vni() {
+        let mut set = api_set();
+        let a = apply_config(None, input(set.clone(), Ok(0)), "perouter");
+        let plan = a.plan.clone().unwrap();
+        // "blue" sorts before "red" and asks for red's VNI: blue is refused, red keeps running.
+        set.l3vnis.push(Resource::new(
+            ResourceKind::L3Vni,
+            "blue",
+            Source::Api {
+                namespace: "ns".into(),
+            },
+            L3VniSpec {
+                vrf: "blue".into(),
+                vni: 100,
+                ..Default::default()
+            },
+        ));
+        let b = apply_config(Some(&a), input(set, Ok(0)), "perouter");
+        assert!(
+            Arc::ptr_eq(b.plan.as_ref().unwrap(), &plan),
+            "red untouched"
+        );
+        let failed: Vec<&str> = b.failed_resources.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(failed, ["blue"], "{:?}", b.failed_resources);
+        assert!(
+            b.failed_resources[0].message.contains("already used by"),
+            "{:?}",
+            b.failed_resources
         );
     }
 }

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use crate::api::BoxFuture;
+use crate::config::resources::FailedResource;
 use crate::k8s::status::{BgpSessionStatus, ConfigOutcome, RuntimeReport, VrfStatus};
 use crate::k8s::status_writer::StatusWriter;
 use crate::plan::NodePlan;
@@ -39,6 +40,11 @@ pub trait RuntimeProbe: Send + Sync {
     fn report(&self) -> BoxFuture<'_, RuntimeReport>;
     /// The datapath's last error, if its last reconcile pass failed.
     fn datapath_error(&self) -> Option<String>;
+    /// The datapath's failed operations, attributed to their resources
+    /// (`OverlayAttachmentFailed`).
+    fn datapath_failures(&self) -> Vec<FailedResource> {
+        Vec::new()
+    }
 }
 
 /// Where the runtime publishes its probe once the router runs (the status is written before
@@ -227,11 +233,12 @@ pub async fn run_status(
             _ = tokio::time::sleep(wait) => {}
         }
         let current = applied.borrow_and_update().clone();
-        let (report, dp_error) = match probe.get() {
-            Some(p) => (p.report().await, p.datapath_error()),
-            None => (RuntimeReport::default(), None),
+        let (report, dp_error, dp_failed) = match probe.get() {
+            Some(p) => (p.report().await, p.datapath_error(), p.datapath_failures()),
+            None => (RuntimeReport::default(), None, Vec::new()),
         };
-        let outcome = config_outcome(&current, dp_error);
+        let mut outcome = config_outcome(&current, dp_error);
+        outcome.failed.extend(dp_failed);
         match writer.write(&outcome, &report).await {
             Ok(status) => {
                 if failures > 0 {
@@ -400,6 +407,7 @@ mod tests {
             underlay_failed: false,
             files: vec![],
             generation: 0,
+            ..Default::default()
         }
     }
 

@@ -235,6 +235,46 @@ pub fn peer_address(s: &PlannedSession) -> Option<IpAddr> {
     }
 }
 
+/// The settings that differ between two configurations of one neighbour (`families`,
+/// `local_as`, …), by name only — never values, so a changed password is named, not shown.
+/// The speaker resets a session whose configuration changed; this says why in the log first.
+pub fn changed_fields(old: &NeighborConfig, new: &NeighborConfig) -> Vec<String> {
+    fn walk(prefix: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+        match (a, b) {
+            (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+                let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                for k in keys {
+                    let null = serde_json::Value::Null;
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(
+                        &p,
+                        x.get(k).unwrap_or(&null),
+                        y.get(k).unwrap_or(&null),
+                        out,
+                    );
+                }
+            }
+            _ if a != b => out.push(prefix.to_string()),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    let (a, b) = (serde_json::to_value(old), serde_json::to_value(new));
+    if let (Ok(a), Ok(b)) = (a, b) {
+        walk("", &a, &b, &mut out);
+    }
+    if out.is_empty() {
+        out.push("configuration".into());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,5 +344,11 @@ mod tests {
             "iBGP host session gets next-hop-self"
         );
         assert_eq!(peer_address(pt), Some("192.169.100.4".parse().unwrap()));
+        let mut changed = fabric.neighbor.clone();
+        changed.peer.local_as = Some(65000);
+        changed.peer.password = Some("secret".into());
+        let why = changed_fields(&fabric.neighbor, &changed);
+        assert!(why.contains(&"local_as".to_string()), "{why:?}");
+        assert!(why.iter().all(|w| !w.contains("secret")), "{why:?}");
     }
 }
