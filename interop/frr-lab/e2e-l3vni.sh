@@ -197,6 +197,9 @@ up_t=$(date +%s.%N)
 
 RMAC=$(pr show vni -o json 2>/dev/null | jq -r '.[] | select(.vni == 100) | .router_mac' | tr A-F a-f)
 say "our router MAC for L3VNI 100: $RMAC"
+# Every check below that uses RMAC would pass vacuously on an empty value: require a MAC first.
+check router-mac-known sh -c "echo '$RMAC' | grep -Eqx '([0-9a-f]{2}:){5}[0-9a-f]{2}'"
+[[ $RMAC =~ ^([0-9a-f]{2}:){5}[0-9a-f]{2}$ ]] || RMAC=no-router-mac-from-show-vni
 check router-mac-on-br-pe-100 sh -c "ip -n $PE link show br-pe-100 | grep -qi 'ether $RMAC'"
 
 # Type-5 from the leaf -> our VRF table -> the host speaker.
