@@ -18,11 +18,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use perouter_agent::capture::pcap::PcapWriter;
-use perouter_agent::capture::{CaptureReader, LinkType};
-use perouter_agent::decode::stream::{CaptureMessages, StreamItem};
-use perouter_agent::decode::{DecodeOptions, MessageDecoder};
 use perouter_bgp::wire::{AttributeValue, Message, NextHop, NlriBlock, Update};
+use perouter_capture::decode::stream::{CaptureMessages, StreamItem};
+use perouter_capture::decode::{DecodeOptions, MessageDecoder};
+use perouter_capture::pcap::PcapWriter;
+use perouter_capture::{CaptureReader, LinkType};
 use perouter_evpn::EvpnRoute;
 use serde_json::Value;
 use support::tshark::{self, EvpnFields, LabelReading, MpFields, UpdateFields};
@@ -193,7 +193,7 @@ fn pcap_messages(
 ) -> Vec<(
     u64,
     u64,
-    perouter_agent::capture::reassembly::Direction,
+    perouter_capture::reassembly::Direction,
     bytes::Bytes,
 )> {
     let capture = std::fs::read(data(&format!("{pair}.pcap"))).unwrap();
