@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use perouter_fuzz::capture::CaptureReader;
-use perouter_fuzz::decode::stream::{CaptureMessages, StreamItem};
+use perouter_capture::CaptureReader;
+use perouter_capture::decode::stream::{CaptureMessages, StreamItem};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(reader) = CaptureReader::new(data) else {

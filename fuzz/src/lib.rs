@@ -1,17 +1,5 @@
 //! Shared pieces of the fuzz targets: choosing a codec context from the input's first byte,
-//! wrapping bytes in BGP headers, and the capture machinery of `perouter decode`.
-//!
-//! The capture modules are compiled straight from `crates/agent/src` (`#[path]`) rather than by
-//! depending on `perouter-agent`: the agent pulls in the Kubernetes client stack, which would
-//! multiply the sanitizer build time of every fuzz run while the capture code needs only
-//! `bytes`, `serde`, `thiserror` and `tracing`.
-
-/// `perouter_agent::capture`, compiled in.
-#[path = "../../crates/agent/src/capture/mod.rs"]
-pub mod capture;
-
-/// The codec-independent part of `perouter_agent::decode`, compiled in.
-pub mod decode;
+//! and wrapping bytes in BGP headers. (The `pcap` target uses `perouter-capture` directly.)
 
 use perouter_bgp::wire::{AddPathFamilies, AfiSafi, WireContext};
 

@@ -1,21 +1,26 @@
 //! perouter's agent: the `perouter` binary's library half.
 //!
-//! For now it holds the machinery behind `perouter decode`:
-//! - [`capture`]: pcap/pcapng readers, link/IP/TCP decoding and TCP reassembly;
-//! - [`decode`]: BGP message framing on reassembled streams, following each connection's OPEN
-//!   exchange to pick the codec context per direction, and the JSON records the tool prints.
+//! **Role.** Turn OpenPERouter's configuration into a running PE router on this node: read the
+//! static files or the CRDs, validate them, derive the node plan, and run the daemon that owns the
+//! BGP speaker ([`perouter_bgp`]), the RIB ([`perouter_rib`]) and the FIB programmer
+//! ([`perouter_fib`]); plus the CLI (`run`, `check`, `show`, `decode`, `crds`).
 //!
-//! Later: configuration sources, node planning, the reconcile loop and the local API.
-
+//! **Inputs.** Configuration (static files or Kubernetes objects), the node's identity, BGP events
+//! from the speaker, local API requests.
+//!
+//! **Outputs.** Sessions and routes handed to the speaker, FIB programs handed to the FIB crate,
+//! CRD status, the local API, metrics and health probes, CLI output.
+//!
+//! **Must not.** Speak BGP on sockets itself (only `perouter-bgp`'s driver does), talk netlink
+//! (only `perouter-fib` does), or hold a packet-capture or codec library (`perouter decode`'s
+//! machinery lives in `perouter-capture`; [`cli`] is its thin front end).
 /// The local API socket, Prometheus metrics and health probes.
 pub mod api;
-pub mod capture;
 /// `perouter check`: offline validation and the derived node plan.
 pub mod check;
 pub mod cli;
 /// OpenPERouter's configuration: API types, static files, validation (issue 6).
 pub mod config;
-pub mod decode;
 /// Kubernetes mode: CRDs, controllers, node index, status, secrets (issue 7).
 pub mod k8s;
 /// Logging setup: text or JSON, level from `RUST_LOG` or node-config.yaml's `logLevel`, live.

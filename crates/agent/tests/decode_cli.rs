@@ -6,8 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use perouter_agent::capture::pcap::PcapWriter;
-use perouter_agent::capture::{LinkType, Timestamp};
+use perouter_capture::pcap::PcapWriter;
+use perouter_capture::{LinkType, Timestamp};
 use serde_json::Value;
 
 const KEEPALIVE: &str = "ffffffffffffffffffffffffffffffff001304";

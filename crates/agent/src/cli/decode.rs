@@ -10,14 +10,16 @@ use std::process::ExitCode;
 use bytes::Bytes;
 use clap::Args;
 
-use crate::capture::reassembly::{Connection, Direction};
-use crate::capture::CaptureReader;
-use crate::decode::context::{AddPathFlag, FallbackContext};
-use crate::decode::framing::{FramerOutput, FramingError, FramingErrorKind, MessageFramer};
-use crate::decode::hex::{parse_hex_lines, Endpoints};
-use crate::decode::record::{message_type_name, ErrorReport, Origin, Record};
-use crate::decode::stream::{CaptureMessages, StreamItem};
-use crate::decode::{DecodeOptions, MessageDecoder, SessionRef};
+use perouter_capture::decode::context::{AddPathFlag, FallbackContext};
+use perouter_capture::decode::framing::{
+    FramerOutput, FramingError, FramingErrorKind, MessageFramer,
+};
+use perouter_capture::decode::hex::{parse_hex_lines, Endpoints};
+use perouter_capture::decode::record::{message_type_name, ErrorReport, Origin, Record};
+use perouter_capture::decode::stream::{CaptureMessages, StreamItem};
+use perouter_capture::decode::{DecodeOptions, MessageDecoder, SessionRef};
+use perouter_capture::reassembly::{Connection, Direction};
+use perouter_capture::CaptureReader;
 
 const AFTER_HELP: &str = "\
 INPUT
@@ -163,7 +165,7 @@ impl<W: Write> Output<'_, W> {
 fn message_record<'m>(
     origin: Origin,
     bytes: &Bytes,
-    decoded: &'m crate::decode::DecodedMessage,
+    decoded: &'m perouter_capture::decode::DecodedMessage,
 ) -> Record<'m> {
     let mut r = Record::new(origin);
     r.message_type = bytes.get(18).map(|t| message_type_name(*t));

@@ -431,10 +431,7 @@ impl fmt::Display for Notification {
         if let Some(msg) = self.shutdown_communication() {
             write!(f, ": {msg:?}")?;
         } else if !self.data.is_empty() {
-            write!(f, " data=")?;
-            for b in self.data.iter() {
-                write!(f, "{b:02x}")?;
-            }
+            write!(f, " data={}", super::hex::to_hex(&self.data))?;
         }
         Ok(())
     }

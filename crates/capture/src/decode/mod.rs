@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use bytes::{Bytes, BytesMut};
 use perouter_bgp::wire::{Message, WireContext};
 
-use crate::capture::reassembly::Direction;
+use crate::reassembly::Direction;
 use context::{ContextSource, FallbackContext, OpenExchange};
 use record::RoundtripReport;
 

@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use perouter_bgp::wire::Message;
 
-use crate::capture::reassembly::Direction;
-use crate::capture::Timestamp;
+use crate::reassembly::Direction;
+use crate::Timestamp;
 
 use super::context::ContextSource;
 

@@ -1,4 +1,24 @@
-//! Packet captures: reading pcap and pcapng files and recovering the TCP byte streams in them.
+//! perouter-capture: the library behind `perouter decode`, which prints every BGP message of a
+//! packet capture, a hex dump or a raw stream as JSON.
+//!
+//! **Role.** Turn recorded bytes back into the BGP messages a session saw, decoded with the codec
+//! context that session negotiated. The value is in the last two steps: TCP reassembly per
+//! connection and direction, and following each connection's OPEN exchange to pick the codec
+//! context (4-octet AS, ADD-PATH per family and direction, extended messages) per direction.
+//!
+//! **Inputs.** The bytes of a pcap or pcapng file (both byte orders, micro- or nanosecond
+//! timestamps; Ethernet with VLAN tags, Linux cooked SLL/SLL2, raw IP, BSD loopback), hex lines
+//! or a raw message stream, plus the fallback context given by the user.
+//!
+//! **Outputs.** Frames ([`CaptureReader`]), TCP segments ([`packet`]), reassembled per-direction
+//! streams ([`reassembly`]), whole messages ([`decode::framing`], [`decode::stream`]), decoded
+//! messages with the context used ([`decode::MessageDecoder`]) and the JSON records the tool
+//! prints ([`decode::record`]).
+//!
+//! **Must not.** Panic on any input (malformed files yield typed errors carrying the byte offset;
+//! the `pcap` fuzz target in `fuzz/` holds it to that); open sockets or talk to a live session;
+//! depend on the agent (the dependency points agent → capture → bgp/evpn). It holds no codec of
+//! its own: messages are parsed and re-emitted by `perouter_bgp::wire`.
 //!
 //! The pieces, each in its own module:
 //!
@@ -10,11 +30,13 @@
 //!   IPv4/IPv6 and TCP header decoding down to a [`packet::TcpSegment`].
 //! - [`reassembly`]: per connection and per direction, sequence-ordered TCP reassembly that drops
 //!   retransmitted bytes and reports gaps.
-//!
-//! Everything here is written by hand (no libpcap) and is total: any input, however malformed,
-//! yields frames or typed errors carrying the byte offset, never a panic.
+//! - [`timestamp`]: capture timestamps and their RFC 3339 rendering.
+//! - [`decode`]: BGP framing on reassembled streams, codec contexts, the hex-lines input and the
+//!   JSON records.
 
 #![warn(missing_docs)]
+
+pub mod decode;
 
 pub mod packet;
 pub mod pcap;

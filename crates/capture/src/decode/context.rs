@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use perouter_bgp::wire::{AddPathFamilies, AfiSafi, Open, WireContext};
 
-use crate::capture::reassembly::Direction;
+use crate::reassembly::Direction;
 
 /// Which directions an `--add-path` flag applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

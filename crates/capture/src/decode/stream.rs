@@ -4,11 +4,11 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::capture::packet::{self, PacketError};
-use crate::capture::reassembly::{
+use crate::packet::{self, PacketError};
+use crate::reassembly::{
     Connection, Direction, Reassembler, ReassemblyStats, StreamEvent, StreamId,
 };
-use crate::capture::{CaptureError, CaptureReader};
+use crate::{CaptureError, CaptureReader};
 
 use super::framing::{FramedMessage, FramerOutput, FramingError, MessageFramer};
 
@@ -232,10 +232,10 @@ impl Iterator for CaptureMessages<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::packet::{build, TcpFlags};
-    use crate::capture::pcap::PcapWriter;
-    use crate::capture::pcapng::PcapNgWriter;
-    use crate::capture::{LinkType, Timestamp};
+    use crate::packet::{build, TcpFlags};
+    use crate::pcap::PcapWriter;
+    use crate::pcapng::PcapNgWriter;
+    use crate::{LinkType, Timestamp};
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn keepalive() -> Vec<u8> {

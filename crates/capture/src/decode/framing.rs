@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use crate::capture::Timestamp;
+use crate::Timestamp;
 
 /// Length of the BGP header.
 pub const HEADER_LEN: usize = 19;

@@ -46,23 +46,27 @@ pub enum HexLineError {
 }
 
 fn decode_hex(line: &str) -> Result<Bytes, HexLineError> {
-    let digits: Vec<char> = line.chars().filter(|c| !c.is_whitespace()).collect();
-    if !digits.len().is_multiple_of(2) {
-        return Err(HexLineError::OddLength(digits.len()));
+    let digits: String = line.chars().filter(|c| !c.is_whitespace()).collect();
+    let count = digits.chars().count();
+    if !count.is_multiple_of(2) {
+        return Err(HexLineError::OddLength(count));
     }
-    let mut out = Vec::with_capacity(digits.len() / 2);
-    for (i, pair) in digits.chunks_exact(2).enumerate() {
-        let hi = pair[0].to_digit(16).ok_or(HexLineError::InvalidDigit {
-            ch: pair[0],
-            column: 2 * i,
-        })?;
-        let lo = pair[1].to_digit(16).ok_or(HexLineError::InvalidDigit {
-            ch: pair[1],
-            column: 2 * i + 1,
-        })?;
-        out.push((hi * 16 + lo) as u8);
+    hex::decode(&digits)
+        .map(Bytes::from)
+        .map_err(|_| first_invalid_digit(&digits))
+}
+
+/// The first character of `digits` that is not a hex digit, by character column (the `hex`
+/// crate counts bytes, and reports a line with a multi-byte character as of odd length).
+fn first_invalid_digit(digits: &str) -> HexLineError {
+    match digits
+        .chars()
+        .enumerate()
+        .find(|(_, c)| !c.is_ascii_hexdigit())
+    {
+        Some((column, ch)) => HexLineError::InvalidDigit { ch, column },
+        None => HexLineError::OddLength(digits.chars().count()),
     }
-    Ok(Bytes::from(out))
 }
 
 fn strip_annotations(s: &str) -> String {
@@ -149,6 +153,22 @@ mod tests {
         );
         assert_eq!(lines[4].bytes, Err(HexLineError::OddLength(3)));
         assert_eq!(lines[4].line, 9);
+    }
+
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        assert_eq!(
+            decode_hex("0é"),
+            Err(HexLineError::InvalidDigit {
+                ch: 'é', column: 1
+            })
+        );
+        assert_eq!(decode_hex("00 é"), Err(HexLineError::OddLength(3)));
+        assert_eq!(
+            decode_hex("00ZZ"),
+            Err(HexLineError::InvalidDigit { ch: 'Z', column: 2 })
+        );
+        assert_eq!(decode_hex("0A bc"), Ok(Bytes::from_static(&[0x0a, 0xbc])));
     }
 
     #[test]

@@ -65,34 +65,16 @@ impl Timestamp {
     }
 }
 
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (H. Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
+/// RFC 3339 in UTC with nine fractional digits, e.g. `2025-11-22T06:14:03.123456789Z`. A time
+/// outside `jiff`'s range (about the years -9999 to 9999, which RFC 3339's four-digit year
+/// cannot exceed either; only a corrupt pcapng tick count or offset gets there) is printed as
+/// Unix seconds, `unix:SECS.NANOS`.
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let days = self.secs.div_euclid(86_400);
-        let rem = self.secs.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
-            rem / 3600,
-            (rem / 60) % 60,
-            rem % 60,
-            self.nanos
-        )
+        match jiff::Timestamp::new(self.secs, self.nanos as i32) {
+            Ok(t) => write!(f, "{t:.9}"),
+            Err(_) => write!(f, "unix:{}.{:09}", self.secs, self.nanos),
+        }
     }
 }
 
@@ -124,6 +106,18 @@ mod tests {
         assert_eq!(
             Timestamp::new(951_782_400, 0).to_string(),
             "2000-02-29T00:00:00.000000000Z"
+        );
+        assert_eq!(
+            Timestamp::new(253_402_207_200, 999_999_999).to_string(),
+            "9999-12-30T22:00:00.999999999Z"
+        );
+        assert_eq!(
+            Timestamp::new(253_402_300_800, 0).to_string(),
+            "unix:253402300800.000000000"
+        );
+        assert_eq!(
+            Timestamp::new(i64::MIN, 5).to_string(),
+            "unix:-9223372036854775808.000000005"
         );
     }
 
