@@ -107,10 +107,10 @@ ours() { "$PEROUTER" show bfd peers --api-socket "$SOCK" -o json 2>/dev/null | j
 frr() { vty "show bfd peers json" | jq -c '.[] | select(.peer == "192.168.11.3")'; }
 bgp_up() {
   "$PEROUTER" show bgp summary --api-socket "$SOCK" -o json 2>/dev/null |
-    jq -e '.[] | select(.remote | startswith("192.168.11.2")) | select(.session.state == "Established")' >/dev/null
+    jq -e '.peers[] | select(.neighbor == "192.168.11.2") | select(.state == "Established")' >/dev/null
 }
 bgp_uptime() {
-  "$PEROUTER" show bgp neighbor 192.168.11.2 --api-socket "$SOCK" -o json 2>/dev/null | jq -r '(.session.counters.uptime // -1) | floor'
+  "$PEROUTER" show bgp neighbor 192.168.11.2 --api-socket "$SOCK" -o json 2>/dev/null | jq -r '(.up_seconds // -1) | floor'
 }
 both_up() { [ "$(ours | jq -r .state)" = Up ] && [ "$(frr | jq -r .status)" = up ]; }
 pe_route() { ip -n $PE route show 10.100.0.0/24 | grep -q 'via 192.168.11.2'; }
@@ -136,6 +136,7 @@ check show-bfd-peers-text sh -c "'$PEROUTER' show bfd peers --api-socket '$SOCK'
 
 # 2. Live timer change: a Poll sequence, no reset.
 changes_before=$(ours | jq -r .counters.state_changes); bgp_before=$(bgp_uptime)
+[ "$bgp_before" -ge 0 ] || { say "FAIL: no BGP uptime in show bgp neighbor -o json"; FAIL=1; }
 underlay "{receiveInterval: 100, transmitInterval: 200, detectMultiplier: 3}"
 frr_sees_200() { [ "$(frr | jq -r '."remote-transmit-interval"')" = 200 ]; }
 check live-change-frr-sees-200ms wait_until 15 frr_sees_200

@@ -5,11 +5,18 @@
 //! `EndOfRib` (and no purge) when it comes back and finishes its table, or
 //! `StaleExpired` when it comes back but its End-of-RIB does not arrive
 //! before the stale timer.
+//!
+//! Every test runs on tokio's paused clock: the driver reads its time from
+//! tokio, so the timers fire at exact virtual instants and "nothing happens
+//! afterwards" is watched for minutes of virtual time, well past every timer a
+//! wrong implementation could have left running, without a wall-clock wait.
 
 mod common;
 
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use common::*;
 use perouter_bgp::fsm::DownReason;
@@ -78,6 +85,26 @@ async fn up_then_lost(addr: std::net::SocketAddr, log: &SharedLog, restart_time:
     drop(p);
 }
 
+/// Keeps `p`'s session alive (a KEEPALIVE every 3 s, hold time 9 s) for `span`
+/// of (virtual) time, then gives the peer back.
+async fn keep_alive_for(mut p: RawPeer, span: Duration) -> RawPeer {
+    let end = Instant::now() + span;
+    while Instant::now() < end {
+        p.send(&keepalive()).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    p
+}
+
+/// The window, in virtual time, in which a timer of `t` must have fired: not
+/// before it, and no later than the log's 10 ms polling step allows.
+fn fired_on_time(waited: Duration, t: Duration, what: &str) {
+    assert!(
+        waited >= t && waited <= t + Duration::from_millis(20),
+        "{what}: fired after {waited:?}, expected {t:?}"
+    );
+}
+
 fn gr_neighbor(stale_time: u16) -> perouter_bgp::config::NeighborConfig {
     let mut n = neighbor(PEER, PEER_AS);
     n.peer.graceful_restart.stale_time = stale_time;
@@ -96,12 +123,13 @@ fn peer_id(log: &SharedLog) -> PeerId {
         .expect("peer came up")
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn restart_timer_purges_a_peer_that_does_not_come_back() {
     let (sp, log) = start_speaker(vec![gr_neighbor(60)]).await;
-    let t0 = Instant::now();
     up_then_lost(sp.listening[0], &log, 2).await;
+    let lost = Instant::now();
     let l = wait_labels(&log, 5).await;
+    let waited = lost.elapsed();
     assert_eq!(
         l,
         [
@@ -112,19 +140,19 @@ async fn restart_timer_purges_a_peer_that_does_not_come_back() {
             "stale-expired AfiSafi { afi: Ipv6, safi: Unicast }"
         ]
     );
-    let waited = t0.elapsed();
-    assert!(
-        waited >= Duration::from_millis(1900),
-        "purged after the peer's restart time (2 s), not before: {waited:?}"
+    fired_on_time(
+        waited,
+        Duration::from_secs(2),
+        "purge at the peer's restart time",
     );
     let _ = peer_id(&log);
     sp.shutdown(None).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn end_of_rib_after_the_restart_ends_the_stale_state() {
     // Restart time 2 s, stale time 2 s: if either timer were left running
-    // a purge would show up within the 3 s we watch afterwards.
+    // a purge would show up within the 10 minutes we watch afterwards.
     let (sp, log) = start_speaker(vec![gr_neighbor(2)]).await;
     let addr = sp.listening[0];
     up_then_lost(addr, &log, 2).await;
@@ -148,15 +176,7 @@ async fn end_of_rib_after_the_restart_ends_the_stale_state() {
                                           // IPv6 End-of-RIB: an UPDATE with only an empty MP_UNREACH_NLRI.
     p.send(&update(&[], &attr(0x80, 15, &[0, 2, 1]), &[])).await;
     wait_labels(&log, 7).await;
-    let keepalives = tokio::spawn(async move {
-        for _ in 0..4 {
-            p.send(&keepalive()).await;
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        p
-    });
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let _p = keepalives.await.unwrap();
+    let _p = keep_alive_for(p, Duration::from_secs(600)).await;
     assert_eq!(
         labels(&log),
         [
@@ -168,12 +188,12 @@ async fn end_of_rib_after_the_restart_ends_the_stale_state() {
             "eor AfiSafi { afi: Ipv4, safi: Unicast }",
             "eor AfiSafi { afi: Ipv6, safi: Unicast }"
         ],
-        "no purge once every End-of-RIB arrived"
+        "no purge once every End-of-RIB arrived, and the session stayed up"
     );
     sp.shutdown(None).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn stale_timer_purges_when_end_of_rib_does_not_come() {
     let (sp, log) = start_speaker(vec![gr_neighbor(1)]).await;
     let addr = sp.listening[0];
@@ -190,6 +210,7 @@ async fn stale_timer_purges_when_end_of_rib_does_not_come() {
     // Only the IPv4 End-of-RIB: IPv6 stays stale until the stale timer.
     p.send(&update(&[], &[], &[])).await;
     let l = wait_labels(&log, 6).await;
+    let waited = back.elapsed();
     assert_eq!(
         l[3..],
         [
@@ -198,15 +219,12 @@ async fn stale_timer_purges_when_end_of_rib_does_not_come() {
             "stale-expired AfiSafi { afi: Ipv6, safi: Unicast }"
         ]
     );
-    assert!(
-        back.elapsed() >= Duration::from_millis(900),
-        "stale time is 1 s"
-    );
+    fired_on_time(waited, Duration::from_secs(1), "stale time (1 s)");
     drop(p);
     sp.shutdown(None).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn forwarding_state_lost_purges_on_return() {
     let (sp, log) = start_speaker(vec![gr_neighbor(60)]).await;
     let addr = sp.listening[0];
@@ -232,7 +250,7 @@ async fn forwarding_state_lost_purges_on_return() {
     sp.shutdown(None).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_notification_is_not_graceful() {
     let (sp, log) = start_speaker(vec![gr_neighbor(60)]).await;
     let mut p = RawPeer::connect(PEER, sp.listening[0]).await.unwrap();
@@ -241,7 +259,8 @@ async fn a_notification_is_not_graceful() {
     p.send(&message(3, &[6, 4])).await;
     let l = wait_labels(&log, 2).await;
     assert_eq!(l, ["up", "down graceful=false closed=false"]);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A graceful treatment would purge at the restart time (30 s): watch 10 minutes.
+    tokio::time::sleep(Duration::from_secs(600)).await;
     assert_eq!(labels(&log).len(), 2, "nothing stale, nothing to purge");
     sp.shutdown(None).await;
 }
