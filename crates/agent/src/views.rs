@@ -134,6 +134,14 @@ pub struct NeighborDetail {
     pub updates_treated_as_withdraw: u64,
     /// Attributes discarded (RFC 7606).
     pub attributes_discarded: u64,
+    /// Bytes queued for the neighbour and not yet acknowledged by it (our send queue plus the
+    /// kernel's socket buffer).
+    pub send_queue_bytes: u64,
+    /// Since when (Unix seconds) the send queue has made no progress: the neighbour is not
+    /// reading. The session is closed when this lasts the SendHoldTime (RFC 9687).
+    pub send_stalled_since: Option<u64>,
+    /// Batches of routes waiting in the session's outbox.
+    pub outbox_depth: usize,
 }
 
 /// Graceful restart settings of a neighbour.
@@ -361,6 +369,9 @@ pub fn neighbor_detail(
         max_prefix: cfg.and_then(|c| c.max_prefix),
         updates_treated_as_withdraw: c.updates_treated_as_withdraw,
         attributes_discarded: c.attributes_discarded,
+        send_queue_bytes: p.session.send_queue_bytes,
+        send_stalled_since: p.session.send_stalled_since,
+        outbox_depth: p.session.outbox_depth,
     }
 }
 

@@ -475,6 +475,20 @@ pub fn render_neighbor(n: &NeighborDetail) -> String {
         "  RFC 7606: {} UPDATEs treated as withdraw, {} attributes discarded\n",
         n.updates_treated_as_withdraw, n.attributes_discarded
     ));
+    o.push_str(&format!(
+        "  Send queue: {} bytes, {} batches waiting",
+        n.send_queue_bytes, n.outbox_depth
+    ));
+    match n
+        .send_stalled_since
+        .and_then(|t| i64::try_from(t).ok())
+        .and_then(|t| k8s_openapi::jiff::Timestamp::from_second(t).ok())
+    {
+        Some(t) => o.push_str(&format!(
+            ", not draining since {t} (RFC 9687 send hold timer)\n"
+        )),
+        None => o.push('\n'),
+    }
     o
 }
 
