@@ -397,6 +397,23 @@ fn neighbor(p: &mut Problems, i: usize, n: &Neighbor) -> Option<NeighborIntent> 
                 .map(|t| t as u8),
         };
     }
+    if n.bfd.is_some() {
+        // The BFD driver needs the peer's address before the session exists (RFC 5881 §4: one
+        // session per neighbour address); unnumbered and listen-range neighbours have none.
+        if n.interface.is_some() || n.listen_range.is_some() {
+            p.push(format!(
+                "{} is not supported yet on {} neighbours (BFD needs a fixed neighbour address); remove bfd or use address",
+                f("bfd"),
+                if n.interface.is_some() { "interface (unnumbered)" } else { "listenRange" }
+            ));
+        }
+        if n.bfd.as_ref().is_some_and(|b| b.minimum_ttl.is_some()) && n.properties.is_empty() {
+            p.push(format!(
+                "{} applies to multihop sessions only (set properties ebgpMultiHop); a single-hop session always requires TTL 255 (RFC 5881 §5)",
+                f("bfd.minimumTTL")
+            ));
+        }
+    }
     let bfd = n.bfd.as_ref().map(|b| Bfd {
         receive_interval_ms: b
             .receive_interval
@@ -1383,6 +1400,9 @@ tunnelEndpoint: {cidrs: ["100.65.0.0/24"]}
             ("{asn: 1, address: 1.2.3.4, addressFamilies: [{type: ipv4unicast, properties: [{type: routeReflectorClient}]}]}", "requires type Internal"),
             ("{asn: 1, address: 1.2.3.4, addressFamilies: [{type: l2vpn}]}", "must be one of"),
             ("{asn: 0, address: 1.2.3.4}", "asn 0 is outside"),
+            ("{asn: 1, interface: eth0, bfd: {}}", "spec.neighbors[0].bfd is not supported yet on interface (unnumbered) neighbours"),
+            ("{asn: 1, listenRange: 10.0.0.0/24, bfd: {receiveInterval: 100}}", "spec.neighbors[0].bfd is not supported yet on listenRange neighbours"),
+            ("{asn: 1, address: 1.2.3.4, bfd: {minimumTTL: 250}}", "bfd.minimumTTL applies to multihop sessions only"),
         ];
         for (yaml, want) in cases {
             let mut u = underlay();

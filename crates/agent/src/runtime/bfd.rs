@@ -43,8 +43,9 @@ pub const DEFAULT_DETECT_MULT: u8 = 3;
 /// bfdd's default minimum TTL of multihop sessions.
 pub const DEFAULT_MIN_TTL: u8 = 254;
 
-/// The BFD sessions the plan asks for. Neighbours without a fixed address
-/// (unnumbered, listen ranges) get none: a warning says so.
+/// The BFD sessions the plan asks for. Neighbours without a fixed address (unnumbered, listen
+/// ranges) never carry `bfd`: validation refuses it (`config::validate`), so the warning below
+/// is a guard, not a path a configuration can take.
 pub fn peer_specs(plan: &NodePlan) -> Vec<PeerSpec> {
     let mut out = Vec::new();
     for n in &plan.neighbors {
