@@ -167,11 +167,18 @@ say "perouter show bgp neighbor 192.168.11.2:"; cat "$DIR/show-neighbor.txt"
 
 # ROUTE-REFRESH (RFC 2918): the ToR asks for our routes again; we answer with UPDATEs and keep them.
 updates_out() { "$PEROUTER" show bgp neighbor "$1" --api-socket "$SOCK" -o json 2>/dev/null | jq -r '.messages_sent.update // 0'; }
+refreshes_in() { "$PEROUTER" show bgp neighbor "$1" --api-socket "$SOCK" -o json 2>/dev/null | jq -r '.messages_received.route_refresh // 0'; }
 sleep 2  # let the initial exchange settle, so only the refresh can move the counter
-upd_before=$(updates_out 192.168.11.2)
+upd_before=$(updates_out 192.168.11.2); rr_before=$(refreshes_in 192.168.11.2)
+sleep 2
+# The counter is quiet without a refresh: what moves it below is the refresh.
+check updates-quiet-before-refresh test "$(updates_out 192.168.11.2)" = "$upd_before"
 vty tor "clear bgp ipv4 unicast 192.168.11.3 soft in" >/dev/null
+refresh_received() { [ "$(refreshes_in 192.168.11.2)" -eq $((rr_before + 1)) ]; }
+check route-refresh-received wait_until 15 refresh_received
 refresh_answered() { [ "$(updates_out 192.168.11.2)" -gt "$upd_before" ]; }
 check route-refresh-answered wait_until 15 refresh_answered
+say "ROUTE-REFRESH: $((  $(refreshes_in 192.168.11.2) - rr_before )) received, answered with $(( $(updates_out 192.168.11.2) - upd_before )) UPDATEs"
 check route-kept-after-refresh tor_has
 
 # Live change: a second ToR neighbour; the first session must not flap.
