@@ -1,7 +1,7 @@
 //! The driver against the real kernel: two drivers in two network namespaces
-//! joined by a veth pair. Needs root and `ip`/`nft` (skipped otherwise, as the
-//! BGP socket tests are); the namespaces are named after the process id and
-//! removed afterwards. Run under `flock /tmp/perouter-lab.lock` on shared machines.
+//! joined by a veth pair. Needs root and `ip`/`nft`: without them the tests fail
+//! (saying why) rather than pass having checked nothing; CI runs as root. The
+//! namespaces are named after the process id and removed afterwards. Run under `flock /tmp/perouter-lab.lock` on shared machines.
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
@@ -27,11 +27,13 @@ impl Drop for Lab {
     }
 }
 
-fn lab(tag: &str) -> Option<Lab> {
+fn lab(tag: &str) -> Lab {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return None;
-    }
+    assert!(
+        unsafe { libc::geteuid() } == 0,
+        "these tests create network namespaces and need root (CI runs them as root); \
+         skip them explicitly with `cargo test -- --skip netns` if you must"
+    );
     let pid = std::process::id();
     let (a, b) = (format!("pbfd{tag}a{pid}"), format!("pbfd{tag}b{pid}"));
     let lab = Lab(a.clone(), b.clone());
@@ -46,7 +48,8 @@ fn lab(tag: &str) -> Option<Lab> {
         && sh(&["ip", "-n", &b, "link", "set", "vb", "up"])
         && sh(&["ip", "-n", &a, "link", "set", "lo", "up"])
         && sh(&["ip", "-n", &b, "link", "set", "lo", "up"]);
-    ok.then_some(lab)
+    assert!(ok, "setting up namespaces {a} and {b} with ip(8) failed");
+    lab
 }
 
 fn cfg(passive: bool) -> Config {
@@ -105,7 +108,7 @@ async fn next_event(ev: &mut mpsc::Receiver<Event>, to: State) -> Event {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_hop_up_gtsm_detection_and_admin_down() {
-    let Some(lab) = lab("s") else { return };
+    let lab = lab("s");
     let (a, mut a_ev) = driver::spawn(NetnsTarget::Named(lab.0.clone()));
     let (b, mut b_ev) = driver::spawn(NetnsTarget::Named(lab.1.clone()));
     let mut a_status = a.status.clone();
@@ -203,7 +206,7 @@ fn send_with_ttl(ns: &str, from: &str, to: SocketAddr, ttl: u32, p: &perouter_bf
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multihop_up_on_4784_and_minimum_ttl() {
-    let Some(lab) = lab("m") else { return };
+    let lab = lab("m");
     let hop = Hop::Multi { min_ttl: 254 };
     let (a, mut a_ev) = driver::spawn(NetnsTarget::Named(lab.0.clone()));
     let (b, mut b_ev) = driver::spawn(NetnsTarget::Named(lab.1.clone()));
