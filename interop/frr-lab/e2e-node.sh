@@ -155,6 +155,16 @@ check check-cli "$PEROUTER" check "$DIR/cfg"
 check show-summary-row grep -Eq '^192\.168\.11\.2 +4 +64512 ' "$DIR/show-summary.txt"
 check show-neighbor-as grep -q 'remote AS 64512, local AS 64514' "$DIR/show-neighbor.txt"
 check show-neighbor-with-port sh -c "'$PEROUTER' show bgp neighbor 192.168.11.2:179 --api-socket '$SOCK' -o json >/dev/null"
+# The default table: the ToR's route best from the ToR, the host's /32 (longest match on an
+# address) best from the passthrough host session; the text table next to the ToR's vtysh.
+best_from() {
+  "$PEROUTER" show bgp ipv4 unicast "$1" --api-socket "$SOCK" -o json 2>/dev/null | \
+    jq -e --arg f "$2" 'any(.[]; .best and .valid and .from == $f)' >/dev/null
+}
+check show-unicast-tor-route best_from 10.100.0.0/24 192.168.11.2
+check show-unicast-host-route best_from 10.200.0.1 192.169.100.2
+"$PEROUTER" show bgp ipv4 unicast --api-socket "$SOCK" > "$DIR/show-unicast.txt" 2>&1
+check show-unicast-text grep -Eq '^ \*> 10\.100\.0\.0/24 +192\.168\.11\.2 ' "$DIR/show-unicast.txt"
 # /metrics from the running node: promtool-clean, with the session's families.
 curl -s "http://$METRICS/metrics" > "$DIR/metrics.txt"
 if command -v promtool >/dev/null; then check metrics-promtool sh -c "promtool check metrics < '$DIR/metrics.txt'"; fi
@@ -164,6 +174,8 @@ check http-405 sh -c "curl -s -o /dev/null -w '%{http_code}' -X POST 'http://$ME
 say "perouter show bgp summary:"; cat "$DIR/show-summary.txt"
 say "vtysh (ToR) show bgp summary:"; vty tor "show bgp summary"
 say "perouter show bgp neighbor 192.168.11.2:"; cat "$DIR/show-neighbor.txt"
+say "perouter show bgp ipv4 unicast:"; cat "$DIR/show-unicast.txt"
+say "vtysh (ToR) show bgp ipv4 unicast:"; vty tor "show bgp ipv4 unicast"
 
 # ROUTE-REFRESH (RFC 2918): the ToR asks for our routes again; we answer with UPDATEs and keep them.
 updates_out() { "$PEROUTER" show bgp neighbor "$1" --api-socket "$SOCK" -o json 2>/dev/null | jq -r '.messages_sent.update // 0'; }

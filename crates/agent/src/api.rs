@@ -30,6 +30,13 @@ pub enum Request {
         /// The peer's address.
         address: String,
     },
+    /// The default table (underlay and passthrough routes) of one family: every path, flagged.
+    BgpUnicast {
+        /// IPv6 (true) or IPv4.
+        ipv6: bool,
+        /// A prefix (exact match) or an address (longest match); all prefixes when absent.
+        prefix: Option<String>,
+    },
     /// The EVPN table.
     BgpEvpn {
         /// Only this route type.

@@ -33,6 +33,7 @@ pub use perouter_bgp::wire::{
     AsPath, AsSegment, AsSegmentKind, Community, ExtendedCommunity, LargeCommunity, Origin,
 };
 pub use rib::{
-    PeerInputCounters, Rib, RibConfig, RibError, RibEvent, RibStats, RouteUpdate, ScopeId,
+    PeerInputCounters, PrefixMatch, Rib, RibConfig, RibError, RibEvent, RibStats, RouteUpdate,
+    ScopeId, UnicastPath,
 };
 pub use vrf::{VrfConfig, VrfId};

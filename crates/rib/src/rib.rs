@@ -305,6 +305,37 @@ pub struct RibStats {
     pub unreachable_next_hops: usize,
 }
 
+/// Which prefixes of a default table [`Rib::unicast_paths`] lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrefixMatch {
+    /// Every prefix.
+    All,
+    /// This prefix exactly (host bits ignored), like vtysh's `show bgp ipv4 unicast 10.0.0.0/24`.
+    Exact(IpNet),
+    /// The longest prefix holding paths that covers this address, like vtysh's
+    /// `show bgp ipv4 unicast 10.0.0.1`.
+    Longest(IpAddr),
+}
+
+/// One path of a default table, flagged as `show bgp ipv4|ipv6 unicast` prints it.
+#[derive(Debug, Clone)]
+pub struct UnicastPath {
+    /// The prefix.
+    pub prefix: IpNet,
+    /// Where the path came from (a peer, stale or not, or this router).
+    pub source: Source,
+    /// Its attributes.
+    pub attrs: Attrs,
+    /// The best path of its prefix (RFC 4271 §9.1.2).
+    pub best: bool,
+    /// In the multipath (ECMP) set installed in the kernel; the best path always is.
+    pub multipath: bool,
+    /// Usable: ours, or its next hop is valid, reachable and not one of our addresses
+    /// (RFC 4271 §5.1.3, §9.1.2.1). An ineligible path is kept (the peer may fix it) but never
+    /// selected.
+    pub eligible: bool,
+}
+
 /// The RIB. See the module documentation for the data flow.
 pub struct Rib {
     config: RibConfig,
@@ -1312,6 +1343,76 @@ impl Rib {
             IpNet::V4(p) => list(&self.default4.table, &p.trunc()),
             IpNet::V6(p) => list(&self.default6.table, &p.trunc()),
         }
+    }
+
+    /// The default table's paths (underlay and passthrough routes, one address family) as
+    /// `show bgp ipv4|ipv6 unicast` lists them: every path of every matching prefix, ineligible
+    /// ones included, in the table's order (multipath set first, best at its head), each flagged.
+    pub fn unicast_paths(&self, v6: bool, which: PrefixMatch) -> Vec<UnicastPath> {
+        let usable = |p: &Path<()>| default_path_usable(p, &self.tracker, &self.own);
+        let mut out = Vec::new();
+        let mut push = |prefix: IpNet, e: &crate::table::Entry<()>| {
+            let n = e.multipath().len();
+            out.extend(e.paths().iter().enumerate().map(|(i, p)| UnicastPath {
+                prefix,
+                source: p.source,
+                attrs: p.attrs.clone(),
+                best: i == 0 && n > 0,
+                multipath: i < n,
+                eligible: usable(p),
+            }));
+        };
+        match (v6, which) {
+            (false, PrefixMatch::All) => {
+                for (k, e) in self.default4.table.iter() {
+                    push(IpNet::V4(*k), e);
+                }
+            }
+            (true, PrefixMatch::All) => {
+                for (k, e) in self.default6.table.iter() {
+                    push(IpNet::V6(*k), e);
+                }
+            }
+            (_, PrefixMatch::Exact(IpNet::V4(p))) if !v6 => {
+                if let Some(e) = self.default4.table.lookup(&p.trunc()) {
+                    push(IpNet::V4(p.trunc()), e);
+                }
+            }
+            (_, PrefixMatch::Exact(IpNet::V6(p))) if v6 => {
+                if let Some(e) = self.default6.table.lookup(&p.trunc()) {
+                    push(IpNet::V6(p.trunc()), e);
+                }
+            }
+            (_, PrefixMatch::Longest(IpAddr::V4(a))) if !v6 => {
+                let hit = (0..=32u8).rev().find_map(|len| {
+                    let k = Ipv4Net::new(a, len).ok()?.trunc();
+                    self.default4
+                        .table
+                        .lookup(&k)
+                        .filter(|e| !e.paths().is_empty())
+                        .map(|e| (k, e))
+                });
+                if let Some((k, e)) = hit {
+                    push(IpNet::V4(k), e);
+                }
+            }
+            (_, PrefixMatch::Longest(IpAddr::V6(a))) if v6 => {
+                let hit = (0..=128u8).rev().find_map(|len| {
+                    let k = Ipv6Net::new(a, len).ok()?.trunc();
+                    self.default6
+                        .table
+                        .lookup(&k)
+                        .filter(|e| !e.paths().is_empty())
+                        .map(|e| (k, e))
+                });
+                if let Some((k, e)) = hit {
+                    push(IpNet::V6(k), e);
+                }
+            }
+            // A prefix or address of the other family matches nothing.
+            _ => {}
+        }
+        out
     }
 
     // -------------------------------------------------------------- internals

@@ -474,3 +474,88 @@ fn our_as_echoed_by_a_host_or_passthrough_session_is_refused_but_fabric_allows_i
     );
     assert!(rib.default_has(net("172.20.0.0/24")));
 }
+
+/// `show bgp ipv4 unicast`'s source: every path of a prefix, the best one flagged first, a
+/// longer AS path kept but not selected, an ineligible next hop (our router ID) shown as such;
+/// exact and longest-match lookups, and nothing across families.
+#[test]
+fn unicast_paths_list_every_path_with_its_flags() {
+    let mut rib = rib();
+    let a = rib.handle_peer_up(tor("192.0.2.2", ALL)).unwrap();
+    let b = rib.handle_peer_up(tor("192.0.2.6", ALL)).unwrap();
+    update(
+        &mut rib,
+        b,
+        &[65000, 65001],
+        Some("192.0.2.6"),
+        vec![nlri("198.51.100.0/24")],
+    );
+    update(
+        &mut rib,
+        a,
+        &[65000],
+        Some("192.0.2.2"),
+        vec![nlri("198.51.100.0/24")],
+    );
+    update(
+        &mut rib,
+        a,
+        &[65000],
+        Some("10.0.0.1"),
+        vec![nlri("198.51.100.128/25")],
+    );
+    update(
+        &mut rib,
+        a,
+        &[65000],
+        Some("2001:db8::2"),
+        vec![nlri("2001:db8:1::/48")],
+    );
+
+    let from = |p: &UnicastPath| match p.source {
+        perouter_rib::table::Source::Peer { peer, .. } => Some(peer),
+        _ => None,
+    };
+    let all = rib.unicast_paths(false, PrefixMatch::All);
+    assert_eq!(all.len(), 4, "{all:?}");
+    let vtep = all
+        .iter()
+        .find(|p| p.prefix == net("100.65.0.1/32"))
+        .unwrap();
+    assert!(
+        vtep.best && vtep.source == perouter_rib::table::Source::Local,
+        "our VTEP, local"
+    );
+
+    let exact = rib.unicast_paths(false, PrefixMatch::Exact(net("198.51.100.7/24")));
+    assert_eq!(exact.len(), 2);
+    assert_eq!(exact[0].prefix, net("198.51.100.0/24"));
+    assert_eq!(from(&exact[0]), Some(a), "the shorter AS path is best");
+    assert!(exact[0].best && exact[0].multipath && exact[0].eligible);
+    assert_eq!(from(&exact[1]), Some(b));
+    assert!(!exact[1].best && !exact[1].multipath && exact[1].eligible);
+
+    let covering = rib.unicast_paths(false, PrefixMatch::Longest(ip("198.51.100.200")));
+    assert_eq!(covering.len(), 1);
+    assert_eq!(covering[0].prefix, net("198.51.100.128/25"));
+    assert!(
+        !covering[0].best && !covering[0].eligible,
+        "our router ID as next hop"
+    );
+    let covering = rib.unicast_paths(false, PrefixMatch::Longest(ip("198.51.100.5")));
+    assert_eq!(covering[0].prefix, net("198.51.100.0/24"));
+    assert!(rib
+        .unicast_paths(false, PrefixMatch::Longest(ip("203.0.113.1")))
+        .is_empty());
+
+    let v6 = rib.unicast_paths(true, PrefixMatch::All);
+    assert_eq!(v6.len(), 1);
+    assert_eq!(v6[0].prefix, net("2001:db8:1::/48"));
+    assert!(v6[0].best);
+    assert!(rib
+        .unicast_paths(true, PrefixMatch::Exact(net("198.51.100.0/24")))
+        .is_empty());
+    assert!(rib
+        .unicast_paths(false, PrefixMatch::Longest(ip("2001:db8:1::1")))
+        .is_empty());
+}

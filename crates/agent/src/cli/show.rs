@@ -17,6 +17,8 @@ Examples:
   perouter show bgp summary
   perouter show bgp neighbor 192.168.11.2
   perouter show bgp neighbor 192.168.11.2 -o json
+  perouter show bgp ipv4 unicast
+  perouter show bgp ipv4 unicast 10.100.0.0/24
   perouter show bgp evpn --type 5 --vni 100
   perouter show evpn vni
   perouter show evpn vni 100
@@ -101,6 +103,19 @@ pub enum BgpWhat {
         /// The peer's address (a `:port` suffix is accepted and ignored).
         address: String,
     },
+    /// The IPv4 default table (underlay and passthrough routes): every path, best and
+    /// multipath flagged, the session it came from.
+    Ipv4 {
+        /// Which table.
+        #[command(subcommand)]
+        what: UnicastWhat,
+    },
+    /// The IPv6 default table, as `ipv4 unicast`.
+    Ipv6 {
+        /// Which table.
+        #[command(subcommand)]
+        what: UnicastWhat,
+    },
     /// The EVPN table.
     Evpn {
         /// Only this route type (2, 3 or 5).
@@ -109,6 +124,25 @@ pub enum BgpWhat {
         /// Only this VNI.
         #[arg(long)]
         vni: Option<u32>,
+    },
+}
+
+/// `perouter show bgp ipv4|ipv6 ...`.
+#[derive(Debug, Subcommand)]
+pub enum UnicastWhat {
+    /// The unicast table: every path of every prefix, or of one.
+    #[command(after_help = "\
+Examples:
+  perouter show bgp ipv4 unicast
+  perouter show bgp ipv4 unicast 10.100.0.0/24     (this prefix exactly)
+  perouter show bgp ipv4 unicast 10.100.0.7        (the longest prefix covering it)
+  perouter show bgp ipv6 unicast -o json
+
+Status codes, as vtysh prints them: * valid (next hop usable), > best, = multipath (installed
+as ECMP), S stale (kept while its peer restarts gracefully, RFC 4724).")]
+    Unicast {
+        /// A prefix (exact match) or an address (longest match); every prefix when absent.
+        prefix: Option<String>,
     },
 }
 
@@ -128,6 +162,24 @@ fn request(w: &ShowWhat) -> Request {
             what: BgpWhat::Neighbor { address },
         } => Request::BgpNeighbor {
             address: address.clone(),
+        },
+        ShowWhat::Bgp {
+            what:
+                BgpWhat::Ipv4 {
+                    what: UnicastWhat::Unicast { prefix },
+                },
+        } => Request::BgpUnicast {
+            ipv6: false,
+            prefix: prefix.clone(),
+        },
+        ShowWhat::Bgp {
+            what:
+                BgpWhat::Ipv6 {
+                    what: UnicastWhat::Unicast { prefix },
+                },
+        } => Request::BgpUnicast {
+            ipv6: true,
+            prefix: prefix.clone(),
         },
         ShowWhat::Bgp {
             what: BgpWhat::Evpn { route_type, vni },
@@ -174,6 +226,7 @@ pub fn render(req: &Request, v: &Value) -> String {
             Ok(n) => out.push_str(&render_neighbor(&n)),
             Err(e) => out.push_str(&format!("unexpected answer ({e}):\n{v:#}\n")),
         },
+        Request::BgpUnicast { ipv6, .. } => render_unicast(*ipv6, v, &mut out),
         Request::BgpEvpn { .. } => {
             out.push_str(&format!(
                 "{:<56} {:<18} {:<9} {:<16} {:<18} {:<16} {:<8} {}\n",
@@ -233,6 +286,65 @@ pub fn render(req: &Request, v: &Value) -> String {
         Request::Status => out.push_str(&render_status(v)),
     }
     out
+}
+
+/// The `show bgp ipv4|ipv6 unicast` table, vtysh's columns plus the session a path came from.
+fn render_unicast(ipv6: bool, v: &Value, out: &mut String) {
+    let rows = v.as_array().map(Vec::as_slice).unwrap_or_default();
+    out.push_str(&format!(
+        "Default table (underlay and passthrough), {} unicast\n\
+         Status codes: * valid, > best, = multipath, S stale\n\n",
+        if ipv6 { "IPv6" } else { "IPv4" }
+    ));
+    out.push_str(&format!(
+        "    {:<40} {:<26} {:>10} {:>10}  {:<20} {}\n",
+        "Network", "Next Hop", "Metric", "LocPrf", "Path", "From"
+    ));
+    let mut prefixes = std::collections::BTreeSet::new();
+    for r in rows {
+        let flag = |k: &str| r.get(k).and_then(Value::as_bool) == Some(true);
+        let status = format!(
+            "{}{}{}",
+            if flag("stale") { 'S' } else { ' ' },
+            if flag("valid") { '*' } else { ' ' },
+            if flag("best") {
+                '>'
+            } else if flag("multipath") {
+                '='
+            } else {
+                ' '
+            }
+        );
+        let origin = match s(r, &["origin"]).as_str() {
+            "IGP" => "i",
+            "EGP" => "e",
+            _ => "?",
+        };
+        let path = match s(r, &["as_path"]) {
+            p if p.is_empty() || p == "-" => origin.to_string(),
+            p => format!("{p} {origin}"),
+        };
+        let next_hop = match s(r, &["next_hop"]) {
+            n if n == "-" => "0.0.0.0".to_string(),
+            n => n,
+        };
+        let prefix = s(r, &["prefix"]);
+        out.push_str(&format!(
+            "{status} {:<40} {:<26} {:>10} {:>10}  {:<20} {}\n",
+            prefix,
+            next_hop,
+            s(r, &["med"]),
+            s(r, &["local_pref"]),
+            path,
+            s(r, &["from"]),
+        ));
+        prefixes.insert(prefix);
+    }
+    out.push_str(&format!(
+        "\nDisplayed {} prefixes, {} paths\n",
+        prefixes.len(),
+        rows.len()
+    ));
 }
 
 /// The `show bfd peers` table; intervals in ms.
@@ -796,6 +908,96 @@ mod tests {
                 &v,
             ),
         );
+    }
+
+    /// A real RIB with two ToRs: a prefix from both (one best, one not), a passthrough-like
+    /// route with MED and communities, a path through our own router ID (not valid), our VTEP.
+    #[test]
+    fn bgp_ipv4_unicast_golden() {
+        use perouter_rib::*;
+        use std::net::{IpAddr, Ipv4Addr};
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut rib = Rib::new(RibConfig {
+            asn: 64514,
+            router_id: Ipv4Addr::new(10, 0, 0, 1),
+            vtep: ip("100.65.0.1"),
+            multipath: MultipathConfig::default(),
+            default_networks: vec![],
+        });
+        let tor = |addr: &str| PeerConfig {
+            role: PeerRole::Fabric,
+            local_asn: 64514,
+            remote_asn: 64512,
+            remote_address: ip(addr),
+            local_address: ip("192.168.11.3"),
+            remote_router_id: match ip(addr) {
+                IpAddr::V4(a) => a,
+                IpAddr::V6(_) => unreachable!(),
+            },
+            families: vec![Family::Ipv4Unicast],
+            route_reflector_client: false,
+            allowas_in: 0,
+        };
+        let a = rib.handle_peer_up(tor("192.168.11.2")).unwrap();
+        let b = rib.handle_peer_up(tor("192.168.12.2")).unwrap();
+        let mut update = |p, path: &[u32], nh: &str, prefix: &str, med, comms: Vec<Community>| {
+            rib.handle_update(
+                p,
+                RouteUpdate {
+                    attrs: PathAttrs {
+                        as_path: AsPath::sequence(path.iter().copied()),
+                        next_hop: Some(ip(nh)),
+                        med,
+                        communities: comms.into(),
+                        ..Default::default()
+                    },
+                    announced: vec![Nlri::V4(prefix.parse().unwrap())],
+                    withdrawn: vec![],
+                    path_id: 0,
+                },
+            )
+            .unwrap();
+        };
+        update(
+            b,
+            &[64512, 64520],
+            "192.168.12.2",
+            "10.100.0.0/24",
+            None,
+            vec![],
+        );
+        update(a, &[64512], "192.168.11.2", "10.100.0.0/24", None, vec![]);
+        update(
+            a,
+            &[64512, 65001],
+            "192.168.11.2",
+            "10.200.0.0/16",
+            Some(20),
+            vec![Community(0xfbf0_0064)],
+        );
+        update(a, &[64512], "10.0.0.1", "10.201.0.0/24", None, vec![]);
+        let names = [
+            (a, "192.168.11.2".to_string()),
+            (b, "192.168.12.2".to_string()),
+        ]
+        .into_iter()
+        .collect();
+        let views = crate::runtime::routing::unicast_views(
+            rib.unicast_paths(false, PrefixMatch::All),
+            &names,
+        );
+        let v = serde_json::to_value(&views).unwrap();
+        let best: Vec<_> = views
+            .iter()
+            .filter(|r| r.best)
+            .map(|r| r.prefix.to_string())
+            .collect();
+        assert_eq!(best, ["10.100.0.0/24", "10.200.0.0/16", "100.65.0.1/32"]);
+        let req = Request::BgpUnicast {
+            ipv6: false,
+            prefix: None,
+        };
+        golden("bgp-ipv4-unicast.txt", &render(&req, &v));
     }
 
     #[test]

@@ -306,6 +306,21 @@ impl Shared {
     }
 }
 
+/// `show bgp ipv4 unicast ARG`: a prefix is matched exactly, an address by longest match
+/// (vtysh's rules).
+fn parse_prefix_match(arg: &str) -> Result<perouter_rib::PrefixMatch, String> {
+    use perouter_rib::PrefixMatch;
+    if arg.contains('/') {
+        arg.parse::<ipnet::IpNet>()
+            .map(PrefixMatch::Exact)
+            .map_err(|e| format!("{arg:?} is not a prefix: {e}"))
+    } else {
+        arg.parse::<std::net::IpAddr>()
+            .map(PrefixMatch::Longest)
+            .map_err(|e| format!("{arg:?} is not an address or a prefix: {e}"))
+    }
+}
+
 impl RuntimeProbe for Shared {
     fn report(&self) -> BoxFuture<'_, RuntimeReport> {
         Box::pin(async move {
@@ -398,6 +413,26 @@ impl Responder for Shared {
                             Some(v) => value(&json!({ n: v })),
                             None => Response::Error(format!("no VRF {n:?}")),
                         },
+                    }
+                }
+                Request::BgpUnicast { ipv6, prefix } => {
+                    let which = match prefix.as_deref().map(parse_prefix_match) {
+                        None => perouter_rib::PrefixMatch::All,
+                        Some(Ok(w)) => w,
+                        Some(Err(e)) => return Response::Error(e),
+                    };
+                    let (tx, rx) = oneshot::channel();
+                    let cmd = RoutingCommand::Unicast {
+                        v6: ipv6,
+                        which,
+                        reply: tx,
+                    };
+                    if self.routing.send(cmd).await.is_err() {
+                        return Response::Error("the routing task is not running".into());
+                    }
+                    match rx.await {
+                        Ok(routes) => value(&routes),
+                        Err(_) => Response::Error("the routing task did not answer".into()),
                     }
                 }
                 Request::BgpEvpn { route_type, vni } => match self.evpn(route_type, vni).await {

@@ -57,6 +57,15 @@ pub enum RoutingCommand {
     },
     /// A snapshot for the API.
     Snapshot(oneshot::Sender<RoutingSnapshot>),
+    /// The default table's paths of one family, all prefixes or one (`show bgp ipv4 unicast`).
+    Unicast {
+        /// IPv6 (true) or IPv4.
+        v6: bool,
+        /// Which prefixes.
+        which: perouter_rib::PrefixMatch,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Vec<UnicastRouteView>>,
+    },
     /// The EVPN table's best routes, optionally one route type and one VNI (`show bgp evpn`).
     Evpn {
         /// Only this route type.
@@ -66,6 +75,74 @@ pub enum RoutingCommand {
         /// Where the answer goes.
         reply: oneshot::Sender<Vec<EvpnRouteView>>,
     },
+}
+
+/// One path of the default table as `show bgp ipv4|ipv6 unicast` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnicastRouteView {
+    /// The prefix.
+    pub prefix: IpNet,
+    /// BGP next hop (null on our own routes).
+    pub next_hop: Option<IpAddr>,
+    /// The session it came from (its address), `local` for our own routes.
+    pub from: String,
+    /// The best path of its prefix (RFC 4271 §9.1.2).
+    pub best: bool,
+    /// In the multipath (ECMP) set installed in the kernel.
+    pub multipath: bool,
+    /// Usable: next hop valid, reachable and not ours (RFC 4271 §5.1.3).
+    pub valid: bool,
+    /// Kept from a peer restarting gracefully (RFC 4724 §4.2).
+    pub stale: bool,
+    /// The AS path (`64512 64513`, empty when local or iBGP-learnt).
+    pub as_path: String,
+    /// ORIGIN (`IGP`, `EGP`, `INCOMPLETE`).
+    pub origin: String,
+    /// LOCAL_PREF, when present.
+    pub local_pref: Option<u32>,
+    /// MULTI_EXIT_DISC, when present.
+    pub med: Option<u32>,
+    /// COMMUNITIES (RFC 1997), `ASN:NN`.
+    pub communities: Vec<String>,
+}
+
+/// The API's form of the RIB's paths, sorted by prefix like vtysh's table (the paths of one
+/// prefix keep the RIB's order: best first); `names` gives the address of each live session.
+pub(crate) fn unicast_views(
+    mut paths: Vec<perouter_rib::UnicastPath>,
+    names: &HashMap<RibPeer, String>,
+) -> Vec<UnicastRouteView> {
+    use perouter_rib::table::Source;
+    paths.sort_by_key(|p| p.prefix);
+    paths
+        .into_iter()
+        .map(|p| {
+            let (from, stale) = match p.source {
+                Source::Peer { peer, stale, .. } => (
+                    names
+                        .get(&peer)
+                        .cloned()
+                        .unwrap_or_else(|| format!("peer {} (down)", peer.0)),
+                    stale,
+                ),
+                _ => ("local".to_string(), false),
+            };
+            UnicastRouteView {
+                prefix: p.prefix,
+                next_hop: p.attrs.next_hop,
+                from,
+                best: p.best,
+                multipath: p.multipath,
+                valid: p.eligible,
+                stale,
+                as_path: p.attrs.as_path.to_string(),
+                origin: p.attrs.origin.to_string(),
+                local_pref: p.attrs.local_pref,
+                med: p.attrs.med,
+                communities: p.attrs.communities.iter().map(|c| c.to_string()).collect(),
+            }
+        })
+        .collect()
 }
 
 /// One EVPN route as `show bgp evpn` lists it.
@@ -272,6 +349,9 @@ impl Routing {
             }
             RoutingCommand::Snapshot(tx) => {
                 let _ = tx.send(self.snapshot());
+            }
+            RoutingCommand::Unicast { v6, which, reply } => {
+                let _ = reply.send(self.unicast_view(v6, which));
             }
             RoutingCommand::Evpn {
                 route_type,
@@ -681,6 +761,18 @@ impl Routing {
                     .filter_map(|f| rib_family(*f))
                     .all(|f| rib.end_of_rib_received(p.rib, f))
             })
+    }
+
+    fn unicast_view(&self, v6: bool, which: perouter_rib::PrefixMatch) -> Vec<UnicastRouteView> {
+        let Some(rib) = &self.rib else {
+            return Vec::new();
+        };
+        let names: HashMap<RibPeer, String> = self
+            .peers
+            .values()
+            .map(|p| (p.rib, p.remote.ip().to_string()))
+            .collect();
+        unicast_views(rib.unicast_paths(v6, which), &names)
     }
 
     fn snapshot(&self) -> RoutingSnapshot {
