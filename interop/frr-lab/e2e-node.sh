@@ -155,6 +155,12 @@ check check-cli "$PEROUTER" check "$DIR/cfg"
 check show-summary-row grep -Eq '^192\.168\.11\.2 +4 +64512 ' "$DIR/show-summary.txt"
 check show-neighbor-as grep -q 'remote AS 64512, local AS 64514' "$DIR/show-neighbor.txt"
 check show-neighbor-with-port sh -c "'$PEROUTER' show bgp neighbor 192.168.11.2:179 --api-socket '$SOCK' -o json >/dev/null"
+# Negotiated values agree with the ToR's own view of the same session (FRR's JSON).
+ours_ng() { "$PEROUTER" show bgp neighbor 192.168.11.2 --api-socket "$SOCK" -o json 2>/dev/null | jq -r "$1"; }
+frr_nb() { vty tor "show bgp neighbors 192.168.11.3 json" | jq -r --arg f "$1" '.["192.168.11.3"][$f]'; }
+check show-neighbor-negotiated-hold test "$(ours_ng .negotiated.hold_time)" = "$(( $(frr_nb bgpTimerHoldTimeMsecs) / 1000 ))"
+check show-neighbor-peer-router-id test "$(ours_ng .negotiated.peer_router_id)" = "$(vty tor "show bgp summary json" | jq -r '.ipv4Unicast.routerId')"
+check show-neighbor-negotiated-family sh -c "'$PEROUTER' show bgp neighbor 192.168.11.2 --api-socket '$SOCK' -o json | jq -e '.negotiated.families | index(\"ipv4-unicast\")' >/dev/null"
 # The default table: the ToR's route best from the ToR, the host's /32 (longest match on an
 # address) best from the passthrough host session; the text table next to the ToR's vtysh.
 best_from() {

@@ -142,6 +142,78 @@ pub struct NeighborDetail {
     pub send_stalled_since: Option<u64>,
     /// Batches of routes waiting in the session's outbox.
     pub outbox_depth: usize,
+    /// What the OPEN exchange decided (null when not Established).
+    pub negotiated: Option<NegotiatedView>,
+}
+
+/// What the OPEN exchange decided on an Established session (RFC 4271 §4.2, RFC 5492): the
+/// peer's identity, the timers in force and the capabilities both sides have.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NegotiatedView {
+    /// The peer's AS (from its 4-octet AS capability when present, RFC 6793).
+    pub peer_as: u32,
+    /// The peer's BGP identifier.
+    pub peer_router_id: String,
+    /// Hold time in force, seconds: the smaller of both OPENs' (0: none).
+    pub hold_time: u16,
+    /// Keepalive interval in force, seconds (null: none sent).
+    pub keepalive: Option<u64>,
+    /// Families both sides offered.
+    pub families: Vec<String>,
+    /// Capabilities both sides have: `4-octet-as`, `extended-message`, `route-refresh`,
+    /// `enhanced-route-refresh`, `add-path-rx FAMILY`, `add-path-tx FAMILY`,
+    /// `extended-nexthop FAMILY/AFI`.
+    pub capabilities: Vec<String>,
+    /// The peer's graceful restart (RFC 4724 §3): restart time in seconds, when it sent one.
+    pub peer_restart_time: Option<u16>,
+    /// Families for which the peer keeps forwarding across its restart (F bit).
+    pub peer_gr_forwarding: Vec<String>,
+}
+
+impl NegotiatedView {
+    fn from_params(p: &perouter_bgp::fsm::SessionParams) -> Self {
+        let mut capabilities = Vec::new();
+        for (on, name) in [
+            (p.four_octet_as, "4-octet-as"),
+            (p.extended_message, "extended-message"),
+            (p.route_refresh, "route-refresh"),
+            (p.enhanced_route_refresh, "enhanced-route-refresh"),
+        ] {
+            if on {
+                capabilities.push(name.to_string());
+            }
+        }
+        capabilities.extend(
+            p.add_path_receive
+                .iter()
+                .map(|f| format!("add-path-rx {f}")),
+        );
+        capabilities.extend(p.add_path_send.iter().map(|f| format!("add-path-tx {f}")));
+        capabilities.extend(
+            p.extended_next_hop.iter().map(|(f, afi)| {
+                format!("extended-nexthop {f}/{}", format!("{afi:?}").to_lowercase())
+            }),
+        );
+        let gr = p.graceful_restart.as_ref();
+        NegotiatedView {
+            peer_as: p.peer_as,
+            peer_router_id: p.peer_id.to_string(),
+            hold_time: p.hold_time,
+            keepalive: p.keepalive.map(|k| k.as_secs()),
+            families: p.families.iter().map(|f| f.to_string()).collect(),
+            capabilities,
+            peer_restart_time: gr.map(|g| g.restart_time),
+            peer_gr_forwarding: gr
+                .map(|g| {
+                    g.families
+                        .iter()
+                        .filter(|(_, f)| *f)
+                        .map(|(fam, _)| fam.to_string())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// Graceful restart settings of a neighbour.
@@ -372,6 +444,11 @@ pub fn neighbor_detail(
         send_queue_bytes: p.session.send_queue_bytes,
         send_stalled_since: p.session.send_stalled_since,
         outbox_depth: p.session.outbox_depth,
+        negotiated: p
+            .session
+            .negotiated
+            .as_deref()
+            .map(NegotiatedView::from_params),
     }
 }
 

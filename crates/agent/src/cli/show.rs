@@ -505,6 +505,35 @@ pub fn render_neighbor(n: &NeighborDetail) -> String {
         "  Capabilities offered: {}\n",
         n.capabilities.join(", ")
     ));
+    if let Some(ng) = &n.negotiated {
+        o.push_str(&format!(
+            "  Peer router ID {}, peer AS {}; hold time {} s, keepalive {} (negotiated)\n",
+            ng.peer_router_id,
+            ng.peer_as,
+            ng.hold_time,
+            ng.keepalive
+                .map_or_else(|| "none".into(), |k| format!("{k} s"))
+        ));
+        o.push_str(&format!(
+            "  Negotiated families: {}\n",
+            ng.families.join(", ")
+        ));
+        o.push_str(&format!(
+            "  Negotiated capabilities: {}\n",
+            ng.capabilities.join(", ")
+        ));
+        match ng.peer_restart_time {
+            Some(t) => o.push_str(&format!(
+                "  Peer graceful restart: restart time {t} s, forwarding kept for {}\n",
+                if ng.peer_gr_forwarding.is_empty() {
+                    "none".to_string()
+                } else {
+                    ng.peer_gr_forwarding.join(", ")
+                }
+            )),
+            None => o.push_str("  Peer graceful restart: not offered (or not by us)\n"),
+        }
+    }
     let gr = &n.graceful_restart;
     if gr.enabled {
         o.push_str(&format!(

@@ -307,6 +307,7 @@ mod tests {
                 send_queue_bytes: 0,
                 send_stalled_since: None,
                 outbox_depth: 0,
+                negotiated: None,
                 taken_at: None,
             },
         }

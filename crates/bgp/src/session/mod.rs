@@ -188,6 +188,8 @@ pub struct SessionStatus {
     pub send_stalled_since: Option<u64>,
     /// Batches of routes waiting in the session's outbox.
     pub outbox_depth: usize,
+    /// What the OPEN exchange decided, while Established (RFC 4271 §4.2, RFC 5492).
+    pub negotiated: Option<Box<SessionParams>>,
     /// When this snapshot was taken (to age `uptime` when it is read).
     #[serde(skip)]
     pub taken_at: Option<Instant>,
@@ -203,6 +205,7 @@ impl SessionStatus {
             send_queue_bytes: 0,
             send_stalled_since: None,
             outbox_depth: 0,
+            negotiated: None,
             taken_at: None,
         }
     }
@@ -545,6 +548,10 @@ impl Session {
             send_queue_bytes: self.send_pending,
             send_stalled_since: stalled,
             outbox_depth: self.outbox.as_ref().map_or(0, |o| o.len()),
+            negotiated: match self.main.fsm.state() {
+                State::Established => self.up_params.clone().map(Box::new),
+                _ => None,
+            },
             taken_at: Some(now),
         };
         self.status.send_replace(st);
