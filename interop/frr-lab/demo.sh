@@ -305,6 +305,11 @@ node_advertises_only_local() { # NODE MAC...: none of the MACs (behind other VTE
       say "  a remote MAC $m is advertised as local"; return 1; }
   done
 }
+node_mac_is() { # NODE MAC TYPE [VTEP]: `show evpn mac vni` on NODE lists MAC as TYPE (towards VTEP)
+  "$PEROUTER" show evpn mac vni $L2VNI --api-socket "$(sock "$1")" -o json 2>/dev/null | \
+    lab_json_true --arg m "$2" --arg t "$3" --arg v "${4:-}" \
+      '[.[] | select(.mac == $m and .type == $t and ($v == "" or .vtep == $v))] | length == 1'
+}
 both() { # CMD1... -- CMD2...: both succeed
   local a=()
   while [ "$1" != -- ]; do a+=("$1"); shift; done
@@ -405,6 +410,8 @@ EOF
   cat <<EOF
   $PEROUTER show bgp evpn --api-socket $(sock nodea)      # type-2/3 of L2VNI $L2VNI$(vrf_mode && echo " and type-5 of VRF red")
   $PEROUTER show vni --api-socket $(sock nodea)
+  $PEROUTER show evpn mac vni $L2VNI --api-socket $(sock nodea)   # pod A local, pod B and hostl2 remote
+  $PEROUTER show bgp ipv4 unicast --api-socket $(sock nodea)     # underlay and passthrough routes
   $PEROUTER show status --api-socket $(sock nodeb)
 $(vrf_mode && echo "  $PEROUTER show vrf red --api-socket $(sock nodea)
 ")
@@ -468,6 +475,9 @@ check_cmd() {
   check nodea-type2-hostl2 wait_until 20 node_has_type2 nodea "$mh" 100.64.0.1
   check nodea-type2-pod-b wait_until 20 node_has_type2 nodea "$mb" 100.65.0.1
   check nodeb-type2-pod-a wait_until 20 node_has_type2 nodeb "$ma" 100.65.0.0
+  check nodea-mac-table-pod-a-local wait_until 20 node_mac_is nodea "$ma" local
+  check nodea-mac-table-pod-b-remote wait_until 20 node_mac_is nodea "$mb" remote 100.65.0.1
+  check nodea-mac-table-hostl2-remote wait_until 20 node_mac_is nodea "$mh" remote 100.64.0.1
   check nodea-advertises-only-its-macs node_advertises_only_local nodea "$mb" "$mh"
   check nodeb-advertises-only-its-macs node_advertises_only_local nodeb "$ma" "$mh"
   check passthrough-nodea wait_until 20 pt_ping nodea

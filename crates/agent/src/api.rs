@@ -51,6 +51,11 @@ pub enum Request {
     },
     /// The VNIs of this node.
     Vni,
+    /// The MACs of one L2VNI or all: local or remote, VTEP, IPs, sequence numbers.
+    EvpnMac {
+        /// Only this VNI.
+        vni: Option<u32>,
+    },
     /// The BFD sessions.
     BfdPeers,
     /// The applied configuration, failed resources and datapath state.

@@ -98,6 +98,33 @@ pub(crate) struct MacPlan {
     pub duplicate: bool,
 }
 
+/// One MAC of an L2VNI as `show evpn mac vni` lists it: where it lives now and what the
+/// bridge was told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MacEntry {
+    /// The VNI.
+    pub vni: u32,
+    /// The MAC.
+    pub mac: MacAddress,
+    /// Learned on a local port and ours: we advertise it.
+    pub local: bool,
+    /// The remote VTEP the bridge forwards it to (its FDB entry), when remote.
+    pub vtep: Option<IpAddr>,
+    /// IPs bound to it: the local ones we advertise, or the neighbour entries installed
+    /// for it from remote MAC+IP routes.
+    pub ips: Vec<IpAddr>,
+    /// Our MAC mobility sequence number (RFC 7432 §15), when learned locally.
+    pub local_seq: Option<u32>,
+    /// The highest sequence number among the remote routes for it.
+    pub remote_seq: Option<u32>,
+    /// Sticky (static) on either side: it never moves (RFC 7432 §15.2).
+    pub sticky: bool,
+    /// Declared a duplicate after too many moves and frozen (RFC 7432 §15.1).
+    pub duplicate: bool,
+    /// Every remote VTEP advertising it (more than one while it moves).
+    pub remote_vteps: Vec<IpAddr>,
+}
+
 /// One L2VNI's state.
 #[derive(Debug)]
 pub(crate) struct L2Domain {
@@ -141,6 +168,50 @@ impl L2Domain {
             flood_routes: BTreeMap::new(),
             flood: BTreeSet::new(),
         }
+    }
+
+    /// Every MAC the domain knows, local or remote, sorted by MAC.
+    pub fn mac_entries(&self) -> Vec<MacEntry> {
+        let macs: BTreeSet<MacAddress> = self
+            .local
+            .iter()
+            .filter(|(_, l)| l.present)
+            .map(|(m, _)| *m)
+            .chain(self.remote.keys().copied())
+            .collect();
+        macs.into_iter()
+            .map(|mac| {
+                let local = self.local.get(&mac).filter(|l| l.present);
+                let remote = self.remote.get(&mac).map(Vec::as_slice).unwrap_or(&[]);
+                let is_local = local.is_some_and(|l| l.local_won);
+                let ips = match (is_local, local) {
+                    (true, Some(l)) => l.ips.iter().copied().collect(),
+                    _ => {
+                        let mut v: Vec<IpAddr> = self
+                            .neigh
+                            .iter()
+                            .filter(|(_, m)| **m == mac)
+                            .map(|(ip, _)| *ip)
+                            .collect();
+                        v.sort();
+                        v
+                    }
+                };
+                let remote_vteps: BTreeSet<IpAddr> = remote.iter().map(|r| r.vtep).collect();
+                MacEntry {
+                    vni: self.config.vni,
+                    mac,
+                    local: is_local,
+                    vtep: self.fdb.get(&mac).copied(),
+                    ips,
+                    local_seq: local.map(|l| l.seq),
+                    remote_seq: remote.iter().map(|r| r.seq).max(),
+                    sticky: local.is_some_and(|l| l.sticky) || remote.iter().any(|r| r.sticky),
+                    duplicate: local.is_some_and(|l| l.frozen),
+                    remote_vteps: remote_vteps.into_iter().collect(),
+                }
+            })
+            .collect()
     }
 
     /// Whether a route with these RTs belongs to this domain.

@@ -27,7 +27,7 @@ pub use adj_out::{AdjOutBatch, Announcement, Nlri};
 pub use attrs::{PathAttrs, RareAttrs};
 pub use best_path::MultipathConfig;
 pub use forwarding::{FibTable, ForwardingDelta, NextHop, RouteOp};
-pub use l2vni::{DupDetection, L2VniConfig};
+pub use l2vni::{DupDetection, L2VniConfig, MacEntry};
 pub use peer::{Family, PeerConfig, PeerId, PeerRole};
 pub use perouter_bgp::wire::{
     AsPath, AsSegment, AsSegmentKind, Community, ExtendedCommunity, LargeCommunity, Origin,

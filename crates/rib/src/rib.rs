@@ -1298,6 +1298,16 @@ impl Rib {
             .collect()
     }
 
+    /// The MACs of one L2VNI (or all), local and remote, with the VTEP the bridge forwards
+    /// each to: what `show evpn mac vni` lists.
+    pub fn evpn_macs(&self, vni: Option<u32>) -> Vec<crate::l2vni::MacEntry> {
+        self.l2
+            .iter()
+            .filter(|(v, _)| vni.is_none_or(|x| x == **v))
+            .flat_map(|(_, d)| d.mac_entries())
+            .collect()
+    }
+
     /// The best path's attributes for `route`'s key in the EVPN table, and whether it is ours.
     pub fn evpn_best(&self, route: &EvpnRoute) -> Option<(Attrs, bool)> {
         self.evpn

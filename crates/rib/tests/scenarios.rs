@@ -529,6 +529,14 @@ fn type2_mac_moves_between_two_vteps_and_to_us() {
         ip: ip("10.30.0.7"),
         mac: Some(mac)
     }));
+    // `show evpn mac vni 300`: remote at leaf A with its IP.
+    let shown = rib.evpn_macs(Some(300));
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    let m = &shown[0];
+    assert_eq!((m.mac, m.local, m.vtep), (mac, false, Some(ip(LEAF_A))));
+    assert_eq!(m.ips, vec![ip("10.30.0.7")]);
+    assert_eq!((m.local_seq, m.remote_seq), (None, Some(0)));
+    assert!(rib.evpn_macs(Some(301)).is_empty());
     // The MAC moves to leaf B with sequence 1.
     let mut b = a.clone();
     b.next_hop = Some(ip(LEAF_B));
@@ -563,6 +571,13 @@ fn type2_mac_moves_between_two_vteps_and_to_us() {
         ],
     );
     assert!(fib(&mut rib).is_empty(), "still at leaf B");
+    let m = &rib.evpn_macs(None)[0];
+    assert_eq!(
+        (m.local, m.vtep, m.remote_seq),
+        (false, Some(ip(LEAF_B)), Some(1))
+    );
+    assert!(m.ips.is_empty(), "leaf B bound no IP");
+    assert_eq!(m.remote_vteps, vec![ip(LEAF_B)]);
     // Now the MAC appears on a local port: we advertise it with sequence 2 and drop the FDB entry.
     drain(&mut rib, tor);
     rib.handle_local_mac(300, mac, None, true, false).unwrap();
@@ -581,6 +596,8 @@ fn type2_mac_moves_between_two_vteps_and_to_us() {
         .find(|(_, n)| matches!(n, Nlri::Evpn(EvpnRoute::MacIp(r)) if r.mac == mac))
         .expect("our type-2");
     assert_eq!(attrs.mac_mobility(), Some((false, 2)));
+    let m = &rib.evpn_macs(Some(300))[0];
+    assert_eq!((m.local, m.vtep, m.local_seq), (true, None, Some(2)));
     assert_eq!(
         attrs.router_mac(),
         None,

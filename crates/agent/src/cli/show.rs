@@ -22,6 +22,7 @@ Examples:
   perouter show bgp evpn --type 5 --vni 100
   perouter show evpn vni
   perouter show evpn vni 100
+  perouter show evpn mac vni 110
   perouter show vrf red
   perouter show status
 
@@ -85,6 +86,47 @@ pub enum EvpnWhat {
         /// Only this VNI.
         vni: Option<u32>,
     },
+    /// MACs of the L2VNIs: local or remote, the VTEP the bridge forwards to, IPs, sequence
+    /// numbers (RFC 7432 §15), sticky and duplicate flags.
+    Mac {
+        /// Which VNIs.
+        #[command(subcommand)]
+        what: MacWhat,
+    },
+}
+
+/// `perouter show evpn mac ...`.
+#[derive(Debug, Subcommand)]
+pub enum MacWhat {
+    /// One VNI's MACs, or every VNI's (`all`).
+    #[command(after_help = "\
+Examples:
+  perouter show evpn mac vni 110
+  perouter show evpn mac vni all -o json
+
+Flags: S sticky (static, never moves), D duplicate (moved too often, frozen; RFC 7432 §15.1).
+Seq #'s: local/remote MAC mobility sequence numbers.")]
+    Vni {
+        /// A VNI (1..16777215), or `all`.
+        vni: VniOrAll,
+    },
+}
+
+/// A VNI or `all`, as vtysh's `show evpn mac vni <1-16777215|all>` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VniOrAll(pub Option<u32>);
+
+impl std::str::FromStr for VniOrAll {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "all" {
+            return Ok(VniOrAll(None));
+        }
+        match s.parse::<u32>() {
+            Ok(v) if (1..=16_777_215).contains(&v) => Ok(VniOrAll(Some(v))),
+            _ => Err(format!("{s:?} is neither a VNI (1..16777215) nor `all`")),
+        }
+    }
 }
 
 /// `perouter show bgp ...`.
@@ -192,6 +234,11 @@ fn request(w: &ShowWhat) -> Request {
         | ShowWhat::Evpn {
             what: EvpnWhat::Vni { .. },
         } => Request::Vni,
+        ShowWhat::Evpn {
+            what: EvpnWhat::Mac {
+                what: MacWhat::Vni { vni },
+            },
+        } => Request::EvpnMac { vni: vni.0 },
         ShowWhat::Bfd {
             what: BfdWhat::Peers,
         } => Request::BfdPeers,
@@ -283,6 +330,7 @@ pub fn render(req: &Request, v: &Value) -> String {
             Err(e) => out.push_str(&format!("unexpected answer ({e}):\n{v:#}\n")),
         },
         Request::BfdPeers => render_bfd_peers(v, &mut out),
+        Request::EvpnMac { .. } => render_macs(v, &mut out),
         Request::Status => out.push_str(&render_status(v)),
     }
     out
@@ -345,6 +393,55 @@ fn render_unicast(ipv6: bool, v: &Value, out: &mut String) {
         prefixes.len(),
         rows.len()
     ));
+}
+
+/// The `show evpn mac vni` table, one block per VNI like vtysh's.
+fn render_macs(v: &Value, out: &mut String) {
+    let rows = v.as_array().map(Vec::as_slice).unwrap_or_default();
+    let mut by_vni: std::collections::BTreeMap<String, Vec<&Value>> = Default::default();
+    for r in rows {
+        by_vni.entry(s(r, &["vni"])).or_default().push(r);
+    }
+    if by_vni.is_empty() {
+        out.push_str("No MACs\n");
+    }
+    for (vni, macs) in by_vni {
+        out.push_str(&format!("VNI {vni}: {} MACs\n", macs.len()));
+        out.push_str(&format!(
+            "{:<18} {:<6} {:<5} {:<40} {:<9} {}\n",
+            "MAC", "Type", "Flags", "Remote VTEP", "Seq #'s", "IPs"
+        ));
+        for m in macs {
+            let flag = |k: &str| m.get(k).and_then(Value::as_bool) == Some(true);
+            let flags = format!(
+                "{}{}",
+                if flag("sticky") { "S" } else { "" },
+                if flag("duplicate") { "D" } else { "" }
+            );
+            let ips: Vec<String> = m
+                .get("ips")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|x| x.as_str().unwrap_or("").to_string())
+                .collect();
+            let seq = |k: &str| match s(m, &[k]) {
+                x if x == "-" => "0".to_string(),
+                x => x,
+            };
+            let line = format!(
+                "{:<18} {:<6} {:<5} {:<40} {:<9} {}",
+                s(m, &["mac"]),
+                s(m, &["type"]),
+                flags,
+                s(m, &["vtep"]),
+                format!("{}/{}", seq("local_seq"), seq("remote_seq")),
+                ips.join(",")
+            );
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+    }
 }
 
 /// The `show bfd peers` table; intervals in ms.
@@ -1027,6 +1124,66 @@ mod tests {
             prefix: None,
         };
         golden("bgp-ipv4-unicast.txt", &render(&req, &v));
+    }
+
+    #[test]
+    fn evpn_mac_golden() {
+        use crate::runtime::routing::MacView;
+        use perouter_evpn::MacAddress;
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let rows: Vec<MacView> = [
+            perouter_rib::MacEntry {
+                vni: 110,
+                mac: MacAddress([0x02, 0x42, 0, 0, 0, 0x0a]),
+                local: true,
+                vtep: None,
+                ips: vec![ip("192.170.1.10")],
+                local_seq: Some(2),
+                remote_seq: Some(1),
+                sticky: false,
+                duplicate: false,
+                remote_vteps: vec![],
+            },
+            perouter_rib::MacEntry {
+                vni: 110,
+                mac: MacAddress([0x02, 0x42, 0, 0, 0, 0x0b]),
+                local: false,
+                vtep: Some(ip("100.65.0.1")),
+                ips: vec![],
+                local_seq: None,
+                remote_seq: Some(0),
+                sticky: true,
+                duplicate: false,
+                remote_vteps: vec![ip("100.65.0.1")],
+            },
+            perouter_rib::MacEntry {
+                vni: 120,
+                mac: MacAddress([0x02, 0x42, 0, 0, 0, 0x0c]),
+                local: true,
+                vtep: None,
+                ips: vec![],
+                local_seq: Some(7),
+                remote_seq: None,
+                sticky: false,
+                duplicate: true,
+                remote_vteps: vec![],
+            },
+        ]
+        .into_iter()
+        .map(MacView::from)
+        .collect();
+        let v = serde_json::to_value(&rows).unwrap();
+        assert_eq!(v[1]["type"], "remote");
+        assert_eq!(v[1]["mac"], "02:42:00:00:00:0b");
+        golden("evpn-mac.txt", &render(&Request::EvpnMac { vni: None }, &v));
+        assert_eq!(
+            "all".parse::<VniOrAll>().unwrap().0,
+            None,
+            "`all` is every VNI"
+        );
+        assert_eq!("110".parse::<VniOrAll>().unwrap().0, Some(110));
+        assert!("0".parse::<VniOrAll>().is_err());
+        assert!("16777216".parse::<VniOrAll>().is_err());
     }
 
     #[test]

@@ -415,6 +415,21 @@ impl Responder for Shared {
                         },
                     }
                 }
+                Request::EvpnMac { vni } => {
+                    let (tx, rx) = oneshot::channel();
+                    if self
+                        .routing
+                        .send(RoutingCommand::Macs { vni, reply: tx })
+                        .await
+                        .is_err()
+                    {
+                        return Response::Error("the routing task is not running".into());
+                    }
+                    match rx.await {
+                        Ok(macs) => value(&macs),
+                        Err(_) => Response::Error("the routing task did not answer".into()),
+                    }
+                }
                 Request::BgpUnicast { ipv6, prefix } => {
                     let which = match prefix.as_deref().map(parse_prefix_match) {
                         None => perouter_rib::PrefixMatch::All,

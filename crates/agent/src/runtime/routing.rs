@@ -66,6 +66,13 @@ pub enum RoutingCommand {
         /// Where the answer goes.
         reply: oneshot::Sender<Vec<UnicastRouteView>>,
     },
+    /// The MACs of one L2VNI or all (`show evpn mac vni`).
+    Macs {
+        /// Only this VNI.
+        vni: Option<u32>,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Vec<MacView>>,
+    },
     /// The EVPN table's best routes, optionally one route type and one VNI (`show bgp evpn`).
     Evpn {
         /// Only this route type.
@@ -143,6 +150,49 @@ pub(crate) fn unicast_views(
             }
         })
         .collect()
+}
+
+/// One MAC of an L2VNI as `show evpn mac vni` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MacView {
+    /// The VNI.
+    pub vni: u32,
+    /// The MAC.
+    pub mac: String,
+    /// `local` (learned on a local port, advertised by us) or `remote`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The remote VTEP the bridge forwards it to (its FDB entry), when remote.
+    pub vtep: Option<IpAddr>,
+    /// IPs bound to it (local ones, or neighbour entries installed from MAC+IP routes).
+    pub ips: Vec<IpAddr>,
+    /// Our MAC mobility sequence number (RFC 7432 §15), when learned locally.
+    pub local_seq: Option<u32>,
+    /// The highest sequence number among the remote routes for it.
+    pub remote_seq: Option<u32>,
+    /// Sticky (static) MAC (RFC 7432 §15.2).
+    pub sticky: bool,
+    /// Declared a duplicate and frozen (RFC 7432 §15.1).
+    pub duplicate: bool,
+    /// Every remote VTEP advertising it (more than one while it moves).
+    pub remote_vteps: Vec<IpAddr>,
+}
+
+impl From<perouter_rib::MacEntry> for MacView {
+    fn from(m: perouter_rib::MacEntry) -> Self {
+        MacView {
+            vni: m.vni,
+            mac: m.mac.to_string(),
+            kind: if m.local { "local" } else { "remote" },
+            vtep: m.vtep,
+            ips: m.ips,
+            local_seq: m.local_seq,
+            remote_seq: m.remote_seq,
+            sticky: m.sticky,
+            duplicate: m.duplicate,
+            remote_vteps: m.remote_vteps,
+        }
+    }
 }
 
 /// One EVPN route as `show bgp evpn` lists it.
@@ -349,6 +399,14 @@ impl Routing {
             }
             RoutingCommand::Snapshot(tx) => {
                 let _ = tx.send(self.snapshot());
+            }
+            RoutingCommand::Macs { vni, reply } => {
+                let macs = self
+                    .rib
+                    .as_ref()
+                    .map(|rib| rib.evpn_macs(vni).into_iter().map(MacView::from).collect())
+                    .unwrap_or_default();
+                let _ = reply.send(macs);
             }
             RoutingCommand::Unicast { v6, which, reply } => {
                 let _ = reply.send(self.unicast_view(v6, which));
