@@ -247,6 +247,16 @@ evpn_has() { # JQ filter over `perouter show bgp evpn --type 5 --vni 100 -o json
   "$PEROUTER" show bgp evpn --type 5 --vni 100 --api-socket "$SOCK" -o json 2>/dev/null | jq -e "$1" >/dev/null
 }
 check show-bgp-evpn-leaf-route evpn_has '.[] | select(.prefix == "[5]:[0]:[24]:[192.168.20.0]" and .next_hop == "100.64.0.1" and .local == false)'
+# VRF red's BGP table: the leaf's prefix imported from its type-5 (best, valid), the service IP
+# from the host session.
+vrf_best() { # PREFIX FROM-SUBSTRING
+  "$PEROUTER" show bgp ipv4 unicast "$1" --vrf red --api-socket "$SOCK" -o json 2>/dev/null | \
+    jq -e --arg f "$2" 'any(.[]; .best and .valid and (.from | contains($f)))' >/dev/null
+}
+check show-bgp-vrf-red-leaf-route vrf_best 192.168.20.0/24 "EVPN RD"
+check show-bgp-vrf-red-service-route vrf_best 10.250.0.1 192.169.10.2
+check show-bgp-vrf-unknown sh -c "! '$PEROUTER' show bgp ipv4 unicast --vrf nosuch --api-socket '$SOCK' >/dev/null 2>&1"
+"$PEROUTER" show bgp ipv4 unicast --vrf red --api-socket "$SOCK" 2>&1 | sed 's/^/  /'
 check show-bgp-evpn-our-route evpn_has '.[] | select(.prefix == "[5]:[0]:[32]:[10.250.0.1]" and .local == true and .router_mac == "'"$RMAC"'")'
 cat "$DIR/leaf-type5.txt"
 check service-ip-imported-by-leaf wait_until 30 sh -c \

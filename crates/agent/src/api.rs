@@ -36,6 +36,9 @@ pub enum Request {
         ipv6: bool,
         /// A prefix (exact match) or an address (longest match); all prefixes when absent.
         prefix: Option<String>,
+        /// A VRF's table instead of the default one.
+        #[serde(default)]
+        vrf: Option<String>,
     },
     /// The EVPN table.
     BgpEvpn {

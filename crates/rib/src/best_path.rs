@@ -71,6 +71,25 @@ pub enum DecisionStep {
     Tiebreak,
 }
 
+impl std::fmt::Display for DecisionStep {
+    /// Why the best path won, in the words of RFC 4271 §9.1.2.2 (what `show` prints).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DecisionStep::OnlyPath => "only eligible path",
+            DecisionStep::LocalPref => "higher LOCAL_PREF",
+            DecisionStep::LocalOrigin => "locally originated",
+            DecisionStep::AsPathLength => "shorter AS_PATH",
+            DecisionStep::Origin => "lower ORIGIN",
+            DecisionStep::Med => "lower MED (same neighbouring AS)",
+            DecisionStep::Ebgp => "eBGP over iBGP",
+            DecisionStep::RouterId => "lower router ID",
+            DecisionStep::ClusterList => "shorter CLUSTER_LIST",
+            DecisionStep::PeerAddress => "lower peer address",
+            DecisionStep::Tiebreak => "final tie-break",
+        })
+    }
+}
+
 /// Multipath settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MultipathConfig {

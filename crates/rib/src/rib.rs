@@ -334,6 +334,9 @@ pub struct UnicastPath {
     /// (RFC 4271 §5.1.3, §9.1.2.1). An ineligible path is kept (the peer may fix it) but never
     /// selected.
     pub eligible: bool,
+    /// On the best path: the decision step that made it best over the runner-up (RFC 4271
+    /// §9.1.2.2), as the selection computes it.
+    pub decided_by: Option<crate::best_path::DecisionStep>,
 }
 
 /// The RIB. See the module documentation for the data flow.
@@ -454,6 +457,95 @@ fn choose<X>(
     let mut tmp = Vec::with_capacity(paths.len());
     select(&ranks, |i| eligible(&paths[i]), cfg, &mut tmp);
     out.extend_from_slice(&tmp);
+}
+
+/// A unicast table's key: an IPv4 or IPv6 prefix.
+trait UnicastKey: std::hash::Hash + Eq + Clone + Sized {
+    /// Longest prefix length of the family.
+    const MAX_LEN: u8;
+    fn to_net(&self) -> IpNet;
+    /// The key for `net` (host bits cleared), `None` for the other family.
+    fn from_net(net: IpNet) -> Option<Self>;
+}
+
+impl UnicastKey for Ipv4Net {
+    const MAX_LEN: u8 = 32;
+    fn to_net(&self) -> IpNet {
+        IpNet::V4(*self)
+    }
+    fn from_net(net: IpNet) -> Option<Self> {
+        match net {
+            IpNet::V4(n) => Some(n.trunc()),
+            IpNet::V6(_) => None,
+        }
+    }
+}
+
+impl UnicastKey for Ipv6Net {
+    const MAX_LEN: u8 = 128;
+    fn to_net(&self) -> IpNet {
+        IpNet::V6(*self)
+    }
+    fn from_net(net: IpNet) -> Option<Self> {
+        match net {
+            IpNet::V6(n) => Some(n.trunc()),
+            IpNet::V4(_) => None,
+        }
+    }
+}
+
+/// [`Rib::unicast_paths`] over one table: the matching entries' paths, flagged, with the
+/// selection run again (a pure function of the paths) for the step that decided the best.
+fn list_unicast<K: UnicastKey, X: Clone + PartialEq>(
+    table: &Table<K, X>,
+    which: PrefixMatch,
+    peers: &[Option<PeerState>],
+    cfg: MultipathConfig,
+    out: &mut Vec<UnicastPath>,
+    usable: impl Fn(&Path<X>) -> bool,
+) {
+    let mut push = |key: &K, e: &crate::table::Entry<X>| {
+        let paths = e.paths();
+        let n = e.multipath().len();
+        let decided_by = (n > 0).then(|| {
+            let ranks: Vec<Rank<'_>> = paths.iter().map(|p| rank(p, peers)).collect();
+            let mut tmp = Vec::with_capacity(paths.len());
+            select(&ranks, |i| usable(&paths[i]), cfg, &mut tmp).reason
+        });
+        out.extend(paths.iter().enumerate().map(|(i, p)| UnicastPath {
+            prefix: key.to_net(),
+            source: p.source,
+            attrs: p.attrs.clone(),
+            best: i == 0 && n > 0,
+            multipath: i < n,
+            eligible: usable(p),
+            decided_by: if i == 0 { decided_by } else { None },
+        }));
+    };
+    match which {
+        PrefixMatch::All => {
+            for (k, e) in table.iter() {
+                push(k, e);
+            }
+        }
+        PrefixMatch::Exact(net) => {
+            if let Some(k) = K::from_net(net) {
+                if let Some(e) = table.lookup(&k) {
+                    push(&k, e);
+                }
+            }
+        }
+        PrefixMatch::Longest(addr) => {
+            let hit = (0..=K::MAX_LEN).rev().find_map(|len| {
+                let k = K::from_net(IpNet::new(addr, len).ok()?)?;
+                let e = table.lookup(&k).filter(|e| !e.paths().is_empty())?;
+                Some((k, e))
+            });
+            if let Some((k, e)) = hit {
+                push(&k, e);
+            }
+        }
+    }
 }
 
 /// Whether a VRF path can be used. An imported one: its VTEP is valid and reachable and it
@@ -1355,74 +1447,48 @@ impl Rib {
         }
     }
 
-    /// The default table's paths (underlay and passthrough routes, one address family) as
-    /// `show bgp ipv4|ipv6 unicast` lists them: every path of every matching prefix, ineligible
-    /// ones included, in the table's order (multipath set first, best at its head), each flagged.
-    pub fn unicast_paths(&self, v6: bool, which: PrefixMatch) -> Vec<UnicastPath> {
-        let usable = |p: &Path<()>| default_path_usable(p, &self.tracker, &self.own);
+    /// The paths of a unicast table (one address family of the default table, with `vrf`
+    /// `None`: underlay and passthrough routes; or of a VRF's table) as `show bgp ipv4|ipv6
+    /// unicast` lists them: every path of every matching prefix, ineligible ones included, in
+    /// the table's order (multipath set first, best at its head), each flagged. An unknown VRF
+    /// lists nothing.
+    pub fn unicast_paths(
+        &self,
+        v6: bool,
+        vrf: Option<VrfId>,
+        which: PrefixMatch,
+    ) -> Vec<UnicastPath> {
         let mut out = Vec::new();
-        let mut push = |prefix: IpNet, e: &crate::table::Entry<()>| {
-            let n = e.multipath().len();
-            out.extend(e.paths().iter().enumerate().map(|(i, p)| UnicastPath {
-                prefix,
-                source: p.source,
-                attrs: p.attrs.clone(),
-                best: i == 0 && n > 0,
-                multipath: i < n,
-                eligible: usable(p),
-            }));
-        };
-        match (v6, which) {
-            (false, PrefixMatch::All) => {
-                for (k, e) in self.default4.table.iter() {
-                    push(IpNet::V4(*k), e);
+        let (peers, tracker, own) = (&self.peers, &self.tracker, &self.own);
+        let cfg = self.config.multipath;
+        match (vrf, v6) {
+            (None, false) => list_unicast(&self.default4.table, which, peers, cfg, &mut out, |p| {
+                default_path_usable(p, tracker, own)
+            }),
+            (None, true) => list_unicast(&self.default6.table, which, peers, cfg, &mut out, |p| {
+                default_path_usable(p, tracker, own)
+            }),
+            (Some(id), _) => {
+                let Some(st) = self.vrfs.get(&id) else {
+                    return out;
+                };
+                let usable = |p: &Path<u32>| vrf_path_usable(p, tracker, own, peers);
+                if v6 {
+                    list_unicast(&st.v6.table, which, peers, cfg, &mut out, usable);
+                } else {
+                    list_unicast(&st.v4.table, which, peers, cfg, &mut out, usable);
                 }
             }
-            (true, PrefixMatch::All) => {
-                for (k, e) in self.default6.table.iter() {
-                    push(IpNet::V6(*k), e);
-                }
-            }
-            (_, PrefixMatch::Exact(IpNet::V4(p))) if !v6 => {
-                if let Some(e) = self.default4.table.lookup(&p.trunc()) {
-                    push(IpNet::V4(p.trunc()), e);
-                }
-            }
-            (_, PrefixMatch::Exact(IpNet::V6(p))) if v6 => {
-                if let Some(e) = self.default6.table.lookup(&p.trunc()) {
-                    push(IpNet::V6(p.trunc()), e);
-                }
-            }
-            (_, PrefixMatch::Longest(IpAddr::V4(a))) if !v6 => {
-                let hit = (0..=32u8).rev().find_map(|len| {
-                    let k = Ipv4Net::new(a, len).ok()?.trunc();
-                    self.default4
-                        .table
-                        .lookup(&k)
-                        .filter(|e| !e.paths().is_empty())
-                        .map(|e| (k, e))
-                });
-                if let Some((k, e)) = hit {
-                    push(IpNet::V4(k), e);
-                }
-            }
-            (_, PrefixMatch::Longest(IpAddr::V6(a))) if v6 => {
-                let hit = (0..=128u8).rev().find_map(|len| {
-                    let k = Ipv6Net::new(a, len).ok()?.trunc();
-                    self.default6
-                        .table
-                        .lookup(&k)
-                        .filter(|e| !e.paths().is_empty())
-                        .map(|e| (k, e))
-                });
-                if let Some((k, e)) = hit {
-                    push(IpNet::V6(k), e);
-                }
-            }
-            // A prefix or address of the other family matches nothing.
-            _ => {}
         }
         out
+    }
+
+    /// The VRF called `name`, if configured.
+    pub fn vrf_named(&self, name: &str) -> Option<VrfId> {
+        self.vrfs
+            .iter()
+            .find(|(_, st)| st.vrf.config.name == name)
+            .map(|(id, _)| *id)
     }
 
     // -------------------------------------------------------------- internals

@@ -342,6 +342,35 @@ fn two_leaves_give_ecmp_and_one_withdrawal_leaves_one_path() {
         vec![vxlan(LEAF_A, 100), vxlan(LEAF_B, 100)],
         "ECMP over both leaves"
     );
+    // `show bgp ipv4 unicast 10.9.0.7 --vrf red`: both imported paths, best and multipath,
+    // each from the EVPN route it was imported from.
+    assert_eq!(rib.vrf_named("red"), Some(RED));
+    assert_eq!(rib.vrf_named("green"), None);
+    let shown = rib.unicast_paths(false, Some(RED), PrefixMatch::Longest(ip("10.9.0.7")));
+    assert_eq!(shown.len(), 2, "{shown:?}");
+    assert!(shown
+        .iter()
+        .all(|p| p.multipath && p.eligible && p.prefix == net("10.9.0.0/24")));
+    assert!(shown[0].best && !shown[1].best);
+    let mut rds: Vec<String> = shown
+        .iter()
+        .map(|p| match p.source {
+            perouter_rib::table::Source::Evpn { rd, .. } => {
+                RouteDistinguisher::from_bytes(rd).to_string()
+            }
+            other => panic!("not imported: {other:?}"),
+        })
+        .collect();
+    rds.sort();
+    assert_eq!(rds, ["100.64.0.2:2", "100.64.0.3:2"]);
+    assert!(
+        rib.unicast_paths(false, None, PrefixMatch::Exact(net("10.9.0.0/24")))
+            .is_empty(),
+        "not in the default table"
+    );
+    assert!(rib
+        .unicast_paths(true, Some(RED), PrefixMatch::All)
+        .is_empty());
     withdraw(
         &mut rib,
         tor,

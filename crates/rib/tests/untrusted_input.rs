@@ -516,7 +516,7 @@ fn unicast_paths_list_every_path_with_its_flags() {
         perouter_rib::table::Source::Peer { peer, .. } => Some(peer),
         _ => None,
     };
-    let all = rib.unicast_paths(false, PrefixMatch::All);
+    let all = rib.unicast_paths(false, None, PrefixMatch::All);
     assert_eq!(all.len(), 4, "{all:?}");
     let vtep = all
         .iter()
@@ -526,36 +526,43 @@ fn unicast_paths_list_every_path_with_its_flags() {
         vtep.best && vtep.source == perouter_rib::table::Source::Local,
         "our VTEP, local"
     );
+    assert_eq!(vtep.decided_by, Some(best_path::DecisionStep::OnlyPath));
 
-    let exact = rib.unicast_paths(false, PrefixMatch::Exact(net("198.51.100.7/24")));
+    let exact = rib.unicast_paths(false, None, PrefixMatch::Exact(net("198.51.100.7/24")));
     assert_eq!(exact.len(), 2);
     assert_eq!(exact[0].prefix, net("198.51.100.0/24"));
     assert_eq!(from(&exact[0]), Some(a), "the shorter AS path is best");
     assert!(exact[0].best && exact[0].multipath && exact[0].eligible);
     assert_eq!(from(&exact[1]), Some(b));
     assert!(!exact[1].best && !exact[1].multipath && exact[1].eligible);
+    assert_eq!(
+        exact[0].decided_by,
+        Some(best_path::DecisionStep::AsPathLength)
+    );
+    assert_eq!(exact[1].decided_by, None, "only on the best path");
 
-    let covering = rib.unicast_paths(false, PrefixMatch::Longest(ip("198.51.100.200")));
+    let covering = rib.unicast_paths(false, None, PrefixMatch::Longest(ip("198.51.100.200")));
     assert_eq!(covering.len(), 1);
     assert_eq!(covering[0].prefix, net("198.51.100.128/25"));
     assert!(
         !covering[0].best && !covering[0].eligible,
         "our router ID as next hop"
     );
-    let covering = rib.unicast_paths(false, PrefixMatch::Longest(ip("198.51.100.5")));
+    assert_eq!(covering[0].decided_by, None, "nothing selected");
+    let covering = rib.unicast_paths(false, None, PrefixMatch::Longest(ip("198.51.100.5")));
     assert_eq!(covering[0].prefix, net("198.51.100.0/24"));
     assert!(rib
-        .unicast_paths(false, PrefixMatch::Longest(ip("203.0.113.1")))
+        .unicast_paths(false, None, PrefixMatch::Longest(ip("203.0.113.1")))
         .is_empty());
 
-    let v6 = rib.unicast_paths(true, PrefixMatch::All);
+    let v6 = rib.unicast_paths(true, None, PrefixMatch::All);
     assert_eq!(v6.len(), 1);
     assert_eq!(v6[0].prefix, net("2001:db8:1::/48"));
     assert!(v6[0].best);
     assert!(rib
-        .unicast_paths(true, PrefixMatch::Exact(net("198.51.100.0/24")))
+        .unicast_paths(true, None, PrefixMatch::Exact(net("198.51.100.0/24")))
         .is_empty());
     assert!(rib
-        .unicast_paths(false, PrefixMatch::Longest(ip("2001:db8:1::1")))
+        .unicast_paths(false, None, PrefixMatch::Longest(ip("2001:db8:1::1")))
         .is_empty());
 }

@@ -179,12 +179,17 @@ Examples:
   perouter show bgp ipv4 unicast 10.100.0.0/24     (this prefix exactly)
   perouter show bgp ipv4 unicast 10.100.0.7        (the longest prefix covering it)
   perouter show bgp ipv6 unicast -o json
+  perouter show bgp ipv4 unicast --vrf red         (VRF red's table)
 
 Status codes, as vtysh prints them: * valid (next hop usable), > best, = multipath (installed
 as ECMP), S stale (kept while its peer restarts gracefully, RFC 4724).")]
     Unicast {
         /// A prefix (exact match) or an address (longest match); every prefix when absent.
         prefix: Option<String>,
+        /// A VRF's table (routes imported from EVPN type-5 and from its host session) instead
+        /// of the default table.
+        #[arg(long)]
+        vrf: Option<String>,
     },
 }
 
@@ -208,20 +213,22 @@ fn request(w: &ShowWhat) -> Request {
         ShowWhat::Bgp {
             what:
                 BgpWhat::Ipv4 {
-                    what: UnicastWhat::Unicast { prefix },
+                    what: UnicastWhat::Unicast { prefix, vrf },
                 },
         } => Request::BgpUnicast {
             ipv6: false,
             prefix: prefix.clone(),
+            vrf: vrf.clone(),
         },
         ShowWhat::Bgp {
             what:
                 BgpWhat::Ipv6 {
-                    what: UnicastWhat::Unicast { prefix },
+                    what: UnicastWhat::Unicast { prefix, vrf },
                 },
         } => Request::BgpUnicast {
             ipv6: true,
             prefix: prefix.clone(),
+            vrf: vrf.clone(),
         },
         ShowWhat::Bgp {
             what: BgpWhat::Evpn { route_type, vni },
@@ -273,7 +280,9 @@ pub fn render(req: &Request, v: &Value) -> String {
             Ok(n) => out.push_str(&render_neighbor(&n)),
             Err(e) => out.push_str(&format!("unexpected answer ({e}):\n{v:#}\n")),
         },
-        Request::BgpUnicast { ipv6, .. } => render_unicast(*ipv6, v, &mut out),
+        Request::BgpUnicast { ipv6, prefix, vrf } => {
+            render_unicast(*ipv6, vrf.as_deref(), prefix.is_some(), v, &mut out)
+        }
         Request::BgpEvpn { .. } => {
             out.push_str(&format!(
                 "{:<56} {:<18} {:<9} {:<16} {:<18} {:<16} {:<8} {}\n",
@@ -337,10 +346,15 @@ pub fn render(req: &Request, v: &Value) -> String {
 }
 
 /// The `show bgp ipv4|ipv6 unicast` table, vtysh's columns plus the session a path came from.
-fn render_unicast(ipv6: bool, v: &Value, out: &mut String) {
+/// With `detail` (one prefix asked for), the decision step that chose each best path follows.
+fn render_unicast(ipv6: bool, vrf: Option<&str>, detail: bool, v: &Value, out: &mut String) {
     let rows = v.as_array().map(Vec::as_slice).unwrap_or_default();
+    let table = match vrf {
+        Some(name) => format!("VRF {name}"),
+        None => "Default table (underlay and passthrough)".into(),
+    };
     out.push_str(&format!(
-        "Default table (underlay and passthrough), {} unicast\n\
+        "{table}, {} unicast\n\
          Status codes: * valid, > best, = multipath, S stale\n\n",
         if ipv6 { "IPv6" } else { "IPv4" }
     ));
@@ -393,6 +407,17 @@ fn render_unicast(ipv6: bool, v: &Value, out: &mut String) {
         prefixes.len(),
         rows.len()
     ));
+    if detail {
+        for r in rows {
+            if let Some(Value::String(why)) = r.get("decided_by") {
+                out.push_str(&format!(
+                    "Best path to {} is from {}: {why}\n",
+                    s(r, &["prefix"]),
+                    s(r, &["from"])
+                ));
+            }
+        }
+    }
 }
 
 /// The `show evpn mac vni` table, one block per VNI like vtysh's.
@@ -1109,7 +1134,7 @@ mod tests {
         .into_iter()
         .collect();
         let views = crate::runtime::routing::unicast_views(
-            rib.unicast_paths(false, PrefixMatch::All),
+            rib.unicast_paths(false, None, PrefixMatch::All),
             &names,
         );
         let v = serde_json::to_value(&views).unwrap();
@@ -1122,8 +1147,27 @@ mod tests {
         let req = Request::BgpUnicast {
             ipv6: false,
             prefix: None,
+            vrf: None,
         };
         golden("bgp-ipv4-unicast.txt", &render(&req, &v));
+        // One prefix: its paths and why the best won.
+        let one = crate::runtime::routing::unicast_views(
+            rib.unicast_paths(
+                false,
+                None,
+                PrefixMatch::Exact("10.100.0.0/24".parse().unwrap()),
+            ),
+            &names,
+        );
+        let req = Request::BgpUnicast {
+            ipv6: false,
+            prefix: Some("10.100.0.0/24".into()),
+            vrf: None,
+        };
+        golden(
+            "bgp-ipv4-unicast-prefix.txt",
+            &render(&req, &serde_json::to_value(&one).unwrap()),
+        );
     }
 
     #[test]

@@ -430,7 +430,7 @@ impl Responder for Shared {
                         Err(_) => Response::Error("the routing task did not answer".into()),
                     }
                 }
-                Request::BgpUnicast { ipv6, prefix } => {
+                Request::BgpUnicast { ipv6, prefix, vrf } => {
                     let which = match prefix.as_deref().map(parse_prefix_match) {
                         None => perouter_rib::PrefixMatch::All,
                         Some(Ok(w)) => w,
@@ -439,6 +439,7 @@ impl Responder for Shared {
                     let (tx, rx) = oneshot::channel();
                     let cmd = RoutingCommand::Unicast {
                         v6: ipv6,
+                        vrf,
                         which,
                         reply: tx,
                     };
@@ -446,7 +447,8 @@ impl Responder for Shared {
                         return Response::Error("the routing task is not running".into());
                     }
                     match rx.await {
-                        Ok(routes) => value(&routes),
+                        Ok(Ok(routes)) => value(&routes),
+                        Ok(Err(e)) => Response::Error(e),
                         Err(_) => Response::Error("the routing task did not answer".into()),
                     }
                 }

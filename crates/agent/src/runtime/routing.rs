@@ -57,14 +57,16 @@ pub enum RoutingCommand {
     },
     /// A snapshot for the API.
     Snapshot(oneshot::Sender<RoutingSnapshot>),
-    /// The default table's paths of one family, all prefixes or one (`show bgp ipv4 unicast`).
+    /// A unicast table's paths of one family, all prefixes or one (`show bgp ipv4 unicast`).
     Unicast {
         /// IPv6 (true) or IPv4.
         v6: bool,
+        /// The VRF's table; the default table when `None`.
+        vrf: Option<String>,
         /// Which prefixes.
         which: perouter_rib::PrefixMatch,
-        /// Where the answer goes.
-        reply: oneshot::Sender<Vec<UnicastRouteView>>,
+        /// Where the answer goes: the paths, or why there are none (an unknown VRF).
+        reply: oneshot::Sender<Result<Vec<UnicastRouteView>, String>>,
     },
     /// The MACs of one L2VNI or all (`show evpn mac vni`).
     Macs {
@@ -111,6 +113,8 @@ pub struct UnicastRouteView {
     pub med: Option<u32>,
     /// COMMUNITIES (RFC 1997), `ASN:NN`.
     pub communities: Vec<String>,
+    /// On the best path: the decision step (RFC 4271 §9.1.2.2) that made it best.
+    pub decided_by: Option<String>,
 }
 
 /// The API's form of the RIB's paths, sorted by prefix like vtysh's table (the paths of one
@@ -124,15 +128,23 @@ pub(crate) fn unicast_views(
     paths
         .into_iter()
         .map(|p| {
+            let name = |peer: RibPeer| {
+                names
+                    .get(&peer)
+                    .cloned()
+                    .unwrap_or_else(|| format!("peer {} (down)", peer.0))
+            };
             let (from, stale) = match p.source {
-                Source::Peer { peer, stale, .. } => (
-                    names
-                        .get(&peer)
-                        .cloned()
-                        .unwrap_or_else(|| format!("peer {} (down)", peer.0)),
-                    stale,
+                Source::Peer { peer, stale, .. } => (name(peer), stale),
+                Source::Evpn { rd, peer } => (
+                    format!(
+                        "{} (EVPN RD {})",
+                        name(peer),
+                        perouter_evpn::RouteDistinguisher::from_bytes(rd)
+                    ),
+                    false,
                 ),
-                _ => ("local".to_string(), false),
+                Source::Local => ("local".to_string(), false),
             };
             UnicastRouteView {
                 prefix: p.prefix,
@@ -147,6 +159,7 @@ pub(crate) fn unicast_views(
                 local_pref: p.attrs.local_pref,
                 med: p.attrs.med,
                 communities: p.attrs.communities.iter().map(|c| c.to_string()).collect(),
+                decided_by: p.decided_by.map(|d| d.to_string()),
             }
         })
         .collect()
@@ -408,8 +421,13 @@ impl Routing {
                     .unwrap_or_default();
                 let _ = reply.send(macs);
             }
-            RoutingCommand::Unicast { v6, which, reply } => {
-                let _ = reply.send(self.unicast_view(v6, which));
+            RoutingCommand::Unicast {
+                v6,
+                vrf,
+                which,
+                reply,
+            } => {
+                let _ = reply.send(self.unicast_view(v6, vrf.as_deref(), which));
             }
             RoutingCommand::Evpn {
                 route_type,
@@ -821,16 +839,28 @@ impl Routing {
             })
     }
 
-    fn unicast_view(&self, v6: bool, which: perouter_rib::PrefixMatch) -> Vec<UnicastRouteView> {
+    fn unicast_view(
+        &self,
+        v6: bool,
+        vrf: Option<&str>,
+        which: perouter_rib::PrefixMatch,
+    ) -> Result<Vec<UnicastRouteView>, String> {
         let Some(rib) = &self.rib else {
-            return Vec::new();
+            return Ok(Vec::new());
+        };
+        let vrf = match vrf {
+            None => None,
+            Some(name) => Some(
+                rib.vrf_named(name)
+                    .ok_or_else(|| format!("no VRF {name:?} on this node"))?,
+            ),
         };
         let names: HashMap<RibPeer, String> = self
             .peers
             .values()
             .map(|p| (p.rib, p.remote.ip().to_string()))
             .collect();
-        unicast_views(rib.unicast_paths(v6, which), &names)
+        Ok(unicast_views(rib.unicast_paths(v6, vrf, which), &names))
     }
 
     fn snapshot(&self) -> RoutingSnapshot {
