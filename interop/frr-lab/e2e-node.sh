@@ -171,6 +171,16 @@ check show-unicast-tor-route best_from 10.100.0.0/24 192.168.11.2
 check show-unicast-host-route best_from 10.200.0.1 192.169.100.2
 "$PEROUTER" show bgp ipv4 unicast --api-socket "$SOCK" > "$DIR/show-unicast.txt" 2>&1
 check show-unicast-text grep -Eq '^ \*> 10\.100\.0\.0/24 +192\.168\.11\.2 ' "$DIR/show-unicast.txt"
+# Adj-RIB-In and Adj-RIB-Out of the ToR session: what we list as received is what the ToR
+# advertises to us, what we list as advertised is what the ToR holds from us (FRR's view).
+adj() { "$PEROUTER" show bgp neighbor 192.168.11.2 "$1" --family ipv4-unicast --api-socket "$SOCK" -o json 2>/dev/null | jq -r '[.[].prefix] | sort | join(",")'; }
+frr_from_us=$(vty tor "show ip bgp neighbors 192.168.11.3 routes json" | jq -r '[.routes | keys[]] | sort | join(",")')
+frr_to_us=$(vty tor "show ip bgp neighbors 192.168.11.3 advertised-routes json" | jq -r '[.advertisedRoutes | keys[]] | sort | join(",")')
+say "advertised to the ToR: perouter [$(adj advertised-routes)] FRR holds [$frr_from_us]"
+say "received from the ToR: perouter [$(adj received-routes)] FRR sent [$frr_to_us]"
+check show-advertised-routes-match-frr test -n "$frr_from_us" -a "$(adj advertised-routes)" = "$frr_from_us"
+check show-received-routes-match-frr test -n "$frr_to_us" -a "$(adj received-routes)" = "$frr_to_us"
+"$PEROUTER" show bgp neighbor 192.168.11.2 advertised-routes --api-socket "$SOCK" > "$DIR/show-advertised.txt" 2>&1
 # /metrics from the running node: promtool-clean, with the session's families.
 curl -s "http://$METRICS/metrics" > "$DIR/metrics.txt"
 if command -v promtool >/dev/null; then check metrics-promtool sh -c "promtool check metrics < '$DIR/metrics.txt'"; fi
@@ -182,6 +192,7 @@ say "vtysh (ToR) show bgp summary:"; vty tor "show bgp summary"
 say "perouter show bgp neighbor 192.168.11.2:"; cat "$DIR/show-neighbor.txt"
 say "perouter show bgp ipv4 unicast:"; cat "$DIR/show-unicast.txt"
 say "vtysh (ToR) show bgp ipv4 unicast:"; vty tor "show bgp ipv4 unicast"
+say "perouter show bgp neighbor 192.168.11.2 advertised-routes:"; cat "$DIR/show-advertised.txt"
 
 # ROUTE-REFRESH (RFC 2918): the ToR asks for our routes again; we answer with UPDATEs and keep them.
 updates_out() { "$PEROUTER" show bgp neighbor "$1" --api-socket "$SOCK" -o json 2>/dev/null | jq -r '.messages_sent.update // 0'; }

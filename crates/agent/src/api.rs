@@ -30,6 +30,16 @@ pub enum Request {
         /// The peer's address.
         address: String,
     },
+    /// What one session sent us (Adj-RIB-In) or holds from us (Adj-RIB-Out).
+    BgpNeighborRoutes {
+        /// The peer's address.
+        address: String,
+        /// Advertised (true) or received routes.
+        advertised: bool,
+        /// Only this family (`ipv4-unicast`, `ipv6-unicast`, `l2vpn-evpn`).
+        #[serde(default)]
+        family: Option<String>,
+    },
     /// The default table (underlay and passthrough routes) of one family: every path, flagged.
     BgpUnicast {
         /// IPv6 (true) or IPv4.

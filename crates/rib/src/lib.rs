@@ -33,7 +33,7 @@ pub use perouter_bgp::wire::{
     AsPath, AsSegment, AsSegmentKind, Community, ExtendedCommunity, LargeCommunity, Origin,
 };
 pub use rib::{
-    PeerInputCounters, PrefixMatch, Rib, RibConfig, RibError, RibEvent, RibStats, RouteUpdate,
-    ScopeId, UnicastPath,
+    ExchangedRoute, PeerInputCounters, PrefixMatch, Rib, RibConfig, RibError, RibEvent, RibStats,
+    RouteUpdate, ScopeId, UnicastPath,
 };
 pub use vrf::{VrfConfig, VrfId};

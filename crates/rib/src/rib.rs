@@ -317,6 +317,20 @@ pub enum PrefixMatch {
     Longest(IpAddr),
 }
 
+/// A route exchanged with one peer: received (Adj-RIB-In) or advertised (Adj-RIB-Out).
+#[derive(Debug, Clone)]
+pub struct ExchangedRoute {
+    /// The NLRI (family included).
+    pub nlri: Nlri,
+    /// Its attributes: as received, or as sent.
+    pub attrs: Attrs,
+    /// Received: the path is the best of its key. Advertised: always true (only best paths
+    /// are advertised).
+    pub best: bool,
+    /// Advertised: a change for this key is queued and not yet sent to the peer.
+    pub pending: bool,
+}
+
 /// One path of a default table, flagged as `show bgp ipv4|ipv6 unicast` prints it.
 #[derive(Debug, Clone)]
 pub struct UnicastPath {
@@ -1483,6 +1497,61 @@ impl Rib {
         out
     }
 
+    /// What `peer` sent us and we hold (its Adj-RIB-In, RFC 4271 §3.2) in every table, each
+    /// path flagged best when it is: `show bgp neighbor ADDR received-routes`.
+    pub fn adj_rib_in(&self, peer: PeerId) -> Vec<ExchangedRoute> {
+        let mut out = Vec::new();
+        list_adj_in(&self.default4.table, peer, &mut out);
+        list_adj_in(&self.default6.table, peer, &mut out);
+        list_adj_in(&self.evpn.table, peer, &mut out);
+        for st in self.vrfs.values() {
+            list_adj_in(&st.v4.table, peer, &mut out);
+            list_adj_in(&st.v6.table, peer, &mut out);
+        }
+        out
+    }
+
+    /// What `peer` holds from us (its Adj-RIB-Out, RFC 4271 §3.2): every key whose
+    /// advertisement it holds, with the attributes the export computes for it (next hop, AS
+    /// path and communities as sent), `pending` when a change is queued and not yet sent:
+    /// `show bgp neighbor ADDR advertised-routes`. Computed with a scratch cache, so it
+    /// changes nothing.
+    pub fn adj_rib_out(&self, peer: PeerId) -> Vec<ExchangedRoute> {
+        let mut out = Vec::new();
+        let Some(Some(st)) = self.peers.get(peer.0 as usize) else {
+            return out;
+        };
+        let mut cache = ExportCache::default();
+        let mut interner = Interner::new();
+        for &(scope, i, _) in &st.subs {
+            let mut ctx = ExportCtx {
+                to_id: peer,
+                to: &st.config,
+                peers: &self.peers,
+                router_id: self.config.router_id,
+                cache: &mut cache,
+                interner: &mut interner,
+                kind: scope.export_kind(),
+            };
+            match scope {
+                ScopeId::Default4 => list_adj_out(&self.default4, i, &mut ctx, &mut out),
+                ScopeId::Default6 => list_adj_out(&self.default6, i, &mut ctx, &mut out),
+                ScopeId::Evpn => list_adj_out(&self.evpn, i, &mut ctx, &mut out),
+                ScopeId::Vrf4(v) => {
+                    if let Some(vrf) = self.vrfs.get(&v) {
+                        list_adj_out(&vrf.v4, i, &mut ctx, &mut out);
+                    }
+                }
+                ScopeId::Vrf6(v) => {
+                    if let Some(vrf) = self.vrfs.get(&v) {
+                        list_adj_out(&vrf.v6, i, &mut ctx, &mut out);
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The VRF called `name`, if configured.
     pub fn vrf_named(&self, name: &str) -> Option<VrfId> {
         self.vrfs
@@ -2279,6 +2348,88 @@ struct ExportCtx<'a> {
     kind: ExportKind,
 }
 
+/// What the export sends `ctx.to` for key `k` now: its best path's NLRI with the attributes
+/// rewritten for the peer (RFC 4271 §5.1, §9.2; RFC 4456 §8), or `None` when nothing may go
+/// (no best path, split horizon, an EVPN route without a next hop).
+fn export_best<K: RouteKey<X>, X>(
+    k: &K,
+    e: &crate::table::Entry<X>,
+    ctx: &mut ExportCtx<'_>,
+) -> Option<(Attrs, Nlri)> {
+    let p = e.best()?;
+    let peer = p
+        .source
+        .peer()
+        .and_then(|id| ctx.peers.get(id.0 as usize))
+        .and_then(Option::as_ref)
+        .map(|s| &s.config);
+    let facts = SourceFacts {
+        local: p.source == Source::Local,
+        ibgp: matches!(p.source, Source::Peer { .. }) && peer.is_some_and(|c| !c.is_ebgp()),
+        from_rr_client: peer.is_some_and(|c| c.route_reflector_client),
+        router_id: peer.map(|c| c.remote_router_id),
+    };
+    if !may_export(p, ctx.to_id, ctx.to, &facts) {
+        return None;
+    }
+    if ctx.kind == ExportKind::Evpn && p.attrs.next_hop.is_none() {
+        return None;
+    }
+    let a = export_attrs(
+        &p.attrs,
+        &facts,
+        ctx.kind,
+        ctx.to,
+        ctx.router_id,
+        ctx.cache,
+        ctx.interner,
+    );
+    Some((a, k.nlri(Some(&p.extra))))
+}
+
+/// The keys subscriber `i` of `scope` holds an advertisement of, with what the export gives
+/// for each now and whether a change for it is still queued (not yet sent).
+fn list_adj_out<K: RouteKey<X>, X: Clone + PartialEq>(
+    scope: &Scope<K, X>,
+    i: u8,
+    ctx: &mut ExportCtx<'_>,
+    out: &mut Vec<ExchangedRoute>,
+) {
+    for (k, e) in scope.table.iter() {
+        if !e.advertised.contains(i) {
+            continue;
+        }
+        if let Some((attrs, nlri)) = export_best(k, e, ctx) {
+            out.push(ExchangedRoute {
+                nlri,
+                attrs,
+                best: true,
+                pending: e.queued.contains(i),
+            });
+        }
+    }
+}
+
+/// The paths a peer sent that `table` holds (Adj-RIB-In, RFC 4271 §3.2).
+fn list_adj_in<K: RouteKey<X>, X: Clone + PartialEq>(
+    table: &Table<K, X>,
+    peer: PeerId,
+    out: &mut Vec<ExchangedRoute>,
+) {
+    for (k, e) in table.iter() {
+        for (i, p) in e.paths().iter().enumerate() {
+            if p.source.peer() == Some(peer) && matches!(p.source, Source::Peer { .. }) {
+                out.push(ExchangedRoute {
+                    nlri: k.nlri(Some(&p.extra)),
+                    attrs: p.attrs.clone(),
+                    best: i == 0 && !e.multipath().is_empty(),
+                    pending: false,
+                });
+            }
+        }
+    }
+}
+
 /// Pops up to `max` queued keys of subscriber `i` and turns them into a batch.
 fn drain_adj_out<K: RouteKey<X>, X: Clone + PartialEq>(
     scope: &mut Scope<K, X>,
@@ -2300,37 +2451,7 @@ fn drain_adj_out<K: RouteKey<X>, X: Clone + PartialEq>(
             break;
         };
         let (k, e) = scope.table.get(slot);
-        let best = e.best();
-        let out = best.and_then(|p| {
-            let peer = p
-                .source
-                .peer()
-                .and_then(|id| ctx.peers.get(id.0 as usize))
-                .and_then(Option::as_ref)
-                .map(|s| &s.config);
-            let facts = SourceFacts {
-                local: p.source == Source::Local,
-                ibgp: matches!(p.source, Source::Peer { .. }) && peer.is_some_and(|c| !c.is_ebgp()),
-                from_rr_client: peer.is_some_and(|c| c.route_reflector_client),
-                router_id: peer.map(|c| c.remote_router_id),
-            };
-            if !may_export(p, ctx.to_id, ctx.to, &facts) {
-                return None;
-            }
-            if ctx.kind == ExportKind::Evpn && p.attrs.next_hop.is_none() {
-                return None;
-            }
-            let a = export_attrs(
-                &p.attrs,
-                &facts,
-                ctx.kind,
-                ctx.to,
-                ctx.router_id,
-                ctx.cache,
-                ctx.interner,
-            );
-            Some((a, k.nlri(Some(&p.extra))))
-        });
+        let out = export_best(k, e, ctx);
         let e = scope.table.entry_mut(slot);
         e.queued.remove(i);
         match out {

@@ -453,6 +453,29 @@ fn host_routes_become_type5_and_are_never_reflected_to_the_host() {
     );
     assert_eq!(a.router_mac(), None);
     assert_eq!(a.as_path, AsPath::sequence([ASN, 65000, 65101]));
+    // `show bgp neighbor HOST received-routes|advertised-routes`: the service prefix in, the
+    // fabric route out with exactly the attributes just sent (and nothing pending).
+    let rin = rib.adj_rib_in(h);
+    assert_eq!(rin.len(), 1, "{rin:?}");
+    assert_eq!(rin[0].nlri, Nlri::V4(v4("172.16.0.10/32")));
+    assert!(rin[0].best);
+    let rout = rib.adj_rib_out(h);
+    let shown = rout
+        .iter()
+        .find(|r| r.nlri == Nlri::V4(v4("10.1.0.0/24")))
+        .expect("advertised-routes lists the fabric route");
+    assert_eq!(*shown.attrs, **a, "the attributes as sent");
+    assert!(!shown.pending);
+    assert!(
+        rout.iter()
+            .all(|r| r.nlri != Nlri::V4(v4("172.16.0.10/32"))),
+        "never reflected, never listed"
+    );
+    let is_host_t5 = |x: &ExchangedRoute| matches!(&x.nlri, Nlri::Evpn(EvpnRoute::IpPrefix(p)) if p.prefix() == net("172.16.0.10/32"));
+    assert!(
+        !rib.adj_rib_out(tor).iter().any(is_host_t5),
+        "queued, not yet sent: not in the Adj-RIB-Out"
+    );
     // The fabric gets the host route as type-5.
     let to_fabric = announced(&drain(&mut rib, tor));
     let (a, r) = to_fabric
@@ -469,6 +492,16 @@ fn host_routes_become_type5_and_are_never_reflected_to_the_host() {
     assert_eq!(a.as_path, AsPath::sequence([ASN, 64515]));
     assert!(a.is_vxlan());
     assert_eq!(a.router_mac(), Some(RED_MAC));
+    // Until sent, the type-5 was not in the ToR's Adj-RIB-Out; now it is, as sent.
+    let rout = rib.adj_rib_out(tor);
+    let shown = rout
+        .iter()
+        .find(|x| is_host_t5(x))
+        .expect("advertised-routes lists our type-5");
+    assert_eq!(shown.nlri, Nlri::Evpn(EvpnRoute::IpPrefix(r)));
+    assert_eq!(*shown.attrs, *a);
+    assert!(rib.adj_rib_in(tor).iter().any(|x| matches!(&x.nlri,
+        Nlri::Evpn(EvpnRoute::IpPrefix(p)) if p.prefix() == net("10.1.0.0/24"))));
     // The EVPN table lists both: the leaf's route (not ours) and our type-5 (ours).
     let listed = rib.evpn_routes(Some(5));
     let ours: Vec<bool> = ["10.1.0.0/24", "172.16.0.10/32"]

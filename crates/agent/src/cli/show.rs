@@ -17,6 +17,8 @@ Examples:
   perouter show bgp summary
   perouter show bgp neighbor 192.168.11.2
   perouter show bgp neighbor 192.168.11.2 -o json
+  perouter show bgp neighbor 192.168.11.2 received-routes
+  perouter show bgp neighbor 192.168.11.2 advertised-routes --family l2vpn-evpn
   perouter show bgp ipv4 unicast
   perouter show bgp ipv4 unicast 10.100.0.0/24
   perouter show bgp evpn --type 5 --vni 100
@@ -139,11 +141,18 @@ pub enum BgpWhat {
     Summary,
     /// One session in detail: AS, router ID, state, timers, capabilities, GR, counters, last reset.
     #[command(
-        after_help = "Examples:\n  perouter show bgp neighbor 192.168.11.2\n  perouter show bgp neighbor fd00::2 -o json"
+        after_help = "Examples:\n  perouter show bgp neighbor 192.168.11.2\n  perouter show bgp neighbor fd00::2 -o json\n  perouter show bgp neighbor 192.168.11.2 received-routes\n  perouter show bgp neighbor 192.168.11.2 advertised-routes --family ipv4-unicast"
     )]
     Neighbor {
         /// The peer's address (a `:port` suffix is accepted and ignored).
         address: String,
+        /// The routes it sent us (its Adj-RIB-In, as received) or those it holds from us (its
+        /// Adj-RIB-Out, with the attributes as sent) instead of the session's details.
+        #[arg(value_enum)]
+        routes: Option<NeighborRoutes>,
+        /// With `received-routes`/`advertised-routes`: only this family.
+        #[arg(long, requires = "routes", value_parser = ["ipv4-unicast", "ipv6-unicast", "l2vpn-evpn"])]
+        family: Option<String>,
     },
     /// The IPv4 default table (underlay and passthrough routes): every path, best and
     /// multipath flagged, the session it came from.
@@ -167,6 +176,15 @@ pub enum BgpWhat {
         #[arg(long)]
         vni: Option<u32>,
     },
+}
+
+/// Which routes of a neighbour `show bgp neighbor ADDR` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NeighborRoutes {
+    /// What the neighbour sent us and we hold (Adj-RIB-In), best paths flagged.
+    ReceivedRoutes,
+    /// What the neighbour holds from us (Adj-RIB-Out), attributes as sent.
+    AdvertisedRoutes,
 }
 
 /// `perouter show bgp ipv4|ipv6 ...`.
@@ -206,9 +224,26 @@ fn request(w: &ShowWhat) -> Request {
             what: BgpWhat::Summary,
         } => Request::BgpSummary,
         ShowWhat::Bgp {
-            what: BgpWhat::Neighbor { address },
+            what:
+                BgpWhat::Neighbor {
+                    address,
+                    routes: None,
+                    ..
+                },
         } => Request::BgpNeighbor {
             address: address.clone(),
+        },
+        ShowWhat::Bgp {
+            what:
+                BgpWhat::Neighbor {
+                    address,
+                    routes: Some(r),
+                    family,
+                },
+        } => Request::BgpNeighborRoutes {
+            address: address.clone(),
+            advertised: *r == NeighborRoutes::AdvertisedRoutes,
+            family: family.clone(),
         },
         ShowWhat::Bgp {
             what:
@@ -340,6 +375,11 @@ pub fn render(req: &Request, v: &Value) -> String {
         },
         Request::BfdPeers => render_bfd_peers(v, &mut out),
         Request::EvpnMac { .. } => render_macs(v, &mut out),
+        Request::BgpNeighborRoutes {
+            address,
+            advertised,
+            ..
+        } => render_exchanged(address, *advertised, v, &mut out),
         Request::Status => out.push_str(&render_status(v)),
     }
     out
@@ -416,6 +456,65 @@ fn render_unicast(ipv6: bool, vrf: Option<&str>, detail: bool, v: &Value, out: &
                     s(r, &["from"])
                 ));
             }
+        }
+    }
+}
+
+/// `show bgp neighbor ADDR received-routes|advertised-routes`: one block per family.
+fn render_exchanged(address: &str, advertised: bool, v: &Value, out: &mut String) {
+    let rows = v.as_array().map(Vec::as_slice).unwrap_or_default();
+    let mut by_family: std::collections::BTreeMap<String, Vec<&Value>> = Default::default();
+    for r in rows {
+        by_family.entry(s(r, &["family"])).or_default().push(r);
+    }
+    out.push_str(&format!(
+        "{} {address}{}\n",
+        if advertised {
+            "Routes advertised to"
+        } else {
+            "Routes received from"
+        },
+        if advertised {
+            " (attributes as sent; P: change queued, not yet sent)"
+        } else {
+            " (>: best path of its prefix)"
+        }
+    ));
+    if by_family.is_empty() {
+        out.push_str("No routes\n");
+    }
+    for (family, routes) in by_family {
+        out.push_str(&format!("\n{family}: {} routes\n", routes.len()));
+        out.push_str(&format!(
+            "   {:<56} {:<26} {:>10} {:>10}  {}\n",
+            "Network", "Next Hop", "Metric", "LocPrf", "Path"
+        ));
+        for r in routes {
+            let flag = |k: &str| r.get(k).and_then(Value::as_bool) == Some(true);
+            let mark = match (advertised, flag("pending"), flag("best")) {
+                (true, true, _) => 'P',
+                (true, false, _) => ' ',
+                (false, _, true) => '>',
+                (false, _, false) => ' ',
+            };
+            let origin = match s(r, &["origin"]).as_str() {
+                "IGP" => "i",
+                "EGP" => "e",
+                _ => "?",
+            };
+            let path = match s(r, &["as_path"]) {
+                p if p.is_empty() || p == "-" => origin.to_string(),
+                p => format!("{p} {origin}"),
+            };
+            let line = format!(
+                " {mark} {:<56} {:<26} {:>10} {:>10}  {path}",
+                s(r, &["prefix"]),
+                s(r, &["next_hop"]),
+                s(r, &["med"]),
+                s(r, &["local_pref"]),
+            );
+            out.push_str(line.trim_end());
+            out.push('\n');
         }
     }
 }
@@ -1150,6 +1249,34 @@ mod tests {
             vrf: None,
         };
         golden("bgp-ipv4-unicast.txt", &render(&req, &v));
+        // What the first ToR sent (Adj-RIB-In) and holds from us (Adj-RIB-Out, once sent).
+        let rin: Vec<crate::runtime::routing::ExchangedRouteView> =
+            rib.adj_rib_in(a).into_iter().map(Into::into).collect();
+        let req = Request::BgpNeighborRoutes {
+            address: "192.168.11.2".into(),
+            advertised: false,
+            family: None,
+        };
+        golden(
+            "bgp-neighbor-received.txt",
+            &render(&req, &serde_json::to_value(&rin).unwrap()),
+        );
+        while rib.poll_adj_out(b, 1000).is_some() {}
+        let rout: Vec<crate::runtime::routing::ExchangedRouteView> =
+            rib.adj_rib_out(b).into_iter().map(Into::into).collect();
+        assert!(
+            rout.iter().all(|r| r.as_path.starts_with("64514")),
+            "our AS prepended"
+        );
+        let req = Request::BgpNeighborRoutes {
+            address: "192.168.12.2".into(),
+            advertised: true,
+            family: None,
+        };
+        golden(
+            "bgp-neighbor-advertised.txt",
+            &render(&req, &serde_json::to_value(&rout).unwrap()),
+        );
         // One prefix: its paths and why the best won.
         let one = crate::runtime::routing::unicast_views(
             rib.unicast_paths(

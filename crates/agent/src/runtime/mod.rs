@@ -405,6 +405,37 @@ impl Responder for Shared {
                         None => Response::Error(format!("no session with {address}")),
                     }
                 }
+                Request::BgpNeighborRoutes {
+                    address,
+                    advertised,
+                    family,
+                } => {
+                    let peers = self.peers().await;
+                    let Some(p) = peers.iter().find(|p| views::matches(p, &address)) else {
+                        return Response::Error(format!("no session with {address}"));
+                    };
+                    let (tx, rx) = oneshot::channel();
+                    let cmd = RoutingCommand::NeighborRoutes {
+                        peer: p.peer,
+                        advertised,
+                        reply: tx,
+                    };
+                    if self.routing.send(cmd).await.is_err() {
+                        return Response::Error("the routing task is not running".into());
+                    }
+                    match rx.await {
+                        Ok(Some(mut routes)) => {
+                            if let Some(f) = &family {
+                                routes.retain(|r| r.family == f.as_str());
+                            }
+                            value(&routes)
+                        }
+                        Ok(None) => Response::Error(format!(
+                            "the session with {address} is not Established: it has no routes"
+                        )),
+                        Err(_) => Response::Error("the routing task did not answer".into()),
+                    }
+                }
                 Request::Vrf { name } => {
                     let snap = self.routing().await;
                     match name {

@@ -68,6 +68,16 @@ pub enum RoutingCommand {
         /// Where the answer goes: the paths, or why there are none (an unknown VRF).
         reply: oneshot::Sender<Result<Vec<UnicastRouteView>, String>>,
     },
+    /// What one session sent us or holds from us (`show bgp neighbor ADDR
+    /// received-routes|advertised-routes`); `None` when the session is not up in the RIB.
+    NeighborRoutes {
+        /// The session.
+        peer: SpeakerPeer,
+        /// Advertised (true) or received.
+        advertised: bool,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Option<Vec<ExchangedRouteView>>>,
+    },
     /// The MACs of one L2VNI or all (`show evpn mac vni`).
     Macs {
         /// Only this VNI.
@@ -163,6 +173,64 @@ pub(crate) fn unicast_views(
             }
         })
         .collect()
+}
+
+/// A route exchanged with one session, as `show bgp neighbor ADDR received-routes|advertised-routes`
+/// lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExchangedRouteView {
+    /// `ipv4-unicast`, `ipv6-unicast` or `l2vpn-evpn`.
+    pub family: &'static str,
+    /// The prefix, or the EVPN route in FRR's text form.
+    pub prefix: String,
+    /// BGP next hop.
+    pub next_hop: Option<IpAddr>,
+    /// The AS path (as received, or as sent: our AS prepended towards eBGP peers).
+    pub as_path: String,
+    /// ORIGIN.
+    pub origin: String,
+    /// MULTI_EXIT_DISC, when present.
+    pub med: Option<u32>,
+    /// LOCAL_PREF, when present.
+    pub local_pref: Option<u32>,
+    /// COMMUNITIES (RFC 1997).
+    pub communities: Vec<String>,
+    /// Route targets (EVPN).
+    pub route_targets: Vec<String>,
+    /// Received: the path is the best of its prefix. Advertised: always true.
+    pub best: bool,
+    /// Advertised: a change is queued and not yet sent.
+    pub pending: bool,
+}
+
+fn family_name(f: perouter_rib::Family) -> &'static str {
+    match f {
+        perouter_rib::Family::Ipv4Unicast => "ipv4-unicast",
+        perouter_rib::Family::Ipv6Unicast => "ipv6-unicast",
+        perouter_rib::Family::L2vpnEvpn => "l2vpn-evpn",
+    }
+}
+
+impl From<perouter_rib::ExchangedRoute> for ExchangedRouteView {
+    fn from(r: perouter_rib::ExchangedRoute) -> Self {
+        ExchangedRouteView {
+            family: family_name(r.nlri.family()),
+            prefix: match &r.nlri {
+                perouter_rib::Nlri::V4(p) => p.to_string(),
+                perouter_rib::Nlri::V6(p) => p.to_string(),
+                perouter_rib::Nlri::Evpn(e) => e.to_string(),
+            },
+            next_hop: r.attrs.next_hop,
+            as_path: r.attrs.as_path.to_string(),
+            origin: r.attrs.origin.to_string(),
+            med: r.attrs.med,
+            local_pref: r.attrs.local_pref,
+            communities: r.attrs.communities.iter().map(|c| c.to_string()).collect(),
+            route_targets: r.attrs.route_targets().map(|t| t.to_string()).collect(),
+            best: r.best,
+            pending: r.pending,
+        }
+    }
 }
 
 /// One MAC of an L2VNI as `show evpn mac vni` lists it.
@@ -412,6 +480,24 @@ impl Routing {
             }
             RoutingCommand::Snapshot(tx) => {
                 let _ = tx.send(self.snapshot());
+            }
+            RoutingCommand::NeighborRoutes {
+                peer,
+                advertised,
+                reply,
+            } => {
+                let routes = match (&self.rib, self.peers.get(&peer)) {
+                    (Some(rib), Some(p)) => {
+                        let list = if advertised {
+                            rib.adj_rib_out(p.rib)
+                        } else {
+                            rib.adj_rib_in(p.rib)
+                        };
+                        Some(list.into_iter().map(ExchangedRouteView::from).collect())
+                    }
+                    _ => None,
+                };
+                let _ = reply.send(routes);
             }
             RoutingCommand::Macs { vni, reply } => {
                 let macs = self
