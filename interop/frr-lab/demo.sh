@@ -310,6 +310,16 @@ node_mac_is() { # NODE MAC TYPE [VTEP]: `show evpn mac vni` on NODE lists MAC as
     lab_json_true --arg m "$2" --arg t "$3" --arg v "${4:-}" \
       '[.[] | select(.mac == $m and .type == $t and ($v == "" or .vtep == $v))] | length == 1'
 }
+rd_filter_works() { # NODE: `show bgp evpn --rd RD` lists exactly the routes with that RD, each with its source
+  local all rd want got
+  all=$("$PEROUTER" show bgp evpn --api-socket "$(sock "$1")" -o json 2>/dev/null) || return 1
+  rd=$(printf '%s' "$all" | jq -r '[.[] | select(.local == false)][0].rd // empty')
+  [ -n "$rd" ] || return 1
+  want=$(printf '%s' "$all" | jq --arg rd "$rd" '[.[] | select(.rd == $rd)] | length')
+  got=$("$PEROUTER" show bgp evpn --rd "$rd" --api-socket "$(sock "$1")" -o json 2>/dev/null | \
+    jq --arg rd "$rd" 'if all(.[]; .rd == $rd and .from != "local" and .from != "") then length else -1 end')
+  [ "$want" -ge 1 ] && [ "$got" = "$want" ]
+}
 both() { # CMD1... -- CMD2...: both succeed
   local a=()
   while [ "$1" != -- ]; do a+=("$1"); shift; done
@@ -478,6 +488,7 @@ check_cmd() {
   check nodea-mac-table-pod-a-local wait_until 20 node_mac_is nodea "$ma" local
   check nodea-mac-table-pod-b-remote wait_until 20 node_mac_is nodea "$mb" remote 100.65.0.1
   check nodea-mac-table-hostl2-remote wait_until 20 node_mac_is nodea "$mh" remote 100.64.0.1
+  check nodea-show-evpn-rd-filter rd_filter_works nodea
   check nodea-advertises-only-its-macs node_advertises_only_local nodea "$mb" "$mh"
   check nodeb-advertises-only-its-macs node_advertises_only_local nodeb "$ma" "$mh"
   check passthrough-nodea wait_until 20 pt_ping nodea

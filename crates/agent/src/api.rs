@@ -56,6 +56,9 @@ pub enum Request {
         route_type: Option<u8>,
         /// Only routes of this VNI.
         vni: Option<u32>,
+        /// Only routes with this route distinguisher (`ASN:NN` or `A.B.C.D:NN`).
+        #[serde(default)]
+        rd: Option<String>,
     },
     /// VRF routes (all VRFs, or one).
     Vrf {
@@ -325,7 +328,8 @@ mod tests {
             r,
             Request::BgpEvpn {
                 route_type: Some(5),
-                vni: None
+                vni: None,
+                rd: None,
             }
         );
         assert_eq!(

@@ -868,6 +868,7 @@ pub(crate) mod tests {
             route_targets: vec!["64514:100".into()],
             router_mac: None,
             local: false,
+            from: "192.168.11.2".into(),
             as_path: "64512 64520".into(),
             origin: "IGP".into(),
             local_pref: None,

@@ -1388,8 +1388,8 @@ impl Rib {
     }
 
     /// The EVPN table's best routes (optionally of one route type), each with its attributes and
-    /// whether it is ours (locally originated): what `show bgp evpn` lists.
-    pub fn evpn_routes(&self, route_type: Option<u8>) -> Vec<(EvpnRoute, Attrs, bool)> {
+    /// where its best path came from (`Source::Local`: ours): what `show bgp evpn` lists.
+    pub fn evpn_routes(&self, route_type: Option<u8>) -> Vec<(EvpnRoute, Attrs, Source)> {
         self.evpn
             .table
             .iter()
@@ -1399,7 +1399,7 @@ impl Rib {
                 if route_type.is_some_and(|t| t != route.route_type()) {
                     return None;
                 }
-                Some((route, best.attrs.clone(), best.source == Source::Local))
+                Some((route, best.attrs.clone(), best.source))
             })
             .collect()
     }

@@ -510,7 +510,7 @@ fn host_routes_become_type5_and_are_never_reflected_to_the_host() {
             listed
                 .iter()
                 .find(|(r, _, _)| matches!(r, EvpnRoute::IpPrefix(x) if x.prefix() == net(p)))
-                .map(|(_, _, ours)| *ours)
+                .map(|(_, _, src)| *src == perouter_rib::table::Source::Local)
                 .unwrap_or_else(|| panic!("{p} not listed: {listed:?}"))
         })
         .collect();

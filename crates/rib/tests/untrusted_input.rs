@@ -170,7 +170,10 @@ fn families_not_negotiated_are_ignored_counted_and_never_outlive_the_session() {
     )
     .unwrap();
     assert!(!rib.default_has(net("2001:db8:99::/48")));
-    assert!(rib.evpn_routes(None).iter().all(|(_, _, ours)| *ours));
+    assert!(rib
+        .evpn_routes(None)
+        .iter()
+        .all(|(_, _, src)| *src == perouter_rib::table::Source::Local));
     assert!(
         rib.default_has(net("203.0.113.0/24")),
         "the IPv4 route is used"
@@ -323,7 +326,10 @@ fn invalid_next_hops_from_the_host_and_in_evpn_are_not_used_either() {
         .unwrap();
         assert_eq!(rib.vrf_route(RED, net(prefix)), vec![], "{vtep}");
     }
-    assert!(rib.evpn_routes(Some(5)).iter().all(|(_, _, ours)| *ours));
+    assert!(rib
+        .evpn_routes(Some(5))
+        .iter()
+        .all(|(_, _, src)| *src == perouter_rib::table::Source::Local));
     assert_eq!(rib.peer_input(t).unwrap().invalid_next_hop, 2);
 }
 

@@ -22,6 +22,7 @@ Examples:
   perouter show bgp ipv4 unicast
   perouter show bgp ipv4 unicast 10.100.0.0/24
   perouter show bgp evpn --type 5 --vni 100
+  perouter show bgp evpn --rd 10.0.0.1:100
   perouter show evpn vni
   perouter show evpn vni 100
   perouter show evpn mac vni 110
@@ -175,6 +176,9 @@ pub enum BgpWhat {
         /// Only this VNI.
         #[arg(long)]
         vni: Option<u32>,
+        /// Only this route distinguisher (`ASN:NN` or `A.B.C.D:NN`).
+        #[arg(long)]
+        rd: Option<String>,
     },
 }
 
@@ -266,10 +270,16 @@ fn request(w: &ShowWhat) -> Request {
             vrf: vrf.clone(),
         },
         ShowWhat::Bgp {
-            what: BgpWhat::Evpn { route_type, vni },
+            what:
+                BgpWhat::Evpn {
+                    route_type,
+                    vni,
+                    rd,
+                },
         } => Request::BgpEvpn {
             route_type: *route_type,
             vni: *vni,
+            rd: rd.clone(),
         },
         ShowWhat::Vrf { name } => Request::Vrf { name: name.clone() },
         ShowWhat::Vni
@@ -320,8 +330,8 @@ pub fn render(req: &Request, v: &Value) -> String {
         }
         Request::BgpEvpn { .. } => {
             out.push_str(&format!(
-                "{:<56} {:<18} {:<9} {:<16} {:<18} {:<16} {:<8} {}\n",
-                "Route", "RD", "VNI", "Next hop", "Router MAC", "AS path", "Origin", "RTs"
+                "{:<56} {:<18} {:<9} {:<16} {:<18} {:<16} {:<8} {:<16} {}\n",
+                "Route", "RD", "VNI", "Next hop", "Router MAC", "AS path", "Origin", "From", "RTs"
             ));
             for r in v.as_array().into_iter().flatten() {
                 let rts: Vec<String> = r
@@ -341,7 +351,7 @@ pub fn render(req: &Request, v: &Value) -> String {
                     p => p,
                 };
                 out.push_str(&format!(
-                    "{:<56} {:<18} {:<9} {:<16} {:<18} {:<16} {:<8} {}{}\n",
+                    "{:<56} {:<18} {:<9} {:<16} {:<18} {:<16} {:<8} {:<16} {}{}\n",
                     s(r, &["prefix"]),
                     s(r, &["rd"]),
                     s(r, &["vni"]),
@@ -349,6 +359,7 @@ pub fn render(req: &Request, v: &Value) -> String {
                     s(r, &["router_mac"]),
                     path,
                     s(r, &["origin"]),
+                    s(r, &["from"]),
                     rts.join(","),
                     local
                 ));
@@ -1154,6 +1165,7 @@ mod tests {
                 &Request::BgpEvpn {
                     route_type: None,
                     vni: None,
+                    rd: None,
                 },
                 &v,
             ),

@@ -291,11 +291,13 @@ impl Shared {
         &self,
         route_type: Option<u8>,
         vni: Option<u32>,
+        rd: Option<perouter_evpn::RouteDistinguisher>,
     ) -> Result<Vec<routing::EvpnRouteView>, String> {
         let (tx, rx) = oneshot::channel();
         let cmd = RoutingCommand::Evpn {
             route_type,
             vni,
+            rd,
             reply: tx,
         };
         if self.routing.send(cmd).await.is_err() {
@@ -483,17 +485,36 @@ impl Responder for Shared {
                         Err(_) => Response::Error("the routing task did not answer".into()),
                     }
                 }
-                Request::BgpEvpn { route_type, vni } => match self.evpn(route_type, vni).await {
-                    Ok(routes) => value(&routes),
-                    Err(e) => Response::Error(e),
-                },
+                Request::BgpEvpn {
+                    route_type,
+                    vni,
+                    rd,
+                } => {
+                    let rd = match rd
+                        .as_deref()
+                        .map(str::parse::<perouter_evpn::RouteDistinguisher>)
+                    {
+                        None => None,
+                        Some(Ok(rd)) => Some(rd),
+                        Some(Err(e)) => {
+                            return Response::Error(format!(
+                                "{:?} is not a route distinguisher (ASN:NN or A.B.C.D:NN): {e}",
+                                rd.unwrap_or_default()
+                            ))
+                        }
+                    };
+                    match self.evpn(route_type, vni, rd).await {
+                        Ok(routes) => value(&routes),
+                        Err(e) => Response::Error(e),
+                    }
+                }
                 Request::BfdPeers => value(&*self.bfd.borrow()),
                 Request::Vni => {
                     let applied = self.applied.borrow().clone();
                     let Some(plan) = &applied.plan else {
                         return Response::Error("no plan applied".into());
                     };
-                    match self.evpn(None, None).await {
+                    match self.evpn(None, None, None).await {
                         Ok(routes) => value(&views::vnis(plan, &routes)),
                         Err(e) => Response::Error(e),
                     }
@@ -528,7 +549,7 @@ impl Responder for Shared {
             // scrape instead of stalling it.
             let peers = tokio::time::timeout(SCRAPE_TIMEOUT, self.peers_checked());
             let routing = tokio::time::timeout(SCRAPE_TIMEOUT, self.routing_checked());
-            let evpn = tokio::time::timeout(SCRAPE_TIMEOUT, self.evpn(None, None));
+            let evpn = tokio::time::timeout(SCRAPE_TIMEOUT, self.evpn(None, None, None));
             let (peers, routing, evpn) = tokio::join!(peers, routing, evpn);
             let input = metrics::ScrapeInput {
                 peers: peers.ok().flatten(),

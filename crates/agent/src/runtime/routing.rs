@@ -91,6 +91,8 @@ pub enum RoutingCommand {
         route_type: Option<u8>,
         /// Only routes whose label (or PMSI label, for type-3) carries this VNI.
         vni: Option<u32>,
+        /// Only routes with this route distinguisher.
+        rd: Option<perouter_evpn::RouteDistinguisher>,
         /// Where the answer goes.
         reply: oneshot::Sender<Vec<EvpnRouteView>>,
     },
@@ -295,6 +297,8 @@ pub struct EvpnRouteView {
     pub router_mac: Option<String>,
     /// Originated by this node.
     pub local: bool,
+    /// The session its best path came from (its address), `local` for ours.
+    pub from: String,
     /// The AS path (`64512 64513`, empty when local or iBGP-learnt).
     pub as_path: String,
     /// ORIGIN (`IGP`, `EGP`, `INCOMPLETE`).
@@ -518,19 +522,32 @@ impl Routing {
             RoutingCommand::Evpn {
                 route_type,
                 vni,
+                rd,
                 reply,
             } => {
+                let names = self.peer_names();
                 let routes = self
                     .rib
                     .as_ref()
                     .map(|rib| {
                         rib.evpn_routes(route_type)
                             .into_iter()
-                            .filter_map(|(route, attrs, local)| {
+                            .filter_map(|(route, attrs, source)| {
                                 let v = evpn_vni(&route, &attrs);
                                 if vni.is_some() && v != vni {
                                     return None;
                                 }
+                                if rd.is_some_and(|rd| rd != route.rd()) {
+                                    return None;
+                                }
+                                let local = source == perouter_rib::table::Source::Local;
+                                let from = match source.peer() {
+                                    Some(p) if !local => names
+                                        .get(&p)
+                                        .cloned()
+                                        .unwrap_or_else(|| format!("peer {} (down)", p.0)),
+                                    _ => "local".to_string(),
+                                };
                                 Some(EvpnRouteView {
                                     prefix: route.to_string(),
                                     route_type: route.route_type(),
@@ -543,6 +560,7 @@ impl Routing {
                                         .collect(),
                                     router_mac: attrs.router_mac().map(|m| m.to_string()),
                                     local,
+                                    from,
                                     as_path: attrs.as_path.to_string(),
                                     origin: attrs.origin.to_string(),
                                     local_pref: attrs.local_pref,
@@ -941,12 +959,18 @@ impl Routing {
                     .ok_or_else(|| format!("no VRF {name:?} on this node"))?,
             ),
         };
-        let names: HashMap<RibPeer, String> = self
-            .peers
+        Ok(unicast_views(
+            rib.unicast_paths(v6, vrf, which),
+            &self.peer_names(),
+        ))
+    }
+
+    /// The address of each session the RIB knows, by its RIB id.
+    fn peer_names(&self) -> HashMap<RibPeer, String> {
+        self.peers
             .values()
             .map(|p| (p.rib, p.remote.ip().to_string()))
-            .collect();
-        Ok(unicast_views(rib.unicast_paths(v6, vrf, which), &names))
+            .collect()
     }
 
     fn snapshot(&self) -> RoutingSnapshot {
