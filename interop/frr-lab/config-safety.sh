@@ -180,10 +180,8 @@ check last-vni-session-untouched session_untouched
 check route-never-left-the-kernel test ! -s "$DIR/missing"
 [ -s "$DIR/missing" ] && head "$DIR/missing"
 
-# A host session added (the passthrough): the ToR session stays. KNOWN DEFECT (not in this
-# helper's files): runtime/routing.rs rebuilds the whole RIB when the passthrough's network is
-# added, which deletes and re-installs the fabric's routes in the kernel for ~0.1 s. Reported,
-# and fatal only with STRICT_HOST_SESSION=1 until the routing task updates networks in place.
+# A host session added (the passthrough): the ToR session stays, and the fabric's routes never
+# leave the kernel (the passthrough's /32 is originated in place, the RIB is not rebuilt).
 : > "$DIR/missing"
 printf 'bgppassthrough:\n  hostSession: {asn: 64514, hostASN: 64517, localCIDR: {ipv4: 192.169.100.0/24}}\n' \
   > "$DIR/cfg/configs/openpe_passthrough.yaml"
@@ -192,12 +190,10 @@ check host-session-added wait_until 15 pt_host
 sleep 2
 check host-session-session-untouched session_untouched
 kill "$WATCH"; WATCH=
-if [ -s "$DIR/missing" ]; then
-  say "KNOWN DEFECT  host-session-route-kept: the ToR's route left the kernel: $(head -1 "$DIR/missing")"
-  [ -n "${STRICT_HOST_SESSION:-}" ] && check host-session-route-kept false
-else
-  check host-session-route-kept true
-fi
+[ -s "$DIR/missing" ] && say "the ToR's route left the kernel: $(head -1 "$DIR/missing")"
+check host-session-route-kept test ! -s "$DIR/missing"
+check host-session-no-rib-rebuild sh -c "! grep -q 'rebuilding the RIB' '$DIR/perouter.log'"
+check host-session-network-in-place grep -q 'originated networks changed: updated in place' "$DIR/perouter.log"
 say "ToR session after everything: connectionsEstablished=$(nbr connectionsEstablished) (was $EST0)"
 
 # SIGTERM: exit 0, socket removed, what is kept is said.

@@ -659,6 +659,30 @@ impl Rib {
 
     // ---------------------------------------------------------------- inputs
 
+    /// The networks originated in the default table besides our VTEP changed (a passthrough
+    /// host session added or removed): originates the new ones and withdraws the old ones in
+    /// place. Every other route, peer and advertisement is left as it is, so the change costs
+    /// the fabric one UPDATE, not a refresh of every table.
+    pub fn handle_default_networks(&mut self, networks: Vec<IpNet>) {
+        let vtep = IpNet::from(self.config.vtep);
+        let old: BTreeSet<IpNet> = self
+            .config
+            .default_networks
+            .iter()
+            .map(IpNet::trunc)
+            .collect();
+        let new: BTreeSet<IpNet> = networks.iter().map(IpNet::trunc).collect();
+        for n in old.difference(&new).filter(|n| **n != vtep) {
+            self.set_default_path(n, Source::Local, None);
+        }
+        let local = self.attrs.intern(PathAttrs::default());
+        for n in new.difference(&old) {
+            self.set_default_path(n, Source::Local, Some(local.clone()));
+        }
+        self.config.default_networks = networks;
+        self.settle();
+    }
+
     /// The time, for MAC-mobility duplicate detection.
     pub fn handle_time(&mut self, now: Instant) {
         self.now = Some(now);

@@ -1013,3 +1013,50 @@ fn route_refresh_re_sends_everything_the_peer_gets_then_end_of_rib() {
         .handle_route_refresh(PeerId(999), Family::Ipv4Unicast)
         .is_err());
 }
+
+/// A passthrough host session added or removed changes the originated networks in place: the
+/// ToR gets one UPDATE for the new /32 (then one withdrawal), nothing else is re-sent, the
+/// datapath sees no change to the ToR's routes, and our VTEP is never withdrawn.
+#[test]
+fn originated_networks_change_in_place() {
+    let mut rib = rib();
+    let tor = rib.handle_peer_up(fabric(65000, "192.0.2.2", 2)).unwrap();
+    underlay(&mut rib, tor, &[LEAF_A]);
+    drain(&mut rib, tor);
+    fib(&mut rib);
+
+    let pt = net("192.169.100.2/32");
+    rib.handle_default_networks(vec![pt]);
+    let out = drain(&mut rib, tor);
+    let ann = announced(&out);
+    assert_eq!(
+        ann.iter().map(|(_, n)| n.clone()).collect::<Vec<_>>(),
+        vec![Nlri::V4(v4("192.169.100.2/32"))],
+        "only the new network is sent: {out:?}"
+    );
+    assert!(out.iter().all(|b| b.withdraw.is_empty()));
+    assert!(
+        fib(&mut rib).is_empty(),
+        "the ToR's routes stay in the kernel untouched"
+    );
+    assert!(rib.default_has(pt));
+
+    // The same list again: nothing happens.
+    rib.handle_default_networks(vec![pt]);
+    assert!(drain(&mut rib, tor).is_empty());
+
+    // Removed: one withdrawal; the VTEP is kept even if a list ever names it.
+    rib.handle_default_networks(vec![net(&format!("{VTEP}/32"))]);
+    rib.handle_default_networks(vec![]);
+    let out = drain(&mut rib, tor);
+    let w: Vec<_> = out
+        .iter()
+        .flat_map(|b| b.withdraw.iter().cloned())
+        .collect();
+    assert_eq!(w, vec![Nlri::V4(v4("192.169.100.2/32"))], "{out:?}");
+    assert!(
+        rib.default_has(net(&format!("{VTEP}/32"))),
+        "our VTEP stays originated"
+    );
+    assert!(!rib.default_has(pt));
+}

@@ -613,10 +613,27 @@ impl Routing {
 
     fn configure(&mut self, plan: Arc<NodePlan>, sessions: Vec<PlannedSession>) {
         let cfg = Self::rib_config(&plan);
-        let rebuild = self.rib.as_ref().is_none_or(|r| r.config() != &cfg);
+        // Only the identity (AS, router ID, VTEP) and the multipath settings need a new RIB;
+        // originated networks change in place (no peer notices more than one UPDATE).
+        let rebuild = self.rib.as_ref().is_none_or(|r| {
+            let c = r.config();
+            (c.asn, c.router_id, c.vtep, c.multipath)
+                != (cfg.asn, cfg.router_id, cfg.vtep, cfg.multipath)
+        });
+        if !rebuild {
+            let rib = self.rib.as_mut().expect("checked above");
+            if rib.config().default_networks != cfg.default_networks {
+                let list: Vec<String> =
+                    cfg.default_networks.iter().map(|n| n.to_string()).collect();
+                info!(networks = %list.join(","), "originated networks changed: updated in place");
+                rib.handle_default_networks(cfg.default_networks.clone());
+            }
+        }
         if rebuild {
             if self.rib.is_some() {
-                info!("AS, router ID, VTEP or networks changed: rebuilding the RIB and refreshing every peer");
+                info!(
+                    "AS, router ID or VTEP changed: rebuilding the RIB and refreshing every peer"
+                );
             }
             self.rib = Some(Rib::new(cfg));
             self.vrf_tables.clear();
