@@ -160,6 +160,7 @@ ours_ng() { "$PEROUTER" show bgp neighbor 192.168.11.2 --api-socket "$SOCK" -o j
 frr_nb() { vty tor "show bgp neighbors 192.168.11.3 json" | jq -r --arg f "$1" '.["192.168.11.3"][$f]'; }
 check show-neighbor-negotiated-hold test "$(ours_ng .negotiated.hold_time)" = "$(( $(frr_nb bgpTimerHoldTimeMsecs) / 1000 ))"
 check show-neighbor-peer-router-id test "$(ours_ng .negotiated.peer_router_id)" = "$(vty tor "show bgp summary json" | jq -r '.ipv4Unicast.routerId')"
+check show-neighbor-received-capabilities sh -c "'$PEROUTER' show bgp neighbor 192.168.11.2 --api-socket '$SOCK' -o json | jq -e '.negotiated.received_capabilities | (index(\"route-refresh\") != null) and any(.[]; startswith(\"hostname \"))' >/dev/null"
 check show-neighbor-negotiated-family sh -c "'$PEROUTER' show bgp neighbor 192.168.11.2 --api-socket '$SOCK' -o json | jq -e '.negotiated.families | index(\"ipv4-unicast\")' >/dev/null"
 # The default table: the ToR's route best from the ToR, the host's /32 (longest match on an
 # address) best from the passthrough host session; the text table next to the ToR's vtysh.

@@ -816,6 +816,13 @@ pub(crate) mod tests {
                             families: vec![(perouter_bgp::wire::AfiSafi::IPV4_UNICAST, true)],
                         }),
                         local_restarting: false,
+                        peer_capabilities: vec![
+                            "mp ipv4-unicast".into(),
+                            "route-refresh".into(),
+                            "4-octet-as 64512".into(),
+                            "graceful-restart 120s".into(),
+                            "hostname tor1".into(),
+                        ],
                         rx: Default::default(),
                         tx: Default::default(),
                     })),

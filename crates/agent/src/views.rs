@@ -168,6 +168,8 @@ pub struct NegotiatedView {
     pub peer_restart_time: Option<u16>,
     /// Families for which the peer keeps forwarding across its restart (F bit).
     pub peer_gr_forwarding: Vec<String>,
+    /// Every capability the peer's OPEN carried (received), whether or not both sides have it.
+    pub received_capabilities: Vec<String>,
 }
 
 impl NegotiatedView {
@@ -202,6 +204,7 @@ impl NegotiatedView {
             keepalive: p.keepalive.map(|k| k.as_secs()),
             families: p.families.iter().map(|f| f.to_string()).collect(),
             capabilities,
+            received_capabilities: p.peer_capabilities.clone(),
             peer_restart_time: gr.map(|g| g.restart_time),
             peer_gr_forwarding: gr
                 .map(|g| {

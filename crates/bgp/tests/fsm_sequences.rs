@@ -128,6 +128,15 @@ fn active_session_reaches_established_step_by_step() {
     assert!(!p.ibgp);
     assert_eq!(p.families, vec![AfiSafi::IPV4_UNICAST]);
     assert!(p.route_refresh);
+    assert_eq!(
+        p.peer_capabilities,
+        vec![
+            "mp ipv4-unicast".to_string(),
+            "route-refresh".into(),
+            format!("4-octet-as {PEER_AS}")
+        ],
+        "the peer's capabilities as received, in order"
+    );
     assert_eq!(f.established_at(), Some(t2));
 }
 

@@ -751,6 +751,10 @@ pub fn render_neighbor(n: &NeighborDetail) -> String {
             ng.families.join(", ")
         ));
         o.push_str(&format!(
+            "  Capabilities received: {}\n",
+            ng.received_capabilities.join(", ")
+        ));
+        o.push_str(&format!(
             "  Negotiated capabilities: {}\n",
             ng.capabilities.join(", ")
         ));

@@ -225,6 +225,7 @@ mod tests {
 
     fn params(families: &[AfiSafi], gr: Option<(u16, &[(AfiSafi, bool)])>) -> SessionParams {
         SessionParams {
+            peer_capabilities: Vec::new(),
             local_as: 65000,
             peer_as: 65001,
             local_id: Ipv4Addr::new(10, 0, 0, 1),

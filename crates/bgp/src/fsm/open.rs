@@ -69,6 +69,9 @@ pub struct SessionParams {
     /// best-path decisions until the peers' End-of-RIBs (or its own timer),
     /// and sends our End-of-RIB after the initial dump, as on every session.
     pub local_restarting: bool,
+    /// Every capability the peer's OPEN carried, by [`Capability::name`] (RFC 5492), in its
+    /// order: what it offered, whether or not we use it.
+    pub peer_capabilities: Vec<String>,
     /// How we decode what the peer sends.
     #[serde(skip)]
     pub rx: WireContext,
@@ -282,6 +285,7 @@ pub fn negotiate(cfg: &FsmConfig, ours: &Open, theirs: &Open) -> Result<SessionP
         _ => None,
     };
     Ok(SessionParams {
+        peer_capabilities: theirs.capabilities().map(Capability::name).collect(),
         local_as: cfg.local_as,
         peer_as,
         local_id: cfg.router_id,

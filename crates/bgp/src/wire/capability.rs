@@ -218,6 +218,38 @@ pub enum Capability {
 }
 
 impl Capability {
+    /// A short name for `show` (`route-refresh`, `mp ipv4-unicast`, `capability-N` for unknown
+    /// codes), as vtysh lists a neighbour's received capabilities.
+    pub fn name(&self) -> String {
+        match self {
+            Capability::MultiProtocol(f) => format!("mp {f}"),
+            Capability::RouteRefresh => "route-refresh".into(),
+            Capability::RouteRefreshCisco => "route-refresh-cisco".into(),
+            Capability::EnhancedRouteRefresh => "enhanced-route-refresh".into(),
+            Capability::FourOctetAs(a) => format!("4-octet-as {a}"),
+            Capability::GracefulRestart(g) => format!("graceful-restart {}s", g.restart_time),
+            Capability::LongLivedGracefulRestart(_) => "long-lived-graceful-restart".into(),
+            Capability::AddPath(v) => format!(
+                "add-path {}",
+                v.iter()
+                    .map(|(f, m)| format!("{f}:{m:?}").to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            Capability::ExtendedMessage => "extended-message".into(),
+            Capability::ExtendedNextHop(v) => format!(
+                "extended-nexthop {}",
+                v.iter()
+                    .map(|(f, a)| format!("{f}/{a:?}").to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            Capability::Fqdn { hostname, .. } => format!("hostname {hostname}"),
+            Capability::Role(r) => format!("role {r:?}").to_lowercase(),
+            Capability::Unknown { code, .. } => format!("capability-{code}"),
+        }
+    }
+
     /// The capability code.
     pub fn code(&self) -> u8 {
         match self {
