@@ -229,6 +229,78 @@ impl WatchDecoder {
     }
 }
 
+/// `RTM_NEWROUTE` (linux/rtnetlink.h).
+const RTM_NEWROUTE: u16 = 24;
+/// `RTM_DELROUTE`.
+const RTM_DELROUTE: u16 = 25;
+/// Size of `struct nlmsghdr`; the `struct rtmsg` of a route message follows it.
+const NLMSG_HDRLEN: usize = 16;
+/// Offset of `rtm_protocol` in `struct rtmsg` (family, dst_len, src_len, tos, table, protocol).
+const RTM_PROTOCOL_OFFSET: usize = 5;
+
+/// Whether one raw notification can matter to [`WatchDecoder`], read from its fixed headers
+/// without decoding it. Route additions never do (the decoder acts on none), and a route
+/// deletion only does when the route is ours (protocol [`crate::desired::ROUTE_PROTOCOL`]):
+/// anything else is ignored by [`WatchDecoder::handle_message`] anyway. The kernel announces
+/// every route perouter installs, so at scale this drops almost all of the watch's traffic
+/// before any decoding or allocation.
+pub fn worth_decoding(frame: &[u8]) -> bool {
+    let Some(t) = frame.get(4..6) else {
+        return false;
+    };
+    match u16::from_ne_bytes([t[0], t[1]]) {
+        RTM_NEWROUTE => false,
+        RTM_DELROUTE => {
+            frame.get(NLMSG_HDRLEN + RTM_PROTOCOL_OFFSET) == Some(&crate::desired::ROUTE_PROTOCOL)
+        }
+        _ => true,
+    }
+}
+
+/// What [`decode_frames`] saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameCounts {
+    /// Netlink messages in the buffer.
+    pub frames: u64,
+    /// Of those, skipped by [`worth_decoding`] without being decoded.
+    pub skipped: u64,
+}
+
+/// Walks the netlink messages of one `recv` buffer, decodes those [`worth_decoding`] and hands
+/// the decoder's events to `emit`, which returns false to stop (the receiver is gone). Returns
+/// false when it stopped.
+pub fn decode_frames(
+    data: &[u8],
+    decoder: &mut WatchDecoder,
+    counts: &mut FrameCounts,
+    mut emit: impl FnMut(KernelEvent) -> bool,
+) -> bool {
+    let mut off = 0usize;
+    while let Some(hdr) = data.get(off..off + 4) {
+        let len = u32::from_ne_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]) as usize;
+        let Some(frame) = data.get(off..off + len).filter(|_| len >= NLMSG_HDRLEN) else {
+            break;
+        };
+        counts.frames += 1;
+        if !worth_decoding(frame) {
+            counts.skipped += 1;
+        } else if let Ok(NetlinkMessage {
+            payload: NetlinkPayload::InnerMessage(m),
+            ..
+        }) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(frame)
+        {
+            for ev in decoder.handle_message(&m) {
+                tracing::debug!(event = ?ev, "kernel event");
+                if !emit(ev) {
+                    return false;
+                }
+            }
+        }
+        off += (len + 3) & !3;
+    }
+    true
+}
+
 fn link_name(l: &LinkMessage) -> Option<String> {
     l.attributes.iter().find_map(|a| match a {
         LinkAttribute::IfName(n) => Some(n.clone()),
@@ -300,6 +372,7 @@ pub fn spawn(
         .name("fib-watch".into())
         .spawn(move || {
             let mut buf = vec![0u8; 1 << 20];
+            let mut counts = FrameCounts::default();
             loop {
                 // SAFETY: buf is valid for writes of buf.len() bytes during the call.
                 let n =
@@ -324,26 +397,11 @@ pub fn spawn(
                     tracing::warn!(error = %e, "kernel watch stopped");
                     return;
                 }
-                let mut off = 0usize;
                 let data = &buf[..n as usize];
-                while let Some(hdr) = data.get(off..off + 4) {
-                    let len = u32::from_ne_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]) as usize;
-                    let Some(frame) = data.get(off..off + len).filter(|_| len >= 16) else {
-                        break;
-                    };
-                    if let Ok(NetlinkMessage {
-                        payload: NetlinkPayload::InnerMessage(m),
-                        ..
-                    }) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(frame)
-                    {
-                        for ev in decoder.handle_message(&m) {
-                            tracing::debug!(event = ?ev, "kernel event");
-                            if tx.blocking_send(ev).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    off += (len + 3) & !3;
+                if !decode_frames(data, &mut decoder, &mut counts, |ev| {
+                    tx.blocking_send(ev).is_ok()
+                }) {
+                    return;
                 }
             }
         })
@@ -439,6 +497,121 @@ mod tests {
             d.handle_message(&RouteNetlinkMessage::NewNeighbour(m))[0],
             KernelEvent::LocalNeighbour { present: false, .. }
         ));
+    }
+
+    /// A kernel-shaped route notification: header, table, destination, gateway, device,
+    /// metric, as `ip monitor route` shows them.
+    fn route_msg(protocol: u8, prefix: &str) -> netlink_packet_route::route::RouteMessage {
+        use netlink_packet_route::route::{
+            RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteType,
+        };
+        let p: ipnet::Ipv4Net = prefix.parse().unwrap();
+        let mut m = RouteMessage::default();
+        m.header.address_family = AddressFamily::Inet;
+        m.header.destination_prefix_length = p.prefix_len();
+        m.header.table = 254;
+        m.header.protocol = RouteProtocol::from(protocol);
+        m.header.kind = RouteType::Unicast;
+        m.attributes = vec![
+            RouteAttribute::Table(254),
+            RouteAttribute::Destination(RouteAddress::Inet(p.addr())),
+            RouteAttribute::Gateway(RouteAddress::Inet("192.168.11.2".parse().unwrap())),
+            RouteAttribute::Oif(12),
+            RouteAttribute::Priority(20),
+        ];
+        m
+    }
+
+    fn frame(m: RouteNetlinkMessage) -> Vec<u8> {
+        let mut nl = NetlinkMessage::from(m);
+        nl.finalize();
+        let mut b = vec![0u8; nl.buffer_len()];
+        nl.serialize(&mut b);
+        b
+    }
+
+    #[test]
+    fn only_our_route_deletions_and_non_route_messages_are_decoded() {
+        use crate::desired::ROUTE_PROTOCOL;
+        let mut link = LinkMessage::default();
+        link.header.index = 11;
+        let cases = [
+            (
+                RouteNetlinkMessage::NewRoute(route_msg(ROUTE_PROTOCOL, "10.1.0.0/24")),
+                false,
+            ),
+            (
+                RouteNetlinkMessage::NewRoute(route_msg(4, "10.2.0.0/24")),
+                false,
+            ),
+            (
+                RouteNetlinkMessage::DelRoute(route_msg(4, "10.3.0.0/24")),
+                false,
+            ),
+            (
+                RouteNetlinkMessage::DelRoute(route_msg(ROUTE_PROTOCOL, "10.4.0.0/24")),
+                true,
+            ),
+            (RouteNetlinkMessage::DelLink(link), true),
+        ];
+        let mut all = Vec::new();
+        for (m, want) in &cases {
+            let f = frame(m.clone());
+            assert_eq!(worth_decoding(&f), *want, "{m:?}");
+            if !want {
+                // Skipping loses nothing: the decoder would have ignored it.
+                assert!(decoder().handle_message(m).is_empty(), "{m:?}");
+            }
+            all.extend_from_slice(&f);
+        }
+        // One recv buffer with all five: two decoded, two events, in order.
+        let mut d = decoder();
+        let mut counts = FrameCounts::default();
+        let mut events = Vec::new();
+        assert!(decode_frames(&all, &mut d, &mut counts, |e| {
+            events.push(e);
+            true
+        }));
+        assert_eq!(
+            counts,
+            FrameCounts {
+                frames: 5,
+                skipped: 3
+            }
+        );
+        assert_eq!(
+            events,
+            vec![
+                KernelEvent::Drift {
+                    what: "route 10.4.0.0/24 table 254 deleted".into()
+                },
+                KernelEvent::Drift {
+                    what: "link vni110 deleted".into()
+                },
+            ]
+        );
+        // A receiver that is gone stops the walk at the first event.
+        let mut n = 0;
+        assert!(!decode_frames(
+            &all,
+            &mut decoder(),
+            &mut FrameCounts::default(),
+            |_| {
+                n += 1;
+                false
+            }
+        ));
+        assert_eq!(n, 1);
+        // Truncated and garbage buffers never panic.
+        for cut in 0..all.len() {
+            decode_frames(
+                &all[..cut],
+                &mut decoder(),
+                &mut FrameCounts::default(),
+                |_| true,
+            );
+        }
+        assert!(!worth_decoding(&[]));
     }
 
     #[test]

@@ -415,3 +415,124 @@ async fn reconciler_applies_commands_and_repairs_drift() {
         .expect("reconciler ends when its channel closes")
         .unwrap();
 }
+
+/// The watch's pre-filter on real notifications: the kernel announces 500 routes of ours
+/// (`proto bgp`) and 500 foreign ones (`proto static`) being added, then all 1000 deleted. Only
+/// the deletions of ours are decoded (each is drift); every other notification is skipped
+/// without decoding — and the decoder would have ignored each skipped one (checked one by one).
+#[test]
+fn real_route_notifications_only_our_deletions_are_decoded() {
+    use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
+    use netlink_packet_route::RouteNetlinkMessage;
+    use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
+    use std::os::fd::AsRawFd;
+
+    let g = netns("pwr");
+    let ns = g.name().to_string();
+    ip(&ns, &["link", "add", "d0", "type", "veth", "peer", "d1"]);
+    ip(&ns, &["addr", "add", "192.0.2.1/24", "dev", "d0"]);
+    ip(&ns, &["link", "set", "d1", "up"]);
+    ip(&ns, &["link", "set", "d0", "up"]);
+    let h = perouter_fib::netns::NetnsHandle::open(&ns).unwrap();
+    let sock = h
+        .run(|| -> std::io::Result<Socket> {
+            let mut s = Socket::new(NETLINK_ROUTE)?;
+            s.bind_auto()?;
+            s.add_membership(7)?; // RTNLGRP_IPV4_ROUTE
+            s.set_non_blocking(true)?;
+            // Room for every notification of the batch, read after it ran (root may force it).
+            let size: libc::c_int = 32 << 20;
+            // SAFETY: a valid socket, a c_int option value of the given size.
+            let rc = unsafe {
+                libc::setsockopt(
+                    s.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVBUFFORCE,
+                    (&size as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(rc, 0, "SO_RCVBUFFORCE: {}", std::io::Error::last_os_error());
+            Ok(s)
+        })
+        .unwrap()
+        .unwrap();
+
+    let mut batch = String::new();
+    for i in 0..1000u32 {
+        let proto = if i % 2 == 0 { "bgp" } else { "static" };
+        batch += &format!(
+            "route add 10.{}.{}.0/24 via 192.0.2.2 proto {proto}\n",
+            i >> 8,
+            i & 0xff
+        );
+    }
+    for i in 0..1000u32 {
+        batch += &format!("route del 10.{}.{}.0/24\n", i >> 8, i & 0xff);
+    }
+    let file = std::env::temp_dir().join(format!("{ns}.batch"));
+    std::fs::write(&file, batch).unwrap();
+    ip(&ns, &["-batch", file.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&file);
+
+    // Everything the kernel sent, one recv buffer at a time.
+    let mut buffers = Vec::new();
+    let mut idle = 0;
+    let mut buf = vec![0u8; 1 << 20];
+    while idle < 20 {
+        // SAFETY: buf is valid for writes of buf.len() bytes during the call.
+        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n > 0 {
+            buffers.push(buf[..n as usize].to_vec());
+            idle = 0;
+        } else {
+            idle += 1;
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    let mut d = watch::WatchDecoder::default();
+    let mut counts = watch::FrameCounts::default();
+    let mut events = Vec::new();
+    for b in &buffers {
+        watch::decode_frames(b, &mut d, &mut counts, |e| {
+            events.push(e);
+            true
+        });
+    }
+    assert_eq!(
+        counts.frames, 2000,
+        "1000 additions and 1000 deletions announced"
+    );
+    assert_eq!(
+        counts.skipped, 1500,
+        "additions and foreign deletions skipped"
+    );
+    assert_eq!(events.len(), 500, "one drift per deleted route of ours");
+    assert!(events.iter().all(|e| matches!(e,
+        KernelEvent::Drift { what } if what.starts_with("route 10.") && what.ends_with("table 254 deleted"))));
+
+    // Nothing skipped would have produced an event.
+    let mut full = watch::WatchDecoder::default();
+    let mut skipped_seen = 0;
+    for b in &buffers {
+        let mut off = 0;
+        while off + 16 <= b.len() {
+            let len = u32::from_ne_bytes(b[off..off + 4].try_into().unwrap()) as usize;
+            let frame = &b[off..off + len];
+            if !watch::worth_decoding(frame) {
+                skipped_seen += 1;
+                let Ok(NetlinkMessage {
+                    payload: NetlinkPayload::InnerMessage(m),
+                    ..
+                }) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(frame)
+                else {
+                    panic!("a kernel notification that does not decode")
+                };
+                assert!(full.handle_message(&m).is_empty(), "{m:?}");
+            }
+            off += (len + 3) & !3;
+        }
+    }
+    assert_eq!(skipped_seen, 1500);
+}
