@@ -377,6 +377,8 @@ pub struct Routing {
     stale: HashMap<SpeakerPeer, RibPeer>,
     vrf_tables: BTreeMap<VrfId, (String, u32)>,
     forwarding: ForwardingState,
+    /// Routes per (L3VNI, VTEP) in `forwarding`, for dropping unused router MACs.
+    vtep_refs: VtepRefs,
     forwarding_dirty: bool,
     /// Forwarding is only handed to the datapath once the RIB has converged after a start
     /// (every planned session up with its End-of-RIBs in, or [`CONVERGENCE_DEADLINE`]): until
@@ -412,6 +414,7 @@ impl Routing {
             stale: HashMap::new(),
             vrf_tables: BTreeMap::new(),
             forwarding: ForwardingState::default(),
+            vtep_refs: VtepRefs::default(),
             forwarding_dirty: false,
             forwarding_released: !restarting,
             started: Instant::now(),
@@ -638,6 +641,7 @@ impl Routing {
             self.rib = Some(Rib::new(cfg));
             self.vrf_tables.clear();
             self.forwarding = ForwardingState::default();
+            self.vtep_refs = VtepRefs::default();
             self.forwarding_dirty = true;
         }
         self.roles = sessions
@@ -690,6 +694,7 @@ impl Routing {
             if self.vrf_tables.remove(&id).is_some() {
                 // The datapath keys a VRF's routes by its L3VNI.
                 self.forwarding.vrf_routes.remove(&id.0);
+                self.vtep_refs.0.retain(|(vni, _), _| *vni != id.0);
                 self.forwarding_dirty = true;
             }
         }
@@ -890,7 +895,12 @@ impl Routing {
         while rib.poll_forwarding(&mut deltas, 4096) > 0 {}
         if !deltas.is_empty() {
             for d in deltas {
-                apply_delta(&mut self.forwarding, &self.vrf_tables, d);
+                apply_delta(
+                    &mut self.forwarding,
+                    &mut self.vtep_refs,
+                    &self.vrf_tables,
+                    d,
+                );
             }
             self.forwarding_dirty = true;
         }
@@ -1101,6 +1111,7 @@ fn vrf_route_views(vr: &VrfRoutes) -> Vec<VrfRouteView> {
 /// `gateway_routes`, so the kernel forwards decapsulated traffic to the host as well.
 pub fn apply_delta(
     fwd: &mut ForwardingState,
+    refs: &mut VtepRefs,
     tables: &BTreeMap<VrfId, (String, u32)>,
     d: ForwardingDelta,
 ) {
@@ -1118,6 +1129,9 @@ pub fn apply_delta(
                 ..Default::default()
             });
             vr.table = *table;
+            let vni = id.0;
+            // The prefix's VTEPs before the change: their use counts go down, the new ones up.
+            let before = vr.routes.get(&prefix).cloned().unwrap_or_default();
             match op {
                 RouteOp::Add(nhs) | RouteOp::Replace(nhs) => {
                     let mut vteps = BTreeSet::new();
@@ -1152,8 +1166,23 @@ pub fn apply_delta(
                 }
             }
             // Router MACs of VTEPs no route uses any more are dropped.
-            let used: BTreeSet<IpAddr> = vr.routes.values().flatten().copied().collect();
-            vr.router_macs.retain(|v, _| used.contains(v));
+            let after = vr.routes.get(&prefix);
+            for v in after.iter().flat_map(|a| a.difference(&before)) {
+                *refs.0.entry((vni, *v)).or_default() += 1;
+            }
+            for v in before
+                .iter()
+                .filter(|v| !after.is_some_and(|a| a.contains(v)))
+            {
+                if let std::collections::hash_map::Entry::Occupied(mut e) = refs.0.entry((vni, *v))
+                {
+                    *e.get_mut() -= 1;
+                    if *e.get() == 0 {
+                        e.remove();
+                        vr.router_macs.remove(v);
+                    }
+                }
+            }
         }
         ForwardingDelta::Route {
             table: FibTable::Default,
@@ -1200,6 +1229,11 @@ pub fn apply_delta(
     }
 }
 
+/// How many routes of each L3VNI use each VTEP, so that a VTEP's router MAC is dropped when
+/// its last route goes without scanning the VRF's table on every change.
+#[derive(Debug, Default)]
+pub struct VtepRefs(HashMap<(u32, IpAddr), usize>);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1211,6 +1245,7 @@ mod tests {
     #[test]
     fn vrf_routes_are_keyed_by_l3vni_and_keep_both_kinds_of_next_hop() {
         let mut fwd = ForwardingState::default();
+        let mut refs = VtepRefs::default();
         let rmac: MacAddress = "aa:bb:cc:00:00:64".parse().unwrap();
         let vtep: IpAddr = "100.64.0.1".parse().unwrap();
         let host: IpAddr = "192.169.10.2".parse().unwrap();
@@ -1221,6 +1256,7 @@ mod tests {
         };
         apply_delta(
             &mut fwd,
+            &mut refs,
             &tables(),
             route(
                 "192.168.20.0/24",
@@ -1233,6 +1269,7 @@ mod tests {
         );
         apply_delta(
             &mut fwd,
+            &mut refs,
             &tables(),
             route("10.250.0.1/32", RouteOp::Add(vec![NextHop::Gateway(host)])),
         );
@@ -1263,6 +1300,7 @@ mod tests {
         // The host route moves to the fabric: the gateway goes, the VTEP comes.
         apply_delta(
             &mut fwd,
+            &mut refs,
             &tables(),
             route(
                 "10.250.0.1/32",
@@ -1276,22 +1314,52 @@ mod tests {
         let vr = &fwd.vrf_routes[&100];
         assert!(vr.gateway_routes.is_empty());
         assert_eq!(vr.routes.len(), 2);
-        // Withdrawals drop routes and the router MAC of a VTEP no route uses any more.
-        apply_delta(&mut fwd, &tables(), route("10.250.0.1/32", RouteOp::Delete));
+        // Withdrawals drop routes and the router MAC of a VTEP no route uses any more: kept
+        // while one route still uses it.
         apply_delta(
             &mut fwd,
+            &mut refs,
+            &tables(),
+            route("10.250.0.1/32", RouteOp::Delete),
+        );
+        assert_eq!(fwd.vrf_routes[&100].router_macs.get(&vtep), Some(&rmac));
+        // A route moving to another VTEP: the old VTEP's MAC goes with its last route.
+        let vtep2: IpAddr = "100.64.0.2".parse().unwrap();
+        let rmac2: MacAddress = "aa:bb:cc:00:00:65".parse().unwrap();
+        apply_delta(
+            &mut fwd,
+            &mut refs,
+            &tables(),
+            route(
+                "192.168.20.0/24",
+                RouteOp::Replace(vec![NextHop::Vxlan {
+                    vtep: vtep2,
+                    vni: 100,
+                    router_mac: rmac2,
+                }]),
+            ),
+        );
+        assert_eq!(
+            fwd.vrf_routes[&100].router_macs,
+            [(vtep2, rmac2)].into(),
+            "only the VTEP in use keeps its MAC"
+        );
+        apply_delta(
+            &mut fwd,
+            &mut refs,
             &tables(),
             route("192.168.20.0/24", RouteOp::Delete),
         );
         let vr = &fwd.vrf_routes[&100];
         assert!(vr.routes.is_empty() && vr.gateway_routes.is_empty() && vr.router_macs.is_empty());
+        assert!(refs.0.is_empty(), "no count left behind: {refs:?}");
         // A VRF the routing task does not know (removed meanwhile) is ignored.
         let stray = ForwardingDelta::Route {
             table: FibTable::Vrf(VrfId(200)),
             prefix: "10.0.0.0/8".parse().unwrap(),
             op: RouteOp::Add(vec![NextHop::Gateway(host)]),
         };
-        apply_delta(&mut fwd, &tables(), stray);
+        apply_delta(&mut fwd, &mut refs, &tables(), stray);
         assert!(!fwd.vrf_routes.contains_key(&200));
     }
 }
