@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use perouter_agent::runtime::routing::{apply_delta, VtepRefs};
-use perouter_fib::ForwardingState;
+use perouter_fib::{ForwardingKeys, ForwardingState};
 use perouter_rib::{FibTable, ForwardingDelta, NextHop, RouteOp, VrfId};
 
 const ROUTES: u32 = 20_000;
@@ -39,8 +39,9 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut fwd = ForwardingState::default();
             let mut refs = VtepRefs::default();
+            let mut keys = ForwardingKeys::default();
             for d in add.iter().chain(del.iter()) {
-                apply_delta(&mut fwd, &mut refs, &tables, d.clone());
+                apply_delta(&mut fwd, &mut refs, &mut keys, &tables, d.clone());
             }
             assert!(fwd.vrf_routes[&100].router_macs.is_empty());
             fwd

@@ -18,6 +18,7 @@ pub mod message;
 pub mod netns;
 pub mod observed;
 pub mod op;
+pub mod patch;
 pub mod reconcile;
 pub mod watch;
 
@@ -28,4 +29,5 @@ pub use desired::{
 pub use diff::{diff, Plan};
 pub use observed::ObservedNode;
 pub use op::{Ns, Op};
+pub use patch::{ForwardingKeys, ForwardingPatch};
 pub use perouter_evpn::MacAddress;

@@ -20,6 +20,10 @@ pub enum Command {
     SetNode(Box<NodeDatapath>),
     /// New forwarding state (the whole wanted set; the diff finds the delta).
     SetForwarding(Box<ForwardingState>),
+    /// Changes to the forwarding state last set: the touched keys' current values (see
+    /// [`crate::patch`]). Ignored before the first [`Command::SetForwarding`], which the owner
+    /// always sends first.
+    PatchForwarding(Box<crate::patch::ForwardingPatch>),
     /// Reconcile now (e.g. a [`crate::watch::KernelEvent::Drift`]).
     Reconcile,
 }
@@ -194,6 +198,13 @@ impl Reconciler {
         match cmd {
             Command::SetNode(n) => self.node = *n,
             Command::SetForwarding(f) => self.forwarding = Some(*f),
+            Command::PatchForwarding(p) => match &mut self.forwarding {
+                Some(f) => f.apply(*p),
+                None => tracing::warn!(
+                    entries = p.len(),
+                    "forwarding patch before any forwarding state: ignored"
+                ),
+            },
             Command::Reconcile => {}
         }
     }

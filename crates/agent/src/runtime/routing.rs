@@ -22,6 +22,7 @@ use perouter_bgp::speaker::{PeerId as SpeakerPeer, SpeakerEvent};
 use perouter_bgp::wire::{RouteRefresh, RouteRefreshSubtype, WireContext};
 use perouter_evpn::MacAddress;
 use perouter_fib::desired::{ForwardingState, VrfRoutes};
+use perouter_fib::ForwardingKeys;
 use perouter_rib::wire as ribwire;
 use perouter_rib::{
     Family, FibTable, ForwardingDelta, L2VniConfig, NextHop, PeerConfig, PeerId as RibPeer,
@@ -379,6 +380,11 @@ pub struct Routing {
     forwarding: ForwardingState,
     /// Routes per (L3VNI, VTEP) in `forwarding`, for dropping unused router MACs.
     vtep_refs: VtepRefs,
+    /// Keys of `forwarding` changed since the last hand-over to the datapath.
+    fwd_keys: ForwardingKeys,
+    /// The datapath needs the whole state (first hand-over, or after a RIB rebuild), not a
+    /// patch.
+    fwd_full: bool,
     forwarding_dirty: bool,
     /// Forwarding is only handed to the datapath once the RIB has converged after a start
     /// (every planned session up with its End-of-RIBs in, or [`CONVERGENCE_DEADLINE`]): until
@@ -415,6 +421,8 @@ impl Routing {
             vrf_tables: BTreeMap::new(),
             forwarding: ForwardingState::default(),
             vtep_refs: VtepRefs::default(),
+            fwd_keys: ForwardingKeys::default(),
+            fwd_full: true,
             forwarding_dirty: false,
             forwarding_released: !restarting,
             started: Instant::now(),
@@ -642,6 +650,7 @@ impl Routing {
             self.vrf_tables.clear();
             self.forwarding = ForwardingState::default();
             self.vtep_refs = VtepRefs::default();
+            self.fwd_full = true;
             self.forwarding_dirty = true;
         }
         self.roles = sessions
@@ -694,6 +703,7 @@ impl Routing {
             if self.vrf_tables.remove(&id).is_some() {
                 // The datapath keys a VRF's routes by its L3VNI.
                 self.forwarding.vrf_routes.remove(&id.0);
+                self.fwd_keys.vrfs_reset.insert(id.0);
                 self.vtep_refs.0.retain(|(vni, _), _| *vni != id.0);
                 self.forwarding_dirty = true;
             }
@@ -898,6 +908,7 @@ impl Routing {
                 apply_delta(
                     &mut self.forwarding,
                     &mut self.vtep_refs,
+                    &mut self.fwd_keys,
                     &self.vrf_tables,
                     d,
                 );
@@ -945,8 +956,17 @@ impl Routing {
         }
         if self.forwarding_dirty && self.forwarding_released {
             self.forwarding_dirty = false;
-            let cmd =
-                perouter_fib::reconcile::Command::SetForwarding(Box::new(self.forwarding.clone()));
+            // The whole state once (first hand-over, RIB rebuilt), then only what changed: no
+            // copy of the table per flush (issue 16).
+            let cmd = if std::mem::take(&mut self.fwd_full) {
+                self.fwd_keys = ForwardingKeys::default();
+                perouter_fib::reconcile::Command::SetForwarding(Box::new(self.forwarding.clone()))
+            } else {
+                let keys = std::mem::take(&mut self.fwd_keys);
+                perouter_fib::reconcile::Command::PatchForwarding(Box::new(
+                    self.forwarding.patch(&keys),
+                ))
+            };
             let _ = self.fib.send(cmd).await;
         }
     }
@@ -1112,6 +1132,7 @@ fn vrf_route_views(vr: &VrfRoutes) -> Vec<VrfRouteView> {
 pub fn apply_delta(
     fwd: &mut ForwardingState,
     refs: &mut VtepRefs,
+    keys: &mut ForwardingKeys,
     tables: &BTreeMap<VrfId, (String, u32)>,
     d: ForwardingDelta,
 ) {
@@ -1130,6 +1151,8 @@ pub fn apply_delta(
             });
             vr.table = *table;
             let vni = id.0;
+            keys.vrfs.insert(vni);
+            keys.vrf_routes.insert((vni, prefix));
             // The prefix's VTEPs before the change: their use counts go down, the new ones up.
             let before = vr.routes.get(&prefix).cloned().unwrap_or_default();
             match op {
@@ -1188,44 +1211,54 @@ pub fn apply_delta(
             table: FibTable::Default,
             prefix,
             op,
-        } => match op {
-            RouteOp::Add(nhs) | RouteOp::Replace(nhs) => {
-                let gws: BTreeSet<IpAddr> = nhs
-                    .into_iter()
-                    .filter_map(|nh| match nh {
-                        NextHop::Gateway(g) => Some(g),
-                        NextHop::Vxlan { .. } => None,
-                    })
-                    .collect();
-                fwd.default_routes.insert(prefix, gws);
+        } => {
+            keys.default_routes.insert(prefix);
+            match op {
+                RouteOp::Add(nhs) | RouteOp::Replace(nhs) => {
+                    let gws: BTreeSet<IpAddr> = nhs
+                        .into_iter()
+                        .filter_map(|nh| match nh {
+                            NextHop::Gateway(g) => Some(g),
+                            NextHop::Vxlan { .. } => None,
+                        })
+                        .collect();
+                    fwd.default_routes.insert(prefix, gws);
+                }
+                RouteOp::Delete => {
+                    fwd.default_routes.remove(&prefix);
+                }
             }
-            RouteOp::Delete => {
-                fwd.default_routes.remove(&prefix);
+        }
+        ForwardingDelta::Fdb { vni, mac, vtep } => {
+            keys.remote_macs.insert((vni, mac));
+            match vtep {
+                Some(v) => {
+                    fwd.remote_macs.insert((vni, mac), v);
+                }
+                None => {
+                    fwd.remote_macs.remove(&(vni, mac));
+                }
             }
-        },
-        ForwardingDelta::Fdb { vni, mac, vtep } => match vtep {
-            Some(v) => {
-                fwd.remote_macs.insert((vni, mac), v);
-            }
-            None => {
-                fwd.remote_macs.remove(&(vni, mac));
-            }
-        },
+        }
         ForwardingDelta::Flood { vni, vtep, present } => {
+            keys.flood.insert((vni, vtep));
             if present {
                 fwd.flood.insert((vni, vtep));
             } else {
                 fwd.flood.remove(&(vni, vtep));
             }
         }
-        ForwardingDelta::Neighbor { vni, ip, mac } => match mac {
-            Some(m) => {
-                fwd.remote_neighbours.insert((vni, ip), m);
+        ForwardingDelta::Neighbor { vni, ip, mac } => {
+            keys.remote_neighbours.insert((vni, ip));
+            match mac {
+                Some(m) => {
+                    fwd.remote_neighbours.insert((vni, ip), m);
+                }
+                None => {
+                    fwd.remote_neighbours.remove(&(vni, ip));
+                }
             }
-            None => {
-                fwd.remote_neighbours.remove(&(vni, ip));
-            }
-        },
+        }
     }
 }
 
@@ -1246,6 +1279,7 @@ mod tests {
     fn vrf_routes_are_keyed_by_l3vni_and_keep_both_kinds_of_next_hop() {
         let mut fwd = ForwardingState::default();
         let mut refs = VtepRefs::default();
+        let mut keys = ForwardingKeys::default();
         let rmac: MacAddress = "aa:bb:cc:00:00:64".parse().unwrap();
         let vtep: IpAddr = "100.64.0.1".parse().unwrap();
         let host: IpAddr = "192.169.10.2".parse().unwrap();
@@ -1257,6 +1291,7 @@ mod tests {
         apply_delta(
             &mut fwd,
             &mut refs,
+            &mut keys,
             &tables(),
             route(
                 "192.168.20.0/24",
@@ -1270,6 +1305,7 @@ mod tests {
         apply_delta(
             &mut fwd,
             &mut refs,
+            &mut keys,
             &tables(),
             route("10.250.0.1/32", RouteOp::Add(vec![NextHop::Gateway(host)])),
         );
@@ -1301,6 +1337,7 @@ mod tests {
         apply_delta(
             &mut fwd,
             &mut refs,
+            &mut keys,
             &tables(),
             route(
                 "10.250.0.1/32",
@@ -1319,6 +1356,7 @@ mod tests {
         apply_delta(
             &mut fwd,
             &mut refs,
+            &mut keys,
             &tables(),
             route("10.250.0.1/32", RouteOp::Delete),
         );
@@ -1329,6 +1367,7 @@ mod tests {
         apply_delta(
             &mut fwd,
             &mut refs,
+            &mut keys,
             &tables(),
             route(
                 "192.168.20.0/24",
@@ -1347,6 +1386,7 @@ mod tests {
         apply_delta(
             &mut fwd,
             &mut refs,
+            &mut keys,
             &tables(),
             route("192.168.20.0/24", RouteOp::Delete),
         );
@@ -1359,7 +1399,96 @@ mod tests {
             prefix: "10.0.0.0/8".parse().unwrap(),
             op: RouteOp::Add(vec![NextHop::Gateway(host)]),
         };
-        apply_delta(&mut fwd, &mut refs, &tables(), stray);
+        apply_delta(&mut fwd, &mut refs, &mut keys, &tables(), stray);
         assert!(!fwd.vrf_routes.contains_key(&200));
+    }
+
+    /// The datapath's copy, kept by patches, equals the routing task's state after any
+    /// sequence of changes (routes of two VRFs and the default table, MACs, flood entries,
+    /// neighbours, a VRF removed), flushed at any points.
+    mod patches {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn delta(kind: u8, a: u8, b: u8, del: bool) -> ForwardingDelta {
+            let vtep: IpAddr = format!("100.64.0.{}", 1 + b % 3).parse().unwrap();
+            let gw: IpAddr = format!("192.169.10.{}", 1 + b % 2).parse().unwrap();
+            let prefix: IpNet = format!("10.{}.0.0/16", a % 8).parse().unwrap();
+            let mac = MacAddress([2, 0, 0, 0, 0, a % 8]);
+            let op = |hops: Vec<NextHop>| {
+                if del {
+                    RouteOp::Delete
+                } else {
+                    RouteOp::Replace(hops)
+                }
+            };
+            match kind % 6 {
+                0 | 1 => ForwardingDelta::Route {
+                    table: FibTable::Vrf(VrfId(if kind.is_multiple_of(6) { 100 } else { 200 })),
+                    prefix,
+                    op: op(if b.is_multiple_of(4) {
+                        vec![NextHop::Gateway(gw)]
+                    } else {
+                        vec![NextHop::Vxlan {
+                            vtep,
+                            vni: 100,
+                            router_mac: MacAddress([0xaa, 0, 0, 0, 0, b % 3]),
+                        }]
+                    }),
+                },
+                2 => ForwardingDelta::Route {
+                    table: FibTable::Default,
+                    prefix,
+                    op: op(vec![NextHop::Gateway(gw)]),
+                },
+                3 => ForwardingDelta::Fdb {
+                    vni: 110,
+                    mac,
+                    vtep: (!del).then_some(vtep),
+                },
+                4 => ForwardingDelta::Flood {
+                    vni: 110,
+                    vtep,
+                    present: !del,
+                },
+                _ => ForwardingDelta::Neighbor {
+                    vni: 110,
+                    ip: gw,
+                    mac: (!del).then_some(mac),
+                },
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn patched_copy_equals_the_owner(
+                steps in proptest::collection::vec((0u8..8, any::<u8>(), any::<u8>(), any::<bool>()), 1..120)
+            ) {
+                let tables: BTreeMap<VrfId, (String, u32)> = [
+                    (VrfId(100), ("red".to_string(), 1100)),
+                    (VrfId(200), ("blue".to_string(), 1200)),
+                ]
+                .into();
+                let mut owner = ForwardingState::default();
+                let mut refs = VtepRefs::default();
+                let mut keys = ForwardingKeys::default();
+                let mut copy = owner.clone();
+                for (kind, a, b, del) in steps {
+                    match kind {
+                        // A flush: the copy catches up by a patch.
+                        6 => copy.apply(owner.patch(&std::mem::take(&mut keys))),
+                        // VRF blue removed, as configure() does it.
+                        7 => {
+                            owner.vrf_routes.remove(&200);
+                            refs.0.retain(|(vni, _), _| *vni != 200);
+                            keys.vrfs_reset.insert(200);
+                        }
+                        k => apply_delta(&mut owner, &mut refs, &mut keys, &tables, delta(k, a, b, del)),
+                    }
+                }
+                copy.apply(owner.patch(&keys));
+                prop_assert_eq!(copy, owner);
+            }
+        }
     }
 }

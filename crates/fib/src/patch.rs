@@ -1,0 +1,216 @@
+//! Forwarding changes handed to the datapath as patches, not copies of the whole table.
+//!
+//! The routing task owns the wanted [`ForwardingState`]; the reconciler keeps its own copy to
+//! diff against the kernel. Instead of cloning the whole state on every flush (a million-route
+//! table copied for one changed route), the owner records which keys it touched
+//! ([`ForwardingKeys`]) and sends their current values ([`ForwardingPatch`]); the reconciler
+//! applies them to its copy. Both copies stay equal: a property test drives random changes
+//! through both.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use perouter_evpn::MacAddress;
+
+use crate::desired::{ForwardingState, VrfRoutes};
+
+/// The keys of a [`ForwardingState`] changed since the last hand-over.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForwardingKeys {
+    /// L3VNIs whose VRF entry (table, router MACs) changed, appeared or went away.
+    pub vrfs: BTreeSet<u32>,
+    /// L3VNIs whose VRF was removed with all its routes (it may have come back since, with
+    /// only the routes touched after).
+    pub vrfs_reset: BTreeSet<u32>,
+    /// (L3VNI, prefix) of VRF routes changed.
+    pub vrf_routes: BTreeSet<(u32, IpNet)>,
+    /// Remote MACs changed.
+    pub remote_macs: BTreeSet<(u32, MacAddress)>,
+    /// Flood-list entries changed.
+    pub flood: BTreeSet<(u32, IpAddr)>,
+    /// Remote neighbours changed.
+    pub remote_neighbours: BTreeSet<(u32, IpAddr)>,
+    /// Default-table routes changed.
+    pub default_routes: BTreeSet<IpNet>,
+}
+
+impl ForwardingKeys {
+    /// Whether nothing was touched.
+    pub fn is_empty(&self) -> bool {
+        self.vrfs.is_empty()
+            && self.vrfs_reset.is_empty()
+            && self.vrf_routes.is_empty()
+            && self.remote_macs.is_empty()
+            && self.flood.is_empty()
+            && self.remote_neighbours.is_empty()
+            && self.default_routes.is_empty()
+    }
+}
+
+/// A VRF entry without its routes: its table and router MACs (a few per remote VTEP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VrfHead {
+    /// The VRF's table.
+    pub table: u32,
+    /// Router MAC per remote VTEP.
+    pub router_macs: BTreeMap<IpAddr, MacAddress>,
+}
+
+/// One VRF route's current next hops: ((L3VNI, prefix), VTEPs, gateways); `None` where none.
+pub type VrfRoutePatch = (
+    (u32, IpNet),
+    Option<BTreeSet<IpAddr>>,
+    Option<BTreeSet<IpAddr>>,
+);
+
+/// The current values of the touched keys; `None` (or `false`) where the key is gone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForwardingPatch {
+    /// VRFs to drop with all their routes before anything else is applied.
+    pub vrfs_reset: Vec<u32>,
+    /// VRF entries (a `None` removes the VRF with all its routes).
+    pub vrfs: Vec<(u32, Option<VrfHead>)>,
+    /// VRF routes: (L3VNI, prefix) → VTEPs, gateways.
+    pub vrf_routes: Vec<VrfRoutePatch>,
+    /// Remote MACs.
+    pub remote_macs: Vec<((u32, MacAddress), Option<IpAddr>)>,
+    /// Flood-list entries.
+    pub flood: Vec<((u32, IpAddr), bool)>,
+    /// Remote neighbours.
+    pub remote_neighbours: Vec<((u32, IpAddr), Option<MacAddress>)>,
+    /// Default-table routes.
+    pub default_routes: Vec<(IpNet, Option<BTreeSet<IpAddr>>)>,
+}
+
+impl ForwardingPatch {
+    /// Entries carried (for logs and metrics).
+    pub fn len(&self) -> usize {
+        self.vrfs_reset.len()
+            + self.vrfs.len()
+            + self.vrf_routes.len()
+            + self.remote_macs.len()
+            + self.flood.len()
+            + self.remote_neighbours.len()
+            + self.default_routes.len()
+    }
+
+    /// Whether it carries nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl ForwardingState {
+    /// The current values of `keys` (the VRF of every touched VRF route included).
+    pub fn patch(&self, keys: &ForwardingKeys) -> ForwardingPatch {
+        let vrfs: BTreeSet<u32> = keys
+            .vrfs
+            .iter()
+            .chain(&keys.vrfs_reset)
+            .copied()
+            .chain(keys.vrf_routes.iter().map(|(v, _)| *v))
+            .collect();
+        ForwardingPatch {
+            vrfs_reset: keys.vrfs_reset.iter().copied().collect(),
+            vrfs: vrfs
+                .into_iter()
+                .map(|v| {
+                    let head = self.vrf_routes.get(&v).map(|r| VrfHead {
+                        table: r.table,
+                        router_macs: r.router_macs.clone(),
+                    });
+                    (v, head)
+                })
+                .collect(),
+            vrf_routes: keys
+                .vrf_routes
+                .iter()
+                .map(|&(v, p)| {
+                    let r = self.vrf_routes.get(&v);
+                    (
+                        (v, p),
+                        r.and_then(|r| r.routes.get(&p).cloned()),
+                        r.and_then(|r| r.gateway_routes.get(&p).cloned()),
+                    )
+                })
+                .collect(),
+            remote_macs: keys
+                .remote_macs
+                .iter()
+                .map(|k| (*k, self.remote_macs.get(k).copied()))
+                .collect(),
+            flood: keys
+                .flood
+                .iter()
+                .map(|k| (*k, self.flood.contains(k)))
+                .collect(),
+            remote_neighbours: keys
+                .remote_neighbours
+                .iter()
+                .map(|k| (*k, self.remote_neighbours.get(k).copied()))
+                .collect(),
+            default_routes: keys
+                .default_routes
+                .iter()
+                .map(|p| (*p, self.default_routes.get(p).cloned()))
+                .collect(),
+        }
+    }
+
+    /// Applies a patch taken from another state with [`ForwardingState::patch`].
+    pub fn apply(&mut self, p: ForwardingPatch) {
+        for v in p.vrfs_reset {
+            self.vrf_routes.remove(&v);
+        }
+        for (v, head) in p.vrfs {
+            match head {
+                Some(h) => {
+                    let r = self.vrf_routes.entry(v).or_insert_with(|| VrfRoutes {
+                        table: h.table,
+                        ..Default::default()
+                    });
+                    r.table = h.table;
+                    r.router_macs = h.router_macs;
+                }
+                None => {
+                    self.vrf_routes.remove(&v);
+                }
+            }
+        }
+        for ((v, prefix), vteps, gateways) in p.vrf_routes {
+            let Some(r) = self.vrf_routes.get_mut(&v) else {
+                continue;
+            };
+            set(&mut r.routes, prefix, vteps);
+            set(&mut r.gateway_routes, prefix, gateways);
+        }
+        for (k, v) in p.remote_macs {
+            set(&mut self.remote_macs, k, v);
+        }
+        for (k, present) in p.flood {
+            if present {
+                self.flood.insert(k);
+            } else {
+                self.flood.remove(&k);
+            }
+        }
+        for (k, v) in p.remote_neighbours {
+            set(&mut self.remote_neighbours, k, v);
+        }
+        for (k, v) in p.default_routes {
+            set(&mut self.default_routes, k, v);
+        }
+    }
+}
+
+fn set<K: Ord, V>(m: &mut BTreeMap<K, V>, k: K, v: Option<V>) {
+    match v {
+        Some(v) => {
+            m.insert(k, v);
+        }
+        None => {
+            m.remove(&k);
+        }
+    }
+}
