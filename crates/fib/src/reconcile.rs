@@ -28,6 +28,22 @@ pub enum Command {
     Reconcile,
 }
 
+/// A pass with at least this many operations (a mass install or withdrawal) hands the memory
+/// it freed back to the operating system afterwards.
+const BIG_PASS_OPS: usize = 4096;
+
+/// Returns freed heap memory to the operating system. A big pass dumps, diffs and encodes the
+/// whole table on a blocking thread; glibc keeps what it freed in that thread's arena, so RSS
+/// would stay at the pass's peak until the next big pass. `malloc_trim` gives back every whole
+/// free page of every arena.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// The outcome of the last pass, published for status and metrics.
 #[derive(Debug, Clone, Default)]
 pub struct Status {
@@ -151,6 +167,9 @@ impl Reconciler {
                                 took_ms = st.last_duration.as_millis() as u64,
                                 "datapath pass changed the kernel"
                             );
+                        }
+                        if rep.plan.ops.len() >= BIG_PASS_OPS {
+                            release_freed_memory();
                         }
                         retry = if rep.apply.failures.is_empty() {
                             None
