@@ -119,6 +119,7 @@ underlays:
       - {asn: 64512, address: 192.168.11.2, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}
       - {asn: 64601, address: 192.168.11.5, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}
       - {asn: 64600, address: 192.168.11.6, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}
+      - {asn: 64610, listenRange: 192.168.11.64/28, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}
     tunnelEndpoint: {cidrs: [100.65.0.0/24]}
 CONF
 cat > "$DIR/cfg/configs/openpe_passthrough.yaml" <<CONF
@@ -128,9 +129,10 @@ CONF
 echo "nodeIndex: {index: 0}" > "$DIR/cfg/node-config.yaml"
 
 SOCK=$DIR/api.sock
+METRICS=127.0.0.1:$((40000 + $$ % 20000))
 start_perouter() { # extra flags...
   RUST_LOG=${RUST_LOG:-info} "$PEROUTER" run --config-dir "$DIR/cfg" --router-netns $PE --host-netns $HOST \
-    --api-socket "$SOCK" --config-poll 1 --metrics-addr 127.0.0.1:0 --send-hold-time 20 "$@" \
+    --api-socket "$SOCK" --config-poll 1 --metrics-addr "$METRICS" --send-hold-time 20 --listen-limit 2 "$@" \
     >>"$DIR/perouter.log" 2>&1 &
   PR=$!
   PIDS+=("$PR")
@@ -211,6 +213,41 @@ not_up() { ! session_up 192.168.11.6; }
 sleep 5
 check max-prefix-held-down not_up
 check tor-unaffected-by-max-prefix test "$(tor_conns)" = "$conns_r"
+
+# Listen-range exhaustion (--listen-limit 2): a third dynamic neighbour from the range is
+# refused while two hold their slots; when one leaves, the third gets in. The ToR session is
+# untouched throughout.
+conns_l=$(tor_conns)
+for a in 65 66 67; do ip -n $GEN addr add 192.168.11.$a/24 dev eth0; done
+dialer() { # LAST-OCTET [evpn]
+  ip netns exec $GEN python3 "$PEER" dial 64610 "192.168.11.$1" "$DIR" 192.168.11.3 ${2:-} > "$DIR/dial$1.log" 2>&1 &
+  PIDS+=("$!")
+}
+refused_family() {
+  curl -s "http://$METRICS/metrics" | \
+    awk '/^perouter_rib_refused_nlri_total\{reason="family_not_negotiated"\}/ {print $2}'
+}
+fam0=$(refused_family)
+# .66 also sends an EVPN MP_REACH_NLRI on its IPv4-only session: ignored and counted, the
+# session stays up (RFC 4760 §7 would allow a reset; a confused peer must not cost a session).
+dialer 65; dialer 66 evpn
+check listen-range-two-up wait_until 30 sh -c "[ -e '$DIR/up-192.168.11.65' ] && [ -e '$DIR/up-192.168.11.66' ]"
+check unnegotiated-family-sent wait_until 10 grep -q 'sent EVPN MP_REACH' "$DIR/dial66.log"
+fam_counted() { [ "$(refused_family)" -gt "${fam0:-0}" ]; }
+check unnegotiated-family-counted wait_until 10 fam_counted
+check unnegotiated-family-logged grep -q 'address family not negotiated on the session ignored' "$DIR/perouter.log"
+check unnegotiated-family-session-kept session_up 192.168.11.66
+say "refused NLRI (family not negotiated): ${fam0:-0} -> $(refused_family)"
+dialer 67
+refused67() { [ "$(cat "$DIR/refused-192.168.11.67" 2>/dev/null | wc -l)" -ge 2 ]; }
+check listen-range-third-refused wait_until 20 refused67
+check listen-range-third-not-up test ! -e "$DIR/up-192.168.11.67"
+check listen-range-limit-logged grep -q 'dynamic neighbor limit reached' "$DIR/perouter.log"
+touch "$DIR/stop-192.168.11.65"
+check listen-range-slot-freed-third-up wait_until 40 test -e "$DIR/up-192.168.11.67"
+check listen-range-third-established wait_until 10 session_up 192.168.11.67
+say "listen range: $(cat "$DIR/refused-192.168.11.67" | wc -l) refusals of the third neighbour before a slot was freed"
+check listen-range-tor-untouched test "$(tor_conns)" = "$conns_l"
 
 # Underlay link down: the ToR session ends at once, not at hold-timer expiry (9 s).
 t0=$(date +%s.%N)

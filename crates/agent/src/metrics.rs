@@ -62,6 +62,8 @@ pub const FAMILIES: &[&str] = &[
     "perouter_bgp_send_stalled",
     "perouter_rib_routes",
     "perouter_rib_attribute_sets",
+    "perouter_rib_refused_nlri_total",
+    "perouter_rib_unreachable_next_hops",
     "perouter_rib_evpn_routes",
     "perouter_installed_routes",
     "perouter_remote_macs",
@@ -429,6 +431,26 @@ fn routing(b: &mut Builder, r: &RoutingSnapshot) {
         "rib_attribute_sets",
         "Distinct interned path attribute sets",
         r.attribute_sets as f64,
+    );
+    let refused = b.counter(
+        "rib_refused_nlri",
+        "Well-formed NLRI the RIB refused since start, by reason: family_not_negotiated \
+         (ignored, RFC 4760 §7), invalid_next_hop (kept but never used, RFC 4271 §5.1.3)",
+    );
+    add(
+        &refused,
+        &[("reason", "family_not_negotiated")],
+        r.refused_family,
+    );
+    add(
+        &refused,
+        &[("reason", "invalid_next_hop")],
+        r.refused_next_hop,
+    );
+    b.gauge1(
+        "rib_unreachable_next_hops",
+        "Tracked next hops (VTEPs, gateways) the underlay cannot reach now",
+        r.unreachable_next_hops as f64,
     );
     let inst = b.gauge(
         "installed_routes",
@@ -855,6 +877,9 @@ pub(crate) mod tests {
             evpn_routes: 2,
             vrf_routes: 2,
             attribute_sets: 4,
+            refused_family: 3,
+            refused_next_hop: 1,
+            unreachable_next_hops: 0,
             vrfs: [(
                 "red".to_string(),
                 vec![view("10.0.0.0/24"), view("fd10::/64")],
@@ -957,6 +982,8 @@ pub(crate) mod tests {
             r#"perouter_installed_routes{table="red",family="ipv6"} 1"#,
             r#"perouter_installed_routes{table="default",family="ipv4"} 1"#,
             r#"perouter_rib_evpn_routes{vni="100",route_type="3"} 2"#,
+            r#"perouter_rib_refused_nlri_total{reason="family_not_negotiated"} 3"#,
+            r#"perouter_rib_refused_nlri_total{reason="invalid_next_hop"} 1"#,
             r#"perouter_datapath_operations_total{kind="replace_route"} 5"#,
             r#"perouter_datapath_operation_failures_total{kind="replace_route"} 1"#,
             r#"perouter_datapath_reconcile_duration_seconds_count 2"#,

@@ -9,6 +9,12 @@ OPEN/KEEPALIVE (IPv4 unicast, 4-octet AS), then, by mode:
   flood  announces COUNT /24s from 20.0.0.0 (1000 per UPDATE), withdraws them all
          when DIR/withdraw appears, keeps reading and sending KEEPALIVEs; reports any
          NOTIFICATION received.
+  dial   (args: ASN RID DIR TARGET) connects from RID to TARGET:179 instead, as a
+         listen-range neighbour does; a connection closed before perouter's OPEN is
+         "refused" (DIR/refused-RID counts them) and retried every second; once
+         Established, DIR/up-RID exists until DIR/stop-RID appears, then it closes.
+         With a 6th argument `evpn`, it first sends an EVPN MP_REACH_NLRI although
+         only IPv4 unicast was negotiated.
 
 Status lines go to stdout (flushed) for the script to grep.
 """
@@ -69,8 +75,72 @@ def say(*a):
     print(*a, flush=True)
 
 
+def dial(asn, rid, d, target, evpn=False):
+    up, stop = os.path.join(d, "up-" + rid), os.path.join(d, "stop-" + rid)
+    while True:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind((rid, 0))
+        s.settimeout(10)
+        try:
+            s.connect((target, 179))
+            s.sendall(open_msg(asn, 9, rid))
+            t, _ = read_msg(s)
+        except OSError as e:
+            t = None
+            say("connect:", e)
+        if t != 1:
+            say("refused", t)
+            with open(os.path.join(d, "refused-" + rid), "a") as f:
+                f.write("x\n")
+            s.close()
+            time.sleep(1)
+            continue
+        s.sendall(msg(4))
+        t, _ = read_msg(s)
+        while t not in (None, 3, 4):
+            t, _ = read_msg(s)
+        if t != 4:
+            say("not established", t)
+            s.close()
+            time.sleep(1)
+            continue
+        say("established")
+        if evpn:
+            # An EVPN type-3 route in MP_REACH_NLRI although only IPv4 unicast was negotiated.
+            rd = struct.pack("!HHI", 0, asn & 0xFFFF, 7)
+            route = rd + b"\x00\x00\x00\x00" + bytes([32]) + socket.inet_aton(rid)
+            nlri = bytes([3, len(route)]) + route
+            mp = struct.pack("!HBB", 25, 70, 4) + socket.inet_aton(rid) + b"\x00" + nlri
+            mp_attr = bytes([0x90, 14]) + struct.pack("!H", len(mp)) + mp
+            s.sendall(update(attrs=attrs(asn, rid)[:-7] + mp_attr))
+            say("sent EVPN MP_REACH")
+        open(up, "w").close()
+        s.setblocking(False)
+        last = time.time()
+        while not os.path.exists(stop):
+            time.sleep(0.3)
+            try:
+                if s.recv(65536) == b"":
+                    say("closed by perouter")
+                    break
+            except BlockingIOError:
+                pass
+            except OSError:
+                break
+            if time.time() - last > 3:
+                s.sendall(msg(4))
+                last = time.time()
+        s.close()
+        os.remove(up)
+        if os.path.exists(stop):
+            say("stopped")
+            return
+
+
 def main():
     mode, asn, rid, d = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    if mode == "dial":
+        return dial(asn, rid, d, sys.argv[5], len(sys.argv) > 6 and sys.argv[6] == "evpn")
     count = int(sys.argv[5]) if len(sys.argv) > 5 else 0
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

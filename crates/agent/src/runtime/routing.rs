@@ -334,6 +334,12 @@ pub struct RoutingSnapshot {
     pub vrf_routes: usize,
     /// Distinct attribute sets.
     pub attribute_sets: usize,
+    /// NLRI of families not negotiated on their session, ignored since start.
+    pub refused_family: u64,
+    /// NLRI with an invalid next hop, kept but never used, since start.
+    pub refused_next_hop: u64,
+    /// Tracked next hops the underlay cannot reach now.
+    pub unreachable_next_hops: usize,
     /// Installed routes per VRF table, with their next hops (VTEP, router MAC).
     pub vrfs: BTreeMap<String, Vec<VrfRouteView>>,
     /// Default-table routes programmed into the router namespace.
@@ -1028,6 +1034,9 @@ impl Routing {
             s.evpn_routes = st.evpn_routes;
             s.vrf_routes = st.vrf_routes;
             s.attribute_sets = st.attribute_sets;
+            s.refused_family = st.refused.ignored_family;
+            s.refused_next_hop = st.refused.invalid_next_hop;
+            s.unreachable_next_hops = st.unreachable_next_hops;
         }
         for (id, (name, _)) in &self.vrf_tables {
             let routes = self
