@@ -320,6 +320,10 @@ rd_filter_works() { # NODE: `show bgp evpn --rd RD` lists exactly the routes wit
     jq --arg rd "$rd" 'if all(.[]; .rd == $rd and .from != "local" and .from != "") then length else -1 end')
   [ "$want" -ge 1 ] && [ "$got" = "$want" ]
 }
+one_best_per_route() { # NODE: `show bgp evpn` lists every path; exactly one best per route
+  "$PEROUTER" show bgp evpn --api-socket "$(sock "$1")" -o json 2>/dev/null | \
+    lab_json_true 'length > 0 and ([group_by(.prefix + " " + .rd)[] | map(select(.best)) | length] | all(. == 1))'
+}
 both() { # CMD1... -- CMD2...: both succeed
   local a=()
   while [ "$1" != -- ]; do a+=("$1"); shift; done
@@ -489,6 +493,7 @@ check_cmd() {
   check nodea-mac-table-pod-b-remote wait_until 20 node_mac_is nodea "$mb" remote 100.65.0.1
   check nodea-mac-table-hostl2-remote wait_until 20 node_mac_is nodea "$mh" remote 100.64.0.1
   check nodea-show-evpn-rd-filter rd_filter_works nodea
+  check nodea-show-evpn-one-best-per-route one_best_per_route nodea
   check nodea-advertises-only-its-macs node_advertises_only_local nodea "$mb" "$mh"
   check nodeb-advertises-only-its-macs node_advertises_only_local nodeb "$ma" "$mh"
   check passthrough-nodea wait_until 20 pt_ping nodea

@@ -59,6 +59,9 @@ pub enum Request {
         /// Only routes with this route distinguisher (`ASN:NN` or `A.B.C.D:NN`).
         #[serde(default)]
         rd: Option<String>,
+        /// Every path, each route's best flagged (default: the best paths only).
+        #[serde(default)]
+        all_paths: bool,
     },
     /// VRF routes (all VRFs, or one).
     Vrf {
@@ -330,6 +333,7 @@ mod tests {
                 route_type: Some(5),
                 vni: None,
                 rd: None,
+                all_paths: false,
             }
         );
         assert_eq!(

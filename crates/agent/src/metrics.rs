@@ -901,6 +901,7 @@ pub(crate) mod tests {
             router_mac: None,
             local: false,
             from: "192.168.11.2".into(),
+            best: true,
             as_path: "64512 64520".into(),
             origin: "IGP".into(),
             local_pref: None,

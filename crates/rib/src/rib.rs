@@ -1438,6 +1438,23 @@ impl Rib {
             .collect()
     }
 
+    /// Every path of the EVPN table (optionally of one route type), the best of each key
+    /// flagged: what `show bgp evpn` lists. Ineligible paths (an invalid VTEP) included.
+    pub fn evpn_paths(&self, route_type: Option<u8>) -> Vec<(EvpnRoute, Attrs, Source, bool)> {
+        let mut out = Vec::new();
+        for (key, entry) in self.evpn.table.iter() {
+            let n = entry.multipath().len();
+            for (i, p) in entry.paths().iter().enumerate() {
+                let route = crate::evpn_table::join(key, &p.extra);
+                if route_type.is_some_and(|t| t != route.route_type()) {
+                    continue;
+                }
+                out.push((route, p.attrs.clone(), p.source, i == 0 && n > 0));
+            }
+        }
+        out
+    }
+
     /// The best path's attributes for `route`'s key in the EVPN table, and whether it is ours.
     pub fn evpn_best(&self, route: &EvpnRoute) -> Option<(Attrs, bool)> {
         self.evpn

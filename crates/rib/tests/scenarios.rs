@@ -1060,3 +1060,28 @@ fn originated_networks_change_in_place() {
     );
     assert!(!rib.default_has(pt));
 }
+
+/// `show bgp evpn` with every path: the same type-5 route from two ToRs is two paths of one
+/// key, exactly one of them best; the best-only listing has one.
+#[test]
+fn evpn_paths_list_every_path_best_flagged() {
+    let mut rib = rib();
+    let tor1 = rib.handle_peer_up(fabric(65000, "192.0.2.2", 2)).unwrap();
+    let tor2 = rib.handle_peer_up(fabric(65000, "192.0.2.6", 6)).unwrap();
+    for t in [tor1, tor2] {
+        announce(
+            &mut rib,
+            t,
+            evpn_attrs(65101, LEAF_A, &[frr_auto_route_target(65101, 100)], &[]),
+            vec![type5("100.64.0.2:2", "10.1.0.0/24", 100)],
+        );
+    }
+    let all = rib.evpn_paths(Some(5));
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all.iter().filter(|(_, _, _, best)| *best).count(), 1);
+    let mut from: Vec<_> = all.iter().filter_map(|(_, _, s, _)| s.peer()).collect();
+    from.sort_by_key(|p| p.0);
+    assert_eq!(from, vec![tor1, tor2]);
+    assert_eq!(rib.evpn_routes(Some(5)).len(), 1);
+    assert!(rib.evpn_paths(Some(2)).is_empty());
+}

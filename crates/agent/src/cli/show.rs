@@ -280,6 +280,7 @@ fn request(w: &ShowWhat) -> Request {
             route_type: *route_type,
             vni: *vni,
             rd: rd.clone(),
+            all_paths: true,
         },
         ShowWhat::Vrf { name } => Request::Vrf { name: name.clone() },
         ShowWhat::Vni
@@ -330,7 +331,7 @@ pub fn render(req: &Request, v: &Value) -> String {
         }
         Request::BgpEvpn { .. } => {
             out.push_str(&format!(
-                "{:<56} {:<18} {:<9} {:<16} {:<18} {:<16} {:<8} {:<16} {}\n",
+                "   {:<56} {:<18} {:<9} {:<16} {:<18} {:<16} {:<8} {:<16} {}\n",
                 "Route", "RD", "VNI", "Next hop", "Router MAC", "AS path", "Origin", "From", "RTs"
             ));
             for r in v.as_array().into_iter().flatten() {
@@ -350,8 +351,13 @@ pub fn render(req: &Request, v: &Value) -> String {
                     p if p.is_empty() => "i".to_string(),
                     p => p,
                 };
+                let best = if r.get("best").and_then(Value::as_bool) == Some(true) {
+                    '>'
+                } else {
+                    ' '
+                };
                 out.push_str(&format!(
-                    "{:<56} {:<18} {:<9} {:<16} {:<18} {:<16} {:<8} {:<16} {}{}\n",
+                    " {best} {:<56} {:<18} {:<9} {:<16} {:<18} {:<16} {:<8} {:<16} {}{}\n",
                     s(r, &["prefix"]),
                     s(r, &["rd"]),
                     s(r, &["vni"]),
@@ -1161,8 +1167,10 @@ mod tests {
     #[test]
     fn bgp_evpn_golden() {
         let (_, input) = crate::metrics::tests::representative();
-        let v = serde_json::to_value(input.evpn.unwrap()).unwrap();
+        let mut v = serde_json::to_value(input.evpn.unwrap()).unwrap();
         assert_eq!(v[0]["as_path"], "64512 64520");
+        // Listed with every path: the second path of the first route is not its best.
+        v[1]["best"] = Value::Bool(false);
         golden(
             "bgp-evpn.txt",
             &render(
@@ -1170,6 +1178,7 @@ mod tests {
                     route_type: None,
                     vni: None,
                     rd: None,
+                    all_paths: true,
                 },
                 &v,
             ),

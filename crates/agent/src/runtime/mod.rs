@@ -292,12 +292,14 @@ impl Shared {
         route_type: Option<u8>,
         vni: Option<u32>,
         rd: Option<perouter_evpn::RouteDistinguisher>,
+        all_paths: bool,
     ) -> Result<Vec<routing::EvpnRouteView>, String> {
         let (tx, rx) = oneshot::channel();
         let cmd = RoutingCommand::Evpn {
             route_type,
             vni,
             rd,
+            all_paths,
             reply: tx,
         };
         if self.routing.send(cmd).await.is_err() {
@@ -489,6 +491,7 @@ impl Responder for Shared {
                     route_type,
                     vni,
                     rd,
+                    all_paths,
                 } => {
                     let rd = match rd
                         .as_deref()
@@ -503,7 +506,7 @@ impl Responder for Shared {
                             ))
                         }
                     };
-                    match self.evpn(route_type, vni, rd).await {
+                    match self.evpn(route_type, vni, rd, all_paths).await {
                         Ok(routes) => value(&routes),
                         Err(e) => Response::Error(e),
                     }
@@ -514,7 +517,7 @@ impl Responder for Shared {
                     let Some(plan) = &applied.plan else {
                         return Response::Error("no plan applied".into());
                     };
-                    match self.evpn(None, None, None).await {
+                    match self.evpn(None, None, None, false).await {
                         Ok(routes) => value(&views::vnis(plan, &routes)),
                         Err(e) => Response::Error(e),
                     }
@@ -549,7 +552,7 @@ impl Responder for Shared {
             // scrape instead of stalling it.
             let peers = tokio::time::timeout(SCRAPE_TIMEOUT, self.peers_checked());
             let routing = tokio::time::timeout(SCRAPE_TIMEOUT, self.routing_checked());
-            let evpn = tokio::time::timeout(SCRAPE_TIMEOUT, self.evpn(None, None, None));
+            let evpn = tokio::time::timeout(SCRAPE_TIMEOUT, self.evpn(None, None, None, false));
             let (peers, routing, evpn) = tokio::join!(peers, routing, evpn);
             let input = metrics::ScrapeInput {
                 peers: peers.ok().flatten(),

@@ -94,6 +94,8 @@ pub enum RoutingCommand {
         vni: Option<u32>,
         /// Only routes with this route distinguisher.
         rd: Option<perouter_evpn::RouteDistinguisher>,
+        /// Every path (each key's best flagged), not only the best ones.
+        all_paths: bool,
         /// Where the answer goes.
         reply: oneshot::Sender<Vec<EvpnRouteView>>,
     },
@@ -298,8 +300,10 @@ pub struct EvpnRouteView {
     pub router_mac: Option<String>,
     /// Originated by this node.
     pub local: bool,
-    /// The session its best path came from (its address), `local` for ours.
+    /// The session the path came from (its address), `local` for ours.
     pub from: String,
+    /// The best path of its route (the only one listed unless every path was asked for).
+    pub best: bool,
     /// The AS path (`64512 64513`, empty when local or iBGP-learnt).
     pub as_path: String,
     /// ORIGIN (`IGP`, `EGP`, `INCOMPLETE`).
@@ -540,6 +544,7 @@ impl Routing {
                 route_type,
                 vni,
                 rd,
+                all_paths,
                 reply,
             } => {
                 let names = self.peer_names();
@@ -547,9 +552,17 @@ impl Routing {
                     .rib
                     .as_ref()
                     .map(|rib| {
-                        rib.evpn_routes(route_type)
+                        let paths = if all_paths {
+                            rib.evpn_paths(route_type)
+                        } else {
+                            rib.evpn_routes(route_type)
+                                .into_iter()
+                                .map(|(r, a, s)| (r, a, s, true))
+                                .collect()
+                        };
+                        paths
                             .into_iter()
-                            .filter_map(|(route, attrs, source)| {
+                            .filter_map(|(route, attrs, source, best)| {
                                 let v = evpn_vni(&route, &attrs);
                                 if vni.is_some() && v != vni {
                                     return None;
@@ -578,6 +591,7 @@ impl Routing {
                                     router_mac: attrs.router_mac().map(|m| m.to_string()),
                                     local,
                                     from,
+                                    best,
                                     as_path: attrs.as_path.to_string(),
                                     origin: attrs.origin.to_string(),
                                     local_pref: attrs.local_pref,
