@@ -522,6 +522,9 @@ fn list_unicast<K: UnicastKey, X: Clone + PartialEq>(
         let paths = e.paths();
         let n = e.multipath().len();
         let decided_by = (n > 0).then(|| {
+            if paths.len() == 1 {
+                return crate::best_path::DecisionStep::OnlyPath;
+            }
             let ranks: Vec<Rank<'_>> = paths.iter().map(|p| rank(p, peers)).collect();
             let mut tmp = Vec::with_capacity(paths.len());
             select(&ranks, |i| usable(&paths[i]), cfg, &mut tmp).reason

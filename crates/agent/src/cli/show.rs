@@ -251,21 +251,14 @@ fn request(w: &ShowWhat) -> Request {
         },
         ShowWhat::Bgp {
             what:
-                BgpWhat::Ipv4 {
+                family @ (BgpWhat::Ipv4 {
                     what: UnicastWhat::Unicast { prefix, vrf },
-                },
-        } => Request::BgpUnicast {
-            ipv6: false,
-            prefix: prefix.clone(),
-            vrf: vrf.clone(),
-        },
-        ShowWhat::Bgp {
-            what:
-                BgpWhat::Ipv6 {
+                }
+                | BgpWhat::Ipv6 {
                     what: UnicastWhat::Unicast { prefix, vrf },
-                },
+                }),
         } => Request::BgpUnicast {
-            ipv6: true,
+            ipv6: matches!(family, BgpWhat::Ipv6 { .. }),
             prefix: prefix.clone(),
             vrf: vrf.clone(),
         },
@@ -402,6 +395,19 @@ pub fn render(req: &Request, v: &Value) -> String {
     out
 }
 
+/// vtysh's Path column: the AS path followed by the ORIGIN code (`i`, `e`, `?`).
+fn path_column(r: &Value) -> String {
+    let origin = match s(r, &["origin"]).as_str() {
+        "IGP" => "i",
+        "EGP" => "e",
+        _ => "?",
+    };
+    match s(r, &["as_path"]) {
+        p if p.is_empty() || p == "-" => origin.to_string(),
+        p => format!("{p} {origin}"),
+    }
+}
+
 /// The `show bgp ipv4|ipv6 unicast` table, vtysh's columns plus the session a path came from.
 /// With `detail` (one prefix asked for), the decision step that chose each best path follows.
 fn render_unicast(ipv6: bool, vrf: Option<&str>, detail: bool, v: &Value, out: &mut String) {
@@ -434,15 +440,7 @@ fn render_unicast(ipv6: bool, vrf: Option<&str>, detail: bool, v: &Value, out: &
                 ' '
             }
         );
-        let origin = match s(r, &["origin"]).as_str() {
-            "IGP" => "i",
-            "EGP" => "e",
-            _ => "?",
-        };
-        let path = match s(r, &["as_path"]) {
-            p if p.is_empty() || p == "-" => origin.to_string(),
-            p => format!("{p} {origin}"),
-        };
+        let path = path_column(r);
         let next_hop = match s(r, &["next_hop"]) {
             n if n == "-" => "0.0.0.0".to_string(),
             n => n,
@@ -514,15 +512,7 @@ fn render_exchanged(address: &str, advertised: bool, v: &Value, out: &mut String
                 (false, _, true) => '>',
                 (false, _, false) => ' ',
             };
-            let origin = match s(r, &["origin"]).as_str() {
-                "IGP" => "i",
-                "EGP" => "e",
-                _ => "?",
-            };
-            let path = match s(r, &["as_path"]) {
-                p if p.is_empty() || p == "-" => origin.to_string(),
-                p => format!("{p} {origin}"),
-            };
+            let path = path_column(r);
             let line = format!(
                 " {mark} {:<56} {:<26} {:>10} {:>10}  {path}",
                 s(r, &["prefix"]),

@@ -132,6 +132,15 @@ pub struct UnicastRouteView {
     pub decided_by: Option<String>,
 }
 
+/// The address of the session a path came from, as `show` prints it; a session that went
+/// down since (its stale paths) by its RIB id.
+fn peer_name(names: &HashMap<RibPeer, String>, peer: RibPeer) -> String {
+    names
+        .get(&peer)
+        .cloned()
+        .unwrap_or_else(|| format!("peer {} (down)", peer.0))
+}
+
 /// The API's form of the RIB's paths, sorted by prefix like vtysh's table (the paths of one
 /// prefix keep the RIB's order: best first); `names` gives the address of each live session.
 pub(crate) fn unicast_views(
@@ -143,18 +152,12 @@ pub(crate) fn unicast_views(
     paths
         .into_iter()
         .map(|p| {
-            let name = |peer: RibPeer| {
-                names
-                    .get(&peer)
-                    .cloned()
-                    .unwrap_or_else(|| format!("peer {} (down)", peer.0))
-            };
             let (from, stale) = match p.source {
-                Source::Peer { peer, stale, .. } => (name(peer), stale),
+                Source::Peer { peer, stale, .. } => (peer_name(names, peer), stale),
                 Source::Evpn { rd, peer } => (
                     format!(
                         "{} (EVPN RD {})",
-                        name(peer),
+                        peer_name(names, peer),
                         perouter_evpn::RouteDistinguisher::from_bytes(rd)
                     ),
                     false,
@@ -572,10 +575,7 @@ impl Routing {
                                 }
                                 let local = source == perouter_rib::table::Source::Local;
                                 let from = match source.peer() {
-                                    Some(p) if !local => names
-                                        .get(&p)
-                                        .cloned()
-                                        .unwrap_or_else(|| format!("peer {} (down)", p.0)),
+                                    Some(p) if !local => peer_name(&names, p),
                                     _ => "local".to_string(),
                                 };
                                 Some(EvpnRouteView {
@@ -1176,8 +1176,9 @@ pub fn apply_delta(
             let vni = id.0;
             keys.vrfs.insert(vni);
             keys.vrf_routes.insert((vni, prefix));
-            // The prefix's VTEPs before the change: their use counts go down, the new ones up.
-            let before = vr.routes.get(&prefix).cloned().unwrap_or_default();
+            // The prefix's VTEPs before the change (taken out, not copied): their use counts go
+            // down, the new ones up.
+            let before = vr.routes.remove(&prefix).unwrap_or_default();
             match op {
                 RouteOp::Add(nhs) | RouteOp::Replace(nhs) => {
                     let mut vteps = BTreeSet::new();
@@ -1195,9 +1196,7 @@ pub fn apply_delta(
                             }
                         }
                     }
-                    if vteps.is_empty() {
-                        vr.routes.remove(&prefix);
-                    } else {
+                    if !vteps.is_empty() {
                         vr.routes.insert(prefix, vteps);
                     }
                     if gateways.is_empty() {
