@@ -12,7 +12,9 @@
 #   lab_find_perouter          sets PEROUTER: $PEROUTER_BIN / $PEROUTER, else target/release,
 #                              else target/debug, else builds the release binary
 #   lab_nofds CMD...           runs CMD without inherited descriptors (daemons must not hold the lock)
-#   lab_start_frr NAME NS DIR  zebra + bgpd in namespace NS with DIR/frr.conf (pid files in DIR)
+#   lab_start_frr NAME NS DIR [DAEMON...]
+#                              zebra + bgpd (or the daemons named, e.g. zebra bfdd bgpd) in
+#                              namespace NS with DIR/frr.conf (pid files in DIR)
 #   lab_vty DIR CMD            one vtysh command against the instance in DIR
 #   lab_kill_pidfiles DIR...   kills the daemons whose *.pid files are in DIR/*/
 #   lab_log_tail LOG [LINES]   prints the tail of a perouter log (called on every failure)
@@ -100,13 +102,18 @@ lab_nofds() { # CMD...
   exec "$@"
 }
 
-lab_start_frr() { # NAME NS DIR: DIR holds frr.conf; the daemons write their pid files there
-  local name=$1 ns=$2 dir=$3
+lab_start_frr() { # NAME NS DIR [DAEMON...]: DIR holds frr.conf; the daemons (default: zebra bgpd;
+  # add bfdd for BFD) write their pid files there
+  local name=$1 ns=$2 dir=$3 d extra daemons
+  shift 3
+  daemons=("$@"); [ ${#daemons[@]} -eq 0 ] && daemons=(zebra bgpd)
   mkdir -p "$dir"; chown -R frr:frr "$dir"
-  (lab_nofds ip netns exec "$ns" /usr/lib/frr/zebra -d -N "$name" -f "$dir/frr.conf" -i "$dir/zebra.pid" \
-    -z "$dir/zserv.api" --vty_socket "$dir" >"$dir/zebra.out" 2>&1)
-  (lab_nofds ip netns exec "$ns" /usr/lib/frr/bgpd -d -N "$name" -f "$dir/frr.conf" -i "$dir/bgpd.pid" \
-    -z "$dir/zserv.api" --vty_socket "$dir" >"$dir/bgpd.out" 2>&1)
+  for d in "${daemons[@]}"; do
+    extra=()
+    [ "$d" = bfdd ] && extra=(--bfdctl "$dir/bfdd.sock")
+    (lab_nofds ip netns exec "$ns" /usr/lib/frr/"$d" -d -N "$name" -f "$dir/frr.conf" -i "$dir/$d.pid" \
+      -z "$dir/zserv.api" --vty_socket "$dir" "${extra[@]}" >"$dir/$d.out" 2>&1)
+  done
 }
 
 lab_vty() { vtysh --vty_socket "$1" -c "$2" 2>/dev/null; }
