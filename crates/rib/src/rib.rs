@@ -1208,9 +1208,11 @@ impl Rib {
         };
         let f = self.fields.intern(EvpnFields::default());
         self.set_evpn_path(&key, Source::Local, Some((attrs, f)));
+        // Only the new domain imports: the others have seen every route already (a scan per
+        // domain over every route would make N VNIs cost N³).
         let slots: Vec<u32> = self.evpn.table.slots().collect();
         for s in slots {
-            self.import_l2(s);
+            self.import_l2_into(s, Some(vni));
         }
         self.settle();
     }
@@ -1965,6 +1967,11 @@ impl Rib {
 
     /// Feeds the type-2/type-3 route in `slot` to the L2VNIs that import it.
     fn import_l2(&mut self, slot: u32) {
+        self.import_l2_into(slot, None);
+    }
+
+    /// [`Self::import_l2`] for one L2VNI (`Some`) or all of them (`None`).
+    fn import_l2_into(&mut self, slot: u32, only: Option<u32>) {
         let (key, e) = self.evpn.table.get(slot);
         let best = e
             .best()
@@ -1975,10 +1982,19 @@ impl Rib {
             .best()
             .filter(|p| p.source != Source::Local)
             .and_then(|p| Some((p.source.peer()?, p.extra.label2?.vni())));
+        if only.is_some() && best.is_none() {
+            // A domain just created holds nothing a missing route could take away.
+            return;
+        }
         let key = key.clone();
-        let vnis: Vec<u32> = self.l2.keys().copied().collect();
+        let vnis: Vec<u32> = match only {
+            Some(v) => vec![v],
+            None => self.l2.keys().copied().collect(),
+        };
         for vni in vnis {
-            let d = self.l2.get_mut(&vni).expect("key from the map");
+            let Some(d) = self.l2.get_mut(&vni) else {
+                continue;
+            };
             let ours = match &key {
                 EvpnRouteKey::MacIp { rd, .. } | EvpnRouteKey::InclusiveMulticast { rd, .. } => {
                     *rd == d.rd

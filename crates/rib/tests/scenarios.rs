@@ -6,8 +6,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::{IpNet, Ipv4Net};
 use perouter_evpn::derive::frr_auto_route_target;
 use perouter_evpn::{
-    EthernetTag, EvpnRoute, IpPrefixRoute, Label, MacAddress, MacIpRoute, RouteDistinguisher,
-    RouteTarget, RouteTargetMatch,
+    EthernetTag, EvpnRoute, InclusiveMulticastRoute, IpPrefixRoute, Label, MacAddress, MacIpRoute,
+    RouteDistinguisher, RouteTarget, RouteTargetMatch,
 };
 use perouter_rib::attrs::ext;
 use perouter_rib::*;
@@ -1084,4 +1084,92 @@ fn evpn_paths_list_every_path_best_flagged() {
     assert_eq!(from, vec![tor1, tor2]);
     assert_eq!(rib.evpn_routes(Some(5)).len(), 1);
     assert!(rib.evpn_paths(Some(2)).is_empty());
+}
+
+fn l2vni(vni: u32) -> L2VniConfig {
+    L2VniConfig {
+        vni,
+        rd: None,
+        rd_index: 5,
+        import_rts: vec![],
+        export_rts: vec![],
+        vrf: None,
+        dup_detection: DupDetection::default(),
+    }
+}
+
+/// Routes learned before an L2VNI exists are imported when it is added, into that L2VNI only;
+/// adding another L2VNI later leaves the first one's entries as they are (each new L2VNI imports
+/// for itself, without revisiting the others: 500 VNIs must not cost 500³).
+#[test]
+fn an_added_l2vni_imports_the_routes_learned_before_it_and_only_it_does() {
+    let mut rib = rib();
+    rib.handle_time(std::time::Instant::now());
+    let tor = rib.handle_peer_up(fabric(65000, "192.0.2.2", 2)).unwrap();
+    underlay(&mut rib, tor, &[LEAF_A]);
+    fib(&mut rib);
+    let mac = MacAddress([0x02, 0x42, 0, 0, 0, 0x11]);
+    let a = evpn_attrs(65101, LEAF_A, &[frr_auto_route_target(65101, 300)], &[]);
+    announce(
+        &mut rib,
+        tor,
+        a,
+        vec![
+            mac_route("100.64.0.2:5", mac, None),
+            Nlri::Evpn(EvpnRoute::InclusiveMulticast(InclusiveMulticastRoute {
+                rd: "100.64.0.2:5".parse().unwrap(),
+                ethernet_tag: EthernetTag(0),
+                originator: ip(LEAF_A),
+            })),
+        ],
+    );
+    assert!(fib(&mut rib).is_empty(), "no L2VNI yet: nothing to install");
+    rib.handle_l2vni(l2vni(301));
+    let d = fib(&mut rib);
+    assert!(
+        !d.iter().any(|x| matches!(
+            x,
+            ForwardingDelta::Fdb { .. } | ForwardingDelta::Flood { .. }
+        )),
+        "VNI 301 does not import RT 65101:300: {d:?}"
+    );
+    rib.handle_l2vni(l2vni(300));
+    let d = fib(&mut rib);
+    assert!(
+        d.contains(&ForwardingDelta::Fdb {
+            vni: 300,
+            mac,
+            vtep: Some(ip(LEAF_A))
+        }),
+        "{d:?}"
+    );
+    assert!(
+        d.contains(&ForwardingDelta::Flood {
+            vni: 300,
+            vtep: ip(LEAF_A),
+            present: true
+        }),
+        "{d:?}"
+    );
+    assert!(
+        d.iter().all(|x| !matches!(
+            x,
+            ForwardingDelta::Fdb { vni: 301, .. } | ForwardingDelta::Flood { vni: 301, .. }
+        )),
+        "{d:?}"
+    );
+    for vni in 302..310 {
+        rib.handle_l2vni(l2vni(vni));
+    }
+    let d = fib(&mut rib);
+    assert!(
+        d.iter().all(|x| !matches!(
+            x,
+            ForwardingDelta::Fdb { .. } | ForwardingDelta::Flood { .. }
+        )),
+        "later L2VNIs change nothing of VNI 300's: {d:?}"
+    );
+    let shown = rib.evpn_macs(Some(300));
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert_eq!(shown[0].vtep, Some(ip(LEAF_A)));
 }
