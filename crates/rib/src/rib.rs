@@ -1923,6 +1923,10 @@ impl Rib {
     /// Imports (or un-imports) the type-5 route in `slot` into every VRF (or only `only`)
     /// whose import RTs match its best path (RFC 9136 §4, RFC 4364 §4.3.1).
     fn import_type5(&mut self, slot: u32, only: Option<VrfId>) {
+        if only.is_none() && self.vrfs.is_empty() {
+            // A pure relay (no VRF): nothing can import, skip the per-route work.
+            return;
+        }
         let (key, e) = self.evpn.table.get(slot);
         let EvpnRouteKey::IpPrefix { rd, prefix, .. } = key.clone() else {
             return;
@@ -1972,6 +1976,9 @@ impl Rib {
 
     /// [`Self::import_l2`] for one L2VNI (`Some`) or all of them (`None`).
     fn import_l2_into(&mut self, slot: u32, only: Option<u32>) {
+        if self.l2.is_empty() {
+            return;
+        }
         let (key, e) = self.evpn.table.get(slot);
         let best = e
             .best()
