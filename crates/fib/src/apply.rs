@@ -25,7 +25,7 @@ use crate::desired::{ForwardingState, NodeDatapath, ROUTE_PROTOCOL};
 use crate::diff::{diff, Plan};
 use crate::message::{build, BuildError, Resolve};
 use crate::netns::{self, NetnsHandle};
-use crate::observed::{NamespaceState, ObservedNode};
+use crate::observed::{link_from_message, Link, NamespaceState, ObservedNode};
 use crate::op::{Ns, Op, Phase};
 use perouter_evpn::MacAddress;
 
@@ -183,6 +183,17 @@ impl NlSocket {
 
     /// Sends a dump request and collects every reply message.
     fn dump(&mut self, req: RouteNetlinkMessage) -> io::Result<Vec<RouteNetlinkMessage>> {
+        self.dump_map(req, Some)
+    }
+
+    /// [`NlSocket::dump`], keeping only what `keep` makes of each message as it is decoded: a
+    /// dump of thousands of links is never held as full messages at once (each decoded link
+    /// message is kilobytes; what the driver needs of it is a few dozen bytes).
+    fn dump_map<T>(
+        &mut self,
+        req: RouteNetlinkMessage,
+        mut keep: impl FnMut(RouteNetlinkMessage) -> Option<T>,
+    ) -> io::Result<Vec<T>> {
         for _attempt in 0..5 {
             let seq = self.next_seq();
             let mut h = NetlinkHeader::default();
@@ -223,7 +234,7 @@ impl NlSocket {
                                 Ok(NetlinkMessage {
                                     payload: NetlinkPayload::InnerMessage(m),
                                     ..
-                                }) => out.push(m),
+                                }) => out.extend(keep(m)),
                                 Ok(_) => {}
                                 Err(e) => {
                                     tracing::debug!(error = %e, "skipping undecodable dump message")
@@ -336,19 +347,10 @@ pub fn link_mtu(netns: Option<&str>, ifname: &str) -> io::Result<Option<u32>> {
     };
     let mut conn = NsConn::open(handle, 1 << 20)?;
     let links = conn.dump_links()?;
-    Ok(links.iter().find_map(|l| {
-        let name = l.attributes.iter().find_map(|a| match a {
-            LinkAttribute::IfName(n) => Some(n.as_str()),
-            _ => None,
-        })?;
-        if name != ifname {
-            return None;
-        }
-        l.attributes.iter().find_map(|a| match a {
-            LinkAttribute::Mtu(m) => Some(*m),
-            _ => None,
-        })
-    }))
+    Ok(links
+        .into_iter()
+        .find(|l| l.name == ifname)
+        .and_then(|l| l.mtu))
 }
 
 /// A namespace the driver works in: its handle, socket and name → index cache.
@@ -371,28 +373,19 @@ impl NsConn {
         })
     }
 
-    fn dump_links(&mut self) -> io::Result<Vec<LinkMessage>> {
+    /// Every link of the namespace, translated as it arrives (see [`NlSocket::dump_map`]);
+    /// refreshes the name → index cache.
+    fn dump_links(&mut self) -> io::Result<Vec<Link>> {
         let mut req = LinkMessage::default();
         req.attributes
             .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
-        let links: Vec<LinkMessage> = self
+        let links = self
             .sock
-            .dump(RouteNetlinkMessage::GetLink(req))?
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewLink(l) => Some(l),
+            .dump_map(RouteNetlinkMessage::GetLink(req), |m| match m {
+                RouteNetlinkMessage::NewLink(l) => link_from_message(&l),
                 _ => None,
-            })
-            .collect();
-        self.index = links
-            .iter()
-            .filter_map(|l| {
-                l.attributes.iter().find_map(|a| match a {
-                    LinkAttribute::IfName(n) => Some((n.clone(), l.header.index)),
-                    _ => None,
-                })
-            })
-            .collect();
+            })?;
+        self.index = links.iter().map(|l| (l.name.clone(), l.ifindex)).collect();
         Ok(links)
     }
 
@@ -467,7 +460,7 @@ impl NsConn {
         } else {
             (Vec::new(), Vec::new())
         };
-        let mut st = NamespaceState::from_messages(&links, &addrs, &routes, &neighs);
+        let mut st = NamespaceState::from_links(links, &addrs, &routes, &neighs);
         if !sysctls.is_empty() {
             let values = self.handle.read_sysctls(sysctls)?;
             st.sysctls = sysctls.iter().cloned().zip(values).collect();
@@ -599,7 +592,7 @@ impl Datapath {
             return Ok(BTreeMap::new());
         };
         let links = r.dump_links().map_err(io_err("dump router links"))?;
-        let router = NamespaceState::from_messages(&links, &[], &[], &[]);
+        let router = NamespaceState::from_links(links, &[], &[], &[]);
         Ok(ObservedNode {
             host: NamespaceState::default(),
             router: Some(router),

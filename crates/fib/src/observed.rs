@@ -199,11 +199,25 @@ impl NamespaceState {
         routes: &[RouteMessage],
         neighbours: &[NeighbourMessage],
     ) -> NamespaceState {
+        Self::from_links(
+            links.iter().filter_map(link_from_message),
+            addresses,
+            routes,
+            neighbours,
+        )
+    }
+
+    /// [`NamespaceState::from_messages`] with the links already translated (the driver
+    /// translates them while the dump arrives).
+    pub fn from_links(
+        links: impl IntoIterator<Item = Link>,
+        addresses: &[AddressMessage],
+        routes: &[RouteMessage],
+        neighbours: &[NeighbourMessage],
+    ) -> NamespaceState {
         let mut st = NamespaceState::default();
-        for l in links {
-            if let Some(link) = link_from_message(l) {
-                st.links.insert(link.name.clone(), link);
-            }
+        for link in links {
+            st.links.insert(link.name.clone(), link);
         }
         let by_index: BTreeMap<u32, String> = st
             .links
