@@ -4,6 +4,7 @@
 //! notification arrived. STALE neighbours are probed on their own period.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use perouter_evpn::MacAddress;
@@ -99,7 +100,9 @@ pub struct Reconciler {
     /// The wanted forwarding state; `None` until the first [`Command::SetForwarding`]. Until
     /// then the kernel's routes, FDB and neighbour entries are adopted as they are: a restarted
     /// agent must not withdraw forwarding before its RIB has converged (graceful restart).
-    forwarding: Option<ForwardingState>,
+    /// Shared with the pass running on the blocking thread, never copied: patches arrive
+    /// between passes, when this is the only reference, so `Arc::make_mut` changes it in place.
+    forwarding: Option<Arc<ForwardingState>>,
     cfg: ReconcilerConfig,
 }
 
@@ -216,9 +219,9 @@ impl Reconciler {
     fn take(&mut self, cmd: Command) {
         match cmd {
             Command::SetNode(n) => self.node = *n,
-            Command::SetForwarding(f) => self.forwarding = Some(*f),
+            Command::SetForwarding(f) => self.forwarding = Some(Arc::new(*f)),
             Command::PatchForwarding(p) => match &mut self.forwarding {
-                Some(f) => f.apply(*p),
+                Some(f) => Arc::make_mut(f).apply(*p),
                 None => tracing::warn!(
                     entries = p.len(),
                     "forwarding patch before any forwarding state: ignored"
@@ -240,7 +243,7 @@ impl Reconciler {
         let node = self.node.clone();
         let fwd = self.forwarding.clone();
         let (dp, res) = tokio::task::spawn_blocking(move || {
-            let r = dp.reconcile_adopting(&node, fwd.as_ref()).and_then(|rep| {
+            let r = dp.reconcile_adopting(&node, fwd.as_deref()).and_then(|rep| {
                 let macs = if rep.plan.ops.is_empty() && !read_macs {
                     None
                 } else {
