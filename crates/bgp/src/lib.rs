@@ -4,6 +4,7 @@
 pub mod wire;
 
 pub mod config;
+pub mod consumer;
 pub mod fsm;
 pub mod session;
 pub mod speaker;
