@@ -34,7 +34,7 @@ pub struct RouteUpdate {
     pub path_id: u32,
 }
 
-/// What the RIB refused from one peer (or from all of them, in [`RibStats`]): well-formed but
+/// What the RIB refused from one peer (or from all of them, in [`RibStats`](super::RibStats)): well-formed but
 /// wrong input, counted so the operator can see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PeerInputCounters {
