@@ -78,6 +78,7 @@ fn drain_pair<X: Clone + PartialEq + FibPaths>(
 }
 
 /// Moves up to `max` queued datapath changes of `scope` into `out`.
+#[inline]
 pub(super) fn drain_fib<K: UnicastKey, X: Clone + PartialEq + FibPaths>(
     scope: &mut Scope<K, X>,
     out: &mut Vec<ForwardingDelta>,
@@ -163,6 +164,7 @@ pub(super) fn export_best<K: RouteKey<X>, X>(
 }
 
 /// Pops up to `max` queued keys of subscriber `i` and turns them into a batch.
+#[inline]
 pub(super) fn drain_adj_out<K: RouteKey<X>, X: Clone + PartialEq>(
     scope: &mut Scope<K, X>,
     i: u8,

@@ -73,6 +73,10 @@ impl<K: RouteKey<X>, X: Clone + PartialEq> Scope<K, X> {
     }
 
     /// Queues `slot` for every subscriber and the datapath.
+    // `#[inline]` here and on `set_path`, `drain_fib`, `drain_adj_out`: on every route's hot
+    // path, and since the split they sit in another module (codegen unit) than their callers;
+    // without the hint the ipv4 update bench ran about 10% slower.
+    #[inline]
     pub(super) fn notify(&mut self, slot: u32) {
         let e = self.table.entry_mut(slot);
         for i in 0..PeerSet::CAPACITY as u8 {
@@ -129,6 +133,7 @@ impl<K: RouteKey<X>, X: Clone + PartialEq> Scope<K, X> {
 
     /// Adds (`Some((attrs, extra))`) or removes `source`'s path of `key`: the slot whose
     /// selection must run again, if anything changed.
+    #[inline]
     pub(super) fn set_path(
         &mut self,
         key: &K,
