@@ -1,5 +1,9 @@
 //! The `perouter` binary: parses the command line, sets up logging (see
 //! [`perouter_agent::logging`]) and runs a subcommand (see [`perouter_agent::cli`]).
+//!
+//! **Inputs.** The command line and the environment. **Outputs.** The subcommand's effect and its
+//! exit code. **Must not.** Hold logic of its own: everything it runs lives in the library
+//! ([`perouter_agent`]), where it is tested.
 
 use clap::Parser;
 

@@ -12,6 +12,15 @@
 //!   multihop (RFC 5883) sessions created in the router's network namespace,
 //!   demultiplexing by discriminator, events out on a channel.
 //!
+//! **Inputs.** Session configuration (peer, intervals, multiplier), received
+//! Control packets and the time. **Outputs.** Control packets to send, the
+//! next deadline, and session state changes, which the agent turns into BGP
+//! session resets.
+//!
+//! **Must not.** Touch BGP or routes itself (it reports; the agent acts),
+//! block on anything in the state machine, or accept Demand mode, Echo or
+//! authenticated packets as if they were supported.
+//!
 //! BFD is written by hand here: no maintained Rust crate implements RFC 5880
 //! as a reusable sans-IO library (the implementations that exist are parts of
 //! whole routing suites, such as holo, and are not meant to be embedded), and

@@ -4,9 +4,16 @@
 //! Targets with FRR's `*:VNI` wildcard, the PMSI Tunnel attribute, RD/RT
 //! auto-derivation, and FRR's text form of every route.
 //!
-//! Everything here is a pure value or a pure function: no I/O, no clocks.
-//! Parsers never panic, never allocate for known route types, and report
-//! typed errors with byte offsets; `parse` and `emit` are exact inverses.
+//! **Role.** The EVPN vocabulary every other crate shares. **Inputs.** NLRI
+//! and attribute bytes, text forms, configuration values (router ID, AS,
+//! VNI). **Outputs.** Typed routes, RDs, RTs and communities, their wire
+//! bytes and FRR's text.
+//!
+//! **Must not.** Do I/O or read clocks, hold state, or depend on any other
+//! perouter crate (it sits at the bottom: bgp, rib, fib and the agent use
+//! it). Everything here is a pure value or a pure function. Parsers never
+//! panic, never allocate for known route types, and report typed errors
+//! with byte offsets; `parse` and `emit` are exact inverses.
 //!
 //! ```
 //! use perouter_evpn::{EvpnNlriIter, EvpnRoute};

@@ -610,6 +610,29 @@ impl Planner {
         }
     }
 
+    /// The next hops of `prefix` via `gateways` of its own address family. A gateway of the
+    /// other family is skipped with a warning naming the route (`what`, e.g. `main-table
+    /// route`): a kernel route's gateways are of its prefix's family.
+    fn same_family_hops<'a>(
+        &mut self,
+        what: &str,
+        prefix: &IpNet,
+        gateways: impl IntoIterator<Item = &'a IpAddr>,
+    ) -> BTreeSet<NextHop> {
+        let mut hops = BTreeSet::new();
+        for gw in gateways {
+            if prefix.addr().is_ipv4() == gw.is_ipv4() {
+                hops.insert(NextHop::via(*gw));
+            } else {
+                self.warnings.push(format!(
+                    "{what} {prefix} via {gw}: mixed address families are not supported; next \
+                     hop skipped"
+                ));
+            }
+        }
+        hops
+    }
+
     fn forwarding(&mut self, d: &NodeDatapath, f: &ForwardingState, router: &NamespaceState) {
         let vni_devices: BTreeSet<u32> = d
             .l3vnis
@@ -666,18 +689,8 @@ impl Planner {
                 }
             }
             for (prefix, gateways) in &vr.gateway_routes {
-                let mut hops = BTreeSet::new();
-                for gw in gateways {
-                    if prefix.addr().is_ipv4() == gw.is_ipv4() {
-                        hops.insert(NextHop::via(*gw));
-                    } else {
-                        self.warnings.push(format!(
-                            "VRF {} route {prefix} via {gw}: mixed address families are not \
-                             supported; next hop skipped",
-                            vr.table
-                        ));
-                    }
-                }
+                let what = format!("VRF {} route", vr.table);
+                let hops = self.same_family_hops(&what, prefix, gateways);
                 if !hops.is_empty() {
                     routes
                         .entry((vr.table, prefix.trunc()))
@@ -702,17 +715,7 @@ impl Planner {
             }
         }
         for (prefix, gateways) in &f.default_routes {
-            let mut hops = BTreeSet::new();
-            for gw in gateways {
-                if prefix.addr().is_ipv4() == gw.is_ipv4() {
-                    hops.insert(NextHop::via(*gw));
-                } else {
-                    self.warnings.push(format!(
-                        "main-table route {prefix} via {gw}: mixed address families are not \
-                         supported; next hop skipped"
-                    ));
-                }
-            }
+            let hops = self.same_family_hops("main-table route", prefix, gateways);
             if !hops.is_empty() {
                 routes.insert((MAIN_TABLE, prefix.trunc()), hops);
             }

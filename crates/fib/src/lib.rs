@@ -7,6 +7,15 @@
 //! after every change, after every error and periodically; [`watch`] reports local MACs and
 //! neighbours and notices drift.
 //!
+//! **Inputs.** The wanted state from the agent (devices from the node plan, routes, FDB and
+//! neighbour entries from the RIB's forwarding deltas) and what the kernel reports over
+//! netlink. **Outputs.** Netlink requests that make the kernel match, an
+//! [`apply::ApplyReport`] per pass, and the local MACs and neighbours [`watch`] sees.
+//!
+//! **Must not.** Decide routes (it installs what it is given; selection is `perouter-rib`'s),
+//! speak BGP, depend on the RIB or the agent, or touch objects outside the router namespace and
+//! the host legs it owns. [`diff`](mod@diff) stays pure: no netlink, no clock.
+//!
 //! The kernel objects and their names are those upstream OpenPERouter builds
 //! (`internal/hostnetwork`): VRF, `br-pe-<vni>`, `vni<vni>`, `host-e-<vni>`/`pe-e-<vni>`,
 //! `br-hs-<vni>`, `pt-host`/`pt-ns`, in the `perouter` namespace.

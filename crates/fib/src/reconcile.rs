@@ -243,14 +243,16 @@ impl Reconciler {
         let node = self.node.clone();
         let fwd = self.forwarding.clone();
         let (dp, res) = tokio::task::spawn_blocking(move || {
-            let r = dp.reconcile_adopting(&node, fwd.as_deref()).and_then(|rep| {
-                let macs = if rep.plan.ops.is_empty() && !read_macs {
-                    None
-                } else {
-                    Some(dp.l3vni_router_macs(&node)?)
-                };
-                Ok((rep, macs))
-            });
+            let r = dp
+                .reconcile_adopting(&node, fwd.as_deref())
+                .and_then(|rep| {
+                    let macs = if rep.plan.ops.is_empty() && !read_macs {
+                        None
+                    } else {
+                        Some(dp.l3vni_router_macs(&node)?)
+                    };
+                    Ok((rep, macs))
+                });
             (dp, r)
         })
         .await

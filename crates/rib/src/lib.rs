@@ -3,8 +3,18 @@
 //! VRF unicast routes and EVPN type-5 routes, L2VNIs (type-2/type-3, MAC mobility), VTEP
 //! next-hop tracking, and per-peer Adj-RIB-Out queues.
 //!
-//! Pure code (sans-IO): [`Rib`] takes `handle_*` inputs and gives `poll_*` outputs; it never
-//! touches a socket, netlink or a clock.
+//! **Role.** Decide which routes the node uses and advertises (RFC 4271 §9 best path, RFC 7432,
+//! RFC 9136, RFC 9135 symmetric IRB, RFC 4724 helper).
+//!
+//! **Inputs** (`handle_*`): peers up and down with their negotiated families, parsed UPDATEs,
+//! End-of-RIB and ROUTE-REFRESH, VRF and L2VNI configuration, local MACs, connected prefixes and
+//! local addresses of the underlay, the time. **Outputs** (`poll_*`): per-peer Adj-RIB-Out
+//! batches, datapath deltas ([`ForwardingDelta`]) and operator events ([`RibEvent`]); read-only
+//! views for `show`.
+//!
+//! **Must not.** Touch a socket, netlink or a clock (sans-IO: time is an input), encode or
+//! decode BGP messages itself (the wire types come from `perouter-bgp`), or depend on the FIB or
+//! the agent. One value, owned by one task.
 
 #![warn(missing_docs)]
 

@@ -54,13 +54,15 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
+use crate::consumer::{PeerId, SpeakerEvent};
 use crate::fsm::collision::{self, Initiator};
 use crate::fsm::graceful_restart::{GrEvent, GrHelper};
 use crate::fsm::{DownReason, Event, Fsm, FsmConfig, SessionParams, State};
-use crate::speaker::event::{PeerId, SpeakerEvent};
-use crate::wire::{CeaseSubcode, ErrorCode, Message, Notification, RouteRefresh, Update};
+use crate::wire::{CeaseSubcode, ErrorCode, Message, Notification, Update};
 use conn::{Conn, ConnEvent, ConnId};
 pub use counters::Counters;
+// Kept at their old path: the consumer's side of a session.
+pub use crate::consumer::{Outbound, Outbox};
 use socket::SocketOptions;
 
 /// What a session needs to run.
@@ -101,54 +103,6 @@ pub const OUTBOX_DEPTH: usize = 8;
 /// How many encoded UPDATE bytes make one chunk of the send queue (small, so
 /// that a KEEPALIVE waits for at most one chunk).
 const DATA_CHUNK: usize = 64 * 1024;
-
-/// What the consumer sends to an Established peer, in order.
-#[derive(Debug)]
-pub enum Outbound {
-    /// UPDATEs, already packed.
-    Updates(Vec<Update>),
-    /// A ROUTE-REFRESH, or an RFC 7313 BoRR/EoRR marker (kept in order with
-    /// the UPDATEs).
-    RouteRefresh(RouteRefresh),
-}
-
-/// The consumer's handle for sending to one Established session: a bounded
-/// queue that never blocks the sender. It is closed when that session goes
-/// down (a new one comes with the next [`SpeakerEvent::PeerUp`]).
-#[derive(Debug, Clone)]
-pub struct Outbox {
-    tx: mpsc::Sender<Outbound>,
-}
-
-impl Outbox {
-    /// A pair for tests and for the session: the handle and its receiver.
-    pub fn channel(depth: usize) -> (Outbox, mpsc::Receiver<Outbound>) {
-        let (tx, rx) = mpsc::channel(depth);
-        (Outbox { tx }, rx)
-    }
-
-    /// Queues `o` if there is room; gives it back when the queue is full (the
-    /// peer is not draining: try again later) or closed (the session is
-    /// gone: drop it).
-    pub fn try_send(&self, o: Outbound) -> Result<(), mpsc::error::TrySendError<Outbound>> {
-        self.tx.try_send(o)
-    }
-
-    /// Whether another batch fits now.
-    pub fn has_room(&self) -> bool {
-        self.tx.capacity() > 0
-    }
-
-    /// Batches waiting (the queue's depth).
-    pub fn depth(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
-    }
-
-    /// Whether the session behind it is gone.
-    pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
-    }
-}
 
 /// Commands to a session task.
 #[derive(Debug)]

@@ -24,10 +24,12 @@ pub mod capability;
 pub mod context;
 mod cursor;
 pub mod error;
+pub mod error_handling;
 pub mod family;
 pub mod header;
 mod hex;
 pub mod message;
+pub mod message_type;
 pub mod notification;
 pub mod open;
 pub mod prefix;
@@ -41,7 +43,8 @@ pub use attribute::{
 };
 pub use capability::{AddPathMode, BgpRole, Capability, GracefulRestart, LlgrFamily};
 pub use context::{AddPathFamilies, WireContext};
-pub use error::{AttributeError, EmitError, ErrorAction, NlriField, WireError, WireErrorKind};
+pub use error::{EmitError, NlriField, WireError, WireErrorKind};
+pub use error_handling::{AttributeError, ErrorAction};
 pub use family::{display_list, Afi, AfiSafi, Safi};
 pub use header::{
     frame_length, Header, MessageType, HEADER_LEN, MARKER, MAX_EXTENDED_MESSAGE_LEN,

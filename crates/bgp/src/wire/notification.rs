@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use super::cursor::Cursor;
 use super::error::WireError;
-use super::header::MessageType;
 use super::hex::serialize_hex;
+use super::message_type::MessageType;
 
 /// A NOTIFICATION message (RFC 4271 §4.5).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -11,10 +11,8 @@ use super::attribute::{
 };
 use super::context::WireContext;
 use super::cursor::Cursor;
-use super::error::{
-    begin_u16_len, patch_u16_len, AttributeError, EmitError, ErrorAction, NlriField, WireError,
-    WireErrorKind,
-};
+use super::error::{begin_u16_len, patch_u16_len, EmitError, NlriField, WireError, WireErrorKind};
+use super::error_handling::{AttributeError, ErrorAction};
 use super::family::AfiSafi;
 use super::header::{MessageType, HEADER_LEN};
 use super::prefix::{encode_evpn, encode_prefix, EvpnNlri, Nlri, NlriBlock};

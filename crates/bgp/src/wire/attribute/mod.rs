@@ -36,7 +36,8 @@ pub use origin::Origin;
 
 use super::context::WireContext;
 use super::cursor::Cursor;
-use super::error::{AttributeError, EmitError, ErrorAction, WireError, WireErrorKind};
+use super::error::{EmitError, WireError, WireErrorKind};
+use super::error_handling::{AttributeError, ErrorAction};
 use super::hex::serialize_hex;
 
 /// Path attribute type codes (IANA "BGP Path Attributes").

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use super::*;
-use crate::wire::error::ErrorAction;
+use crate::wire::error_handling::ErrorAction;
 use crate::wire::message::Message;
 use crate::wire::notification::{ErrorCode, UpdateSubcode};
 use crate::wire::update::Update;
