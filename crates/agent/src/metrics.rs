@@ -69,6 +69,8 @@ pub const FAMILIES: &[&str] = &[
     "perouter_remote_macs",
     "perouter_flood_entries",
     "perouter_datapath_reconcile_passes_total",
+    "perouter_datapath_edge_applies_total",
+    "perouter_datapath_edge_declined_total",
     "perouter_datapath_reconcile_errors_total",
     "perouter_datapath_reconcile_duration_seconds",
     "perouter_datapath_operations_total",
@@ -491,6 +493,16 @@ fn datapath(b: &mut Builder, live: &LiveMetrics, fib: &FibStatus) {
         "datapath_reconcile_passes",
         "Datapath reconcile passes",
         fib.passes,
+    );
+    b.counter1(
+        "datapath_edge_applies",
+        "Forwarding patches applied edge-triggered (one message per changed route, no pass)",
+        fib.edge_applies,
+    );
+    b.counter1(
+        "datapath_edge_declined",
+        "Forwarding patches left to a full pass (VRF, MAC, flood or neighbour changes)",
+        fib.edge_declined,
     );
     b.counter1(
         "datapath_reconcile_errors",

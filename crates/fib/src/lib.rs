@@ -23,6 +23,7 @@
 pub mod apply;
 pub mod desired;
 pub mod diff;
+pub mod edge;
 pub mod message;
 pub mod netns;
 pub mod observed;

@@ -1,7 +1,10 @@
 //! The datapath task: owns the [`Datapath`] (and so the netlink sockets), takes desired-state
-//! updates on a bounded channel, and reconciles level-triggered: after every batch of updates,
-//! after any error (with backoff) and periodically, so drift is repaired even when no
-//! notification arrived. STALE neighbours are probed on their own period.
+//! updates on a bounded channel, and reconciles level-triggered: after device changes, a new
+//! whole forwarding state, drift, any error (with backoff) and periodically, so drift is
+//! repaired even when no notification arrived. Forwarding patches in between are applied
+//! edge-triggered ([`crate::edge`]): one netlink message per changed route, no dump, no diff —
+//! unless the last pass or apply failed or the patch needs an observation, which makes it a
+//! full pass. STALE neighbours are probed on their own period.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -48,8 +51,12 @@ fn release_freed_memory() {
 /// The outcome of the last pass, published for status and metrics.
 #[derive(Debug, Clone, Default)]
 pub struct Status {
-    /// Passes run.
+    /// Full passes run (observe, diff, apply).
     pub passes: u64,
+    /// Forwarding patches applied edge-triggered, without a pass ([`crate::edge`]).
+    pub edge_applies: u64,
+    /// Patches [`crate::edge`] left to a full pass.
+    pub edge_declined: u64,
     /// Operations in the last pass.
     pub last_ops: usize,
     /// Failures in the last pass (operation, error text).
@@ -104,6 +111,17 @@ pub struct Reconciler {
     /// between passes, when this is the only reference, so `Arc::make_mut` changes it in place.
     forwarding: Option<Arc<ForwardingState>>,
     cfg: ReconcilerConfig,
+    /// A full pass is due (first start, device change, new whole state, drift, a failure,
+    /// the period, or a patch [`crate::edge`] declined).
+    full_due: bool,
+    /// The kernel held the wanted state after the last pass or edge apply (no failure): only
+    /// then may a patch go in edge-triggered.
+    clean: bool,
+    /// Operations of the patches taken since the last apply, for the edge-triggered path.
+    edge_ops: Vec<crate::op::Op>,
+    /// Patches taken into `edge_ops` and declined since the last status.
+    edge_taken: u64,
+    edge_declined: u64,
 }
 
 impl Reconciler {
@@ -115,6 +133,11 @@ impl Reconciler {
             node,
             forwarding: None,
             cfg,
+            full_due: true,
+            clean: false,
+            edge_ops: Vec::new(),
+            edge_taken: 0,
+            edge_declined: 0,
         }
     }
 
@@ -122,7 +145,6 @@ impl Reconciler {
     pub async fn run(mut self, mut rx: mpsc::Receiver<Command>, status: watch::Sender<Status>) {
         let mut st = Status::default();
         let mut retry: Option<Duration> = None;
-        let mut dirty = true;
         let mut tick = tokio::time::interval(self.cfg.period);
         let mut probe = tokio::time::interval(self.cfg.probe_period);
         tick.reset();
@@ -133,8 +155,45 @@ impl Reconciler {
             self.take(cmd);
         }
         loop {
-            if dirty {
-                dirty = false;
+            if !self.full_due && !self.edge_ops.is_empty() {
+                let ops = std::mem::take(&mut self.edge_ops);
+                for op in &ops {
+                    *st.ops_by_kind.entry(op.kind()).or_default() += 1;
+                }
+                let started = tokio::time::Instant::now();
+                let Some(rep) = self.apply_edge(ops).await else {
+                    tracing::info!("datapath reconciler stopping: the runtime is shutting down");
+                    return;
+                };
+                st.edge_applies += std::mem::take(&mut self.edge_taken);
+                st.edge_declined += std::mem::take(&mut self.edge_declined);
+                st.messages_sent += rep.messages_sent;
+                st.last_duration = started.elapsed();
+                let mut failed = false;
+                for f in &rep.failures {
+                    *st.failures_by_kind.entry(f.op.kind()).or_default() += 1;
+                    if !crate::edge::is_benign_failure(&f.op, f.errno) {
+                        tracing::warn!(op = %f.op, errno = f.errno, "datapath operation failed: {}; a full pass follows", f.message);
+                        failed = true;
+                    }
+                }
+                tracing::debug!(
+                    ops = rep.attempted,
+                    failed = rep.failures.len(),
+                    took_us = st.last_duration.as_micros() as u64,
+                    "forwarding patch applied"
+                );
+                if failed {
+                    self.full_due = true;
+                    self.clean = false;
+                }
+                let _ = status.send(st.clone());
+            }
+            if self.full_due {
+                self.full_due = false;
+                self.edge_ops.clear();
+                self.edge_taken = 0;
+                st.edge_declined += std::mem::take(&mut self.edge_declined);
                 let macs_unknown = st.router_macs.len() != self.node.l3vnis.len();
                 let started = tokio::time::Instant::now();
                 let Some(result) = self.pass(macs_unknown).await else {
@@ -179,12 +238,14 @@ impl Reconciler {
                         } else {
                             Some(self.backoff(retry))
                         };
+                        self.clean = retry.is_none();
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "datapath reconcile failed");
                         st.last_error = Some(e.to_string());
                         st.errors += 1;
                         retry = Some(self.backoff(retry));
+                        self.clean = false;
                     }
                 }
                 st.passes += 1;
@@ -199,10 +260,9 @@ impl Reconciler {
                     while let Ok(cmd) = rx.try_recv() {
                         self.take(cmd);
                     }
-                    dirty = true;
                 }
-                _ = tick.tick() => dirty = true,
-                _ = sleep, if retry.is_some() => dirty = true,
+                _ = tick.tick() => self.full_due = true,
+                _ = sleep, if retry.is_some() => self.full_due = true,
                 _ = probe.tick() => if !self.probe().await {
                     tracing::info!("datapath reconciler stopping: the runtime is shutting down");
                     return;
@@ -218,17 +278,55 @@ impl Reconciler {
 
     fn take(&mut self, cmd: Command) {
         match cmd {
-            Command::SetNode(n) => self.node = *n,
-            Command::SetForwarding(f) => self.forwarding = Some(Arc::new(*f)),
+            Command::SetNode(n) => {
+                self.node = *n;
+                self.full_due = true;
+            }
+            Command::SetForwarding(f) => {
+                self.forwarding = Some(Arc::new(*f));
+                self.full_due = true;
+            }
             Command::PatchForwarding(p) => match &mut self.forwarding {
-                Some(f) => Arc::make_mut(f).apply(*p),
+                Some(f) => {
+                    // Edge-triggered when the kernel is known to hold `f` and the patch is only
+                    // route changes; anything else waits for the full pass.
+                    if self.clean && !self.full_due {
+                        match crate::edge::patch_ops(&self.node, f, &p) {
+                            Some(ops) => {
+                                self.edge_ops.extend(ops);
+                                self.edge_taken += 1;
+                            }
+                            None => {
+                                self.full_due = true;
+                                self.edge_declined += 1;
+                            }
+                        }
+                    } else {
+                        self.full_due = true;
+                    }
+                    Arc::make_mut(f).apply(*p)
+                }
                 None => tracing::warn!(
                     entries = p.len(),
                     "forwarding patch before any forwarding state: ignored"
                 ),
             },
-            Command::Reconcile => {}
+            Command::Reconcile => self.full_due = true,
         }
+    }
+
+    /// Applies the operations of edge-triggered patches on a blocking thread; None when the
+    /// thread did not complete (shutdown).
+    async fn apply_edge(&mut self, ops: Vec<crate::op::Op>) -> Option<crate::apply::ApplyReport> {
+        let mut dp = self.dp.take()?;
+        let (dp, rep) = tokio::task::spawn_blocking(move || {
+            let rep = dp.apply(&ops);
+            (dp, rep)
+        })
+        .await
+        .ok()?;
+        self.dp = Some(dp);
+        Some(rep)
     }
 
     /// One observe/diff/apply pass on a blocking thread (netlink I/O is synchronous). When the

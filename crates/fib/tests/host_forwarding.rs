@@ -467,3 +467,131 @@ fn main_table_routes_resolve_via_the_underlay_and_leave_connected_ones_alone() {
     assert!(v4.contains_key("10.88.0.0/16 static 0"));
     assert!(main_routes(r, "-6").keys().all(|k| !k.contains(" bgp ")));
 }
+
+/// Route changes between passes go in edge-triggered ([`perouter_fib::edge`]): the reconciler
+/// task applies one message per changed route without a pass, and the kernel then holds exactly
+/// what a full pass would have made of the patched state (a pass afterwards has nothing to do).
+#[test]
+fn route_patches_go_in_without_a_pass_and_leave_nothing_for_the_audit() {
+    use perouter_fib::patch::ForwardingKeys;
+    use perouter_fib::reconcile::{Command, Reconciler, ReconcilerConfig};
+    use std::time::Duration;
+
+    println!("{}", where_we_run());
+    let host = netns("peh");
+    let router_name = unique("per");
+    let _router_guard = perouter_fib::netns::NetnsGuard::adopt(&router_name);
+    let h = host.name();
+    ip(
+        h,
+        &[
+            "link", "add", "ul0", "type", "veth", "peer", "name", "ulpeer",
+        ],
+    );
+    ip(h, &["addr", "add", "192.168.11.3/24", "dev", "ul0"]);
+    let mut d = NodeDatapath::new(&router_name);
+    d.underlay_nics = vec!["ul0".into()];
+    d.vteps = vec!["100.65.0.1/32".parse().unwrap()];
+    let gw2: std::net::IpAddr = "192.168.11.2".parse().unwrap();
+    let gw4: std::net::IpAddr = "192.168.11.4".parse().unwrap();
+    let mut s0 = ForwardingState::default();
+    for i in 0..200u32 {
+        s0.default_routes.insert(
+            format!("10.{}.{}.0/24", 100 + i / 256, i % 256)
+                .parse()
+                .unwrap(),
+            [gw2].into(),
+        );
+    }
+    let cfg = DatapathConfig {
+        host_netns: Some(h.to_string()),
+        ..Default::default()
+    };
+    let dp = Datapath::open(&router_name, cfg.clone()).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let (status_tx, mut status) = tokio::sync::watch::channel(Default::default());
+    let rcfg = ReconcilerConfig {
+        period: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    rt.spawn(Reconciler::new(dp, d.clone(), rcfg).run(rx, status_tx));
+    let wait = |status: &mut tokio::sync::watch::Receiver<perouter_fib::reconcile::Status>,
+                what: &str,
+                f: &dyn Fn(&perouter_fib::reconcile::Status) -> bool| {
+        rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(20), status.wait_for(|s| f(s)))
+                .await
+                .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+                .unwrap()
+                .clone()
+        })
+    };
+    tx.blocking_send(Command::SetForwarding(Box::new(s0.clone())))
+        .unwrap();
+    let st = wait(&mut status, "the first pass", &|s| {
+        s.passes >= 1 && s.ops_by_kind.get("replace_route") == Some(&200)
+    });
+    assert!(st.last_failures.is_empty(), "{:?}", st.last_failures);
+    let passes = st.passes;
+    let r = router_name.as_str();
+    assert_eq!(
+        main_routes(r, "-4")
+            .keys()
+            .filter(|k| k.contains(" bgp "))
+            .count(),
+        200
+    );
+
+    // One route moves to ECMP, one is withdrawn, one is new.
+    let mut s1 = s0.clone();
+    let moved: ipnet::IpNet = "10.100.7.0/24".parse().unwrap();
+    let gone: ipnet::IpNet = "10.100.8.0/24".parse().unwrap();
+    let new: ipnet::IpNet = "10.250.0.0/16".parse().unwrap();
+    s1.default_routes.insert(moved, [gw2, gw4].into());
+    s1.default_routes.remove(&gone);
+    s1.default_routes.insert(new, [gw4].into());
+    let keys = ForwardingKeys {
+        default_routes: [moved, gone, new].into(),
+        ..Default::default()
+    };
+    tx.blocking_send(Command::PatchForwarding(Box::new(s1.patch(&keys))))
+        .unwrap();
+    let st = wait(&mut status, "the edge apply", &|s| s.edge_applies >= 1);
+    assert_eq!(st.passes, passes, "no full pass for route changes");
+    assert_eq!(st.edge_declined, 0);
+    let v4 = main_routes(r, "-4");
+    let ecmp: Vec<&str> = v4["10.100.7.0/24 bgp 20"]["nexthops"]
+        .as_array()
+        .expect("ECMP")
+        .iter()
+        .map(|h| h["gateway"].as_str().unwrap())
+        .collect();
+    assert_eq!(ecmp, ["192.168.11.2", "192.168.11.4"]);
+    assert!(!v4.contains_key("10.100.8.0/24 bgp 20"));
+    assert_eq!(v4["10.250.0.0/16 bgp 20"]["gateway"], "192.168.11.4");
+
+    // A route withdrawn that the kernel never had (added and withdrawn between hand-overs) is
+    // not a failure, and does not cost a full pass either.
+    let keys = ForwardingKeys {
+        default_routes: ["10.251.0.0/16".parse().unwrap()].into(),
+        ..Default::default()
+    };
+    tx.blocking_send(Command::PatchForwarding(Box::new(s1.patch(&keys))))
+        .unwrap();
+    let st = wait(&mut status, "the second edge apply", &|s| {
+        s.edge_applies >= 2
+    });
+    assert_eq!(st.passes, passes);
+    drop(tx);
+    drop(rt);
+
+    // The audit: a full pass against the patched state finds nothing to do.
+    let mut dp = Datapath::open(&router_name, cfg).unwrap();
+    let rep = dp.reconcile(&d, &s1).unwrap();
+    assert!(rep.plan.ops.is_empty(), "{:#?}", rep.plan.ops);
+}
