@@ -5,6 +5,8 @@
 //! in a bitmap. Both sessions are Established and End-of-RIB is exchanged both ways before
 //! t0; one monotonic clock times everything. See `interop/bench/README.md`.
 
+#![warn(missing_docs)]
+
 pub mod procstat;
 pub mod report;
 pub mod session;

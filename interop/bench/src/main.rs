@@ -531,3 +531,24 @@ fn main() -> ExitCode {
         ExitCode::from(1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_real_is_about_2_6_routes_per_set() {
+        assert_eq!(sets_of("real", 1_000_000), Ok(384_616));
+        assert_eq!(sets_of("1", 10), Ok(1));
+        assert!(sets_of("many", 10).is_err());
+    }
+
+    #[test]
+    fn batches_keep_whole_messages_in_order() {
+        let msgs: Vec<bytes::Bytes> = (0..10u8).map(|i| bytes::Bytes::from(vec![i; 30])).collect();
+        let b = batches(&msgs, 100);
+        assert_eq!(b.iter().map(|x| x.1).collect::<Vec<_>>(), [3, 3, 3, 1]);
+        let all: Vec<u8> = b.iter().flat_map(|x| x.0.clone()).collect();
+        assert_eq!(all, msgs.concat());
+    }
+}
