@@ -231,7 +231,7 @@ done
 echo
 cat "$DIR"/*.json > "$DIR/all.jsonl"
 [ -n "${KEEP:-}" ] && say "every run's JSON: $DIR/all.jsonl"
-printf '%s\n' "routes=$ROUTES family=$FAMILY sets=$SETS repeat=$REPEAT (medians); $(date -u +%F) $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); $(basename "$PEROUTER") from ${PEROUTER#$ROOT/}"
+printf '%s\n' "routes=$ROUTES family=$FAMILY sets=$SETS repeat=$REPEAT (medians); load $(cut -d" " -f1-3 /proc/loadavg); $(date -u +%F) $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null); $(basename "$PEROUTER") from ${PEROUTER#$ROOT/}"
 jq -rs '
   def med: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
   def f(d): if . == null then "-" else (. * pow(10; d) | round) / pow(10; d) | tostring end;
