@@ -16,6 +16,8 @@
 #   REPEAT  runs per DUT; the table shows medians (default 1)
 #   PEROUTER_BIN / BENCH_BIN  binaries (default target/release, else target/debug, else built)
 #   KEEP=1  keep the per-run logs and JSON in the work directory
+#   DUT_CPUS  cores the DUT runs on (default 1; e.g. 0,1 gives it both cores: its rows are then
+#             labelled DUT@0,1 and share core 0 with the harness)
 #
 # DUTs (eBGP everywhere, no policy, advertisement interval 0, hold 90 s, logging quiet):
 #   perouter   `perouter run` from OpenPERouter static files, the harness as two underlay
@@ -32,6 +34,7 @@ ROUTES=${ROUTES:-100000}
 FAMILY=${FAMILY:-ipv4}
 SETS=${SETS:-1}
 REPEAT=${REPEAT:-1}
+DUT_CPUS=${DUT_CPUS:-1}
 SMOKE=0
 [ "${1:-}" = --smoke ] && SMOKE=1
 if [ "$FAMILY" = evpn ]; then DEFAULT_DUTS="perouter frr"; else DEFAULT_DUTS="perouter bird bird-fib frr frr-zebra"; fi
@@ -103,7 +106,7 @@ underlays:
     tunnelEndpoint: {cidrs: [100.65.0.0/24]}
 CONF
   echo "nodeIndex: {index: 0}" > "$DIR/cfg/node-config.yaml"
-  RUST_LOG=warn lab_nofds taskset -c 1 "$PEROUTER" run --config-dir "$DIR/cfg" --router-netns $PE \
+  RUST_LOG=warn lab_nofds taskset -c "$DUT_CPUS" "$PEROUTER" run --config-dir "$DIR/cfg" --router-netns $PE \
     --host-netns $HOST --api-socket "$DIR/api.sock" --config-poll 30 \
     --metrics-addr "127.0.0.1:$((30000 + $$ % 20000))" >"$DIR/perouter.log" 2>&1 &
   DUT_PIDS=($!)
@@ -127,7 +130,7 @@ template bgp dut {
 protocol bgp blaster from dut { neighbor 192.168.11.2 as 64512; }
 protocol bgp sink from dut { neighbor 192.168.11.4 as 64513; }
 CONF
-  (lab_nofds taskset -c 1 ip netns exec $DUTNS bird -c "$DIR/bird.conf" -s "$DIR/bird.ctl" -P "$DIR/bird.pid")
+  (lab_nofds taskset -c "$DUT_CPUS" ip netns exec $DUTNS bird -c "$DIR/bird.conf" -s "$DIR/bird.ctl" -P "$DIR/bird.pid")
   wait_until 10 test -s "$DIR/bird.pid" || { say "BIRD did not start"; return 1; }
   DUT_PIDS=($(cat "$DIR/bird.pid"))
 }
@@ -165,15 +168,15 @@ CONF
   chown -R frr:frr "$d"
   local name=$TAG
   if [ "${1:-}" = zebra ]; then
-    (lab_nofds taskset -c 1 ip netns exec $DUTNS /usr/lib/frr/zebra -d -N "$name" -f "$d/frr.conf" \
+    (lab_nofds taskset -c "$DUT_CPUS" ip netns exec $DUTNS /usr/lib/frr/zebra -d -N "$name" -f "$d/frr.conf" \
       -i "$d/zebra.pid" -z "$d/zserv.api" --vty_socket "$d" >"$d/zebra.out" 2>&1)
     wait_until 10 test -s "$d/zebra.pid" || { say "zebra did not start"; return 1; }
-    (lab_nofds taskset -c 1 ip netns exec $DUTNS /usr/lib/frr/bgpd -d -N "$name" -f "$d/frr.conf" \
+    (lab_nofds taskset -c "$DUT_CPUS" ip netns exec $DUTNS /usr/lib/frr/bgpd -d -N "$name" -f "$d/frr.conf" \
       -i "$d/bgpd.pid" -z "$d/zserv.api" --vty_socket "$d" >"$d/bgpd.out" 2>&1)
     wait_until 10 test -s "$d/bgpd.pid" || { say "bgpd did not start"; return 1; }
     DUT_PIDS=($(cat "$d/bgpd.pid") $(cat "$d/zebra.pid"))
   else
-    (lab_nofds taskset -c 1 ip netns exec $DUTNS /usr/lib/frr/bgpd -d -Z -N "$name" -f "$d/frr.conf" \
+    (lab_nofds taskset -c "$DUT_CPUS" ip netns exec $DUTNS /usr/lib/frr/bgpd -d -Z -N "$name" -f "$d/frr.conf" \
       -i "$d/bgpd.pid" --vty_socket "$d" >"$d/bgpd.out" 2>&1)
     wait_until 10 test -s "$d/bgpd.pid" || { say "bgpd did not start"; return 1; }
     DUT_PIDS=($(cat "$d/bgpd.pid"))
@@ -187,7 +190,8 @@ run_calibration() {
 }
 
 run_dut() { # DUT REP
-  local dut=$1 rep=$2 rc=0
+  local dut=$1 rep=$2 rc=0 label=$1
+  [ "$DUT_CPUS" = 1 ] || label="$dut@$DUT_CPUS"
   case $dut in
     perouter) start_perouter ;;
     bird) start_bird ;;
@@ -197,13 +201,13 @@ run_dut() { # DUT REP
     *) echo "bench: unknown DUT $dut" >&2; return 2 ;;
   esac || { teardown; return 1; }
   taskset -c 0 ip netns exec $GEN "$BENCH" --family "$FAMILY" --routes "$ROUTES" --sets "$SETS" \
-    --label "$dut" --dut-pid "$(IFS=,; echo "${DUT_PIDS[*]}")" \
+    --label "$label" --dut-pid "$(IFS=,; echo "${DUT_PIDS[*]}")" \
     > "$DIR/$dut.$rep.json" 2> "$DIR/$dut.$rep.log" || rc=$?
   tail -n 1 "$DIR/$dut.$rep.log" | sed "s/^/[$LAB] /"
-  # Every DUT process (and child) pinned to core 1: daemons inherit the affinity through forks.
+  # Every DUT process (and child) pinned to DUT_CPUS: daemons inherit the affinity through forks.
   local p
   for p in "${DUT_PIDS[@]}" $(for p in "${DUT_PIDS[@]}"; do pgrep -P "$p"; done); do
-    [ "$(taskset -pc "$p" 2>/dev/null | awk '{print $NF}')" = 1 ] || say "warning: $dut pid $p is not pinned to core 1"
+    [ "$(taskset -pc "$p" 2>/dev/null | awk '{print $NF}')" = "$DUT_CPUS" ] || say "warning: $dut pid $p is not pinned to cores $DUT_CPUS"
   done
   if [ $rc -ne 0 ]; then
     say "$dut run $rep failed (exit $rc):"; sed 's/^/    /' "$DIR/$dut.$rep.log" | tail -n 15
