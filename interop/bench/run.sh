@@ -204,6 +204,16 @@ run_dut() { # DUT REP
     --label "$label" --dut-pid "$(IFS=,; echo "${DUT_PIDS[*]}")" \
     > "$DIR/$dut.$rep.json" 2> "$DIR/$dut.$rep.log" || rc=$?
   tail -n 1 "$DIR/$dut.$rep.log" | sed "s/^/[$LAB] /"
+  # After the run (the DUT's CPU went quiet): how many of the table's routes the kernel holds.
+  local fib=null
+  case $dut in
+    perouter) [ "$FAMILY" = ipv4 ] && fib=$(ip -n $PE -4 route show | grep -c '^16\.') ;;
+    bird-fib) fib=$(ip -n $DUTNS -4 route show table 100 | grep -c '^16\.') ;;
+    frr-zebra) [ "$FAMILY" = ipv4 ] && fib=$(ip -n $DUTNS -4 route show | grep -c '^16\.') ;;
+  esac
+  [ "$fib" = null ] || say "$dut: the kernel holds $fib of the $ROUTES routes after the run"
+  jq -c --argjson fib "$fib" '. + {fib_routes: $fib}' "$DIR/$dut.$rep.json" > "$DIR/$dut.$rep.json.t" 2>/dev/null \
+    && mv "$DIR/$dut.$rep.json.t" "$DIR/$dut.$rep.json"
   # Every DUT process (and child) pinned to DUT_CPUS: daemons inherit the affinity through forks.
   local p
   for p in "${DUT_PIDS[@]}" $(for p in "${DUT_PIDS[@]}"; do pgrep -P "$p"; done); do
@@ -239,7 +249,7 @@ printf '%s\n' "routes=$ROUTES family=$FAMILY sets=$SETS repeat=$REPEAT (medians)
 jq -rs '
   def med: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
   def f(d): if . == null then "-" else (. * pow(10; d) | round) / pow(10; d) | tostring end;
-  ["DUT", "runs", "complete", "conv_s", "routes/s", "lat_med_s", "lat_p99_s", "mem_MB", "B/route", "cpu_s"],
+  ["DUT", "runs", "complete", "conv_s", "routes/s", "lat_med_s", "lat_p99_s", "mem_MB", "B/route", "cpu_s", "fib"],
   (group_by(.dut) | sort_by(if .[0].dut == "none" then 0 else 1 end)[] |
     [ .[0].dut, (length | tostring),
       ((map(select(.complete)) | length | tostring) + "/" + (length | tostring)),
@@ -249,7 +259,8 @@ jq -rs '
       (map(.latency.p99_s) | med | f(3)),
       (if .[0].dut == "none" then "-" else (map(.mem_delta) | med / 1e6 | f(1)) end),
       (if .[0].dut == "none" then "-" else (map(.bytes_per_route) | med | round | tostring) end),
-      (if .[0].dut == "none" then "-" else (map(.cpu_s) | med | f(2)) end) ])
+      (if .[0].dut == "none" then "-" else (map(.cpu_s) | med | f(2)) end),
+      (map(.fib_routes // empty) | med | if . == null then "-" else tostring end) ])
   | @tsv' "$DIR/all.jsonl" | column -t -s $'\t'
 # The calibration must stay under 10% of every DUT's convergence.
 jq -rs '
