@@ -16,6 +16,7 @@
 #   REPEAT  runs per DUT; the table shows medians (default 1)
 #   PEROUTER_BIN / BENCH_BIN  binaries (default target/release, else target/debug, else built)
 #   KEEP=1  keep the per-run logs and JSON in the work directory
+#   PAUSE=N keep each lab up N seconds after its run, for inspection
 #   DUT_CPUS  cores the DUT runs on (default 1; e.g. 0,1 gives it both cores: its rows are then
 #             labelled DUT@0,1 and share core 0 with the harness)
 #
@@ -189,6 +190,9 @@ run_calibration() {
     > "$DIR/none.$1.json" 2> "$DIR/none.$1.log"
 }
 
+# Routes of the table (16.0.0.0/4) in an `ip route show` listing on stdin.
+fib_count() { awk '{ split($1, a, "."); if (a[1] >= 16 && a[1] < 32) n++ } END { print n + 0 }'; }
+
 run_dut() { # DUT REP
   local dut=$1 rep=$2 rc=0 label=$1
   [ "$DUT_CPUS" = 1 ] || label="$dut@$DUT_CPUS"
@@ -207,9 +211,9 @@ run_dut() { # DUT REP
   # After the run (the DUT's CPU went quiet): how many of the table's routes the kernel holds.
   local fib=null
   case $dut in
-    perouter) [ "$FAMILY" = ipv4 ] && fib=$(ip -n $PE -4 route show | grep -c '^16\.') ;;
-    bird-fib) fib=$(ip -n $DUTNS -4 route show table 100 | grep -c '^16\.') ;;
-    frr-zebra) [ "$FAMILY" = ipv4 ] && fib=$(ip -n $DUTNS -4 route show | grep -c '^16\.') ;;
+    perouter) [ "$FAMILY" = ipv4 ] && fib=$(ip -n $PE -4 route show | fib_count) ;;
+    bird-fib) fib=$(ip -n $DUTNS -4 route show table 100 | fib_count) ;;
+    frr-zebra) [ "$FAMILY" = ipv4 ] && fib=$(ip -n $DUTNS -4 route show | fib_count) ;;
   esac
   [ "$fib" = null ] || say "$dut: the kernel holds $fib of the $ROUTES routes after the run"
   jq -c --argjson fib "$fib" '. + {fib_routes: $fib}' "$DIR/$dut.$rep.json" > "$DIR/$dut.$rep.json.t" 2>/dev/null \
@@ -222,6 +226,10 @@ run_dut() { # DUT REP
   if [ $rc -ne 0 ]; then
     say "$dut run $rep failed (exit $rc):"; sed 's/^/    /' "$DIR/$dut.$rep.log" | tail -n 15
     [ "$dut" = perouter ] && lab_log_tail "$DIR/perouter.log" 30
+  fi
+  if [ -n "${PAUSE:-}" ]; then
+    say "PAUSE=$PAUSE: lab up for inspection (namespaces $GEN $HOST $PE $DUTNS, work directory $DIR)"
+    sleep "$PAUSE"
   fi
   teardown
   return $rc
