@@ -59,6 +59,8 @@ teardown() { # the current DUT and its namespaces
   DUT_PIDS=()
   # Big kernel tables go with their namespace.
   for n in $GEN $HOST $PE $DUTNS; do ip netns del "$n" 2>/dev/null; done
+  # FRR's -N makes a directory named after the instance.
+  rm -rf "/var/run/frr/$TAG"
   return 0
 }
 cleanup() {
