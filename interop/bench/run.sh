@@ -17,6 +17,7 @@
 #   PEROUTER_BIN / BENCH_BIN  binaries (default target/release, else target/debug, else built)
 #   KEEP=1  keep the per-run logs and JSON in the work directory
 #   PAUSE=N keep each lab up N seconds after its run, for inspection
+#   BENCH_ARGS  extra perouter-bench flags for every run (e.g. "--prefix-len 32", "--timeout 60")
 #   DUT_CPUS  cores the DUT runs on (default 1; e.g. 0,1 gives it both cores: its rows are then
 #             labelled DUT@0,1 and share core 0 with the harness)
 #
@@ -188,7 +189,7 @@ CONF
 
 # Calibration: no DUT, blaster into sink over loopback, harness on core 0.
 run_calibration() {
-  taskset -c 0 "$BENCH" --no-dut --family "$FAMILY" --routes "$ROUTES" --sets "$SETS" \
+  taskset -c 0 "$BENCH" --no-dut --family "$FAMILY" --routes "$ROUTES" --sets "$SETS" ${BENCH_ARGS:-} \
     > "$DIR/none.$1.json" 2> "$DIR/none.$1.log"
 }
 
@@ -207,7 +208,7 @@ run_dut() { # DUT REP
     *) echo "bench: unknown DUT $dut" >&2; return 2 ;;
   esac || { teardown; return 1; }
   taskset -c 0 ip netns exec $GEN "$BENCH" --family "$FAMILY" --routes "$ROUTES" --sets "$SETS" \
-    --label "$label" --dut-pid "$(IFS=,; echo "${DUT_PIDS[*]}")" \
+    --label "$label" --dut-pid "$(IFS=,; echo "${DUT_PIDS[*]}")" ${BENCH_ARGS:-} \
     > "$DIR/$dut.$rep.json" 2> "$DIR/$dut.$rep.log" || rc=$?
   tail -n 1 "$DIR/$dut.$rep.log" | sed "s/^/[$LAB] /"
   # After the run (the DUT's CPU went quiet): how many of the table's routes the kernel holds.

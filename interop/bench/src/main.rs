@@ -100,7 +100,8 @@ fn since(base: Instant) -> u64 {
     base.elapsed().as_nanos() as u64
 }
 
-/// The sink's loop: frames, parses and counts until complete, stopped or closed.
+/// The sink's loop: frames, parses and counts until stopped or closed. Returns the sink as it
+/// was when stopped, and the reader (with any bytes not yet framed) for the drain.
 fn run_sink(
     mut stream: TcpStream,
     mut reader: FrameReader,
@@ -108,7 +109,7 @@ fn run_sink(
     base: Instant,
     stop: Arc<AtomicBool>,
     events: mpsc::Sender<Event>,
-) -> Sink {
+) -> (Sink, FrameReader) {
     let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
     let mut done = false;
     loop {
@@ -127,7 +128,7 @@ fn run_sink(
                     }
                     Err(e) => {
                         let _ = events.send(Event::Failed(Side::Sink, e.to_string()));
-                        return sink;
+                        return (sink, reader);
                     }
                 },
                 Ok(Some((kind::NOTIFICATION, body))) => {
@@ -135,23 +136,23 @@ fn run_sink(
                         Side::Sink,
                         format!("NOTIFICATION {:?}", body.get(..2)),
                     ));
-                    return sink;
+                    return (sink, reader);
                 }
                 Ok(Some(_)) => {}
                 Ok(None) => break,
                 Err(e) => {
                     let _ = events.send(Event::Failed(Side::Sink, e.to_string()));
-                    return sink;
+                    return (sink, reader);
                 }
             }
         }
         if stop.load(Ordering::Relaxed) {
-            return sink;
+            return (sink, reader);
         }
         match reader.fill(&mut stream) {
             Ok(0) => {
                 let _ = events.send(Event::Failed(Side::Sink, "connection closed".into()));
-                return sink;
+                return (sink, reader);
             }
             Ok(_) => {}
             Err(e)
@@ -161,14 +162,14 @@ fn run_sink(
                 ) => {}
             Err(e) => {
                 let _ = events.send(Event::Failed(Side::Sink, e.to_string()));
-                return sink;
+                return (sink, reader);
             }
         }
     }
 }
 
-/// The blaster's read side: drains what the DUT sends (its own routes, echoes), notes
-/// End-of-RIB and NOTIFICATIONs.
+/// A read side that only drains: the blaster's (what the DUT sends it: its own routes,
+/// echoes), and the sink's once the measurement is over. Notes End-of-RIB and NOTIFICATIONs.
 fn run_drain(
     mut stream: TcpStream,
     mut reader: FrameReader,
@@ -351,11 +352,15 @@ fn main() -> ExitCode {
         Some((d, s)) => (Some(d), s),
         None => (None, FrameReader::new()),
     };
+    // The sink is stopped as soon as the measurement ends (complete, failed or timed out), so
+    // that what it holds is what had arrived by then.
+    let sink_stop = Arc::new(AtomicBool::new(false));
     let sink_thread = {
         let stream = sink_est.try_clone().expect("clone");
-        let (stop, tx, sink) = (stop.clone(), tx.clone(), Sink::new(&spec));
+        let (stop, tx, sink) = (sink_stop.clone(), tx.clone(), Sink::new(&spec));
         thread::spawn(move || run_sink(stream, sink_reader, sink, base, stop, tx))
     };
+    let sink_drain_stream = sink_est.try_clone().expect("clone");
     if let Some(r) = drain_reader {
         let stream = blaster.try_clone().expect("clone");
         let (stop, tx) = (stop.clone(), tx.clone());
@@ -452,6 +457,13 @@ fn main() -> ExitCode {
         }
     }
     let done_at = Instant::now();
+    sink_stop.store(true, Ordering::Relaxed);
+    let (sink, sink_reader) = sink_thread.join().expect("sink thread");
+    if !a.no_dut {
+        // Keep reading what the DUT sends the sink while its CPU is watched.
+        let (stop, tx) = (stop.clone(), tx.clone());
+        thread::spawn(move || run_drain(sink_drain_stream, sink_reader, stop, tx));
+    }
 
     // The DUT's CPU window: until its CPU time stops moving for 1 s (at most 120 s).
     let mut last = procstat::read(&a.dut_pid);
@@ -471,7 +483,6 @@ fn main() -> ExitCode {
         }
     }
     stop.store(true, Ordering::Relaxed);
-    let sink = sink_thread.join().expect("sink thread");
     let end = last;
 
     let received = sink.count();
@@ -521,10 +532,10 @@ fn main() -> ExitCode {
         dut_pids: a.dut_pid.len(),
     };
     println!("{}", serde_json::to_string(&report).expect("serializable"));
-    eprintln!("{}", report.human());
     if let Some(f) = &failure {
         eprintln!("perouter-bench: {f}");
     }
+    eprintln!("{}", report.human());
     if report.complete {
         ExitCode::SUCCESS
     } else {
