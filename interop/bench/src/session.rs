@@ -138,8 +138,8 @@ pub fn establish(p: &PeerSpec, deadline: Instant) -> io::Result<Established> {
     loop {
         let mut stream = match connect_from(p.local, p.remote) {
             Ok(s) => s,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
+            // The DUT is not listening yet: try again until the deadline.
+            Err(_) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(300));
                 continue;
             }
