@@ -47,7 +47,8 @@ chmod 755 "$DIR"
 GEN=${TAG}g; HOST=${TAG}h; PE=${TAG}p; DUTNS=${TAG}d
 DUT_PIDS=()
 
-lab_need_tools taskset
+LAB_PKG[bird]=bird2; LAB_PKG[taskset]=util-linux; LAB_PKG[pgrep]=procps
+if [[ " $DUTS " == *" bird"* ]]; then lab_need_tools taskset pgrep bird; else lab_need_tools taskset pgrep; fi
 [ "$(nproc)" -ge 2 ] || { echo "bench: needs 2 cores (DUT on core 1, harness on core 0)" >&2; exit 2; }
 
 teardown() { # the current DUT and its namespaces
@@ -252,6 +253,15 @@ for dut in $DUTS; do
   done
 done
 
+# Tab-separated lines as left-aligned columns two spaces apart (`column -t`, which is not in a
+# bare Debian).
+align() {
+  awk -F'\t' '{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } n[NR] = NF }
+    END { for (r = 1; r <= NR; r++) { line = ""
+      for (i = 1; i <= n[r]; i++) line = line (i < n[r] ? sprintf("%-" w[i] + 2 "s", c[r, i]) : c[r, i])
+      print line } }'
+}
+
 # The table: medians over the runs of each DUT.
 echo
 cat "$DIR"/*.json > "$DIR/all.jsonl"
@@ -272,7 +282,7 @@ jq -rs '
       (if .[0].dut == "none" then "-" else (map(.bytes_per_route) | med | round | tostring) end),
       (if .[0].dut == "none" then "-" else (map(.cpu_s) | med | f(2)) end),
       (map(.fib_routes // empty) | med | if . == null then "-" else tostring end) ])
-  | @tsv' "$DIR/all.jsonl" | column -t -s $'\t'
+  | @tsv' "$DIR/all.jsonl" | align
 # The calibration must stay under 10% of every DUT's convergence.
 jq -rs '
   (map(select(.dut == "none") | .convergence_s) | sort | .[(length - 1) / 2 | floor]) as $cal
