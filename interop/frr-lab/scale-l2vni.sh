@@ -122,8 +122,8 @@ run_frr() { # N -> sets FRR_MS FRR_MB FRR_BATCH_MS
   ip -n "$node" -batch "$DIR/fr$1.batch"
   t1=$(date +%s%N)
   FRR_BATCH_MS=$(( (t1 - t0) / 1000000 ))
-  mkdir -p "$DIR/fr$1/node"
-  cat > "$DIR/fr$1/node/frr.conf" <<CONF
+  mkdir -p "$DIR/frnode$1"
+  cat > "$DIR/frnode$1/frr.conf" <<CONF
 hostname node
 router bgp 64514
  bgp router-id 100.65.0.0
@@ -142,10 +142,10 @@ router bgp 64514
  exit-address-family
 CONF
   t0=$(date +%s%N)
-  lab_start_frr "${TAG}fr$1node" "$node" "$DIR/fr$1/node"
+  lab_start_frr "${TAG}fr$1node" "$node" "$DIR/frnode$1"
   FRR_MS=$(wait_count "$run" "$n" "$t0")
   sleep 1
-  FRR_MB=$(( ($(hwm_kb "$(cat "$DIR/fr$1/node/bgpd.pid")") + $(hwm_kb "$(cat "$DIR/fr$1/node/zebra.pid")")) / 1024 ))
+  FRR_MB=$(( ($(hwm_kb "$(cat "$DIR/frnode$1/bgpd.pid")") + $(hwm_kb "$(cat "$DIR/frnode$1/zebra.pid")")) / 1024 ))
   teardown
 }
 
@@ -163,6 +163,10 @@ for n in $COUNTS; do
   ROWS+=("$(printf '%6s %14s %10s %14s %16s %10s %10s' "$n" "$PR_MS" "$PR_MB" "$PR_MSGS" "$FRR_MS" "$FRR_BATCH_MS" "$FRR_MB")")
   echo "SCALE-JSON {\"vnis\":$n,\"perouter\":{\"ms\":\"$PR_MS\",\"peak_mb\":$PR_MB,\"netlink_messages\":$PR_MSGS},\"frr\":{\"ms\":\"$FRR_MS\",\"batch_ms\":$FRR_BATCH_MS,\"peak_mb\":$FRR_MB}}"
 done
+
+teardown
+no_daemon_left() { ! pgrep -f "[-]N ${TAG}" >/dev/null; }
+check nothing-left-running no_daemon_left
 
 echo
 say "L2VNI scale: start -> every type-3 route at the ToR (perouter: $PEROUTER)"
