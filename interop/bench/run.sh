@@ -100,16 +100,9 @@ lab_link() { # DUT-NAMESPACE DUT-IFNAME
 start_perouter() {
   ip netns add $HOST; ip -n $HOST link set lo up
   lab_link $HOST toswitch1
-  mkdir -p "$DIR/cfg/configs"
-  cat > "$DIR/cfg/configs/openpe_underlay.yaml" <<CONF
-underlays:
-  - asn: 64514
-    interfaces: [{type: NetworkDevice, networkDevice: {interfaceName: toswitch1}}]
-    neighbors:
-      - {asn: 64512, address: 192.168.11.2, holdTimeSeconds: 90, keepaliveTimeSeconds: 30}
-      - {asn: 64513, address: 192.168.11.4, holdTimeSeconds: 90, keepaliveTimeSeconds: 30}
-    tunnelEndpoint: {cidrs: [100.65.0.0/24]}
-CONF
+  lab_underlay "$DIR/cfg" toswitch1 \
+    "{asn: 64512, address: 192.168.11.2, holdTimeSeconds: 90, keepaliveTimeSeconds: 30}" \
+    "{asn: 64513, address: 192.168.11.4, holdTimeSeconds: 90, keepaliveTimeSeconds: 30}"
   echo "nodeIndex: {index: 0}" > "$DIR/cfg/node-config.yaml"
   RUST_LOG=warn lab_nofds taskset -c "$DUT_CPUS" "$PEROUTER" run --config-dir "$DIR/cfg" --router-netns $PE \
     --host-netns $HOST --api-socket "$DIR/api.sock" --config-poll 30 \

@@ -127,22 +127,12 @@ router bgp 64515
 CONF
 lab_start_frr "${TAG}fn" $FN "$DIR/fn" zebra bfdd bgpd
 
-mkdir -p "$DIR/cfg/configs"
 underlay() { # BFD settings ('' = none)
   local bfd=""
   [ -n "$1" ] && bfd=", bfd: $1"
-  cat > "$DIR/cfg/configs/openpe_underlay.yaml.tmp" <<CONF
-underlays:
-  - asn: 64514
-    interfaces:
-      - {type: NetworkDevice, networkDevice: {interfaceName: toswitch1}}
-      - {type: NetworkDevice, networkDevice: {interfaceName: toswitch2}}
-    neighbors:
-      - {asn: 64512, address: 192.168.11.2, holdTimeSeconds: 9, keepaliveTimeSeconds: 3$bfd}
-      - {asn: 64512, address: 192.168.12.2, holdTimeSeconds: 9, keepaliveTimeSeconds: 3$bfd}
-    tunnelEndpoint: {cidrs: [100.65.0.0/24]}
-CONF
-  mv "$DIR/cfg/configs/openpe_underlay.yaml.tmp" "$DIR/cfg/configs/openpe_underlay.yaml"
+  lab_underlay "$DIR/cfg" toswitch1,toswitch2 \
+    "{asn: 64512, address: 192.168.11.2, holdTimeSeconds: 9, keepaliveTimeSeconds: 3$bfd}" \
+    "{asn: 64512, address: 192.168.12.2, holdTimeSeconds: 9, keepaliveTimeSeconds: 3$bfd}"
 }
 BFD100="{receiveInterval: 100, transmitInterval: 100, detectMultiplier: 3}"
 underlay "$BFD100"

@@ -16,6 +16,10 @@
 #                              zebra + bgpd (or the daemons named, e.g. zebra bfdd bgpd) in
 #                              namespace NS with DIR/frr.conf (pid files in DIR)
 #   lab_vty DIR CMD            one vtysh command against the instance in DIR
+#   lab_underlay CFG-DIR IFACES NEIGHBOUR...
+#                              writes CFG-DIR/configs/openpe_underlay.yaml atomically: AS 64514,
+#                              the NICs (comma-separated), one YAML flow map per neighbour,
+#                              VTEP pool 100.65.0.0/24
 #   lab_kill_pidfiles DIR...   kills the daemons whose *.pid files are in DIR/*/
 #   lab_log_tail LOG [LINES]   prints the tail of a perouter log (called on every failure)
 #   lab_json_true JQ-ARGS...   JSON on stdin is non-empty and passes `jq -e JQ-ARGS`
@@ -117,6 +121,26 @@ lab_start_frr() { # NAME NS DIR [DAEMON...]: DIR holds frr.conf; the daemons (de
 }
 
 lab_vty() { vtysh --vty_socket "$1" -c "$2" 2>/dev/null; }
+
+# The node's underlay as an OpenPERouter static file, written to a temporary name and renamed, so
+# a perouter polling the directory never reads half a file.
+lab_underlay() { # CFG-DIR IFACES NEIGHBOUR...
+  local dir=$1/configs ifaces=$2 i n
+  shift 2
+  mkdir -p "$dir"
+  {
+    echo "underlays:"
+    echo "  - asn: 64514"
+    echo "    interfaces:"
+    for i in ${ifaces//,/ }; do
+      echo "      - {type: NetworkDevice, networkDevice: {interfaceName: $i}}"
+    done
+    echo "    neighbors:"
+    for n in "$@"; do echo "      - $n"; done
+    echo "    tunnelEndpoint: {cidrs: [100.65.0.0/24]}"
+  } > "$dir/openpe_underlay.yaml.tmp"
+  mv "$dir/openpe_underlay.yaml.tmp" "$dir/openpe_underlay.yaml"
+}
 
 lab_kill_pidfiles() { # DIR...: the FRR daemons started with lab_start_frr under DIR/*/
   local d f

@@ -80,15 +80,7 @@ hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 run_perouter() { # N -> sets PR_MS PR_MB PR_MSGS
   local n=$1 run=pr$1 host=${TAG}prhost pe=${TAG}prpe c="$DIR/pr$1/cfg" i t0
   tor_up "$run" "$host" toswitch1
-  mkdir -p "$c/configs"
-  cat > "$c/configs/openpe_underlay.yaml" <<CONF
-underlays:
-  - asn: 64514
-    interfaces: [{type: NetworkDevice, networkDevice: {interfaceName: toswitch1}}]
-    neighbors:
-      - {asn: 64512, address: 192.168.11.2, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}
-    tunnelEndpoint: {cidrs: [100.65.0.0/24]}
-CONF
+  lab_underlay "$c" toswitch1 "{asn: 64512, address: 192.168.11.2, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}"
   { echo "l2vnis:"
     for i in $(seq 1 "$n"); do
       echo "  - {name: l2-$i, vni: $((1000 + i)), hostMaster: {type: LinuxBridge, linuxBridge: {lifecycle: Managed}}}"

@@ -587,6 +587,36 @@ fn route_patches_go_in_without_a_pass_and_leave_nothing_for_the_audit() {
         s.edge_applies >= 2
     });
     assert_eq!(st.passes, passes);
+
+    // A change the kernel refuses (a gateway on no connected subnet): the edge apply fails, a
+    // full pass follows at once and reports the failure in the status (logs and metrics read it).
+    let mut bad = s1.clone();
+    let unreachable: ipnet::IpNet = "10.252.0.0/16".parse().unwrap();
+    bad.default_routes
+        .insert(unreachable, ["10.99.99.1".parse().unwrap()].into());
+    let keys = ForwardingKeys {
+        default_routes: [unreachable].into(),
+        ..Default::default()
+    };
+    tx.blocking_send(Command::PatchForwarding(Box::new(bad.patch(&keys))))
+        .unwrap();
+    let st = wait(
+        &mut status,
+        "the full pass after a failed edge apply",
+        &|s| s.passes > passes,
+    );
+    assert!(
+        st.last_failures.iter().any(|f| f.contains("10.252.0.0/16")),
+        "{:?}",
+        st.last_failures
+    );
+    assert!(
+        st.failures_by_kind
+            .get("replace_route")
+            .copied()
+            .unwrap_or(0)
+            >= 2
+    );
     drop(tx);
     drop(rt);
 

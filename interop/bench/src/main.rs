@@ -149,21 +149,37 @@ fn run_sink(
         if stop.load(Ordering::Relaxed) {
             return (sink, reader);
         }
-        match reader.fill(&mut stream) {
-            Ok(0) => {
-                let _ = events.send(Event::Failed(Side::Sink, "connection closed".into()));
-                return (sink, reader);
-            }
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => {
-                let _ = events.send(Event::Failed(Side::Sink, e.to_string()));
-                return (sink, reader);
-            }
+        if !fill(&mut reader, &mut stream, Side::Sink, &events) {
+            return (sink, reader);
+        }
+    }
+}
+
+/// Reads what the socket has into `reader`; false (and a `Failed` event for `side`) when the
+/// connection closed or failed. A read timeout is not a failure: the caller checks its stop flag.
+fn fill(
+    reader: &mut FrameReader,
+    stream: &mut TcpStream,
+    side: Side,
+    events: &mpsc::Sender<Event>,
+) -> bool {
+    match reader.fill(stream) {
+        Ok(0) => {
+            let _ = events.send(Event::Failed(side, "connection closed".into()));
+            false
+        }
+        Ok(_) => true,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            true
+        }
+        Err(e) => {
+            let _ = events.send(Event::Failed(side, e.to_string()));
+            false
         }
     }
 }
@@ -203,21 +219,8 @@ fn run_drain(
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        match reader.fill(&mut stream) {
-            Ok(0) => {
-                let _ = events.send(Event::Failed(Side::Blaster, "connection closed".into()));
-                return;
-            }
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => {
-                let _ = events.send(Event::Failed(Side::Blaster, e.to_string()));
-                return;
-            }
+        if !fill(&mut reader, &mut stream, Side::Blaster, &events) {
+            return;
         }
     }
 }
