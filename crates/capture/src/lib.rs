@@ -23,11 +23,12 @@
 //! The pieces, each in its own module:
 //!
 //! - [`pcap`]: the classic libpcap file format (both byte orders, microsecond and nanosecond
-//!   timestamps).
+//!   timestamps), parsed by `pcap-parser`.
 //! - [`pcapng`]: the pcapng block format (sections, interfaces with their link types and
-//!   timestamp resolutions, enhanced/simple/obsolete packet blocks).
+//!   timestamp resolutions, enhanced/simple/obsolete packet blocks), parsed by `pcap-parser`
+//!   behind a framing check that gives every error its byte offset.
 //! - [`packet`]: link layer (Ethernet with VLAN tags, Linux cooked SLL and SLL2, raw IP),
-//!   IPv4/IPv6 and TCP header decoding down to a [`packet::TcpSegment`].
+//!   IPv4/IPv6 and TCP header decoding down to a [`packet::TcpSegment`], by `etherparse`.
 //! - [`reassembly`]: per connection and per direction, sequence-ordered TCP reassembly that drops
 //!   retransmitted bytes and reports gaps.
 //! - [`timestamp`]: capture timestamps and their RFC 3339 rendering.
@@ -154,6 +155,15 @@ pub enum CaptureErrorKind {
     /// A pcapng packet block names an interface that no interface description block defined.
     #[error("packet refers to interface {0}, which was not described")]
     UnknownInterface(u32),
+    /// A pcapng block whose contents `pcap-parser` refused (a field or option running past the
+    /// block, a length that does not add up).
+    #[error("malformed pcapng block of type {block_type:#x}: {reason}")]
+    MalformedBlock {
+        /// The block's type.
+        block_type: u32,
+        /// What the parser said.
+        reason: String,
+    },
     /// A pcapng `if_tsresol` option with an exponent this reader cannot represent.
     #[error("unsupported timestamp resolution {0:#04x}")]
     UnsupportedTimestampResolution(u8),
@@ -204,7 +214,7 @@ impl CaptureFormat {
     /// Detects the format from the first bytes of a file; `None` if neither magic matches.
     pub fn detect(data: &[u8]) -> Option<CaptureFormat> {
         let magic: [u8; 4] = data.get(..4)?.try_into().ok()?;
-        if pcap::Magic::from_bytes(magic).is_some() {
+        if pcap::is_pcap_magic(magic) {
             Some(CaptureFormat::Pcap)
         } else if magic == pcapng::SECTION_HEADER_BLOCK_TYPE.to_le_bytes() {
             Some(CaptureFormat::PcapNg)
@@ -264,39 +274,6 @@ impl<'a> Iterator for CaptureReader<'a> {
             CaptureReader::Pcap(r) => r.next(),
             CaptureReader::PcapNg(r) => r.next(),
         }
-    }
-}
-
-/// Little helpers to read integers in a byte order chosen at run time, bounds-checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ByteOrder {
-    Little,
-    Big,
-}
-
-impl ByteOrder {
-    pub(crate) fn u16(self, b: &[u8], at: usize) -> Option<u16> {
-        let a: [u8; 2] = b.get(at..at.checked_add(2)?)?.try_into().ok()?;
-        Some(match self {
-            ByteOrder::Little => u16::from_le_bytes(a),
-            ByteOrder::Big => u16::from_be_bytes(a),
-        })
-    }
-
-    pub(crate) fn u32(self, b: &[u8], at: usize) -> Option<u32> {
-        let a: [u8; 4] = b.get(at..at.checked_add(4)?)?.try_into().ok()?;
-        Some(match self {
-            ByteOrder::Little => u32::from_le_bytes(a),
-            ByteOrder::Big => u32::from_be_bytes(a),
-        })
-    }
-
-    pub(crate) fn u64(self, b: &[u8], at: usize) -> Option<u64> {
-        let a: [u8; 8] = b.get(at..at.checked_add(8)?)?.try_into().ok()?;
-        Some(match self {
-            ByteOrder::Little => u64::from_le_bytes(a),
-            ByteOrder::Big => u64::from_be_bytes(a),
-        })
     }
 }
 

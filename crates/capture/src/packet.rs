@@ -2,21 +2,25 @@
 //! Linux cooked SLL and SLL2, BSD/OpenBSD loopback, raw IP), IPv4 (RFC 791) or IPv6 (RFC 8200,
 //! skipping extension headers) and the TCP header (RFC 9293 §3.1).
 //!
+//! `etherparse` does the slicing, in its lax mode: an IPv4 total length or IPv6 payload length
+//! of 0 (what captures of TCP segmentation offload show) takes the rest of the frame, and a
+//! length field promising more than the frame holds is reported, not guessed around. What it
+//! does not know is written here: the 4-byte BSD/OpenBSD loopback header and the 20-byte Linux
+//! SLL2 header, each just an address family or ethertype in front of IP.
+//!
 //! Checksums are not verified: captures taken on the sending host routinely carry checksums
 //! left for the NIC to fill in.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
+
+use etherparse::err::{packet::SliceError, Layer as EtherLayer};
+use etherparse::{
+    EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, LinuxSllProtocolType, LinuxSllSlice,
+    TransportSlice,
+};
 
 use super::LinkType;
-
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
-const ETHERTYPE_VLAN: u16 = 0x8100;
-const ETHERTYPE_QINQ: u16 = 0x88a8;
-const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
-const IPPROTO_TCP: u8 = 6;
-
 /// TCP control bits (RFC 9293 §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct TcpFlags(pub u8);
@@ -90,6 +94,25 @@ impl fmt::Display for Layer {
     }
 }
 
+impl From<EtherLayer> for Layer {
+    fn from(l: EtherLayer) -> Self {
+        use EtherLayer::*;
+        match l {
+            IpHeader | Ipv4Header | Ipv4Packet => Layer::Ipv4,
+            IpAuthHeader
+            | Ipv6Header
+            | Ipv6Packet
+            | Ipv6ExtHeader
+            | Ipv6HopByHopHeader
+            | Ipv6DestOptionsHeader
+            | Ipv6RouteHeader
+            | Ipv6FragHeader => Layer::Ipv6,
+            TcpHeader => Layer::Tcp,
+            _ => Layer::Link,
+        }
+    }
+}
+
 /// Why a frame did not yield a TCP segment.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PacketError {
@@ -117,7 +140,7 @@ pub enum PacketError {
         /// Offset in the frame where that header starts.
         offset: usize,
         /// What was wrong.
-        reason: &'static str,
+        reason: String,
     },
 }
 
@@ -128,273 +151,204 @@ impl PacketError {
     }
 }
 
-fn malformed(layer: Layer, offset: usize, reason: &'static str) -> PacketError {
+fn malformed(layer: Layer, offset: usize, reason: impl fmt::Display) -> PacketError {
     PacketError::Malformed {
         layer,
         offset,
-        reason,
+        reason: reason.to_string(),
     }
 }
 
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
+/// Where `part` (a sub-slice of `frame`) starts in `frame`.
+fn offset_in(frame: &[u8], part: &[u8]) -> usize {
+    (part.as_ptr() as usize).saturating_sub(frame.as_ptr() as usize)
 }
 
-fn be32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-/// The network-layer protocol found after the link header.
-enum Network {
-    Ipv4,
-    Ipv6,
+/// What follows the link-layer header, and where it starts.
+enum Next {
+    /// A payload named by an ethertype.
+    EtherType(u16),
+    /// IPv4 or IPv6, told apart by the version nibble.
+    Ip,
 }
 
 /// Decodes a frame of the given link type down to its TCP segment.
 pub fn decode_tcp(link_type: LinkType, frame: &[u8]) -> Result<TcpSegment<'_>, PacketError> {
-    let (network, at) = link_header(link_type, frame)?;
-    match network {
-        Network::Ipv4 => ipv4(frame, at),
-        Network::Ipv6 => ipv6(frame, at),
-    }
-}
-
-fn by_ethertype(ethertype: u16, at: usize) -> Result<(Network, usize), PacketError> {
-    match ethertype {
-        ETHERTYPE_IPV4 => Ok((Network::Ipv4, at)),
-        ETHERTYPE_IPV6 => Ok((Network::Ipv6, at)),
-        other => Err(PacketError::NotIp(u32::from(other))),
-    }
-}
-
-fn by_version(frame: &[u8], at: usize) -> Result<(Network, usize), PacketError> {
-    match frame.get(at).map(|b| b >> 4) {
-        Some(4) => Ok((Network::Ipv4, at)),
-        Some(6) => Ok((Network::Ipv6, at)),
-        Some(v) => Err(PacketError::NotIp(u32::from(v))),
-        None => Err(malformed(Layer::Link, at, "empty raw IP frame")),
-    }
-}
-
-fn by_family(family: u32, at: usize) -> Result<(Network, usize), PacketError> {
-    // AF_INET is 2 everywhere; AF_INET6 is 10 (Linux), 24 (NetBSD/OpenBSD), 28 (FreeBSD),
-    // 30 (macOS).
-    match family {
-        2 => Ok((Network::Ipv4, at)),
-        10 | 24 | 28 | 30 => Ok((Network::Ipv6, at)),
-        other => Err(PacketError::NotIp(other)),
-    }
-}
-
-fn link_header(link_type: LinkType, frame: &[u8]) -> Result<(Network, usize), PacketError> {
-    match link_type {
-        LinkType::ETHERNET => {
-            let mut at = 12;
-            let mut ethertype = be16(frame, at).ok_or(malformed(
-                Layer::Link,
-                0,
-                "Ethernet header shorter than 14 bytes",
-            ))?;
-            // Skip any number of VLAN tags (4 bytes each: TCI, then the next ethertype).
-            while matches!(
-                ethertype,
-                ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD
-            ) {
-                at += 4;
-                ethertype =
-                    be16(frame, at).ok_or(malformed(Layer::Link, at - 4, "VLAN tag cut short"))?;
-            }
-            by_ethertype(ethertype, at + 2)
-        }
+    let (packet, base) = match link_type {
+        LinkType::ETHERNET => (
+            LaxSlicedPacket::from_ethernet(frame).map_err(|e| malformed(Layer::Link, 0, e))?,
+            0,
+        ),
         LinkType::LINUX_SLL => {
-            let protocol = be16(frame, 14).ok_or(malformed(
-                Layer::Link,
-                0,
-                "SLL header shorter than 16 bytes",
-            ))?;
-            by_ethertype(protocol, 16)
+            let sll = LinuxSllSlice::from_slice(frame).map_err(|e| malformed(Layer::Link, 0, e))?;
+            match sll.protocol_type() {
+                LinuxSllProtocolType::EtherType(t) => {
+                    slice_after(Next::EtherType(t.0), frame, sll.header_len())?
+                }
+                other => return Err(PacketError::NotIp(u32::from(u16::from(other)))),
+            }
         }
-        LinkType::LINUX_SLL2 => {
-            if frame.len() < 20 {
+        // SLL2: protocol (2), reserved (2), interface index (4), ARPHRD (2), packet type (1),
+        // address length (1), address (8).
+        LinkType::LINUX_SLL2 => match frame.get(..20) {
+            Some(h) => slice_after(Next::EtherType(u16::from_be_bytes([h[0], h[1]])), frame, 20)?,
+            None => {
                 return Err(malformed(
                     Layer::Link,
                     0,
                     "SLL2 header shorter than 20 bytes",
-                ));
+                ))
             }
-            let protocol = be16(frame, 0).ok_or(malformed(
-                Layer::Link,
-                0,
-                "SLL2 header shorter than 20 bytes",
-            ))?;
-            by_ethertype(protocol, 20)
-        }
-        LinkType::RAW | LinkType::RAW_BSD | LinkType::RAW_OPENBSD => by_version(frame, 0),
-        LinkType::IPV4 => Ok((Network::Ipv4, 0)),
-        LinkType::IPV6 => Ok((Network::Ipv6, 0)),
-        LinkType::NULL => {
-            let b: [u8; 4] = frame
-                .get(..4)
-                .and_then(|s| s.try_into().ok())
-                .ok_or(malformed(
+        },
+        LinkType::RAW
+        | LinkType::RAW_BSD
+        | LinkType::RAW_OPENBSD
+        | LinkType::IPV4
+        | LinkType::IPV6 => slice_after(Next::Ip, frame, 0)?,
+        LinkType::NULL | LinkType::LOOP => {
+            let Some(&b) = frame.first_chunk::<4>() else {
+                return Err(malformed(
                     Layer::Link,
                     0,
                     "loopback header shorter than 4 bytes",
-                ))?;
-            // Host byte order of the capturing machine: the small value is the right one.
+                ));
+            };
+            // NULL is in the capturing host's byte order (the small value is the right one),
+            // LOOP in network byte order.
             let le = u32::from_le_bytes(b);
-            let family = if le < 0x100 {
+            let family = if link_type == LinkType::NULL && le < 0x100 {
                 le
             } else {
                 u32::from_be_bytes(b)
             };
-            by_family(family, 4)
+            // AF_INET is 2 everywhere; AF_INET6 is 10 (Linux), 24 (NetBSD/OpenBSD),
+            // 28 (FreeBSD), 30 (macOS).
+            if !matches!(family, 2 | 10 | 24 | 28 | 30) {
+                return Err(PacketError::NotIp(family));
+            }
+            slice_after(Next::Ip, frame, 4)?
         }
-        LinkType::LOOP => {
-            let family = be32(frame, 0).ok_or(malformed(
-                Layer::Link,
-                0,
-                "loopback header shorter than 4 bytes",
-            ))?;
-            by_family(family, 4)
-        }
-        other => Err(PacketError::UnsupportedLinkType(other)),
-    }
+        other => return Err(PacketError::UnsupportedLinkType(other)),
+    };
+    tcp_segment(frame, base, &packet)
 }
 
-fn ipv4(frame: &[u8], at: usize) -> Result<TcpSegment<'_>, PacketError> {
-    let ip = frame.get(at..).unwrap_or(&[]);
-    if ip.len() < 20 {
-        return Err(malformed(Layer::Ipv4, at, "header shorter than 20 bytes"));
-    }
-    if ip[0] >> 4 != 4 {
-        return Err(malformed(Layer::Ipv4, at, "version is not 4"));
-    }
-    let header_len = usize::from(ip[0] & 0x0f) * 4;
-    if header_len < 20 || header_len > ip.len() {
-        return Err(malformed(Layer::Ipv4, at, "bad header length (IHL)"));
-    }
-    let total = usize::from(be16(ip, 2).unwrap_or(0));
-    // A total length of 0 is what captures of TCP segmentation offload show: take the frame.
-    let total = if total == 0 { ip.len() } else { total };
-    if total < header_len {
-        return Err(malformed(
-            Layer::Ipv4,
-            at,
-            "total length shorter than the header",
-        ));
-    }
-    let Some(packet) = ip.get(..total) else {
-        return Err(malformed(
-            Layer::Ipv4,
-            at,
-            "packet cut short (snap length?)",
-        ));
+/// Slices what follows a link header of `at` bytes.
+fn slice_after(
+    next: Next,
+    frame: &[u8],
+    at: usize,
+) -> Result<(LaxSlicedPacket<'_>, usize), PacketError> {
+    let rest = frame.get(at..).unwrap_or(&[]);
+    let packet = match next {
+        Next::EtherType(t) => LaxSlicedPacket::from_ether_type(EtherType(t), rest),
+        Next::Ip => LaxSlicedPacket::from_ip(rest).map_err(|e| match e {
+            etherparse::err::ip::LaxHeaderSliceError::Content(
+                etherparse::err::ip::HeaderError::UnsupportedIpVersion { version_number },
+            ) => PacketError::NotIp(u32::from(version_number)),
+            e => malformed(Layer::Ipv4, at, e),
+        })?,
     };
-    let frag = be16(ip, 6).unwrap_or(0);
-    if frag & 0x3fff != 0 {
-        return Err(PacketError::Fragment { offset: at });
-    }
-    if ip[9] != IPPROTO_TCP {
-        return Err(PacketError::NotTcp(ip[9]));
-    }
-    let src = IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]));
-    let dst = IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]));
-    tcp(&packet[header_len..], at + header_len, src, dst)
+    Ok((packet, at))
 }
 
-fn ipv6(frame: &[u8], at: usize) -> Result<TcpSegment<'_>, PacketError> {
-    let ip = frame.get(at..).unwrap_or(&[]);
-    if ip.len() < 40 {
-        return Err(malformed(Layer::Ipv6, at, "header shorter than 40 bytes"));
-    }
-    if ip[0] >> 4 != 6 {
-        return Err(malformed(Layer::Ipv6, at, "version is not 6"));
-    }
-    let payload_len = usize::from(be16(ip, 4).unwrap_or(0));
-    let addr = |from: usize| -> IpAddr {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&ip[from..from + 16]);
-        IpAddr::V6(Ipv6Addr::from(a))
-    };
-    let (src, dst) = (addr(8), addr(24));
-    // A payload length of 0 means a jumbogram or offloaded segment: take the frame.
-    let end = if payload_len == 0 {
-        ip.len()
-    } else {
-        40 + payload_len
-    };
-    let Some(packet) = ip.get(..end) else {
-        return Err(malformed(
-            Layer::Ipv6,
-            at,
-            "packet cut short (snap length?)",
-        ));
-    };
-    let mut next = ip[6];
-    let mut pos = 40;
-    loop {
-        match next {
-            IPPROTO_TCP => return tcp(&packet[pos..], at + pos, src, dst),
-            // Hop-by-hop, routing, destination options: length in 8-octet units, not counting
-            // the first 8 octets (RFC 8200 §4.3-4.6).
-            0 | 43 | 60 => {
-                let (Some(&nh), Some(&len)) = (packet.get(pos), packet.get(pos + 1)) else {
-                    return Err(malformed(
-                        Layer::Ipv6,
-                        at + pos,
-                        "extension header cut short",
-                    ));
-                };
-                next = nh;
-                pos += (usize::from(len) + 1) * 8;
-            }
-            // Authentication header: length in 4-octet units minus 2 (RFC 4302 §2.2).
-            51 => {
-                let (Some(&nh), Some(&len)) = (packet.get(pos), packet.get(pos + 1)) else {
-                    return Err(malformed(
-                        Layer::Ipv6,
-                        at + pos,
-                        "authentication header cut short",
-                    ));
-                };
-                next = nh;
-                pos += (usize::from(len) + 2) * 4;
-            }
-            44 => return Err(PacketError::Fragment { offset: at }),
-            other => return Err(PacketError::NotTcp(other)),
+/// The TCP segment of a sliced packet, or why there is none.
+fn tcp_segment<'a>(
+    frame: &'a [u8],
+    base: usize,
+    packet: &LaxSlicedPacket<'a>,
+) -> Result<TcpSegment<'a>, PacketError> {
+    let ip_start = packet
+        .ether_payload()
+        .map_or(base, |p| offset_in(frame, p.payload));
+    let (src, dst, payload, layer) = match &packet.net {
+        Some(LaxNetSlice::Ipv4(ip)) => {
+            let h = ip.header();
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                ip.payload(),
+                Layer::Ipv4,
+            )
         }
-        if pos > packet.len() {
-            return Err(malformed(
+        Some(LaxNetSlice::Ipv6(ip)) => {
+            let h = ip.header();
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                ip.payload(),
                 Layer::Ipv6,
-                at,
-                "extension headers run past the packet",
-            ));
+            )
         }
+        _ => {
+            // A cut ARP packet is still not IP.
+            if let Some((e, layer)) = packet
+                .stop_err
+                .as_ref()
+                .filter(|(_, l)| *l != EtherLayer::Arp)
+            {
+                return Err(stop_error(e, *layer, base, ip_start));
+            }
+            let ether_type = packet.ether_payload().map_or(0, |p| p.ether_type.0);
+            return Err(PacketError::NotIp(u32::from(ether_type)));
+        }
+    };
+    if payload.incomplete {
+        return Err(malformed(
+            layer,
+            ip_start,
+            "packet cut short (snap length?)",
+        ));
+    }
+    if let Some((e, layer)) = &packet.stop_err {
+        return Err(stop_error(
+            e,
+            *layer,
+            base,
+            offset_in(frame, payload.payload),
+        ));
+    }
+    if payload.fragmented {
+        return Err(PacketError::Fragment { offset: ip_start });
+    }
+    match &packet.transport {
+        Some(TransportSlice::Tcp(tcp)) => Ok(TcpSegment {
+            src: SocketAddr::new(src, tcp.source_port()),
+            dst: SocketAddr::new(dst, tcp.destination_port()),
+            seq: tcp.sequence_number(),
+            // Byte 13 of the header holds CWR..FIN.
+            flags: TcpFlags(tcp.header_slice()[13]),
+            payload: tcp.payload(),
+        }),
+        _ if payload.ip_number == IpNumber::TCP => Err(malformed(
+            Layer::Tcp,
+            offset_in(frame, payload.payload),
+            "no TCP header",
+        )),
+        _ => Err(PacketError::NotTcp(payload.ip_number.0)),
     }
 }
 
-fn tcp(seg: &[u8], at: usize, src: IpAddr, dst: IpAddr) -> Result<TcpSegment<'_>, PacketError> {
-    if seg.len() < 20 {
-        return Err(malformed(Layer::Tcp, at, "header shorter than 20 bytes"));
-    }
-    let header_len = usize::from(seg[12] >> 4) * 4;
-    if header_len < 20 || header_len > seg.len() {
-        return Err(malformed(Layer::Tcp, at, "bad data offset"));
-    }
-    Ok(TcpSegment {
-        src: SocketAddr::new(src, be16(seg, 0).unwrap_or(0)),
-        dst: SocketAddr::new(dst, be16(seg, 2).unwrap_or(0)),
-        seq: be32(seg, 4).unwrap_or(0),
-        flags: TcpFlags(seg[13]),
-        payload: &seg[header_len..],
-    })
+/// The error `etherparse` stopped at, placed at the layer's offset in the frame (`start` when it
+/// does not say).
+fn stop_error(e: &SliceError, layer: EtherLayer, base: usize, start: usize) -> PacketError {
+    let offset = match e {
+        SliceError::Len(l) => base + l.layer_start_offset,
+        _ => start,
+    };
+    malformed(Layer::from(layer), offset, e)
 }
 
 /// Builds frames for tests: a TCP segment wrapped in IPv4/IPv6 and a link-layer header.
 #[cfg(test)]
 pub(crate) mod build {
     use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    const ETHERTYPE_IPV4: u16 = EtherType::IPV4.0;
+    const ETHERTYPE_IPV6: u16 = EtherType::IPV6.0;
+    const ETHERTYPE_VLAN: u16 = EtherType::VLAN_TAGGED_FRAME.0;
+    const IPPROTO_TCP: u8 = IpNumber::TCP.0;
 
     /// A TCP header (20 bytes, or 32 with a timestamp option when `options`) plus payload.
     pub fn tcp(
@@ -487,6 +441,7 @@ pub(crate) mod build {
 mod tests {
     use super::build;
     use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     const A4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
     const B4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -569,7 +524,7 @@ mod tests {
             Err(PacketError::Malformed {
                 layer: Layer::Ipv4,
                 offset: 14,
-                reason: "packet cut short (snap length?)"
+                reason: "packet cut short (snap length?)".into()
             })
         );
         // A fragment.

@@ -1,54 +1,34 @@
 //! The classic libpcap file format (draft-ietf-opsawg-pcap): a 24-byte file header, then
 //! records of a 16-byte header and the captured bytes.
 //!
+//! Headers and records are parsed by `pcap-parser` (see [`crate::pcapng`] for why that crate).
 //! Both byte orders and both timestamp precisions (magic 0xA1B2C3D4 = microseconds,
 //! 0xA1B23C4D = nanoseconds) are read. The header's `thiszone` field is ignored (writers set it
 //! to 0; timestamps are UTC).
 
-use super::{ByteOrder, CaptureError, CaptureErrorKind, Frame, LinkType, Timestamp};
+use pcap_parser::{parse_pcap_frame, parse_pcap_frame_be, parse_pcap_header, PcapHeader};
+
+use super::{CaptureError, CaptureErrorKind, Frame, LinkType, Timestamp};
 
 /// Length of the file header.
 pub const FILE_HEADER_LEN: usize = 24;
 /// Length of each record header.
 pub const RECORD_HEADER_LEN: usize = 16;
 
-/// What a pcap magic number says: the file's byte order and timestamp precision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Magic {
-    byte_order: ByteOrder,
-    /// True for nanosecond timestamps (magic 0xA1B23C4D), false for microseconds.
-    pub nanosecond: bool,
-}
-
-impl Magic {
-    /// Reads the first four bytes of a file; `None` if they are not a pcap magic number.
-    pub fn from_bytes(b: [u8; 4]) -> Option<Magic> {
-        let (byte_order, nanosecond) = match b {
-            [0xd4, 0xc3, 0xb2, 0xa1] => (ByteOrder::Little, false),
-            [0xa1, 0xb2, 0xc3, 0xd4] => (ByteOrder::Big, false),
-            [0x4d, 0x3c, 0xb2, 0xa1] => (ByteOrder::Little, true),
-            [0xa1, 0xb2, 0x3c, 0x4d] => (ByteOrder::Big, true),
-            _ => return None,
-        };
-        Some(Magic {
-            byte_order,
-            nanosecond,
-        })
-    }
-
-    /// True if the file was written big-endian.
-    pub fn big_endian(&self) -> bool {
-        self.byte_order == ByteOrder::Big
-    }
+/// True if `magic` (the first four bytes of a file) is one of the pcap magic numbers this reader
+/// accepts: either byte order, micro- or nanosecond timestamps.
+pub fn is_pcap_magic(magic: [u8; 4]) -> bool {
+    matches!(
+        u32::from_le_bytes(magic),
+        0xa1b2_c3d4 | 0xa1b2_3c4d | 0xd4c3_b2a1 | 0x4d3c_b2a1
+    )
 }
 
 /// Iterates over the records of a pcap file held in memory.
 #[derive(Debug, Clone)]
 pub struct PcapReader<'a> {
     data: &'a [u8],
-    magic: Magic,
-    link_type: LinkType,
-    snap_len: u32,
+    header: PcapHeader,
     pos: usize,
     frame: u64,
     failed: bool,
@@ -58,7 +38,11 @@ impl<'a> PcapReader<'a> {
     /// Reads the file header; fails on a bad magic, a short header or a major version other
     /// than 2.
     pub fn new(data: &'a [u8]) -> Result<Self, CaptureError> {
-        let Some(header) = data.get(..FILE_HEADER_LEN) else {
+        let magic = data.get(..4).and_then(|m| m.try_into().ok());
+        if let Some(m) = magic.filter(|m| !is_pcap_magic(*m)) {
+            return Err(CaptureError::new(0, CaptureErrorKind::UnknownMagic(m)));
+        }
+        let Ok((_, header)) = parse_pcap_header(data) else {
             return Err(CaptureError::truncated(
                 0,
                 "pcap file header",
@@ -66,91 +50,91 @@ impl<'a> PcapReader<'a> {
                 data.len(),
             ));
         };
-        let magic_bytes: [u8; 4] = [header[0], header[1], header[2], header[3]];
-        let Some(magic) = Magic::from_bytes(magic_bytes) else {
-            return Err(CaptureError::new(
-                0,
-                CaptureErrorKind::UnknownMagic(magic_bytes),
-            ));
-        };
-        let bo = magic.byte_order;
-        // The header is 24 bytes long, so these reads cannot fail; unwrap_or keeps it total.
-        let major = bo.u16(header, 4).unwrap_or(0);
-        let minor = bo.u16(header, 6).unwrap_or(0);
-        if major != 2 {
+        if header.version_major != 2 {
             return Err(CaptureError::new(
                 4,
-                CaptureErrorKind::UnsupportedVersion { major, minor },
+                CaptureErrorKind::UnsupportedVersion {
+                    major: header.version_major,
+                    minor: header.version_minor,
+                },
             ));
         }
-        let snap_len = bo.u32(header, 16).unwrap_or(0);
-        // Low 16 bits: the link type; the upper bits carry FCS information we do not need.
-        let link_type = LinkType((bo.u32(header, 20).unwrap_or(0) & 0xffff) as u16);
         Ok(PcapReader {
             data,
-            magic,
-            link_type,
-            snap_len,
+            header,
             pos: FILE_HEADER_LEN,
             frame: 0,
             failed: false,
         })
     }
 
-    /// The byte order and precision announced by the magic number.
-    pub fn magic(&self) -> Magic {
-        self.magic
+    /// True if the file was written big-endian.
+    pub fn big_endian(&self) -> bool {
+        self.header.is_bigendian()
+    }
+
+    /// True for nanosecond timestamps (magic 0xA1B23C4D), false for microseconds.
+    pub fn nanosecond(&self) -> bool {
+        self.header.is_nanosecond_precision()
     }
 
     /// The link type of every record in the file.
     pub fn link_type(&self) -> LinkType {
-        self.link_type
+        // Low 16 bits: the link type; the upper bits carry FCS information we do not need.
+        LinkType((self.header.network.0 & 0xffff) as u16)
     }
 
     /// The snapshot length from the file header.
     pub fn snap_len(&self) -> u32 {
-        self.snap_len
+        self.header.snaplen
     }
 
     fn read_record(&mut self) -> Result<Frame<'a>, CaptureError> {
         let start = self.pos;
         let rest = self.data.get(start..).unwrap_or(&[]);
-        let Some(header) = rest.get(..RECORD_HEADER_LEN) else {
-            return Err(CaptureError::truncated(
-                start,
-                "pcap record header",
-                RECORD_HEADER_LEN,
-                rest.len(),
-            ));
-        };
-        let bo = self.magic.byte_order;
-        let ts_sec = bo.u32(header, 0).unwrap_or(0);
-        let ts_frac = bo.u32(header, 4).unwrap_or(0);
-        let captured = bo.u32(header, 8).unwrap_or(0);
-        let original_len = bo.u32(header, 12).unwrap_or(0);
-        let body = &rest[RECORD_HEADER_LEN..];
-        let Some(data) = usize::try_from(captured).ok().and_then(|n| body.get(..n)) else {
-            return Err(CaptureError::new(
-                start,
-                CaptureErrorKind::CapturedLengthTooLarge {
-                    captured,
-                    room: body.len(),
-                },
-            ));
-        };
-        let frac_nanos = if self.magic.nanosecond {
-            u64::from(ts_frac)
+        let parsed = if self.big_endian() {
+            parse_pcap_frame_be(rest)
         } else {
-            u64::from(ts_frac) * 1000
+            parse_pcap_frame(rest)
         };
-        self.pos = start + RECORD_HEADER_LEN + data.len();
+        let record = match parsed {
+            Ok((_, record)) => record,
+            Err(_) if rest.len() < RECORD_HEADER_LEN => {
+                return Err(CaptureError::truncated(
+                    start,
+                    "pcap record header",
+                    RECORD_HEADER_LEN,
+                    rest.len(),
+                ))
+            }
+            Err(e) => {
+                // The header was whole, so the data is what is missing: `needed` is the
+                // captured length less the room there is.
+                let room = rest.len() - RECORD_HEADER_LEN;
+                let needed = match e {
+                    nom::Err::Incomplete(nom::Needed::Size(n)) => n.get(),
+                    _ => 0,
+                };
+                let captured = u32::try_from(room.saturating_add(needed)).unwrap_or(u32::MAX);
+                return Err(CaptureError::new(
+                    start,
+                    CaptureErrorKind::CapturedLengthTooLarge { captured, room },
+                ));
+            }
+        };
+        let frac_nanos = if self.nanosecond() {
+            u64::from(record.ts_usec)
+        } else {
+            u64::from(record.ts_usec) * 1000
+        };
+        self.pos = start + RECORD_HEADER_LEN + record.data.len();
         self.frame += 1;
         Ok(Frame {
             number: self.frame,
-            timestamp: Timestamp::new(i64::from(ts_sec), frac_nanos),
-            link_type: self.link_type,
-            data,
-            original_len,
+            timestamp: Timestamp::new(i64::from(record.ts_sec), frac_nanos),
+            link_type: self.link_type(),
+            data: record.data,
+            original_len: record.origlen,
         })
     }
 }
@@ -253,8 +237,8 @@ mod tests {
             for ns in [false, true] {
                 let file = sample(be, ns);
                 let r = PcapReader::new(&file).unwrap();
-                assert_eq!(r.magic().big_endian(), be);
-                assert_eq!(r.magic().nanosecond, ns);
+                assert_eq!(r.big_endian(), be);
+                assert_eq!(r.nanosecond(), ns);
                 assert_eq!(r.link_type(), LinkType::ETHERNET);
                 let frames: Vec<_> = r.map(Result::unwrap).collect();
                 assert_eq!(frames.len(), 3);

@@ -2,29 +2,43 @@
 //! `type(4) total_length(4) body total_length(4)`, grouped in sections, each section starting
 //! with a Section Header Block that fixes the byte order.
 //!
-//! Read: Section Header (0x0A0D0D0A), Interface Description (1; link type, `if_tsresol` (9) and
-//! `if_tsoffset` (14) options), Enhanced Packet (6), Simple Packet (3) and the obsolete Packet
-//! block (2). Every other block type is skipped. Frames are numbered over all packet blocks of
-//! the file, as Wireshark numbers them.
+//! Blocks are parsed by `pcap-parser` (rusticata). We chose it over `pcap-file` because it is
+//! maintained (0.17, nom 8, which the workspace already uses), zero-copy on a file held in memory,
+//! reads every pcapng variant we need (multiple sections of either byte order, interface
+//! options), and its parsers are total: bad input is a `nom` error, never a panic (our `pcap`
+//! fuzz target holds both crates to that). `pcap-file` 2 is unmaintained and 3 is a release
+//! candidate needing a newer Rust than our MSRV.
+//!
+//! What stays here, because `pcap-parser` does not do it: the block framing check (it verifies
+//! the trailing length on some block types only and reports errors without a position, while our
+//! errors name the byte offset where a file breaks); `if_tsoffset` in big-endian sections (it
+//! reads it little-endian); tick-to-time conversion for every `if_tsresol` (its helper rejects
+//! binary resolutions and truncates to 32-bit seconds); and the obsolete Packet Block (type 2),
+//! which it leaves unparsed. Frames are numbered over all packet blocks of the file, as
+//! Wireshark numbers them.
 
-use super::{ByteOrder, CaptureError, CaptureErrorKind, Frame, LinkType, Timestamp};
+use pcap_parser::pcapng::{parse_block_be, parse_block_le, Block, OptionCode};
+use pcap_parser::PcapError;
+
+use super::{CaptureError, CaptureErrorKind, Frame, LinkType, Timestamp};
 
 /// The Section Header Block type; it is a palindrome so it reads the same in both byte orders.
-pub const SECTION_HEADER_BLOCK_TYPE: u32 = 0x0a0d_0d0a;
+pub const SECTION_HEADER_BLOCK_TYPE: u32 = pcap_parser::pcapng::SHB_MAGIC;
 /// The byte-order magic inside a section header.
-pub const BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
+pub const BYTE_ORDER_MAGIC: u32 = pcap_parser::pcapng::BOM_MAGIC;
 /// Interface Description Block type.
-pub const INTERFACE_DESCRIPTION_BLOCK_TYPE: u32 = 1;
+pub const INTERFACE_DESCRIPTION_BLOCK_TYPE: u32 = pcap_parser::pcapng::IDB_MAGIC;
 /// Obsolete Packet Block type.
 pub const PACKET_BLOCK_TYPE: u32 = 2;
 /// Simple Packet Block type.
-pub const SIMPLE_PACKET_BLOCK_TYPE: u32 = 3;
+pub const SIMPLE_PACKET_BLOCK_TYPE: u32 = pcap_parser::pcapng::SPB_MAGIC;
 /// Enhanced Packet Block type.
-pub const ENHANCED_PACKET_BLOCK_TYPE: u32 = 6;
+pub const ENHANCED_PACKET_BLOCK_TYPE: u32 = pcap_parser::pcapng::EPB_MAGIC;
 
 const OPT_END: u16 = 0;
-const OPT_IF_TSRESOL: u16 = 9;
-const OPT_IF_TSOFFSET: u16 = 14;
+const OPT_IF_TSRESOL: u16 = OptionCode::IfTsresol.0;
+#[cfg(test)]
+const OPT_IF_TSOFFSET: u16 = OptionCode::IfTsoffset.0;
 
 /// An interface as its description block defines it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,22 +47,47 @@ pub struct Interface {
     pub link_type: LinkType,
     /// Snapshot length (0 = unlimited).
     pub snap_len: u32,
-    /// Timestamp unit: `if_tsresol` (default 6, i.e. microseconds).
+    /// Timestamp unit: `if_tsresol` (default 6, i.e. microseconds); high bit set means a power
+    /// of two, clear a power of ten.
     pub ts_resolution: u8,
     /// Seconds added to every timestamp: `if_tsoffset` (default 0).
     pub ts_offset: i64,
 }
 
 impl Interface {
+    /// Converts a tick count in this interface's unit to a time. `None` for a resolution no u64
+    /// tick count can carry (checked when the interface is read).
     fn timestamp(&self, ticks: u64) -> Option<Timestamp> {
         let exp = u32::from(self.ts_resolution & 0x7f);
-        let ts = if self.ts_resolution & 0x80 == 0 {
-            Timestamp::from_decimal_ticks(ticks, exp)?
+        let (secs, nanos) = if self.ts_resolution & 0x80 == 0 {
+            let unit = 10u64.checked_pow(exp)?;
+            let frac = u128::from(ticks % unit);
+            (ticks / unit, frac * 1_000_000_000 / u128::from(unit))
         } else {
-            Timestamp::from_binary_ticks(ticks, exp)?
+            let unit = 1u64.checked_shl(exp)?;
+            let frac = u128::from(ticks & (unit - 1));
+            (ticks >> exp, (frac * 1_000_000_000) >> exp)
         };
-        Some(ts.offset_by(self.ts_offset))
+        let secs = i64::try_from(secs).unwrap_or(i64::MAX);
+        // nanos < 10^9: the fraction of a second scaled to nanoseconds.
+        Some(Timestamp::new(
+            secs.saturating_add(self.ts_offset),
+            nanos as u64,
+        ))
     }
+}
+
+/// Reads an integer of `N` bytes at `at` in the section's byte order.
+fn int_at<const N: usize>(b: &[u8], at: usize, big_endian: bool) -> Option<[u8; N]> {
+    let mut a: [u8; N] = b.get(at..at.checked_add(N)?)?.try_into().ok()?;
+    if !big_endian {
+        a.reverse();
+    }
+    Some(a)
+}
+
+fn u32_at(b: &[u8], at: usize, big_endian: bool) -> Option<u32> {
+    int_at(b, at, big_endian).map(u32::from_be_bytes)
 }
 
 /// Iterates over the packets of a pcapng file held in memory.
@@ -56,17 +95,18 @@ impl Interface {
 pub struct PcapNgReader<'a> {
     data: &'a [u8],
     pos: usize,
-    byte_order: Option<ByteOrder>,
+    /// The current section's byte order (`None` before the first section header).
+    big_endian: Option<bool>,
     interfaces: Vec<Interface>,
     frame: u64,
     failed: bool,
 }
 
-/// One block's type, body and where it starts.
-struct Block<'a> {
+/// One whole block: where it starts, its type and its bytes (header and trailer included).
+struct RawBlock<'a> {
     offset: usize,
     block_type: u32,
-    body: &'a [u8],
+    bytes: &'a [u8],
 }
 
 impl<'a> PcapNgReader<'a> {
@@ -86,7 +126,7 @@ impl<'a> PcapNgReader<'a> {
         Ok(PcapNgReader {
             data,
             pos: 0,
-            byte_order: None,
+            big_endian: None,
             interfaces: Vec::new(),
             frame: 0,
             failed: false,
@@ -98,8 +138,8 @@ impl<'a> PcapNgReader<'a> {
         &self.interfaces
     }
 
-    /// Reads the next block's framing and advances past it.
-    fn next_block(&mut self) -> Result<Block<'a>, CaptureError> {
+    /// Checks the next block's framing (byte order, length, trailer) and advances past it.
+    fn next_block(&mut self) -> Result<RawBlock<'a>, CaptureError> {
         let offset = self.pos;
         let rest = self.data.get(offset..).unwrap_or(&[]);
         if rest.len() < 12 {
@@ -110,136 +150,112 @@ impl<'a> PcapNgReader<'a> {
                 rest.len(),
             ));
         }
-        let raw_type: [u8; 4] = [rest[0], rest[1], rest[2], rest[3]];
-        let block_type;
-        let bo = if raw_type == SECTION_HEADER_BLOCK_TYPE.to_le_bytes() {
+        let is_section = rest[..4] == SECTION_HEADER_BLOCK_TYPE.to_le_bytes();
+        let be = if is_section {
             // The byte order of a section, including its own header, comes from the magic
             // right after the length.
-            let bom = ByteOrder::Little.u32(rest, 8).unwrap_or(0);
-            let bo = if bom == BYTE_ORDER_MAGIC {
-                ByteOrder::Little
-            } else if bom == BYTE_ORDER_MAGIC.swap_bytes() {
-                ByteOrder::Big
-            } else {
-                return Err(CaptureError::new(
-                    offset + 8,
-                    CaptureErrorKind::BadByteOrderMagic(bom),
-                ));
-            };
-            self.byte_order = Some(bo);
-            self.interfaces.clear();
-            block_type = SECTION_HEADER_BLOCK_TYPE;
-            bo
+            match u32_at(rest, 8, false) {
+                Some(BYTE_ORDER_MAGIC) => false,
+                Some(m) if m == BYTE_ORDER_MAGIC.swap_bytes() => true,
+                m => {
+                    return Err(CaptureError::new(
+                        offset + 8,
+                        CaptureErrorKind::BadByteOrderMagic(m.unwrap_or(0)),
+                    ))
+                }
+            }
         } else {
-            let Some(bo) = self.byte_order else {
-                return Err(CaptureError::new(offset, CaptureErrorKind::NoSection));
-            };
-            block_type = bo.u32(rest, 0).unwrap_or(0);
-            bo
+            self.big_endian
+                .ok_or(CaptureError::new(offset, CaptureErrorKind::NoSection))?
         };
-        let total = bo.u32(rest, 4).unwrap_or(0);
-        let total_len = usize::try_from(total).unwrap_or(usize::MAX);
-        if total_len < 12 || !total_len.is_multiple_of(4) {
+        let total = u32_at(rest, 4, be).unwrap_or(0);
+        let len = usize::try_from(total).unwrap_or(usize::MAX);
+        if len < 12 || !len.is_multiple_of(4) {
             return Err(CaptureError::new(
                 offset + 4,
                 CaptureErrorKind::BadBlockLength(total),
             ));
         }
-        let Some(block) = rest.get(..total_len) else {
+        let Some(bytes) = rest.get(..len) else {
             return Err(CaptureError::truncated(
                 offset,
                 "pcapng block",
-                total_len,
+                len,
                 rest.len(),
             ));
         };
-        let trailer = bo.u32(block, total_len - 4).unwrap_or(0);
+        let trailer = u32_at(bytes, len - 4, be).unwrap_or(0);
         if trailer != total {
             return Err(CaptureError::new(
-                offset + total_len - 4,
+                offset + len - 4,
                 CaptureErrorKind::BadBlockLength(trailer),
             ));
         }
-        self.pos = offset + total_len;
-        Ok(Block {
+        if is_section {
+            self.big_endian = Some(be);
+            self.interfaces.clear();
+        }
+        self.pos = offset + len;
+        Ok(RawBlock {
             offset,
-            block_type,
-            body: &block[8..total_len - 4],
+            block_type: u32_at(bytes, 0, be).unwrap_or(0),
+            bytes,
         })
     }
 
-    fn section_header(&mut self, b: &Block<'a>) -> Result<(), CaptureError> {
-        let bo = self.byte_order.unwrap_or(ByteOrder::Little);
-        // Body: byte-order magic (4), major (2), minor (2), section length (8), options.
-        let (Some(major), Some(minor)) = (bo.u16(b.body, 4), bo.u16(b.body, 6)) else {
-            return Err(CaptureError::truncated(
-                b.offset,
-                "pcapng section header",
-                24,
-                b.body.len() + 12,
-            ));
+    /// The error for a block `pcap-parser` refused, at the byte where it stopped if it says.
+    fn malformed(&self, b: &RawBlock<'a>, e: nom::Err<PcapError<&'a [u8]>>) -> CaptureError {
+        let at = match &e {
+            nom::Err::Error(PcapError::NomError(rest, _))
+            | nom::Err::Failure(PcapError::NomError(rest, _)) => {
+                (rest.as_ptr() as usize).saturating_sub(self.data.as_ptr() as usize)
+            }
+            _ => b.offset,
         };
-        if major != 1 {
+        let reason = match e {
+            nom::Err::Incomplete(_) => "a length inside the block runs past its end".to_string(),
+            nom::Err::Error(e) | nom::Err::Failure(e) => e.to_string(),
+        };
+        CaptureError::new(
+            at.clamp(b.offset, b.offset + b.bytes.len()),
+            CaptureErrorKind::MalformedBlock {
+                block_type: b.block_type,
+                reason,
+            },
+        )
+    }
+
+    fn interface_description(
+        &mut self,
+        b: &RawBlock<'a>,
+        idb: &pcap_parser::pcapng::InterfaceDescriptionBlock<'a>,
+    ) -> Result<(), CaptureError> {
+        let res = idb.if_tsresol;
+        let exp = res & 0x7f;
+        if (res & 0x80 == 0 && exp > 19) || exp >= 64 {
             return Err(CaptureError::new(
-                b.offset + 12,
-                CaptureErrorKind::UnsupportedVersion { major, minor },
-            ));
-        }
-        Ok(())
-    }
-
-    fn interface_description(&mut self, b: &Block<'a>) -> Result<(), CaptureError> {
-        let bo = self.byte_order.unwrap_or(ByteOrder::Little);
-        let (Some(link), Some(snap_len)) = (bo.u16(b.body, 0), bo.u32(b.body, 4)) else {
-            return Err(CaptureError::truncated(
                 b.offset,
-                "pcapng interface description",
-                20,
-                b.body.len() + 12,
+                CaptureErrorKind::UnsupportedTimestampResolution(res),
             ));
-        };
-        let mut iface = Interface {
-            link_type: LinkType(link),
-            snap_len,
-            ts_resolution: 6,
-            ts_offset: 0,
-        };
-        // Options: code (2), length (2), value padded to 4. A malformed option list ends the
-        // options, it does not make the interface unusable.
-        let mut at = 8;
-        while let (Some(code), Some(len)) = (bo.u16(b.body, at), bo.u16(b.body, at + 2)) {
-            if code == OPT_END {
-                break;
-            }
-            let len = usize::from(len);
-            let Some(value) = b.body.get(at + 4..at + 4 + len) else {
-                break;
-            };
-            match code {
-                OPT_IF_TSRESOL if len >= 1 => {
-                    let res = value[0];
-                    let exp = res & 0x7f;
-                    let ok = if res & 0x80 == 0 { exp <= 19 } else { exp < 64 };
-                    if !ok {
-                        return Err(CaptureError::new(
-                            b.offset + 8 + at,
-                            CaptureErrorKind::UnsupportedTimestampResolution(res),
-                        ));
-                    }
-                    iface.ts_resolution = res;
-                }
-                OPT_IF_TSOFFSET if len >= 8 => {
-                    iface.ts_offset = bo.u64(value, 0).unwrap_or(0) as i64;
-                }
-                _ => {}
-            }
-            at += 4 + len.next_multiple_of(4);
         }
-        self.interfaces.push(iface);
+        // `idb.if_tsoffset` is read little-endian whatever the section's byte order.
+        let be = self.big_endian.unwrap_or(false);
+        let ts_offset = idb
+            .options
+            .iter()
+            .find(|o| o.code == OptionCode::IfTsoffset)
+            .and_then(|o| int_at(o.value(), 0, be))
+            .map_or(0, i64::from_be_bytes);
+        self.interfaces.push(Interface {
+            link_type: LinkType(idb.linktype.0 as u16),
+            snap_len: idb.snaplen,
+            ts_resolution: res,
+            ts_offset,
+        });
         Ok(())
     }
 
-    fn interface(&self, b: &Block<'a>, id: u32) -> Result<Interface, CaptureError> {
+    fn interface(&self, b: &RawBlock<'a>, id: u32) -> Result<Interface, CaptureError> {
         usize::try_from(id)
             .ok()
             .and_then(|i| self.interfaces.get(i))
@@ -247,37 +263,56 @@ impl<'a> PcapNgReader<'a> {
             .ok_or_else(|| CaptureError::new(b.offset + 8, CaptureErrorKind::UnknownInterface(id)))
     }
 
-    fn packet(
+    fn frame(
         &mut self,
-        b: &Block<'a>,
         iface: Interface,
         ticks: Option<u64>,
-        data_at: usize,
-        captured: u32,
+        data: &'a [u8],
         original_len: u32,
-    ) -> Result<Frame<'a>, CaptureError> {
-        let room = b.body.len().saturating_sub(data_at);
+    ) -> Frame<'a> {
+        self.frame += 1;
+        Frame {
+            number: self.frame,
+            timestamp: ticks.and_then(|t| iface.timestamp(t)).unwrap_or_default(),
+            link_type: iface.link_type,
+            data,
+            original_len,
+        }
+    }
+
+    /// The obsolete Packet Block, which `pcap-parser` leaves unparsed: interface id (2),
+    /// drops (2), timestamp high (4) and low (4), captured length (4), original length (4).
+    fn obsolete_packet(&mut self, b: &RawBlock<'a>) -> Result<Frame<'a>, CaptureError> {
+        let be = self.big_endian.unwrap_or(false);
+        let body = &b.bytes[8..b.bytes.len() - 4];
+        let field = |at| u32_at(body, at, be);
+        let (Some(id), Some(hi), Some(lo), Some(captured), Some(orig)) = (
+            int_at(body, 0, be).map(u16::from_be_bytes),
+            field(4),
+            field(8),
+            field(12),
+            field(16),
+        ) else {
+            return Err(CaptureError::truncated(
+                b.offset,
+                "pcapng packet block",
+                32,
+                b.bytes.len(),
+            ));
+        };
+        let iface = self.interface(b, u32::from(id))?;
+        let room = body.len() - 20;
         let Some(data) = usize::try_from(captured)
             .ok()
-            .and_then(|n| b.body.get(data_at..data_at.checked_add(n)?))
+            .and_then(|n| body.get(20..20usize.checked_add(n)?))
         else {
             return Err(CaptureError::new(
                 b.offset,
                 CaptureErrorKind::CapturedLengthTooLarge { captured, room },
             ));
         };
-        let timestamp = match ticks {
-            Some(t) => iface.timestamp(t).unwrap_or_default(),
-            None => Timestamp::default(),
-        };
-        self.frame += 1;
-        Ok(Frame {
-            number: self.frame,
-            timestamp,
-            link_type: iface.link_type,
-            data,
-            original_len,
-        })
+        let ticks = (u64::from(hi) << 32) | u64::from(lo);
+        Ok(self.frame(iface, Some(ticks), data, orig))
     }
 
     /// Reads blocks until the next packet (or the end, or an error).
@@ -287,69 +322,53 @@ impl<'a> PcapNgReader<'a> {
                 Ok(b) => b,
                 Err(e) => return Some(Err(e)),
             };
-            let bo = self.byte_order.unwrap_or(ByteOrder::Little);
-            let short =
-                |what, needed| CaptureError::truncated(b.offset, what, needed, b.body.len() + 12);
-            let r = match b.block_type {
-                SECTION_HEADER_BLOCK_TYPE => match self.section_header(&b) {
+            match b.block_type {
+                PACKET_BLOCK_TYPE => return Some(self.obsolete_packet(&b)),
+                SECTION_HEADER_BLOCK_TYPE
+                | INTERFACE_DESCRIPTION_BLOCK_TYPE
+                | ENHANCED_PACKET_BLOCK_TYPE
+                | SIMPLE_PACKET_BLOCK_TYPE => {}
+                // Statistics, name resolution, custom blocks...: not needed, not parsed, so a
+                // broken one costs nothing.
+                _ => continue,
+            }
+            let parsed = if self.big_endian == Some(true) {
+                parse_block_be(b.bytes)
+            } else {
+                parse_block_le(b.bytes)
+            };
+            let block = match parsed {
+                Ok((_, block)) => block,
+                Err(e) => return Some(Err(self.malformed(&b, e))),
+            };
+            let r = match block {
+                Block::SectionHeader(shb) if shb.major_version != 1 => Err(CaptureError::new(
+                    b.offset + 12,
+                    CaptureErrorKind::UnsupportedVersion {
+                        major: shb.major_version,
+                        minor: shb.minor_version,
+                    },
+                )),
+                Block::InterfaceDescription(idb) => match self.interface_description(&b, &idb) {
                     Ok(()) => continue,
                     Err(e) => Err(e),
                 },
-                INTERFACE_DESCRIPTION_BLOCK_TYPE => match self.interface_description(&b) {
-                    Ok(()) => continue,
-                    Err(e) => Err(e),
-                },
-                ENHANCED_PACKET_BLOCK_TYPE => {
-                    let fields = (|| {
-                        Some((
-                            bo.u32(b.body, 0)?,
-                            bo.u32(b.body, 4)?,
-                            bo.u32(b.body, 8)?,
-                            bo.u32(b.body, 12)?,
-                            bo.u32(b.body, 16)?,
-                        ))
-                    })();
-                    match fields {
-                        None => Err(short("pcapng enhanced packet block", 32)),
-                        Some((id, hi, lo, cap, orig)) => self.interface(&b, id).and_then(|iface| {
-                            let ticks = (u64::from(hi) << 32) | u64::from(lo);
-                            self.packet(&b, iface, Some(ticks), 20, cap, orig)
-                        }),
+                Block::EnhancedPacket(epb) => self.interface(&b, epb.if_id).map(|iface| {
+                    let ticks = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                    // `data` is padded to 4 bytes and holds at least `caplen` of them.
+                    let data = epb.data.get(..epb.caplen as usize).unwrap_or(epb.data);
+                    self.frame(iface, Some(ticks), data, epb.origlen)
+                }),
+                Block::SimplePacket(spb) => self.interface(&b, 0).map(|iface| {
+                    // The captured length is implied: the original length, cut by the snap
+                    // length and by the room in the block (which includes padding).
+                    let mut cap = spb.origlen;
+                    if iface.snap_len != 0 {
+                        cap = cap.min(iface.snap_len);
                     }
-                }
-                PACKET_BLOCK_TYPE => {
-                    let fields = (|| {
-                        Some((
-                            bo.u16(b.body, 0)?,
-                            bo.u32(b.body, 4)?,
-                            bo.u32(b.body, 8)?,
-                            bo.u32(b.body, 12)?,
-                            bo.u32(b.body, 16)?,
-                        ))
-                    })();
-                    match fields {
-                        None => Err(short("pcapng packet block", 32)),
-                        Some((id, hi, lo, cap, orig)) => {
-                            self.interface(&b, u32::from(id)).and_then(|iface| {
-                                let ticks = (u64::from(hi) << 32) | u64::from(lo);
-                                self.packet(&b, iface, Some(ticks), 20, cap, orig)
-                            })
-                        }
-                    }
-                }
-                SIMPLE_PACKET_BLOCK_TYPE => match bo.u32(b.body, 0) {
-                    None => Err(short("pcapng simple packet block", 16)),
-                    Some(orig) => self.interface(&b, 0).and_then(|iface| {
-                        // The captured length is implied: the original length, cut by the
-                        // snap length and by the room in the block (which includes padding).
-                        let room = b.body.len().saturating_sub(4);
-                        let mut cap = orig.min(u32::try_from(room).unwrap_or(u32::MAX));
-                        if iface.snap_len != 0 {
-                            cap = cap.min(iface.snap_len);
-                        }
-                        self.packet(&b, iface, None, 4, cap, orig)
-                    }),
-                },
+                    let data = spb.data.get(..cap as usize).unwrap_or(spb.data);
+                    self.frame(iface, None, data, spb.origlen)
+                }),
                 _ => continue,
             };
             return Some(r);
@@ -524,6 +543,101 @@ mod tests {
         let f = PcapNgReader::new(&file).unwrap().next().unwrap().unwrap();
         assert_eq!(f.link_type, LinkType::RAW);
         assert_eq!(f.timestamp, Timestamp::new(105, 250_000_000));
+    }
+
+    #[test]
+    fn converts_ticks_at_every_resolution() {
+        let at = |ts_resolution, ts_offset, ticks| {
+            Interface {
+                link_type: LinkType::RAW,
+                snap_len: 0,
+                ts_resolution,
+                ts_offset,
+            }
+            .timestamp(ticks)
+        };
+        assert_eq!(at(6, 0, 1_500_000), Some(Timestamp::new(1, 500_000_000)));
+        assert_eq!(at(9, 0, 1_000_000_007), Some(Timestamp::new(1, 7)));
+        assert_eq!(
+            at(12, 0, 12_345_678_901_234),
+            Some(Timestamp::new(12, 345_678_901))
+        );
+        assert_eq!(at(0, -10, 5), Some(Timestamp::new(-5, 0)));
+        assert_eq!(at(20, 0, 5), None);
+        assert_eq!(
+            at(0x80 | 10, 0, 3 << 10 | 512),
+            Some(Timestamp::new(3, 500_000_000))
+        );
+        assert_eq!(at(0x80 | 63, 0, u64::MAX).map(|t| t.secs), Some(1));
+        assert_eq!(at(0x80 | 64, 0, 1), None);
+        assert_eq!(at(19, i64::MAX, u64::MAX).map(|t| t.secs), Some(i64::MAX));
+    }
+
+    #[test]
+    fn big_endian_offset_and_bad_resolution() {
+        let mut w = PcapNgWriter::new(true);
+        let mut body = Vec::new();
+        body.extend_from_slice(&101u16.to_be_bytes());
+        body.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        body.extend_from_slice(&OPT_IF_TSOFFSET.to_be_bytes());
+        body.extend_from_slice(&8u16.to_be_bytes());
+        body.extend_from_slice(&(-100i64).to_be_bytes());
+        w.block(INTERFACE_DESCRIPTION_BLOCK_TYPE, &body);
+        w.enhanced_packet(0, 1_000_000_000, b"x");
+        w.interface(LinkType::RAW, Some(20));
+        let file = w.finish();
+        let mut r = PcapNgReader::new(&file).unwrap();
+        let f = r.next().unwrap().unwrap();
+        assert_eq!(f.timestamp, Timestamp::new(900, 0));
+        let err = r.next().unwrap().unwrap_err();
+        assert_eq!(
+            err.kind,
+            CaptureErrorKind::UnsupportedTimestampResolution(20)
+        );
+        assert!(r.next().is_none());
+    }
+
+    #[test]
+    fn obsolete_packet_block() {
+        let mut w = PcapNgWriter::new(false);
+        w.interface(LinkType::ETHERNET, None);
+        let mut body = vec![0, 0, 0, 0];
+        body.extend_from_slice(&0u32.to_le_bytes());
+        body.extend_from_slice(&2_000_000u32.to_le_bytes());
+        body.extend_from_slice(&3u32.to_le_bytes());
+        body.extend_from_slice(&60u32.to_le_bytes());
+        body.extend_from_slice(b"abc");
+        w.block(PACKET_BLOCK_TYPE, &body);
+        let file = w.finish();
+        let f = PcapNgReader::new(&file).unwrap().next().unwrap().unwrap();
+        assert_eq!((f.data, f.original_len), (&b"abc"[..], 60));
+        assert_eq!(f.timestamp, Timestamp::new(2, 0));
+    }
+
+    #[test]
+    fn malformed_block_contents_name_the_block() {
+        // An enhanced packet whose captured length runs past its block.
+        let mut w = PcapNgWriter::new(false);
+        w.interface(LinkType::ETHERNET, None);
+        let mut body = Vec::new();
+        for v in [0u32, 0, 0, 500, 500] {
+            body.extend_from_slice(&v.to_le_bytes());
+        }
+        w.block(ENHANCED_PACKET_BLOCK_TYPE, &body);
+        let file = w.finish();
+        let err = PcapNgReader::new(&file)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            matches!(
+                err.kind,
+                CaptureErrorKind::MalformedBlock { block_type: 6, .. }
+            ),
+            "{err}"
+        );
+        assert!(err.offset >= 28 + 20, "{err}");
     }
 
     #[test]
