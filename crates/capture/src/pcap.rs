@@ -153,7 +153,7 @@ impl<'a> Iterator for PcapReader<'a> {
 }
 
 /// Writes pcap files; used by tests (and fuzz seeds) to produce captures in every variant the
-/// reader accepts.
+/// reader accepts (`pcap-parser`'s writer, feature `serialize`, writes little-endian only).
 #[derive(Debug, Clone)]
 pub struct PcapWriter {
     big_endian: bool,

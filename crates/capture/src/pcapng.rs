@@ -391,7 +391,7 @@ impl<'a> Iterator for PcapNgReader<'a> {
 }
 
 /// Writes pcapng files (one section); used by tests to produce captures in the variants the
-/// reader accepts.
+/// reader accepts. (`pcap-parser`'s writer, feature `serialize`, writes little-endian only.)
 #[derive(Debug, Clone)]
 pub struct PcapNgWriter {
     big_endian: bool,
