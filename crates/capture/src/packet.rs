@@ -246,6 +246,9 @@ fn slice_after(
             etherparse::err::ip::LaxHeaderSliceError::Content(
                 etherparse::err::ip::HeaderError::UnsupportedIpVersion { version_number },
             ) => PacketError::NotIp(u32::from(version_number)),
+            etherparse::err::ip::LaxHeaderSliceError::Len(l) => {
+                malformed(l.layer.into(), at + l.layer_start_offset, l)
+            }
             e => malformed(Layer::Ipv4, at, e),
         })?,
     };
@@ -496,6 +499,30 @@ mod tests {
         let mut frame = build::link(LinkType::ETHERNET, false, &build::ipv4(A4, B4, 6, &l4));
         frame.extend_from_slice(&[0; 6]); // padding to the 60-byte minimum
         assert_eq!(decode_tcp(LinkType::ETHERNET, &frame).unwrap().payload, b"");
+    }
+
+    #[test]
+    fn zero_ip_length_takes_the_frame() {
+        // Captures of TCP segmentation offload leave the IP length at 0.
+        let l4 = build::tcp(1, 179, 7, TcpFlags::ACK, false, b"offloaded");
+        let mut v4 = build::ipv4(A4, B4, 6, &l4);
+        v4[2..4].copy_from_slice(&[0, 0]);
+        let mut v6 = build::ipv6(A6, B6, false, &l4);
+        v6[4..6].copy_from_slice(&[0, 0]);
+        for ip in [v4, v6] {
+            let frame = build::link(LinkType::ETHERNET, false, &ip);
+            let seg = decode_tcp(LinkType::ETHERNET, &frame).unwrap();
+            assert_eq!((seg.seq, seg.payload), (7, &b"offloaded"[..]));
+        }
+        // A raw frame of another IP version is not IP, and an empty one is malformed.
+        assert_eq!(
+            decode_tcp(LinkType::RAW, &[0x50; 30]),
+            Err(PacketError::NotIp(5))
+        );
+        assert!(matches!(
+            decode_tcp(LinkType::RAW, &[]),
+            Err(PacketError::Malformed { offset: 0, .. })
+        ));
     }
 
     #[test]
