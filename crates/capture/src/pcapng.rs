@@ -6,8 +6,8 @@
 //! maintained (0.17, nom 8, which the workspace already uses), zero-copy on a file held in memory,
 //! reads every pcapng variant we need (multiple sections of either byte order, interface
 //! options), and its parsers are total: bad input is a `nom` error, never a panic (our `pcap`
-//! fuzz target holds both crates to that). `pcap-file` 2 is unmaintained and 3 is a release
-//! candidate needing a newer Rust than our MSRV.
+//! fuzz target holds both crates to that). `pcap-file`'s last stable release is 2.0, and its 3.0
+//! rewrite is still a release candidate that needs Rust 1.93 (our MSRV is 1.89).
 //!
 //! What stays here, because `pcap-parser` does not do it: the block framing check (it verifies
 //! the trailing length on some block types only and reports errors without a position, while our
