@@ -3,12 +3,13 @@
 //! allocations. Handles compare and hash by pointer, which makes grouping routes by attribute
 //! set (UPDATE packing) a pointer comparison.
 
-use std::borrow::Borrow;
-use std::collections::HashSet;
 use std::fmt;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::ops::Deref;
 use std::sync::Arc;
+
+use hashbrown::hash_table::HashTable;
+use hashbrown::DefaultHashBuilder;
 
 /// A handle to an interned value. Two handles from the same [`Interner`] are equal exactly when
 /// their values are equal, so equality and hashing use the pointer.
@@ -54,36 +55,31 @@ impl<T: fmt::Debug> fmt::Debug for Interned<T> {
     }
 }
 
-/// Wrapper so the set can be looked up by `&T` while storing `Arc<T>`.
-struct Slot<T>(Arc<T>);
-
-impl<T: PartialEq> PartialEq for Slot<T> {
-    fn eq(&self, other: &Self) -> bool {
-        *self.0 == *other.0
-    }
-}
-impl<T: Eq> Eq for Slot<T> {}
-impl<T: Hash> Hash for Slot<T> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        (*self.0).hash(state)
-    }
-}
-impl<T> Borrow<T> for Slot<T> {
-    fn borrow(&self) -> &T {
-        &self.0
-    }
+/// One live value with its hash, computed once when the value was first interned: growing the
+/// table (a million routes arriving) and purging never hash a value again.
+struct Slot<T> {
+    hash: u64,
+    value: Arc<T>,
 }
 
 /// The set of live values of one kind. Values no route refers to any more are dropped by
 /// [`Interner::purge`], which the RIB runs after batches.
+///
+/// A raw [`HashTable`] rather than a `HashSet<Arc<T>>`: the set keeps each value's hash beside
+/// it, and lookups by `&T` need no wrapper type. The hasher is hashbrown's default (foldhash),
+/// not SipHash: the keys are attribute sets we built ourselves after parsing, and a peer that
+/// could steer collisions would still need to send one distinct attribute set per entry, which
+/// `maxPrefixes` and the input budget bound.
 pub struct Interner<T> {
-    set: HashSet<Slot<T>>,
+    set: HashTable<Slot<T>>,
+    hasher: DefaultHashBuilder,
 }
 
 impl<T: Hash + Eq> Default for Interner<T> {
     fn default() -> Self {
         Self {
-            set: HashSet::new(),
+            set: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
         }
     }
 }
@@ -94,14 +90,35 @@ impl<T: Hash + Eq> Interner<T> {
         Self::default()
     }
 
-    /// The shared handle for `value`, allocating only when no equal value is live.
-    pub fn intern(&mut self, value: T) -> Interned<T> {
-        if let Some(slot) = self.set.get(&value) {
-            return Interned(Arc::clone(&slot.0));
-        }
+    /// The live slot equal to `value`, found with its `hash`.
+    fn find(&self, hash: u64, value: &T) -> Option<Interned<T>> {
+        self.set
+            .find(hash, |s| *s.value == *value)
+            .map(|s| Interned(Arc::clone(&s.value)))
+    }
+
+    /// Stores a value known not to be live.
+    fn insert_new(&mut self, hash: u64, value: T) -> Interned<T> {
         let arc = Arc::new(value);
-        self.set.insert(Slot(Arc::clone(&arc)));
+        self.set.insert_unique(
+            hash,
+            Slot {
+                hash,
+                value: Arc::clone(&arc),
+            },
+            |s| s.hash,
+        );
         Interned(arc)
+    }
+
+    /// The shared handle for `value`, allocating only when no equal value is live. Hashes
+    /// `value` once.
+    pub fn intern(&mut self, value: T) -> Interned<T> {
+        let hash = self.hasher.hash_one(&value);
+        match self.find(hash, &value) {
+            Some(h) => h,
+            None => self.insert_new(hash, value),
+        }
     }
 
     /// Like [`Interner::intern`] for a borrowed value: clones only when it is new.
@@ -109,19 +126,20 @@ impl<T: Hash + Eq> Interner<T> {
     where
         T: Clone,
     {
-        if let Some(slot) = self.set.get(value) {
-            return Interned(Arc::clone(&slot.0));
+        let hash = self.hasher.hash_one(value);
+        match self.find(hash, value) {
+            Some(h) => h,
+            None => self.insert_new(hash, value.clone()),
         }
-        self.intern(value.clone())
     }
 
     /// Drops every value only the interner still holds; returns how many were dropped.
     pub fn purge(&mut self) -> usize {
         let before = self.set.len();
-        self.set.retain(|s| Arc::strong_count(&s.0) > 1);
-        // Give the set's memory back after a mass withdrawal.
+        self.set.retain(|s| Arc::strong_count(&s.value) > 1);
+        // Give the set's memory back after a mass withdrawal (rehashing from the kept hashes).
         if self.set.capacity() > 1024 && self.set.len() * 4 < self.set.capacity() {
-            self.set.shrink_to_fit();
+            self.set.shrink_to_fit(|s| s.hash);
         }
         before - self.set.len()
     }
@@ -159,5 +177,22 @@ mod tests {
         drop(b);
         assert_eq!(i.purge(), 1);
         assert!(i.is_empty());
+    }
+
+    #[test]
+    fn lookups_still_find_every_value_after_growth_and_shrinking() {
+        let mut i: Interner<u64> = Interner::new();
+        let kept: Vec<_> = (0..5000u64).map(|v| i.intern(v)).collect();
+        let dropped: Vec<_> = (5000..50_000u64).map(|v| i.intern(v)).collect();
+        assert_eq!(i.len(), 50_000);
+        drop(dropped);
+        assert_eq!(i.purge(), 45_000);
+        // The table shrank (rehashed from the stored hashes): every kept value is still found
+        // and shared, nothing new is allocated for it.
+        for (v, h) in kept.iter().enumerate() {
+            assert_eq!(i.intern_ref(&(v as u64)), *h);
+        }
+        assert_eq!(i.len(), 5000);
+        assert_ne!(i.intern(7_000_000), kept[0]);
     }
 }
