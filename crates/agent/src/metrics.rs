@@ -1050,6 +1050,11 @@ pub(crate) mod tests {
             r#"perouter_datapath_reconcile_duration_seconds_count 2"#,
             r#"perouter_kernel_notifications_total{kind="local_mac"} 1"#,
             r#"perouter_config_resources_failed{kind="L3VNI"} 0"#,
+            "perouter_ovs_host_legs 2.0\n",
+            "perouter_ovs_connected 1.0\n",
+            "perouter_ovs_transactions_total 4\n",
+            "perouter_ovs_transaction_failures_total 1\n",
+            "perouter_ovs_last_pass_failures 1.0\n",
             "# TYPE perouter_config_generation gauge",
             "# TYPE process_cpu_seconds_total counter",
         ] {
