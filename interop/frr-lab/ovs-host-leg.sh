@@ -3,13 +3,17 @@
 # attaches VMs, against a real FRR ToR and a real Open vSwitch (Debian's openvswitch-switch).
 #
 #   flock /tmp/perouter-lab.lock interop/frr-lab/ovs-host-leg.sh
+#   OVS_DATAPATH=system interop/frr-lab/ovs-host-leg.sh   # OVS's kernel datapath (needs the
+#       openvswitch module, which this host's kernel lacks; Debian's has it, e.g. in a virtme-ng
+#       guest: vng --run /boot/vmlinuz-*-amd64 --user root --disable-kvm --exec '...')
 #
 # Topology (namespaces ovsl-*):
 #   tor     FRR 8.4, AS 64512, VTEP 100.64.0.1, `advertise-all-vni`; L2 segments 110, 120, 130 as
 #           bridges with VXLAN devices; behind it hosts h110 (192.170.1.20), h120 (192.170.2.20),
 #           h130 (192.170.3.20)
 #   node    the Kubernetes node (perouter --host-netns), AS 64514, VTEP 100.65.0.0; ovs-vswitchd
-#           runs here with the userspace datapath (netdev: this kernel has no openvswitch module)
+#           runs here, by default with the userspace datapath (netdev: this kernel has no
+#           openvswitch module)
 #   pe      perouter's router namespace
 #   pod110  on L2VNI 110 (OVS, lifecycle Managed: perouter creates br-hs-110), 192.170.1.10
 #   pod120  on L2VNI 120 (OVS, lifecycle External: ovs-ext, created here), 192.170.2.10
@@ -32,6 +36,12 @@ LAB_PKG[curl]=curl
 lab_need_tools vtysh jq curl ovsdb-server ovs-vswitchd ovs-vsctl ovsdb-tool
 lab_find_perouter
 T0=$(date +%s)
+OVS_DATAPATH=${OVS_DATAPATH:-netdev}
+if [ "$OVS_DATAPATH" = system ] && ! modprobe openvswitch 2>/dev/null && [ ! -d /sys/module/openvswitch ]; then
+  echo "$LAB: OVS_DATAPATH=system needs the openvswitch kernel module, which this kernel lacks" >&2
+  exit 2
+fi
+say "OVS datapath: $OVS_DATAPATH"
 P=ovsl-
 TOR=${P}tor NODE=${P}node PE=${P}pe
 DIR=$(mktemp -d /tmp/perouter-ovs.XXXXXX)
@@ -119,7 +129,7 @@ vsctl --no-wait init
 (OVS_RUNDIR=$OVS lab_nofds ip netns exec "$NODE" ovs-vswitchd unix:"$SOCK" --pidfile="$OVS/ovs-vswitchd.pid" \
   --unixctl="$OVS/ovs-vswitchd.ctl" --log-file="$OVS/ovs-vswitchd.log" --detach)
 # The External bridge (as OVS-CNI's admin would create it), with pod120's port.
-vsctl add-br ovs-ext -- set bridge ovs-ext datapath_type=netdev
+vsctl add-br ovs-ext -- set bridge ovs-ext datapath_type="$OVS_DATAPATH"
 vsctl add-port ovs-ext vpod120
 
 # --- perouter ---------------------------------------------------------------------------------
@@ -142,7 +152,7 @@ check check-shows-ovs-legs bash -c "'$PEROUTER' check '$CFG' | grep -q 'host-e-1
   '$PEROUTER' check '$CFG' | grep -q 'host-e-120 a port of existing OVS bridge ovs-ext'"
 METRICS=127.0.0.1:$((20000 + RANDOM % 20000))
 RUST_LOG=${RUST_LOG:-info} "$PEROUTER" run --config-dir "$CFG" --router-netns "$PE" --host-netns "$NODE" \
-  --api-socket "$API" --metrics-addr "$METRICS" --config-poll 1 --ovsdb-socket "$SOCK" --ovs-datapath-type netdev >"$LOG" 2>&1 &
+  --api-socket "$API" --metrics-addr "$METRICS" --config-poll 1 --ovsdb-socket "$SOCK" --ovs-datapath-type "$OVS_DATAPATH" >"$LOG" 2>&1 &
 PR_PID=$!
 
 # --- assertions -------------------------------------------------------------------------------
@@ -178,7 +188,7 @@ attach_pod130() { ip -n "$NODE" link show br-hs-130 >/dev/null 2>&1 && ip -n "$N
 check tor-session-up wait_until 60 tor_session_up
 check managed-bridge-created wait_until 30 vsctl br-exists br-hs-110
 check managed-bridge-marked test "$(vsctl get bridge br-hs-110 external_ids:created-by 2>/dev/null)" = openperouter
-check managed-bridge-netdev test "$(vsctl get bridge br-hs-110 datapath_type 2>/dev/null)" = netdev
+check managed-bridge-datapath-type test "$(vsctl get bridge br-hs-110 datapath_type 2>/dev/null)" = "$OVS_DATAPATH"
 check pod110-attached wait_until 10 attach_pod110
 check managed-bridge-ports wait_until 10 ports_are br-hs-110 "host-e-110 vpod110 "
 check external-bridge-ports wait_until 30 ports_are ovs-ext "host-e-120 vpod120 "
@@ -200,8 +210,8 @@ check metrics-ovs-connected test "$(metric perouter_ovs_connected)" = 1
 check metrics-ovs-legs test "$(metric perouter_ovs_host_legs)" = 2
 
 # ovsdb goes away: a clear error; the other VNIs forward, the ToR session and our routes stay.
-# (Measured here: the OVS legs themselves stop switching meanwhile, because ovs-vswitchd runs its
-# userspace datapath only while it holds its database lock; they resume when ovsdb returns.)
+# (Measured with the userspace datapath: the OVS legs themselves stop switching meanwhile, because
+# ovs-vswitchd runs it only while it holds its database lock; they resume when ovsdb returns.)
 est_before=$(tor_established)
 stop_pidfile "$OVS/ovsdb-server.pid"
 l2vnis 110 120 130 140
@@ -235,6 +245,6 @@ check status-clean-after-deletes wait_until 10 no_failed_resources
 check no-ovs-port-of-ours-left bash -c "! ovs-vsctl --db=unix:'$SOCK' --bare --columns=name list port | grep -qE '^host-e-1(10|20)$'"
 
 [ "$FAIL" = 0 ] || { lab_log_tail "$LOG" 80; tail -20 "$OVS/ovs-vswitchd.log"; }
-say "done in $(( $(date +%s) - T0 )) s"
+say "done in $(( $(date +%s) - T0 )) s (datapath $OVS_DATAPATH)"
 lab_results 40
 exit $FAIL

@@ -107,10 +107,19 @@ pub fn response(id: &Value, result: Value) -> Vec<u8> {
         .into_bytes()
 }
 
-/// Splits a byte stream into messages.
+/// Splits a byte stream into messages. The end of a message is found by an incremental scan
+/// (bracket depth outside strings), so each byte is looked at once however the stream is cut;
+/// the complete message is then parsed by `serde_json`.
 #[derive(Debug, Default)]
 pub struct Decoder {
     buf: Vec<u8>,
+    /// How far `buf` has been scanned.
+    scanned: usize,
+    /// Bracket depth at `scanned`.
+    depth: usize,
+    /// Inside a string at `scanned`, and just after a backslash in it.
+    in_string: bool,
+    escaped: bool,
 }
 
 impl Decoder {
@@ -119,35 +128,60 @@ impl Decoder {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// The length of the first complete message in `buf`, scanning from where the last call
+    /// stopped.
+    fn message_end(&mut self) -> Result<Option<usize>, ProtocolError> {
+        while self.scanned < self.buf.len() {
+            let b = self.buf[self.scanned];
+            self.scanned += 1;
+            if self.in_string {
+                match (self.escaped, b) {
+                    (true, _) => self.escaped = false,
+                    (false, b'\\') => self.escaped = true,
+                    (false, b'"') => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' if self.depth > 0 => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        return Ok(Some(self.scanned));
+                    }
+                }
+                b'"' if self.depth > 0 => self.in_string = true,
+                _ if self.depth == 0 && !b.is_ascii_whitespace() => {
+                    return Err(ProtocolError::NotMessage(format!(
+                        "a message starts with {:?}",
+                        char::from(b)
+                    )))
+                }
+                _ => {}
+            }
+        }
+        if self.buf.len() > MAX_MESSAGE {
+            return Err(ProtocolError::TooLong);
+        }
+        Ok(None)
+    }
+
     /// The next complete message, `Ok(None)` when more bytes are needed. After an error the
     /// stream cannot be resynchronised: drop the connection.
     pub fn next_message(&mut self) -> Result<Option<Message>, ProtocolError> {
-        let start = self
-            .buf
-            .iter()
-            .position(|b| !b.is_ascii_whitespace())
-            .unwrap_or(self.buf.len());
-        self.buf.drain(..start);
-        if self.buf.is_empty() {
+        let Some(end) = self.message_end()? else {
+            if self.depth == 0 {
+                // Only whitespace so far.
+                self.buf.clear();
+                self.scanned = 0;
+            }
             return Ok(None);
-        }
-        let mut stream = serde_json::Deserializer::from_slice(&self.buf).into_iter::<Value>();
-        match stream.next() {
-            None => Ok(None),
-            Some(Ok(v)) => {
-                let used = stream.byte_offset();
-                self.buf.drain(..used);
-                parse_message(v).map(Some)
-            }
-            Some(Err(e)) if e.is_eof() => {
-                if self.buf.len() > MAX_MESSAGE {
-                    Err(ProtocolError::TooLong)
-                } else {
-                    Ok(None)
-                }
-            }
-            Some(Err(e)) => Err(ProtocolError::NotJson(e.to_string())),
-        }
+        };
+        let v: Result<Value, _> = serde_json::from_slice(&self.buf[..end]);
+        self.buf.drain(..end);
+        self.scanned = 0;
+        parse_message(v.map_err(|e| ProtocolError::NotJson(e.to_string()))?).map(Some)
     }
 
     /// Bytes held waiting for the rest of a message.
@@ -199,6 +233,29 @@ mod tests {
     }
 
     #[test]
+    fn strings_with_brackets_and_escapes_survive_any_cut() {
+        let msg = br#" {"id":3,"error":{"error":"x","details":"[{\"}\\"}} 
+{"id":4,"result":[],"error":null}"#;
+        for cut in 0..=msg.len() {
+            let mut d = Decoder::default();
+            let mut got = Vec::new();
+            for part in [&msg[..cut], &msg[cut..]] {
+                d.feed(part);
+                while let Some(m) = d.next_message().unwrap() {
+                    got.push(m);
+                }
+            }
+            assert_eq!(got.len(), 2, "cut at {cut}");
+            match &got[0] {
+                Message::Response { error, .. } => {
+                    assert_eq!(error["details"], json!("[{\"}\\"), "cut at {cut}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn tells_requests_notifications_and_garbage_apart() {
         let m = |s: &str| {
             let mut d = Decoder::default();
@@ -217,7 +274,14 @@ mod tests {
             m(r#"{"id":null,"method":"update","params":[null,{}]}"#).unwrap(),
             Some(Message::Notification { .. })
         ));
-        assert!(matches!(m("]"), Err(ProtocolError::NotJson(_))));
+        assert!(matches!(m("]"), Err(ProtocolError::NotMessage(_))));
+        assert!(matches!(m("{]"), Err(ProtocolError::NotJson(_))));
+        assert!(matches!(m("{\"a\":tru}"), Err(ProtocolError::NotJson(_))));
+        // Brackets inside strings (escaped quotes too) do not end a message.
+        assert!(matches!(
+            m(r#"{"id":1,"result":["}]\"}"],"error":null}"#).unwrap(),
+            Some(Message::Response { .. })
+        ));
         assert!(matches!(m("[1]"), Err(ProtocolError::NotMessage(_))));
         assert!(matches!(
             m(r#"{"id":1}"#),
@@ -230,7 +294,8 @@ mod tests {
         assert_eq!(m("  \n").unwrap(), None);
         assert_eq!(m(r#"{"id":1,"res"#).unwrap(), None);
         // Deep nesting is refused by serde_json's recursion limit, not a stack overflow.
-        assert!(m(&"[".repeat(100_000)).is_err());
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(matches!(m(&deep), Err(ProtocolError::NotJson(_))));
     }
 
     #[test]
