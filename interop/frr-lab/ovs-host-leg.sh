@@ -134,12 +134,12 @@ vsctl add-port ovs-ext vpod120
 
 # --- perouter ---------------------------------------------------------------------------------
 lab_underlay "$CFG" toswitch1 "{asn: 64512, address: 192.168.11.2, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}"
-l2vnis() { # VNI...: the L2VNI file with those VNIs (140: a second Managed OVS bridge)
+l2vnis() { # VNI...: the L2VNI file with those VNIs (140, 150: more Managed OVS bridges)
   local v
   { echo "l2vnis:"
     for v in "$@"; do
       case $v in
-        110|140) echo "  - {name: ovs-managed-$v, vni: $v, hostMaster: {type: OVSBridge, ovsBridge: {lifecycle: Managed}}}" ;;
+        110|140|150) echo "  - {name: ovs-managed-$v, vni: $v, hostMaster: {type: OVSBridge, ovsBridge: {lifecycle: Managed}}}" ;;
         120) echo "  - {name: ovs-external-$v, vni: $v, hostMaster: {type: OVSBridge, ovsBridge: {lifecycle: External, name: ovs-ext}}}" ;;
         130) echo "  - {name: linux-$v, vni: $v, hostMaster: {type: LinuxBridge, linuxBridge: {lifecycle: Managed}}}" ;;
       esac
@@ -233,10 +233,15 @@ for v in 110 120; do check "ovsdb-back-pod$v-forwards" wait_until 20 ping_ok pod
 check ovsdb-back-metrics test "$(metric perouter_ovs_connected)/$(metric perouter_ovs_last_pass_failures)" = 1/0
 check tor-session-never-reset test "$(tor_established)" = "$est_before"
 
-# Deleting L2VNIs: the external bridge loses only our port; a managed bridge is deleted.
-l2vnis 110 130 140
+# Deleting L2VNIs: the external bridge loses only our port; a managed bridge is deleted. VNI 150
+# is added in the same change, with ovsdb up: OVS may get the port before the kernel has the veth,
+# and must end up using it (a real ofport, no interface error).
+l2vnis 110 130 140 150
 check external-port-removed wait_until 20 ports_are ovs-ext "vpod120 "
-l2vnis 130 140
+check live-add-vni150-attached wait_until 20 ports_are br-hs-150 "host-e-150 "
+iface_ok() { [ "$(vsctl get interface "$1" ofport 2>/dev/null)" -gt 0 ] 2>/dev/null && [ "$(vsctl get interface "$1" error 2>/dev/null)" = "[]" ]; }
+check live-add-vni150-interface-up wait_until 20 iface_ok host-e-150
+l2vnis 130 140 150
 check managed-bridge-deleted wait_until 20 no_bridge br-hs-110
 check external-bridge-kept vsctl br-exists ovs-ext
 check other-ovs-vni-kept ports_are br-hs-140 "host-e-140 "
