@@ -114,22 +114,22 @@ async fn pass(
     want: &Wanted,
 ) -> Result<Pass, Error> {
     let scope = scope();
-    let mut fresh = false;
     let plan = loop {
-        if client.is_none() {
-            *client = Some(Client::connect(&opts.socket, REQUEST_TIMEOUT).await?);
-            fresh = true;
-        }
-        let Some(c) = client.as_mut() else { continue };
+        let fresh = client.is_none();
+        let c = match client {
+            Some(c) => c,
+            None => client.insert(Client::connect(&opts.socket, REQUEST_TIMEOUT).await?),
+        };
         match c.plan(want, &scope).await {
             Ok(p) => break p,
-            Err(e) if e.is_fatal() => {
-                *client = None;
-                if fresh {
-                    return Err(e);
+            // A kept connection went stale (the server restarted): once more on a new one.
+            Err(e) if e.is_fatal() && !fresh => *client = None,
+            Err(e) => {
+                if e.is_fatal() {
+                    *client = None;
                 }
+                return Err(e);
             }
-            Err(e) => return Err(e),
         }
     };
     let mut out = Pass::default();
