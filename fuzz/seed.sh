@@ -9,6 +9,8 @@
 #   evpn_nlri           every EVPN NLRI (MP_REACH/MP_UNREACH, AFI 25 / SAFI 70), one per file,
 #                       and each whole NLRI block
 #   pcap                the .pcap captures (pcapng), each also converted to classic pcap
+#   ovsdb               the ovsdb-server replies in crates/ovsdb/tests/data/ (captured from a real
+#                       ovsdb-server), each prefixed by a cut byte: 0 (one read) and 37 (two reads)
 # Idempotent: files are named by content hash.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -145,3 +147,17 @@ for cap in sorted(glob.glob(os.path.join(data, "*.pcap"))):
 
 print("seeded:", ", ".join(f"{k} {v}" for k, v in counts.items()))
 EOF
+
+# OVSDB: the first byte is where the target cuts the stream in two reads.
+mkdir -p corpus/ovsdb
+n=0
+for f in ../crates/ovsdb/tests/data/*.json; do
+    for cut in '\x00' '\x25'; do
+        tmp=$(mktemp)
+        { printf "$cut"; cat "$f"; } >"$tmp"
+        name=$(sha1sum <"$tmp" | cut -c1-40)
+        mv "$tmp" "corpus/ovsdb/$name"
+        n=$((n + 1))
+    done
+done
+echo "seeded: ovsdb $n"

@@ -306,7 +306,12 @@ pub fn render_text(r: &CheckReport) -> String {
             HostLegPlan::Bare => "left bare".to_string(),
             HostLegPlan::ManagedBridge(b) => format!("attached to managed bridge {b}"),
             HostLegPlan::ExistingBridge(b) => format!("attached to existing bridge {b}"),
-            HostLegPlan::Ovs(b) => format!("OVS {b:?} (not supported yet)"),
+            HostLegPlan::ManagedOvsBridge(b) => {
+                format!("a port of managed OVS bridge {b} (created by perouter)")
+            }
+            HostLegPlan::ExistingOvsBridge(b) => {
+                format!("a port of existing OVS bridge {b} (must exist)")
+            }
         };
         let _ = writeln!(s, "  veth {} <-> {} {leg}", l.router_veth, l.host_veth);
     }

@@ -31,6 +31,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::runtime::node_config::AppliedConfig;
+use crate::runtime::ovs::OvsStatus;
 use crate::runtime::routing::{EvpnRouteView, RoutingSnapshot};
 
 /// A metric's labels, in order.
@@ -77,6 +78,11 @@ pub const FAMILIES: &[&str] = &[
     "perouter_datapath_operation_failures_total",
     "perouter_datapath_last_pass_failures",
     "perouter_datapath_netlink_messages_total",
+    "perouter_ovs_host_legs",
+    "perouter_ovs_connected",
+    "perouter_ovs_transactions_total",
+    "perouter_ovs_transaction_failures_total",
+    "perouter_ovs_last_pass_failures",
     "perouter_kernel_notifications_total",
     "perouter_bfd_session_up",
     "perouter_bfd_state_changes_total",
@@ -138,6 +144,8 @@ pub struct ScrapeInput {
     pub evpn: Option<Vec<EvpnRouteView>>,
     /// The datapath's status.
     pub fib: Option<FibStatus>,
+    /// The OVS host legs' status.
+    pub ovs: Option<OvsStatus>,
     /// The applied configuration.
     pub applied: Option<Arc<AppliedConfig>>,
     /// The BFD sessions (RFC 5880), as the BFD task publishes them.
@@ -278,6 +286,9 @@ pub fn render(live: &LiveMetrics, input: &ScrapeInput) -> String {
     }
     if let Some(fib) = &input.fib {
         datapath(&mut b, live, fib);
+    }
+    if let Some(o) = &input.ovs {
+        ovs(&mut b, o);
     }
     if let Some(peers) = &input.bfd {
         bfd(&mut b, peers);
@@ -538,6 +549,34 @@ fn datapath(b: &mut Builder, live: &LiveMetrics, fib: &FibStatus) {
         "datapath_netlink_messages",
         "Netlink write messages sent to the kernel",
         fib.messages_sent,
+    );
+}
+
+fn ovs(b: &mut Builder, o: &OvsStatus) {
+    b.gauge1(
+        "ovs_host_legs",
+        "L2VNI host legs wanted on Open vSwitch bridges",
+        o.legs as f64,
+    );
+    b.gauge1(
+        "ovs_connected",
+        "Whether the last OVS pass reached ovsdb-server (1) or not (0)",
+        if o.connected { 1.0 } else { 0.0 },
+    );
+    b.counter1(
+        "ovs_transactions",
+        "OVSDB transactions committed (bridges created or deleted, ports attached or detached)",
+        o.transactions,
+    );
+    b.counter1(
+        "ovs_transaction_failures",
+        "OVSDB transactions the server refused",
+        o.transaction_failures,
+    );
+    b.gauge1(
+        "ovs_last_pass_failures",
+        "OVS host legs or transactions that failed in the last pass (ovsdb unreachable: every leg)",
+        o.last_failures.len() as f64,
     );
 }
 
@@ -950,6 +989,15 @@ pub(crate) mod tests {
             fib: Some(fib),
             applied: Some(Arc::new(example_applied())),
             bfd: Some(vec![example_bfd()]),
+            ovs: Some(OvsStatus {
+                passes: 3,
+                legs: 2,
+                connected: true,
+                transactions: 4,
+                transaction_failures: 1,
+                last_failures: vec!["ovs host-e-220: OVS bridge ovs-ext does not exist".into()],
+                ..Default::default()
+            }),
         };
         (live, input)
     }
@@ -1002,6 +1050,11 @@ pub(crate) mod tests {
             r#"perouter_datapath_reconcile_duration_seconds_count 2"#,
             r#"perouter_kernel_notifications_total{kind="local_mac"} 1"#,
             r#"perouter_config_resources_failed{kind="L3VNI"} 0"#,
+            "perouter_ovs_host_legs 2.0\n",
+            "perouter_ovs_connected 1.0\n",
+            "perouter_ovs_transactions_total 4\n",
+            "perouter_ovs_transaction_failures_total 1\n",
+            "perouter_ovs_last_pass_failures 1.0\n",
             "# TYPE perouter_config_generation gauge",
             "# TYPE process_cpu_seconds_total counter",
         ] {

@@ -263,8 +263,12 @@ pub enum HostLegPlan {
     ManagedBridge(String),
     /// An existing Linux bridge.
     ExistingBridge(String),
-    /// OVS (not supported by the datapath yet).
-    Ovs(Option<String>),
+    /// An OVS bridge perouter creates (`br-hs-<vni>`, marked `created-by=openperouter`) and
+    /// deletes with its L2VNI; the host veth is one of its ports.
+    ManagedOvsBridge(String),
+    /// An existing OVS bridge: the host veth is added as a port, the bridge is never created,
+    /// changed or deleted.
+    ExistingOvsBridge(String),
 }
 
 /// Everything derived for one L2VNI.
@@ -503,8 +507,10 @@ pub fn derive_plan(
                     HostLegPlan::ManagedBridge(format!("br-hs-{}", l.vni))
                 }
                 HostLeg::ExistingLinuxBridge(n) => HostLegPlan::ExistingBridge(n.clone()),
-                HostLeg::ManagedOvsBridge => HostLegPlan::Ovs(None),
-                HostLeg::ExistingOvsBridge(n) => HostLegPlan::Ovs(Some(n.clone())),
+                HostLeg::ManagedOvsBridge => {
+                    HostLegPlan::ManagedOvsBridge(format!("br-hs-{}", l.vni))
+                }
+                HostLeg::ExistingOvsBridge(n) => HostLegPlan::ExistingOvsBridge(n.clone()),
             },
             rd: rd_of(l.vni),
             export_rts: vec![derive::frr_auto_route_target(u.asn, l.vni)],

@@ -82,6 +82,15 @@ pub struct RunArgs {
     /// Most sessions accepted at once from one listen range (FRR's `bgp listen limit`).
     #[arg(long, default_value_t = crate::runtime::sessions::DEFAULT_LISTEN_LIMIT)]
     pub listen_limit: usize,
+    /// The ovsdb-server socket, for L2VNI host legs on OVS bridges (`hostMaster.type:
+    /// OVSBridge`).
+    #[arg(long, default_value = crate::runtime::ovs::DEFAULT_SOCKET)]
+    pub ovsdb_socket: PathBuf,
+    /// `datapath_type` of the OVS bridges perouter creates: `netdev` for Open vSwitch's
+    /// userspace datapath (hosts without the openvswitch kernel module); default: OVS's own
+    /// (`system`, the kernel datapath). Existing (External) bridges are never changed.
+    #[arg(long)]
+    pub ovs_datapath_type: Option<String>,
     /// Kubernetes mode.
     #[command(flatten)]
     pub k8s: KubernetesArgs,
@@ -131,6 +140,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
             send_hold_time: args.send_hold_time,
             listen_limit: args.listen_limit.max(1),
         },
+        ovsdb_socket: args.ovsdb_socket.clone(),
+        ovs_datapath_type: args.ovs_datapath_type.clone().filter(|t| !t.is_empty()),
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

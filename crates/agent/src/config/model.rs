@@ -217,9 +217,9 @@ pub enum HostLeg {
     ManagedLinuxBridge,
     /// An existing Linux bridge.
     ExistingLinuxBridge(String),
-    /// An OVS bridge perouter manages (not supported by the datapath yet).
+    /// An OVS bridge `br-hs-<vni>` that perouter creates and deletes (over OVSDB).
     ManagedOvsBridge,
-    /// An existing OVS bridge (not supported by the datapath yet).
+    /// An existing OVS bridge: perouter adds the host veth as a port.
     ExistingOvsBridge(String),
 }
 

@@ -69,8 +69,11 @@ pub fn node_datapath(plan: &NodePlan, underlay_mtu: Option<u32>) -> NodeDatapath
             host_leg: match &l.host_leg {
                 HostLegPlan::ManagedBridge(_) => HostLeg::ManagedBridge,
                 HostLegPlan::ExistingBridge(b) => HostLeg::ExistingBridge(b.clone()),
-                // OVS is not supported by the datapath: the leg is left for OVS to take.
-                HostLegPlan::Bare | HostLegPlan::Ovs(_) => HostLeg::Bare,
+                // An OVS leg is left unattached by the kernel datapath: the OVS task
+                // (runtime::ovs) adds it to its bridge as a port.
+                HostLegPlan::Bare
+                | HostLegPlan::ManagedOvsBridge(_)
+                | HostLegPlan::ExistingOvsBridge(_) => HostLeg::Bare,
             },
             mtu,
         })

@@ -65,7 +65,7 @@ pub fn datapath_failures(
         }
         let l2 = plan.l2vnis.iter().find(|l| {
             let leg = match &l.host_leg {
-                HostLegPlan::ManagedBridge(b) => b.as_str(),
+                HostLegPlan::ManagedBridge(b) | HostLegPlan::ManagedOvsBridge(b) => b.as_str(),
                 _ => "",
             };
             touches(

@@ -75,6 +75,7 @@ pub mod kernel_events;
 pub mod kubernetes;
 pub mod node_config;
 pub mod node_status;
+pub mod ovs;
 pub mod plan_changes;
 pub mod restart;
 pub mod routing;
@@ -136,6 +137,10 @@ pub struct RunOptions {
     pub status_period: Duration,
     /// The BGP session limits applied to every neighbour (perouter extensions).
     pub limits: sessions::SessionLimits,
+    /// The ovsdb-server socket, for L2VNI host legs on OVS bridges.
+    pub ovsdb_socket: PathBuf,
+    /// `datapath_type` of the OVS bridges perouter creates (None = OVS's default).
+    pub ovs_datapath_type: Option<String>,
 }
 
 /// Errors that stop the daemon.
@@ -234,6 +239,8 @@ struct Shared {
     liveness: Vec<Liveness>,
     /// Set once a fabric session has been Established (readiness).
     fabric_seen: health::Latch,
+    /// The OVS host legs task's status.
+    ovs: watch::Receiver<ovs::OvsStatus>,
 }
 
 /// How long a scrape waits for each state owner.
@@ -252,8 +259,15 @@ impl Shared {
             .first()
             .map(|u| u.name.as_str())
             .unwrap_or("underlay");
+        // OVS host legs fail like the kernel datapath's operations, on the same L2VNIs.
+        let failures: Vec<String> = fib
+            .last_failures
+            .iter()
+            .chain(self.ovs.borrow().last_failures.iter())
+            .cloned()
+            .collect();
         match &applied.plan {
-            Some(plan) => health::datapath_failures(plan, underlay, &fib.last_failures),
+            Some(plan) => health::datapath_failures(plan, underlay, &failures),
             None => Vec::new(),
         }
     }
@@ -345,12 +359,14 @@ impl RuntimeProbe for Shared {
 
     fn datapath_error(&self) -> Option<String> {
         let fib = self.fib_status.borrow().clone();
+        let ovs = self.ovs.borrow().last_failures.clone();
         fib.last_error.clone().or_else(|| {
-            (!fib.last_failures.is_empty()).then(|| {
+            let failures: Vec<String> = fib.last_failures.iter().chain(&ovs).cloned().collect();
+            (!failures.is_empty()).then(|| {
                 format!(
                     "{} operation(s) failed: {}",
-                    fib.last_failures.len(),
-                    fib.last_failures.join("; ")
+                    failures.len(),
+                    failures.join("; ")
                 )
             })
         })
@@ -540,6 +556,7 @@ impl Responder for Shared {
                         "sessions": redact_passwords(serde_json::to_value(&sessions).unwrap_or_default()),
                         "datapath": {"passes": fib.passes, "last_ops": fib.last_ops, "last_failures": fib.last_failures,
                             "last_error": fib.last_error, "messages_sent": fib.messages_sent},
+                        "ovs": &*self.ovs.borrow(),
                     }))
                 }
             }
@@ -561,6 +578,7 @@ impl Responder for Shared {
                 fib: Some(self.fib_status.borrow().clone()),
                 applied: Some(self.applied.borrow().clone()),
                 bfd: Some(self.bfd.borrow().clone()),
+                ovs: Some(self.ovs.borrow().clone()),
             };
             metrics::render(&self.live, &input)
         })
@@ -893,6 +911,20 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         warn!("first datapath pass failed (retrying in the background): {e}");
     }
 
+    // OVS host legs: after the first pass, so the host veths they attach exist.
+    let (ovs_legs_tx, ovs_legs_rx) =
+        watch::channel(ovs::wanted(&plan, opts.ovs_datapath_type.as_deref()));
+    let (ovs_status_tx, ovs_status_rx) = watch::channel(ovs::OvsStatus::default());
+    tokio::spawn(ovs::run(
+        ovs::OvsOptions {
+            socket: opts.ovsdb_socket.clone(),
+            datapath_type: opts.ovs_datapath_type.clone(),
+            period: opts.reconcile_period,
+        },
+        ovs_legs_rx,
+        ovs_status_tx,
+    ));
+
     // Sessions.
     let (ev_tx, ev_rx) = mpsc::channel(1024);
     // RFC 4724 §4.1: after a restart the Restart State bit tells the peers we restarted with
@@ -975,6 +1007,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         bfd: bfd_handle.status.clone(),
         liveness,
         fabric_seen: health::Latch::default(),
+        ovs: ovs_status_rx,
     });
     let _ = probe.set(shared.clone());
     let _servers = serve(&opts, shared.clone());
@@ -1004,6 +1037,12 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
                 let nics = datapath::node_datapath(&plan, None).underlay_nics;
                 let node = datapath::node_datapath(&plan, underlay_mtu(&nics, &opts.router_netns));
                 let _ = fib_tx.send(FibCommand::SetNode(Box::new(node))).await;
+                let legs = ovs::wanted(&plan, opts.ovs_datapath_type.as_deref());
+                ovs_legs_tx.send_if_modified(|w| {
+                    let changed = *w != legs;
+                    *w = legs;
+                    changed
+                });
                 let sessions = sessions_of(&plan);
                 let _ = routing_tx.send(RoutingCommand::Configure { plan: plan.clone(), sessions: sessions.clone() }).await;
                 sync_neighbors(&speaker_tx, &mut neighbors, &sessions).await;
