@@ -60,7 +60,11 @@ pub fn patch_ops(
         }
     };
     for (prefix, gateways) in &patch.default_routes {
-        let hops = gateway_hops(prefix, gateways.iter().flatten())?;
+        let hops = gateways
+            .iter()
+            .flatten()
+            .map(|gw| NextHop::for_gateway(prefix, *gw, &current.link_local_devices))
+            .collect::<Option<BTreeSet<NextHop>>>()?;
         route(MAIN_TABLE, *prefix, hops);
     }
     for ((vni, prefix), vteps, gateways) in &patch.vrf_routes {
