@@ -153,11 +153,12 @@ pe_ping() { ip netns exec "$1" ping -c 1 -W 1 -I "$2" 100.65.0.0 >/dev/null 2>&1
 say "ipv6: numbered IPv6 session, IPv4 unicast + IPv6 unicast + L2VPN EVPN"
 check ipv6-frr-established wait_until 40 frr_established t6 2001:db8:11::3
 check ipv6-perouter-established wait_until 10 pr_session_up "$SOCK" 2001:db8:11::2
-caps=$(nb_json t6 2001:db8:11::3 | jq -c '.["2001:db8:11::3"].neighborCapabilities.multiprotocolCapabilities')
-say "ipv6: FRR's multiprotocol capabilities: $caps"
+caps=$(nb_json t6 2001:db8:11::3 | jq -c '.["2001:db8:11::3"].neighborCapabilities')
+say "ipv6: FRR's view of the capabilities: $(jq -c '{multiprotocolExtensions, extendedNexthop}' <<<"$caps")"
 for f in ipv4Unicast ipv6Unicast l2VpnEvpn; do
-  check "ipv6-family-$f" lab_json_true --arg f "$f" '.[$f] == "advertisedAndReceived"' <<<"$caps"
+  check "ipv6-family-$f" lab_json_true --arg f "$f" '.multiprotocolExtensions[$f].advertisedAndReceived == true' <<<"$caps"
 done
+check ipv6-extended-nexthop-negotiated lab_json_true '.extendedNexthop == "advertisedAndReceived"' <<<"$caps"
 check ipv6-frr-has-vtep-via-v6-nexthop wait_until 20 frr_best_nh t6 100.65.0.0/32 'any(.nexthops[]; .ip == "2001:db8:11::3")'
 v4_via() { ip -n $PE -j route show "$1" | jq -e --arg g "$2" '.[0] | .via.family == "inet6" and .via.host == $g' >/dev/null; }
 check ipv6-kernel-v4-route-via-inet6 wait_until 20 v4_via 10.106.0.0/24 2001:db8:11::2
@@ -181,7 +182,7 @@ check unnumbered-frr-has-vtep-via-link-local wait_until 20 frr_best_nh tun 100.6
 via_ll() { ip -n $PE -j route show 10.107.0.0/24 | lab_json_true --arg g "$their_ll" '.[0] | .via.family == "inet6" and .via.host == $g and .dev == "ulun"'; }
 check unnumbered-kernel-route-via-link-local wait_until 20 via_ll
 say "unnumbered: router namespace: $(ip -n $PE route show 10.107.0.0/24)"
-say "unnumbered: FRR: $(vty tun 'show ip route 100.65.0.0/32' | grep -E 'via|inet6' | head -2 | tr -s ' ')"
+say "unnumbered: FRR's kernel route to our VTEP: $(ip -n $TUN route show 100.65.0.0/32)"
 check unnumbered-ping wait_until 20 pe_ping $TUN 10.107.0.1
 
 # --- Listen range ------------------------------------------------------------------------------

@@ -704,7 +704,11 @@ fn ipv4_routes_via_an_ipv6_link_local_gateway_install_converge_and_forward() {
     assert!(!v4.contains_key("10.203.0.0/16 bgp 20"), "{:?}", v4.keys());
     let v6 = main_routes(r, "-6");
     let r6 = &v6["2001:db8:78::/48 bgp 20"];
-    assert_eq!((&r6["gateway"], &r6["dev"]), (&"fe80::2".into(), &"ul0".into()), "{r6}");
+    assert_eq!(
+        (&r6["gateway"], &r6["dev"]),
+        (&"fe80::2".into(), &"ul0".into()),
+        "{r6}"
+    );
 
     // Observed back as wanted: the next pass has nothing to do.
     let before = dp.messages_sent();
@@ -714,7 +718,17 @@ fn ipv4_routes_via_an_ipv6_link_local_gateway_install_converge_and_forward() {
 
     // Traffic: the router namespace reaches the peer's loopback through the link-local.
     let out = std::process::Command::new("ip")
-        .args(["netns", "exec", r, "ping", "-c", "1", "-W", "3", "10.201.0.1"])
+        .args([
+            "netns",
+            "exec",
+            r,
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "3",
+            "10.201.0.1",
+        ])
         .output()
         .unwrap();
     assert!(

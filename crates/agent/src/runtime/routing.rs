@@ -655,7 +655,13 @@ impl Routing {
         let rebuild = self.rib.as_ref().is_none_or(|r| {
             let c = r.config();
             (c.asn, c.router_id, c.vtep, c.multipath, c.cluster_id)
-                != (cfg.asn, cfg.router_id, cfg.vtep, cfg.multipath, cfg.cluster_id)
+                != (
+                    cfg.asn,
+                    cfg.router_id,
+                    cfg.vtep,
+                    cfg.multipath,
+                    cfg.cluster_id,
+                )
         });
         if !rebuild {
             let rib = self.rib.as_mut().expect("checked above");

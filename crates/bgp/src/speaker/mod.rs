@@ -393,9 +393,10 @@ impl Speaker {
         info!(target = %n.target, remote_as = %n.peer.remote_as, "adding neighbor");
         self.set_md5(&n, n.peer.password.as_deref().map(str::as_bytes));
         let advertiser = match &n.target {
-            NeighborTarget::Interface(i) => {
-                Some(Advertiser(tokio::spawn(ra::run(netns_of(&self.cfg), i.clone()))))
-            }
+            NeighborTarget::Interface(i) => Some(Advertiser(tokio::spawn(ra::run(
+                netns_of(&self.cfg),
+                i.clone(),
+            )))),
             _ => None,
         };
         let mut nb = Neighbor {
