@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Upstream's route_reflector.go against perouter, on this kernel (no VRF needed): perouter is
-# the iBGP route reflector (`routeReflector.clusterID: 10.255.0.9`, router ID 10.0.0.0) of three
+# the iBGP route reflector (`routeReflector.clusterID: 10.255.0.9`, not its router ID) of four
 # FRR 8.4 EVPN nodes in AS 64514, each with an L2VNI 100 (`advertise-all-vni`) and a "pod" on its
 # bridge:
 #   c1, c2  `addressFamilies: [{type: evpn, properties: [{type: routeReflectorClient}]}]`
@@ -126,7 +126,9 @@ check reflect-client-to-client-c1-c2 wait_until 30 reflected c2 c1
 check reflect-client-to-client-c2-c1 wait_until 30 reflected c1 c2
 check reflect-client-to-non-client wait_until 30 reflected n1 c1
 check reflect-non-client-to-client wait_until 30 reflected c1 n1
-say "at c2, c1's MAC: $(mac_path c2 "${MAC[c1]}")   (router ID of perouter: 10.0.0.0, clusterID $CLUSTER)"
+RID=$(vty c1 "show bgp neighbors 10.10.0.1 json" | jq -r '.["10.10.0.1"].remoteRouterId')
+say "at c2, c1's MAC: $(mac_path c2 "${MAC[c1]}")   (perouter's router ID per FRR: $RID, clusterID $CLUSTER)"
+check cluster-id-is-not-the-router-id test -n "$RID" -a "$RID" != null -a "$RID" != "$CLUSTER"
 say "at c1, n1's MAC: $(mac_path c1 "${MAC[n1]}")"
 fdb_to() { bridge -n "$TAG$1" fdb show dev vxlan100 | grep -q "${MAC[$2]} dst ${ADDR[$2]}"; } # AT FROM
 check kernel-fdb-c2-to-c1 wait_until 20 fdb_to c2 c1
