@@ -3,7 +3,7 @@
 # `perouter run` from an OpenPERouter static underlay with three kinds of neighbour, each with
 # its own FRR 8.4 ToR:
 #   ipv6        `address: 2001:db8:11::2`: one IPv6 session carrying IPv4 unicast (RFC 8950
-#               extended next hop), IPv6 unicast and L2VPN EVPN
+#               extended next hop), IPv6 unicast and L2VPN EVPN (our L2VNI 110's type-3 at FRR)
 #   unnumbered  `interface: ulun`: FRR's `neighbor tun-eth0 interface` learns our link-local
 #               address from our Router Advertisements and connects to it; IPv4 routes both
 #               ways with IPv6 link-local next hops (RFC 8950); the kernel route in the router
@@ -134,6 +134,9 @@ lab_underlay "$DIR/cfg" ul6,ulun,ulv4 \
   "{asn: 64512, address: '2001:db8:11::2', holdTimeSeconds: 9, keepaliveTimeSeconds: 3, addressFamilies: [{type: ipv4unicast}, {type: ipv6unicast}, {type: evpn}]}" \
   "{asn: 64513, interface: ulun, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}" \
   "{asn: 64515, listenRange: 192.168.13.0/28, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}"
+# One L2VNI (no VRF): its type-3 route must reach the ToR over the IPv6 session.
+echo "l2vnis: [{name: l2-110, vni: 110, hostMaster: {type: LinuxBridge, linuxBridge: {lifecycle: Managed}}}]" \
+  > "$DIR/cfg/configs/openpe_l2vni.yaml"
 echo "nodeIndex: {index: 0}" > "$DIR/cfg/node-config.yaml"
 SOCK=$DIR/api.sock
 RUST_LOG=${RUST_LOG:-info} lab_nofds "$PEROUTER" run --config-dir "$DIR/cfg" --router-netns $PE --host-netns $HOST \
@@ -159,6 +162,8 @@ for f in ipv4Unicast ipv6Unicast l2VpnEvpn; do
   check "ipv6-family-$f" lab_json_true --arg f "$f" '.multiprotocolExtensions[$f].advertisedAndReceived == true' <<<"$caps"
 done
 check ipv6-extended-nexthop-negotiated lab_json_true '.extendedNexthop == "advertisedAndReceived"' <<<"$caps"
+evpn_imet() { vty t6 "show bgp l2vpn evpn route type multicast json" | lab_json_true '[.. | objects | select(has("paths")) | .paths[] | (if type == "array" then .[] else . end) | .nexthops[]?.ip] | index("100.65.0.0") != null'; }
+check ipv6-evpn-type3-at-frr wait_until 20 evpn_imet
 check ipv6-frr-has-vtep-via-v6-nexthop wait_until 20 frr_best_nh t6 100.65.0.0/32 'any(.nexthops[]; .ip == "2001:db8:11::3")'
 v4_via() { ip -n $PE -j route show "$1" | jq -e --arg g "$2" '.[0] | .via.family == "inet6" and .via.host == $g' >/dev/null; }
 check ipv6-kernel-v4-route-via-inet6 wait_until 20 v4_via 10.106.0.0/24 2001:db8:11::2
