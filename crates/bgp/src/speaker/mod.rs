@@ -6,8 +6,10 @@
 //! reports straight to the one consumer's bounded channel
 //! ([`SpeakerEvent`]), so routes do not pass through the speaker task.
 //! Neighbours are found by address, by interface (unnumbered, IPv6
-//! link-local: the session is created when the peer first connects from
-//! that interface) or by listen range (dynamic neighbours, with a limit).
+//! link-local: we send Router Advertisements on the interface so the peer
+//! learns our address ([`ra`]), and the session is created when the peer
+//! first connects from that interface) or by listen range (dynamic
+//! neighbours, with a limit).
 //! Neighbours can be added, changed and removed at runtime; others are not
 //! disturbed.
 //!
