@@ -883,6 +883,7 @@ pub(crate) mod tests {
                         add_path_receive: vec![],
                         add_path_send: vec![],
                         extended_next_hop: vec![],
+                        route_reflector_client: false,
                         graceful_restart: Some(perouter_bgp::fsm::open::PeerGracefulRestart {
                             restart_time: 120,
                             restarting: false,

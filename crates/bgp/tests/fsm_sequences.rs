@@ -727,3 +727,19 @@ fn max_prefix_cease_holds_the_session_down_for_the_restart_interval() {
     assert_eq!(f.state(), State::Connect);
     assert_eq!(drain_ev(&mut f), vec![Event::Connect]);
 }
+
+#[test]
+fn the_route_reflector_client_flag_reaches_the_session_parameters() {
+    // The RIB applies RFC 4456 §8 to a session from what the FSM hands over: the flag must
+    // come from the neighbour's configuration.
+    let t0 = Instant::now();
+    let ibgp = |client: bool| {
+        let mut p = PeerConfig::new(RemoteAs::Kind(AsKind::Internal));
+        p.route_reflector_client = client;
+        let f = established(p, peer_open(LOCAL_AS, 90, std_caps(LOCAL_AS)), t0);
+        let params = f.params().unwrap().clone();
+        (params.ibgp, params.route_reflector_client)
+    };
+    assert_eq!(ibgp(true), (true, true));
+    assert_eq!(ibgp(false), (true, false));
+}

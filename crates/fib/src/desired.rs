@@ -6,7 +6,7 @@
 //! diff compares them with what the kernel reports.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -409,6 +409,11 @@ pub struct ForwardingState {
     /// ECMP); the kernel resolves each gateway through its connected routes (no `onlink`).
     #[serde(default)]
     pub default_routes: BTreeMap<IpNet, BTreeSet<IpAddr>>,
+    /// The device each IPv6 link-local gateway of `default_routes` is on: unnumbered
+    /// neighbours' next hops (RFC 8950), which the kernel takes only with their device
+    /// (`via inet6 fe80::… dev <if>`). A link-local gateway missing here is skipped.
+    #[serde(default)]
+    pub link_local_devices: BTreeMap<Ipv6Addr, String>,
 }
 
 impl ForwardingState {

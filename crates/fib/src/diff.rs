@@ -633,6 +633,29 @@ impl Planner {
         hops
     }
 
+    /// The next hops of a main-table route ([`NextHop::for_gateway`]); a gateway the kernel
+    /// cannot take is skipped with a warning.
+    fn gateway_hops(
+        &mut self,
+        prefix: &IpNet,
+        gateways: &BTreeSet<IpAddr>,
+        link_local_devices: &BTreeMap<std::net::Ipv6Addr, String>,
+    ) -> BTreeSet<NextHop> {
+        let mut hops = BTreeSet::new();
+        for gw in gateways {
+            match NextHop::for_gateway(prefix, *gw, link_local_devices) {
+                Some(h) => {
+                    hops.insert(h);
+                }
+                None => self.warnings.push(format!(
+                    "main-table route {prefix} via {gw}: an IPv4 gateway for an IPv6 prefix, or a \
+                     link-local gateway on no known device; next hop skipped"
+                )),
+            }
+        }
+        hops
+    }
+
     fn forwarding(&mut self, d: &NodeDatapath, f: &ForwardingState, router: &NamespaceState) {
         let vni_devices: BTreeSet<u32> = d
             .l3vnis
@@ -715,7 +738,7 @@ impl Planner {
             }
         }
         for (prefix, gateways) in &f.default_routes {
-            let hops = self.same_family_hops("main-table route", prefix, gateways);
+            let hops = self.gateway_hops(prefix, gateways, &f.link_local_devices);
             if !hops.is_empty() {
                 routes.insert((MAIN_TABLE, prefix.trunc()), hops);
             }

@@ -8,7 +8,8 @@
 //! this module declines ([`patch_ops`] returns `None`): VRFs that appear, go or change table or
 //! router MACs, FDB, flood-list and neighbour entries (their rows have kernel-side details only
 //! an observation shows), IPv6 routes over IPv4 VTEPs (they need a neighbour entry per VTEP),
-//! and next hops of the other address family (the pass reports them).
+//! and gateways the kernel cannot take (an IPv4 gateway for an IPv6 prefix, a link-local one on
+//! no known device: the pass reports them). IPv4 routes via IPv6 gateways (RFC 8950) go in here.
 //!
 //! Pure: the reconciler decides when to use it and applies the operations.
 
@@ -60,7 +61,11 @@ pub fn patch_ops(
         }
     };
     for (prefix, gateways) in &patch.default_routes {
-        let hops = gateway_hops(prefix, gateways.iter().flatten())?;
+        let hops = gateways
+            .iter()
+            .flatten()
+            .map(|gw| NextHop::for_gateway(prefix, *gw, &current.link_local_devices))
+            .collect::<Option<BTreeSet<NextHop>>>()?;
         route(MAIN_TABLE, *prefix, hops);
     }
     for ((vni, prefix), vteps, gateways) in &patch.vrf_routes {
@@ -257,16 +262,50 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(patch_ops(&n, &before, &patch(&after, keys)), None);
-        // A gateway of the other family.
-        let mut after = before.clone();
-        after
-            .default_routes
-            .insert(net("10.1.0.0/16"), [ip("2001:db8::1")].into());
+        // A gateway the kernel cannot take: an IPv4 one for an IPv6 prefix, a link-local one on
+        // no known device.
+        for (prefix, gw) in [
+            ("2001:db8:5::/48", "192.168.11.2"),
+            ("10.1.0.0/16", "fe80::9"),
+        ] {
+            let mut after = before.clone();
+            after.default_routes.insert(net(prefix), [ip(gw)].into());
+            let keys = ForwardingKeys {
+                default_routes: [net(prefix)].into(),
+                ..Default::default()
+            };
+            assert_eq!(
+                patch_ops(&n, &before, &patch(&after, keys)),
+                None,
+                "{prefix} via {gw}"
+            );
+        }
+        // RFC 8950: an IPv4 route via an IPv6 gateway, global (the kernel resolves it) or
+        // link-local on its known device, goes in edge-triggered.
+        let mut with_ll = before.clone();
+        with_ll
+            .link_local_devices
+            .insert("fe80::2".parse().unwrap(), "ul0".into());
+        let mut after = with_ll.clone();
+        after.default_routes.insert(
+            net("10.1.0.0/16"),
+            [ip("fe80::2"), ip("2001:db8::1")].into(),
+        );
         let keys = ForwardingKeys {
             default_routes: [net("10.1.0.0/16")].into(),
             ..Default::default()
         };
-        assert_eq!(patch_ops(&n, &before, &patch(&after, keys)), None);
+        assert_eq!(
+            patch_ops(&n, &with_ll, &patch(&after, keys)),
+            Some(vec![Op::ReplaceRoute {
+                table: MAIN_TABLE,
+                prefix: net("10.1.0.0/16"),
+                nexthops: vec![
+                    NextHop::via(ip("2001:db8::1")),
+                    NextHop::onlink(ip("fe80::2"), "ul0"),
+                ],
+            }])
+        );
         // A VRF that is not installed yet.
         let mut after = before.clone();
         after.vrf_routes.insert(

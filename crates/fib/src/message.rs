@@ -18,7 +18,7 @@ use netlink_packet_route::neighbour::{
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHop,
-    RouteNextHopFlags, RouteProtocol, RouteScope, RouteType,
+    RouteNextHopFlags, RouteProtocol, RouteScope, RouteType, RouteVia,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
@@ -101,6 +101,16 @@ fn route_addr(ip: IpAddr) -> RouteAddress {
     match ip {
         IpAddr::V4(v) => RouteAddress::Inet(v),
         IpAddr::V6(v) => RouteAddress::Inet6(v),
+    }
+}
+
+/// The gateway attribute of a next hop towards `prefix`: `RTA_GATEWAY` in the prefix's
+/// family, `RTA_VIA` (with the gateway's family) for an IPv6 gateway of an IPv4 prefix
+/// (RFC 8950 routes; the kernel refuses such a gateway in `RTA_GATEWAY`).
+fn gateway_attr(prefix: &IpNet, gateway: IpAddr) -> RouteAttribute {
+    match (prefix.addr(), gateway) {
+        (IpAddr::V4(_), IpAddr::V6(v6)) => RouteAttribute::Via(RouteVia::Inet6(v6)),
+        _ => RouteAttribute::Gateway(route_addr(gateway)),
     }
 }
 
@@ -419,8 +429,7 @@ pub fn route(
     match nexthops {
         [] => {}
         [one] => {
-            m.attributes
-                .push(RouteAttribute::Gateway(route_addr(one.gateway)));
+            m.attributes.push(gateway_attr(prefix, one.gateway));
             if let Some(dev) = &one.dev {
                 m.header.flags = RouteFlags::Onlink;
                 m.attributes
@@ -435,7 +444,7 @@ pub fn route(
                     hop.flags = RouteNextHopFlags::Onlink;
                     hop.interface_index = idx(r, Ns::Router, dev)?;
                 }
-                hop.attributes = vec![RouteAttribute::Gateway(route_addr(nh.gateway))];
+                hop.attributes = vec![gateway_attr(prefix, nh.gateway)];
                 hops.push(hop);
             }
             m.attributes.push(RouteAttribute::MultiPath(hops));

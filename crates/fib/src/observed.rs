@@ -18,7 +18,7 @@ use netlink_packet_route::neighbour::{
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteMessage, RouteNextHopFlags, RouteProtocol,
-    RouteType,
+    RouteType, RouteVia,
 };
 use netlink_packet_route::AddressFamily;
 
@@ -443,6 +443,16 @@ pub fn address_from_message(m: &AddressMessage) -> Option<IpNet> {
     IpNet::new(ip, m.header.prefix_len).ok()
 }
 
+/// The gateway of an `RTA_VIA` (a next hop of another family than the route's: IPv4 routes
+/// via an IPv6 gateway, RFC 8950); `None` for non-IP families (MPLS).
+fn via_addr(v: &RouteVia) -> Option<IpAddr> {
+    match v {
+        RouteVia::Inet(a) => Some(IpAddr::V4(*a)),
+        RouteVia::Inet6(a) => Some(IpAddr::V6(*a)),
+        _ => None,
+    }
+}
+
 fn route_addr(a: &RouteAddress) -> Option<IpAddr> {
     match a {
         RouteAddress::Inet(v) => Some(IpAddr::V4(*v)),
@@ -471,6 +481,7 @@ pub fn route_from_message(m: &RouteMessage) -> Option<((u32, IpNet), ObservedRou
             RouteAttribute::Table(t) => table = *t,
             RouteAttribute::Destination(d) => dst = route_addr(d),
             RouteAttribute::Gateway(g) => gateway = route_addr(g),
+            RouteAttribute::Via(v) => gateway = via_addr(v),
             RouteAttribute::Oif(i) => oif = *i,
             RouteAttribute::MultiPath(hops) => multipath = Some(hops),
             RouteAttribute::NhId(id) => nhid = Some(*id),
@@ -491,6 +502,7 @@ pub fn route_from_message(m: &RouteMessage) -> Option<((u32, IpNet), ObservedRou
         for h in hops {
             let gw = h.attributes.iter().find_map(|a| match a {
                 RouteAttribute::Gateway(g) => route_addr(g),
+                RouteAttribute::Via(v) => via_addr(v),
                 _ => None,
             });
             nexthops.insert(ObservedNextHop {

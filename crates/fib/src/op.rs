@@ -1,7 +1,8 @@
 //! The operations the diff plans and the driver executes, in the order they must run.
 
+use std::collections::BTreeMap;
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -69,6 +70,29 @@ impl NextHop {
     /// A gateway the kernel resolves through its connected routes.
     pub fn via(gateway: IpAddr) -> NextHop {
         NextHop { gateway, dev: None }
+    }
+
+    /// The next hop of a plain-gateway route (default table, host-session routes) to `prefix`
+    /// through `gateway`, or `None` when the kernel cannot take it:
+    /// - a gateway of the prefix's family: resolved by the kernel;
+    /// - an IPv6 link-local gateway (an unnumbered neighbour's, RFC 8950 extended next hop for
+    ///   IPv4 prefixes): on the device `link_local_devices` names for it, `None` if unknown
+    ///   (a link-local address means nothing without its link);
+    /// - an IPv6 global gateway for an IPv4 prefix (RFC 8950): resolved by the kernel through
+    ///   its IPv6 routes (`RTA_VIA`);
+    /// - an IPv4 gateway for an IPv6 prefix: `None` (the kernel has no such route).
+    pub fn for_gateway(
+        prefix: &IpNet,
+        gateway: IpAddr,
+        link_local_devices: &BTreeMap<Ipv6Addr, String>,
+    ) -> Option<NextHop> {
+        match gateway {
+            IpAddr::V6(v6) if v6.is_unicast_link_local() => link_local_devices
+                .get(&v6)
+                .map(|dev| NextHop::onlink(gateway, dev.clone())),
+            IpAddr::V4(_) if !prefix.addr().is_ipv4() => None,
+            _ => Some(NextHop::via(gateway)),
+        }
     }
 }
 

@@ -625,3 +625,121 @@ fn route_patches_go_in_without_a_pass_and_leave_nothing_for_the_audit() {
     let rep = dp.reconcile(&d, &s1).unwrap();
     assert!(rep.plan.ops.is_empty(), "{:#?}", rep.plan.ops);
 }
+
+/// Unnumbered neighbours (RFC 8950): IPv4 routes whose gateway is the neighbour's IPv6
+/// link-local address go in `via inet6 fe80::… dev <if>` (`RTA_VIA` + `RTA_OIF`), alone and in
+/// ECMP beside an IPv4 gateway, IPv6 routes via the link-local with their device; the next
+/// pass observes them back (`RTA_VIA` parsed) and has nothing to do; traffic flows through the
+/// link-local gateway; a link-local gateway on no known device is skipped with a warning.
+#[test]
+fn ipv4_routes_via_an_ipv6_link_local_gateway_install_converge_and_forward() {
+    println!("{}", where_we_run());
+    let host = netns("pfl");
+    let router_name = unique("pfL");
+    let _router_guard = perouter_fib::netns::NetnsGuard::adopt(&router_name);
+    let h = host.name();
+    ip(
+        h,
+        &[
+            "link", "add", "ul0", "type", "veth", "peer", "name", "ulpeer",
+        ],
+    );
+    ip(h, &["addr", "add", "192.168.11.3/24", "dev", "ul0"]);
+    // The peer (the unnumbered neighbour): a fixed link-local address, and a loopback
+    // address behind it to reach.
+    ip(h, &["addr", "add", "192.168.11.2/24", "dev", "ulpeer"]);
+    ip(h, &["addr", "add", "fe80::2/64", "dev", "ulpeer", "nodad"]);
+    ip(h, &["addr", "add", "10.201.0.1/32", "dev", "lo"]);
+    ip(h, &["link", "set", "lo", "up"]);
+    ip(h, &["link", "set", "ulpeer", "up"]);
+    let mut d = NodeDatapath::new(&router_name);
+    d.underlay_nics = vec!["ul0".into()];
+    d.vteps = vec!["100.65.0.1/32".parse().unwrap()];
+    let ll: std::net::IpAddr = "fe80::2".parse().unwrap();
+    let gw2: std::net::IpAddr = "192.168.11.2".parse().unwrap();
+    let mut f = ForwardingState::default();
+    f.link_local_devices
+        .insert("fe80::2".parse().unwrap(), "ul0".into());
+    f.default_routes
+        .insert("10.201.0.0/16".parse().unwrap(), [ll].into());
+    f.default_routes
+        .insert("10.202.0.0/16".parse().unwrap(), [gw2, ll].into());
+    f.default_routes
+        .insert("2001:db8:78::/48".parse().unwrap(), [ll].into());
+    // A link-local gateway nobody said the device of: skipped, with a warning.
+    f.default_routes.insert(
+        "10.203.0.0/16".parse().unwrap(),
+        ["fe80::9".parse().unwrap()].into(),
+    );
+    let cfg = DatapathConfig {
+        host_netns: Some(h.to_string()),
+        ..Default::default()
+    };
+    let mut dp = Datapath::open(&router_name, cfg).unwrap();
+    let rep = dp.reconcile(&d, &f).unwrap();
+    assert!(rep.apply.failures.is_empty(), "{:#?}", rep.apply.failures);
+    assert!(
+        rep.plan.warnings.iter().any(|w| w.contains("fe80::9")),
+        "{:?}",
+        rep.plan.warnings
+    );
+    let r = router_name.as_str();
+    let v4 = main_routes(r, "-4");
+    let one = &v4["10.201.0.0/16 bgp 20"];
+    assert_eq!(one["via"]["family"], "inet6", "{one}");
+    assert_eq!(one["via"]["host"], "fe80::2", "{one}");
+    assert_eq!(one["dev"], "ul0", "{one}");
+    let ecmp: Vec<String> = v4["10.202.0.0/16 bgp 20"]["nexthops"]
+        .as_array()
+        .expect("ECMP")
+        .iter()
+        .map(|h| {
+            h["gateway"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{} {}", h["via"]["host"], h["dev"]))
+        })
+        .collect();
+    assert_eq!(ecmp, ["192.168.11.2", "\"fe80::2\" \"ul0\""], "{v4:?}");
+    assert!(!v4.contains_key("10.203.0.0/16 bgp 20"), "{:?}", v4.keys());
+    let v6 = main_routes(r, "-6");
+    let r6 = &v6["2001:db8:78::/48 bgp 20"];
+    assert_eq!(
+        (&r6["gateway"], &r6["dev"]),
+        (&"fe80::2".into(), &"ul0".into()),
+        "{r6}"
+    );
+
+    // Observed back as wanted: the next pass has nothing to do.
+    let before = dp.messages_sent();
+    let rep = dp.reconcile(&d, &f).unwrap();
+    assert!(rep.plan.ops.is_empty(), "{:#?}", rep.plan.ops);
+    assert_eq!(dp.messages_sent(), before);
+
+    // Traffic: the router namespace reaches the peer's loopback through the link-local.
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            r,
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "3",
+            "10.201.0.1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Withdrawn: gone.
+    let rep = dp.reconcile(&d, &ForwardingState::default()).unwrap();
+    assert!(rep.apply.failures.is_empty(), "{:#?}", rep.apply.failures);
+    assert!(main_routes(r, "-4").keys().all(|k| !k.contains(" bgp ")));
+    assert!(main_routes(r, "-6").keys().all(|k| !k.contains(" bgp ")));
+}

@@ -80,6 +80,7 @@ fn main() {
         vtep: ip("100.65.0.1"),
         multipath: MultipathConfig::default(),
         default_networks: vec![],
+        cluster_id: None,
     });
     let src = rib
         .handle_peer_up(peer(PeerRole::Fabric, 65000, "192.0.2.2", "192.0.2.1"))

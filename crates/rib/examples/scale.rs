@@ -74,6 +74,7 @@ fn rib() -> Rib {
         vtep: ip("100.65.0.1"),
         multipath: MultipathConfig::default(),
         default_networks: vec![],
+        cluster_id: None,
     })
 }
 

@@ -152,7 +152,7 @@ pub fn export_attrs(
     src: &SourceFacts,
     kind: ExportKind,
     to: &PeerConfig,
-    our_router_id: std::net::Ipv4Addr,
+    cluster_id: std::net::Ipv4Addr,
     cache: &mut ExportCache,
     interner: &mut Interner<PathAttrs>,
 ) -> Attrs {
@@ -197,7 +197,7 @@ pub fn export_attrs(
             // Reflection (RFC 4456 §8).
             let r = a.rare_mut();
             r.originator_id = r.originator_id.or(src.router_id);
-            r.cluster_list.insert(0, our_router_id);
+            r.cluster_list.insert(0, cluster_id);
         }
     }
     if a.rare.is_some() {

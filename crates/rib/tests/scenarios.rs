@@ -40,6 +40,7 @@ fn rib() -> Rib {
         vtep: ip(VTEP),
         multipath: MultipathConfig::default(),
         default_networks: vec![],
+        cluster_id: None,
     })
 }
 
@@ -1172,4 +1173,175 @@ fn an_added_l2vni_imports_the_routes_learned_before_it_and_only_it_does() {
     let shown = rib.evpn_macs(Some(300));
     assert_eq!(shown.len(), 1, "{shown:?}");
     assert_eq!(shown[0].vtep, Some(ip(LEAF_A)));
+}
+
+/// An iBGP fabric peer (same AS), a route-reflector client or not.
+fn ibgp(addr: &str, rid: u8, client: bool) -> PeerConfig {
+    PeerConfig {
+        route_reflector_client: client,
+        allowas_in: 0,
+        ..fabric(ASN, addr, rid)
+    }
+}
+
+/// The MAC routes `peer` was sent, with their ORIGINATOR_ID and CLUSTER_LIST.
+fn reflected(rib: &mut Rib, peer: PeerId) -> Vec<(MacAddress, Option<Ipv4Addr>, Vec<Ipv4Addr>)> {
+    announced(&drain(rib, peer))
+        .into_iter()
+        .filter_map(|(a, n)| match n {
+            Nlri::Evpn(EvpnRoute::MacIp(m)) => {
+                Some((m.mac, a.originator_id(), a.cluster_list().to_vec()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn with_reflection(
+    mut a: PathAttrs,
+    originator: Option<Ipv4Addr>,
+    clusters: &[Ipv4Addr],
+) -> PathAttrs {
+    a.rare_mut().originator_id = originator;
+    a.rare_mut().cluster_list = clusters.to_vec();
+    a
+}
+
+#[test]
+fn route_reflection_follows_rfc4456_with_the_configured_cluster_id() {
+    // upstream route_reflector.go: type-2 routes reflected between client nodes.
+    let cluster = Ipv4Addr::new(10, 255, 0, 9);
+    let router_id = Ipv4Addr::new(10, 0, 0, 1);
+    let mut rib = Rib::new(RibConfig {
+        cluster_id: Some(cluster),
+        ..rib().config().clone()
+    });
+    let c1 = rib.handle_peer_up(ibgp("192.0.2.11", 11, true)).unwrap();
+    let c2 = rib.handle_peer_up(ibgp("192.0.2.12", 12, true)).unwrap();
+    let n1 = rib.handle_peer_up(ibgp("192.0.2.13", 13, false)).unwrap();
+    let n2 = rib.handle_peer_up(ibgp("192.0.2.14", 14, false)).unwrap();
+    let tor = rib.handle_peer_up(fabric(65000, "192.0.2.2", 2)).unwrap();
+    underlay(&mut rib, tor, &[LEAF_A, LEAF_B]);
+    for p in [c1, c2, n1, n2, tor] {
+        drain(&mut rib, p);
+    }
+    let ibgp_attrs = |vtep: &str| PathAttrs {
+        as_path: AsPath::sequence([]),
+        local_pref: Some(100),
+        ..evpn_attrs(0, vtep, &[frr_auto_route_target(ASN, 300)], &[])
+    };
+    let m = |last: u8| MacAddress([0x02, 0x42, 0, 0, 0, last]);
+
+    // §8: from a client, to every other peer, clients and non-clients, never back.
+    announce(
+        &mut rib,
+        c1,
+        ibgp_attrs(LEAF_A),
+        vec![mac_route("10.0.1.11:5", m(1), None)],
+    );
+    let from_client = vec![(m(1), Some(Ipv4Addr::new(10, 0, 1, 11)), vec![cluster])];
+    assert_eq!(reflected(&mut rib, c2), from_client, "client to client");
+    assert_eq!(reflected(&mut rib, n1), from_client, "client to non-client");
+    assert_eq!(reflected(&mut rib, n2), from_client, "client to non-client");
+    assert_eq!(reflected(&mut rib, c1), vec![], "never back to its source");
+    let ebgp = reflected(&mut rib, tor);
+    assert_eq!(
+        ebgp,
+        vec![(m(1), None, vec![])],
+        "no reflection attributes over eBGP"
+    );
+
+    // §8: from a non-client, to clients only.
+    announce(
+        &mut rib,
+        n1,
+        ibgp_attrs(LEAF_B),
+        vec![mac_route("10.0.1.13:5", m(2), None)],
+    );
+    let from_non_client = vec![(m(2), Some(Ipv4Addr::new(10, 0, 1, 13)), vec![cluster])];
+    assert_eq!(reflected(&mut rib, c1), from_non_client);
+    assert_eq!(reflected(&mut rib, c2), from_non_client);
+    assert_eq!(
+        reflected(&mut rib, n2),
+        vec![],
+        "non-client to non-client is not reflected"
+    );
+
+    // A route already reflected elsewhere keeps its ORIGINATOR_ID and gets our cluster first.
+    let other = Ipv4Addr::new(10, 254, 0, 1);
+    let orig = Ipv4Addr::new(10, 0, 9, 9);
+    let a = with_reflection(ibgp_attrs(LEAF_A), Some(orig), &[other]);
+    announce(&mut rib, c2, a, vec![mac_route("10.0.9.9:5", m(3), None)]);
+    let twice = vec![(m(3), Some(orig), vec![cluster, other])];
+    assert_eq!(reflected(&mut rib, c1), twice);
+    assert_eq!(reflected(&mut rib, n1), twice);
+
+    // §8 loop detection: our CLUSTER_ID in the CLUSTER_LIST, or our router ID as
+    // ORIGINATOR_ID: ignored (nothing reflected, nothing stored).
+    let looped = with_reflection(ibgp_attrs(LEAF_A), Some(orig), &[other, cluster]);
+    announce(
+        &mut rib,
+        c2,
+        looped,
+        vec![mac_route("10.0.9.9:5", m(4), None)],
+    );
+    let ours = with_reflection(ibgp_attrs(LEAF_A), Some(router_id), &[]);
+    announce(
+        &mut rib,
+        c2,
+        ours,
+        vec![mac_route("10.0.0.1:5", m(5), None)],
+    );
+    assert_eq!(
+        reflected(&mut rib, c1),
+        vec![],
+        "looped routes are not reflected"
+    );
+    assert_eq!(reflected(&mut rib, n1), vec![]);
+    // With a configured cluster ID, the router ID in a CLUSTER_LIST is someone else's cluster.
+    let rid_cluster = with_reflection(ibgp_attrs(LEAF_A), Some(orig), &[router_id]);
+    announce(
+        &mut rib,
+        c2,
+        rid_cluster,
+        vec![mac_route("10.0.9.9:5", m(6), None)],
+    );
+    assert_eq!(
+        reflected(&mut rib, c1),
+        vec![(m(6), Some(orig), vec![cluster, router_id])]
+    );
+}
+
+#[test]
+fn without_a_cluster_id_the_router_id_is_the_cluster() {
+    let router_id = Ipv4Addr::new(10, 0, 0, 1);
+    let mut rib = rib();
+    let c1 = rib.handle_peer_up(ibgp("192.0.2.11", 11, true)).unwrap();
+    let c2 = rib.handle_peer_up(ibgp("192.0.2.12", 12, true)).unwrap();
+    let tor = rib.handle_peer_up(fabric(65000, "192.0.2.2", 2)).unwrap();
+    underlay(&mut rib, tor, &[LEAF_A]);
+    drain(&mut rib, c2);
+    let a = PathAttrs {
+        as_path: AsPath::sequence([]),
+        ..evpn_attrs(0, LEAF_A, &[frr_auto_route_target(ASN, 300)], &[])
+    };
+    let mac = MacAddress([0x02, 0x42, 0, 0, 0, 1]);
+    announce(
+        &mut rib,
+        c1,
+        a.clone(),
+        vec![mac_route("10.0.1.11:5", mac, None)],
+    );
+    assert_eq!(
+        reflected(&mut rib, c2),
+        vec![(mac, Some(Ipv4Addr::new(10, 0, 1, 11)), vec![router_id])]
+    );
+    let looped = with_reflection(a, None, &[router_id]);
+    announce(
+        &mut rib,
+        c1,
+        looped,
+        vec![mac_route("10.0.1.11:5", mac, Some("10.30.0.1"))],
+    );
+    assert_eq!(reflected(&mut rib, c2), vec![]);
 }

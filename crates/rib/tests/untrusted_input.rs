@@ -39,6 +39,7 @@ fn rib() -> Rib {
         vtep: ip(VTEP),
         multipath: MultipathConfig::default(),
         default_networks: vec![],
+        cluster_id: None,
     });
     r.handle_vrf(VrfConfig {
         id: RED,

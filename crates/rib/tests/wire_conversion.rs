@@ -211,6 +211,7 @@ fn rib(asn: u32, router_id: Ipv4Addr, vtep: &str) -> Rib {
         vtep: ip(vtep),
         multipath: MultipathConfig::default(),
         default_networks: vec![],
+        cluster_id: None,
     })
 }
 

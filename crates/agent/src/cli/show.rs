@@ -1188,6 +1188,7 @@ mod tests {
             vtep: ip("100.65.0.1"),
             multipath: MultipathConfig::default(),
             default_networks: vec![],
+            cluster_id: None,
         });
         let tor = |addr: &str| PeerConfig {
             role: PeerRole::Fabric,

@@ -408,6 +408,10 @@ pub struct Routing {
     /// Some peer's outbox was full at the last flush: poll again soon.
     outbox_blocked: bool,
     heartbeat: Arc<AtomicU64>,
+    /// The device of every IPv6 link-local address an unnumbered session ran to, in the router
+    /// namespace: the kernel needs it for routes through that next hop (RFC 8950). Kept across
+    /// session flaps and RIB rebuilds (one entry per neighbour interface and address).
+    link_local_devices: BTreeMap<Ipv6Addr, String>,
 }
 
 /// How long after start forwarding waits for the RIB to converge at most.
@@ -442,6 +446,7 @@ impl Routing {
             fib,
             outbox_blocked: false,
             heartbeat: Arc::new(AtomicU64::new(0)),
+            link_local_devices: BTreeMap::new(),
         }
     }
 
@@ -639,6 +644,7 @@ impl Routing {
             vtep,
             multipath: Default::default(),
             default_networks,
+            cluster_id: plan.cluster_id,
         }
     }
 
@@ -648,8 +654,14 @@ impl Routing {
         // originated networks change in place (no peer notices more than one UPDATE).
         let rebuild = self.rib.as_ref().is_none_or(|r| {
             let c = r.config();
-            (c.asn, c.router_id, c.vtep, c.multipath)
-                != (cfg.asn, cfg.router_id, cfg.vtep, cfg.multipath)
+            (c.asn, c.router_id, c.vtep, c.multipath, c.cluster_id)
+                != (
+                    cfg.asn,
+                    cfg.router_id,
+                    cfg.vtep,
+                    cfg.multipath,
+                    cfg.cluster_id,
+                )
         });
         if !rebuild {
             let rib = self.rib.as_mut().expect("checked above");
@@ -663,12 +675,15 @@ impl Routing {
         if rebuild {
             if self.rib.is_some() {
                 info!(
-                    "AS, router ID or VTEP changed: rebuilding the RIB and refreshing every peer"
+                    "AS, router ID, VTEP or cluster ID changed: rebuilding the RIB and refreshing every peer"
                 );
             }
             self.rib = Some(Rib::new(cfg));
             self.vrf_tables.clear();
-            self.forwarding = ForwardingState::default();
+            self.forwarding = ForwardingState {
+                link_local_devices: self.link_local_devices.clone(),
+                ..Default::default()
+            };
             self.vtep_refs = VtepRefs::default();
             self.fwd_full = true;
             self.forwarding_dirty = true;
@@ -788,7 +803,50 @@ impl Routing {
         }
     }
 
+    /// Learns the device of an unnumbered session's peer (its link-local address, scoped by
+    /// the interface index in the router namespace) so that routes through it can be installed;
+    /// a new or moved address makes the next hand-over a full one.
+    async fn learn_link_local_device(&mut self, remote: SocketAddr) {
+        let SocketAddr::V6(v6) = remote else { return };
+        if !v6.ip().is_unicast_link_local() || v6.scope_id() == 0 {
+            return;
+        }
+        let Some(ns) = self.plan.as_ref().map(|p| p.router_netns.clone()) else {
+            return;
+        };
+        let index = v6.scope_id();
+        let name = tokio::task::spawn_blocking(move || {
+            perouter_bgp::session::socket::in_netns(
+                &perouter_bgp::session::socket::NetnsTarget::Named(ns),
+                move || {
+                    nix::net::if_::if_indextoname(index)
+                        .map_err(std::io::Error::from)
+                        .map(|n| n.to_string_lossy().into_owned())
+                },
+            )
+        })
+        .await;
+        match name {
+            Ok(Ok(dev)) => {
+                if self.link_local_devices.get(v6.ip()) != Some(&dev) {
+                    info!(peer = %v6.ip(), %dev, "unnumbered neighbour: routes through it go out of this device");
+                    self.link_local_devices.insert(*v6.ip(), dev.clone());
+                    self.forwarding.link_local_devices.insert(*v6.ip(), dev);
+                    self.fwd_full = true;
+                    self.forwarding_dirty = true;
+                }
+            }
+            Ok(Err(e)) => {
+                warn!(peer = %remote, error = %e, "cannot name the interface of a link-local peer: routes through it are not installed")
+            }
+            Err(e) => warn!(peer = %remote, error = %e, "interface lookup failed"),
+        }
+    }
+
     async fn handle_event(&mut self, ev: SpeakerEvent) {
+        if let SpeakerEvent::PeerUp { remote, .. } = &ev {
+            self.learn_link_local_device(*remote).await;
+        }
         let Some(rib) = self.rib.as_mut() else {
             debug!("speaker event before the first plan: ignored");
             return;
@@ -1111,7 +1169,7 @@ fn peer_config(
             .iter()
             .filter_map(|f| rib_family(*f))
             .collect(),
-        route_reflector_client: false,
+        route_reflector_client: params.route_reflector_client,
         // Upstream sets allowas-in on fabric neighbours only (all nodes share one AS); a host
         // or passthrough session echoing our AS is a loop (the RIB enforces this too).
         allowas_in: if role == PeerRole::Fabric && !params.ibgp {

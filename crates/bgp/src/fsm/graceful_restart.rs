@@ -241,6 +241,7 @@ mod tests {
             add_path_receive: vec![],
             add_path_send: vec![],
             extended_next_hop: vec![],
+            route_reflector_client: false,
             graceful_restart: gr.map(|(t, f)| PeerGracefulRestart {
                 restart_time: t,
                 restarting: false,

@@ -69,6 +69,10 @@ pub struct SessionParams {
     /// best-path decisions until the peers' End-of-RIBs (or its own timer),
     /// and sends our End-of-RIB after the initial dump, as on every session.
     pub local_restarting: bool,
+    /// The neighbour is configured as our route-reflector client
+    /// ([`crate::config::PeerConfig::route_reflector_client`]), carried here so that
+    /// whoever takes the session's routes applies the reflection rules (RFC 4456 §8).
+    pub route_reflector_client: bool,
     /// Every capability the peer's OPEN carried, by [`Capability::name`] (RFC 5492), in its
     /// order: what it offered, whether or not we use it.
     pub peer_capabilities: Vec<String>,
@@ -303,6 +307,7 @@ pub fn negotiate(cfg: &FsmConfig, ours: &Open, theirs: &Open) -> Result<SessionP
         extended_next_hop,
         graceful_restart,
         local_restarting: ours.graceful_restart().is_some_and(|g| g.restart_state()),
+        route_reflector_client: cfg.peer.route_reflector_client,
         rx,
         tx,
     })

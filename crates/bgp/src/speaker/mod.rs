@@ -6,8 +6,10 @@
 //! reports straight to the one consumer's bounded channel
 //! ([`SpeakerEvent`]), so routes do not pass through the speaker task.
 //! Neighbours are found by address, by interface (unnumbered, IPv6
-//! link-local: the session is created when the peer first connects from
-//! that interface) or by listen range (dynamic neighbours, with a limit).
+//! link-local: we send Router Advertisements on the interface so the peer
+//! learns our address ([`ra`]), and the session is created when the peer
+//! first connects from that interface) or by listen range (dynamic
+//! neighbours, with a limit).
 //! Neighbours can be added, changed and removed at runtime; others are not
 //! disturbed.
 //!
@@ -19,6 +21,7 @@
 //! which frees its slot under the range's limit.
 
 pub mod event;
+pub mod ra;
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
@@ -118,6 +121,18 @@ struct Neighbor {
     /// Sessions: one for address/interface neighbours (once the address is
     /// known), one per remote address for listen ranges.
     sessions: HashMap<IpAddr, (PeerId, SocketAddr, SessionHandle)>,
+    /// Interface neighbours: the task sending our Router Advertisements on the
+    /// interface, so the peer learns our link-local address ([`ra`]).
+    _advertiser: Option<Advertiser>,
+}
+
+/// The Router Advertisement task of an interface neighbour, stopped with it.
+struct Advertiser(tokio::task::JoinHandle<()>);
+
+impl Drop for Advertiser {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 struct Speaker {
@@ -208,8 +223,15 @@ async fn accept_loop(listener: TcpListener, tx: mpsc::Sender<(TcpStream, SocketA
     }
 }
 
-fn ifindex(name: &str) -> Option<u32> {
-    nix::net::if_::if_nametoindex(name).ok()
+/// The index of interface `name` in `netns` (the router namespace: the scope id of a
+/// link-local peer's address is an index there, not in the process's namespace). Runs on a
+/// short-lived helper thread; only called for link-local connections.
+fn ifindex_in(netns: &NetnsTarget, name: &str) -> Option<u32> {
+    let name = name.to_string();
+    socket::in_netns(netns, move || {
+        nix::net::if_::if_nametoindex(name.as_str()).map_err(io::Error::from)
+    })
+    .ok()
 }
 
 impl Speaker {
@@ -372,9 +394,17 @@ impl Speaker {
         }
         info!(target = %n.target, remote_as = %n.peer.remote_as, "adding neighbor");
         self.set_md5(&n, n.peer.password.as_deref().map(str::as_bytes));
+        let advertiser = match &n.target {
+            NeighborTarget::Interface(i) => Some(Advertiser(tokio::spawn(ra::run(
+                netns_of(&self.cfg),
+                i.clone(),
+            )))),
+            _ => None,
+        };
         let mut nb = Neighbor {
             cfg: n.clone(),
             sessions: HashMap::new(),
+            _advertiser: advertiser,
         };
         if let NeighborTarget::Address(a) = n.target {
             let remote = SocketAddr::new(a, n.peer.port);
@@ -449,8 +479,11 @@ impl Speaker {
         // 2. An unnumbered neighbour on the interface the link-local came in on.
         if let SocketAddr::V6(v6) = addr {
             if v6.ip().is_unicast_link_local() {
-                let target = self.neighbors.iter().find_map(|(t, _)| match t {
-                    NeighborTarget::Interface(i) if ifindex(i) == Some(v6.scope_id()) => {
+                let netns = netns_of(&self.cfg);
+                let target = self.neighbors.keys().find_map(|t| match t {
+                    NeighborTarget::Interface(i)
+                        if ifindex_in(&netns, i) == Some(v6.scope_id()) =>
+                    {
                         Some(t.clone())
                     }
                     _ => None,

@@ -366,7 +366,7 @@ impl Rib {
                 to_id: peer,
                 to: &st.config,
                 peers: &self.peers,
-                router_id: self.config.router_id,
+                cluster_id: self.config.effective_cluster_id(),
                 cache: &mut cache,
                 interner: &mut interner,
                 kind: scope.export_kind(),

@@ -59,6 +59,17 @@ pub struct RibConfig {
     pub multipath: MultipathConfig,
     /// Extra networks originated in the default table (e.g. the passthrough host-side address).
     pub default_networks: Vec<IpNet>,
+    /// Route-reflector CLUSTER_ID (RFC 4456 §7), when we reflect: prepended to the
+    /// CLUSTER_LIST of every reflected route and looked for in received ones. `None`: the
+    /// router ID serves (RFC 4456 §7, a single-reflector cluster).
+    pub cluster_id: Option<Ipv4Addr>,
+}
+
+impl RibConfig {
+    /// The CLUSTER_ID in use: the configured one, else the router ID (RFC 4456 §7).
+    pub fn effective_cluster_id(&self) -> Ipv4Addr {
+        self.cluster_id.unwrap_or(self.router_id)
+    }
 }
 
 /// Something the RIB wants the operator or the agent to know.

@@ -118,7 +118,8 @@ pub(super) struct ExportCtx<'a> {
     pub(super) to_id: PeerId,
     pub(super) to: &'a PeerConfig,
     pub(super) peers: &'a [Option<PeerState>],
-    pub(super) router_id: Ipv4Addr,
+    /// Our CLUSTER_ID, prepended to reflected routes' CLUSTER_LIST (RFC 4456 §8).
+    pub(super) cluster_id: Ipv4Addr,
     pub(super) cache: &'a mut ExportCache,
     pub(super) interner: &'a mut Interner<PathAttrs>,
     pub(super) kind: ExportKind,
@@ -156,7 +157,7 @@ pub(super) fn export_best<K: RouteKey<X>, X>(
         &facts,
         ctx.kind,
         ctx.to,
-        ctx.router_id,
+        ctx.cluster_id,
         ctx.cache,
         ctx.interner,
     );
@@ -253,14 +254,14 @@ impl Rib {
         let st = self.peers.get(peer.0 as usize)?.as_ref()?;
         let to = st.config.clone();
         let subs = st.subs.clone();
-        let router_id = self.config.router_id;
+        let cluster_id = self.config.effective_cluster_id();
         for (k, &(scope, i, eor_owed)) in subs.iter().enumerate() {
             let cache = self.export_caches.entry(peer).or_default();
             let mut ctx = ExportCtx {
                 to_id: peer,
                 to: &to,
                 peers: &self.peers,
-                router_id,
+                cluster_id,
                 cache,
                 interner: &mut self.attrs,
                 kind: scope.export_kind(),

@@ -99,7 +99,10 @@ impl Rib {
         };
         let looped = occurrences(&update.attrs.as_path, cfg.local_asn) > usize::from(allowas_in)
             || update.attrs.originator_id() == Some(self.config.router_id)
-            || update.attrs.cluster_list().contains(&self.config.router_id);
+            || update
+                .attrs
+                .cluster_list()
+                .contains(&self.config.effective_cluster_id());
         if looped && !update.announced.is_empty() {
             debug!(peer = ?peer, n = update.announced.len(), "announcements with a routing loop treated as withdrawn");
         }
