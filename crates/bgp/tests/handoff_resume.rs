@@ -262,7 +262,7 @@ fn established(cfg: &FsmConfig, p: &PeerOpen, seed: u64, t0: Instant) -> Option<
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn a_resumed_session_behaves_as_the_uninterrupted_one(
