@@ -607,8 +607,11 @@ pub fn complete(mut r: Received, report: ResumeReport) -> Result<(), HandoffErro
             warn!(error = %e, "no Released from the previous process (it died?): the sessions are ours")
         }
     }
-    if !wait_gone(r.peer_pid, Duration::from_secs(5)) {
-        warn!(pid = ?r.peer_pid, "the previous process has not exited yet");
+    // The predecessor exits (or, in Kubernetes, execs `perouter park`): either closes the
+    // socket, and frees what it held (API socket path, metrics port).
+    let mut rest = Vec::new();
+    if r.sock.read_to_end(&mut rest).is_err() {
+        warn!(pid = ?r.peer_pid, "the previous process has not let go yet");
     }
     info!(
         resumed = report.resumed,

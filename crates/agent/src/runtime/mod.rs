@@ -1094,7 +1094,17 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
                 handoff::Outcome::HandedOver => {
                     // Nothing is torn down: the sessions, the namespace and the kernel state
                     // are the new process's now (it also owns the API socket path).
-                    info!("exiting after the session handoff");
+                    if opts.kubernetes.is_some() {
+                        // A container that exits is restarted by the kubelet, beside its
+                        // successor: become `perouter park` (same pid, every descriptor closed
+                        // on exec) until the rollout deletes the old pod.
+                        use std::os::unix::process::CommandExt;
+                        info!("parking after the session handoff until the old pod is deleted");
+                        let e = std::process::Command::new("/proc/self/exe").arg("park").exec();
+                        warn!(error = %e, "cannot park: exiting");
+                    } else {
+                        info!("exiting after the session handoff");
+                    }
                     std::process::exit(0);
                 }
                 handoff::Outcome::StopForSuccessor(why) => {
