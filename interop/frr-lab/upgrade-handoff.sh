@@ -175,6 +175,8 @@ check handoff-logged grep -q "sessions taken over from the previous process" "$D
 check handoff-ping-after wait_until 10 ping_ok
 "$PEROUTER" show bgp neighbor 192.168.11.2 --api-socket "$SOCK" > "$DIR/show-neighbor.txt" 2>&1
 say "handoff: $loss_a pings lost (every 10 ms); old process gone $(echo "$t1 - $t0" | bc) s after the new one started"
+say "perouter's log of the handoff:"
+grep -hE "handoff requested|session state sent|sessions handed over|state received|sessions taken over" "$DIR/perouter.log" | sed 's/\x1b\[[0-9;]*m//g'
 say "perouter show bgp neighbor 192.168.11.2 after the handoff:"; cat "$DIR/show-neighbor.txt"
 
 # (b) Ordinary restart, for comparison.
