@@ -232,8 +232,9 @@ pub fn recv_fds(sock: &UnixStream, n: usize) -> Result<Vec<OwnedFd>, HandoffErro
 pub enum Outcome {
     /// The sessions are the successor's: exit now, touching nothing.
     HandedOver,
-    /// The successor was refused: stop the ordinary way so that it can start.
-    StopForSuccessor(String),
+    /// The successor was refused: stop the ordinary way so that it can start. The connection
+    /// is held until the stop is complete: its closing tells the successor to go.
+    StopForSuccessor(String, UnixStream),
 }
 
 /// What the predecessor needs to hand its sessions over.
@@ -328,7 +329,8 @@ fn give(mut s: UnixStream, p: &Predecessor, rt: &tokio::runtime::Handle) -> Opti
             },
         );
         p.live.handoff("refused", 0);
-        Some(Outcome::StopForSuccessor(reason))
+        let held = s.try_clone().ok()?;
+        Some(Outcome::StopForSuccessor(reason, held))
     };
     match hello {
         Msg::Hello {
@@ -563,11 +565,12 @@ pub fn request(path: &Path) -> Result<Takeover, HandoffError> {
             }))
         }
         Ok(Msg::Refused { reason }) => {
+            // It stops the ordinary way and closes the connection once done (exiting, or in
+            // Kubernetes mode becoming `perouter park`).
             info!(%reason, "the running perouter refused the handoff: waiting for it to stop");
             let mut rest = Vec::new();
             let _ = s.set_read_timeout(Some(STOP_WAIT));
-            let _ = s.read_to_end(&mut rest);
-            if !wait_gone(peer_pid, STOP_WAIT) {
+            if s.read_to_end(&mut rest).is_err() {
                 return Err(HandoffError::Unexpected(
                     "the running perouter refused the handoff and did not stop".into(),
                 ));

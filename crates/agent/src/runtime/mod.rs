@@ -1064,6 +1064,8 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
 
     // Apply configuration changes live.
     let mut current_plan = plan;
+    // A successor whose handoff was refused, waiting for this process to stop.
+    let mut successor: Option<std::os::unix::net::UnixStream> = None;
     loop {
         tokio::select! {
             _ = netns_check.tick() => {
@@ -1107,8 +1109,9 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
                     }
                     std::process::exit(0);
                 }
-                handoff::Outcome::StopForSuccessor(why) => {
+                handoff::Outcome::StopForSuccessor(why, conn) => {
                     info!(%why, "stopping for the new perouter process");
+                    successor = Some(conn);
                     break;
                 }
             },
@@ -1125,6 +1128,20 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         Err(e) => {
             warn!(socket = %opts.api_socket.display(), error = %e, "cannot remove the API socket")
         }
+    }
+    if let Some(conn) = successor {
+        if opts.kubernetes.is_some() {
+            // Exiting would get this container restarted beside the successor: park (the
+            // exec closes `conn`, which lets the successor start).
+            use std::os::unix::process::CommandExt;
+            let e = std::process::Command::new("/proc/self/exe")
+                .arg("park")
+                .exec();
+            warn!(error = %e, "cannot park: exiting");
+        }
+        // Closed by the kernel when the process exits, after the runtime (and with it every
+        // BGP socket) is gone: the successor starts only then.
+        std::mem::forget(conn);
     }
     Ok(())
 }
