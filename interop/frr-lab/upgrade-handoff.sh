@@ -12,6 +12,8 @@
 #   (b) ordinary restart (SIGTERM, start again), for comparison: loss and flaps reported.
 #   (c) the running perouter SIGSTOPped in the middle of a handoff, then killed (-9): the new one
 #       falls back to an ordinary start (graceful restart) and the lab recovers.
+#   (d) BFD configured (not carried by a handoff yet): the running perouter refuses, stops the
+#       ordinary way, and the new one starts as a restart.
 #
 #   sudo interop/frr-lab/upgrade-handoff.sh   (KEEP=1 leaves the lab up; PEROUTER_BIN=path picks the binary)
 #
@@ -210,6 +212,21 @@ check fallback-ping-recovers wait_until 30 ping_ok
 wait "$PING"
 loss_c=$(lost)
 say "kill -9 mid-handoff: $loss_c pings lost; the new process fell back to an ordinary start"
+
+# (d) A feature the handoff cannot carry (BFD) configured: the running perouter refuses, stops the
+# ordinary way, and the new one starts as a restart.
+sed -i 's|keepaliveTimeSeconds: 3}|keepaliveTimeSeconds: 3, bfd: {receiveInterval: 300, transmitInterval: 300, detectMultiplier: 3}}|' \
+  "$DIR/cfg/configs/openpe_underlay.yaml"
+bfd_applied() { "$PEROUTER" show status --api-socket "$SOCK" 2>/dev/null | grep -q 'configuration generation 2'; }
+check d-bfd-config-applied wait_until 20 bfd_applied
+start_perouter
+E=$PR
+wait "$D"; d_rc=$?
+check refused-logged grep -q "handoff refused: stopping the ordinary way" "$DIR/perouter.log"
+check refused-old-stops test "$d_rc" -eq 0
+check refused-new-starts-as-restart grep -q "session handoff not possible" "$DIR/perouter.log"
+check refused-sessions-back wait_until 40 session_up 192.168.11.2
+check refused-ping-recovers wait_until 30 ping_ok
 
 echo
 say "FIGURES (pings every 10 ms host -> ToR through the router namespace; FRR 8.4 ToR without GR):"
