@@ -63,8 +63,10 @@ pub struct RunArgs {
     pub api_socket: PathBuf,
     /// The session-handoff socket (root only, mode 0600): asked at start for the running
     /// perouter's sessions, then offered to the next one (upgrades without a session flap).
-    #[arg(long, default_value = crate::runtime::handoff::DEFAULT_SOCKET)]
-    pub handoff_socket: PathBuf,
+    /// Default: handoff.sock beside --api-socket (/run/perouter/handoff.sock), so that several
+    /// nodes on one machine (labs) each have their own.
+    #[arg(long)]
+    pub handoff_socket: Option<PathBuf>,
     /// Neither take sessions over from a running perouter nor offer ours: every restart closes
     /// the sessions (peers keep our routes only through graceful restart).
     #[arg(long)]
@@ -140,7 +142,14 @@ pub fn run(args: &RunArgs) -> ExitCode {
         config_poll: Duration::from_secs(args.config_poll.max(1)),
         reconcile_period: Duration::from_secs(args.reconcile_period.max(1)),
         bgp_port: args.bgp_port,
-        handoff: (!args.no_handoff).then(|| args.handoff_socket.clone()),
+        handoff: (!args.no_handoff).then(|| {
+            args.handoff_socket.clone().unwrap_or_else(|| {
+                args.api_socket
+                    .parent()
+                    .map(|d| d.join("handoff.sock"))
+                    .unwrap_or_else(|| PathBuf::from(crate::runtime::handoff::DEFAULT_SOCKET))
+            })
+        }),
         kubernetes,
         status_period: Duration::from_secs(args.status_period.max(1)),
         limits: crate::runtime::sessions::SessionLimits {

@@ -84,6 +84,8 @@ pub enum Msg {
         version: u32,
         /// The session-state format it reads ([`HANDOFF_VERSION`]).
         state_version: u32,
+        /// The router namespace it runs: only the perouter of the same one hands over.
+        router_netns: String,
     },
     /// Predecessor → successor: the sessions (their sockets follow).
     State {
@@ -250,6 +252,8 @@ pub struct Predecessor {
     pub generation: std::sync::Arc<dyn Fn() -> u64 + Send + Sync>,
     /// Metrics.
     pub live: LiveMetrics,
+    /// The router namespace this process runs.
+    pub router_netns: String,
 }
 
 /// Binds the handoff socket at `path` (root only: 0600), replacing a stale file.
@@ -333,13 +337,26 @@ fn give(mut s: UnixStream, p: &Predecessor, rt: &tokio::runtime::Handle) -> Opti
         Some(Outcome::StopForSuccessor(reason, held))
     };
     match hello {
+        Msg::Hello { router_netns, .. } if router_netns != p.router_netns => {
+            // Another node's perouter (labs run several on one machine): not ours to stop.
+            warn!(theirs = %router_netns, ours = %p.router_netns, "handoff asked for another router namespace: ignored");
+            let _ = write_msg(
+                &mut s,
+                &Msg::Abandoned {
+                    reason: format!("this socket serves router namespace {}", p.router_netns),
+                },
+            );
+            return None;
+        }
         Msg::Hello {
             version,
             state_version,
+            ..
         } if version == PROTOCOL_VERSION && state_version == HANDOFF_VERSION => {}
         Msg::Hello {
             version,
             state_version,
+            ..
         } => {
             return refuse(
                 &mut s,
@@ -499,7 +516,7 @@ fn wait_gone(pid: Option<i32>, max: Duration) -> bool {
 /// Asks the predecessor listening at `path` for its sessions (blocking). Returns only once it
 /// is safe to speak: with the sessions, or with the predecessor gone. A predecessor that is
 /// alive but does not answer is waited for (it is never spoken beside).
-pub fn request(path: &Path) -> Result<Takeover, HandoffError> {
+pub fn request(path: &Path, router_netns: &str) -> Result<Takeover, HandoffError> {
     let started = Instant::now();
     let mut s = match UnixStream::connect(path) {
         Ok(s) => s,
@@ -522,6 +539,7 @@ pub fn request(path: &Path) -> Result<Takeover, HandoffError> {
         &Msg::Hello {
             version: PROTOCOL_VERSION,
             state_version: HANDOFF_VERSION,
+            router_netns: router_netns.to_string(),
         },
     )?;
     let answer = loop {
@@ -577,6 +595,10 @@ pub fn request(path: &Path) -> Result<Takeover, HandoffError> {
             }
             Ok(Takeover::Fallback(format!("handoff refused: {reason}")))
         }
+        Ok(Msg::Abandoned { reason }) => Err(HandoffError::Unexpected(format!(
+            "the perouter on {} does not hand over to this one: {reason}",
+            path.display()
+        ))),
         Ok(other) => Err(HandoffError::Unexpected(format!("{other:?}"))),
         Err(e) => {
             // Closed or failed before State: the predecessor died (or is dying).
@@ -647,6 +669,7 @@ mod tests {
             Msg::Hello {
                 version: 1,
                 state_version: 1,
+                router_netns: "pe".into(),
             },
             Msg::Refused {
                 reason: "BFD".into(),
@@ -714,7 +737,79 @@ mod tests {
     #[test]
     fn a_missing_socket_means_no_predecessor() {
         let p = std::env::temp_dir().join(format!("perouter-handoff-none-{}", std::process::id()));
-        assert!(matches!(request(&p), Ok(Takeover::NoPredecessor)));
+        assert!(matches!(request(&p, "pe"), Ok(Takeover::NoPredecessor)));
+    }
+
+    fn predecessor(
+        refuse: Option<&'static str>,
+    ) -> (
+        Predecessor,
+        mpsc::Receiver<SpeakerCommand>,
+        mpsc::Receiver<RoutingCommand>,
+    ) {
+        let (speaker, srx) = mpsc::channel(4);
+        let (routing, rrx) = mpsc::channel(4);
+        let p = Predecessor {
+            speaker,
+            routing,
+            refuse: std::sync::Arc::new(move || refuse.map(str::to_string)),
+            generation: std::sync::Arc::new(|| 3),
+            live: LiveMetrics::default(),
+            router_netns: "pe".into(),
+        };
+        (p, srx, rrx)
+    }
+
+    fn ask(p: &Predecessor, hello: Msg) -> (Option<Outcome>, Result<Msg, HandoffError>) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (mut a, b) = UnixStream::pair().unwrap();
+        write_msg(&mut a, &hello).unwrap();
+        let out = give(b, p, rt.handle());
+        (out, read_msg(&mut a))
+    }
+
+    #[test]
+    fn another_router_namespace_is_not_handed_anything_nor_stops_us() {
+        let (p, mut srx, _rrx) = predecessor(None);
+        let (out, answer) = ask(
+            &p,
+            Msg::Hello {
+                version: PROTOCOL_VERSION,
+                state_version: HANDOFF_VERSION,
+                router_netns: "other".into(),
+            },
+        );
+        assert!(out.is_none(), "we go on");
+        assert!(matches!(answer, Ok(Msg::Abandoned { .. })), "{answer:?}");
+        assert!(srx.try_recv().is_err(), "no session was frozen");
+    }
+
+    #[test]
+    fn a_feature_we_cannot_carry_or_another_version_refuses_and_stops_us() {
+        let (p, mut srx, _rrx) = predecessor(Some("1 BFD session(s) configured"));
+        let hello = Msg::Hello {
+            version: PROTOCOL_VERSION,
+            state_version: HANDOFF_VERSION,
+            router_netns: "pe".into(),
+        };
+        let (out, answer) = ask(&p, hello);
+        assert!(matches!(out, Some(Outcome::StopForSuccessor(ref r, _)) if r.contains("BFD")));
+        assert!(matches!(answer, Ok(Msg::Refused { ref reason }) if reason.contains("BFD")));
+        assert!(srx.try_recv().is_err(), "no session was frozen");
+        let (p, _srx, _rrx) = predecessor(None);
+        let (out, answer) = ask(
+            &p,
+            Msg::Hello {
+                version: PROTOCOL_VERSION + 1,
+                state_version: HANDOFF_VERSION,
+                router_netns: "pe".into(),
+            },
+        );
+        assert!(matches!(out, Some(Outcome::StopForSuccessor(..))));
+        assert!(matches!(answer, Ok(Msg::Refused { ref reason }) if reason.contains("version")));
     }
 
     #[test]

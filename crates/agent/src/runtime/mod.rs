@@ -906,7 +906,8 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     // that the sessions are frozen only for the few milliseconds the steps below take.
     let mut takeover: Option<handoff::Received> = None;
     if let Some(path) = opts.handoff.clone() {
-        match tokio::task::spawn_blocking(move || handoff::request(&path)).await {
+        let netns = opts.router_netns.clone();
+        match tokio::task::spawn_blocking(move || handoff::request(&path, &netns)).await {
             Ok(Ok(handoff::Takeover::Received(r))) => {
                 info!(
                     sessions = r.transfers.len(),
@@ -1048,6 +1049,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
                     }),
                     generation: Arc::new(move || gen_rx.borrow().generation),
                     live: live.clone(),
+                    router_netns: opts.router_netns.clone(),
                 };
                 info!(socket = %path.display(), "offering session handoff to the next perouter");
                 tokio::spawn(handoff::serve(l, p, handoff_tx));
