@@ -108,10 +108,10 @@ CONF
 echo "nodeIndex: {index: 0}" > "$DIR/cfg/node-config.yaml"
 
 SOCK=$DIR/api.sock
-HANDOFF=$DIR/handoff.sock
+HANDOFF=$DIR/handoff.sock  # the default: beside the API socket
 start_perouter() { # [EXTRA-ARG...]: sets PR (its pid)
   RUST_LOG=${RUST_LOG:-info} lab_nofds "$PEROUTER" run --config-dir "$DIR/cfg" --router-netns $PE \
-    --host-netns $HOST --api-socket "$SOCK" --handoff-socket "$HANDOFF" --config-poll 1 "$@" \
+    --host-netns $HOST --api-socket "$SOCK" --config-poll 1 "$@" \
     >>"$DIR/perouter.log" 2>&1 &
   PR=$!
   PIDS+=("$PR")
@@ -145,6 +145,7 @@ start_frr hostfrr $HOST
 check tor-session wait_until 40 session_up 192.168.11.2
 check host-session wait_until 40 session_up 192.169.100.2
 check ping-before wait_until 30 ping_ok
+check handoff-socket-root-only test "$(stat -c %a "$HANDOFF" 2>/dev/null)" = 600
 sleep 4  # some uptime to watch grow
 
 # (a) Handoff to a second process.
