@@ -11,11 +11,13 @@
 #   pcap                the .pcap captures (pcapng), each also converted to classic pcap
 #   ovsdb               the ovsdb-server replies in crates/ovsdb/tests/data/ (captured from a real
 #                       ovsdb-server), each prefixed by a cut byte: 0 (one read) and 37 (two reads)
+#   handoff_state       a session-handoff state (JSON) with real OPENs, unread bytes and an
+#                       Adj-RIB-In made of the captured UPDATEs
 # Idempotent: files are named by content hash.
 set -euo pipefail
 cd "$(dirname "$0")"
 DATA=../crates/bgp/tests/data
-mkdir -p corpus/message corpus/roundtrip corpus/attributes corpus/evpn_nlri corpus/pcap
+mkdir -p corpus/message corpus/roundtrip corpus/attributes corpus/evpn_nlri corpus/pcap corpus/handoff_state
 
 python3 - "$DATA" <<'EOF'
 import hashlib, os, struct, sys, glob
@@ -144,6 +146,40 @@ for cap in sorted(glob.glob(os.path.join(data, "*.pcap"))):
     put("pcap", ng)
     put("pcap", pcapng_to_pcap(ng))
     counts["pcap"] += 2
+
+# A session-handoff state: two OPENs (AS 65001 and 64514, hold 90), half a KEEPALIVE unread,
+# and an Adj-RIB-In of End-of-RIB plus the first captured UPDATEs.
+import json
+def bgp(ty, body):
+    return b"\xff" * 16 + struct.pack(">HB", 19 + len(body), ty) + body
+ours = bgp(1, bytes([4]) + struct.pack(">HH", 64514, 90) + bytes([10, 0, 0, 1, 0]))
+theirs = bgp(1, bytes([4]) + struct.pack(">HH", 65001, 90) + bytes([10, 0, 0, 2, 0]))
+updates = [bgp(2, b"\0\0\0\0").hex()]
+for f in sorted(glob.glob(os.path.join(data, "*.hex")))[:1]:
+    for line in open(f):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            raw = bytes.fromhex(line.split()[-1]) if all(c in "0123456789abcdefABCDEF" for c in line.split()[-1]) else b""
+            if len(raw) > 19 and raw[18] == 2:
+                updates.append(raw.hex())
+        if len(updates) > 8:
+            break
+state = {
+    "version": 1, "target": {"address": "10.0.0.2"}, "remote": "10.0.0.2:179",
+    "local": "10.0.0.1:40000", "we_connected": True, "our_open": ours.hex(),
+    "peer_open": theirs.hex(), "unread": "ffffffffffffffffff", "max_message_len": 4096,
+    "hold_left_ns": 60000000000, "keepalive_left_ns": 20000000000, "send_hold_left_ns": None,
+    "jitter": 42, "established_unix_ms": 1700000000000,
+    "counters": {"messages_in": {"open": 1, "update": 3, "notification": 0, "keepalive": 9,
+                                 "route_refresh": 0, "unknown": 0},
+                 "messages_out": {"open": 1, "update": 2, "notification": 0, "keepalive": 9,
+                                  "route_refresh": 0, "unknown": 0},
+                 "prefixes_received": 3, "prefixes_withdrawn": 0, "prefixes_advertised": 2,
+                 "flaps": 0, "established_transitions": 1, "handoffs": 0},
+    "adj_rib_in": updates,
+}
+put("handoff_state", json.dumps(state).encode())
+counts["handoff_state"] = 1
 
 print("seeded:", ", ".join(f"{k} {v}" for k, v in counts.items()))
 EOF

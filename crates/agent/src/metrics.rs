@@ -84,6 +84,8 @@ pub const FAMILIES: &[&str] = &[
     "perouter_ovs_transaction_failures_total",
     "perouter_ovs_last_pass_failures",
     "perouter_kernel_notifications_total",
+    "perouter_handoffs_total",
+    "perouter_handoff_sessions_total",
     "perouter_bfd_session_up",
     "perouter_bfd_state_changes_total",
     "perouter_bfd_packets_total",
@@ -106,6 +108,8 @@ pub const FAMILIES: &[&str] = &[
 pub struct LiveMetrics {
     reconcile_duration: Histogram,
     kernel_notifications: Family<Labels, Counter>,
+    handoffs: Family<Labels, Counter>,
+    handoff_sessions: Counter,
 }
 
 impl Default for LiveMetrics {
@@ -114,6 +118,8 @@ impl Default for LiveMetrics {
             // 1 ms .. ~33 s.
             reconcile_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             kernel_notifications: Family::default(),
+            handoffs: Family::default(),
+            handoff_sessions: Counter::default(),
         }
     }
 }
@@ -122,6 +128,15 @@ impl LiveMetrics {
     /// Records one datapath pass of duration `d`.
     pub fn observe_reconcile(&self, d: Duration) {
         self.reconcile_duration.observe(d.as_secs_f64());
+    }
+
+    /// Counts one session handoff attempt by `outcome` (`handed_over`, `taken_over`,
+    /// `refused`, `abandoned`, `fallback`) and the sessions it moved.
+    pub fn handoff(&self, outcome: &str, sessions: usize) {
+        self.handoffs
+            .get_or_create(&vec![("outcome".to_string(), outcome.to_string())])
+            .inc();
+        self.handoff_sessions.inc_by(sessions as u64);
     }
 
     /// Counts one kernel notification of `kind` (`local_mac`, `local_neighbour`, `removal`).
@@ -297,6 +312,18 @@ pub fn render(live: &LiveMetrics, input: &ScrapeInput) -> String {
         "perouter_kernel_notifications",
         "Notifications from the router namespace's kernel, by kind",
         live.kernel_notifications.clone(),
+    );
+    b.root.register(
+        "perouter_handoffs",
+        "Session handoffs between perouter processes (upgrades), by outcome: handed_over \
+         (this process gave its sessions away), taken_over (it took them), refused, abandoned \
+         (the predecessor thawed), fallback (ordinary start after a failed handoff)",
+        live.handoffs.clone(),
+    );
+    b.root.register(
+        "perouter_handoff_sessions",
+        "BGP sessions moved by session handoffs (given or taken by this process)",
+        live.handoff_sessions.clone(),
     );
     if let Some(a) = &input.applied {
         config(&mut b, a);
@@ -983,6 +1010,7 @@ pub(crate) mod tests {
         live.observe_reconcile(Duration::from_millis(12));
         live.observe_reconcile(Duration::from_millis(250));
         live.kernel_notification("local_mac");
+        live.handoff("taken_over", 2);
         let input = ScrapeInput {
             peers: Some(peers),
             routing: Some(routing),
@@ -1050,6 +1078,8 @@ pub(crate) mod tests {
             r#"perouter_datapath_operation_failures_total{kind="replace_route"} 1"#,
             r#"perouter_datapath_reconcile_duration_seconds_count 2"#,
             r#"perouter_kernel_notifications_total{kind="local_mac"} 1"#,
+            r#"perouter_handoffs_total{outcome="taken_over"} 1"#,
+            "perouter_handoff_sessions_total 2",
             r#"perouter_config_resources_failed{kind="L3VNI"} 0"#,
             "perouter_ovs_host_legs 2.0\n",
             "perouter_ovs_connected 1.0\n",

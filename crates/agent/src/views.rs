@@ -114,6 +114,10 @@ pub struct NeighborDetail {
     pub established_transitions: u64,
     /// Times it left Established.
     pub flaps: u64,
+    /// Times the live session was handed over to a new perouter process (upgrades without a
+    /// flap: uptime and counters continue).
+    #[serde(default)]
+    pub handoffs: u64,
     /// The last NOTIFICATION received, decoded.
     pub last_notification_received: Option<String>,
     /// The last NOTIFICATION sent, decoded.
@@ -434,6 +438,7 @@ pub fn neighbor_detail(
         notifications_sent: c.notifications_sent.clone(),
         established_transitions: c.established_transitions,
         flaps: c.flaps,
+        handoffs: c.handoffs,
         last_notification_received: c.last_notification_received.as_ref().map(|n| n.to_string()),
         last_notification_sent: c.last_notification_sent.as_ref().map(|n| n.to_string()),
         last_error: c.last_error.clone(),

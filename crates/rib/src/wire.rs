@@ -337,19 +337,78 @@ fn mp_next_hop(family: Family, nh: IpAddr, link_local: Option<Ipv6Addr>) -> Next
 
 /// Splits RIB NLRI into the wire's prefix list and EVPN list (a batch is one family).
 fn wire_nlri(nlri: &[Nlri]) -> (Vec<perouter_bgp::wire::Nlri>, Vec<EvpnNlri>) {
+    wire_nlri_with_path(nlri, None)
+}
+
+/// Like [`wire_nlri`], each NLRI with the ADD-PATH path identifier `path_id` (RFC 7911 §3).
+fn wire_nlri_with_path(
+    nlri: &[Nlri],
+    path_id: Option<u32>,
+) -> (Vec<perouter_bgp::wire::Nlri>, Vec<EvpnNlri>) {
     let mut prefixes = Vec::new();
     let mut evpn = Vec::new();
     for n in nlri {
         match n {
-            Nlri::V4(p) => prefixes.push(perouter_bgp::wire::Nlri::new((*p).into())),
-            Nlri::V6(p) => prefixes.push(perouter_bgp::wire::Nlri::new((*p).into())),
+            Nlri::V4(p) => prefixes.push(perouter_bgp::wire::Nlri {
+                path_id,
+                prefix: (*p).into(),
+            }),
+            Nlri::V6(p) => prefixes.push(perouter_bgp::wire::Nlri {
+                path_id,
+                prefix: (*p).into(),
+            }),
             Nlri::Evpn(r) => evpn.push(EvpnNlri {
-                path_id: None,
+                path_id,
                 route: r.clone(),
             }),
         }
     }
     (prefixes, evpn)
+}
+
+/// The UPDATEs a peer could have sent us to give us `routes` (its Adj-RIB-In as
+/// `Rib::adj_rib_in` lists it, RFC 4271 §3.2): one attribute set per group of NLRI with the
+/// path identifiers it gave them (RFC 7911), encoded for the session's receive context
+/// `ctx`. Fed back through [`route_updates`] they give the same paths: a session handed over
+/// to the next perouter process carries its Adj-RIB-In this way (the RIB of the new process
+/// rebuilds as if the peer had sent its table again).
+pub fn adj_rib_in_updates(
+    routes: &[crate::rib::ExchangedRoute],
+    ctx: &WireContext,
+) -> Result<Vec<Update>, EmitError> {
+    // Grouped by family, path id and attribute set; in first-seen order for stable output.
+    let mut order: Vec<(Family, u32, crate::table::Attrs)> = Vec::new();
+    let mut groups: std::collections::HashMap<(Family, u32, crate::table::Attrs), Vec<Nlri>> =
+        std::collections::HashMap::new();
+    for r in routes {
+        let key = (r.nlri.family(), r.path_id, r.attrs.clone());
+        let g = groups.entry(key.clone()).or_default();
+        if g.is_empty() {
+            order.push(key);
+        }
+        g.push(r.nlri.clone());
+    }
+    let mut out = Vec::new();
+    for key in order {
+        let (family, path_id, attrs) = &key;
+        let nlri = &groups[&key];
+        let wire_family = afi_safi(*family);
+        let nh = attrs.next_hop.ok_or(EmitError::MissingNextHop {
+            family: wire_family,
+        })?;
+        let classic = *family == Family::Ipv4Unicast && nh.is_ipv4();
+        let wattrs = wire_attributes(attrs, ctx, classic);
+        let id = ctx.add_path(wire_family).then_some(*path_id);
+        let (p, e) = wire_nlri_with_path(nlri, id);
+        let next_hop = (!classic).then(|| mp_next_hop(*family, nh, None));
+        out.extend(Update::pack_reach(
+            &wattrs,
+            next_hop,
+            nlri_list(*family, &p, &e),
+            ctx,
+        )?);
+    }
+    Ok(out)
 }
 
 fn nlri_list<'a>(

@@ -467,3 +467,41 @@ fn withdrawals_and_many_nlri_pack_into_few_updates() {
     assert_eq!(ups.len(), 3);
     assert_eq!(ups.iter().map(|u| u.withdrawn.len()).sum::<usize>(), 3000);
 }
+
+/// Session handoff: FRR's real table, held as a peer's Adj-RIB-In, turned into UPDATEs
+/// (`adj_rib_in_updates`), encoded, parsed and fed into a second RIB gives the same
+/// Adj-RIB-In: every path, with its attributes and next hop.
+#[test]
+fn adj_rib_in_as_updates_rebuilds_the_same_adj_rib_in() {
+    let (r, frr, _) = rib_with_frr_table();
+    let before = r.adj_rib_in(frr);
+    assert!(before.len() > 5, "the captured table: {}", before.len());
+    // FRR sent its IPv4 paths with ADD-PATH: the identifiers travel too.
+    let ctx = WireContext {
+        add_path: AddPathFamilies::of(&[AfiSafi::IPV4_UNICAST]),
+        ..WireContext::four_octet()
+    };
+    let updates = perouter_rib::wire::adj_rib_in_updates(&before, &ctx).unwrap();
+    assert!(updates.len() < before.len(), "NLRI share UPDATEs");
+    let mut r2 = rib(4200000002, Ipv4Addr::new(192, 0, 2, 2), "100.65.0.2");
+    r2.handle_connected(net("198.51.100.0/24"), true);
+    r2.handle_connected(net("192.0.2.0/24"), true);
+    r2.handle_connected(net("2001:db8:1::/64"), true);
+    let p2 = r2
+        .handle_peer_up(fabric(4200000002, 4200000001, "192.0.2.1", "192.0.2.2"))
+        .unwrap();
+    for u in &updates {
+        let bytes = Message::Update(u.clone()).to_bytes(&ctx).unwrap();
+        let (m, _) = Message::parse(&bytes, &ctx).unwrap();
+        let Message::Update(u) = m else {
+            panic!("not an UPDATE")
+        };
+        feed(&mut r2, p2, &u, true);
+    }
+    let key = |x: &ExchangedRoute| format!("{:?} {} {:?}", x.nlri, x.path_id, *x.attrs);
+    let mut a: Vec<String> = before.iter().map(key).collect();
+    let mut b: Vec<String> = r2.adj_rib_in(p2).iter().map(key).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+}

@@ -40,6 +40,10 @@ pub enum Command {
     Decode(decode::DecodeArgs),
     /// Print the CustomResourceDefinitions of network.openperouter.io/v1alpha1 as YAML.
     Crds,
+    /// What a perouter that handed its sessions over becomes in Kubernetes mode: it waits for
+    /// SIGTERM and exits 0 (a container that exited would be restarted beside its successor).
+    #[command(hide = true)]
+    Park,
 }
 
 impl Cli {
@@ -54,8 +58,32 @@ impl Cli {
             Command::Show(args) => show::run(args),
             Command::Decode(args) => decode::run(args),
             Command::Crds => crate::k8s::crd::print_crds(),
+            Command::Park => park(),
         }
     }
+}
+
+/// Waits for SIGTERM or SIGINT, then exits 0 (see [`Command::Park`]).
+fn park() -> std::process::ExitCode {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(_) => return std::process::ExitCode::SUCCESS,
+    };
+    rt.block_on(async {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    });
+    std::process::ExitCode::SUCCESS
 }
 
 /// The one-shot commands print to stdout, often into `head` or `grep -q`: like other Unix tools

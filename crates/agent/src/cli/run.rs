@@ -31,6 +31,15 @@ change and every --status-period seconds.
 Stopping perouter leaves the namespace and forwarding in place; peers keep our routes through
 graceful restart until it is back.
 
+Upgrades without a session flap: a perouter started while another runs the node (same router
+namespace) asks it over --handoff-socket for its live BGP sessions. The running one freezes them,
+passes each TCP socket with its state (negotiated OPENs, timers, unread bytes, counters, the routes
+received), the new one resumes them at once (a KEEPALIVE goes out) and the old one exits without
+tearing anything down: the peers see one session throughout. When a handoff is not possible (BFD
+sessions configured, another handoff version, the old process dies mid-way) the old process stops
+the ordinary way and the new one starts as a restart with graceful restart. --no-handoff turns
+both sides off.
+
 Examples:
   perouter run --config-dir /var/lib/openperouter
   perouter run --config-dir examples/static --router-netns node1-pe --host-netns node1 \\
@@ -52,6 +61,16 @@ pub struct RunArgs {
     /// The local API socket used by `perouter show`.
     #[arg(long, default_value = DEFAULT_SOCKET)]
     pub api_socket: PathBuf,
+    /// The session-handoff socket (root only, mode 0600): asked at start for the running
+    /// perouter's sessions, then offered to the next one (upgrades without a session flap).
+    /// Default: handoff.sock beside --api-socket (/run/perouter/handoff.sock), so that several
+    /// nodes on one machine (labs) each have their own.
+    #[arg(long)]
+    pub handoff_socket: Option<PathBuf>,
+    /// Neither take sessions over from a running perouter nor offer ours: every restart closes
+    /// the sessions (peers keep our routes only through graceful restart).
+    #[arg(long)]
+    pub no_handoff: bool,
     /// Serve /metrics, /healthz and /readyz on this address.
     #[arg(long)]
     pub metrics_addr: Option<SocketAddr>,
@@ -132,6 +151,14 @@ pub fn run(args: &RunArgs) -> ExitCode {
         config_poll: Duration::from_secs(args.config_poll.max(1)),
         reconcile_period: Duration::from_secs(args.reconcile_period.max(1)),
         bgp_port: args.bgp_port,
+        handoff: (!args.no_handoff).then(|| {
+            args.handoff_socket.clone().unwrap_or_else(|| {
+                args.api_socket
+                    .parent()
+                    .map(|d| d.join("handoff.sock"))
+                    .unwrap_or_else(|| PathBuf::from(crate::runtime::handoff::DEFAULT_SOCKET))
+            })
+        }),
         kubernetes,
         status_period: Duration::from_secs(args.status_period.max(1)),
         limits: crate::runtime::sessions::SessionLimits {

@@ -816,6 +816,12 @@ pub fn render_neighbor(n: &NeighborDetail) -> String {
         "  Established {} times, dropped {} times\n",
         n.established_transitions, n.flaps
     ));
+    if n.handoffs > 0 {
+        o.push_str(&format!(
+            "  Handed over to a new perouter process {} times (the peer saw one session)\n",
+            n.handoffs
+        ));
+    }
     let reset = n
         .last_notification_received
         .as_ref()

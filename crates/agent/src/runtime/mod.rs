@@ -70,6 +70,7 @@
 
 pub mod bfd;
 pub mod datapath;
+pub mod handoff;
 pub mod health;
 pub mod kernel_events;
 pub mod kubernetes;
@@ -131,6 +132,9 @@ pub struct RunOptions {
     pub reconcile_period: Duration,
     /// The BGP port the router namespace listens on.
     pub bgp_port: u16,
+    /// The session-handoff socket (see [`handoff`]): ask the perouter running there for its
+    /// sessions at start, and offer ours to the next one; `None`: no handoff either way.
+    pub handoff: Option<PathBuf>,
     /// Kubernetes mode: join the API as this node (None = static files only).
     pub kubernetes: Option<ControllerConfig>,
     /// How often the node status is refreshed in Kubernetes mode.
@@ -161,6 +165,10 @@ pub enum RunError {
     /// The router namespace was deleted (or replaced) while running.
     #[error("router namespace {0} deleted while running: restart to rebuild it")]
     NetnsLost(String),
+    /// The session handoff left this process unable to start safely (the running perouter
+    /// keeps the node).
+    #[error("session handoff: {0}")]
+    Handoff(String),
 }
 
 /// How long routing or the speaker may go without a heartbeat before `/healthz` fails (they
@@ -924,6 +932,30 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         ovs_legs_rx,
         ovs_status_tx,
     ));
+    // Session handoff: a perouter already running this node hands its live sessions over
+    // (an upgrade without a flap); asked now, with the datapath open and the plan made, so
+    // that the sessions are frozen only for the few milliseconds the steps below take.
+    let mut takeover: Option<handoff::Received> = None;
+    if let Some(path) = opts.handoff.clone() {
+        let netns = opts.router_netns.clone();
+        match tokio::task::spawn_blocking(move || handoff::request(&path, &netns)).await {
+            Ok(Ok(handoff::Takeover::Received(r))) => {
+                info!(
+                    sessions = r.transfers.len(),
+                    listeners = r.listeners.len(),
+                    "session handoff: state received from the running perouter"
+                );
+                takeover = Some(r);
+            }
+            Ok(Ok(handoff::Takeover::NoPredecessor)) => {}
+            Ok(Ok(handoff::Takeover::Fallback(why))) => {
+                warn!(%why, "session handoff not possible: ordinary restart (sessions come back with graceful restart)");
+                live.handoff("fallback", 0);
+            }
+            Ok(Err(e)) => return Err(RunError::Handoff(e.to_string())),
+            Err(e) => return Err(RunError::Handoff(e.to_string())),
+        }
+    }
 
     // Sessions.
     let (ev_tx, ev_rx) = mpsc::channel(1024);
@@ -942,7 +974,11 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     let sessions = sessions_of(&plan);
     // One dual-stack listener: IPv4 peers arrive as v4-mapped addresses, which the speaker maps back.
     let listen = vec![SocketAddr::from(([0u16; 8], opts.bgp_port))];
-    let speaker = speaker::start(
+    let inherited = takeover
+        .as_mut()
+        .map(|t| std::mem::take(&mut t.listeners))
+        .unwrap_or_default();
+    let speaker = speaker::start_with_listeners(
         SpeakerConfig {
             local_as: plan.asn,
             router_id: plan.router_id,
@@ -951,6 +987,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         },
         Vec::new(),
         ev_tx,
+        inherited,
     )
     .await
     .map_err(RunError::Speaker)?;
@@ -979,9 +1016,24 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     ) {
         warn!("kernel watch not started (local MACs will not be advertised): {e}");
     }
+    if let Some(t) = takeover.as_mut() {
+        // Resumed as their neighbours are added, before any of those connects.
+        let transfers = std::mem::take(&mut t.transfers);
+        let _ = speaker_tx.send(SpeakerCommand::Resume(transfers)).await;
+    }
     let mut neighbors = HashMap::new();
     sync_neighbors(&speaker_tx, &mut neighbors, &sessions).await;
     info!(sessions = sessions.len(), "BGP sessions configured");
+    if let Some(t) = takeover.take() {
+        let (tx, rx) = oneshot::channel();
+        let _ = speaker_tx.send(SpeakerCommand::ResumeDone(tx)).await;
+        let report = rx.await.unwrap_or_default();
+        match tokio::task::spawn_blocking(move || handoff::complete(t, report)).await {
+            Ok(Ok(())) => live.handoff("taken_over", report.resumed),
+            Ok(Err(e)) => return Err(RunError::Handoff(e.to_string())),
+            Err(e) => return Err(RunError::Handoff(e.to_string())),
+        }
+    }
     let bfd_handle = bfd::start(&opts.router_netns, speaker_tx.clone());
     let _ = bfd_handle.set(bfd::peer_specs(&plan)).await;
 
@@ -1012,12 +1064,42 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     let _ = probe.set(shared.clone());
     let _servers = serve(&opts, shared.clone());
 
+    // Offer our sessions to the next perouter (upgrades).
+    let (handoff_tx, mut handoff_rx) = mpsc::channel(1);
+    if let Some(path) = &opts.handoff {
+        match handoff::bind(path) {
+            Ok(l) => {
+                let plan_rx = applied_rx.clone();
+                let gen_rx = applied_rx.clone();
+                let p = handoff::Predecessor {
+                    speaker: speaker_tx.clone(),
+                    routing: routing_tx.clone(),
+                    refuse: Arc::new(move || {
+                        let plan = plan_rx.borrow().plan.clone()?;
+                        let bfd = bfd::peer_specs(&plan).len();
+                        (bfd > 0).then(|| format!("{bfd} BFD session(s) configured: BFD state cannot be handed over yet"))
+                    }),
+                    generation: Arc::new(move || gen_rx.borrow().generation),
+                    live: live.clone(),
+                    router_netns: opts.router_netns.clone(),
+                };
+                info!(socket = %path.display(), "offering session handoff to the next perouter");
+                tokio::spawn(handoff::serve(l, p, handoff_tx));
+            }
+            Err(e) => {
+                warn!(socket = %path.display(), error = %e, "cannot offer session handoff: upgrades will restart the sessions")
+            }
+        }
+    }
+
     // The router namespace as it is now: deleting it (or replacing it) under us is fatal.
     let netns_id = netns_identity(&opts.router_netns);
     let mut netns_check = tokio::time::interval(Duration::from_secs(1));
 
     // Apply configuration changes live.
     let mut current_plan = plan;
+    // A successor whose handoff was refused, waiting for this process to stop.
+    let mut successor: Option<std::os::unix::net::UnixStream> = None;
     loop {
         tokio::select! {
             _ = netns_check.tick() => {
@@ -1050,6 +1132,29 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
                 if let Ok(mut s) = shared.sessions.lock() { *s = sessions; }
                 current_plan = plan;
             }
+            Some(outcome) = handoff_rx.recv() => match outcome {
+                handoff::Outcome::HandedOver => {
+                    // Nothing is torn down: the sessions, the namespace and the kernel state
+                    // are the new process's now (it also owns the API socket path).
+                    if opts.kubernetes.is_some() {
+                        // A container that exits is restarted by the kubelet, beside its
+                        // successor: become `perouter park` (same pid, every descriptor closed
+                        // on exec) until the rollout deletes the old pod.
+                        use std::os::unix::process::CommandExt;
+                        info!("parking after the session handoff until the old pod is deleted");
+                        let e = std::process::Command::new("/proc/self/exe").arg("park").exec();
+                        warn!(error = %e, "cannot park: exiting");
+                    } else {
+                        info!("exiting after the session handoff");
+                    }
+                    std::process::exit(0);
+                }
+                handoff::Outcome::StopForSuccessor(why, conn) => {
+                    info!(%why, "stopping for the new perouter process");
+                    successor = Some(conn);
+                    break;
+                }
+            },
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
         }
@@ -1063,6 +1168,20 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         Err(e) => {
             warn!(socket = %opts.api_socket.display(), error = %e, "cannot remove the API socket")
         }
+    }
+    if let Some(conn) = successor {
+        if opts.kubernetes.is_some() {
+            // Exiting would get this container restarted beside the successor: park (the
+            // exec closes `conn`, which lets the successor start).
+            use std::os::unix::process::CommandExt;
+            let e = std::process::Command::new("/proc/self/exe")
+                .arg("park")
+                .exec();
+            warn!(error = %e, "cannot park: exiting");
+        }
+        // Closed by the kernel when the process exits, after the runtime (and with it every
+        // BGP socket) is gone: the successor starts only then.
+        std::mem::forget(conn);
     }
     Ok(())
 }

@@ -38,6 +38,10 @@ use crate::plan::NodePlan;
 /// Inputs of the routing task besides the speaker's events.
 #[derive(Debug)]
 pub enum RoutingCommand {
+    /// Session handoff: every Established peer's Adj-RIB-In as UPDATEs, encoded for its
+    /// receive context. The speaker events already queued are handled first, so what a frozen
+    /// session handed over before it froze is in.
+    ExportAdjRibIn(oneshot::Sender<AdjRibInExport>),
     /// A new plan: VRFs, L2VNIs, our networks, the sessions and their roles.
     Configure {
         /// The plan.
@@ -380,6 +384,10 @@ struct Peer {
     outbox: Outbox,
 }
 
+/// [`RoutingCommand::ExportAdjRibIn`]'s answer: per speaker peer, its Adj-RIB-In as UPDATEs and
+/// the receive context they are to be encoded with.
+pub type AdjRibInExport = HashMap<SpeakerPeer, (Vec<perouter_bgp::wire::Update>, WireContext)>;
+
 /// The routing task's state.
 pub struct Routing {
     rib: Option<Rib>,
@@ -467,6 +475,23 @@ impl Routing {
             self.heartbeat.fetch_add(1, Ordering::Relaxed);
             let blocked = self.outbox_blocked;
             tokio::select! {
+                // Commands first: a plan sent before the sessions it configures (a resumed
+                // session is up at once) is in place before their events.
+                biased;
+                cmd = commands.recv() => {
+                    let Some(cmd) = cmd else { return };
+                    if let RoutingCommand::ExportAdjRibIn(reply) = cmd {
+                        while let Ok(ev) = events.try_recv() {
+                            self.handle_event(ev).await;
+                        }
+                        let _ = reply.send(self.export_adj_rib_in());
+                        continue;
+                    }
+                    self.handle_command(cmd).await;
+                    while let Ok(cmd) = commands.try_recv() {
+                        self.handle_command(cmd).await;
+                    }
+                }
                 ev = events.recv() => {
                     let Some(ev) = ev else { return };
                     self.handle_event(ev).await;
@@ -476,13 +501,6 @@ impl Routing {
                             Ok(ev) => self.handle_event(ev).await,
                             Err(_) => break,
                         }
-                    }
-                }
-                cmd = commands.recv() => {
-                    let Some(cmd) = cmd else { return };
-                    self.handle_command(cmd).await;
-                    while let Ok(cmd) = commands.try_recv() {
-                        self.handle_command(cmd).await;
                     }
                 }
                 _ = tick.tick() => {
@@ -496,8 +514,32 @@ impl Routing {
         }
     }
 
+    /// Every Established peer's Adj-RIB-In as UPDATEs (see [`RoutingCommand::ExportAdjRibIn`]).
+    fn export_adj_rib_in(&self) -> AdjRibInExport {
+        let mut out = HashMap::new();
+        let Some(rib) = self.rib.as_ref() else {
+            return out;
+        };
+        for (id, p) in &self.peers {
+            let routes = rib.adj_rib_in(p.rib);
+            match ribwire::adj_rib_in_updates(&routes, &p.params.rx) {
+                Ok(u) => {
+                    out.insert(*id, (u, p.params.rx.clone()));
+                }
+                Err(e) => {
+                    warn!(peer = %id, remote = %p.remote, error = %e, "Adj-RIB-In cannot be exported: the peer's routes are not handed over")
+                }
+            }
+        }
+        out
+    }
+
     async fn handle_command(&mut self, cmd: RoutingCommand) {
         match cmd {
+            RoutingCommand::ExportAdjRibIn(reply) => {
+                // Handled in the loop (it drains the events first); here only if called directly.
+                let _ = reply.send(self.export_adj_rib_in());
+            }
             RoutingCommand::Configure { plan, sessions } => self.configure(plan, sessions),
             RoutingCommand::LocalMac {
                 vni,

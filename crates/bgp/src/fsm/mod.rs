@@ -134,6 +134,24 @@ pub enum Event {
 #[error("session is {0:?}, UPDATEs are only sent in Established")]
 pub struct NotEstablished(pub State);
 
+/// An Established session's state as [`Fsm::export`] gives it and
+/// [`Fsm::resume`] takes it (serialized by `crate::session::handoff`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EstablishedState {
+    /// The OPEN we sent.
+    pub our_open: crate::wire::Open,
+    /// The OPEN the peer sent.
+    pub peer_open: crate::wire::Open,
+    /// Time left on the HoldTimer (None: not running, hold time 0).
+    pub hold_left: Option<Duration>,
+    /// Time left on the KeepaliveTimer.
+    pub keepalive_left: Option<Duration>,
+    /// Time left on the SendHoldTimer (RFC 9687), when running.
+    pub send_hold_left: Option<Duration>,
+    /// The jitter generator's state (RFC 4271 §10 jitter continues the same).
+    pub jitter: u64,
+}
+
 /// Local settings the machine needs (a resolved [`PeerConfig`]).
 #[derive(Debug, Clone)]
 pub struct FsmConfig {
@@ -159,6 +177,9 @@ pub struct Fsm {
     hold_time: Duration,
     keepalive_time: Option<Duration>,
     sent_open: Option<crate::wire::Open>,
+    /// The peer's OPEN once accepted: kept (with ours) so that an Established
+    /// session can be exported and resumed elsewhere ([`Fsm::export`]).
+    peer_open: Option<crate::wire::Open>,
     params: Option<SessionParams>,
     rx_ctx: WireContext,
     tx_ctx: WireContext,
@@ -198,6 +219,7 @@ impl Fsm {
             hold_time: OPEN_HOLD_TIME,
             keepalive_time: None,
             sent_open: None,
+            peer_open: None,
             params: None,
             rx_ctx: WireContext::default(),
             tx_ctx: WireContext::default(),
@@ -456,6 +478,7 @@ impl Fsm {
                         self.hold_time = Duration::from_secs(u64::from(params.hold_time));
                         self.keepalive_time = params.keepalive;
                         self.params = Some(params);
+                        self.peer_open = Some(peer_open);
                         self.transmits.push_back(Message::Keepalive);
                         self.restart_hold(now);
                         self.restart_keepalive(now);
@@ -583,6 +606,59 @@ impl Fsm {
         Ok(())
     }
 
+    // -------------------------------------------------------------- handoff
+
+    /// What it takes to continue this session in another process (session
+    /// handoff): both OPENs (the negotiation is re-run from them, so
+    /// capabilities and codec contexts come out the same), the running
+    /// deadlines as time left from `now`, and the jitter generator. `None`
+    /// unless Established: only an Established session is handed over.
+    pub fn export(&self, now: Instant) -> Option<EstablishedState> {
+        if self.state != State::Established {
+            return None;
+        }
+        let left = |t: Option<Instant>| t.map(|t| t.saturating_duration_since(now));
+        Some(EstablishedState {
+            our_open: self.sent_open.clone()?,
+            peer_open: self.peer_open.clone()?,
+            hold_left: left(self.hold),
+            keepalive_left: left(self.keepalive),
+            send_hold_left: left(self.send_hold),
+            jitter: self.jitter.state(),
+        })
+    }
+
+    /// An Established machine continuing an exported session at `now`: the
+    /// negotiation is re-run from the two OPENs under `cfg` (which must still
+    /// accept them: a changed configuration that does not is an error and
+    /// the session is not resumed), the deadlines continue where they were.
+    /// It emits [`Event::Up`] (so its driver announces the session like any
+    /// other) and queues one KEEPALIVE at once: the peer hears from the new
+    /// process well within its hold time whatever the handoff cost. The
+    /// KEEPALIVE timer is not restarted for it, so the machine behaves
+    /// afterwards exactly as the exported one would have.
+    pub fn resume(cfg: FsmConfig, st: &EstablishedState, now: Instant) -> Result<Self, OpenError> {
+        let params = open::negotiate(&cfg, &st.our_open, &st.peer_open)?;
+        let mut f = Fsm::new(cfg, st.jitter);
+        f.admin_up = true;
+        f.restarting = false;
+        f.rx_ctx = params.rx.clone();
+        f.tx_ctx = params.tx.clone();
+        f.hold_time = Duration::from_secs(u64::from(params.hold_time));
+        f.keepalive_time = params.keepalive;
+        f.hold = st.hold_left.map(|d| now + d);
+        f.keepalive = st.keepalive_left.map(|d| now + d);
+        f.send_hold = st.send_hold_left.map(|d| now + d);
+        f.sent_open = Some(st.our_open.clone());
+        f.peer_open = Some(st.peer_open.clone());
+        f.established_at = Some(now);
+        f.state = State::Established;
+        f.events.push_back(Event::Up(Box::new(params.clone())));
+        f.params = Some(params);
+        f.transmits.push_back(Message::Keepalive);
+        Ok(f)
+    }
+
     // --------------------------------------------------------------- outputs
 
     /// The next message to write to the peer.
@@ -662,6 +738,7 @@ impl Fsm {
         self.keepalive_time = None;
         self.params = None;
         self.sent_open = None;
+        self.peer_open = None;
         self.rx_ctx = WireContext::default();
         self.tx_ctx = WireContext::default();
     }

@@ -19,6 +19,12 @@ impl Jitter {
         Self { state: seed }
     }
 
+    /// The generator's state: `Jitter::new(j.state())` continues the same
+    /// sequence (session handoff).
+    pub fn state(&self) -> u64 {
+        self.state
+    }
+
     fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;

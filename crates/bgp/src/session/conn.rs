@@ -22,15 +22,16 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
 use tracing::debug;
 
+use super::frames::FrameBuffer;
 use crate::fsm::collision::Initiator;
-use crate::wire::{frame_length, WireError, MAX_MESSAGE_LEN};
+use crate::wire::{WireError, MAX_MESSAGE_LEN};
 
 /// Identifies a connection within its session (a session has at most two
 /// during a collision).
@@ -76,6 +77,9 @@ struct Lanes {
     control: VecDeque<Bytes>,
     data: VecDeque<Bytes>,
     closed: bool,
+    /// Session handoff: the writer writes what is queued, then returns its
+    /// half of the socket instead of waiting for more (never shutting it).
+    frozen: bool,
 }
 
 impl SendQueue {
@@ -126,6 +130,13 @@ impl SendQueue {
         self.wake_writer.notify_one();
     }
 
+    /// Asks the writer to hand its half back once everything queued is
+    /// written (session handoff).
+    fn freeze(&self) {
+        self.lanes.lock().expect("send queue lock").frozen = true;
+        self.wake_writer.notify_one();
+    }
+
     /// The next chunk for the writer, control lane first; `None` once closed
     /// and the control lane is empty.
     fn next(&self) -> Next {
@@ -138,6 +149,7 @@ impl SendQueue {
         }
         match l.data.pop_front() {
             Some(b) => Next::Chunk(b),
+            None if l.frozen => Next::Frozen,
             None => Next::Empty,
         }
     }
@@ -147,6 +159,36 @@ enum Next {
     Chunk(Bytes),
     Empty,
     Done,
+    Frozen,
+}
+
+/// A connection whose reader and writer stopped for a handoff: the socket
+/// (never shut down), what was read from it and not yet a whole message,
+/// and who the session was with. [`Conn::resume`] starts it again.
+#[derive(Debug)]
+pub struct FrozenConn {
+    /// The connection's id in its session.
+    pub id: ConnId,
+    /// Who opened it.
+    pub initiator: Initiator,
+    /// The socket, with nothing queued in user space.
+    pub stream: TcpStream,
+    /// Bytes read and not yet framed.
+    pub unread: Bytes,
+    /// The reader's message-length limit.
+    pub max_len: usize,
+}
+
+/// Why a connection could not be frozen: it is not usable any more (the
+/// session goes on as if the freeze never was asked, and ends as it would).
+#[derive(Debug, thiserror::Error)]
+pub enum FreezeError {
+    /// The reader already ended (the connection closed or failed).
+    #[error("the connection's reader had already ended")]
+    ReaderGone,
+    /// The writer did not write its queue within [`CLOSE_GRACE`] or failed.
+    #[error("the queued messages could not be written")]
+    WriterStuck,
 }
 
 /// The session's side of a live connection.
@@ -168,8 +210,17 @@ pub struct Conn {
     max_len: Arc<AtomicUsize>,
     /// A duplicate of the socket, for asking the kernel what it still holds.
     fd: Option<OwnedFd>,
-    reader_task: tokio::task::JoinHandle<()>,
-    writer_task: Option<tokio::task::JoinHandle<()>>,
+    /// Stops the reader between two reads (session handoff).
+    stop_reading: Arc<Notify>,
+    reader_task: Option<tokio::task::JoinHandle<Option<Stopped>>>,
+    writer_task: Option<tokio::task::JoinHandle<Option<OwnedWriteHalf>>>,
+}
+
+/// What a reader stopped by [`Conn::stop_reading`] hands back.
+#[derive(Debug)]
+pub struct Stopped {
+    rd: OwnedReadHalf,
+    unread: Bytes,
 }
 
 impl Conn {
@@ -197,14 +248,38 @@ impl Conn {
         stream: TcpStream,
         events: mpsc::Sender<ConnEvent>,
     ) -> std::io::Result<Conn> {
+        Self::resume(id, initiator, stream, events, &[], MAX_MESSAGE_LEN)
+    }
+
+    /// Like [`Conn::start`] for a connection that was already read from:
+    /// `unread` (bytes read and not yet framed) comes first, and frames up to
+    /// `max_len` bytes are accepted (the negotiated limit). Used to thaw a
+    /// frozen connection and to resume one handed over by another process.
+    pub fn resume(
+        id: ConnId,
+        initiator: Initiator,
+        stream: TcpStream,
+        events: mpsc::Sender<ConnEvent>,
+        unread: &[u8],
+        max_len: usize,
+    ) -> std::io::Result<Conn> {
         stream.set_nodelay(true)?;
         let remote = super::socket::unmap(stream.peer_addr()?);
         let local = super::socket::unmap(stream.local_addr()?);
         let fd = stream.as_fd().try_clone_to_owned().ok();
         let (rd, wr) = stream.into_split();
         let queue = Arc::new(SendQueue::default());
-        let max_len = Arc::new(AtomicUsize::new(MAX_MESSAGE_LEN));
-        let reader_task = tokio::spawn(read_loop(id, rd, events, max_len.clone()));
+        let max_len = Arc::new(AtomicUsize::new(max_len));
+        let stop_reading = Arc::new(Notify::new());
+        let buf = FrameBuffer::with_unread(unread);
+        let reader_task = Some(tokio::spawn(read_loop(
+            id,
+            rd,
+            buf,
+            events,
+            max_len.clone(),
+            stop_reading.clone(),
+        )));
         let writer_task = Some(tokio::spawn(write_loop(wr, queue.clone())));
         Ok(Conn {
             id,
@@ -214,8 +289,49 @@ impl Conn {
             queue,
             max_len,
             fd,
+            stop_reading,
             reader_task,
             writer_task,
+        })
+    }
+
+    /// Session handoff, first step: the reader stops before its next read
+    /// (a read in progress is cancel-safe: nothing read is lost, the bytes
+    /// that do not make a whole frame yet are handed back). Returns the task
+    /// to await; frames it cut before stopping still arrive as
+    /// [`ConnEvent::Frames`], and the caller must keep taking them while it
+    /// waits (the reader may be waiting for room to send them).
+    pub fn stop_reading(&mut self) -> Option<tokio::task::JoinHandle<Option<Stopped>>> {
+        // notify_one keeps a permit: a reader that is not waiting yet stops
+        // at its next turn.
+        self.stop_reading.notify_one();
+        self.reader_task.take()
+    }
+
+    /// Session handoff, second step, once the reader stopped: everything
+    /// queued is written, then the socket is taken back whole, without
+    /// shutting it down (the next process continues on it).
+    pub async fn freeze(mut self, stopped: Stopped) -> Result<FrozenConn, FreezeError> {
+        self.queue.freeze();
+        let mut writer = self.writer_task.take().ok_or(FreezeError::WriterStuck)?;
+        let wr = match tokio::time::timeout(CLOSE_GRACE, &mut writer).await {
+            Ok(Ok(Some(wr))) => wr,
+            Ok(_) => return Err(FreezeError::WriterStuck),
+            Err(_) => {
+                writer.abort();
+                return Err(FreezeError::WriterStuck);
+            }
+        };
+        let stream = stopped
+            .rd
+            .reunite(wr)
+            .map_err(|_| FreezeError::WriterStuck)?;
+        Ok(FrozenConn {
+            id: self.id,
+            initiator: self.initiator,
+            stream,
+            unread: stopped.unread,
+            max_len: self.max_len.load(Ordering::Relaxed),
         })
     }
 
@@ -262,7 +378,9 @@ impl Drop for Conn {
         // The reader is stopped here; a writer not handed over by `close`
         // ends once its queue is empty, or is aborted after the grace time.
         self.queue.close();
-        self.reader_task.abort();
+        if let Some(r) = &self.reader_task {
+            r.abort();
+        }
         if let (Some(mut w), Ok(rt)) = (
             self.writer_task.take(),
             tokio::runtime::Handle::try_current(),
@@ -279,41 +397,57 @@ impl Drop for Conn {
 async fn read_loop(
     id: ConnId,
     mut rd: OwnedReadHalf,
+    mut fb: FrameBuffer,
     events: mpsc::Sender<ConnEvent>,
     max_len: Arc<AtomicUsize>,
-) {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    stop: Arc<Notify>,
+) -> Option<Stopped> {
+    // Bytes carried over (a thawed or resumed connection) may hold frames.
+    let mut have_bytes = !fb.unread().is_empty();
     loop {
+        if have_bytes {
+            let mut frames = Vec::new();
+            loop {
+                match fb.next_frame(max_len.load(Ordering::Relaxed)) {
+                    Ok(Some(f)) => frames.push(f),
+                    Ok(None) => break,
+                    Err(e) => {
+                        if !frames.is_empty() {
+                            let _ = events.send(ConnEvent::Frames(id, frames)).await;
+                        }
+                        let _ = events.send(ConnEvent::BadFrame(id, e)).await;
+                        return None;
+                    }
+                }
+            }
+            if !frames.is_empty() && events.send(ConnEvent::Frames(id, frames)).await.is_err() {
+                return None;
+            }
+        }
+        let buf = fb.buf_mut();
         if buf.capacity() - buf.len() < HEADER_RESERVE {
             buf.reserve(READ_CHUNK);
         }
-        match rd.read_buf(&mut buf).await {
+        // `read_buf` is cancel-safe: when the stop wins, nothing was read.
+        let r = tokio::select! {
+            biased;
+            _ = stop.notified() => None,
+            r = rd.read_buf(buf) => Some(r),
+        };
+        let Some(r) = r else {
+            let unread = Bytes::copy_from_slice(fb.unread());
+            return Some(Stopped { rd, unread });
+        };
+        match r {
             Ok(0) => {
                 let _ = events.send(ConnEvent::Closed(id, None)).await;
-                return;
+                return None;
             }
-            Ok(_) => {}
+            Ok(_) => have_bytes = true,
             Err(e) => {
                 let _ = events.send(ConnEvent::Closed(id, Some(e))).await;
-                return;
+                return None;
             }
-        }
-        let mut frames = Vec::new();
-        loop {
-            match frame_length(&buf, max_len.load(Ordering::Relaxed)) {
-                Ok(Some(n)) if n <= buf.len() => frames.push(buf.split_to(n).freeze()),
-                Ok(_) => break,
-                Err(e) => {
-                    if !frames.is_empty() {
-                        let _ = events.send(ConnEvent::Frames(id, frames)).await;
-                    }
-                    let _ = events.send(ConnEvent::BadFrame(id, e)).await;
-                    return;
-                }
-            }
-        }
-        if !frames.is_empty() && events.send(ConnEvent::Frames(id, frames)).await.is_err() {
-            return;
         }
     }
 }
@@ -321,20 +455,22 @@ async fn read_loop(
 /// Spare room kept in the read buffer before reading again.
 const HEADER_RESERVE: usize = 4096;
 
-async fn write_loop(mut wr: OwnedWriteHalf, q: Arc<SendQueue>) {
+/// Writes the queue to the socket; returns the write half when frozen
+/// (handoff: everything queued is written, the socket is not shut down).
+async fn write_loop(mut wr: OwnedWriteHalf, q: Arc<SendQueue>) -> Option<OwnedWriteHalf> {
     loop {
         match q.next() {
             Next::Chunk(mut b) => {
                 while b.has_remaining() {
                     match wr.write(&b).await {
-                        Ok(0) => return,
+                        Ok(0) => return None,
                         Ok(n) => {
                             b.advance(n);
                             q.written.fetch_add(n as u64, Ordering::Relaxed);
                         }
                         Err(e) => {
                             debug!(error = %e, "write failed");
-                            return;
+                            return None;
                         }
                     }
                 }
@@ -342,7 +478,9 @@ async fn write_loop(mut wr: OwnedWriteHalf, q: Arc<SendQueue>) {
             }
             Next::Empty => q.wake_writer.notified().await,
             Next::Done => break,
+            Next::Frozen => return Some(wr),
         }
     }
     let _ = wr.shutdown().await;
+    None
 }

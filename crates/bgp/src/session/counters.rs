@@ -83,11 +83,35 @@ pub struct Counters {
     pub flaps: u64,
     /// Times the session reached Established.
     pub established_transitions: u64,
+    /// Times the live session was handed over to a new perouter process
+    /// (session handoff): the peer saw one session throughout.
+    pub handoffs: u64,
     /// How long the session has been Established (at snapshot time).
     #[serde(serialize_with = "ser_secs")]
     pub uptime: Option<Duration>,
     #[serde(skip)]
     up_since: Option<Instant>,
+}
+
+/// The part of [`Counters`] a session handoff carries to the next process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarriedCounters {
+    /// Messages received.
+    pub messages_in: MessageCounts,
+    /// Messages sent.
+    pub messages_out: MessageCounts,
+    /// NLRI announced by the peer.
+    pub prefixes_received: u64,
+    /// NLRI withdrawn by the peer.
+    pub prefixes_withdrawn: u64,
+    /// NLRI sent to the peer.
+    pub prefixes_advertised: u64,
+    /// Times the session left Established.
+    pub flaps: u64,
+    /// Times the session reached Established.
+    pub established_transitions: u64,
+    /// Handoffs so far.
+    pub handoffs: u64,
 }
 
 /// How many NOTIFICATIONs of one code and subcode (RFC 4271 §4.5) went one way.
@@ -147,6 +171,43 @@ impl Counters {
             self.flaps += 1;
         }
         self.up_since = None;
+    }
+
+    /// The counters that continue across a session handoff (uptime is
+    /// carried separately, as the time the session came up).
+    pub fn carried(&self) -> CarriedCounters {
+        CarriedCounters {
+            messages_in: self.messages_in,
+            messages_out: self.messages_out,
+            prefixes_received: self.prefixes_received,
+            prefixes_withdrawn: self.prefixes_withdrawn,
+            prefixes_advertised: self.prefixes_advertised,
+            flaps: self.flaps,
+            established_transitions: self.established_transitions,
+            handoffs: self.handoffs,
+        }
+    }
+
+    /// Counters continuing `c` for a session handed over to this process
+    /// and Established since `up_since`; counts one more handoff.
+    pub fn resumed(c: &CarriedCounters, up_since: Instant) -> Counters {
+        Counters {
+            messages_in: c.messages_in,
+            messages_out: c.messages_out,
+            prefixes_received: c.prefixes_received,
+            prefixes_withdrawn: c.prefixes_withdrawn,
+            prefixes_advertised: c.prefixes_advertised,
+            flaps: c.flaps,
+            established_transitions: c.established_transitions,
+            handoffs: c.handoffs + 1,
+            up_since: Some(up_since),
+            ..Counters::default()
+        }
+    }
+
+    /// When the session came up, while it is up.
+    pub fn up_since(&self) -> Option<Instant> {
+        self.up_since
     }
 
     /// A copy with `uptime` computed at `now`.

@@ -43,6 +43,8 @@
 
 pub mod conn;
 pub mod counters;
+pub mod frames;
+pub mod handoff;
 pub mod socket;
 
 use std::collections::{HashSet, VecDeque};
@@ -51,7 +53,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
 use crate::consumer::{PeerId, SpeakerEvent};
@@ -120,6 +122,28 @@ pub enum SessionCommand {
     /// fast-external-failover): drop the connection at once as if TCP had
     /// failed, instead of waiting for the hold timer.
     LinkDown,
+    /// Session handoff: stop reading the peer (frames already read are
+    /// processed and their events handed to the consumer), write what is
+    /// queued, and answer with the session's state and a duplicate of its
+    /// socket. Only an Established session freezes; others answer an error
+    /// and go on. A frozen session waits for [`SessionCommand::Thaw`] or
+    /// [`SessionCommand::Release`] (other commands thaw it first; incoming
+    /// connections are refused meanwhile).
+    Freeze(oneshot::Sender<Result<Frozen, String>>),
+    /// The handoff was abandoned: continue as if nothing happened.
+    Thaw,
+    /// The handoff completed: end without a NOTIFICATION, a FIN or a
+    /// PeerDown (the socket lives on in the successor); answers once done.
+    Release(oneshot::Sender<()>),
+}
+
+/// A frozen session: its state and a duplicate of its socket.
+#[derive(Debug)]
+pub struct Frozen {
+    /// The state (target and Adj-RIB-In not filled in yet).
+    pub state: handoff::SessionState,
+    /// The socket (a duplicate: the session keeps its own until released).
+    pub fd: std::os::fd::OwnedFd,
 }
 
 /// A snapshot of a session.
@@ -207,12 +231,89 @@ impl SessionHandle {
 pub fn spawn(spec: SessionSpec, events: mpsc::Sender<SpeakerEvent>) -> SessionHandle {
     let (tx, rx) = mpsc::channel(64);
     let (status_tx, status) = watch::channel(SessionStatus::initial());
-    let task = tokio::spawn(Session::new(spec, events, status_tx).run(rx));
+    let task = tokio::spawn(Session::new(spec, events, status_tx).run(rx, false));
     SessionHandle {
         commands: tx,
         status,
         task,
     }
+}
+
+/// Spawns a session that continues one handed over by another process (see
+/// [`handoff`]): Established at once on the transferred socket, a KEEPALIVE
+/// sent at once, counters and uptime continued. The consumer sees PeerUp,
+/// then the carried Adj-RIB-In as UPDATEs, then End-of-RIB for each
+/// negotiated family: it rebuilds exactly as if the peer had sent its table
+/// again. Fails (and the socket is closed) if the state cannot be read or
+/// the configuration refuses the negotiated OPENs.
+pub fn spawn_resumed(
+    spec: SessionSpec,
+    events: mpsc::Sender<SpeakerEvent>,
+    transfer: handoff::SessionTransfer,
+) -> Result<SessionHandle, handoff::HandoffError> {
+    let now = clock_now();
+    let st = &transfer.state;
+    let est = st.established()?;
+    let facts = st.conn()?;
+    let fsm = Fsm::resume(spec.fsm.clone(), &est, now)?;
+    let updates = st.adj_rib_in(fsm.rx_context())?;
+    let std_stream = std::net::TcpStream::from(transfer.fd);
+    std_stream.set_nonblocking(true).map_err(io_err)?;
+    let stream = TcpStream::from_std(std_stream).map_err(io_err)?;
+    let (status_tx, status) = watch::channel(SessionStatus::initial());
+    let (tx, rx) = mpsc::channel(64);
+    let mut s = Session::new(spec, events, status_tx);
+    s.next_conn = 1;
+    s.had_conn = true;
+    let conn = Conn::resume(
+        1,
+        facts.initiator,
+        stream,
+        s.conn_tx.clone(),
+        &facts.unread,
+        fsm.rx_context().max_message_len(),
+    )
+    .map_err(io_err)?;
+    s.main = Slot {
+        fsm,
+        conn: Some(conn),
+    };
+    s.counters = Counters::resumed(&st.counters, st.up_since(now));
+    s.resuming = true;
+    // PeerUp (from the resumed FSM's Up event) and the KEEPALIVE.
+    s.pump();
+    s.resuming = false;
+    if let Some(held) = &mut s.held {
+        for u in &updates {
+            track_prefixes(u, held);
+        }
+        s.counters.prefixes_current = Some(held.len() as u64);
+    }
+    let families = s.up_params.as_ref().map(|p| p.families.clone());
+    for chunk in updates.chunks(256) {
+        s.emit(SpeakerEvent::Updates {
+            peer: s.spec.peer,
+            updates: chunk.to_vec(),
+        });
+    }
+    for family in families.unwrap_or_default() {
+        s.emit(SpeakerEvent::EndOfRib {
+            peer: s.spec.peer,
+            family,
+        });
+    }
+    info!(peer = %s.spec.remote, routes_in = updates.len(), handoffs = s.counters.handoffs,
+        "session resumed from the previous process");
+    let task = tokio::spawn(s.run(rx, true));
+    Ok(SessionHandle {
+        commands: tx,
+        status,
+        task,
+    })
+}
+
+fn io_err(e: std::io::Error) -> handoff::HandoffError {
+    handoff::HandoffError::Io(e.to_string())
 }
 
 /// One FSM with its connection.
@@ -256,6 +357,10 @@ struct Session {
     send_pending: u64,
     /// A connection was attached once (for [`SessionSpec::one_shot`]).
     had_conn: bool,
+    /// Frozen for a handoff: the connection, stopped.
+    frozen: Option<conn::FrozenConn>,
+    /// Pumping the Up of a resumed session: its counters continue.
+    resuming: bool,
 }
 
 /// The current time on tokio's clock (so that tests with a paused clock drive
@@ -317,14 +422,47 @@ impl Session {
             send_sample: (0, 0, None),
             send_pending: 0,
             had_conn: false,
+            frozen: None,
+            resuming: false,
         }
     }
 
-    async fn run(mut self, mut commands: mpsc::Receiver<SessionCommand>) {
+    async fn run(mut self, mut commands: mpsc::Receiver<SessionCommand>, resumed: bool) {
         let peer = self.spec.remote;
-        info!(%peer, "session starting");
-        self.main.fsm.handle_start(clock_now());
+        if !resumed {
+            info!(%peer, "session starting");
+            self.main.fsm.handle_start(clock_now());
+        }
         loop {
+            if self.frozen.is_some() {
+                // Frozen for a handoff: no timer runs, nothing is read or
+                // written, until the handoff completes or is abandoned.
+                self.publish(clock_now());
+                match commands.recv().await {
+                    Some(SessionCommand::Release(done)) => {
+                        // Closing our descriptor does not end the connection:
+                        // the successor holds it. No FIN, no NOTIFICATION.
+                        self.frozen = None;
+                        self.outbox = None;
+                        info!(%peer, "session handed over to the next process");
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(SessionCommand::Freeze(tx)) => {
+                        let _ = tx.send(Err("already frozen".into()));
+                    }
+                    Some(SessionCommand::Incoming(_)) => {
+                        debug!(%peer, "connection refused: session frozen for a handoff");
+                    }
+                    Some(SessionCommand::Thaw) => self.thaw(),
+                    Some(other) => {
+                        self.thaw();
+                        self.handle_command(other);
+                    }
+                    None => self.thaw(),
+                }
+                continue;
+            }
             self.pump();
             if self.spec.one_shot
                 && self.had_conn
@@ -387,6 +525,12 @@ impl Session {
                     }
                 }
                 cmd = commands.recv() => match cmd {
+                    Some(SessionCommand::Freeze(tx)) => {
+                        // Waits (for the reader to stop and the writer to
+                        // flush, each bounded): only during a handoff.
+                        let r = self.freeze().await;
+                        let _ = tx.send(r);
+                    }
                     Some(c) => self.handle_command(c),
                     None => {
                         // The speaker dropped us: say goodbye and end.
@@ -433,6 +577,109 @@ impl Session {
             let _ = w.await;
         }
         info!(%peer, "session ended");
+    }
+
+    /// Freezes the Established session for a handoff (see
+    /// [`SessionCommand::Freeze`]).
+    async fn freeze(&mut self) -> Result<Frozen, String> {
+        let peer = self.spec.remote;
+        if self.main.fsm.state() != State::Established || self.shadow.is_some() {
+            return Err(format!("session is {}", self.main.fsm.state()));
+        }
+        let Some(conn) = self.main.conn.as_mut() else {
+            return Err("no connection".into());
+        };
+        let (remote, local, initiator) = (conn.remote, conn.local, conn.initiator);
+        let Some(mut reader) = conn.stop_reading() else {
+            return Err("the connection's reader has ended".into());
+        };
+        // The reader may be waiting for room to hand over frames: keep taking them.
+        let stopped = loop {
+            tokio::select! {
+                r = &mut reader => break r.ok().flatten(),
+                Some(ev) = self.conn_rx.recv() => self.handle_conn_event(ev),
+            }
+        };
+        while let Ok(ev) = self.conn_rx.try_recv() {
+            self.handle_conn_event(ev);
+        }
+        self.pump();
+        let Some(stopped) = stopped else {
+            return Err("the connection ended while freezing".into());
+        };
+        if self.main.fsm.state() != State::Established {
+            return Err(format!(
+                "session went {} while freezing",
+                self.main.fsm.state()
+            ));
+        }
+        // Everything read is the consumer's before the state is taken: the
+        // Adj-RIB-In it exports then holds every UPDATE the peer sent.
+        for ev in self.outgoing.drain(..) {
+            if self.events.send(ev).await.is_err() {
+                break;
+            }
+        }
+        let now = clock_now();
+        let Some(est) = self.main.fsm.export(now) else {
+            return Err("session not exportable".into());
+        };
+        let conn = self.main.conn.take().expect("checked above");
+        let frozen = match conn.freeze(stopped).await {
+            Ok(f) => f,
+            Err(e) => {
+                // The socket is lost to us: as if the connection failed.
+                warn!(%peer, error = %e, "cannot freeze the session: closing it");
+                self.main.fsm.handle_closed(clock_now());
+                return Err(e.to_string());
+            }
+        };
+        let fd = std::os::fd::AsFd::as_fd(&frozen.stream)
+            .try_clone_to_owned()
+            .map_err(|e| e.to_string());
+        let facts = handoff::ConnFacts {
+            remote,
+            local,
+            initiator,
+            unread: frozen.unread.clone(),
+            max_message_len: frozen.max_len,
+        };
+        let up_since = self.counters.up_since().unwrap_or(now);
+        let state =
+            handoff::SessionState::new(&est, &facts, self.counters.carried(), up_since, now);
+        self.frozen = Some(frozen);
+        let fd = match fd {
+            Ok(fd) => fd,
+            Err(e) => {
+                self.thaw();
+                return Err(e);
+            }
+        };
+        info!(%peer, unread = facts.unread.len(), "session frozen for a handoff");
+        Ok(Frozen { state, fd })
+    }
+
+    /// Continues a frozen session on its own connection.
+    fn thaw(&mut self) {
+        let Some(f) = self.frozen.take() else { return };
+        let peer = self.spec.remote;
+        match Conn::resume(
+            f.id,
+            f.initiator,
+            f.stream,
+            self.conn_tx.clone(),
+            &f.unread,
+            f.max_len,
+        ) {
+            Ok(c) => {
+                info!(%peer, "handoff abandoned: session continues");
+                self.main.conn = Some(c);
+            }
+            Err(e) => {
+                warn!(%peer, error = %e, "cannot thaw the session: closing it");
+                self.main.fsm.handle_closed(clock_now());
+            }
+        }
     }
 
     /// UPDATEs read from the peer that the consumer has not taken yet.
@@ -554,6 +801,14 @@ impl Session {
                 if let Some(mut s) = self.shadow.take() {
                     s.fsm.handle_closed(now);
                 }
+            }
+            SessionCommand::Freeze(tx) => {
+                let _ = tx.send(Err("freeze is handled by the session loop".into()));
+            }
+            SessionCommand::Thaw => {}
+            SessionCommand::Release(done) => {
+                // Not frozen: nothing to hand over.
+                let _ = done.send(());
             }
         }
     }
@@ -899,7 +1154,9 @@ impl Session {
                     }
                 }
                 Event::Up(params) => {
-                    self.counters.up(now);
+                    if !self.resuming {
+                        self.counters.up(now);
+                    }
                     let (outbox, rx) = Outbox::channel(OUTBOX_DEPTH);
                     self.outbox = Some(rx);
                     info!(peer = %self.spec.remote, peer_as = params.peer_as, peer_id = %params.peer_id,

@@ -10,6 +10,7 @@ use serde::Serialize;
 pub use crate::consumer::{PeerId, SpeakerEvent};
 
 use crate::config::{NeighborConfig, NeighborTarget};
+use crate::session::handoff::{SessionState, SessionTransfer};
 use crate::session::SessionStatus;
 
 /// What the agent asks of the speaker. Routes (and ROUTE-REFRESH) do not
@@ -45,6 +46,45 @@ pub enum SpeakerCommand {
     Status(tokio::sync::oneshot::Sender<Vec<PeerStatus>>),
     /// Stop every session (admin shutdown with `message`) and end.
     Shutdown(Option<String>),
+    /// Session handoff: freeze every Established session (see
+    /// [`crate::session::SessionCommand::Freeze`]) and answer with their
+    /// states and sockets; connections accepted meanwhile are refused.
+    Freeze(tokio::sync::oneshot::Sender<Vec<FrozenPeer>>),
+    /// The handoff was abandoned: every frozen session continues.
+    Thaw,
+    /// The handoff completed: every frozen session ends silently (the
+    /// successor has them); answers once done.
+    Release(tokio::sync::oneshot::Sender<()>),
+    /// Sessions handed over by the previous process: each is resumed when
+    /// its neighbour is added (send this before the neighbours).
+    Resume(Vec<SessionTransfer>),
+    /// The neighbours are all added: report, and close the handed-over
+    /// sessions that no neighbour took.
+    ResumeDone(tokio::sync::oneshot::Sender<ResumeReport>),
+    /// Duplicates of the listening sockets (handed over with the sessions).
+    ListenerFds(tokio::sync::oneshot::Sender<Vec<std::os::fd::OwnedFd>>),
+}
+
+/// A session frozen for a handoff.
+#[derive(Debug)]
+pub struct FrozenPeer {
+    /// Its id in this process (the consumer's key for its Adj-RIB-In).
+    pub peer: PeerId,
+    /// Its state.
+    pub state: SessionState,
+    /// Its socket.
+    pub fd: std::os::fd::OwnedFd,
+}
+
+/// What [`SpeakerCommand::ResumeDone`] reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ResumeReport {
+    /// Sessions resumed.
+    pub resumed: usize,
+    /// Sessions that could not be resumed (closed; they start again).
+    pub failed: usize,
+    /// Sessions no neighbour took (closed).
+    pub unmatched: usize,
 }
 
 /// One line of [`SpeakerCommand::Status`].

@@ -31,15 +31,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ipnet::IpNet;
+use std::os::fd::OwnedFd;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 
 use crate::config::{NeighborConfig, NeighborTarget, SpeakerConfig};
 use crate::fsm::FsmConfig;
+use crate::session::handoff::SessionTransfer;
 use crate::session::socket::{self, NetnsTarget, SocketOptions};
 use crate::session::{self, SessionCommand, SessionHandle, SessionSpec, SessionStatus};
-pub use event::{PeerId, PeerStatus, SpeakerCommand, SpeakerEvent};
+pub use event::{FrozenPeer, PeerId, PeerStatus, ResumeReport, SpeakerCommand, SpeakerEvent};
 
 /// Every session's published status, shared by the speaker and whoever
 /// shows it: reading it never waits on a session or on the speaker task.
@@ -144,6 +146,41 @@ struct Speaker {
     listen_fds: Vec<(SocketAddr, socket2::Socket)>,
     board: StatusBoard,
     heartbeat: Arc<AtomicU64>,
+    /// Sessions handed over by the previous process, waiting for their
+    /// neighbour to be added ([`SpeakerCommand::Resume`]).
+    pending_resume: Vec<SessionTransfer>,
+    /// Sessions resumed, and handed over but not resumable, so far.
+    resumed: usize,
+    resume_failed: usize,
+    /// Frozen for a handoff: accepted connections are refused meanwhile.
+    frozen: bool,
+}
+
+/// How long binding a listener is retried while the port is in use: during
+/// an upgrade the previous process may hold it a little longer (a handoff
+/// passes the listener itself; an ordinary restart beside a stopping
+/// predecessor needs the retry).
+const BIND_RETRY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Binds a listener, retrying on EADDRINUSE for up to [`BIND_RETRY`].
+async fn bind_listener(addr: SocketAddr, opts: &SocketOptions) -> io::Result<socket2::Socket> {
+    let deadline = tokio::time::Instant::now() + BIND_RETRY;
+    loop {
+        let o = opts.clone();
+        let r = tokio::task::spawn_blocking(move || socket::listening_socket(addr, &o))
+            .await
+            .map_err(io::Error::other)?;
+        match r {
+            Err(e)
+                if e.kind() == io::ErrorKind::AddrInUse
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                warn!(%addr, "BGP port in use (the previous perouter still holds it?): retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            r => return r,
+        }
+    }
 }
 
 /// Starts the speaker: binds the listeners, starts a session per configured
@@ -153,20 +190,41 @@ pub async fn start(
     neighbors: Vec<NeighborConfig>,
     events: mpsc::Sender<SpeakerEvent>,
 ) -> io::Result<SpeakerHandle> {
+    start_with_listeners(cfg, neighbors, events, Vec::new()).await
+}
+
+/// Like [`start`], listening on `inherited` listening sockets (handed over
+/// by the previous process) instead of binding new ones when there are any:
+/// the listening socket never closes during an upgrade, so no connection
+/// attempt is refused.
+pub async fn start_with_listeners(
+    cfg: SpeakerConfig,
+    neighbors: Vec<NeighborConfig>,
+    events: mpsc::Sender<SpeakerEvent>,
+    inherited: Vec<OwnedFd>,
+) -> io::Result<SpeakerHandle> {
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);
     let (acc_tx, acc_rx) = mpsc::channel(64);
     let netns = netns_of(&cfg);
     let mut listen_fds = Vec::new();
     let mut listening = Vec::new();
-    for addr in &cfg.listen {
-        let opts = SocketOptions {
-            netns: netns.clone(),
-            ..Default::default()
-        };
-        let addr = *addr;
-        let sock = tokio::task::spawn_blocking(move || socket::listening_socket(addr, &opts))
-            .await
-            .map_err(io::Error::other)??;
+    let mut socks = Vec::new();
+    if inherited.is_empty() {
+        for addr in &cfg.listen {
+            let opts = SocketOptions {
+                netns: netns.clone(),
+                ..Default::default()
+            };
+            socks.push(bind_listener(*addr, &opts).await?);
+        }
+    } else {
+        for fd in inherited {
+            let sock = socket2::Socket::from(fd);
+            sock.set_nonblocking(true)?;
+            socks.push(sock);
+        }
+    }
+    for sock in socks {
         let dup = sock.try_clone()?;
         let std_listener: std::net::TcpListener = sock.into();
         let listener = TcpListener::from_std(std_listener)?;
@@ -186,6 +244,10 @@ pub async fn start(
         listen_fds,
         board: board.clone(),
         heartbeat: heartbeat.clone(),
+        pending_resume: Vec::new(),
+        resumed: 0,
+        resume_failed: 0,
+        frozen: false,
     };
     for n in neighbors {
         sp.add_neighbor(n);
@@ -342,8 +404,87 @@ impl Speaker {
             SpeakerCommand::Status(tx) => {
                 let _ = tx.send(self.board.snapshot());
             }
+            SpeakerCommand::Freeze(tx) => {
+                let frozen = self.freeze_all().await;
+                let _ = tx.send(frozen);
+            }
+            SpeakerCommand::Thaw => {
+                self.frozen = false;
+                for n in self.neighbors.values() {
+                    for (id, _, h) in n.sessions.values() {
+                        send_to(h, *id, SessionCommand::Thaw);
+                    }
+                }
+            }
+            SpeakerCommand::Release(done) => {
+                let mut waits = Vec::new();
+                for n in self.neighbors.values() {
+                    for (id, _, h) in n.sessions.values() {
+                        let (tx, rx) = oneshot::channel();
+                        send_to(h, *id, SessionCommand::Release(tx));
+                        waits.push(rx);
+                    }
+                }
+                for w in waits {
+                    let _ = w.await;
+                }
+                let _ = done.send(());
+            }
+            SpeakerCommand::Resume(transfers) => self.pending_resume.extend(transfers),
+            SpeakerCommand::ResumeDone(tx) => {
+                let unmatched = std::mem::take(&mut self.pending_resume);
+                for t in &unmatched {
+                    warn!(peer = %t.state.remote, target = ?t.state.target,
+                        "handed-over session has no neighbour in this configuration: closing it");
+                }
+                let _ = tx.send(ResumeReport {
+                    resumed: self.resumed,
+                    failed: self.resume_failed,
+                    unmatched: unmatched.len(),
+                });
+            }
+            SpeakerCommand::ListenerFds(tx) => {
+                let fds = self
+                    .listen_fds
+                    .iter()
+                    .filter_map(|(_, s)| s.try_clone().ok().map(OwnedFd::from))
+                    .collect();
+                let _ = tx.send(fds);
+            }
             SpeakerCommand::Shutdown(_) => {}
         }
+    }
+
+    /// Freezes every session for a handoff (in parallel) and collects what
+    /// the Established ones give: their state, target filled in, and socket.
+    /// The others go on (and stop when the process ends).
+    async fn freeze_all(&mut self) -> Vec<FrozenPeer> {
+        self.frozen = true;
+        let mut waits = Vec::new();
+        for n in self.neighbors.values() {
+            for (id, _, h) in n.sessions.values() {
+                let (tx, rx) = oneshot::channel();
+                send_to(h, *id, SessionCommand::Freeze(tx));
+                waits.push((*id, n.cfg.target.clone(), rx));
+            }
+        }
+        let mut out = Vec::new();
+        for (peer, target, rx) in waits {
+            match rx.await {
+                Ok(Ok(f)) => {
+                    let mut state = f.state;
+                    state.target = Some(target);
+                    out.push(FrozenPeer {
+                        peer,
+                        state,
+                        fd: f.fd,
+                    });
+                }
+                Ok(Err(why)) => info!(%peer, %target, why, "session not handed over"),
+                Err(_) => info!(%peer, %target, "session not handed over: it ended"),
+            }
+        }
+        out
     }
 
     async fn remove_neighbor(&mut self, t: &NeighborTarget, why: &str) {
@@ -406,7 +547,12 @@ impl Speaker {
             sessions: HashMap::new(),
             _advertiser: advertiser,
         };
+        let resumed = self.resume_sessions(&n, &mut nb);
         if let NeighborTarget::Address(a) = n.target {
+            if resumed.contains(&a) {
+                self.neighbors.insert(n.target.clone(), nb);
+                return;
+            }
             let remote = SocketAddr::new(a, n.peer.port);
             let (id, h) = self.spawn_session(&n, remote, false, false);
             nb.sessions.insert(a, (id, remote, h));
@@ -414,13 +560,13 @@ impl Speaker {
         self.neighbors.insert(n.target.clone(), nb);
     }
 
-    fn spawn_session(
+    fn session_spec(
         &mut self,
         n: &NeighborConfig,
         remote: SocketAddr,
         passive: bool,
         one_shot: bool,
-    ) -> (PeerId, SessionHandle) {
+    ) -> (PeerId, SessionSpec) {
         self.next_id += 1;
         let id = PeerId(self.next_id);
         let mut peer = n.peer.clone();
@@ -461,13 +607,64 @@ impl Speaker {
             seed: hasher.finish(),
             one_shot,
         };
+        (id, spec)
+    }
+
+    fn spawn_session(
+        &mut self,
+        n: &NeighborConfig,
+        remote: SocketAddr,
+        passive: bool,
+        one_shot: bool,
+    ) -> (PeerId, SessionHandle) {
+        let (id, spec) = self.session_spec(n, remote, passive, one_shot);
         info!(%id, %remote, "starting session");
         let h = session::spawn(spec, self.events.clone());
         self.board.insert(id, n.target.clone(), remote, &h);
         (id, h)
     }
 
+    /// Resumes the sessions handed over for neighbour `n` (see
+    /// [`SpeakerCommand::Resume`]) into `nb`; returns the addresses resumed.
+    fn resume_sessions(&mut self, n: &NeighborConfig, nb: &mut Neighbor) -> Vec<IpAddr> {
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_resume)
+            .into_iter()
+            .partition(|t| t.state.target.as_ref() == Some(&n.target));
+        self.pending_resume = rest;
+        let mut done = Vec::new();
+        for t in mine {
+            let ip = t.state.remote.ip();
+            let remote = match t.state.remote {
+                SocketAddr::V6(mut r) => {
+                    r.set_port(n.peer.port);
+                    SocketAddr::V6(r)
+                }
+                SocketAddr::V4(r) => SocketAddr::new(IpAddr::V4(*r.ip()), n.peer.port),
+            };
+            let dynamic = matches!(n.target, NeighborTarget::ListenRange(_));
+            let (id, spec) = self.session_spec(n, remote, dynamic, dynamic);
+            match session::spawn_resumed(spec, self.events.clone(), t) {
+                Ok(h) => {
+                    info!(%id, %remote, "session resumed from the previous process");
+                    self.board.insert(id, n.target.clone(), remote, &h);
+                    nb.sessions.insert(ip, (id, remote, h));
+                    self.resumed += 1;
+                    done.push(ip);
+                }
+                Err(e) => {
+                    warn!(%remote, error = %e, "handed-over session cannot be resumed: it closes and starts again");
+                    self.resume_failed += 1;
+                }
+            }
+        }
+        done
+    }
+
     fn handle_accept(&mut self, stream: TcpStream, addr: SocketAddr) {
+        if self.frozen {
+            info!(peer = %addr, "connection refused: sessions frozen for a handoff (the peer retries)");
+            return;
+        }
         let ip = addr.ip();
         // 1. A numbered neighbour at that address.
         if let Some(n) = self.neighbors.get(&NeighborTarget::Address(ip)) {

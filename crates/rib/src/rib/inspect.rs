@@ -62,6 +62,9 @@ pub struct ExchangedRoute {
     pub best: bool,
     /// Advertised: a change for this key is queued and not yet sent to the peer.
     pub pending: bool,
+    /// Received: the ADD-PATH path identifier the peer gave the path (RFC 7911 §3; 0
+    /// without ADD-PATH). Advertised: 0.
+    pub path_id: u32,
 }
 
 /// One path of a default table, flagged as `show bgp ipv4|ipv6 unicast` prints it.
@@ -184,6 +187,7 @@ pub(super) fn list_adj_out<K: RouteKey<X>, X: Clone + PartialEq>(
                 attrs,
                 best: true,
                 pending: e.queued.contains(i),
+                path_id: 0,
             });
         }
     }
@@ -203,6 +207,10 @@ pub(super) fn list_adj_in<K: RouteKey<X>, X: Clone + PartialEq>(
                     attrs: p.attrs.clone(),
                     best: i == 0 && !e.multipath().is_empty(),
                     pending: false,
+                    path_id: match p.source {
+                        Source::Peer { path_id, .. } => path_id,
+                        _ => 0,
+                    },
                 });
             }
         }
