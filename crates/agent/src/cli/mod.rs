@@ -31,7 +31,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the PE router from OpenPERouter's static files (the daemon).
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Ask a running daemon: BGP sessions, EVPN, VRF routes, VNIs, status.
     Show(show::ShowArgs),
     /// Validate a static configuration directory offline and print this node's plan.
