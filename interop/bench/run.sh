@@ -18,6 +18,9 @@
 #   KEEP=1  keep the per-run logs and JSON in the work directory
 #   PAUSE=N keep each lab up N seconds after its run, for inspection
 #   BENCH_ARGS  extra perouter-bench flags for every run (e.g. "--prefix-len 32", "--timeout 60")
+#   CHANGES=N after convergence, move N routes (spread over the table) to another next hop one
+#             at a time and time each until the DUT's kernel holds it (IPv4; DUTs with a FIB:
+#             perouter, bird-fib, frr-zebra); column chg_med_ms
 #   DUT_CPUS  cores the DUT runs on (default 1; e.g. 0,1 gives it both cores: its rows are then
 #             labelled DUT@0,1 and share core 0 with the harness)
 #
@@ -201,8 +204,15 @@ run_dut() { # DUT REP
     frr-zebra) start_frr zebra ;;
     *) echo "bench: unknown DUT $dut" >&2; return 2 ;;
   esac || { teardown; return 1; }
+  local changes=()
+  if [ -n "${CHANGES:-}" ] && [ "$FAMILY" = ipv4 ]; then
+    case $dut in
+      perouter) changes=(--changes "$CHANGES" --kernel-netns $PE) ;;
+      bird-fib|frr-zebra) changes=(--changes "$CHANGES" --kernel-netns $DUTNS) ;;
+    esac
+  fi
   taskset -c 0 ip netns exec $GEN "$BENCH" --family "$FAMILY" --routes "$ROUTES" --sets "$SETS" \
-    --label "$label" --dut-pid "$(IFS=,; echo "${DUT_PIDS[*]}")" ${BENCH_ARGS:-} \
+    --label "$label" --dut-pid "$(IFS=,; echo "${DUT_PIDS[*]}")" "${changes[@]}" ${BENCH_ARGS:-} \
     > "$DIR/$dut.$rep.json" 2> "$DIR/$dut.$rep.log" || rc=$?
   tail -n 1 "$DIR/$dut.$rep.log" | sed "s/^/[$LAB] /"
   # After the run (the DUT's CPU went quiet): how many of the table's routes the kernel holds.
@@ -263,7 +273,7 @@ printf '%s\n' "routes=$ROUTES family=$FAMILY sets=$SETS repeat=$REPEAT (medians)
 jq -rs '
   def med: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
   def f(d): if . == null then "-" else (. * pow(10; d) | round) / pow(10; d) | tostring end;
-  ["DUT", "runs", "complete", "conv_s", "routes/s", "lat_med_s", "lat_p99_s", "mem_MB", "B/route", "cpu_s", "fib"],
+  ["DUT", "runs", "complete", "conv_s", "routes/s", "lat_med_s", "lat_p99_s", "mem_MB", "B/route", "cpu_s", "fib", "chg_med_ms"],
   (group_by(.dut) | sort_by(if .[0].dut == "none" then 0 else 1 end)[] |
     [ .[0].dut, (length | tostring),
       ((map(select(.complete)) | length | tostring) + "/" + (length | tostring)),
@@ -274,7 +284,8 @@ jq -rs '
       (if .[0].dut == "none" then "-" else (map(.mem_delta) | med / 1e6 | f(1)) end),
       (if .[0].dut == "none" then "-" else (map(.bytes_per_route) | med | round | tostring) end),
       (if .[0].dut == "none" then "-" else (map(.cpu_s) | med | f(2)) end),
-      (map(.fib_routes // empty) | med | if . == null then "-" else tostring end) ])
+      (map(.fib_routes // empty) | med | if . == null then "-" else tostring end),
+      (map(.changes.median_ms // empty) | med | f(2)) ])
   | @tsv' "$DIR/all.jsonl" | align
 # The calibration must stay under 10% of every DUT's convergence.
 jq -rs '

@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod change;
 pub mod procstat;
 pub mod report;
 pub mod session;

@@ -11,6 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use perouter_bench::change::{self, ChangeReport, KernelMonitor};
 use perouter_bench::procstat;
 use perouter_bench::report::{latencies, RunReport};
 use perouter_bench::session::{self, kind, Established, FrameReader, PeerSpec};
@@ -80,6 +81,16 @@ struct Args {
     /// Bytes of consecutive UPDATEs per write.
     #[arg(long, default_value_t = 65536)]
     batch: usize,
+    /// After convergence, change the next hop of this many routes (IPv4), one at a time, and
+    /// time each until the DUT's kernel holds it (needs --kernel-netns).
+    #[arg(long, default_value_t = 0)]
+    changes: usize,
+    /// The next hop the changed routes move to (on the blaster's subnet).
+    #[arg(long, default_value = "192.168.11.5")]
+    alt_next_hop: Ipv4Addr,
+    /// The network namespace of the DUT's FIB, watched with `ip -n NS monitor route`.
+    #[arg(long)]
+    kernel_netns: Option<String>,
 }
 
 /// Which session an event is about.
@@ -273,6 +284,9 @@ fn main() -> ExitCode {
     };
     if let Err(e) = spec.validate() {
         return fail(e);
+    }
+    if a.changes > 0 && (a.kernel_netns.is_none() || a.family != Family::Ipv4 || a.no_dut) {
+        return fail("--changes needs --kernel-netns, --family ipv4 and a DUT");
     }
     let ctx = WireContext::four_octet();
     let t_enc = Instant::now();
@@ -485,8 +499,20 @@ fn main() -> ExitCode {
             last = r;
         }
     }
-    stop.store(true, Ordering::Relaxed);
     let end = last;
+
+    // One change at a time, each timed to the DUT's kernel.
+    let mut changes = None;
+    if let (true, Some(ns)) = (
+        a.changes > 0 && failure.is_none(),
+        a.kernel_netns.as_deref(),
+    ) {
+        match one_changes(&a, &spec, &ctx, ns, base, &blaster_w) {
+            Ok(r) => changes = Some(r),
+            Err(e) => failure = Some(format!("one-change latency: {e}")),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
 
     let received = sink.count();
     let convergence_s = if received > 0 {
@@ -533,17 +559,59 @@ fn main() -> ExitCode {
         cpu_window_s,
         eor_before_t0,
         dut_pids: a.dut_pid.len(),
+        changes,
     };
     println!("{}", serde_json::to_string(&report).expect("serializable"));
     if let Some(f) = &failure {
         eprintln!("perouter-bench: {f}");
     }
     eprintln!("{}", report.human());
-    if report.complete {
+    if report.complete && failure.is_none() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     }
+}
+
+/// `--changes`: waits for the DUT's kernel to go quiet (the table installed), then moves routes
+/// spread over the table to `--alt-next-hop`, one at a time, timing each from the write of its
+/// UPDATE to the kernel's notification.
+fn one_changes(
+    a: &Args,
+    spec: &TableSpec,
+    ctx: &WireContext,
+    netns: &str,
+    base: Instant,
+    blaster: &Mutex<TcpStream>,
+) -> Result<ChangeReport, String> {
+    let mon = KernelMonitor::start(netns, base).map_err(|e| format!("ip monitor: {e}"))?;
+    let (settle_lines, quiet) =
+        mon.wait_quiet(Duration::from_secs(2), Duration::from_secs(a.timeout));
+    if !quiet {
+        return Err(format!(
+            "the kernel of {netns} did not go quiet within {} s",
+            a.timeout
+        ));
+    }
+    eprintln!(
+        "kernel quiet ({settle_lines} route notifications drained); {} changes",
+        a.changes
+    );
+    let mut lat = Vec::with_capacity(a.changes);
+    for i in change::spread(spec.routes, a.changes) {
+        let msg = table::encode_next_hop_change(spec, i, a.alt_next_hop, ctx)
+            .map_err(|e| format!("encoding: {e}"))?;
+        let t = since(base);
+        blaster
+            .lock()
+            .expect("writer")
+            .write_all(&msg)
+            .map_err(|e| format!("blaster write: {e}"))?;
+        let seen = mon.wait_route(spec.prefix(i), a.alt_next_hop, Duration::from_secs(10));
+        lat.push(seen.map(|at| at.saturating_sub(t)));
+        thread::sleep(Duration::from_millis(20));
+    }
+    Ok(ChangeReport::of(&lat, settle_lines))
 }
 
 #[cfg(test)]

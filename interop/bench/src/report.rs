@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::change::ChangeReport;
 use crate::sink::Sink;
 use crate::table::Family;
 
@@ -80,6 +81,9 @@ pub struct RunReport {
     pub eor_before_t0: bool,
     /// Number of DUT processes measured.
     pub dut_pids: usize,
+    /// One-change latencies to the DUT's kernel (`--changes`), after the table converged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<ChangeReport>,
 }
 
 impl RunReport {
@@ -95,9 +99,16 @@ impl RunReport {
         } else {
             String::new()
         };
+        let changes = match &self.changes {
+            Some(c) => format!(
+                "; one change to the kernel: {}/{} seen, median {:.2} ms p90 {:.2} ms max {:.2} ms",
+                c.seen, c.sent, c.median_ms, c.p90_ms, c.max_ms
+            ),
+            None => String::new(),
+        };
         format!(
             "{dut}: {fam:?} {routes} routes / {sets} sets: {recv}/{routes} received{incomplete}, \
-             convergence {conv:.3} s ({rate:.0} routes/s), latency median {med:.3} s p99 {p99:.3} s{mem}",
+             convergence {conv:.3} s ({rate:.0} routes/s), latency median {med:.3} s p99 {p99:.3} s{mem}{changes}",
             dut = self.dut,
             fam = self.family,
             routes = self.routes,

@@ -237,6 +237,32 @@ pub fn encode(spec: &TableSpec, ctx: &WireContext) -> Result<Encoded, EmitError>
     })
 }
 
+/// One UPDATE announcing IPv4 route `i` alone with its usual attributes but via `next_hop`: a
+/// next-hop change of one route (the one-change latency, [`crate::change`]).
+pub fn encode_next_hop_change(
+    spec: &TableSpec,
+    i: usize,
+    next_hop: Ipv4Addr,
+    ctx: &WireContext,
+) -> Result<Bytes, EmitError> {
+    let changed = TableSpec {
+        next_hop,
+        ..spec.clone()
+    };
+    let nlri = [Nlri::new(IpNet::V4(spec.prefix(i)))];
+    let updates = Update::pack_reach(
+        &changed.attributes(spec.set_of(i)),
+        None,
+        NlriList::Prefixes(AfiSafi::IPV4_UNICAST, &nlri),
+        ctx,
+    )?;
+    let update = updates
+        .into_iter()
+        .next()
+        .expect("one NLRI fits one UPDATE");
+    Message::Update(update).to_bytes(ctx)
+}
+
 /// An End-of-RIB marker for `family`, encoded.
 pub fn end_of_rib(family: Family, ctx: &WireContext) -> Result<Bytes, EmitError> {
     Message::Update(Update::end_of_rib(family.afi_safi())).to_bytes(ctx)
