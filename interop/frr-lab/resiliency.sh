@@ -388,14 +388,17 @@ check restart-ns-ping-back wait_until 30 ns_ping
 sleep 3
 ping_stop rsl2
 fig restart-l2-loss "$LOSS of $SENT pings lost pod1 -> host behind the leaf (VXLAN 110), longest gap (recovery) ${GAP_MS} ms"
-l2loss=$LOSS; l2sent=$SENT
+l2loss=$LOSS; l2sent=$SENT; l2gap=$GAP_MS
 ping_stop rsl2b
 fig restart-l2b-loss "$LOSS of $SENT pings lost pod2 -> host behind the leaf (VXLAN 120), longest gap (recovery) ${GAP_MS} ms"
 ping_stop rsns
 fig restart-ns-loss "$LOSS of $SENT pings lost host 10.200.0.1 -> 10.100.0.1 (north/south, passthrough), longest gap (recovery) ${GAP_MS} ms"
 fig restart-sessions "sessions back $(printf '%.1f' "$(echo "$up_t - $stop_t" | bc)") s after SIGTERM (1 s supervisor delay included); leaf connectionsEstablished $est0 -> $(leaf_nbr connectionsEstablished)"
-# Upstream asserts "minimal disruption"; here: most of the pings answered across the restart.
-check restart-l2-minimal-disruption test "$l2sent" -gt 200 -a "$((l2loss * 2))" -lt "$l2sent"
+# Upstream asserts "minimal disruption": at most 5 failed probes of a loop probing every 0.3 s with
+# a 2 s timeout. Here: the longest gap between two answered pings under 5 s, and most answered.
+# (FRR 8.4 has no graceful restart for EVPN: the leaf flushes our type-2/3 routes the moment the
+# session closes, so the segment is cut until they are back; FRR 8.4 lacks it, FRR 10.5 has it.)
+check restart-l2-minimal-disruption test "$l2sent" -gt 200 -a "$((l2loss * 2))" -lt "$l2sent" -a "$l2gap" -lt 5000
 
 # --- resiliency.go Beta: the router namespace deleted with `ip netns delete` ----------------------
 # A marker device in the old namespace (inode numbers of namespaces are reused, names too): the
@@ -437,10 +440,12 @@ only_failed() {
     [.failed_resources[] | select((.name as $x | $n | index($x)) == null)
       | select($vrf == 1 or .kind != "L3VNI" or .reason != "OverlayAttachmentFailed")] | length == 0'
 }
-cfg_phase() { # the files of one case; waits for perouter to read them
-  local g0; g0=$(status_json | jq -r .generation)
+outcome() { status_json | jq -c '[.generation, .failed_resources]' 2>/dev/null; }
+cfg_phase() { # the files of one case; waits for perouter's outcome to change (plan or failures)
+  local o0; o0=$(outcome)
   l2vni_file "$@"
-  wait_until 20 sh -c "[ \"\$('$PEROUTER' show status --api-socket '$SOCK' -o json 2>/dev/null | jq -r .generation)\" != '$g0' ]"
+  changed() { [ "$(outcome)" != "$o0" ]; }
+  wait_until 20 changed
 }
 l3vni_file() { { echo "l3vnis:"; for v in "$@"; do echo "  - $v"; done; } | put openpe_l3vni.yaml; }
 sleep 2
@@ -449,11 +454,11 @@ est0=$(leaf_nbr connectionsEstablished)
 l3vni_file "{name: good-l3, vrf: good, vni: 100}" "{name: l3-conflict, vrf: conflict, vni: 300}"
 cfg_phase "{name: good-l2, vni: 200}" "{name: l2-conflict, vni: 300}"
 check cfg-same-vni-l2-skipped wait_until 20 status_has L2VNI l2-conflict ValidationFailed "spec.vni 300 is already used by L3VNI l3-conflict"
-check cfg-same-vni-nothing-else-failed only_failed l2-conflict
+check cfg-same-vni-nothing-else-failed wait_until 20 only_failed l2-conflict
 check cfg-same-vni-good-l2-applied wait_until 20 sh -c "[ \"\$(ip -n $PE -d -j link show vni200 | jq -r '.[0].linkinfo.info_data.id')\" = 200 ]"
 vni_kind() { "$PEROUTER" show vni --api-socket "$SOCK" -o json 2>/dev/null | jq -r --argjson v "$1" '[.[] | select(.vni == $v) | "\(.type):\(.name)"] | join(",")'; }
 same_vni_view() { [ "$(vni_kind 300)" = L3:l3-conflict ] && [ "$(vni_kind 200)" = L2:good-l2 ]; }
-check cfg-same-vni-perouter-view same_vni_view
+check cfg-same-vni-perouter-view wait_until 20 same_vni_view
 check cfg-same-vni-frr-good-l2-type3 wait_until 30 leaf_type3 200
 say "show status (same VNI):"; "$PEROUTER" show status --api-socket "$SOCK" | sed 's/^/    /'
 if [ $HAS_VRF = 1 ]; then
@@ -463,16 +468,16 @@ fi
 l3vni_file "{name: good-l3, vrf: good, vni: 100}" "{name: bad-rt-l3, vrf: cascade, vni: 400, exportRTs: [invalid-rt]}"
 cfg_phase "{name: good-l2, vni: 200}" "{name: cascade-l2, vni: 401, routingDomain: {type: L3VNI, l3vni: {name: bad-rt-l3}}}"
 check cfg-bad-rt-l3-skipped wait_until 20 status_has L3VNI bad-rt-l3 ValidationFailed "invalid-rt"
-check cfg-bad-rt-l2-dependency-failed status_has L2VNI cascade-l2 DependencyFailed 'L3VNI "bad-rt-l3" is invalid'
-check cfg-bad-rt-nothing-else-failed only_failed bad-rt-l3 cascade-l2
-check cfg-bad-rt-l2-not-built sh -c "! ip -n $PE link show vni401 && ! ip -n $PE link show cascade" 2>/dev/null
+check cfg-bad-rt-l2-dependency-failed wait_until 20 status_has L2VNI cascade-l2 DependencyFailed 'L3VNI "bad-rt-l3" is invalid'
+check cfg-bad-rt-nothing-else-failed wait_until 20 only_failed bad-rt-l3 cascade-l2
+check cfg-bad-rt-l2-not-built wait_until 10 sh -c "! ip -n $PE link show vni401 && ! ip -n $PE link show cascade" 2>/dev/null
 check cfg-bad-rt-good-l2-kept has_link $PE vni200
 say "show status (invalid RT):"; "$PEROUTER" show status --api-socket "$SOCK" | sed 's/^/    /'
 # An orphan L2VNI (its routing domain's L3VNI does not exist).
 l3vni_file "{name: good-l3, vrf: good, vni: 100}"
 cfg_phase "{name: good-l2, vni: 200}" "{name: orphan-l2, vni: 500, routingDomain: {type: L3VNI, l3vni: {name: nonexistent}}}"
 check cfg-orphan-l2-dependency-failed wait_until 20 status_has L2VNI orphan-l2 DependencyFailed 'L3VNI "nonexistent" does not exist'
-check cfg-orphan-nothing-else-failed only_failed orphan-l2
+check cfg-orphan-nothing-else-failed wait_until 20 only_failed orphan-l2
 check cfg-orphan-l2-not-built sh -c "! ip -n $PE link show vni500" 2>/dev/null
 # The cross-type conflict resolved: the status clears.
 l3vni_file "{name: l3-conflict, vrf: conflict, vni: 300}"
@@ -517,6 +522,11 @@ leaf_down() { ! leaf_established; }
 check hc-underlay-delete-frr-session-down wait_until 30 leaf_down
 check hc-underlay-delete-l2-devices-gone sh -c "! ip -n $PE link show vni110 && ! ip -n $HOST link show host-e-110" 2>/dev/null
 check hc-underlay-delete-nic-reachable wait_until 10 ping1 $HOST 192.168.11.2
+say "show status (no Underlay):"; "$PEROUTER" show status --api-socket "$SOCK" | sed 's/^/    /'
+# The Underlay again: the NIC goes back into the router namespace and the session comes up.
+underlay_file
+check hc-underlay-readd-nic-moved wait_until 30 has_link $PE toswitch1
+check hc-underlay-readd-session-frr wait_until 40 leaf_established
 
 echo
 lab_results 44

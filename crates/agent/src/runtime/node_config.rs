@@ -23,7 +23,7 @@ use crate::config::resources::{
 };
 use crate::config::static_files::{self, FileCache, FileError};
 use crate::config::validate::{validate, Validated};
-use crate::plan::{derive_plan, NodePlan};
+use crate::plan::{derive_plan, NodePlan, PlanError};
 
 /// What the daemon is running now, and what it could not apply.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -403,9 +403,43 @@ pub fn apply_config(
         .cloned()
         .collect();
     let last_good = Arc::new(without_failed(&set, &still_bad));
-    let planned = input
-        .node_index
-        .and_then(|i| derive_plan(&v.intent, i, router_netns).map_err(|e| e.to_string()));
+    // No Underlay at all (deleted, not merely invalid) while a plan runs: the node's routing is
+    // withdrawn and its NIC returned, as upstream does; the VNIs and the passthrough wait for an
+    // Underlay (DependencyFailed). An invalid Underlay keeps the running plan instead.
+    let deleted_from: Option<&NodePlan> = prev_plan
+        .as_deref()
+        .filter(|_| set.underlays.is_empty() && !underlay_failed);
+    let planned = input.node_index.and_then(|i| {
+        match (derive_plan(&v.intent, i, router_netns), deleted_from) {
+            (Err(PlanError::NoUnderlay), Some(running)) => {
+                let waiting = set
+                    .l3vnis
+                    .iter()
+                    .map(|r| (ResourceKind::L3Vni, &r.name))
+                    .chain(set.l2vnis.iter().map(|r| (ResourceKind::L2Vni, &r.name)))
+                    .chain(
+                        set.passthroughs
+                            .iter()
+                            .map(|r| (ResourceKind::L3Passthrough, &r.name)),
+                    );
+                for (kind, name) in waiting {
+                    if !failed_resources
+                        .iter()
+                        .any(|f| f.kind == kind && &f.name == name)
+                    {
+                        failed_resources.push(FailedResource {
+                            kind,
+                            name: name.clone(),
+                            reason: FailureReason::DependencyFailed,
+                            message: "no Underlay applies to this node".into(),
+                        });
+                    }
+                }
+                Ok(running.withdrawn())
+            }
+            (r, _) => r.map_err(|e| e.to_string()),
+        }
+    });
     let (plan, plan_error) = match planned {
         Ok(p) => match &prev_plan {
             Some(prev) if **prev == p => (Some(prev.clone()), None),
@@ -638,6 +672,46 @@ mod tests {
         assert_eq!(c.generation, 1);
         let d = apply_config(Some(&c), input(api_set(), Ok(4)), "perouter");
         assert_eq!((d.plan.as_ref().unwrap().index, d.generation), (4, 2));
+    }
+
+    #[test]
+    fn deleted_underlay_withdraws_the_plan_and_an_invalid_one_keeps_it() {
+        let a = apply_config(None, input(api_set(), Ok(0)), "perouter");
+        let running = a.plan.clone().unwrap();
+        // An invalid Underlay: the running plan stays.
+        let mut bad = api_set();
+        bad.underlays[0].spec.asn = 0;
+        let b = apply_config(Some(&a), input(bad, Ok(0)), "perouter");
+        assert!(Arc::ptr_eq(b.plan.as_ref().unwrap(), &running));
+        assert!(b.underlay_failed);
+        // The Underlay deleted: no neighbour, NIC, VTEP or VNI; the VNI waits for an Underlay.
+        let mut gone = api_set();
+        gone.underlays.clear();
+        let c = apply_config(Some(&b), input(gone.clone(), Ok(0)), "perouter");
+        let w = c.plan.clone().unwrap();
+        assert!(w.neighbors.is_empty() && w.underlay_nics.is_empty() && w.l3vnis.is_empty());
+        assert_eq!((w.vtep_v4, w.asn, w.index), (None, running.asn, 0));
+        assert_eq!((c.generation, c.plan_error.as_deref()), (2, None));
+        assert_eq!(c.failed_resources.len(), 1, "{:?}", c.failed_resources);
+        assert_eq!(
+            (
+                c.failed_resources[0].name.as_str(),
+                c.failed_resources[0].reason
+            ),
+            ("red", FailureReason::DependencyFailed)
+        );
+        // Still deleted: nothing new. Back: the whole plan again.
+        let d = apply_config(Some(&c), input(gone, Ok(0)), "perouter");
+        assert_eq!(d.generation, 2);
+        let e = apply_config(Some(&d), input(api_set(), Ok(0)), "perouter");
+        assert_eq!(**e.plan.as_ref().unwrap(), *running);
+        assert!(e.failed_resources.is_empty());
+        // At boot there is nothing to withdraw: no plan.
+        let mut none = api_set();
+        none.underlays.clear();
+        assert!(apply_config(None, input(none, Ok(0)), "perouter")
+            .plan
+            .is_none());
     }
 
     #[test]
