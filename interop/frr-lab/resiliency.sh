@@ -37,7 +37,7 @@
 #              perouter), FRR host speaker AS 64517 with 10.200.0.1/32, the managed bridges
 #              br-hs-110/br-hs-120 with the pods' veths p1/p2
 #   TAG-pe     the router namespace perouter builds
-#   TAG-leaf   FRR AS 64512: ToR (192.168.11.2) and VTEP 100.64.0.1, advertise-all-vni, br110 and
+#   TAG-leaf   FRR AS 64512: ToR (192.168.11.2 on br0) and VTEP 100.64.0.1, advertise-all-vni, br110 and
 #              br120 with hosts behind; 10.100.0.0/24 on lo (north/south target)
 #   TAG-pod1   192.170.1.10/24 (VNI 110)      TAG-hl1   192.170.1.20/24 behind the leaf
 #   TAG-pod2   192.170.2.10/24 (VNI 120)      TAG-hl2   192.170.2.20/24 behind the leaf
@@ -82,12 +82,22 @@ trap cleanup EXIT
 
 # --- topology ------------------------------------------------------------------------------------
 for n in $HOST $LEAF $POD1 $POD2 $HL1 $HL2; do ip netns add "$n"; ip -n "$n" link set lo up; done
+# The leaf's address is on a bridge, br0 (the fabric switch upstream's lab has between nodes and
+# ToRs), whose port tor-p is the node's link and another port (keep0) keeps its carrier: when the
+# router namespace dies with the veth, the leaf's interface stays up. Otherwise the kernel flushes
+# the nexthop objects on br0 with the routes using them, without telling FRR 8.4's zebra, which
+# then believes its routes installed while the kernel has none.
+ip -n $LEAF link add br0 type bridge
+ip -n $LEAF addr add 192.168.11.2/24 dev br0
+ip -n $LEAF link add keep0 type veth peer name keep1
+ip -n $LEAF link set keep0 master br0
+for l in br0 keep0 keep1; do ip -n $LEAF link set $l up; done
 underlay_link() { # the node<->leaf link (rebuilt after the router namespace, holding one end, died)
-  ip link add toswitch1 netns $HOST type veth peer name eth0 netns $LEAF
+  ip link add toswitch1 netns $HOST type veth peer name tor-p netns $LEAF
   ip -n $HOST addr add 192.168.11.3/24 dev toswitch1
   ip -n $HOST link set toswitch1 up
-  ip -n $LEAF addr add 192.168.11.2/24 dev eth0
-  ip -n $LEAF link set eth0 up
+  ip -n $LEAF link set tor-p master br0
+  ip -n $LEAF link set tor-p up
 }
 underlay_link
 ip -n $LEAF addr add 100.64.0.1/32 dev lo
@@ -411,8 +421,8 @@ check netns-delete-perouter-exits wait_until 30 sh -c "! kill -0 $pid0 2>/dev/nu
 check netns-delete-exit-nonzero sh -c "tail -1 '$DIR/exits' | awk '{exit (\$2 == 0)}'"
 # The namespace dies with perouter's last handle on it, and the underlay veth with it (upstream's
 # lab re-creates it the same way, check_veths); the node's NIC is back, then the supervisor.
-wait_until 10 no_link $LEAF eth0
-check netns-delete-veth-died no_link $LEAF eth0
+wait_until 10 no_link $LEAF tor-p
+check netns-delete-veth-died no_link $LEAF tor-p
 underlay_link
 rm -f "$DIR/hold"
 check netns-delete-rebuilt wait_until 30 has_link $PE toswitch1
@@ -422,6 +432,8 @@ check netns-delete-sessions-frr wait_until 60 leaf_established
 check netns-delete-kernel-110 wait_until 30 l2_kernel_ok 110 4789
 check netns-delete-kernel-120 wait_until 30 l2_kernel_ok 120 4789
 check netns-delete-frr-type3 wait_until 30 leaf_type3 110
+leaf_vtep_route() { ip -n $LEAF route show 100.65.0.0/32 | grep -q 'via 192.168.11.3'; }
+check netns-delete-leaf-kernel-route wait_until 30 leaf_vtep_route
 check netns-delete-l2-ping wait_until 30 ping1 $POD1 192.170.1.20
 check netns-delete-l2-ping-120 wait_until 30 ping1 $POD2 192.170.2.20
 check netns-delete-ns-ping wait_until 30 ns_ping
