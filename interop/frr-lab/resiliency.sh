@@ -25,8 +25,12 @@
 #     target cascading DependencyFailed; orphan L2VNI; conflict resolved)    -> cfg-*
 #     Without VRF devices the L3VNIs themselves cannot be built: their datapath failures are
 #     expected and named; everything else must apply. With VRF (a guest) nothing else may fail.
+#   sessions.go "with a l3 passthrough ... removes it when deleting the vni"  -> pt-delete-*
 #   hostconfiguration.go Underlay "moves the underlay interface back to the default netns on
-#     deletion"                                               -> hc-underlay-delete-*
+#     deletion" (and sessions.go "deleting the underlay removes the session")
+#                                                             -> hc-underlay-delete-*, then the
+#     Underlay added again takes the NIC back               -> hc-underlay-readd-*
+# The parity table with every upstream case is interop/README.md.
 #
 # Every check asserts the kernel (ip -j), FRR's view (vtysh JSON) or perouter's (show ... -o json),
 # and traffic where there is traffic. Loss figures: pings every 10 ms, loss and the longest gap
