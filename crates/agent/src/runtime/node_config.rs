@@ -42,6 +42,11 @@ pub struct AppliedConfig {
     pub plan_error: Option<String>,
     /// Set when the underlay was invalid and the running one was kept.
     pub underlay_failed: bool,
+    /// Set while no Underlay at all applies to a node that runs a plan. An Underlay from the
+    /// static files is withdrawn only when two reads in a row find none (a file rewritten in
+    /// place is empty for a moment); one from the API at once.
+    #[serde(skip)]
+    pub underlay_missing: bool,
     /// The configuration files read.
     pub files: Vec<PathBuf>,
     /// How many times a new plan was applied.
@@ -65,6 +70,7 @@ impl AppliedConfig {
             && next.warnings == self.warnings
             && next.plan_error == self.plan_error
             && next.underlay_failed == self.underlay_failed
+            && next.underlay_missing == self.underlay_missing
     }
 
     /// Logs what `self` skipped or could not apply (once per published change).
@@ -406,9 +412,15 @@ pub fn apply_config(
     // No Underlay at all (deleted, not merely invalid) while a plan runs: the node's routing is
     // withdrawn and its NIC returned, as upstream does; the VNIs and the passthrough wait for an
     // Underlay (DependencyFailed). An invalid Underlay keeps the running plan instead.
+    let underlay_missing = set.underlays.is_empty() && !underlay_failed && prev_plan.is_some();
+    let from_files = good
+        .underlays
+        .iter()
+        .all(|u| matches!(u.source, Source::File(_)));
+    let confirmed = previous.is_some_and(|p| p.underlay_missing) || !from_files;
     let deleted_from: Option<&NodePlan> = prev_plan
         .as_deref()
-        .filter(|_| set.underlays.is_empty() && !underlay_failed);
+        .filter(|_| underlay_missing && confirmed);
     let planned = input.node_index.and_then(|i| {
         match (derive_plan(&v.intent, i, router_netns), deleted_from) {
             (Err(PlanError::NoUnderlay), Some(running)) => {
@@ -445,6 +457,10 @@ pub fn apply_config(
             Some(prev) if **prev == p => (Some(prev.clone()), None),
             _ => (Some(Arc::new(p)), None),
         },
+        Err(_) if underlay_missing && !confirmed => (
+            prev_plan.clone(),
+            Some("no Underlay applies to this node: the node's routing is withdrawn if the next read finds none either".into()),
+        ),
         Err(e) => (prev_plan.clone(), Some(e)),
     };
     let generation = if plan.as_ref().map(Arc::as_ptr) != prev_plan.as_ref().map(Arc::as_ptr) {
@@ -459,6 +475,7 @@ pub fn apply_config(
         warnings: input.warnings,
         plan_error,
         underlay_failed,
+        underlay_missing,
         files: input.files,
         generation,
         last_good,
@@ -506,6 +523,7 @@ impl ConfigSource {
                     warnings: Vec::new(),
                     plan_error: Some(format!("cannot read {}: {e}", self.dir.display())),
                     underlay_failed: false,
+                    underlay_missing: previous.is_some_and(|p| p.underlay_missing),
                     files: Vec::new(),
                     generation: previous.map_or(0, |p| p.generation),
                     last_good: previous.map(|p| p.last_good.clone()).unwrap_or_default(),
@@ -706,6 +724,44 @@ mod tests {
         let e = apply_config(Some(&d), input(api_set(), Ok(0)), "perouter");
         assert_eq!(**e.plan.as_ref().unwrap(), *running);
         assert!(e.failed_resources.is_empty());
+        // From the static files: the first read without an Underlay keeps the running plan
+        // (a file rewritten in place), the second withdraws it.
+        let file = |mut r: ResourceSet| {
+            for u in &mut r.underlays {
+                u.source = Source::File("/c/openpe_u.yaml".into());
+            }
+            for l in &mut r.l3vnis {
+                l.source = Source::File("/c/openpe_l3.yaml".into());
+            }
+            r
+        };
+        let f = apply_config(Some(&e), input(file(api_set()), Ok(0)), "perouter");
+        let mut files_gone = file(api_set());
+        files_gone.underlays.clear();
+        let g = apply_config(Some(&f), input(files_gone.clone(), Ok(0)), "perouter");
+        assert!(Arc::ptr_eq(
+            g.plan.as_ref().unwrap(),
+            f.plan.as_ref().unwrap()
+        ));
+        assert!(g.underlay_missing && g.plan_error.is_some());
+        let back = apply_config(Some(&g), input(file(api_set()), Ok(0)), "perouter");
+        assert!(!back.underlay_missing && back.plan_error.is_none());
+        assert!(Arc::ptr_eq(
+            back.plan.as_ref().unwrap(),
+            f.plan.as_ref().unwrap()
+        ));
+        let g2 = apply_config(Some(&back), input(files_gone.clone(), Ok(0)), "perouter");
+        let h = apply_config(Some(&g2), input(files_gone.clone(), Ok(0)), "perouter");
+        assert!(
+            h.plan.as_ref().unwrap().neighbors.is_empty(),
+            "withdrawn on the second read"
+        );
+        let i = apply_config(Some(&h), input(files_gone, Ok(0)), "perouter");
+        assert!(Arc::ptr_eq(
+            i.plan.as_ref().unwrap(),
+            h.plan.as_ref().unwrap()
+        ));
+        assert!(i.same_outcome(&h), "stays withdrawn without flapping");
         // At boot there is nothing to withdraw: no plan.
         let mut none = api_set();
         none.underlays.clear();
