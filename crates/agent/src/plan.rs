@@ -356,6 +356,27 @@ pub struct NodePlan {
     pub passthrough: Option<PassthroughPlan>,
 }
 
+impl NodePlan {
+    /// The plan of a node whose Underlay was deleted (upstream: deleting the underlay tears the
+    /// node's routing down and returns the NIC to the host): no fabric neighbour, no underlay NIC
+    /// (the datapath moves it back with its addresses), no VTEP, no VNI, no passthrough. The
+    /// node index, namespace, AS and router ID stay, so the router namespace and the speaker
+    /// keep running and an Underlay added again is applied like any other change.
+    pub fn withdrawn(&self) -> NodePlan {
+        NodePlan {
+            vtep_v4: None,
+            vtep_v6: None,
+            underlay_nics: Vec::new(),
+            neighbors: Vec::new(),
+            cluster_id: None,
+            l3vnis: Vec::new(),
+            l2vnis: Vec::new(),
+            passthrough: None,
+            ..self.clone()
+        }
+    }
+}
+
 fn host_session_plan(hs: &HostSessionIntent, index: u32) -> Result<HostSessionPlan, PlanError> {
     Ok(HostSessionPlan {
         local_as: hs.local_as,

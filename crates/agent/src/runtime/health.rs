@@ -9,11 +9,25 @@ use perouter_fib::reconcile::Status as FibStatus;
 use crate::config::resources::{FailedResource, FailureReason, ResourceKind};
 use crate::plan::{HostLegPlan, NodePlan};
 
-/// Splits an operation's text into its words (device names, `table`, numbers).
+/// Splits an operation's text into its words (device names, `table`, numbers). A sysctl path
+/// (`net/ipv4/conf/DEV/rp_filter=2`) yields the device it names, the segment after `conf` or
+/// `neigh`, so that a failed per-device sysctl goes to the resource owning that device.
 fn words(s: &str) -> Vec<&str> {
-    s.split(|c: char| c.is_whitespace() || matches!(c, '[' | ']' | '(' | ')' | ',' | ':' | '"'))
-        .filter(|w| !w.is_empty())
-        .collect()
+    s.split(|c: char| {
+        c.is_whitespace() || matches!(c, '[' | ']' | '(' | ')' | ',' | ':' | '"' | '=')
+    })
+    .filter(|w| !w.is_empty())
+    .map(|w| {
+        if !w.contains('/') || w.contains('.') {
+            return w; // not a sysctl path (addresses and prefixes have dots or colons)
+        }
+        let segs: Vec<&str> = w.split('/').collect();
+        segs.iter()
+            .position(|s| *s == "conf" || *s == "neigh")
+            .and_then(|i| segs.get(i + 1).copied())
+            .unwrap_or(w)
+    })
+    .collect()
 }
 
 /// Whether the failed operation `text` touches one of `names` or the routing table `table`.
@@ -164,6 +178,8 @@ mod tests {
             format!("[host] create bridge {:?} master None: File exists (os error 17) ()", l2.bridge),
             format!("create vxlan {} id 110 local 100.65.0.0 dstport 4789 master {}: Address in use (os error 98) ()", l2.vxlan, l2.bridge),
             "[router] add address 100.65.0.0/32 dev lo: Permission denied (os error 13) ()".to_string(),
+            // A per-device sysctl of the VRF: the L3VNI's, not the underlay's.
+            "sysctl net/ipv4/conf/red/rp_filter=2: No such file or directory (os error 2)".to_string(),
         ];
         let f = datapath_failures(&p, "u", &failures);
         let summary: Vec<(ResourceKind, &str, usize)> = f
@@ -179,7 +195,7 @@ mod tests {
         assert_eq!(
             summary,
             [
-                (ResourceKind::L3Vni, "red", 3),
+                (ResourceKind::L3Vni, "red", 4),
                 (ResourceKind::L2Vni, "l2", 2),
                 (ResourceKind::Underlay, "u", 1)
             ]

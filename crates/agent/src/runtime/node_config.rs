@@ -23,7 +23,7 @@ use crate::config::resources::{
 };
 use crate::config::static_files::{self, FileCache, FileError};
 use crate::config::validate::{validate, Validated};
-use crate::plan::{derive_plan, NodePlan};
+use crate::plan::{derive_plan, NodePlan, PlanError};
 
 /// What the daemon is running now, and what it could not apply.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -42,6 +42,11 @@ pub struct AppliedConfig {
     pub plan_error: Option<String>,
     /// Set when the underlay was invalid and the running one was kept.
     pub underlay_failed: bool,
+    /// Set while no Underlay at all applies to a node that runs a plan. An Underlay from the
+    /// static files is withdrawn only when two reads in a row find none (a file rewritten in
+    /// place is empty for a moment); one from the API at once.
+    #[serde(skip)]
+    pub underlay_missing: bool,
     /// The configuration files read.
     pub files: Vec<PathBuf>,
     /// How many times a new plan was applied.
@@ -65,6 +70,7 @@ impl AppliedConfig {
             && next.warnings == self.warnings
             && next.plan_error == self.plan_error
             && next.underlay_failed == self.underlay_failed
+            && next.underlay_missing == self.underlay_missing
     }
 
     /// Logs what `self` skipped or could not apply (once per published change).
@@ -403,14 +409,58 @@ pub fn apply_config(
         .cloned()
         .collect();
     let last_good = Arc::new(without_failed(&set, &still_bad));
-    let planned = input
-        .node_index
-        .and_then(|i| derive_plan(&v.intent, i, router_netns).map_err(|e| e.to_string()));
+    // No Underlay at all (deleted, not merely invalid) while a plan runs: the node's routing is
+    // withdrawn and its NIC returned, as upstream does; the VNIs and the passthrough wait for an
+    // Underlay (DependencyFailed). An invalid Underlay keeps the running plan instead.
+    let underlay_missing = set.underlays.is_empty() && !underlay_failed && prev_plan.is_some();
+    let from_files = good
+        .underlays
+        .iter()
+        .all(|u| matches!(u.source, Source::File(_)));
+    let confirmed = previous.is_some_and(|p| p.underlay_missing) || !from_files;
+    let deleted_from: Option<&NodePlan> = prev_plan
+        .as_deref()
+        .filter(|_| underlay_missing && confirmed);
+    let planned = input.node_index.and_then(|i| {
+        match (derive_plan(&v.intent, i, router_netns), deleted_from) {
+            (Err(PlanError::NoUnderlay), Some(running)) => {
+                let waiting = set
+                    .l3vnis
+                    .iter()
+                    .map(|r| (ResourceKind::L3Vni, &r.name))
+                    .chain(set.l2vnis.iter().map(|r| (ResourceKind::L2Vni, &r.name)))
+                    .chain(
+                        set.passthroughs
+                            .iter()
+                            .map(|r| (ResourceKind::L3Passthrough, &r.name)),
+                    );
+                for (kind, name) in waiting {
+                    if !failed_resources
+                        .iter()
+                        .any(|f| f.kind == kind && &f.name == name)
+                    {
+                        failed_resources.push(FailedResource {
+                            kind,
+                            name: name.clone(),
+                            reason: FailureReason::DependencyFailed,
+                            message: "no Underlay applies to this node".into(),
+                        });
+                    }
+                }
+                Ok(running.withdrawn())
+            }
+            (r, _) => r.map_err(|e| e.to_string()),
+        }
+    });
     let (plan, plan_error) = match planned {
         Ok(p) => match &prev_plan {
             Some(prev) if **prev == p => (Some(prev.clone()), None),
             _ => (Some(Arc::new(p)), None),
         },
+        Err(_) if underlay_missing && !confirmed => (
+            prev_plan.clone(),
+            Some("no Underlay applies to this node: the node's routing is withdrawn if the next read finds none either".into()),
+        ),
         Err(e) => (prev_plan.clone(), Some(e)),
     };
     let generation = if plan.as_ref().map(Arc::as_ptr) != prev_plan.as_ref().map(Arc::as_ptr) {
@@ -425,6 +475,7 @@ pub fn apply_config(
         warnings: input.warnings,
         plan_error,
         underlay_failed,
+        underlay_missing,
         files: input.files,
         generation,
         last_good,
@@ -472,6 +523,7 @@ impl ConfigSource {
                     warnings: Vec::new(),
                     plan_error: Some(format!("cannot read {}: {e}", self.dir.display())),
                     underlay_failed: false,
+                    underlay_missing: previous.is_some_and(|p| p.underlay_missing),
                     files: Vec::new(),
                     generation: previous.map_or(0, |p| p.generation),
                     last_good: previous.map(|p| p.last_good.clone()).unwrap_or_default(),
@@ -638,6 +690,84 @@ mod tests {
         assert_eq!(c.generation, 1);
         let d = apply_config(Some(&c), input(api_set(), Ok(4)), "perouter");
         assert_eq!((d.plan.as_ref().unwrap().index, d.generation), (4, 2));
+    }
+
+    #[test]
+    fn deleted_underlay_withdraws_the_plan_and_an_invalid_one_keeps_it() {
+        let a = apply_config(None, input(api_set(), Ok(0)), "perouter");
+        let running = a.plan.clone().unwrap();
+        // An invalid Underlay: the running plan stays.
+        let mut bad = api_set();
+        bad.underlays[0].spec.asn = 0;
+        let b = apply_config(Some(&a), input(bad, Ok(0)), "perouter");
+        assert!(Arc::ptr_eq(b.plan.as_ref().unwrap(), &running));
+        assert!(b.underlay_failed);
+        // The Underlay deleted: no neighbour, NIC, VTEP or VNI; the VNI waits for an Underlay.
+        let mut gone = api_set();
+        gone.underlays.clear();
+        let c = apply_config(Some(&b), input(gone.clone(), Ok(0)), "perouter");
+        let w = c.plan.clone().unwrap();
+        assert!(w.neighbors.is_empty() && w.underlay_nics.is_empty() && w.l3vnis.is_empty());
+        assert_eq!((w.vtep_v4, w.asn, w.index), (None, running.asn, 0));
+        assert_eq!((c.generation, c.plan_error.as_deref()), (2, None));
+        assert_eq!(c.failed_resources.len(), 1, "{:?}", c.failed_resources);
+        assert_eq!(
+            (
+                c.failed_resources[0].name.as_str(),
+                c.failed_resources[0].reason
+            ),
+            ("red", FailureReason::DependencyFailed)
+        );
+        // Still deleted: nothing new. Back: the whole plan again.
+        let d = apply_config(Some(&c), input(gone, Ok(0)), "perouter");
+        assert_eq!(d.generation, 2);
+        let e = apply_config(Some(&d), input(api_set(), Ok(0)), "perouter");
+        assert_eq!(**e.plan.as_ref().unwrap(), *running);
+        assert!(e.failed_resources.is_empty());
+        // From the static files: the first read without an Underlay keeps the running plan
+        // (a file rewritten in place), the second withdraws it.
+        let file = |mut r: ResourceSet| {
+            for u in &mut r.underlays {
+                u.source = Source::File("/c/openpe_u.yaml".into());
+            }
+            for l in &mut r.l3vnis {
+                l.source = Source::File("/c/openpe_l3.yaml".into());
+            }
+            r
+        };
+        let f = apply_config(Some(&e), input(file(api_set()), Ok(0)), "perouter");
+        let mut files_gone = file(api_set());
+        files_gone.underlays.clear();
+        let g = apply_config(Some(&f), input(files_gone.clone(), Ok(0)), "perouter");
+        assert!(Arc::ptr_eq(
+            g.plan.as_ref().unwrap(),
+            f.plan.as_ref().unwrap()
+        ));
+        assert!(g.underlay_missing && g.plan_error.is_some());
+        let back = apply_config(Some(&g), input(file(api_set()), Ok(0)), "perouter");
+        assert!(!back.underlay_missing && back.plan_error.is_none());
+        assert!(Arc::ptr_eq(
+            back.plan.as_ref().unwrap(),
+            f.plan.as_ref().unwrap()
+        ));
+        let g2 = apply_config(Some(&back), input(files_gone.clone(), Ok(0)), "perouter");
+        let h = apply_config(Some(&g2), input(files_gone.clone(), Ok(0)), "perouter");
+        assert!(
+            h.plan.as_ref().unwrap().neighbors.is_empty(),
+            "withdrawn on the second read"
+        );
+        let i = apply_config(Some(&h), input(files_gone, Ok(0)), "perouter");
+        assert!(Arc::ptr_eq(
+            i.plan.as_ref().unwrap(),
+            h.plan.as_ref().unwrap()
+        ));
+        assert!(i.same_outcome(&h), "stays withdrawn without flapping");
+        // At boot there is nothing to withdraw: no plan.
+        let mut none = api_set();
+        none.underlays.clear();
+        assert!(apply_config(None, input(none, Ok(0)), "perouter")
+            .plan
+            .is_none());
     }
 
     #[test]
