@@ -7,9 +7,10 @@
 //! so neither module has to reach into the other for them.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 use crate::fsm::{DownReason, SessionParams};
 use crate::wire::{AfiSafi, RouteRefresh, Update};
@@ -108,13 +109,29 @@ pub enum Outbound {
 #[derive(Debug, Clone)]
 pub struct Outbox {
     tx: mpsc::Sender<Outbound>,
+    room: Arc<Notify>,
 }
 
 impl Outbox {
     /// A pair for tests and for the session: the handle and its receiver.
-    pub fn channel(depth: usize) -> (Outbox, mpsc::Receiver<Outbound>) {
+    pub fn channel(depth: usize) -> (Outbox, OutboxReceiver) {
         let (tx, rx) = mpsc::channel(depth);
-        (Outbox { tx }, rx)
+        let room = Arc::new(Notify::new());
+        (
+            Outbox {
+                tx,
+                room: Arc::clone(&room),
+            },
+            OutboxReceiver { rx, room },
+        )
+    }
+
+    /// Signalled each time the session takes a batch off the queue. A consumer that found the
+    /// queue full waits on it (with a timer as a fallback) instead of polling: the next batch
+    /// goes out as soon as there is room, not at the next tick. A permit is stored when nobody
+    /// waits, so a batch taken between the consumer's check and its wait is not missed.
+    pub fn room(&self) -> &Arc<Notify> {
+        &self.room
     }
 
     /// Queues `o` if there is room; gives it back when the queue is full (the
@@ -137,5 +154,62 @@ impl Outbox {
     /// Whether the session behind it is gone.
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
+    }
+}
+
+/// The session's end of an [`Outbox`]: takes the batches in order and signals
+/// [`Outbox::room`] for each one taken.
+#[derive(Debug)]
+pub struct OutboxReceiver {
+    rx: mpsc::Receiver<Outbound>,
+    room: Arc<Notify>,
+}
+
+impl OutboxReceiver {
+    /// The next batch; `None` once every [`Outbox`] handle is gone.
+    pub async fn recv(&mut self) -> Option<Outbound> {
+        let o = self.rx.recv().await;
+        if o.is_some() {
+            self.room.notify_one();
+        }
+        o
+    }
+
+    /// Batches waiting.
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// Whether no batch is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn taking_a_batch_off_a_full_outbox_signals_room() {
+        let (outbox, mut rx) = Outbox::channel(1);
+        assert!(outbox.try_send(Outbound::Updates(Vec::new())).is_ok());
+        assert!(!outbox.has_room());
+        let room = Arc::clone(outbox.room());
+        let waiter = tokio::spawn(async move { room.notified().await });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "no batch taken yet");
+        assert!(rx.recv().await.is_some());
+        tokio::time::timeout(std::time::Duration::from_secs(1), waiter)
+            .await
+            .expect("the consumer is woken")
+            .unwrap();
+        assert!(outbox.has_room());
+        // A batch taken while nobody waits leaves a permit: the next wait returns at once.
+        assert!(outbox.try_send(Outbound::Updates(Vec::new())).is_ok());
+        assert!(rx.recv().await.is_some());
+        tokio::time::timeout(std::time::Duration::from_secs(1), outbox.room().notified())
+            .await
+            .expect("the permit was kept");
     }
 }

@@ -6,7 +6,8 @@
 //! The task never waits on a session. UPDATEs go to each session's [`Outbox`] (handed over in
 //! `PeerUp`) with `try_send`, and only while it has room: a peer that does not drain keeps its
 //! pending changes in its Adj-RIB-Out (which coalesces them: memory stays bounded by the table,
-//! not by the churn), and is polled again every [`OUTBOX_RETRY`] until it drains or its session
+//! not by the churn); the loop wakes when that session takes a batch (its outbox's room
+//! signal) or after [`OUTBOX_RETRY`], until it drains or its session
 //! ends (RFC 9687's SendHoldTimer closes it). Nobody else waits for it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -29,7 +30,7 @@ use perouter_rib::{
     PeerRole, Rib, RibConfig, RouteOp, VrfConfig, VrfId,
 };
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::{debug, info, warn};
 
 use super::sessions::{PlannedSession, SessionRole};
@@ -413,8 +414,9 @@ pub struct Routing {
     forwarding_released: bool,
     started: Instant,
     fib: mpsc::Sender<perouter_fib::reconcile::Command>,
-    /// Some peer's outbox was full at the last flush: poll again soon.
-    outbox_blocked: bool,
+    /// The room signals ([`Outbox::room`]) of the peers whose outbox was full at the last
+    /// flush: the loop wakes when one of them takes a batch (or after [`OUTBOX_RETRY`]).
+    blocked_rooms: Vec<Arc<Notify>>,
     heartbeat: Arc<AtomicU64>,
     /// The device of every IPv6 link-local address an unnumbered session ran to, in the router
     /// namespace: the kernel needs it for routes through that next hop (RFC 8950). Kept across
@@ -425,8 +427,19 @@ pub struct Routing {
 /// How long after start forwarding waits for the RIB to converge at most.
 pub const CONVERGENCE_DEADLINE: Duration = Duration::from_secs(30);
 
-/// How soon a peer whose outbox was full is polled again.
+/// How soon a peer whose outbox was full is polled again if its room signal did not wake the
+/// loop first (a session that stopped reading never signals: this bounds its cost to one flush
+/// attempt per period).
 pub const OUTBOX_RETRY: Duration = Duration::from_millis(50);
+
+/// Resolves when any of `rooms` is signalled: a session whose outbox was full took a batch, so
+/// the next one can go at once (a relay of a large table is not paced by [`OUTBOX_RETRY`]).
+async fn any_room(rooms: &[Arc<Notify>]) {
+    if rooms.is_empty() {
+        return std::future::pending().await;
+    }
+    futures::future::select_all(rooms.iter().map(|r| Box::pin(r.notified()))).await;
+}
 
 fn rib_family(f: perouter_bgp::wire::AfiSafi) -> Option<Family> {
     ribwire::family_of(f)
@@ -452,7 +465,7 @@ impl Routing {
             forwarding_released: !restarting,
             started: Instant::now(),
             fib,
-            outbox_blocked: false,
+            blocked_rooms: Vec::new(),
             heartbeat: Arc::new(AtomicU64::new(0)),
             link_local_devices: BTreeMap::new(),
         }
@@ -473,7 +486,8 @@ impl Routing {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             self.heartbeat.fetch_add(1, Ordering::Relaxed);
-            let blocked = self.outbox_blocked;
+            let rooms = self.blocked_rooms.clone();
+            let blocked = !rooms.is_empty();
             tokio::select! {
                 // Commands first: a plan sent before the sessions it configures (a resumed
                 // session is up at once) is in place before their events.
@@ -508,6 +522,7 @@ impl Routing {
                         rib.handle_time(Instant::now());
                     }
                 }
+                _ = any_room(&rooms), if blocked => {}
                 _ = tokio::time::sleep(OUTBOX_RETRY), if blocked => {}
             }
             self.flush().await;
@@ -1039,7 +1054,7 @@ impl Routing {
         // partial table would make graceful-restart helpers purge routes we are about to re-learn
         // (RFC 4724 §4.1: the restarting speaker defers its updates until its peers' End-of-RIBs).
         // Each peer gets what fits in its outbox; the rest stays in its Adj-RIB-Out.
-        self.outbox_blocked = false;
+        self.blocked_rooms.clear();
         if self.forwarding_released {
             for (id, p) in &self.peers {
                 if p.outbox.is_closed() {
@@ -1064,7 +1079,7 @@ impl Routing {
                     }
                 }
                 if !p.outbox.has_room() {
-                    self.outbox_blocked = true;
+                    self.blocked_rooms.push(Arc::clone(p.outbox.room()));
                 }
             }
         }

@@ -64,7 +64,7 @@ use crate::wire::{CeaseSubcode, ErrorCode, Message, Notification, Update};
 use conn::{Conn, ConnEvent, ConnId};
 pub use counters::Counters;
 // Kept at their old path: the consumer's side of a session.
-pub use crate::consumer::{Outbound, Outbox};
+pub use crate::consumer::{Outbound, Outbox, OutboxReceiver};
 use socket::SocketOptions;
 
 /// What a session needs to run.
@@ -347,7 +347,7 @@ struct Session {
     /// Events for the consumer not handed over yet, in order.
     outgoing: VecDeque<SpeakerEvent>,
     /// Routes to send, while Established.
-    outbox: Option<mpsc::Receiver<Outbound>>,
+    outbox: Option<OutboxReceiver>,
     /// Where the status is published.
     status: watch::Sender<SessionStatus>,
     /// The send queue's progress as last sampled: (connection, bytes
@@ -370,7 +370,7 @@ fn clock_now() -> Instant {
 }
 
 /// Waits for the next batch of an optional outbox (forever without one).
-async fn next_outbound(rx: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outbound> {
+async fn next_outbound(rx: &mut Option<OutboxReceiver>) -> Option<Outbound> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
