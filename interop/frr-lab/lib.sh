@@ -22,6 +22,7 @@
 #                              VTEP pool 100.65.0.0/24
 #   lab_kill_pidfiles DIR...   kills the daemons whose *.pid files are in DIR/*/
 #   lab_log_tail LOG [LINES]   prints the tail of a perouter log (called on every failure)
+#   lab_cleanup                EXIT trap: kills PIDS and the FRR daemons under DIR, deletes NSS and DIR (KEEP=1 keeps them)
 #   lab_json_true JQ-ARGS...   JSON on stdin is non-empty and passes `jq -e JQ-ARGS`
 #   pr_session_up SOCK ADDR    the session with ADDR is Established per `perouter show bgp summary`
 set -u
@@ -170,4 +171,20 @@ pr_session_up() { # SOCK ADDR
   st=$("$PEROUTER" show bgp summary --api-socket "$1" -o json 2>/dev/null | \
     jq -r --arg a "$2" '.peers[] | select(.neighbor == $a) | .state' 2>/dev/null | head -1)
   [ "$st" = Established ]
+}
+
+lab_cleanup() { # EXIT trap of a lab: kills PIDS and the FRR daemons under DIR, deletes the namespaces
+  # in NSS and DIR; shows perouter's log when the script failed outside a check; KEEP=1 leaves it up.
+  local rc=$?
+  [ $rc -ne 0 ] && [ "$FAIL" -eq 0 ] && lab_log_tail "$DIR/perouter.log" 60
+  if [ -n "${KEEP:-}" ]; then
+    echo "KEEP=1: lab left up: namespaces $NSS, perouter --api-socket $DIR/api.sock, logs in $DIR"
+    return
+  fi
+  local p n
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  lab_kill_pidfiles "$DIR"
+  sleep 0.5
+  for n in $NSS; do ip netns del "$n" 2>/dev/null; done
+  rm -rf "$DIR"
 }

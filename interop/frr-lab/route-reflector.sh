@@ -29,21 +29,7 @@ CLUSTER=10.255.0.9
 PIDS=()
 T0=$(date +%s.%N)
 
-cleanup() {
-  local rc=$?
-  [ $rc -ne 0 ] && [ "$FAIL" -eq 0 ] && lab_log_tail "$DIR/perouter.log" 60
-  if [ -n "${KEEP:-}" ]; then
-    echo "KEEP=1: lab left up: namespaces $NSS, perouter --api-socket $DIR/api.sock, logs in $DIR"
-    return
-  fi
-  local p n
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  lab_kill_pidfiles "$DIR"
-  sleep 0.5
-  for n in $NSS; do ip netns del "$n" 2>/dev/null; done
-  rm -rf "$DIR"
-}
-trap cleanup EXIT
+trap lab_cleanup EXIT
 
 # One switch (a bridge in $SW) joins the node's NIC and the three FRR nodes.
 ip netns add $HOST; ip netns add $SW

@@ -28,21 +28,7 @@ NSS="$HOST $PE $T6 $TUN $TLR $TOUT"
 PIDS=()
 T0=$(date +%s.%N)
 
-cleanup() {
-  local rc=$?
-  [ $rc -ne 0 ] && [ "$FAIL" -eq 0 ] && lab_log_tail "$DIR/perouter.log" 60
-  if [ -n "${KEEP:-}" ]; then
-    echo "KEEP=1: lab left up: namespaces $NSS, perouter --api-socket $DIR/api.sock, logs in $DIR"
-    return
-  fi
-  local p n
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  lab_kill_pidfiles "$DIR"
-  sleep 0.5
-  for n in $NSS; do ip netns del "$n" 2>/dev/null; done
-  rm -rf "$DIR"
-}
-trap cleanup EXIT
+trap lab_cleanup EXIT
 
 for n in $HOST $T6 $TUN $TLR $TOUT; do ip netns add "$n"; ip -n "$n" link set lo up; done
 # IPv6 numbered link.
