@@ -418,10 +418,6 @@ pub struct Routing {
     /// flush: the loop wakes when one of them takes a batch (or after [`OUTBOX_RETRY`]).
     blocked_rooms: Vec<Arc<Notify>>,
     heartbeat: Arc<AtomicU64>,
-    /// The device of every IPv6 link-local address an unnumbered session ran to, in the router
-    /// namespace: the kernel needs it for routes through that next hop (RFC 8950). Kept across
-    /// session flaps and RIB rebuilds (one entry per neighbour interface and address).
-    link_local_devices: BTreeMap<Ipv6Addr, String>,
 }
 
 /// How long after start forwarding waits for the RIB to converge at most.
@@ -467,7 +463,6 @@ impl Routing {
             fib,
             blocked_rooms: Vec::new(),
             heartbeat: Arc::new(AtomicU64::new(0)),
-            link_local_devices: BTreeMap::new(),
         }
     }
 
@@ -738,7 +733,8 @@ impl Routing {
             self.rib = Some(Rib::new(cfg));
             self.vrf_tables.clear();
             self.forwarding = ForwardingState {
-                link_local_devices: self.link_local_devices.clone(),
+                // Kept across RIB rebuilds: the devices of the unnumbered neighbours.
+                link_local_devices: std::mem::take(&mut self.forwarding.link_local_devices),
                 ..Default::default()
             };
             self.vtep_refs = VtepRefs::default();
@@ -885,9 +881,8 @@ impl Routing {
         .await;
         match name {
             Ok(Ok(dev)) => {
-                if self.link_local_devices.get(v6.ip()) != Some(&dev) {
+                if self.forwarding.link_local_devices.get(v6.ip()) != Some(&dev) {
                     info!(peer = %v6.ip(), %dev, "unnumbered neighbour: routes through it go out of this device");
-                    self.link_local_devices.insert(*v6.ip(), dev.clone());
                     self.forwarding.link_local_devices.insert(*v6.ip(), dev);
                     self.fwd_full = true;
                     self.forwarding_dirty = true;
