@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Runs lab scripts that need a VRF-capable kernel (CONFIG_NET_VRF) inside ONE virtme-ng guest with
+# Debian's kernel, one after the other, so the ~40 s emulated boot is paid once for all of them.
+#
+#   interop/frr-lab/guest-labs.sh [--fib-tests] SCRIPT...
+#
+# SCRIPT is a lab script of interop/frr-lab/ (e.g. e2e-l3vni.sh) or a path; each runs in the guest
+# with PEROUTER pointing at a private copy of the binary (found the way every lab finds it:
+# $PEROUTER_BIN, else target/release, else target/debug, else a release build). --fib-tests first
+# runs perouter-fib's guest_vrf test binaries (crates/fib/tests/guest). Exits non-zero when any
+# script failed or the guest did not report a verdict for every one; prints each one's status and
+# time. KEEP=1 is passed to the scripts (they keep their labs' logs).
+#
+# Needs (once): apt-get install -y qemu-system-x86 linux-image-amd64 busybox-static frr jq bc iputils-ping
+#               pip install virtme-ng
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+
+fib_tests=0
+scripts=()
+for a in "$@"; do
+    case $a in
+    --fib-tests) fib_tests=1 ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    *)
+        if [[ -f $a ]]; then scripts+=("$(cd "$(dirname "$a")" && pwd)/$(basename "$a")")
+        elif [[ -f $here/$a ]]; then scripts+=("$here/$a")
+        else echo "guest-labs: no lab script $a (neither a path nor in $here)" >&2; exit 2
+        fi ;;
+    esac
+done
+((${#scripts[@]} > 0 || fib_tests)) || { echo "guest-labs: nothing to run (see --help)" >&2; exit 2; }
+
+kernel="${PEROUTER_GUEST_KERNEL:-$(ls /boot/vmlinuz-*-amd64 2>/dev/null | sort -V | tail -n 1)}"
+if [[ -z "$kernel" || ! -f "$kernel" ]]; then
+    echo "guest-labs: no guest kernel (/boot/vmlinuz-*-amd64); apt-get install -y linux-image-amd64" >&2
+    exit 2
+fi
+command -v vng >/dev/null || { echo "guest-labs: vng missing; pip install virtme-ng" >&2; exit 2; }
+for t in /usr/lib/frr/bgpd jq bc ping python3; do
+    command -v "$t" >/dev/null || [[ -x $t ]] || { echo "guest-labs: $t missing" >&2; exit 2; }
+done
+
+LAB=guest-labs
+. "$here/lib.sh"
+lab_find_perouter
+# A private copy: the guest sees the host's filesystem live, and a concurrent build must not swap
+# the binary under a running test.
+bindir="$(mktemp -d /tmp/perouter-guest-labs-bin.XXXXXX)"
+log="$(mktemp /tmp/perouter-guest-labs.XXXXXX.log)"
+trap 'rm -rf "$bindir"' EXIT
+cp "$PEROUTER" "$bindir/perouter"
+
+# Every unit prints `GUEST-LAB-RESULT NAME RC SECONDS` when it ends; a missing line is a failure.
+expected=()
+cmd="echo GUEST-KERNEL \$(uname -r); export PEROUTER=$bindir/perouter PEROUTER_BIN=$bindir/perouter KEEP=${KEEP:-} RUST_BACKTRACE=1;"
+if ((fib_tests)); then
+    json="$(cargo test -p perouter-fib --features guest-tests --no-run --message-format=json)"
+    tests="$(printf '%s\n' "$json" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try: m = json.loads(line)
+    except ValueError: continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") \
+       and m["target"]["name"] == "guest_vrf" and m["profile"]["test"]:
+        print(m["executable"])
+')"
+    [[ -n "$tests" ]] || { echo "guest-labs: guest_vrf test binary not found" >&2; exit 2; }
+    cmd+=" s=\$(date +%s); rc=0; (cd $root/crates/fib && export PEROUTER_GUEST=1 && set -e &&"
+    for t in $tests; do cmd+=" $t --test-threads=1 --nocapture &&"; done
+    cmd+=" true) || rc=\$?; echo GUEST-LAB-RESULT fib-guest-tests \$rc \$((\$(date +%s) - s));"
+    expected+=(fib-guest-tests)
+fi
+for s in "${scripts[@]}"; do
+    name="$(basename "$s" .sh)"
+    cmd+=" s=\$(date +%s); rc=0; bash $s || rc=\$?; echo GUEST-LAB-RESULT $name \$rc \$((\$(date +%s) - s));"
+    expected+=("$name")
+done
+
+echo "guest-labs: booting $kernel (emulated) for: ${expected[*]}"
+start=$(date +%s)
+set +e
+vng --run "$kernel" --user root --disable-kvm --cpus 2 --memory 3G --exec "$cmd" 2>&1 | tee "$log"
+set -e
+took=$(($(date +%s) - start))
+guest_kernel="$(sed -n 's/^GUEST-KERNEL \(.*\)$/\1/p' "$log" | tr -d '\r' | head -n 1)"
+echo
+echo "guest-labs: ran in virtme-ng guest, kernel ${guest_kernel:-unknown} (${took} s including boot)"
+rc=0
+for name in "${expected[@]}"; do
+    line="$(tr -d '\r' < "$log" | grep -E "^GUEST-LAB-RESULT $name [0-9]+ [0-9]+$" | tail -n 1 || true)"
+    if [[ -z $line ]]; then
+        printf '  %-28s NO VERDICT (the guest stopped before it ended)\n' "$name"; rc=1
+    else
+        read -r _ _ code secs <<<"$line"
+        if [[ $code == 0 ]]; then printf '  %-28s passed  (%s s)\n' "$name" "$secs"
+        else printf '  %-28s FAILED  rc=%s (%s s)\n' "$name" "$code" "$secs"; rc=1; fi
+    fi
+done
+if ((rc == 0)); then rm -f "$log"; else echo "guest-labs: guest output kept in $log" >&2; fi
+exit $rc
