@@ -234,3 +234,55 @@ fn systemd_unit_starts_unless_check_says_unusable() {
         std::fs::remove_dir_all(d).unwrap();
     }
 }
+
+/// deploy/systemd/perouter.service passes `systemd-analyze verify` without a warning (an unknown
+/// key is only a warning there), with the built binary in place of /usr/local/bin/perouter; it
+/// is `Type=notify` with `NotifyAccess=all` (the upgrade's successor announces MAINPID=), and its
+/// `ExecReload` is a `perouter upgrade` command line this binary accepts: run against a node
+/// that does not exist, it fails with upgrade's own error, not a usage error.
+#[test]
+fn systemd_unit_verifies_and_reloads_with_perouter_upgrade() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/systemd/perouter.service"),
+    )
+    .unwrap()
+    .replace("/usr/local/bin/perouter", env!("CARGO_BIN_EXE_perouter"));
+    let key = |k: &str| {
+        unit.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("no {k}= in the unit"))
+            .to_string()
+    };
+    assert_eq!(key("Type"), "notify");
+    assert_eq!(key("NotifyAccess"), "all");
+    let reload: Vec<String> = key("ExecReload")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(reload[0], env!("CARGO_BIN_EXE_perouter"));
+    assert_eq!(reload[1], "upgrade");
+    let d = dir("unit-verify", &[]);
+    let out = Command::new(&reload[0])
+        .args(&reload[1..])
+        .args(["--api-socket", &d.join("api.sock").to_string_lossy()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no perouter offers a session handoff"),
+        "{err}"
+    );
+    std::fs::write(d.join("perouter.service"), &unit).unwrap();
+    let v = Command::new("systemd-analyze")
+        .args(["verify", &d.join("perouter.service").to_string_lossy()])
+        .output()
+        .expect("systemd-analyze (Debian: the systemd package) verifies the unit");
+    let verr = String::from_utf8_lossy(&v.stderr);
+    assert!(v.status.success(), "systemd-analyze verify failed: {verr}");
+    assert!(
+        verr.trim().is_empty(),
+        "systemd-analyze verify warns: {verr}"
+    );
+    std::fs::remove_dir_all(d).unwrap();
+}

@@ -6,6 +6,7 @@ pub mod check;
 pub mod decode;
 pub mod run;
 pub mod show;
+pub mod upgrade;
 
 use clap::{Parser, Subcommand};
 
@@ -38,6 +39,9 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Decode BGP messages from a pcap/pcapng capture, hex lines or a raw stream, as JSON.
     Decode(decode::DecodeArgs),
+    /// Upgrade the running perouter in place: start a new binary that takes its BGP sessions
+    /// over without a flap (systemd: `systemctl reload perouter`).
+    Upgrade(upgrade::UpgradeArgs),
     /// Print the CustomResourceDefinitions of network.openperouter.io/v1alpha1 as YAML.
     Crds,
     /// What a perouter that handed its sessions over becomes in Kubernetes mode: it waits for
@@ -57,6 +61,7 @@ impl Cli {
             Command::Run(args) => run::run(args),
             Command::Show(args) => show::run(args),
             Command::Decode(args) => decode::run(args),
+            Command::Upgrade(args) => upgrade::run(args),
             Command::Crds => crate::k8s::crd::print_crds(),
             Command::Park => park(),
         }

@@ -132,6 +132,17 @@ fn kubernetes_node(
         .ok_or_else(|| "--kubernetes needs --node-name (or $NODE_NAME)".to_string())
 }
 
+/// The handoff socket: `explicit` (`--handoff-socket`), else handoff.sock beside the API socket
+/// (`perouter run` and `perouter upgrade` derive it alike).
+pub fn handoff_socket(api_socket: &std::path::Path, explicit: Option<&PathBuf>) -> PathBuf {
+    explicit.cloned().unwrap_or_else(|| {
+        api_socket
+            .parent()
+            .map(|d| d.join("handoff.sock"))
+            .unwrap_or_else(|| PathBuf::from(crate::runtime::handoff::DEFAULT_SOCKET))
+    })
+}
+
 /// Runs `perouter run`.
 pub fn run(args: &RunArgs) -> ExitCode {
     let kubernetes = match kubernetes_node(&args.k8s) {
@@ -151,14 +162,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
         config_poll: Duration::from_secs(args.config_poll.max(1)),
         reconcile_period: Duration::from_secs(args.reconcile_period.max(1)),
         bgp_port: args.bgp_port,
-        handoff: (!args.no_handoff).then(|| {
-            args.handoff_socket.clone().unwrap_or_else(|| {
-                args.api_socket
-                    .parent()
-                    .map(|d| d.join("handoff.sock"))
-                    .unwrap_or_else(|| PathBuf::from(crate::runtime::handoff::DEFAULT_SOCKET))
-            })
-        }),
+        handoff: (!args.no_handoff)
+            .then(|| handoff_socket(&args.api_socket, args.handoff_socket.as_ref())),
         kubernetes,
         status_period: Duration::from_secs(args.status_period.max(1)),
         limits: crate::runtime::sessions::SessionLimits {

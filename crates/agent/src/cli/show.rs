@@ -915,7 +915,33 @@ pub fn render_vnis(rows: &[VniRow]) -> String {
 /// `show status`: the generation, every failed resource and file, the plan error, and the
 /// datapath with each failure of its last pass.
 pub fn render_status(v: &Value) -> String {
-    let mut out = format!("configuration generation {}\n", s(v, &["generation"]));
+    let mut out = String::new();
+    if let Some(p) = v.get("process").filter(|p| p.is_object()) {
+        let how = match p["start"].as_str().unwrap_or_default() {
+            "handoff" => format!(
+                "took {} session(s) over from pid {} ({} could not be resumed) in {} ms",
+                s(p, &["sessions_taken_over"]),
+                s(p, &["predecessor"]),
+                s(p, &["sessions_failed"]),
+                s(p, &["handoff_ms"])
+            ),
+            "fallback" => format!(
+                "restarted without a handoff: {}",
+                s(p, &["fallback_reason"])
+            ),
+            "restart" => "restarted (graceful restart)".to_string(),
+            _ => "fresh start".to_string(),
+        };
+        out.push_str(&format!(
+            "process {} ({}): {how}\n",
+            s(p, &["pid"]),
+            s(p, &["version"])
+        ));
+    }
+    out.push_str(&format!(
+        "configuration generation {}\n",
+        s(v, &["generation"])
+    ));
     let failed: Vec<&Value> = v
         .get("failed_resources")
         .and_then(|f| f.as_array())

@@ -43,7 +43,7 @@ use perouter_bgp::session::handoff::{SessionState, SessionTransfer, HANDOFF_VERS
 use perouter_bgp::speaker::{ResumeReport, SpeakerCommand};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::routing::RoutingCommand;
 use crate::metrics::LiveMetrics;
@@ -319,6 +319,12 @@ fn give(mut s: UnixStream, p: &Predecessor, rt: &tokio::runtime::Handle) -> Opti
     let _ = s.set_read_timeout(Some(HELLO_TIMEOUT));
     let hello = match read_msg(&mut s) {
         Ok(m) => m,
+        Err(HandoffError::Closed) => {
+            // `perouter upgrade` connects to learn which process serves the node (its pid,
+            // through SO_PEERCRED) and closes without a word.
+            debug!("handoff socket probed (connection closed without a request)");
+            return None;
+        }
         Err(e) => {
             warn!(error = %e, "handoff request without a Hello: ignored");
             return None;
@@ -518,6 +524,33 @@ fn wait_gone(pid: Option<i32>, max: Duration) -> bool {
 /// alive but does not answer is waited for (it is never spoken beside).
 pub fn request(path: &Path, router_netns: &str) -> Result<Takeover, HandoffError> {
     let started = Instant::now();
+    let mut peer_pid = None;
+    let r = ask(path, router_netns, started, &mut peer_pid);
+    // Under systemd the successor announced itself as the main process before asking (see
+    // `ask`); when the predecessor goes on (abandoned, refused to another namespace, failed
+    // while alive) the title goes back to it.
+    if let (Err(_), Some(pid)) = (&r, peer_pid) {
+        if alive(pid) {
+            give_back_main_pid(pid);
+        }
+    }
+    r
+}
+
+/// Tells systemd (when it supervises us) that the predecessor `pid` is the main process again.
+fn give_back_main_pid(pid: i32) {
+    if let Ok(pid) = u32::try_from(pid) {
+        super::sd_notify::main_pid(pid);
+    }
+}
+
+/// [`request`]'s steps; `peer_pid` is set as soon as the predecessor is known.
+fn ask(
+    path: &Path,
+    router_netns: &str,
+    started: Instant,
+    peer_pid_out: &mut Option<i32>,
+) -> Result<Takeover, HandoffError> {
     let mut s = match UnixStream::connect(path) {
         Ok(s) => s,
         Err(e)
@@ -533,7 +566,12 @@ pub fn request(path: &Path, router_netns: &str) -> Result<Takeover, HandoffError
     let peer_pid = nix::sys::socket::getsockopt(&s, nix::sys::socket::sockopt::PeerCredentials)
         .ok()
         .map(|c| c.pid());
+    *peer_pid_out = peer_pid;
     info!(pid = ?peer_pid, socket = %path.display(), "a perouter process runs: asking it for its sessions");
+    // systemd (Type=notify, NotifyAccess=all) must track this process before the predecessor
+    // exits, whether it hands over or stops for us: an exiting main process would otherwise
+    // end the unit. Undone by `request` and `complete` when the predecessor goes on.
+    super::sd_notify::main_pid(std::process::id());
     write_msg(
         &mut s,
         &Msg::Hello {
@@ -616,13 +654,21 @@ pub fn request(path: &Path, router_netns: &str) -> Result<Takeover, HandoffError
 
 /// Confirms the takeover: Taken, then waits (briefly) for Released and for the predecessor to
 /// exit, so that the sockets it leaves (API) are free.
-pub fn complete(mut r: Received, report: ResumeReport) -> Result<(), HandoffError> {
-    write_msg(&mut r.sock, &Msg::Taken)?;
+pub fn complete(mut r: Received, report: ResumeReport) -> Result<Completed, HandoffError> {
+    if let Err(e) = write_msg(&mut r.sock, &Msg::Taken) {
+        if let Some(pid) = r.peer_pid.filter(|p| alive(*p)) {
+            give_back_main_pid(pid);
+        }
+        return Err(e);
+    }
     let _ = r.sock.set_read_timeout(Some(Duration::from_secs(5)));
     match read_msg(&mut r.sock) {
         Ok(Msg::Released) => {}
         Ok(Msg::Abandoned { reason }) => {
             // Too late for the predecessor (it timed out): it continues, so this one must not.
+            if let Some(pid) = r.peer_pid {
+                give_back_main_pid(pid);
+            }
             return Err(HandoffError::Unexpected(format!(
                 "the running perouter abandoned the handoff: {reason}"
             )));
@@ -646,11 +692,26 @@ pub fn complete(mut r: Received, report: ResumeReport) -> Result<(), HandoffErro
         took_ms = r.started.elapsed().as_millis() as u64,
         "sessions taken over from the previous process"
     );
-    Ok(())
+    Ok(Completed {
+        predecessor: r.peer_pid,
+        took: r.started.elapsed(),
+    })
+}
+
+/// A completed takeover, as [`complete`] reports it.
+#[derive(Debug, Clone, Copy)]
+pub struct Completed {
+    /// The predecessor's pid (SO_PEERCRED), when the kernel told it.
+    pub predecessor: Option<i32>,
+    /// From the request to the predecessor's exit.
+    pub took: Duration,
 }
 
 /// Sends Abort (the predecessor thaws); used when this process cannot go on.
 pub fn abort(mut r: Received, reason: &str) {
+    if let Some(pid) = r.peer_pid {
+        give_back_main_pid(pid);
+    }
     let _ = write_msg(
         &mut r.sock,
         &Msg::Abort {

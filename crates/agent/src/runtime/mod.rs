@@ -80,6 +80,7 @@ pub mod ovs;
 pub mod plan_changes;
 pub mod restart;
 pub mod routing;
+pub mod sd_notify;
 pub mod sessions;
 
 use std::collections::HashMap;
@@ -236,7 +237,33 @@ fn beats(h: Arc<AtomicU64>) -> impl Fn() -> u64 + Send + Sync + 'static {
     move || h.load(Ordering::Relaxed)
 }
 
+/// How this process came to run the node: `perouter show status` shows it and `perouter upgrade`
+/// reads it from the successor it started (handed over or fallen back, and why).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ProcessStart {
+    /// This process.
+    pub pid: u32,
+    /// Its version (`perouter --version`).
+    pub version: String,
+    /// `fresh` (no perouter ran the node this boot), `restart` (graceful restart after a
+    /// stop), `handoff` (the sessions were taken over from a running perouter) or `fallback`
+    /// (a running perouter was found but could not hand over: a restart).
+    pub start: String,
+    /// The perouter this one replaced (handoff, fallback), when known.
+    pub predecessor: Option<i32>,
+    /// Sessions resumed from the predecessor.
+    pub sessions_taken_over: usize,
+    /// Handed-over sessions that could not be resumed (they start again).
+    pub sessions_failed: usize,
+    /// From the handoff request to the predecessor's exit, in milliseconds.
+    pub handoff_ms: Option<u64>,
+    /// Why no handoff took place (fallback).
+    pub fallback_reason: Option<String>,
+}
+
 struct Shared {
+    /// How this process started.
+    start: ProcessStart,
     applied: watch::Receiver<Arc<AppliedConfig>>,
     fib_status: watch::Receiver<FibStatus>,
     board: StatusBoard,
@@ -565,6 +592,7 @@ impl Responder for Shared {
                         "datapath": {"passes": fib.passes, "last_ops": fib.last_ops, "last_failures": fib.last_failures,
                             "last_error": fib.last_error, "messages_sent": fib.messages_sent},
                         "ovs": &*self.ovs.borrow(),
+                        "process": &self.start,
                     }))
                 }
             }
@@ -936,6 +964,18 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     // (an upgrade without a flap); asked now, with the datapath open and the plan made, so
     // that the sessions are frozen only for the few milliseconds the steps below take.
     let mut takeover: Option<handoff::Received> = None;
+    let mut start = ProcessStart {
+        pid: std::process::id(),
+        version: concat!(
+            env!("CARGO_PKG_VERSION"),
+            " (",
+            env!("PEROUTER_GIT_COMMIT"),
+            ")"
+        )
+        .into(),
+        start: if restarting { "restart" } else { "fresh" }.into(),
+        ..Default::default()
+    };
     if let Some(path) = opts.handoff.clone() {
         let netns = opts.router_netns.clone();
         match tokio::task::spawn_blocking(move || handoff::request(&path, &netns)).await {
@@ -951,6 +991,8 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
             Ok(Ok(handoff::Takeover::Fallback(why))) => {
                 warn!(%why, "session handoff not possible: ordinary restart (sessions come back with graceful restart)");
                 live.handoff("fallback", 0);
+                start.start = "fallback".into();
+                start.fallback_reason = Some(why);
             }
             Ok(Err(e)) => return Err(RunError::Handoff(e.to_string())),
             Err(e) => return Err(RunError::Handoff(e.to_string())),
@@ -1029,7 +1071,14 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         let _ = speaker_tx.send(SpeakerCommand::ResumeDone(tx)).await;
         let report = rx.await.unwrap_or_default();
         match tokio::task::spawn_blocking(move || handoff::complete(t, report)).await {
-            Ok(Ok(())) => live.handoff("taken_over", report.resumed),
+            Ok(Ok(done)) => {
+                live.handoff("taken_over", report.resumed);
+                start.start = "handoff".into();
+                start.predecessor = done.predecessor;
+                start.sessions_taken_over = report.resumed;
+                start.sessions_failed = report.failed;
+                start.handoff_ms = Some(done.took.as_millis() as u64);
+            }
             Ok(Err(e)) => return Err(RunError::Handoff(e.to_string())),
             Err(e) => return Err(RunError::Handoff(e.to_string())),
         }
@@ -1050,6 +1099,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         ),
     ];
     let shared = Arc::new(Shared {
+        start: start.clone(),
         applied: applied_rx.clone(),
         fib_status: fib_status_rx,
         board: speaker.board.clone(),
@@ -1091,6 +1141,10 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
             }
         }
     }
+
+    // Under systemd (Type=notify): this process serves the node now, and is its main process
+    // (after a handoff, the one systemd started has exited or is about to).
+    sd_notify::ready(&format!("serving; started: {}", start.start));
 
     // The router namespace as it is now: deleting it (or replacing it) under us is fatal.
     let netns_id = netns_identity(&opts.router_netns);
