@@ -1059,6 +1059,22 @@ mod tests {
     use crate::views;
     use perouter_bgp::config::NeighborTarget;
 
+    #[test]
+    fn status_says_how_the_process_started() {
+        let v = serde_json::json!({"generation": 3, "process": {"pid": 42, "version": "perouter 0.1.0",
+            "start": "handoff", "predecessor": 41, "sessions_taken_over": 2, "sessions_failed": 0,
+            "handoff_ms": 6, "fallback_reason": null}});
+        assert!(render_status(&v).starts_with(
+            "process 42 (perouter 0.1.0): took 2 session(s) over from pid 41 (0 could not be resumed) in 6 ms\nconfiguration generation 3\n"
+        ));
+        let v = serde_json::json!({"generation": 1, "process": {"pid": 43, "version": "v",
+            "start": "fallback", "fallback_reason": "handoff refused: 1 BFD session(s) configured"}});
+        assert!(render_status(&v)
+            .starts_with("process 43 (v): restarted without a handoff: handoff refused: 1 BFD"));
+        // An older daemon without `process`: the generation line comes first, as before.
+        assert!(render_status(&serde_json::json!({"generation": 1})).starts_with("configuration"));
+    }
+
     /// Compares `got` with the golden file `name` under src/cli/golden (UPDATE_GOLDEN=1
     /// rewrites it).
     fn golden(name: &str, got: &str) {
