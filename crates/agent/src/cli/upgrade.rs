@@ -37,7 +37,9 @@ for its live sessions (see `perouter run --help`); the old one hands them over a
 
 Under systemd (deploy/systemd/perouter.service: Type=notify, NotifyAccess=all,
 ExecReload=perouter upgrade) `systemctl reload perouter` runs it: the new process tells systemd
-it is the unit's main process (MAINPID=, READY=1) before the old one exits.
+it is the unit's main process (MAINPID=, READY=1) before the old one exits. Under systemd, upgrade
+through `systemctl reload`, not from a shell: a process started from a shell would live outside
+the unit's control group.
 
 Checked before anything is started (the running node is untouched when one fails): a perouter
 offers a handoff on the socket, it runs `perouter run`, the API socket is served by the same
