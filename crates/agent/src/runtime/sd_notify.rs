@@ -7,6 +7,10 @@
 //! sessions over: the successor announces itself as the main process before the predecessor
 //! lets go, and hands the title back if the handoff is abandoned and the predecessor goes on.
 //! Without `$NOTIFY_SOCKET` (not under systemd, or another unit type) every call does nothing.
+//!
+//! Written by hand (a dozen lines) rather than with the `sd-notify` crate: its 0.4 and 0.5
+//! releases connect to `$NOTIFY_SOCKET` as a path only, and systemd hands containers and user
+//! managers an abstract socket (`@name`), which this module supports.
 
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 
