@@ -70,6 +70,7 @@
 
 pub mod bfd;
 pub mod datapath;
+pub mod default_routes;
 pub mod handoff;
 pub mod health;
 pub mod kernel_events;

@@ -23,6 +23,7 @@ use perouter_bgp::speaker::{PeerId as SpeakerPeer, SpeakerEvent};
 use perouter_bgp::wire::{RouteRefresh, RouteRefreshSubtype, WireContext};
 use perouter_evpn::MacAddress;
 use perouter_fib::desired::{ForwardingState, VrfRoutes};
+use perouter_fib::patch::ForwardingPatch;
 use perouter_fib::ForwardingKeys;
 use perouter_rib::wire as ribwire;
 use perouter_rib::{
@@ -33,6 +34,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::{debug, info, warn};
 
+use super::default_routes::DefaultRoutes;
 use super::sessions::{PlannedSession, SessionRole};
 use crate::plan::NodePlan;
 
@@ -399,7 +401,11 @@ pub struct Routing {
     /// speaker says the restart or stale timer expired.
     stale: HashMap<SpeakerPeer, RibPeer>,
     vrf_tables: BTreeMap<VrfId, (String, u32)>,
+    /// The wanted forwarding state, its default table (always empty here) aside.
     forwarding: ForwardingState,
+    /// The wanted default table, kept compact (a handle per route to a shared gateway set):
+    /// the datapath's form is built only for what is handed over.
+    default_routes: DefaultRoutes,
     /// Routes per (L3VNI, VTEP) in `forwarding`, for dropping unused router MACs.
     vtep_refs: VtepRefs,
     /// Keys of `forwarding` changed since the last hand-over to the datapath.
@@ -454,6 +460,7 @@ impl Routing {
             stale: HashMap::new(),
             vrf_tables: BTreeMap::new(),
             forwarding: ForwardingState::default(),
+            default_routes: DefaultRoutes::default(),
             vtep_refs: VtepRefs::default(),
             fwd_keys: ForwardingKeys::default(),
             fwd_full: true,
@@ -737,6 +744,7 @@ impl Routing {
                 link_local_devices: std::mem::take(&mut self.forwarding.link_local_devices),
                 ..Default::default()
             };
+            self.default_routes = DefaultRoutes::default();
             self.vtep_refs = VtepRefs::default();
             self.fwd_full = true;
             self.forwarding_dirty = true;
@@ -1031,12 +1039,13 @@ impl Routing {
             );
         }
         let Some(rib) = self.rib.as_mut() else { return };
+        // In chunks: the deltas of a whole table are never all in memory at once.
         let mut deltas = Vec::new();
-        while rib.poll_forwarding(&mut deltas, 4096) > 0 {}
-        if !deltas.is_empty() {
-            for d in deltas {
+        while rib.poll_forwarding(&mut deltas, 4096) > 0 {
+            for d in deltas.drain(..) {
                 apply_delta(
                     &mut self.forwarding,
+                    &mut self.default_routes,
                     &mut self.vtep_refs,
                     &mut self.fwd_keys,
                     &self.vrf_tables,
@@ -1090,12 +1099,16 @@ impl Routing {
             // copy of the table per flush (issue 16).
             let cmd = if std::mem::take(&mut self.fwd_full) {
                 self.fwd_keys = ForwardingKeys::default();
-                perouter_fib::reconcile::Command::SetForwarding(Box::new(self.forwarding.clone()))
+                perouter_fib::reconcile::Command::SetForwarding(Box::new(
+                    self.default_routes.full_state(&self.forwarding),
+                ))
             } else {
                 let keys = std::mem::take(&mut self.fwd_keys);
-                perouter_fib::reconcile::Command::PatchForwarding(Box::new(
-                    self.forwarding.patch(&keys),
-                ))
+                perouter_fib::reconcile::Command::PatchForwarding(Box::new(forwarding_patch(
+                    &self.forwarding,
+                    &self.default_routes,
+                    keys,
+                )))
             };
             let _ = self.fib.send(cmd).await;
         }
@@ -1172,14 +1185,14 @@ impl Routing {
             s.vrfs.insert(name.clone(), routes);
         }
         s.default_table = self
-            .forwarding
             .default_routes
             .iter()
             .map(|(prefix, gws)| VrfRouteView {
-                prefix: *prefix,
+                prefix,
                 next_hops: gws.iter().map(|g| format!("via {g}")).collect(),
             })
             .collect();
+        s.default_table.sort_by_key(|v| v.prefix);
         s.remote_macs = self.forwarding.remote_macs.len();
         s.flood_entries = self.forwarding.flood.len();
         s.peers = self
@@ -1264,6 +1277,7 @@ fn vrf_route_views(vr: &VrfRoutes) -> Vec<VrfRouteView> {
 /// `gateway_routes`, so the kernel forwards decapsulated traffic to the host as well.
 pub fn apply_delta(
     fwd: &mut ForwardingState,
+    default_routes: &mut DefaultRoutes,
     refs: &mut VtepRefs,
     keys: &mut ForwardingKeys,
     tables: &BTreeMap<VrfId, (String, u32)>,
@@ -1347,18 +1361,16 @@ pub fn apply_delta(
             keys.default_routes.insert(prefix);
             match op {
                 RouteOp::Add(nhs) | RouteOp::Replace(nhs) => {
-                    let gws: BTreeSet<IpAddr> = nhs
+                    let gws: Vec<IpAddr> = nhs
                         .into_iter()
                         .filter_map(|nh| match nh {
                             NextHop::Gateway(g) => Some(g),
                             NextHop::Vxlan { .. } => None,
                         })
                         .collect();
-                    fwd.default_routes.insert(prefix, gws);
+                    default_routes.set(prefix, Some(gws));
                 }
-                RouteOp::Delete => {
-                    fwd.default_routes.remove(&prefix);
-                }
+                RouteOp::Delete => default_routes.set(prefix, None),
             }
         }
         ForwardingDelta::Fdb { vni, mac, vtep } => {
@@ -1394,6 +1406,22 @@ pub fn apply_delta(
     }
 }
 
+/// The datapath's patch for `keys`: the touched keys' current values, the default table's
+/// taken from `default_routes` (`fwd`'s own default table is not used).
+pub fn forwarding_patch(
+    fwd: &ForwardingState,
+    default_routes: &DefaultRoutes,
+    mut keys: ForwardingKeys,
+) -> ForwardingPatch {
+    let default_keys = std::mem::take(&mut keys.default_routes);
+    let mut patch = fwd.patch(&keys);
+    patch.default_routes = default_keys
+        .into_iter()
+        .map(|p| (p, default_routes.get_set(&p)))
+        .collect();
+    patch
+}
+
 /// How many routes of each L3VNI use each VTEP, so that a VTEP's router MAC is dropped when
 /// its last route goes without scanning the VRF's table on every change.
 #[derive(Debug, Default)]
@@ -1410,6 +1438,7 @@ mod tests {
     #[test]
     fn vrf_routes_are_keyed_by_l3vni_and_keep_both_kinds_of_next_hop() {
         let mut fwd = ForwardingState::default();
+        let mut dr = DefaultRoutes::default();
         let mut refs = VtepRefs::default();
         let mut keys = ForwardingKeys::default();
         let rmac: MacAddress = "aa:bb:cc:00:00:64".parse().unwrap();
@@ -1422,6 +1451,7 @@ mod tests {
         };
         apply_delta(
             &mut fwd,
+            &mut dr,
             &mut refs,
             &mut keys,
             &tables(),
@@ -1436,6 +1466,7 @@ mod tests {
         );
         apply_delta(
             &mut fwd,
+            &mut dr,
             &mut refs,
             &mut keys,
             &tables(),
@@ -1468,6 +1499,7 @@ mod tests {
         // The host route moves to the fabric: the gateway goes, the VTEP comes.
         apply_delta(
             &mut fwd,
+            &mut dr,
             &mut refs,
             &mut keys,
             &tables(),
@@ -1487,6 +1519,7 @@ mod tests {
         // while one route still uses it.
         apply_delta(
             &mut fwd,
+            &mut dr,
             &mut refs,
             &mut keys,
             &tables(),
@@ -1498,6 +1531,7 @@ mod tests {
         let rmac2: MacAddress = "aa:bb:cc:00:00:65".parse().unwrap();
         apply_delta(
             &mut fwd,
+            &mut dr,
             &mut refs,
             &mut keys,
             &tables(),
@@ -1517,6 +1551,7 @@ mod tests {
         );
         apply_delta(
             &mut fwd,
+            &mut dr,
             &mut refs,
             &mut keys,
             &tables(),
@@ -1531,7 +1566,7 @@ mod tests {
             prefix: "10.0.0.0/8".parse().unwrap(),
             op: RouteOp::Add(vec![NextHop::Gateway(host)]),
         };
-        apply_delta(&mut fwd, &mut refs, &mut keys, &tables(), stray);
+        apply_delta(&mut fwd, &mut dr, &mut refs, &mut keys, &tables(), stray);
         assert!(!fwd.vrf_routes.contains_key(&200));
     }
 
@@ -1602,24 +1637,26 @@ mod tests {
                 ]
                 .into();
                 let mut owner = ForwardingState::default();
+                let mut dr = DefaultRoutes::default();
                 let mut refs = VtepRefs::default();
                 let mut keys = ForwardingKeys::default();
                 let mut copy = owner.clone();
                 for (kind, a, b, del) in steps {
                     match kind {
                         // A flush: the copy catches up by a patch.
-                        6 => copy.apply(owner.patch(&std::mem::take(&mut keys))),
+                        6 => copy.apply(forwarding_patch(&owner, &dr, std::mem::take(&mut keys))),
                         // VRF blue removed, as configure() does it.
                         7 => {
                             owner.vrf_routes.remove(&200);
                             refs.0.retain(|(vni, _), _| *vni != 200);
                             keys.vrfs_reset.insert(200);
                         }
-                        k => apply_delta(&mut owner, &mut refs, &mut keys, &tables, delta(k, a, b, del)),
+                        k => apply_delta(&mut owner, &mut dr, &mut refs, &mut keys, &tables, delta(k, a, b, del)),
                     }
                 }
-                copy.apply(owner.patch(&keys));
-                prop_assert_eq!(copy, owner);
+                copy.apply(forwarding_patch(&owner, &dr, keys));
+                prop_assert!(owner.default_routes.is_empty(), "the default table is kept aside");
+                prop_assert_eq!(copy, dr.full_state(&owner));
             }
         }
     }
