@@ -1345,3 +1345,98 @@ fn without_a_cluster_id_the_router_id_is_the_cluster() {
     );
     assert_eq!(reflected(&mut rib, c2), vec![]);
 }
+
+/// A live change of a VRF's route targets (upstream's route_target.go, `importRTs` edited on an
+/// L3VNI) keeps the VRF: the host session keeps its routes and its feed, a route whose RT is
+/// now imported lands and reaches the host, and our type-5 routes go out with the new RTs.
+#[test]
+fn changed_route_targets_apply_in_place_and_keep_the_host_session_fed() {
+    let mut rib = rib();
+    let a: RouteTarget = "65000:5000".parse().unwrap();
+    let b: RouteTarget = "10.10.10.2:100".parse().unwrap();
+    let exp1: RouteTarget = "64514:1100".parse().unwrap();
+    let exp2: RouteTarget = "10.10.10.1:100".parse().unwrap();
+    let mut red = vrf(RED, "red", 100);
+    red.import_rts = vec![RouteTargetMatch::Exact(a)];
+    red.export_rts = vec![exp1];
+    rib.handle_vrf(red.clone());
+    let tor = rib.handle_peer_up(fabric(65000, "192.0.2.2", 2)).unwrap();
+    underlay(&mut rib, tor, &[LEAF_A]);
+    let hs = rib.handle_peer_up(host(RED)).unwrap();
+    announce(
+        &mut rib,
+        hs,
+        PathAttrs {
+            as_path: AsPath::sequence([64515]),
+            next_hop: Some(ip("192.168.10.3")),
+            ..Default::default()
+        },
+        vec![Nlri::V4(v4("10.9.0.1/32"))],
+    );
+    announce(
+        &mut rib,
+        tor,
+        evpn_attrs(65101, LEAF_A, &[a], &[]),
+        vec![type5("100.64.0.2:2", "10.1.0.0/24", 100)],
+    );
+    announce(
+        &mut rib,
+        tor,
+        evpn_attrs(65101, LEAF_A, &[b], &[]),
+        vec![type5("100.64.0.2:3", "10.2.0.0/24", 100)],
+    );
+    assert_eq!(
+        rib.vrf_route(RED, net("10.1.0.0/24")),
+        vec![vxlan(LEAF_A, 100)]
+    );
+    assert_eq!(
+        rib.vrf_route(RED, net("10.2.0.0/24")),
+        vec![],
+        "RT not imported yet"
+    );
+    drain(&mut rib, hs);
+    drain(&mut rib, tor);
+
+    // Import b as well, export exp2 instead of exp1.
+    red.import_rts = vec![RouteTargetMatch::Exact(a), RouteTargetMatch::Exact(b)];
+    red.export_rts = vec![exp2];
+    rib.handle_vrf(red.clone());
+    assert_eq!(
+        rib.vrf_route(RED, net("10.2.0.0/24")),
+        vec![vxlan(LEAF_A, 100)]
+    );
+    assert_eq!(
+        rib.vrf_route(RED, net("10.1.0.0/24")),
+        vec![vxlan(LEAF_A, 100)]
+    );
+    assert!(
+        !rib.vrf_route(RED, net("10.9.0.1/32")).is_empty(),
+        "the host session's route stays in the VRF"
+    );
+    let to_host = announced(&drain(&mut rib, hs));
+    assert!(
+        to_host
+            .iter()
+            .any(|(_, n)| *n == Nlri::V4(v4("10.2.0.0/24"))),
+        "the newly imported route reaches the host session: {to_host:?}"
+    );
+    let to_tor = announced(&drain(&mut rib, tor));
+    let host_t5 = to_tor
+        .iter()
+        .find(|(_, n)| matches!(n, Nlri::Evpn(EvpnRoute::IpPrefix(r)) if r.prefix() == net("10.9.0.1/32")))
+        .expect("the host route re-advertised as type-5");
+    assert_eq!(host_t5.0.route_targets().collect::<Vec<_>>(), vec![exp2]);
+
+    // Dropping b again takes its route out of the VRF and withdraws it from the host.
+    red.import_rts = vec![RouteTargetMatch::Exact(a)];
+    rib.handle_vrf(red);
+    assert_eq!(rib.vrf_route(RED, net("10.2.0.0/24")), vec![]);
+    let withdrawn: Vec<Nlri> = drain(&mut rib, hs)
+        .into_iter()
+        .flat_map(|b| b.withdraw.into_iter())
+        .collect();
+    assert!(
+        withdrawn.contains(&Nlri::V4(v4("10.2.0.0/24"))),
+        "{withdrawn:?}"
+    );
+}

@@ -30,12 +30,21 @@ pub(super) struct VrfState {
 }
 
 impl Rib {
-    /// Adds or replaces a VRF. A replaced VRF whose RD or RTs changed is torn down and rebuilt.
+    /// Adds or replaces a VRF. A replaced VRF whose route targets alone changed is updated in
+    /// place: its tables and its host sessions' feeds stay, the type-5 routes of the EVPN table
+    /// are imported or dropped again under the new import RTs and our type-5 routes are
+    /// re-advertised with the new export RTs (RFC 4364 §4.3.1: what the RTs select changes, the
+    /// VRF does not). Any other change (RD, VNI, router MAC, networks) tears it down and
+    /// rebuilds it.
     pub fn handle_vrf(&mut self, config: VrfConfig) {
         let id = config.id;
         let resolved = ResolvedVrf::resolve(config, self.config.router_id, self.config.asn);
         if let Some(old) = self.vrfs.get(&id) {
             if old.vrf == resolved {
+                return;
+            }
+            if only_route_targets_differ(&old.vrf, &resolved) {
+                self.retarget_vrf(id, resolved);
                 return;
             }
             self.handle_vrf_removed(id);
@@ -60,6 +69,26 @@ impl Rib {
             if matches!(self.evpn.table.get(s).0, EvpnRouteKey::IpPrefix { .. }) {
                 self.import_type5(s, Some(id));
             }
+        }
+        self.settle();
+    }
+
+    /// Applies new route targets to VRF `id` in place (see [`Rib::handle_vrf`]).
+    fn retarget_vrf(&mut self, id: VrfId, resolved: ResolvedVrf) {
+        info!(vrf = %resolved.config.name, import = ?resolved.import, export = ?resolved.export, "vrf route targets changed");
+        let st = self.vrf_mut(id);
+        st.vrf = resolved;
+        // The cached type-5 attribute sets carry the old export RTs.
+        st.t5_cache.clear();
+        let prefixes: Vec<IpNet> = st.tables.prefixes().into_iter().map(|(p, _)| p).collect();
+        let slots: Vec<u32> = self.evpn.table.slots().collect();
+        for s in slots {
+            if matches!(self.evpn.table.get(s).0, EvpnRouteKey::IpPrefix { .. }) {
+                self.import_type5(s, Some(id));
+            }
+        }
+        for p in prefixes {
+            self.export_type5(id, p);
         }
         self.settle();
     }
@@ -265,4 +294,15 @@ impl Rib {
             }
         }
     }
+}
+
+/// Whether `a` and `b` are the same VRF but for their route targets.
+fn only_route_targets_differ(a: &ResolvedVrf, b: &ResolvedVrf) -> bool {
+    let strip = |v: &ResolvedVrf| {
+        let mut c = v.config.clone();
+        c.import_rts.clear();
+        c.export_rts.clear();
+        (c, v.rd)
+    };
+    strip(a) == strip(b)
 }
