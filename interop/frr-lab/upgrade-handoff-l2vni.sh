@@ -320,7 +320,8 @@ sleep 2
 kill -9 "$D"; wait "$D" 2>/dev/null
 check d-fallback-logged wait_until 20 grep -q "session handoff not possible" "$DIR/perouter.log"
 check d-session-back wait_until 40 session_up
-check d-leaf-routes-back wait_until 30 leaf_routes
+check d-leaf-type3-back wait_until 30 leaf_type3
+check d-leaf-type2-back wait_until 30 leaf_type2
 check d-ping-recovers wait_until 30 ping_ok
 check d-devices-kept test "$(datapath_ids)" = "$ids0"
 wait "$PING"
