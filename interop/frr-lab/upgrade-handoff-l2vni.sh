@@ -180,6 +180,7 @@ lost() { # "LOST/SENT" from the last ping run
   echo "$((tx - rx))/$tx"
 }
 lost_n() { echo "$1" | cut -d/ -f1; }
+since() { echo "$(date +%s.%N) - $1" | bc | xargs printf '%.1f'; }  # seconds since T0
 
 # A successor that dies between Hello and Taken: speaks the handoff protocol (4-byte big-endian
 # length, JSON), takes the State and the sockets, says it is ready, then waits to be killed.
@@ -238,10 +239,9 @@ B=$PR
 wait "$A"; a_rc=$?
 t1=$(date +%s.%N)
 check a-old-exits-0 test "$a_rc" -eq 0
-sleep 0.5
-s1=$(snapshot)
 wait "$PING"
 loss_a=$(lost)
+s1=$(snapshot)
 ids1=$(datapath_ids)
 say "after the handoff:  FRR [$s1]; devices $ids1"
 check a-frr-one-session same_session "$s0" "$s1"
@@ -293,26 +293,32 @@ say "(b) abandon: $loss_b pings lost while the successor took the sessions and d
 # --- (c) ordinary restart, for comparison ----------------------------------------------------------
 check c-ping-before wait_until 10 ping_ok
 s0=$(snapshot)
-pings 1000
+pings 800
 sleep 1
+t0=$(date +%s.%N)
 kill -TERM "$C"; wait "$C" 2>/dev/null
 start_perouter "$NEWBIN"
 D=$PR
 check c-session-back wait_until 40 session_up
-check c-leaf-routes-back wait_until 30 leaf_routes
+check c-leaf-type3-back wait_until 30 leaf_type3
+# After an ordinary start our type-2 for the pod's MAC comes back late (tens of seconds: not the
+# handoff's business, measured and reported).
+check c-leaf-type2-back wait_until 45 leaf_type2
+t2_c=$(since "$t0")
 wait "$PING"
 loss_c=$(lost)
 s1=$(snapshot)
 flaps_c=$(( $(field "$s1" 2) - $(field "$s0" 2) ))
 check c-flap-seen test "$flaps_c" -ge 1
-say "(c) restart: $loss_c pings lost; the leaf dropped the session $flaps_c time(s)"
+say "(c) restart: $loss_c pings lost; the leaf dropped the session $flaps_c time(s); the pod's type-2 back at the leaf $t2_c s after SIGTERM"
 
 # --- (d) the running perouter stopped mid-handoff, then killed: the new one falls back ------------
 check d-ping-before wait_until 30 ping_ok
 check d-leaf-routes-before wait_until 30 leaf_routes
 s0=$(snapshot)
-pings 1200
+pings 1000
 sleep 1
+t0=$(date +%s.%N)
 kill -STOP "$D"
 start_perouter "$PEROUTER"
 E=$PR
@@ -321,21 +327,22 @@ kill -9 "$D"; wait "$D" 2>/dev/null
 check d-fallback-logged wait_until 20 grep -q "session handoff not possible" "$DIR/perouter.log"
 check d-session-back wait_until 40 session_up
 check d-leaf-type3-back wait_until 30 leaf_type3
-check d-leaf-type2-back wait_until 30 leaf_type2
+check d-leaf-type2-back wait_until 45 leaf_type2
+t2_d=$(since "$t0")
 check d-ping-recovers wait_until 30 ping_ok
 check d-devices-kept test "$(datapath_ids)" = "$ids0"
 wait "$PING"
 loss_d=$(lost)
 s1=$(snapshot)
 flaps_d=$(( $(field "$s1" 2) - $(field "$s0" 2) ))
-say "(d) kill -9 mid-handoff: $loss_d pings lost; the leaf dropped the session $flaps_d time(s); recovered"
+say "(d) kill -9 mid-handoff: $loss_d pings lost; the leaf dropped the session $flaps_d time(s); recovered; the pod's type-2 back $t2_d s after SIGSTOP"
 
 echo
 say "FIGURES (pings every 10 ms pod -> host behind the FRR 8.4 leaf across VXLAN 110; no EVPN GR):"
 say "  (a) handoff to a rebuilt binary:   $loss_a lost; session flaps 0 (connectionsEstablished/Dropped unchanged)"
 say "  (b) successor killed before Taken: $loss_b lost; session flaps 0; predecessor kept the sessions"
-say "  (c) ordinary restart:              $loss_c lost; session dropped $flaps_c time(s)"
-say "  (d) kill -9 mid-handoff:           $loss_d lost; session dropped $flaps_d time(s); recovered"
+say "  (c) ordinary restart:              $loss_c lost; session dropped $flaps_c time(s); pod's type-2 back after $t2_c s"
+say "  (d) kill -9 mid-handoff:           $loss_d lost; session dropped $flaps_d time(s); recovered; pod's type-2 back after $t2_d s"
 echo "UPGRADE-L2VNI-JSON {\"handoff\":\"$loss_a\",\"abandon\":\"$loss_b\",\"restart\":\"$loss_c\",\"restart_flaps\":$flaps_c,\"kill9_mid_handoff\":\"$loss_d\"}"
 echo
 lab_results 32
