@@ -186,3 +186,97 @@ async fn a_thawed_session_continues_as_if_nothing_happened() {
     assert_eq!(st.counters.handoffs, 0);
     assert_eq!(st.counters.flaps, 0);
 }
+
+/// A connection attempt made while the sessions are frozen for a handoff is
+/// not refused: it waits in the listening socket's backlog (the frozen
+/// speaker stops accepting), and the successor, listening on the same socket
+/// handed over with the sessions, answers it once its neighbours are in place.
+#[tokio::test]
+async fn a_connection_attempt_during_the_handoff_is_answered_by_the_successor() {
+    const NEW_PEER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 21);
+    let (a, _log_a) = start_speaker(vec![neighbor(NEW_PEER, PEER_AS)]).await;
+    let port = a.listening[0];
+    let frozen = freeze(&a).await;
+    assert!(frozen.is_empty(), "no Established session");
+    // The peer connects while frozen: the kernel completes the handshake (the
+    // socket still listens) and the speaker leaves it there.
+    let mut p = RawPeer::connect(NEW_PEER, port).await.expect("not refused");
+    p.send(&open_bytes(PEER_AS, 9, NEW_PEER)).await;
+    assert_eq!(
+        p.read(Duration::from_millis(500)).await,
+        Reply::Silence,
+        "neither answered nor closed while frozen"
+    );
+    let (tx, rx) = oneshot::channel();
+    a.commands
+        .send(SpeakerCommand::ListenerFds(tx))
+        .await
+        .unwrap();
+    let listeners = rx.await.unwrap();
+    assert_eq!(listeners.len(), 1);
+
+    // The successor on the same listening socket, its neighbour added.
+    let (ev_tx, mut ev_rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move { while ev_rx.recv().await.is_some() {} });
+    let b = perouter_bgp::speaker::start_with_listeners(
+        perouter_bgp::config::SpeakerConfig {
+            local_as: 65000,
+            router_id: Ipv4Addr::new(127, 0, 0, 2),
+            listen: Vec::new(),
+            netns: None,
+        },
+        Vec::new(),
+        ev_tx,
+        listeners,
+    )
+    .await
+    .unwrap();
+    assert_eq!(b.listening, vec![port], "the same socket, not a new bind");
+    // Before ResumeDone the successor does not take it either.
+    assert_eq!(p.read(Duration::from_millis(300)).await, Reply::Silence);
+    b.commands
+        .send(SpeakerCommand::AddNeighbor(neighbor(NEW_PEER, PEER_AS)))
+        .await
+        .unwrap();
+    let (tx, rx) = oneshot::channel();
+    b.commands
+        .send(SpeakerCommand::ResumeDone(tx))
+        .await
+        .unwrap();
+    rx.await.unwrap();
+    let (tx, rx) = oneshot::channel();
+    a.commands.send(SpeakerCommand::Release(tx)).await.unwrap();
+    rx.await.unwrap();
+    drop(a);
+    // The successor answers the OPEN sent during the handoff.
+    assert_eq!(p.read(Duration::from_secs(5)).await, Reply::Open);
+    assert_eq!(p.read(Duration::from_secs(5)).await, Reply::Keepalive);
+    p.send(&keepalive()).await;
+    for _ in 0..100 {
+        if b.status()
+            .await
+            .iter()
+            .any(|s| s.session.state == perouter_bgp::fsm::State::Established)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the successor did not establish the session begun during the handoff");
+}
+
+/// A connection accepted by a frozen speaker is held, not closed, and is
+/// served when the handoff is abandoned (thaw).
+#[tokio::test]
+async fn a_connection_attempt_during_an_abandoned_handoff_is_answered_after_the_thaw() {
+    const NEW_PEER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 22);
+    let (a, _log_a) = start_speaker(vec![neighbor(NEW_PEER, PEER_AS)]).await;
+    let _ = freeze(&a).await;
+    let mut p = RawPeer::connect(NEW_PEER, a.listening[0])
+        .await
+        .expect("not refused");
+    p.send(&open_bytes(PEER_AS, 9, NEW_PEER)).await;
+    assert_eq!(p.read(Duration::from_millis(500)).await, Reply::Silence);
+    a.commands.send(SpeakerCommand::Thaw).await.unwrap();
+    assert_eq!(p.read(Duration::from_secs(5)).await, Reply::Open);
+}

@@ -58,8 +58,9 @@ pub enum SpeakerCommand {
     /// Sessions handed over by the previous process: each is resumed when
     /// its neighbour is added (send this before the neighbours).
     Resume(Vec<SessionTransfer>),
-    /// The neighbours are all added: report, and close the handed-over
-    /// sessions that no neighbour took.
+    /// The neighbours are all added: report, close the handed-over
+    /// sessions that no neighbour took, and start taking connections on the
+    /// inherited listening sockets (until then they wait in the backlog).
     ResumeDone(tokio::sync::oneshot::Sender<ResumeReport>),
     /// Duplicates of the listening sockets (handed over with the sessions).
     ListenerFds(tokio::sync::oneshot::Sender<Vec<std::os::fd::OwnedFd>>),

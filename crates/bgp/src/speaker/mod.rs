@@ -152,8 +152,18 @@ struct Speaker {
     /// Sessions resumed, and handed over but not resumable, so far.
     resumed: usize,
     resume_failed: usize,
-    /// Frozen for a handoff: accepted connections are refused meanwhile.
+    /// Frozen for a handoff: the accept loops pause, so that a connection
+    /// attempt made meanwhile waits in the listening socket's backlog for
+    /// whichever process speaks next (the successor shares the socket).
     frozen: bool,
+    /// Whether the accept loops take connections (false: they leave them in
+    /// the backlog). Off while frozen, and in a successor until the handed
+    /// over sessions and the neighbours are in place ([`SpeakerCommand::ResumeDone`]).
+    accepting: tokio::sync::watch::Sender<bool>,
+    /// Connections an accept loop took just before it paused, handled on
+    /// thaw (or closed when the sessions are handed over: the peer retries,
+    /// and the successor answers).
+    deferred: Vec<(TcpStream, SocketAddr)>,
 }
 
 /// How long binding a listener is retried while the port is in use: during
@@ -209,6 +219,10 @@ pub async fn start_with_listeners(
     let mut listen_fds = Vec::new();
     let mut listening = Vec::new();
     let mut socks = Vec::new();
+    // A successor takes connections only once the sessions handed over and
+    // the neighbours are in place (ResumeDone); until then they wait in the
+    // shared backlog instead of meeting a speaker that knows no neighbour.
+    let (accepting, accepting_rx) = tokio::sync::watch::channel(inherited.is_empty());
     if inherited.is_empty() {
         for addr in &cfg.listen {
             let opts = SocketOptions {
@@ -232,7 +246,7 @@ pub async fn start_with_listeners(
         info!(%bound, "listening for BGP connections");
         listening.push(bound);
         listen_fds.push((bound, dup));
-        tokio::spawn(accept_loop(listener, acc_tx.clone()));
+        tokio::spawn(accept_loop(listener, acc_tx.clone(), accepting_rx.clone()));
     }
     let board = StatusBoard::default();
     let heartbeat = Arc::new(AtomicU64::new(0));
@@ -248,6 +262,8 @@ pub async fn start_with_listeners(
         resumed: 0,
         resume_failed: 0,
         frozen: false,
+        accepting,
+        deferred: Vec::new(),
     };
     for n in neighbors {
         sp.add_neighbor(n);
@@ -269,9 +285,32 @@ fn netns_of(cfg: &SpeakerConfig) -> NetnsTarget {
     }
 }
 
-async fn accept_loop(listener: TcpListener, tx: mpsc::Sender<(TcpStream, SocketAddr)>) {
+/// Accepts connections while `accepting` is true; while it is false the
+/// connections stay in the kernel's backlog (not refused: during a handoff
+/// the listening socket is shared with the successor, which takes them).
+async fn accept_loop(
+    listener: TcpListener,
+    tx: mpsc::Sender<(TcpStream, SocketAddr)>,
+    mut accepting: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
-        match listener.accept().await {
+        if !*accepting.borrow_and_update() {
+            if accepting.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let r = tokio::select! {
+            biased;
+            c = accepting.changed() => {
+                if c.is_err() {
+                    return;
+                }
+                continue;
+            }
+            r = listener.accept() => r,
+        };
+        match r {
             Ok((s, a)) => {
                 if tx.send((s, socket::unmap(a))).await.is_err() {
                     return;
@@ -410,6 +449,10 @@ impl Speaker {
             }
             SpeakerCommand::Thaw => {
                 self.frozen = false;
+                self.accepting.send_replace(true);
+                for (stream, addr) in std::mem::take(&mut self.deferred) {
+                    self.handle_accept(stream, addr);
+                }
                 for n in self.neighbors.values() {
                     for (id, _, h) in n.sessions.values() {
                         send_to(h, *id, SessionCommand::Thaw);
@@ -417,6 +460,9 @@ impl Speaker {
                 }
             }
             SpeakerCommand::Release(done) => {
+                for (_, addr) in self.deferred.drain(..) {
+                    info!(peer = %addr, "connection accepted just before the handoff closed: the peer retries, the next process answers");
+                }
                 let mut waits = Vec::new();
                 for n in self.neighbors.values() {
                     for (id, _, h) in n.sessions.values() {
@@ -436,6 +482,9 @@ impl Speaker {
                 for t in &unmatched {
                     warn!(peer = %t.state.remote, target = ?t.state.target,
                         "handed-over session has no neighbour in this configuration: closing it");
+                }
+                if !self.frozen {
+                    self.accepting.send_replace(true);
                 }
                 let _ = tx.send(ResumeReport {
                     resumed: self.resumed,
@@ -460,6 +509,7 @@ impl Speaker {
     /// The others go on (and stop when the process ends).
     async fn freeze_all(&mut self) -> Vec<FrozenPeer> {
         self.frozen = true;
+        self.accepting.send_replace(false);
         let mut waits = Vec::new();
         for n in self.neighbors.values() {
             for (id, _, h) in n.sessions.values() {
@@ -662,7 +712,8 @@ impl Speaker {
 
     fn handle_accept(&mut self, stream: TcpStream, addr: SocketAddr) {
         if self.frozen {
-            info!(peer = %addr, "connection refused: sessions frozen for a handoff (the peer retries)");
+            info!(peer = %addr, "connection held: sessions frozen for a handoff");
+            self.deferred.push((stream, addr));
             return;
         }
         let ip = addr.ip();
