@@ -126,6 +126,52 @@ impl WatchDecoder {
         names::vni_of(self.name(i)?, names::BRIDGE_PREFIX)
     }
 
+    /// The local MACs and neighbours already in `state` (learned before the watch started, e.g.
+    /// while the previous process ran), as the events their notifications would have been. The
+    /// kernel announces an FDB row or a neighbour only when it changes: without this, a workload
+    /// that stays where it is would be originated (type-2, RFC 7432 §9.1) only at its next change
+    /// — for a neighbour, REACHABLE → STALE after 15–45 s; for a busy FDB row, never.
+    pub fn seed_events(&self, state: &NamespaceState) -> Vec<KernelEvent> {
+        let master: BTreeMap<u32, u32> = state
+            .links
+            .values()
+            .filter_map(|l| Some((l.ifindex, l.master?)))
+            .collect();
+        let mut evs = Vec::new();
+        for e in &state.fdb {
+            let port_is_vxlan = self
+                .name(e.ifindex)
+                .is_some_and(|p| names::vni_of(p, names::VXLAN_PREFIX).is_some());
+            if e.is_self || e.ext_learned || e.permanent || port_is_vxlan {
+                continue;
+            }
+            if let Some(vni) = master
+                .get(&e.ifindex)
+                .and_then(|&m| self.l2vni_of_bridge(m))
+            {
+                evs.push(KernelEvent::LocalMac {
+                    vni,
+                    mac: e.mac,
+                    present: true,
+                });
+            }
+        }
+        for (&(ifindex, ip), n) in &state.neighbours {
+            if n.ext_learned || n.mac.is_none() || n.state & NUD_USABLE == 0 {
+                continue;
+            }
+            if let Some(vni) = self.l2vni_of_bridge(ifindex) {
+                evs.push(KernelEvent::LocalNeighbour {
+                    vni,
+                    ip,
+                    mac: n.mac,
+                    present: true,
+                });
+            }
+        }
+        evs
+    }
+
     /// Handles one notification.
     pub fn handle_message(&mut self, msg: &RouteNetlinkMessage) -> Vec<KernelEvent> {
         use RouteNetlinkMessage as M;
@@ -497,6 +543,85 @@ mod tests {
             d.handle_message(&RouteNetlinkMessage::NewNeighbour(m))[0],
             KernelEvent::LocalNeighbour { present: false, .. }
         ));
+    }
+
+    #[test]
+    fn entries_learned_before_the_watch_are_replayed_as_events() {
+        use crate::observed::{FdbEntry, Link, LinkKind, ObservedNeighbour};
+        let link = |ifindex: u32, name: &str, kind: LinkKind, master: Option<u32>| Link {
+            ifindex,
+            name: name.into(),
+            kind,
+            master,
+            up: true,
+            mtu: None,
+            mac: None,
+            group: 0,
+            addr_gen_mode: None,
+            bridge_port: None,
+            addresses: BTreeSet::new(),
+        };
+        let mut st = NamespaceState::default();
+        for l in [
+            link(10, "br-pe-110", LinkKind::Bridge, None),
+            link(12, "pe-e-110", LinkKind::Veth, Some(10)),
+            link(20, "br-other", LinkKind::Bridge, None),
+            link(21, "other-port", LinkKind::Veth, Some(20)),
+        ] {
+            st.links.insert(l.name.clone(), l);
+        }
+        let row = |ifindex: u32, last: u8| FdbEntry {
+            ifindex,
+            mac: MacAddress([2, 0, 0, 0, 0, last]),
+            dst: None,
+            is_self: false,
+            master: true,
+            ext_learned: false,
+            permanent: false,
+        };
+        st.fdb = vec![
+            row(12, 7),
+            // The port's own MAC, a remote MAC we installed, a bridge that is not an L2VNI's.
+            FdbEntry {
+                permanent: true,
+                ..row(12, 8)
+            },
+            FdbEntry {
+                ext_learned: true,
+                ..row(12, 9)
+            },
+            row(21, 10),
+        ];
+        let neigh = |state: u16, ext_learned: bool| ObservedNeighbour {
+            mac: Some(MacAddress([2, 0, 0, 0, 0, 7])),
+            state,
+            ext_learned,
+        };
+        st.neighbours
+            .insert((10, "192.168.110.5".parse().unwrap()), neigh(0x02, false));
+        st.neighbours
+            .insert((10, "192.168.110.6".parse().unwrap()), neigh(0x20, false));
+        st.neighbours
+            .insert((10, "192.168.110.7".parse().unwrap()), neigh(0x02, true));
+        st.neighbours
+            .insert((20, "10.0.0.5".parse().unwrap()), neigh(0x02, false));
+        let d = WatchDecoder::new(&st);
+        assert_eq!(
+            d.seed_events(&st),
+            vec![
+                KernelEvent::LocalMac {
+                    vni: 110,
+                    mac: MacAddress([2, 0, 0, 0, 0, 7]),
+                    present: true
+                },
+                KernelEvent::LocalNeighbour {
+                    vni: 110,
+                    ip: "192.168.110.5".parse().unwrap(),
+                    mac: Some(MacAddress([2, 0, 0, 0, 0, 7])),
+                    present: true
+                },
+            ]
+        );
     }
 
     /// A kernel-shaped route notification: header, table, destination, gateway, device,

@@ -6,7 +6,7 @@
 
 use perouter_bgp::speaker::SpeakerCommand;
 use perouter_fib::reconcile::Command as FibCommand;
-use perouter_fib::watch::{self, KernelEvent};
+use perouter_fib::watch::{self, KernelEvent, WatchDecoder};
 use perouter_fib::{Datapath, DatapathConfig, NodeDatapath};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -41,9 +41,25 @@ pub fn spawn(
         .ok_or("the router namespace is not open")?;
     let (tx, mut rx) = mpsc::channel(1024);
     watch::spawn(handle, &seed, tx).map_err(|e| e.to_string())?;
-    info!(netns = %node.router_netns, "watching the router namespace for local MACs, neighbours and drift");
+    // What was learned before the watch subscribed (by the previous process, before a restart)
+    // is announced by no notification: replay it from a second look taken after subscribing, so
+    // nothing falls between the two (a later notification of the same entry only repeats it).
+    let now = dp
+        .observe(node)
+        .map_err(|e| e.to_string())?
+        .router
+        .ok_or("the router namespace does not exist yet")?;
+    let mut seeded = WatchDecoder::new(&now).seed_events(&now).into_iter();
+    info!(netns = %node.router_netns, local_entries = seeded.len(), "watching the router namespace for local MACs, neighbours and drift");
     tokio::spawn(async move {
-        while let Some(ev) = rx.recv().await {
+        loop {
+            let ev = match seeded.next() {
+                Some(ev) => ev,
+                None => match rx.recv().await {
+                    Some(ev) => ev,
+                    None => return,
+                },
+            };
             metrics.kernel_notification(match &ev {
                 KernelEvent::LocalMac { .. } => "local_mac",
                 KernelEvent::LocalNeighbour { .. } => "local_neighbour",
