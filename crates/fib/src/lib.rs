@@ -26,6 +26,7 @@ pub mod diff;
 pub mod edge;
 pub mod message;
 pub mod netns;
+pub mod nexthop;
 pub mod observed;
 pub mod op;
 pub mod patch;

@@ -154,6 +154,8 @@ pub struct NamespaceState {
     /// Routes with protocol [`ROUTE_PROTOCOL`] and another metric (left by an older version or
     /// by hand): ours to remove.
     pub stray_routes: Vec<((u32, IpNet), ObservedRoute)>,
+    /// Nexthop objects (ours, every id taken, and whether the driver may use them).
+    pub nexthops: crate::nexthop::ObservedNhObjects,
     /// ARP/ND entries by (ifindex, IP).
     pub neighbours: BTreeMap<(u32, IpAddr), ObservedNeighbour>,
     /// Bridge FDB rows.
