@@ -550,6 +550,8 @@ pub struct Datapath {
     messages_sent: u64,
     /// Whether the kernel takes nexthop objects: `None` until first asked (detected once).
     nexthop_objects: Option<bool>,
+    /// The nexthop objects in the kernel after the last clean pass.
+    nh_index: crate::nexthop::NhIndex,
 }
 
 impl std::fmt::Debug for Datapath {
@@ -605,6 +607,7 @@ impl Datapath {
             router: None,
             messages_sent: 0,
             nexthop_objects: None,
+            nh_index: crate::nexthop::NhIndex::default(),
         };
         dp.open_router()?;
         Ok(dp)
@@ -669,6 +672,12 @@ impl Datapath {
             self.nexthop_objects = Some(true);
         }
         Ok(ObservedNode { host, router })
+    }
+
+    /// The nexthop objects in the kernel after the last pass (empty after a failed pass, or
+    /// without nexthop objects): what [`crate::edge::use_objects`] points routes at.
+    pub fn nexthop_index(&self) -> &crate::nexthop::NhIndex {
+        &self.nh_index
     }
 
     /// Whether routes go through nexthop objects: the kernel takes them (once the router
@@ -738,7 +747,9 @@ impl Datapath {
         for w in &plan.warnings {
             tracing::warn!(warning = %w, "datapath plan");
         }
-        let apply = self.apply(&plan.ops);
+        let mut apply = self.apply(&plan.ops);
+        let failed: std::collections::BTreeSet<usize> =
+            apply.failures.iter().map(|f| f.index).collect();
         if let Some(f) = apply.failures.iter().find(|f| {
             matches!(f.op, Op::ReplaceNhObject { .. })
                 && matches!(f.errno, libc::EOPNOTSUPP | libc::EAFNOSUPPORT)
@@ -746,6 +757,35 @@ impl Datapath {
             let why = f.to_string();
             self.nexthops_refused(&why);
         }
+        let retry = nexthop::fallback_routes(&plan.ops, &failed);
+        let objects_refused = !retry.is_empty();
+        if !retry.is_empty() {
+            // Objects the kernel refused (a device without carrier): the routes that needed
+            // them go in with their gateways; the next pass moves them to objects.
+            tracing::info!(
+                routes = retry.len(),
+                "nexthop objects refused; routes installed with their gateways"
+            );
+            let (index, ops): (Vec<usize>, Vec<Op>) = retry.into_iter().unzip();
+            let again = self.apply(&ops);
+            let still: std::collections::BTreeSet<usize> =
+                again.failures.iter().map(|f| index[f.index]).collect();
+            let retried: std::collections::BTreeSet<usize> = index.iter().copied().collect();
+            apply.failures.retain(|f| {
+                !matches!(plan.ops[f.index], Op::ReplaceNhObject { .. })
+                    && (!retried.contains(&f.index) || still.contains(&f.index))
+            });
+            apply.messages_sent += again.messages_sent;
+            apply.sends += again.sends;
+        }
+        self.nh_index = match &observed.router {
+            Some(r)
+                if apply.failures.is_empty() && !objects_refused && self.uses_nexthop_objects() =>
+            {
+                crate::nexthop::NhIndex::after(r, &plan.ops)
+            }
+            _ => crate::nexthop::NhIndex::default(),
+        };
         if plan.ops.is_empty() {
             tracing::debug!("datapath converged, nothing to write");
         } else {

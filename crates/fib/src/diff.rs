@@ -657,14 +657,25 @@ impl Planner {
         hops
     }
 
+    /// Whether `dev` is up with a carrier and stays so in this plan: the kernel refuses a
+    /// nexthop object on a device without (`Carrier for nexthop device is down`), though it
+    /// takes a route with the gateway in it.
+    ///
+    /// A device this plan creates is taken to be running once the plan brought it up (the
+    /// driver falls back to gateways in the routes if the kernel refuses the object).
+    fn running(&self, router: &NamespaceState, dev: &str) -> bool {
+        !self.doomed.contains(dev)
+            && (self.fresh.contains(dev)
+                || router.links.get(dev).is_some_and(|l| l.up && l.carrier))
+    }
+
     /// The device of a gateway the kernel would resolve itself: the one live link (not `lo`)
     /// with an address on the gateway's subnet. A nexthop object needs its device (`NHA_OIF`);
     /// `None` (no such link, or several) keeps the route's gateway in the route.
     fn resolve_dev(&self, router: &NamespaceState, gateway: IpAddr) -> Option<String> {
         let mut found = router.links.values().filter(|l| {
             l.name != "lo"
-                && !self.doomed.contains(&l.name)
-                && !self.fresh.contains(&l.name)
+                && self.running(router, &l.name)
                 && l.addresses.iter().any(|a| {
                     a.prefix_len() < a.max_prefix_len()
                         && a.contains(&gateway)
@@ -701,11 +712,12 @@ impl Planner {
                 let obj: Option<BTreeSet<NhHop>> = hops
                     .iter()
                     .map(|h| match &h.dev {
-                        Some(dev) => Some(NhHop {
+                        Some(dev) if self.running(router, dev) => Some(NhHop {
                             gateway: h.gateway,
                             dev: dev.clone(),
                             onlink: true,
                         }),
+                        Some(_) => None,
                         None => self.resolve_dev(router, h.gateway).map(|dev| NhHop {
                             gateway: h.gateway,
                             dev,
@@ -826,6 +838,25 @@ impl Planner {
                     }
                     None => intact = false,
                 }
+            }
+            // A route that carries its gateways and forwards as wanted is kept as it is, even
+            // where an object could serve it (installed before its devices ran, by a perouter
+            // without objects, or by the edge path): rewriting a working route only to change
+            // its form is churn. It moves to an object when its next hops change.
+            let as_plain = |set: &BTreeSet<NhHop>| -> BTreeSet<NextHop> {
+                set.iter()
+                    .map(|h| {
+                        if h.onlink {
+                            NextHop::onlink(h.gateway, h.dev.clone())
+                        } else {
+                            NextHop::via(h.gateway)
+                        }
+                    })
+                    .collect()
+            };
+            if intact && wanted.get(&key).is_some_and(|w| as_plain(w) == have) {
+                wanted.remove(&key);
+                continue;
             }
             match plain.get(&key) {
                 Some(want) if intact && *want == have => {
@@ -1327,6 +1358,7 @@ mod tests {
             kind,
             master: None,
             up: false,
+            carrier: false,
             mtu: Some(1500),
             mac: Some(MacAddress([
                 2,
@@ -1505,6 +1537,7 @@ mod tests {
                         l.addresses.insert("::1/128".parse().unwrap());
                     }
                     l.up = true;
+                    l.carrier = true;
                 }
                 Op::ReplaceRoute {
                     table,
@@ -1976,7 +2009,7 @@ mod tests {
     }
 
     #[test]
-    fn adopted_objects_and_routes_are_kept_and_per_route_gateways_move_to_objects() {
+    fn adopted_objects_and_routes_are_kept_and_per_route_gateways_move_to_objects_on_change() {
         let d = full_node();
         let f = forwarding();
         // Installed by a perouter without objects (or before a restart on an older kernel).
@@ -1985,11 +2018,22 @@ mod tests {
         sim(&mut o, &plan.ops);
         assert_eq!(diff(&d, &f, &o).unwrap().ops, vec![]);
         o.router.as_mut().unwrap().nexthops.supported = true;
+        // Routes that forward as wanted are kept in their form...
+        assert_eq!(diff(&d, &f, &o).unwrap().ops, vec![]);
+        // ...and move to objects when their next hops change.
+        let mut f = f.clone();
+        let v3: IpAddr = "100.65.0.3".parse().unwrap();
+        f.vrf_routes
+            .get_mut(&100)
+            .unwrap()
+            .routes
+            .insert("10.0.0.0/24".parse().unwrap(), [v3].into());
         let plan = diff(&d, &f, &o).unwrap();
         assert!(plan
             .ops
             .iter()
             .all(|op| matches!(op, Op::ReplaceNhObject { .. } | Op::ReplaceRouteNh { .. })));
+        assert_eq!(plan.ops.len(), 2, "{:#?}", plan.ops);
         sim(&mut o, &plan.ops);
         // A restart: the same objects and routes are observed and kept as they are.
         let snapshot = o.clone();

@@ -105,6 +105,29 @@ pub fn patch_ops(
     Some(ops)
 }
 
+/// Points the routes [`patch_ops`] installs at the nexthop objects `index` knows (the objects
+/// the last full pass left in the kernel): a route whose next hops an object already holds goes
+/// in with `RTA_NH_ID`. A route with next hops no object holds keeps its gateways; the next
+/// audit moves it to an object (and removes objects no route uses any more).
+pub fn use_objects(ops: &mut [Op], index: &crate::nexthop::NhIndex) {
+    for op in ops {
+        if let Op::ReplaceRoute {
+            table,
+            prefix,
+            nexthops,
+        } = op
+        {
+            if let Some(nhid) = index.lookup(nexthops) {
+                *op = Op::ReplaceRouteNh {
+                    table: *table,
+                    prefix: *prefix,
+                    nhid,
+                };
+            }
+        }
+    }
+}
+
 /// The kernel-resolved next hops of `prefix`; `None` when a gateway is of the other address
 /// family (the full pass skips it and says so).
 fn gateway_hops<'a>(

@@ -20,7 +20,7 @@
 //! `EINVAL` on kernels before 5.3), or a gateway cannot be tied to one device (the kernel
 //! requires `NHA_OIF`), routes carry their gateways themselves (`RTA_GATEWAY`/`RTA_MULTIPATH`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -93,7 +93,7 @@ pub struct ObservedNhObjects {
     /// Whether the kernel takes nexthop objects (and the driver is allowed to use them).
     pub supported: bool,
     /// Our objects by id.
-    pub ours: std::collections::BTreeMap<u32, ObservedNhObject>,
+    pub ours: BTreeMap<u32, ObservedNhObject>,
     /// Every id in use in the namespace, ours or not (ids are namespace-wide).
     pub taken: BTreeSet<u32>,
 }
@@ -221,6 +221,177 @@ pub fn allocate(taken: &mut BTreeSet<u32>) -> Option<u32> {
         taken.insert(candidate);
         candidate
     })
+}
+
+/// The nexthop objects the kernel holds after a pass, by what they hold: lets the edge-triggered
+/// path ([`crate::edge`]) point a changed route at an existing object without an observation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NhIndex {
+    /// Single-hop objects by hop.
+    hops: BTreeMap<NhHop, u32>,
+    /// Single-hop objects whose gateway the kernel resolves (not `onlink`), by gateway.
+    via: BTreeMap<IpAddr, u32>,
+    /// Group objects by member ids (ascending).
+    groups: BTreeMap<Vec<u32>, u32>,
+}
+
+impl NhIndex {
+    /// The index of the objects `router` reported, with the objects `ops` (a plan applied
+    /// without failure) created, re-pointed or deleted.
+    pub fn after(router: &crate::observed::NamespaceState, ops: &[crate::op::Op]) -> NhIndex {
+        use crate::op::Op;
+        let mut by_id: BTreeMap<u32, NhObject> = BTreeMap::new();
+        for (id, o) in &router.nexthops.ours {
+            let object = match o {
+                ObservedNhObject::Hop {
+                    gateway: Some(gateway),
+                    oif,
+                    onlink,
+                } => match router.name_of(*oif) {
+                    Some(dev) => NhObject::Hop(NhHop {
+                        gateway: *gateway,
+                        dev: dev.to_string(),
+                        onlink: *onlink,
+                    }),
+                    None => continue,
+                },
+                ObservedNhObject::Hop { .. } => continue,
+                ObservedNhObject::Group(m) => NhObject::Group(m.clone()),
+            };
+            by_id.insert(*id, object);
+        }
+        for op in ops {
+            match op {
+                Op::ReplaceNhObject { id, object } => {
+                    by_id.insert(*id, object.clone());
+                }
+                Op::DelNhObject { id } => {
+                    by_id.remove(id);
+                }
+                // A device deleted or recreated takes its objects with it.
+                Op::DeleteLink { .. } => {
+                    by_id.retain(|_, o| !matches!(o, NhObject::Hop(_)));
+                }
+                _ => {}
+            }
+        }
+        let mut ix = NhIndex::default();
+        for (id, o) in by_id {
+            match o {
+                NhObject::Hop(h) => {
+                    if !h.onlink {
+                        ix.via.insert(h.gateway, id);
+                    }
+                    ix.hops.insert(h, id);
+                }
+                NhObject::Group(mut m) => {
+                    m.sort_unstable();
+                    ix.groups.insert(m, id);
+                }
+            }
+        }
+        // Groups whose members are gone are gone too.
+        let live: BTreeSet<u32> = ix.hops.values().copied().collect();
+        ix.groups
+            .retain(|m, _| m.iter().all(|id| live.contains(id)));
+        ix
+    }
+
+    /// Whether no object is known.
+    pub fn is_empty(&self) -> bool {
+        self.hops.is_empty()
+    }
+
+    /// The object that holds exactly `hops` (a group for several), if one exists.
+    pub fn lookup(&self, hops: &[crate::op::NextHop]) -> Option<u32> {
+        let ids: Option<Vec<u32>> = hops
+            .iter()
+            .map(|h| match &h.dev {
+                Some(dev) => self
+                    .hops
+                    .get(&NhHop {
+                        gateway: h.gateway,
+                        dev: dev.clone(),
+                        onlink: true,
+                    })
+                    .copied(),
+                None => self.via.get(&h.gateway).copied(),
+            })
+            .collect();
+        match ids?.as_mut_slice() {
+            [one] => Some(*one),
+            [] => None,
+            many => {
+                many.sort_unstable();
+                self.groups.get(&many.to_vec()).copied()
+            }
+        }
+    }
+}
+
+/// The routes of `ops` to send again with their gateways in them, because the nexthop object
+/// they refer to was refused (`failed` holds the indexes of the failed operations, e.g. a
+/// device without carrier): each such [`crate::op::Op::ReplaceRouteNh`] becomes the
+/// equivalent [`crate::op::Op::ReplaceRoute`]. Returns (index of the original operation,
+/// replacement).
+pub fn fallback_routes(
+    ops: &[crate::op::Op],
+    failed: &BTreeSet<usize>,
+) -> Vec<(usize, crate::op::Op)> {
+    use crate::op::{NextHop, Op};
+    let mut objects: BTreeMap<u32, &NhObject> = BTreeMap::new();
+    let mut refused: BTreeSet<u32> = BTreeSet::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let Op::ReplaceNhObject { id, object } = op {
+            objects.insert(*id, object);
+            if failed.contains(&i) {
+                refused.insert(*id);
+            }
+        }
+    }
+    let hop = |h: &NhHop| {
+        if h.onlink {
+            NextHop::onlink(h.gateway, h.dev.clone())
+        } else {
+            NextHop::via(h.gateway)
+        }
+    };
+    let mut out = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        let Op::ReplaceRouteNh {
+            table,
+            prefix,
+            nhid,
+        } = op
+        else {
+            continue;
+        };
+        let nexthops = match objects.get(nhid) {
+            Some(NhObject::Group(m))
+                if refused.contains(nhid) || m.iter().any(|m| refused.contains(m)) =>
+            {
+                m.iter()
+                    .filter_map(|m| match objects.get(m) {
+                        Some(NhObject::Hop(h)) => Some(hop(h)),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+            }
+            Some(NhObject::Hop(h)) if refused.contains(nhid) => vec![hop(h)],
+            _ => continue,
+        };
+        if !nexthops.is_empty() {
+            out.push((
+                i,
+                Op::ReplaceRoute {
+                    table: *table,
+                    prefix: *prefix,
+                    nexthops,
+                },
+            ));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -78,6 +78,8 @@ pub struct Link {
     pub master: Option<u32>,
     /// Administratively up (`IFF_UP`).
     pub up: bool,
+    /// Carrier (`IFF_LOWER_UP`): the kernel takes a nexthop object on the device only then.
+    pub carrier: bool,
     /// MTU.
     pub mtu: Option<u32>,
     /// Hardware address.
@@ -273,6 +275,7 @@ impl NamespaceState {
                 kind: LinkKind::Other(None),
                 master: None,
                 up: false,
+                carrier: false,
                 mtu: Some(65536),
                 mac: Some(MacAddress::ZERO),
                 group: 0,
@@ -406,6 +409,7 @@ pub fn link_from_message(m: &LinkMessage) -> Option<Link> {
         kind,
         master,
         up: m.header.flags.contains(LinkFlags::Up),
+        carrier: m.header.flags.contains(LinkFlags::LowerUp),
         mtu,
         mac,
         group,
