@@ -680,6 +680,11 @@ impl Datapath {
         &self.nh_index
     }
 
+    /// [`Datapath::nexthop_index`], for the edge path to record the objects it creates.
+    pub fn nexthop_index_mut(&mut self) -> &mut crate::nexthop::NhIndex {
+        &mut self.nh_index
+    }
+
     /// Whether routes go through nexthop objects: the kernel takes them (once the router
     /// namespace has been observed) and [`DatapathConfig::nexthop_objects`] allows them.
     pub fn uses_nexthop_objects(&self) -> bool {

@@ -233,6 +233,10 @@ pub struct NhIndex {
     via: BTreeMap<IpAddr, u32>,
     /// Group objects by member ids (ascending).
     groups: BTreeMap<Vec<u32>, u32>,
+    /// Every nexthop id taken in the namespace (for new objects).
+    taken: BTreeSet<u32>,
+    /// Running devices (up, with carrier) and their connected subnets.
+    running: BTreeMap<String, Vec<ipnet::IpNet>>,
 }
 
 impl NhIndex {
@@ -275,7 +279,29 @@ impl NhIndex {
                 _ => {}
             }
         }
-        let mut ix = NhIndex::default();
+        let mut ix = NhIndex {
+            taken: router.nexthops.taken.clone(),
+            ..Default::default()
+        };
+        ix.taken.extend(by_id.keys().copied());
+        let deleted: BTreeSet<&str> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::DeleteLink { name, .. } => Some(name.as_str()),
+                _ => None,
+            })
+            .collect();
+        for l in router.links.values() {
+            if l.up && l.carrier && l.name != "lo" && !deleted.contains(l.name.as_str()) {
+                let nets = l
+                    .addresses
+                    .iter()
+                    .filter(|a| a.prefix_len() < a.max_prefix_len())
+                    .copied()
+                    .collect();
+                ix.running.insert(l.name.clone(), nets);
+            }
+        }
         for (id, o) in by_id {
             match o {
                 NhObject::Hop(h) => {
@@ -297,9 +323,82 @@ impl NhIndex {
         ix
     }
 
-    /// Whether no object is known.
+    /// Whether no object is known and none can be made (no running device known).
     pub fn is_empty(&self) -> bool {
-        self.hops.is_empty()
+        self.hops.is_empty() && self.running.is_empty()
+    }
+
+    /// The object holding `hops`, created if none does: `(id, objects to create first)`.
+    /// `None` when a hop has no running device (or its gateway's device is ambiguous), or the
+    /// id range is full: the route then carries its gateways.
+    pub fn ensure(&mut self, hops: &[crate::op::NextHop]) -> Option<(u32, Vec<crate::op::Op>)> {
+        use crate::op::Op;
+        let mut new = Vec::new();
+        let mut ids = Vec::with_capacity(hops.len());
+        for h in hops {
+            let hop = match &h.dev {
+                Some(dev) if self.running.contains_key(dev) => NhHop {
+                    gateway: h.gateway,
+                    dev: dev.clone(),
+                    onlink: true,
+                },
+                Some(_) => return None,
+                None => {
+                    if let Some(id) = self.via.get(&h.gateway) {
+                        ids.push(*id);
+                        continue;
+                    }
+                    let mut devs = self.running.iter().filter(|(_, nets)| {
+                        nets.iter()
+                            .any(|n| n.contains(&h.gateway) && n.addr() != h.gateway)
+                    });
+                    let (dev, _) = devs.next()?;
+                    if devs.next().is_some() {
+                        return None;
+                    }
+                    NhHop {
+                        gateway: h.gateway,
+                        dev: dev.clone(),
+                        onlink: false,
+                    }
+                }
+            };
+            let id = match self.hops.get(&hop) {
+                Some(id) => *id,
+                None => {
+                    let id = allocate(&mut self.taken)?;
+                    new.push(Op::ReplaceNhObject {
+                        id,
+                        object: NhObject::Hop(hop.clone()),
+                    });
+                    if !hop.onlink {
+                        self.via.insert(hop.gateway, id);
+                    }
+                    self.hops.insert(hop, id);
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let id = match ids.as_slice() {
+            [] => return None,
+            [one] => *one,
+            many => match self.groups.get(many) {
+                Some(id) => *id,
+                None => {
+                    let id = allocate(&mut self.taken)?;
+                    new.push(Op::ReplaceNhObject {
+                        id,
+                        object: NhObject::Group(many.to_vec()),
+                    });
+                    self.groups.insert(many.to_vec(), id);
+                    id
+                }
+            },
+        };
+        Some((id, new))
     }
 
     /// The object that holds exactly `hops` (a group for several), if one exists.

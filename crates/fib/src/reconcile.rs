@@ -293,8 +293,8 @@ impl Reconciler {
                     if self.clean && !self.full_due {
                         match crate::edge::patch_ops(&self.node, f, &p) {
                             Some(mut ops) => {
-                                if let Some(dp) = &self.dp {
-                                    crate::edge::use_objects(&mut ops, dp.nexthop_index());
+                                if let Some(dp) = &mut self.dp {
+                                    crate::edge::use_objects(&mut ops, dp.nexthop_index_mut());
                                 }
                                 self.edge_ops.extend(ops);
                                 self.edge_taken += 1;
