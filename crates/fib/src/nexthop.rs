@@ -422,7 +422,7 @@ impl NhIndex {
             [] => None,
             many => {
                 many.sort_unstable();
-                self.groups.get(&many.to_vec()).copied()
+                self.groups.get(many).copied()
             }
         }
     }
