@@ -324,7 +324,7 @@ sleep 1
   ip -n $PE route show table 1100
   bridge -n $PE fdb show dev vni100
 } > "$DIR/away.txt" 2>&1
-check away-pe-vrf-routes-kept sh -c "ip -n $PE route show table 1100 | grep -q '192.168.20.0/24 via 100.64.0.1 dev br-pe-100' && ip -n $PE route show table 1100 | grep -q '10.250.0.1 via 192.169.10.2'"
+check away-pe-vrf-routes-kept sh -c "ip -n $PE route show table 1100 | grep -Eq '192.168.20.0/24 (nhid [0-9]+ )?via 100.64.0.1 dev br-pe-100' && ip -n $PE route show table 1100 | grep -Eq '10.250.0.1 (nhid [0-9]+ )?via 192.169.10.2'"
 check away-pe-rmac-entries-kept sh -c "bridge -n $PE fdb show dev vni100 | grep -qi '$LEAF_RMAC dst 100.64.0.1' && ip -n $PE neigh show dev br-pe-100 100.64.0.1 | grep -qi '$LEAF_RMAC'"
 check away-host-speaker-kept-routes sh -c "ip -n $HOST route show 192.168.20.0/24 | grep -q 'via 192.169.10.1'"
 leaf_vx_rx() { ip -n $LEAF -s -j link show vxlan100 | jq '.[0].stats64.rx.packets'; }

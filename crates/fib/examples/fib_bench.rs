@@ -72,12 +72,35 @@ fn fib_sync_mem(enabled: bool) {
     }
 }
 
-fn bench_ours(n: u32) -> (Duration, Duration, u64, u64) {
-    let host = ns("h");
-    let router = ns("r");
+/// Kernel slab memory (`Slab:` of /proc/meminfo), bytes: what the kernel's route tables grow.
+fn slab_bytes() -> i64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Slab:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// What one contender's run measured.
+struct Run {
+    install: Duration,
+    withdraw: Duration,
+    messages: u64,
+    sends: u64,
+    /// Slab growth per installed route, bytes.
+    slab_per_route: i64,
+    /// Moving every route to another gateway: time and messages.
+    repoint: Option<(Duration, u64)>,
+}
+
+fn bench_ours(n: u32, objects: bool) -> Run {
+    let host = ns(if objects { "oh" } else { "gh" });
+    let router = ns(if objects { "o" } else { "g" });
     let d = l2_carrier(router.name());
     let cfg = DatapathConfig {
         host_netns: Some(host.name().into()),
+        nexthop_objects: objects,
         ..Default::default()
     };
     let mut dp = Datapath::open(router.name(), cfg).unwrap();
@@ -94,15 +117,28 @@ fn bench_ours(n: u32) -> (Duration, Duration, u64, u64) {
         vr.routes.insert(prefix(i).parse().unwrap(), [vtep].into());
     }
     f.vrf_routes.insert(100, vr);
+    let slab = slab_bytes();
     let t = Instant::now();
     let rep = dp.reconcile(&d, &f).unwrap();
     let install = t.elapsed();
+    let slab_per_route = (slab_bytes() - slab) / i64::from(n.max(1));
     assert!(
         rep.apply.failures.is_empty(),
         "{:?}",
         rep.apply.failures.first()
     );
-    let (msgs, sends) = (rep.apply.messages_sent, rep.apply.sends);
+    let with_nhid = rep
+        .plan
+        .ops
+        .iter()
+        .filter(|o| matches!(o, perouter_fib::Op::ReplaceRouteNh { .. }))
+        .count();
+    assert_eq!(
+        with_nhid > 0,
+        objects,
+        "routes through nexthop objects only when asked"
+    );
+    let (messages, sends) = (rep.apply.messages_sent, rep.apply.sends);
     let t = Instant::now();
     let noop = dp.reconcile(&d, &f).unwrap();
     eprintln!(
@@ -110,6 +146,23 @@ fn bench_ours(n: u32) -> (Duration, Duration, u64, u64) {
         t.elapsed().as_secs_f64(),
         noop.plan.ops.len(),
         noop.apply.messages_sent
+    );
+    // Every route moves to another VTEP.
+    let vtep2: IpAddr = "100.65.0.3".parse().unwrap();
+    let vr = f.vrf_routes.get_mut(&100).unwrap();
+    vr.router_macs.clear();
+    vr.router_macs
+        .insert(vtep2, MacAddress([0xaa, 0, 0, 0, 0, 3]));
+    for hops in vr.routes.values_mut() {
+        *hops = [vtep2].into();
+    }
+    let t = Instant::now();
+    let rep = dp.reconcile(&d, &f).unwrap();
+    let repoint = Some((t.elapsed(), rep.apply.messages_sent));
+    assert!(
+        rep.apply.failures.is_empty(),
+        "{:?}",
+        rep.apply.failures.first()
     );
     let t = Instant::now();
     let rep = dp.reconcile(&d, &ForwardingState::default()).unwrap();
@@ -119,10 +172,17 @@ fn bench_ours(n: u32) -> (Duration, Duration, u64, u64) {
         "{:?}",
         rep.apply.failures.first()
     );
-    (install, withdraw, msgs, sends)
+    Run {
+        install,
+        withdraw,
+        messages,
+        sends,
+        slab_per_route,
+        repoint,
+    }
 }
 
-fn bench_ip_batch(n: u32, nhid: bool) -> (Duration, Duration) {
+fn bench_ip_batch(n: u32, nhid: bool) -> Run {
     // The same devices as for our run, built the same way.
     let host = ns(if nhid { "nh" } else { "ih" });
     let router = ns(if nhid { "n" } else { "i" });
@@ -164,15 +224,24 @@ fn bench_ip_batch(n: u32, nhid: bool) -> (Duration, Duration) {
     let (fa, fd) = (dir.join(format!("{r}.add")), dir.join(format!("{r}.del")));
     std::fs::write(&fa, add).unwrap();
     std::fs::write(&fd, del).unwrap();
+    let slab = slab_bytes();
     let t = Instant::now();
     sh(&["ip", "-n", r, "-batch", fa.to_str().unwrap()]);
     let install = t.elapsed();
+    let slab_per_route = (slab_bytes() - slab) / i64::from(n.max(1));
     let t = Instant::now();
     sh(&["ip", "-n", r, "-batch", fd.to_str().unwrap()]);
     let withdraw = t.elapsed();
     let _ = std::fs::remove_file(fa);
     let _ = std::fs::remove_file(fd);
-    (install, withdraw)
+    Run {
+        install,
+        withdraw,
+        messages: u64::from(n),
+        sends: 0,
+        slab_per_route,
+        repoint: None,
+    }
 }
 
 fn routes(n: u32, sync_mem: bool) {
@@ -181,24 +250,33 @@ fn routes(n: u32, sync_mem: bool) {
         "{n} /24 routes into table 100 of a fresh namespace, kernel {}",
         kernel()
     );
-    let (oi, ow, msgs, sends) = bench_ours(n);
-    let (gi, gw) = bench_ip_batch(n, false);
-    let (ni, nw) = bench_ip_batch(n, true);
+    let runs = [
+        ("perouter-fib, nexthop objects ", bench_ours(n, true)),
+        ("perouter-fib, per-route gateway", bench_ours(n, false)),
+        ("ip -batch, per-route gateway   ", bench_ip_batch(n, false)),
+        ("ip -batch, one nhid            ", bench_ip_batch(n, true)),
+    ];
+    for (what, r) in &runs {
+        println!(
+            "  {what} install  {}  ({} messages, {} sends), kernel slab {} B/route",
+            rate(n, r.install),
+            r.messages,
+            r.sends,
+            r.slab_per_route
+        );
+        println!("  {what} withdraw {}", rate(n, r.withdraw));
+        if let Some((t, m)) = r.repoint {
+            println!(
+                "  {what} move every route to another gateway: {:.3} s, {m} messages",
+                t.as_secs_f64()
+            );
+        }
+    }
+    let nhid_batch = runs[3].1.install.as_secs_f64();
     println!(
-        "  perouter-fib install  {}  ({msgs} messages in {sends} sends)",
-        rate(n, oi)
-    );
-    println!("  perouter-fib withdraw {}", rate(n, ow));
-    println!("  ip -batch    install  {}  (gateway routes)", rate(n, gi));
-    println!("  ip -batch    withdraw {}", rate(n, gw));
-    println!("  ip -batch    install  {}  (nhid)", rate(n, ni));
-    println!("  ip -batch    withdraw {}  (nhid)", rate(n, nw));
-    let best_i = gi.min(ni);
-    let best_w = gw.min(nw);
-    println!(
-        "  ratio vs best ip -batch: install {:.0}%, withdraw {:.0}% (higher is better)",
-        100.0 * best_i.as_secs_f64() / oi.as_secs_f64(),
-        100.0 * best_w.as_secs_f64() / ow.as_secs_f64()
+        "  install time / ip -batch nhid time: objects {:.2}x, per-route {:.2}x (lower is better)",
+        runs[0].1.install.as_secs_f64() / nhid_batch,
+        runs[1].1.install.as_secs_f64() / nhid_batch,
     );
 }
 

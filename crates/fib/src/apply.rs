@@ -23,8 +23,9 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use crate::desired::{ForwardingState, NodeDatapath, ROUTE_PROTOCOL};
 use crate::diff::{diff, Plan};
-use crate::message::{build, BuildError, Resolve};
+use crate::message::{build, BuildError, Payload, Resolve};
 use crate::netns::{self, NetnsHandle};
+use crate::nexthop::{self, ObservedNhObjects};
 use crate::observed::{link_from_message, Link, NamespaceState, ObservedNode};
 use crate::op::{Ns, Op, Phase};
 use perouter_evpn::MacAddress;
@@ -49,6 +50,9 @@ pub struct DatapathConfig {
     pub batch_messages: usize,
     /// Receive buffer to ask for (acknowledgements of a whole batch must fit).
     pub rcvbuf_bytes: usize,
+    /// Install routes through kernel nexthop objects ([`crate::nexthop`]) when the kernel takes
+    /// them; `false` (or a kernel without them) puts the gateways in every route.
+    pub nexthop_objects: bool,
 }
 
 impl Default for DatapathConfig {
@@ -57,6 +61,7 @@ impl Default for DatapathConfig {
             host_netns: None,
             batch_messages: 512,
             rcvbuf_bytes: 8 << 20,
+            nexthop_objects: true,
         }
     }
 }
@@ -194,17 +199,44 @@ impl NlSocket {
         req: RouteNetlinkMessage,
         mut keep: impl FnMut(RouteNetlinkMessage) -> Option<T>,
     ) -> io::Result<Vec<T>> {
+        let mut out = Vec::new();
+        self.dump_frames(
+            |seq| {
+                let mut h = NetlinkHeader::default();
+                h.flags = NLM_F_REQUEST | NLM_F_DUMP;
+                h.sequence_number = seq;
+                let mut m = NetlinkMessage::new(h, NetlinkPayload::InnerMessage(req.clone()));
+                m.finalize();
+                let mut buf = vec![0; m.buffer_len()];
+                m.serialize(&mut buf);
+                buf
+            },
+            |frame| match frame {
+                None => out.clear(),
+                Some(frame) => match NetlinkMessage::<RouteNetlinkMessage>::deserialize(frame) {
+                    Ok(NetlinkMessage {
+                        payload: NetlinkPayload::InnerMessage(m),
+                        ..
+                    }) => out.extend(keep(m)),
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "skipping undecodable dump message"),
+                },
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// Sends the dump request `request(seq)` builds and hands each reply message (the whole
+    /// frame) to `each` as it arrives. When the kernel flags the dump as interrupted by a
+    /// concurrent change, `each(None)` drops what was gathered and the dump is retried.
+    fn dump_frames(
+        &mut self,
+        request: impl Fn(u32) -> Vec<u8>,
+        mut each: impl FnMut(Option<&[u8]>),
+    ) -> io::Result<()> {
         for _attempt in 0..5 {
             let seq = self.next_seq();
-            let mut h = NetlinkHeader::default();
-            h.flags = NLM_F_REQUEST | NLM_F_DUMP;
-            h.sequence_number = seq;
-            let mut m = NetlinkMessage::new(h, NetlinkPayload::InnerMessage(req.clone()));
-            m.finalize();
-            let mut buf = vec![0; m.buffer_len()];
-            m.serialize(&mut buf);
-            self.sock.send(&buf, 0)?;
-            let mut out = Vec::new();
+            self.sock.send(&request(seq), 0)?;
             let mut interrupted = false;
             'recv: loop {
                 let n = self.recv()?;
@@ -229,28 +261,68 @@ impl NlSocket {
                             }
                             break 'recv;
                         }
-                        _ => {
-                            match NetlinkMessage::<RouteNetlinkMessage>::deserialize(frame.bytes) {
-                                Ok(NetlinkMessage {
-                                    payload: NetlinkPayload::InnerMessage(m),
-                                    ..
-                                }) => out.extend(keep(m)),
-                                Ok(_) => {}
-                                Err(e) => {
-                                    tracing::debug!(error = %e, "skipping undecodable dump message")
-                                }
-                            }
-                        }
+                        _ => each(Some(frame.bytes)),
                     }
                 }
             }
             if !interrupted {
-                return Ok(out);
+                return Ok(());
             }
+            each(None);
             tracing::debug!("dump interrupted by a concurrent change; retrying");
         }
         Err(io::Error::other("dump kept being interrupted"))
     }
+
+    /// Our nexthop objects and every id taken (one `RTM_GETNEXTHOP` dump). An error means the
+    /// kernel has no nexthop objects (`EOPNOTSUPP`/`EINVAL` before Linux 5.3).
+    fn dump_nexthops(&mut self) -> io::Result<ObservedNhObjects> {
+        let mut objs = ObservedNhObjects {
+            supported: true,
+            ..Default::default()
+        };
+        self.dump_frames(
+            |seq| {
+                raw_message(
+                    nexthop::RTM_GETNEXTHOP,
+                    NLM_F_REQUEST | NLM_F_DUMP,
+                    seq,
+                    &nexthop::encode_dump(),
+                )
+            },
+            |frame| match frame {
+                None => {
+                    objs.ours.clear();
+                    objs.taken.clear();
+                }
+                Some(f) => {
+                    if u16::from_ne_bytes([f[4], f[5]]) != nexthop::RTM_NEWNEXTHOP {
+                        return;
+                    }
+                    if let Some((id, proto, o)) = f.get(16..).and_then(nexthop::parse) {
+                        objs.taken.insert(id);
+                        if proto == ROUTE_PROTOCOL {
+                            objs.ours.insert(id, o);
+                        }
+                    }
+                }
+            },
+        )?;
+        Ok(objs)
+    }
+}
+
+/// A whole netlink message (`struct nlmsghdr` then `body`).
+fn raw_message(kind: u16, flags: u16, seq: u32, body: &[u8]) -> Vec<u8> {
+    let len = 16 + body.len();
+    let mut m = Vec::with_capacity(len);
+    m.extend_from_slice(&(len as u32).to_ne_bytes());
+    m.extend_from_slice(&kind.to_ne_bytes());
+    m.extend_from_slice(&flags.to_ne_bytes());
+    m.extend_from_slice(&seq.to_ne_bytes());
+    m.extend_from_slice(&0u32.to_ne_bytes());
+    m.extend_from_slice(body);
+    m
 }
 
 fn setsockopt_int(
@@ -476,6 +548,10 @@ pub struct Datapath {
     host: NsConn,
     router: Option<NsConn>,
     messages_sent: u64,
+    /// Whether the kernel takes nexthop objects: `None` until first asked (detected once).
+    nexthop_objects: Option<bool>,
+    /// The nexthop objects in the kernel after the last clean pass.
+    nh_index: crate::nexthop::NhIndex,
 }
 
 impl std::fmt::Debug for Datapath {
@@ -530,6 +606,8 @@ impl Datapath {
             host,
             router: None,
             messages_sent: 0,
+            nexthop_objects: None,
+            nh_index: crate::nexthop::NhIndex::default(),
         };
         dp.open_router()?;
         Ok(dp)
@@ -571,14 +649,57 @@ impl Datapath {
             .observe(false, &[])
             .map_err(io_err("observe host namespace"))?;
         let keys: Vec<String> = desired.sysctls().into_iter().map(|s| s.path).collect();
+        let use_objects = self.cfg.nexthop_objects && self.nexthop_objects != Some(false);
+        let mut refused = None;
         let router = match &mut self.router {
-            Some(r) => Some(
-                r.observe(true, &keys)
-                    .map_err(io_err("observe router namespace"))?,
-            ),
+            Some(r) => {
+                let mut st = r
+                    .observe(true, &keys)
+                    .map_err(io_err("observe router namespace"))?;
+                if use_objects {
+                    match r.sock.dump_nexthops() {
+                        Ok(objs) => st.nexthops = objs,
+                        Err(e) => refused = Some(e),
+                    }
+                }
+                Some(st)
+            }
             None => None,
         };
+        if let Some(e) = refused {
+            self.nexthops_refused(&e.to_string());
+        } else if use_objects && router.is_some() {
+            self.nexthop_objects = Some(true);
+        }
         Ok(ObservedNode { host, router })
+    }
+
+    /// The nexthop objects in the kernel after the last pass (empty after a failed pass, or
+    /// without nexthop objects): what [`crate::edge::use_objects`] points routes at.
+    pub fn nexthop_index(&self) -> &crate::nexthop::NhIndex {
+        &self.nh_index
+    }
+
+    /// [`Datapath::nexthop_index`], for the edge path to record the objects it creates.
+    pub fn nexthop_index_mut(&mut self) -> &mut crate::nexthop::NhIndex {
+        &mut self.nh_index
+    }
+
+    /// Whether routes go through nexthop objects: the kernel takes them (once the router
+    /// namespace has been observed) and [`DatapathConfig::nexthop_objects`] allows them.
+    pub fn uses_nexthop_objects(&self) -> bool {
+        self.cfg.nexthop_objects && self.nexthop_objects == Some(true)
+    }
+
+    /// The kernel refused nexthop objects: fall back to per-route gateways from now on.
+    fn nexthops_refused(&mut self, why: &str) {
+        if self.nexthop_objects != Some(false) {
+            tracing::warn!(
+                error = why,
+                "the kernel refuses nexthop objects; routes carry their gateways instead"
+            );
+        }
+        self.nexthop_objects = Some(false);
     }
 
     /// The MAC each L3VNI bridge of `desired` has now (one link dump of the router namespace):
@@ -621,13 +742,55 @@ impl Datapath {
         let empty = ForwardingState::default();
         let mut plan = diff(desired, forwarding.unwrap_or(&empty), &observed)?;
         if forwarding.is_none() {
-            plan.ops
-                .retain(|op| !matches!(op.phase(), Phase::DelRoute | Phase::DelNeighbour));
+            plan.ops.retain(|op| {
+                !matches!(
+                    op.phase(),
+                    Phase::DelRoute | Phase::DelNeighbour | Phase::DelNextHop
+                )
+            });
         }
         for w in &plan.warnings {
             tracing::warn!(warning = %w, "datapath plan");
         }
-        let apply = self.apply(&plan.ops);
+        let mut apply = self.apply(&plan.ops);
+        let failed: std::collections::BTreeSet<usize> =
+            apply.failures.iter().map(|f| f.index).collect();
+        if let Some(f) = apply.failures.iter().find(|f| {
+            matches!(f.op, Op::ReplaceNhObject { .. })
+                && matches!(f.errno, libc::EOPNOTSUPP | libc::EAFNOSUPPORT)
+        }) {
+            let why = f.to_string();
+            self.nexthops_refused(&why);
+        }
+        let retry = nexthop::fallback_routes(&plan.ops, &failed);
+        let objects_refused = !retry.is_empty();
+        if !retry.is_empty() {
+            // Objects the kernel refused (a device without carrier): the routes that needed
+            // them go in with their gateways; the next pass moves them to objects.
+            tracing::info!(
+                routes = retry.len(),
+                "nexthop objects refused; routes installed with their gateways"
+            );
+            let (index, ops): (Vec<usize>, Vec<Op>) = retry.into_iter().unzip();
+            let again = self.apply(&ops);
+            let still: std::collections::BTreeSet<usize> =
+                again.failures.iter().map(|f| index[f.index]).collect();
+            let retried: std::collections::BTreeSet<usize> = index.iter().copied().collect();
+            apply.failures.retain(|f| {
+                !matches!(plan.ops[f.index], Op::ReplaceNhObject { .. })
+                    && (!retried.contains(&f.index) || still.contains(&f.index))
+            });
+            apply.messages_sent += again.messages_sent;
+            apply.sends += again.sends;
+        }
+        self.nh_index = match &observed.router {
+            Some(r)
+                if apply.failures.is_empty() && !objects_refused && self.uses_nexthop_objects() =>
+            {
+                crate::nexthop::NhIndex::after(r, &plan.ops)
+            }
+            _ => crate::nexthop::NhIndex::default(),
+        };
         if plan.ops.is_empty() {
             tracing::debug!("datapath converged, nothing to write");
         } else {
@@ -704,11 +867,18 @@ impl Datapath {
             let mut h = NetlinkHeader::default();
             h.flags = req.flags;
             h.sequence_number = seq;
-            let mut m = NetlinkMessage::new(h, NetlinkPayload::InnerMessage(req.message));
-            m.finalize();
-            let start = batch.len();
-            batch.resize(start + m.buffer_len(), 0);
-            m.serialize(&mut batch[start..]);
+            match req.message {
+                Payload::Route(message) => {
+                    let mut m = NetlinkMessage::new(h, NetlinkPayload::InnerMessage(message));
+                    m.finalize();
+                    let start = batch.len();
+                    batch.resize(start + m.buffer_len(), 0);
+                    m.serialize(&mut batch[start..]);
+                }
+                Payload::Raw { kind, body } => {
+                    batch.extend_from_slice(&raw_message(kind, req.flags, seq, &body));
+                }
+            }
             pending.push(Pending { op_index: i, seq });
             // Names this op removes or moves must be looked up afresh by later ops.
             match op {

@@ -15,6 +15,7 @@ use crate::desired::{
     l2vni_gateway_mac, names, DesiredError, ForwardingState, HostLeg, NodeDatapath, MAIN_TABLE,
     ROUTE_METRIC, UNDERLAY_LINK_GROUP,
 };
+use crate::nexthop::{NhHop, NhObject, ObservedNhObject};
 use crate::observed::{
     BridgePortFlags, Link, LinkKind, NamespaceState, ObservedNode, ADDR_GEN_MODE_NONE,
 };
@@ -656,6 +657,386 @@ impl Planner {
         hops
     }
 
+    /// Whether `dev` is up with a carrier and stays so in this plan: the kernel refuses a
+    /// nexthop object on a device without (`Carrier for nexthop device is down`), though it
+    /// takes a route with the gateway in it.
+    ///
+    /// A device this plan creates is taken to be running once the plan brought it up (the
+    /// driver falls back to gateways in the routes if the kernel refuses the object).
+    fn running(&self, router: &NamespaceState, dev: &str) -> bool {
+        !self.doomed.contains(dev)
+            && (self.fresh.contains(dev)
+                || router.links.get(dev).is_some_and(|l| l.up && l.carrier))
+    }
+
+    /// The device of a gateway the kernel would resolve itself: the one live link (not `lo`)
+    /// with an address on the gateway's subnet. A nexthop object needs its device (`NHA_OIF`);
+    /// `None` (no such link, or several) keeps the route's gateway in the route.
+    fn resolve_dev(&self, router: &NamespaceState, gateway: IpAddr) -> Option<String> {
+        let mut found = router.links.values().filter(|l| {
+            l.name != "lo"
+                && self.running(router, &l.name)
+                && l.addresses.iter().any(|a| {
+                    a.prefix_len() < a.max_prefix_len()
+                        && a.contains(&gateway)
+                        && a.addr() != gateway
+                })
+        });
+        let one = found.next()?;
+        found.next().is_none().then(|| one.name.clone())
+    }
+
+    /// The route operations: routes of ours the kernel has and nothing wants go, wanted routes
+    /// not installed as wanted are (re)installed. With nexthop objects ([`crate::nexthop`]) a
+    /// route refers to one object per distinct next hop (a group object per ECMP set): objects
+    /// are reused by content, re-pointed when every route using one moves to the same new next
+    /// hops (one message instead of one per route), created for new next hops and deleted once
+    /// no route uses them.
+    fn routes(
+        &mut self,
+        mut plain: BTreeMap<(u32, IpNet), BTreeSet<NextHop>>,
+        router: &NamespaceState,
+    ) -> Vec<Op> {
+        let live = |ifindex: u32| -> Option<&str> {
+            let n = router.name_of(ifindex)?;
+            (!self.fresh.contains(n)).then_some(n)
+        };
+        let doomed = |n: &str| self.doomed.contains(n);
+        let nh = &router.nexthops;
+        // Wanted routes that go through objects: every hop tied to a device.
+        let mut wanted: BTreeMap<(u32, IpNet), BTreeSet<NhHop>> = BTreeMap::new();
+        if nh.supported {
+            let keys: Vec<(u32, IpNet)> = plain.keys().copied().collect();
+            for key in keys {
+                let hops = &plain[&key];
+                let obj: Option<BTreeSet<NhHop>> = hops
+                    .iter()
+                    .map(|h| match &h.dev {
+                        Some(dev) if self.running(router, dev) => Some(NhHop {
+                            gateway: h.gateway,
+                            dev: dev.clone(),
+                            onlink: true,
+                        }),
+                        Some(_) => None,
+                        None => self.resolve_dev(router, h.gateway).map(|dev| NhHop {
+                            gateway: h.gateway,
+                            dev,
+                            onlink: false,
+                        }),
+                    })
+                    .collect();
+                if let Some(obj) = obj {
+                    plain.remove(&key);
+                    wanted.insert(key, obj);
+                }
+            }
+        }
+        // What each of our objects holds (objects on devices that are gone or recreated hold
+        // nothing usable), and which object holds what.
+        let hop_of = |o: &ObservedNhObject| -> Option<NhHop> {
+            match o {
+                ObservedNhObject::Hop {
+                    gateway: Some(gateway),
+                    oif,
+                    onlink,
+                } => live(*oif).map(|dev| NhHop {
+                    gateway: *gateway,
+                    dev: dev.to_string(),
+                    onlink: *onlink,
+                }),
+                _ => None,
+            }
+        };
+        let mut content: BTreeMap<u32, BTreeSet<NhHop>> = BTreeMap::new();
+        let mut is_group: BTreeSet<u32> = BTreeSet::new();
+        let mut in_group: BTreeSet<u32> = BTreeSet::new();
+        for (id, o) in &nh.ours {
+            match o {
+                ObservedNhObject::Hop { .. } => {
+                    if let Some(h) = hop_of(o) {
+                        content.insert(*id, BTreeSet::from([h]));
+                    }
+                }
+                ObservedNhObject::Group(members) => {
+                    is_group.insert(*id);
+                    in_group.extend(members.iter().copied());
+                    let set: Option<BTreeSet<NhHop>> = members
+                        .iter()
+                        .map(|m| nh.ours.get(m).and_then(hop_of))
+                        .collect();
+                    if let Some(set) = set.filter(|s| s.len() == members.len()) {
+                        content.insert(*id, set);
+                    }
+                }
+            }
+        }
+        let mut by_hop: BTreeMap<NhHop, u32> = BTreeMap::new();
+        let mut by_set: BTreeMap<BTreeSet<NhHop>, u32> = BTreeMap::new();
+        for (id, set) in &content {
+            if is_group.contains(id) {
+                by_set.entry(set.clone()).or_insert(*id);
+            } else if let Some(h) = set.first() {
+                by_hop.entry(h.clone()).or_insert(*id);
+            }
+        }
+
+        let mut ops = Vec::new();
+        // Objects a route keeps using, and the routes of each object that change or go.
+        let mut kept: BTreeSet<u32> = BTreeSet::new();
+        let mut movers: BTreeMap<u32, Vec<(u32, IpNet)>> = BTreeMap::new();
+        let mut leaving: BTreeSet<u32> = BTreeSet::new();
+        // Descending prefix order: the kernel's FIB trie deletes a big table about ten times
+        // faster that way than in ascending order (performance.md).
+        for ((table, prefix), r) in router.routes.iter().rev() {
+            let key = (*table, *prefix);
+            if let Some(id) = r.nhid {
+                let have = content.get(&id);
+                let on_doomed = have.is_some_and(|s| s.iter().any(|h| doomed(&h.dev)));
+                match wanted.get(&key) {
+                    Some(want) if have == Some(want) => {
+                        wanted.remove(&key);
+                        kept.insert(id);
+                    }
+                    Some(_) => movers.entry(id).or_default().push(key),
+                    None if plain.contains_key(&key) => {
+                        leaving.insert(id);
+                    }
+                    None if on_doomed => {}
+                    None => {
+                        leaving.insert(id);
+                        ops.push(Op::DelRoute {
+                            table: *table,
+                            prefix: *prefix,
+                            metric: ROUTE_METRIC,
+                        });
+                    }
+                }
+                continue;
+            }
+            let mut have = BTreeSet::new();
+            let mut intact = true;
+            let mut on_doomed = false;
+            for h in &r.nexthops {
+                match h.gateway {
+                    Some(gateway) if h.onlink => match live(h.oif) {
+                        Some(dev) => {
+                            on_doomed |= doomed(dev);
+                            have.insert(NextHop::onlink(gateway, dev));
+                        }
+                        None => intact = false,
+                    },
+                    Some(gateway) => {
+                        // Resolved by the kernel: the device it chose matters only when this
+                        // plan deletes or recreates it (the route goes with it).
+                        if let Some(dev) = router.name_of(h.oif) {
+                            if doomed(dev) || self.fresh.contains(dev) {
+                                on_doomed |= doomed(dev);
+                                intact = false;
+                            }
+                        }
+                        have.insert(NextHop::via(gateway));
+                    }
+                    None => intact = false,
+                }
+            }
+            // A route that carries its gateways and forwards as wanted is kept as it is, even
+            // where an object could serve it (installed before its devices ran, by a perouter
+            // without objects, or by the edge path): rewriting a working route only to change
+            // its form is churn. It moves to an object when its next hops change.
+            let as_plain = |set: &BTreeSet<NhHop>| -> BTreeSet<NextHop> {
+                set.iter()
+                    .map(|h| {
+                        if h.onlink {
+                            NextHop::onlink(h.gateway, h.dev.clone())
+                        } else {
+                            NextHop::via(h.gateway)
+                        }
+                    })
+                    .collect()
+            };
+            if intact && wanted.get(&key).is_some_and(|w| as_plain(w) == have) {
+                wanted.remove(&key);
+                continue;
+            }
+            match plain.get(&key) {
+                Some(want) if intact && *want == have => {
+                    plain.remove(&key);
+                }
+                Some(_) => {}
+                None if wanted.contains_key(&key) || on_doomed => {}
+                None => ops.push(Op::DelRoute {
+                    table: *table,
+                    prefix: *prefix,
+                    metric: ROUTE_METRIC,
+                }),
+            }
+        }
+        for ((table, prefix), hops) in plain {
+            ops.push(Op::ReplaceRoute {
+                table,
+                prefix,
+                nexthops: hops.into_iter().collect(),
+            });
+        }
+
+        let mut taken = nh.taken.clone();
+        let mut hop_ops = Vec::new();
+        let mut group_ops = Vec::new();
+        // Re-point an object when every route using it that stays moves to the same new next
+        // hops nothing holds yet: one message moves them all.
+        for (id, keys) in &movers {
+            if kept.contains(id) || leaving.contains(id) || in_group.contains(id) {
+                continue;
+            }
+            let Some(target) = wanted.get(&keys[0]).cloned() else {
+                continue;
+            };
+            if keys.iter().any(|k| wanted.get(k) != Some(&target)) {
+                continue;
+            }
+            let group = is_group.contains(id);
+            if group != (target.len() > 1) {
+                continue; // the kernel does not turn a hop into a group or back
+            }
+            let object = if group {
+                if by_set.contains_key(&target) {
+                    continue;
+                }
+                let mut members = Vec::new();
+                for h in &target {
+                    match hop_object(h, &mut by_hop, &mut taken, &mut hop_ops) {
+                        Some(m) => members.push(m),
+                        None => break,
+                    }
+                }
+                if members.len() != target.len() {
+                    continue;
+                }
+                members.sort_unstable();
+                by_set.retain(|_, v| v != id);
+                by_set.insert(target.clone(), *id);
+                NhObject::Group(members)
+            } else {
+                let hop = target.first().expect("one hop").clone();
+                if by_hop.contains_key(&hop) {
+                    continue;
+                }
+                by_hop.retain(|_, v| v != id);
+                by_hop.insert(hop.clone(), *id);
+                NhObject::Hop(hop)
+            };
+            content.insert(*id, target);
+            (if group { &mut group_ops } else { &mut hop_ops })
+                .push(Op::ReplaceNhObject { id: *id, object });
+            for k in keys {
+                wanted.remove(k);
+            }
+            kept.insert(*id);
+        }
+        // Every other wanted route: its object (created if none holds its next hops).
+        for ((table, prefix), set) in wanted {
+            let id = if set.len() == 1 {
+                let hop = set.first().expect("one hop");
+                hop_object(hop, &mut by_hop, &mut taken, &mut hop_ops)
+            } else if let Some(id) = by_set.get(&set) {
+                Some(*id)
+            } else {
+                let members: Option<Vec<u32>> = set
+                    .iter()
+                    .map(|h| hop_object(h, &mut by_hop, &mut taken, &mut hop_ops))
+                    .collect();
+                members.and_then(|mut members| {
+                    members.sort_unstable();
+                    let id = crate::nexthop::allocate(&mut taken)?;
+                    group_ops.push(Op::ReplaceNhObject {
+                        id,
+                        object: NhObject::Group(members),
+                    });
+                    by_set.insert(set.clone(), id);
+                    content.insert(id, set.clone());
+                    is_group.insert(id);
+                    Some(id)
+                })
+            };
+            match id {
+                Some(nhid) => {
+                    kept.insert(nhid);
+                    ops.push(Op::ReplaceRouteNh {
+                        table,
+                        prefix,
+                        nhid,
+                    });
+                }
+                None => {
+                    self.warnings.push(format!(
+                        "route {prefix} table {table}: perouter's nexthop id range is full; \
+                         installed with its gateways"
+                    ));
+                    ops.push(Op::ReplaceRoute {
+                        table,
+                        prefix,
+                        nexthops: set
+                            .into_iter()
+                            .map(|h| NextHop {
+                                gateway: h.gateway,
+                                dev: h.onlink.then_some(h.dev),
+                            })
+                            .collect(),
+                    });
+                }
+            }
+        }
+        ops.extend(hop_ops);
+        ops.extend(group_ops);
+        // Objects no route uses any more go, groups before their members; those on devices
+        // this plan deletes (or that are gone) go with the device.
+        let mut used = kept.clone();
+        let repointed: BTreeSet<u32> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::ReplaceNhObject { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        for id in kept.difference(&repointed) {
+            if let Some(ObservedNhObject::Group(m)) = nh.ours.get(id) {
+                used.extend(m.iter().copied());
+            }
+        }
+        for op in &ops {
+            if let Op::ReplaceNhObject {
+                object: NhObject::Group(m),
+                ..
+            } = op
+            {
+                used.extend(m.iter().copied());
+            }
+        }
+        let on_gone_device = |o: &ObservedNhObject| match o {
+            ObservedNhObject::Hop { oif, .. } => router.name_of(*oif).is_none_or(doomed),
+            ObservedNhObject::Group(m) => m.iter().all(|m| {
+                nh.ours.get(m).is_none_or(|o| match o {
+                    ObservedNhObject::Hop { oif, .. } => router.name_of(*oif).is_none_or(doomed),
+                    ObservedNhObject::Group(_) => false,
+                })
+            }),
+        };
+        let mut del_groups = Vec::new();
+        let mut del_hops = Vec::new();
+        for (id, o) in &nh.ours {
+            if used.contains(id) || on_gone_device(o) {
+                continue;
+            }
+            match o {
+                ObservedNhObject::Group(_) => del_groups.push(Op::DelNhObject { id: *id }),
+                ObservedNhObject::Hop { .. } => del_hops.push(Op::DelNhObject { id: *id }),
+            }
+        }
+        ops.extend(del_groups);
+        ops.extend(del_hops);
+        ops
+    }
+
     fn forwarding(&mut self, d: &NodeDatapath, f: &ForwardingState, router: &NamespaceState) {
         let vni_devices: BTreeSet<u32> = d
             .l3vnis
@@ -769,6 +1150,7 @@ impl Planner {
             }
         }
 
+        let route_ops = self.routes(routes, router);
         // What the kernel has on devices that survive this plan unchanged.
         let live = |ifindex: u32| -> Option<&str> {
             let n = router.name_of(ifindex)?;
@@ -793,53 +1175,7 @@ impl Planner {
                 });
             }
         }
-        for ((table, prefix), r) in router.routes.iter().rev() {
-            let mut have = BTreeSet::new();
-            let mut intact = r.nhid.is_none();
-            let mut on_doomed = false;
-            for h in &r.nexthops {
-                match h.gateway {
-                    Some(gateway) if h.onlink => match live(h.oif) {
-                        Some(dev) => {
-                            on_doomed |= doomed(dev);
-                            have.insert(NextHop::onlink(gateway, dev));
-                        }
-                        None => intact = false,
-                    },
-                    Some(gateway) => {
-                        // Resolved by the kernel: the device it chose matters only when this
-                        // plan deletes or recreates it (the route goes with it).
-                        if let Some(dev) = router.name_of(h.oif) {
-                            if doomed(dev) || self.fresh.contains(dev) {
-                                on_doomed |= doomed(dev);
-                                intact = false;
-                            }
-                        }
-                        have.insert(NextHop::via(gateway));
-                    }
-                    None => intact = false,
-                }
-            }
-            match routes.get(&(*table, *prefix)) {
-                Some(want) if intact && *want == have => {
-                    routes.remove(&(*table, *prefix));
-                }
-                Some(_) => {}
-                None if on_doomed => {}
-                None => ops.push(Op::DelRoute {
-                    table: *table,
-                    prefix: *prefix,
-                    metric: ROUTE_METRIC,
-                }),
-            }
-        }
-        for ((table, prefix), hops) in routes {
-            ops.push(Op::ReplaceRoute {
-                table,
-                prefix,
-                nexthops: hops.into_iter().collect(),
-            });
-        }
+        ops.extend(route_ops);
 
         for ((ifindex, ip), n) in &router.neighbours {
             let Some(dev) = live(*ifindex) else { continue };
@@ -936,6 +1272,25 @@ impl Planner {
     }
 }
 
+/// The object holding `hop`, created (with an id from perouter's range) if none does.
+fn hop_object(
+    hop: &NhHop,
+    by_hop: &mut BTreeMap<NhHop, u32>,
+    taken: &mut BTreeSet<u32>,
+    hop_ops: &mut Vec<Op>,
+) -> Option<u32> {
+    if let Some(id) = by_hop.get(hop) {
+        return Some(*id);
+    }
+    let id = crate::nexthop::allocate(taken)?;
+    hop_ops.push(Op::ReplaceNhObject {
+        id,
+        object: NhObject::Hop(hop.clone()),
+    });
+    by_hop.insert(hop.clone(), id);
+    Some(id)
+}
+
 fn vxlan_want(vni: u32, local: IpAddr, port: u16) -> WantLink {
     let mut vx = WantLink::new(
         Ns::Router,
@@ -1003,6 +1358,7 @@ mod tests {
             kind,
             master: None,
             up: false,
+            carrier: false,
             mtu: Some(1500),
             mac: Some(MacAddress([
                 2,
@@ -1181,6 +1537,7 @@ mod tests {
                         l.addresses.insert("::1/128".parse().unwrap());
                     }
                     l.up = true;
+                    l.carrier = true;
                 }
                 Op::ReplaceRoute {
                     table,
@@ -1210,6 +1567,77 @@ mod tests {
                         ObservedRoute {
                             nexthops: hops,
                             nhid: None,
+                            metric: ROUTE_METRIC,
+                        },
+                    );
+                }
+                Op::ReplaceNhObject { id, object } => {
+                    let st = ns_mut(o, Ns::Router);
+                    assert!(
+                        st.nexthops.supported,
+                        "objects only where the kernel has them"
+                    );
+                    let obs = match object {
+                        NhObject::Hop(h) => ObservedNhObject::Hop {
+                            gateway: Some(h.gateway),
+                            oif: idx(st, &h.dev),
+                            onlink: h.onlink,
+                        },
+                        NhObject::Group(m) => {
+                            for id in m {
+                                assert!(
+                                    matches!(
+                                        st.nexthops.ours.get(id),
+                                        Some(ObservedNhObject::Hop { .. })
+                                    ),
+                                    "group member {id} exists before its group"
+                                );
+                            }
+                            ObservedNhObject::Group(m.clone())
+                        }
+                    };
+                    if let Some(old) = st.nexthops.ours.get(id) {
+                        assert_eq!(
+                            matches!(old, ObservedNhObject::Group(_)),
+                            matches!(obs, ObservedNhObject::Group(_)),
+                            "the kernel does not turn a hop into a group"
+                        );
+                    } else {
+                        assert!(st.nexthops.taken.insert(*id), "id {id} is free");
+                    }
+                    st.nexthops.ours.insert(*id, obs);
+                }
+                Op::DelNhObject { id } => {
+                    let st = ns_mut(o, Ns::Router);
+                    assert!(
+                        st.nexthops.ours.remove(id).is_some(),
+                        "deleting a missing object"
+                    );
+                    st.nexthops.taken.remove(id);
+                    assert!(
+                        !st.routes.values().any(|r| r.nhid == Some(*id)),
+                        "object {id} deleted under a route (the kernel would drop the route)"
+                    );
+                    assert!(
+                        !st.nexthops
+                            .ours
+                            .values()
+                            .any(|o| matches!(o, ObservedNhObject::Group(m) if m.contains(id))),
+                        "member {id} deleted before its group"
+                    );
+                }
+                Op::ReplaceRouteNh {
+                    table,
+                    prefix,
+                    nhid,
+                } => {
+                    let st = ns_mut(o, Ns::Router);
+                    assert!(st.nexthops.ours.contains_key(nhid), "object {nhid} exists");
+                    st.routes.insert(
+                        (*table, *prefix),
+                        ObservedRoute {
+                            nexthops: BTreeSet::new(),
+                            nhid: Some(*nhid),
                             metric: ROUTE_METRIC,
                         },
                     );
@@ -1412,6 +1840,242 @@ mod tests {
 
     fn pos(ops: &[Op], pred: impl Fn(&Op) -> bool) -> usize {
         ops.iter().position(pred).expect("operation present")
+    }
+
+    /// A node converged with nexthop objects: the model kernel takes them.
+    fn converged_with_objects(d: &NodeDatapath, f: &ForwardingState) -> ObservedNode {
+        let mut o = host_with_nic();
+        let plan = diff(d, &ForwardingState::default(), &o).unwrap();
+        sim(&mut o, &plan.ops);
+        o.router.as_mut().unwrap().nexthops.supported = true;
+        let plan = diff(d, f, &o).unwrap();
+        assert!(is_ordered(&plan.ops));
+        sim(&mut o, &plan.ops);
+        assert_eq!(diff(d, f, &o).unwrap().ops, vec![], "converged in one pass");
+        o
+    }
+
+    fn objects(o: &ObservedNode) -> &BTreeMap<u32, ObservedNhObject> {
+        &o.router.as_ref().unwrap().nexthops.ours
+    }
+
+    fn many_routes_via(f: &mut ForwardingState, vtep: IpAddr, n: u32) {
+        let vr = f.vrf_routes.get_mut(&100).unwrap();
+        vr.routes.clear();
+        for i in 0..n {
+            let p = IpNet::new(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + (i << 8))), 24).unwrap();
+            vr.routes.insert(p, [vtep].into());
+        }
+    }
+
+    #[test]
+    fn routes_through_one_gateway_share_one_nexthop_object() {
+        let d = full_node();
+        let mut f = forwarding();
+        let v2: IpAddr = "100.65.0.2".parse().unwrap();
+        many_routes_via(&mut f, v2, 100);
+        let o = converged_with_objects(&d, &f);
+        let st = o.router.as_ref().unwrap();
+        let users: BTreeSet<u32> = st
+            .routes
+            .iter()
+            .filter(|((t, _), _)| *t == 1)
+            .map(|(_, r)| r.nhid.expect("route uses an object"))
+            .collect();
+        assert_eq!(users.len(), 1, "100 routes, one object");
+        let id = *users.first().unwrap();
+        assert!((crate::nexthop::ID_FIRST..=crate::nexthop::ID_LAST).contains(&id));
+        assert_eq!(
+            objects(&o)[&id],
+            ObservedNhObject::Hop {
+                gateway: Some(v2),
+                oif: idx(st, "br-pe-100"),
+                onlink: true
+            }
+        );
+        // A main-table gateway on a connected subnet is tied to that link (NHA_OIF).
+        let v6 = &st.routes[&(MAIN_TABLE, "2001:db8:77::/48".parse().unwrap())];
+        let Some(ObservedNhObject::Hop { oif, onlink, .. }) = objects(&o).get(&v6.nhid.unwrap())
+        else {
+            panic!("main-table route through an object");
+        };
+        assert_eq!((st.name_of(*oif), *onlink), (Some("pt-ns"), false));
+    }
+
+    #[test]
+    fn ecmp_routes_use_one_group_of_shared_members() {
+        let d = full_node();
+        let f = forwarding();
+        let o = converged_with_objects(&d, &f);
+        let st = o.router.as_ref().unwrap();
+        let ecmp = &st.routes[&(1, "10.0.1.0/24".parse().unwrap())];
+        let Some(ObservedNhObject::Group(members)) = objects(&o).get(&ecmp.nhid.unwrap()) else {
+            panic!("ECMP route through a group");
+        };
+        assert_eq!(members.len(), 2);
+        // 10.0.0.0/24 goes via v2 alone: the same object the group holds.
+        let single = st.routes[&(1, "10.0.0.0/24".parse().unwrap())]
+            .nhid
+            .unwrap();
+        assert!(members.contains(&single));
+    }
+
+    #[test]
+    fn changing_the_gateway_of_many_routes_is_one_nexthop_message() {
+        let d = full_node();
+        let mut f = forwarding();
+        let v2: IpAddr = "100.65.0.2".parse().unwrap();
+        let v4: IpAddr = "100.65.0.4".parse().unwrap();
+        many_routes_via(&mut f, v2, 1000);
+        let mut o = converged_with_objects(&d, &f);
+        let before = o.router.as_ref().unwrap().routes.clone();
+        let old = before[&(1, "10.0.0.0/24".parse().unwrap())].nhid.unwrap();
+        many_routes_via(&mut f, v4, 1000);
+        f.vrf_routes
+            .get_mut(&100)
+            .unwrap()
+            .router_macs
+            .insert(v4, MacAddress([0xaa, 0, 0, 0, 0, 4]));
+        let plan = diff(&d, &f, &o).unwrap();
+        let nh: Vec<&Op> = plan
+            .ops
+            .iter()
+            .filter(|op| !matches!(op, Op::ReplaceNeighbour { .. } | Op::ReplaceFdb { .. }))
+            .collect();
+        assert_eq!(
+            nh,
+            vec![&Op::ReplaceNhObject {
+                id: old,
+                object: NhObject::Hop(NhHop {
+                    gateway: v4,
+                    dev: "br-pe-100".into(),
+                    onlink: true
+                })
+            }],
+            "1000 routes move in one message"
+        );
+        sim(&mut o, &plan.ops);
+        assert_eq!(
+            o.router.as_ref().unwrap().routes,
+            before,
+            "routes untouched"
+        );
+        assert_eq!(diff(&d, &f, &o).unwrap().ops, vec![]);
+    }
+
+    #[test]
+    fn the_last_route_gone_takes_its_object_and_a_foreign_delete_is_repaired() {
+        let d = full_node();
+        let mut f = forwarding();
+        let v2: IpAddr = "100.65.0.2".parse().unwrap();
+        many_routes_via(&mut f, v2, 3);
+        let mut o = converged_with_objects(&d, &f);
+        let id = o.router.as_ref().unwrap().routes[&(1, "10.0.0.0/24".parse().unwrap())]
+            .nhid
+            .unwrap();
+        // Someone deletes our object: the kernel drops the routes using it; the audit puts
+        // both back, the object first.
+        {
+            let st = o.router.as_mut().unwrap();
+            st.nexthops.ours.remove(&id);
+            st.nexthops.taken.remove(&id);
+            st.routes.retain(|_, r| r.nhid != Some(id));
+        }
+        let plan = diff(&d, &f, &o).unwrap();
+        assert!(is_ordered(&plan.ops));
+        assert!(plan.ops.contains(&Op::ReplaceNhObject {
+            id,
+            object: NhObject::Hop(NhHop {
+                gateway: v2,
+                dev: "br-pe-100".into(),
+                onlink: true
+            })
+        }));
+        sim(&mut o, &plan.ops);
+        assert_eq!(diff(&d, &f, &o).unwrap().ops, vec![]);
+        // Withdraw every route via v2: the routes go, then the object.
+        f.vrf_routes.get_mut(&100).unwrap().routes.clear();
+        let plan = diff(&d, &f, &o).unwrap();
+        let dels = plan
+            .ops
+            .iter()
+            .filter(|op| matches!(op, Op::DelRoute { .. }))
+            .count();
+        assert_eq!(dels, 3);
+        assert_eq!(plan.ops.last(), Some(&Op::DelNhObject { id }));
+        sim(&mut o, &plan.ops);
+        assert!(!objects(&o).contains_key(&id));
+        assert_eq!(diff(&d, &f, &o).unwrap().ops, vec![]);
+    }
+
+    #[test]
+    fn adopted_objects_and_routes_are_kept_and_per_route_gateways_move_to_objects_on_change() {
+        let d = full_node();
+        let f = forwarding();
+        // Installed by a perouter without objects (or before a restart on an older kernel).
+        let mut o = host_with_nic();
+        let plan = diff(&d, &f, &o).unwrap();
+        sim(&mut o, &plan.ops);
+        assert_eq!(diff(&d, &f, &o).unwrap().ops, vec![]);
+        o.router.as_mut().unwrap().nexthops.supported = true;
+        // Routes that forward as wanted are kept in their form...
+        assert_eq!(diff(&d, &f, &o).unwrap().ops, vec![]);
+        // ...and move to objects when their next hops change.
+        let mut f = f.clone();
+        let v3: IpAddr = "100.65.0.3".parse().unwrap();
+        f.vrf_routes
+            .get_mut(&100)
+            .unwrap()
+            .routes
+            .insert("10.0.0.0/24".parse().unwrap(), [v3].into());
+        let plan = diff(&d, &f, &o).unwrap();
+        assert!(plan
+            .ops
+            .iter()
+            .all(|op| matches!(op, Op::ReplaceNhObject { .. } | Op::ReplaceRouteNh { .. })));
+        assert_eq!(plan.ops.len(), 2, "{:#?}", plan.ops);
+        sim(&mut o, &plan.ops);
+        // A restart: the same objects and routes are observed and kept as they are.
+        let snapshot = o.clone();
+        assert_eq!(diff(&d, &f, &o).unwrap().ops, vec![]);
+        // An observation with no wanted routes (adoption) only plans removals, which the
+        // driver drops while adopting.
+        let plan = diff(&d, &ForwardingState::default(), &o).unwrap();
+        assert!(plan.ops.iter().all(|op| matches!(
+            op.phase(),
+            Phase::DelRoute | Phase::DelNeighbour | Phase::DelNextHop
+        )));
+        assert_eq!(o, snapshot);
+        // Foreign objects (another protocol) hold ids we never take.
+        let mut o2 = host_with_nic();
+        let plan = diff(&d, &ForwardingState::default(), &o2).unwrap();
+        sim(&mut o2, &plan.ops);
+        o2.router.as_mut().unwrap().nexthops.supported = true;
+        o2.router
+            .as_mut()
+            .unwrap()
+            .nexthops
+            .taken
+            .insert(crate::nexthop::ID_FIRST);
+        let plan = diff(&d, &f, &o2).unwrap();
+        assert!(plan.ops.iter().all(|op| !matches!(
+            op,
+            Op::ReplaceNhObject { id, .. } if *id == crate::nexthop::ID_FIRST
+        )));
+    }
+
+    #[test]
+    fn without_kernel_support_routes_carry_their_gateways() {
+        let d = full_node();
+        let f = forwarding();
+        let mut o = host_with_nic();
+        let plan = diff(&d, &f, &o).unwrap();
+        assert!(plan
+            .ops
+            .iter()
+            .all(|op| !matches!(op, Op::ReplaceNhObject { .. } | Op::ReplaceRouteNh { .. })));
+        sim(&mut o, &plan.ops);
+        assert_eq!(diff(&d, &f, &o).unwrap().ops, vec![]);
     }
 
     #[test]

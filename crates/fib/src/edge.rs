@@ -105,6 +105,50 @@ pub fn patch_ops(
     Some(ops)
 }
 
+/// Points the routes [`patch_ops`] installs at nexthop objects: an object `index` knows (those
+/// the last full pass left in the kernel, and those made here since), or a new one created just
+/// before the first route that needs it. A route whose next hops cannot have an object (a
+/// device not running) keeps its gateways. Objects the patches leave unused are removed by the
+/// next audit.
+pub fn use_objects(ops: &mut Vec<Op>, index: &mut crate::nexthop::NhIndex) {
+    if index.is_empty() {
+        return;
+    }
+    let mut out = Vec::with_capacity(ops.len());
+    let mut objects = Vec::new();
+    for op in ops.drain(..) {
+        match op {
+            Op::ReplaceRoute {
+                table,
+                prefix,
+                nexthops,
+            } => match index.ensure(&nexthops) {
+                Some((nhid, new)) => {
+                    objects.extend(new);
+                    out.push(Op::ReplaceRouteNh {
+                        table,
+                        prefix,
+                        nhid,
+                    });
+                }
+                None => out.push(Op::ReplaceRoute {
+                    table,
+                    prefix,
+                    nexthops,
+                }),
+            },
+            other => out.push(other),
+        }
+    }
+    // Deletions first (as patch_ops orders them), then the new objects, then the routes.
+    let first_put = out
+        .iter()
+        .position(|op| !matches!(op, Op::DelRoute { .. }))
+        .unwrap_or(out.len());
+    out.splice(first_put..first_put, objects);
+    *ops = out;
+}
+
 /// The kernel-resolved next hops of `prefix`; `None` when a gateway is of the other address
 /// family (the full pass skips it and says so).
 fn gateway_hops<'a>(
@@ -129,6 +173,87 @@ mod tests {
     use super::*;
     use crate::desired::{HostLeg, L2Vni, VrfRoutes};
     use crate::patch::{ForwardingKeys, VrfHead};
+
+    #[test]
+    fn patched_routes_share_objects_made_once_before_them() {
+        use crate::nexthop::{NhHop, NhIndex, NhObject, ID_FIRST};
+        use crate::observed::{Link, LinkKind, NamespaceState};
+        let mut st = NamespaceState::fresh();
+        let mut ul = st.links["lo"].clone();
+        ul.name = "ul0".into();
+        ul.ifindex = 5;
+        ul.kind = LinkKind::Other(None);
+        ul.up = true;
+        ul.carrier = true;
+        ul.addresses = [net("192.168.11.3/24")].into();
+        let down = Link {
+            name: "ul1".into(),
+            ifindex: 6,
+            carrier: false,
+            addresses: [net("192.168.12.3/24")].into(),
+            ..ul.clone()
+        };
+        st.links.insert("ul0".into(), ul);
+        st.links.insert("ul1".into(), down);
+        let mut index = NhIndex::after(&st, &[]);
+        let put = |p: &str, gws: &[&str]| Op::ReplaceRoute {
+            table: MAIN_TABLE,
+            prefix: net(p),
+            nexthops: gws.iter().map(|g| NextHop::via(ip(g))).collect(),
+        };
+        let del = Op::DelRoute {
+            table: MAIN_TABLE,
+            prefix: net("10.9.0.0/16"),
+            metric: ROUTE_METRIC,
+        };
+        let mut ops = vec![
+            del.clone(),
+            put("10.1.0.0/16", &["192.168.11.2"]),
+            put("10.2.0.0/16", &["192.168.11.2"]),
+            put("10.3.0.0/16", &["192.168.11.2", "192.168.11.4"]),
+            put("10.4.0.0/16", &["192.168.12.2"]),
+        ];
+        use_objects(&mut ops, &mut index);
+        let hop = |g: &str| {
+            NhObject::Hop(NhHop {
+                gateway: ip(g),
+                dev: "ul0".into(),
+                onlink: false,
+            })
+        };
+        let nh = |p: &str, nhid: u32| Op::ReplaceRouteNh {
+            table: MAIN_TABLE,
+            prefix: net(p),
+            nhid,
+        };
+        assert_eq!(
+            ops,
+            vec![
+                del,
+                Op::ReplaceNhObject {
+                    id: ID_FIRST,
+                    object: hop("192.168.11.2")
+                },
+                Op::ReplaceNhObject {
+                    id: ID_FIRST + 1,
+                    object: hop("192.168.11.4")
+                },
+                Op::ReplaceNhObject {
+                    id: ID_FIRST + 2,
+                    object: NhObject::Group(vec![ID_FIRST, ID_FIRST + 1])
+                },
+                nh("10.1.0.0/16", ID_FIRST),
+                nh("10.2.0.0/16", ID_FIRST),
+                nh("10.3.0.0/16", ID_FIRST + 2),
+                // No carrier on ul1: the kernel would refuse the object.
+                put("10.4.0.0/16", &["192.168.12.2"]),
+            ]
+        );
+        // The next patch reuses them.
+        let mut ops = vec![put("10.5.0.0/16", &["192.168.11.4", "192.168.11.2"])];
+        use_objects(&mut ops, &mut index);
+        assert_eq!(ops, vec![nh("10.5.0.0/16", ID_FIRST + 2)]);
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

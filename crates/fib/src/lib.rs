@@ -5,7 +5,9 @@
 //! reports ([`observed::ObservedNode`]), giving ordered, idempotent [`op::Op`]s that the driver
 //! ([`apply::Datapath`]) sends to the kernel in batches. [`reconcile::Reconciler`] runs that loop
 //! after every change, after every error and periodically; [`watch`] reports local MACs and
-//! neighbours and notices drift.
+//! neighbours and notices drift. Routes go through kernel nexthop objects ([`nexthop`]): one per
+//! distinct next hop, a group per ECMP set, re-pointed in one message when every route using one
+//! moves; per-route gateways where the kernel refuses them.
 //!
 //! **Inputs.** The wanted state from the agent (devices from the node plan, routes, FDB and
 //! neighbour entries from the RIB's forwarding deltas) and what the kernel reports over
@@ -26,6 +28,7 @@ pub mod diff;
 pub mod edge;
 pub mod message;
 pub mod netns;
+pub mod nexthop;
 pub mod observed;
 pub mod op;
 pub mod patch;

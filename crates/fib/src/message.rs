@@ -23,6 +23,7 @@ use netlink_packet_route::route::{
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use crate::desired::{ROUTE_METRIC, ROUTE_PROTOCOL};
+use crate::nexthop::{self, NhObject};
 use crate::op::{LinkChange, NextHop, Ns, Op};
 use perouter_evpn::MacAddress;
 
@@ -42,7 +43,22 @@ pub struct Request {
     /// Header flags (`NLM_F_REQUEST|NLM_F_ACK` always included).
     pub flags: u16,
     /// The message.
-    pub message: RouteNetlinkMessage,
+    pub message: Payload,
+}
+
+/// The payload of a [`Request`].
+#[derive(Debug, Clone)]
+pub enum Payload {
+    /// A message netlink-packet-route encodes.
+    Route(RouteNetlinkMessage),
+    /// A message encoded here: nexthop objects, which netlink-packet-route 0.34 lacks
+    /// ([`crate::nexthop`]).
+    Raw {
+        /// `nlmsg_type`.
+        kind: u16,
+        /// Everything after the `struct nlmsghdr`.
+        body: Vec<u8>,
+    },
 }
 
 /// Why an operation could not be turned into a message.
@@ -128,7 +144,14 @@ pub fn build(op: &Op, r: &impl Resolve) -> Result<Request, BuildError> {
         Ok(Request {
             ns,
             flags: REQ | flags,
-            message,
+            message: Payload::Route(message),
+        })
+    };
+    let raw = |flags, kind, body| {
+        Ok(Request {
+            ns: Ns::Router,
+            flags: REQ | flags,
+            message: Payload::Raw { kind, body },
         })
     };
     match op {
@@ -276,6 +299,27 @@ pub fn build(op: &Op, r: &impl Resolve) -> Result<Request, BuildError> {
             let m = route(*table, prefix, nexthops, r)?;
             req(Ns::Router, NLM_F_CREATE | NLM_F_REPLACE, M::NewRoute(m))
         }
+        Op::ReplaceRouteNh {
+            table,
+            prefix,
+            nhid,
+        } => {
+            let mut m = route(*table, prefix, &[], r)?;
+            m.attributes.push(RouteAttribute::NhId(*nhid));
+            req(Ns::Router, NLM_F_CREATE | NLM_F_REPLACE, M::NewRoute(m))
+        }
+        Op::ReplaceNhObject { id, object } => {
+            let oif = match object {
+                NhObject::Hop(h) => idx(r, Ns::Router, &h.dev)?,
+                NhObject::Group(_) => 0,
+            };
+            raw(
+                NLM_F_CREATE | NLM_F_REPLACE,
+                nexthop::RTM_NEWNEXTHOP,
+                nexthop::encode_new(*id, object, oif),
+            )
+        }
+        Op::DelNhObject { id } => raw(0, nexthop::RTM_DELNEXTHOP, nexthop::encode_del(*id)),
         Op::DelRoute {
             table,
             prefix,
@@ -476,7 +520,13 @@ mod tests {
     fn bytes(req: &Request) -> Vec<u8> {
         let mut h = NetlinkHeader::default();
         h.flags = req.flags;
-        let mut m = NetlinkMessage::new(h, NetlinkPayload::InnerMessage(req.message.clone()));
+        let mut m = NetlinkMessage::new(
+            h,
+            NetlinkPayload::InnerMessage(match &req.message {
+                Payload::Route(m) => m.clone(),
+                Payload::Raw { .. } => panic!("raw payload"),
+            }),
+        );
         m.finalize();
         let mut b = vec![0; m.buffer_len()];
         m.serialize(&mut b);
@@ -542,7 +592,7 @@ mod tests {
         };
         let req = build(&op, &Fixed).unwrap();
         assert_eq!(req.flags & NLM_F_EXCL, NLM_F_EXCL);
-        let RouteNetlinkMessage::NewLink(m) = req.message else {
+        let Payload::Route(RouteNetlinkMessage::NewLink(m)) = req.message else {
             panic!()
         };
         assert!(m.attributes.contains(&LinkAttribute::Controller(7)));

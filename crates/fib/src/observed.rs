@@ -78,6 +78,8 @@ pub struct Link {
     pub master: Option<u32>,
     /// Administratively up (`IFF_UP`).
     pub up: bool,
+    /// Carrier (`IFF_LOWER_UP`): the kernel takes a nexthop object on the device only then.
+    pub carrier: bool,
     /// MTU.
     pub mtu: Option<u32>,
     /// Hardware address.
@@ -154,6 +156,8 @@ pub struct NamespaceState {
     /// Routes with protocol [`ROUTE_PROTOCOL`] and another metric (left by an older version or
     /// by hand): ours to remove.
     pub stray_routes: Vec<((u32, IpNet), ObservedRoute)>,
+    /// Nexthop objects (ours, every id taken, and whether the driver may use them).
+    pub nexthops: crate::nexthop::ObservedNhObjects,
     /// ARP/ND entries by (ifindex, IP).
     pub neighbours: BTreeMap<(u32, IpAddr), ObservedNeighbour>,
     /// Bridge FDB rows.
@@ -271,6 +275,7 @@ impl NamespaceState {
                 kind: LinkKind::Other(None),
                 master: None,
                 up: false,
+                carrier: false,
                 mtu: Some(65536),
                 mac: Some(MacAddress::ZERO),
                 group: 0,
@@ -404,6 +409,7 @@ pub fn link_from_message(m: &LinkMessage) -> Option<Link> {
         kind,
         master,
         up: m.header.flags.contains(LinkFlags::Up),
+        carrier: m.header.flags.contains(LinkFlags::LowerUp),
         mtu,
         mac,
         group,

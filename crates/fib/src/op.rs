@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::nexthop::NhObject;
 use perouter_evpn::MacAddress;
 
 /// Which network namespace an operation runs in.
@@ -290,6 +291,29 @@ pub enum Op {
         /// Next hops; more than one = ECMP (`RTA_MULTIPATH`).
         nexthops: Vec<NextHop>,
     },
+    /// Install or replace a route that uses nexthop object `nhid` (`RTA_NH_ID`; protocol and
+    /// metric as [`Op::ReplaceRoute`]).
+    ReplaceRouteNh {
+        /// Table.
+        table: u32,
+        /// Prefix.
+        prefix: IpNet,
+        /// The nexthop object (a hop or a group), see [`crate::nexthop`].
+        nhid: u32,
+    },
+    /// Create or replace nexthop object `id` (`RTM_NEWNEXTHOP`, `NLM_F_CREATE|NLM_F_REPLACE`):
+    /// replacing it re-points every route that uses it in one message.
+    ReplaceNhObject {
+        /// Object id (perouter's range, [`crate::nexthop::ID_FIRST`]).
+        id: u32,
+        /// What it holds.
+        object: NhObject,
+    },
+    /// Delete nexthop object `id` (no route of ours uses it any more).
+    DelNhObject {
+        /// Object id.
+        id: u32,
+    },
 }
 
 /// The order operations run in. Devices are created parent first (VRF, then bridge, then ports),
@@ -333,8 +357,12 @@ pub enum Phase {
     AddFdb,
     /// Neighbour installation.
     AddNeighbour,
+    /// Nexthop object creation and re-pointing (members before groups).
+    AddNextHop,
     /// Route installation.
     AddRoute,
+    /// Removal of nexthop objects no route uses any more (groups before members).
+    DelNextHop,
 }
 
 impl Op {
@@ -361,7 +389,9 @@ impl Op {
             Op::DelNeighbour { .. } | Op::DelFdb { .. } => Phase::DelNeighbour,
             Op::ReplaceFdb { .. } | Op::AppendFlood { .. } => Phase::AddFdb,
             Op::ReplaceNeighbour { .. } | Op::ProbeNeighbour { .. } => Phase::AddNeighbour,
-            Op::ReplaceRoute { .. } => Phase::AddRoute,
+            Op::ReplaceRoute { .. } | Op::ReplaceRouteNh { .. } => Phase::AddRoute,
+            Op::ReplaceNhObject { .. } => Phase::AddNextHop,
+            Op::DelNhObject { .. } => Phase::DelNextHop,
         }
     }
 
@@ -390,6 +420,9 @@ impl Op {
             Op::ReplaceNeighbour { .. } => "replace_neighbour",
             Op::ProbeNeighbour { .. } => "probe_neighbour",
             Op::ReplaceRoute { .. } => "replace_route",
+            Op::ReplaceRouteNh { .. } => "replace_route_nh",
+            Op::ReplaceNhObject { .. } => "replace_nexthop",
+            Op::DelNhObject { .. } => "del_nexthop",
         }
     }
 
@@ -481,6 +514,13 @@ impl fmt::Display for Op {
             } => {
                 write!(f, "replace route {prefix} table {table} via {nexthops:?}")
             }
+            Op::ReplaceRouteNh {
+                table,
+                prefix,
+                nhid,
+            } => write!(f, "replace route {prefix} table {table} nhid {nhid}"),
+            Op::ReplaceNhObject { id, object } => write!(f, "replace nexthop id {id} {object:?}"),
+            Op::DelNhObject { id } => write!(f, "del nexthop id {id}"),
         }
     }
 }

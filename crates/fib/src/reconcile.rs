@@ -292,7 +292,10 @@ impl Reconciler {
                     // route changes; anything else waits for the full pass.
                     if self.clean && !self.full_due {
                         match crate::edge::patch_ops(&self.node, f, &p) {
-                            Some(ops) => {
+                            Some(mut ops) => {
+                                if let Some(dp) = &mut self.dp {
+                                    crate::edge::use_objects(&mut ops, dp.nexthop_index_mut());
+                                }
                                 self.edge_ops.extend(ops);
                                 self.edge_taken += 1;
                             }

@@ -21,6 +21,7 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
 
 use crate::desired::{names, NodeDatapath};
 use crate::netns::NetnsHandle;
+use crate::nexthop;
 use crate::observed::{
     fdb_from_message, neighbour_from_message, route_from_message, NamespaceState,
 };
@@ -299,6 +300,13 @@ pub fn worth_decoding(frame: &[u8]) -> bool {
         RTM_DELROUTE => {
             frame.get(NLMSG_HDRLEN + RTM_PROTOCOL_OFFSET) == Some(&crate::desired::ROUTE_PROTOCOL)
         }
+        // Nexthop objects: only the deletion of one of ours matters (the kernel drops the
+        // routes using it without a notification per route).
+        nexthop::RTM_NEWNEXTHOP => false,
+        nexthop::RTM_DELNEXTHOP => {
+            frame.get(NLMSG_HDRLEN + nexthop::NH_PROTOCOL_OFFSET)
+                == Some(&crate::desired::ROUTE_PROTOCOL)
+        }
         _ => true,
     }
 }
@@ -330,6 +338,17 @@ pub fn decode_frames(
         counts.frames += 1;
         if !worth_decoding(frame) {
             counts.skipped += 1;
+        } else if u16::from_ne_bytes([frame[4], frame[5]]) == nexthop::RTM_DELNEXTHOP {
+            // netlink-packet-route has no nexthop messages: read the id from the fixed layout.
+            if let Some((id, _, _)) = nexthop::parse(&frame[NLMSG_HDRLEN..]) {
+                let ev = KernelEvent::Drift {
+                    what: format!("nexthop object {id} deleted"),
+                };
+                tracing::debug!(event = ?ev, "kernel event");
+                if !emit(ev) {
+                    return false;
+                }
+            }
         } else if let Ok(NetlinkMessage {
             payload: NetlinkPayload::InnerMessage(m),
             ..
@@ -410,6 +429,10 @@ pub fn spawn(
             RTNLGRP_IPV6_ROUTE,
         ] {
             s.add_membership(g)?;
+        }
+        // Kernels without nexthop objects (before 5.3) have no such group: nothing to watch.
+        if let Err(e) = s.add_membership(nexthop::RTNLGRP_NEXTHOP) {
+            tracing::debug!(error = %e, "no nexthop notifications");
         }
         Ok(s)
     })??;
@@ -653,6 +676,57 @@ mod tests {
         let mut b = vec![0u8; nl.buffer_len()];
         nl.serialize(&mut b);
         b
+    }
+
+    fn nh_frame(kind: u16, body: Vec<u8>) -> Vec<u8> {
+        let mut f = Vec::new();
+        f.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
+        f.extend_from_slice(&kind.to_ne_bytes());
+        f.extend_from_slice(&[0; 10]);
+        f.extend_from_slice(&body);
+        f
+    }
+
+    #[test]
+    fn only_the_deletion_of_our_nexthop_objects_is_drift() {
+        use crate::nexthop::{encode_new, NhHop, NhObject, ID_FIRST};
+        let hop = NhObject::Hop(NhHop {
+            gateway: "192.0.2.1".parse().unwrap(),
+            dev: "eth0".into(),
+            onlink: false,
+        });
+        let ours_new = nh_frame(nexthop::RTM_NEWNEXTHOP, encode_new(ID_FIRST, &hop, 3));
+        let mut del = encode_new(ID_FIRST, &hop, 3);
+        let ours_del = nh_frame(nexthop::RTM_DELNEXTHOP, del.clone());
+        del[nexthop::NH_PROTOCOL_OFFSET] = 4; // RTPROT_STATIC: someone else's
+        let foreign_del = nh_frame(nexthop::RTM_DELNEXTHOP, del);
+        assert!(!worth_decoding(&ours_new));
+        assert!(worth_decoding(&ours_del));
+        assert!(!worth_decoding(&foreign_del));
+        let mut buf = Vec::new();
+        for f in [&ours_new, &foreign_del, &ours_del] {
+            buf.extend_from_slice(f);
+        }
+        let mut dec = decoder();
+        let mut counts = FrameCounts::default();
+        let mut evs = Vec::new();
+        assert!(decode_frames(&buf, &mut dec, &mut counts, |e| {
+            evs.push(e);
+            true
+        }));
+        assert_eq!(
+            counts,
+            FrameCounts {
+                frames: 3,
+                skipped: 2
+            }
+        );
+        assert_eq!(
+            evs,
+            vec![KernelEvent::Drift {
+                what: format!("nexthop object {ID_FIRST} deleted")
+            }]
+        );
     }
 
     #[test]
