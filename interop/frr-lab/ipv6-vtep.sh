@@ -102,12 +102,11 @@ check vni400-attached wait_until 30 bash -c "$(declare -f attach); P=$P; attach 
 ping_ok() { ip netns exec "${P}$1" ping -c1 -W1 "$2" >/dev/null 2>&1; }
 check vni400-ping-a-to-b wait_until 40 ping_ok pod4a 192.171.4.11
 
-# VNI 600 added while pod4a pings pod4b every 20 ms: VNI 400 must not lose a packet. First 2 s
-# pass since the start: perouter's first poll of the configuration directory (1 s after the
-# start, with an empty file cache) skips a file written less than SETTLE (1 s) ago instead of
-# keeping the version the start applied, so for one poll the L2VNI file's VNIs are removed (seen
-# here: "L2VNI removed [400]" then "added [400,600]"; runtime::node_config::run, not this lab's
-# subject; reported, not fixed yet).
+# VNI 600 added while pod4a pings pod4b every 20 ms: VNI 400 must not lose a packet. 2 s first, for
+# VNI 400 to settle (the pods' MACs learned and advertised). perouter's first poll of the
+# configuration directory once skipped a file written less than SETTLE (1 s) before it, dropping
+# that file's VNIs for one poll ("L2VNI removed [400]" then "added [400,600]" in the log, which
+# this check caught; fixed in runtime::node_config::run).
 sleep 2
 ip netns exec "${P}pod4a" ping -i 0.02 -W1 192.171.4.11 > "$DIR/ping400.txt" 2>&1 &
 PING400=$!
