@@ -54,6 +54,12 @@ pub struct L2VniConfig {
     pub vrf: Option<VrfId>,
     /// Duplicate detection.
     pub dup_detection: DupDetection,
+    /// This VNI's local VTEP (its VXLAN device's `local`), when it differs from the RIB's: an
+    /// L2VNI with `underlayAddressFamily: IPv6` tunnels from the node's IPv6 VTEP while the
+    /// others use the IPv4 one. It is the next hop of the VNI's type-2 routes (RFC 7432 §9.2.1)
+    /// and the originator and PMSI tunnel endpoint of its type-3 route (RFC 7432 §11, RFC 6514
+    /// §5). `None`: the RIB's VTEP ([`crate::RibConfig::vtep`]).
+    pub vtep: Option<IpAddr>,
 }
 
 /// A remote type-2 route for a MAC, as the domain sees it.
@@ -491,6 +497,7 @@ mod tests {
                     max_moves: 3,
                     window: Duration::from_secs(60),
                 },
+                vtep: None,
             },
             Ipv4Addr::new(10, 0, 0, 1),
             64512,

@@ -556,6 +556,7 @@ fn type2_mac_moves_between_two_vteps_and_to_us() {
         export_rts: vec![],
         vrf: None,
         dup_detection: DupDetection::default(),
+        vtep: None,
     });
     let tor = rib.handle_peer_up(fabric(65000, "192.0.2.2", 2)).unwrap();
     underlay(&mut rib, tor, &[LEAF_A, LEAF_B]);
@@ -834,6 +835,7 @@ fn type2_mac_ip_routes_become_vrf_host_routes() {
         export_rts: vec![],
         vrf: Some(RED),
         dup_detection: DupDetection::default(),
+        vtep: None,
     });
     let tor = rib.handle_peer_up(fabric(65000, "192.0.2.2", 2)).unwrap();
     underlay(&mut rib, tor, &[LEAF_A]);
@@ -1096,6 +1098,7 @@ fn l2vni(vni: u32) -> L2VniConfig {
         export_rts: vec![],
         vrf: None,
         dup_detection: DupDetection::default(),
+        vtep: None,
     }
 }
 
@@ -1438,5 +1441,137 @@ fn changed_route_targets_apply_in_place_and_keep_the_host_session_fed() {
     assert!(
         withdrawn.contains(&Nlri::V4(v4("10.2.0.0/24"))),
         "{withdrawn:?}"
+    );
+}
+
+/// upstream ipv6_vtep.go: an L2VNI with `underlayAddressFamily: IPv6` tunnels from the node's
+/// IPv6 VTEP while another L2VNI keeps the IPv4 one. Each VNI's type-3 carries its own VTEP as
+/// originator, next hop and PMSI tunnel endpoint (RFC 7432 §11, RFC 6514 §5), its type-2 routes
+/// carry it as next hop (RFC 7432 §9.2.1), and a remote IPv6 VTEP's type-2/3 routes become FDB
+/// and flood entries towards that IPv6 address.
+#[test]
+fn an_ipv6_vtep_l2vni_beside_an_ipv4_one_uses_its_own_vtep_per_family() {
+    const VTEP6: &str = "fd00:65::1";
+    const LEAF6: &str = "fd00:64::2";
+    let mut rib = rib();
+    rib.handle_time(std::time::Instant::now());
+    rib.handle_l2vni(l2vni(300));
+    rib.handle_l2vni(L2VniConfig {
+        vtep: Some(ip(VTEP6)),
+        rd_index: 6,
+        ..l2vni(600)
+    });
+    // An IPv6 underlay session (RFC 8950 for its IPv4 routes) carrying IPv6 unicast and EVPN.
+    let tor = rib
+        .handle_peer_up(PeerConfig {
+            remote_address: ip("2001:db8::2"),
+            local_address: ip("2001:db8::1"),
+            families: vec![Family::Ipv4Unicast, Family::Ipv6Unicast, Family::L2vpnEvpn],
+            ..fabric(65000, "2001:db8::2", 2)
+        })
+        .unwrap();
+    let mac = MacAddress([0x02, 0x42, 0, 0, 0x06, 0x01]);
+    rib.handle_local_mac(600, mac, Some(ip("2001:db8:6::10")), true, false)
+        .unwrap();
+    let out = announced(&drain(&mut rib, tor));
+    let type3 = |vni: u32| {
+        out.iter()
+            .find_map(|(a, n)| match n {
+                Nlri::Evpn(EvpnRoute::InclusiveMulticast(r))
+                    if a.route_targets()
+                        .any(|t| t == frr_auto_route_target(ASN, vni)) =>
+                {
+                    Some((a.clone(), r.originator))
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("type-3 of VNI {vni} in {out:?}"))
+    };
+    let (a6, orig6) = type3(600);
+    assert_eq!(orig6, ip(VTEP6));
+    assert_eq!(a6.next_hop, Some(ip(VTEP6)));
+    assert_eq!(
+        a6.pmsi().map(|p| p.tunnel_id.clone()),
+        Some(perouter_evpn::PmsiTunnelId::IngressReplication(ip(VTEP6)))
+    );
+    let (a4, orig4) = type3(300);
+    assert_eq!((orig4, a4.next_hop), (ip(VTEP), Some(ip(VTEP))));
+    assert_eq!(
+        a4.pmsi().map(|p| p.tunnel_id.clone()),
+        Some(perouter_evpn::PmsiTunnelId::IngressReplication(ip(VTEP)))
+    );
+    let type2: Vec<_> = out
+        .iter()
+        .filter(|(_, n)| matches!(n, Nlri::Evpn(EvpnRoute::MacIp(r)) if r.mac == mac))
+        .collect();
+    assert_eq!(type2.len(), 2, "MAC and MAC+IP: {type2:?}");
+    assert!(type2.iter().all(|(a, _)| a.next_hop == Some(ip(VTEP6))));
+
+    // A remote node's IPv6 VTEP, reachable through the fabric's IPv6 unicast route over a
+    // connected IPv6 underlay link.
+    rib.handle_update(
+        tor,
+        RouteUpdate {
+            attrs: PathAttrs {
+                as_path: AsPath::sequence([65000]),
+                next_hop: Some(ip("2001:db8::2")),
+                ..Default::default()
+            },
+            announced: vec![Nlri::V6(format!("{LEAF6}/128").parse().unwrap())],
+            withdrawn: vec![],
+            path_id: 0,
+        },
+    )
+    .unwrap();
+    fib(&mut rib);
+    let rmac = MacAddress([0x02, 0x42, 0, 0, 0x06, 0x02]);
+    let mut a = evpn_attrs(65101, LEAF6, &[frr_auto_route_target(65101, 600)], &[]);
+    a.rare = Some(Box::new(perouter_rib::attrs::RareAttrs {
+        pmsi: Some(perouter_evpn::PmsiTunnel::ingress_replication(
+            ip(LEAF6),
+            Label::from_vni(600),
+        )),
+        ..Default::default()
+    }));
+    let mut r2 = mac_route("100.64.0.2:6", rmac, None);
+    if let Nlri::Evpn(EvpnRoute::MacIp(r)) = &mut r2 {
+        r.label1 = Label::from_vni(600);
+    }
+    announce(
+        &mut rib,
+        tor,
+        a,
+        vec![
+            r2,
+            Nlri::Evpn(EvpnRoute::InclusiveMulticast(InclusiveMulticastRoute {
+                rd: "100.64.0.2:6".parse().unwrap(),
+                ethernet_tag: EthernetTag(0),
+                originator: ip(LEAF6),
+            })),
+        ],
+    );
+    let d = fib(&mut rib);
+    assert!(
+        d.contains(&ForwardingDelta::Fdb {
+            vni: 600,
+            mac: rmac,
+            vtep: Some(ip(LEAF6))
+        }),
+        "{d:?}"
+    );
+    assert!(
+        d.contains(&ForwardingDelta::Flood {
+            vni: 600,
+            vtep: ip(LEAF6),
+            present: true
+        }),
+        "{d:?}"
+    );
+    assert!(
+        d.iter().all(|x| !matches!(
+            x,
+            ForwardingDelta::Fdb { vni: 300, .. } | ForwardingDelta::Flood { vni: 300, .. }
+        )),
+        "the IPv4 VNI imports nothing of VNI 600's: {d:?}"
     );
 }

@@ -551,13 +551,19 @@ impl ConfigSource {
     pub async fn run(self, tx: watch::Sender<Arc<AppliedConfig>>) {
         let mut current = tx.borrow().clone();
         let mut cache = Some(FileCache::default());
+        // The first poll has an empty file cache: a file written less than SETTLE before it
+        // would count as new and settling and be skipped, dropping for one poll the resources
+        // the start applied from it. The start read every file without settling; so does the
+        // first poll, which fills the cache.
+        let mut first = true;
         loop {
             tokio::time::sleep(self.poll).await;
             let src = self.clone();
             let prev = current.clone();
             let mut c = cache.take().unwrap_or_default();
+            let settle = (!std::mem::take(&mut first)).then(SystemTime::now);
             let Ok((next, c)) = tokio::task::spawn_blocking(move || {
-                let next = src.load_with(Some(&prev), &mut c, Some(SystemTime::now()));
+                let next = src.load_with(Some(&prev), &mut c, settle);
                 (next, c)
             })
             .await

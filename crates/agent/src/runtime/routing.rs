@@ -822,6 +822,8 @@ impl Routing {
                 export_rts: l.export_rts.clone(),
                 vrf: l.l3vni.map(VrfId),
                 dup_detection: Default::default(),
+                // Each VNI tunnels from the VTEP of its underlayAddressFamily.
+                vtep: Some(l.vtep),
             });
         }
         let new_l2: BTreeSet<u32> = plan.l2vnis.iter().map(|l| l.vni).collect();

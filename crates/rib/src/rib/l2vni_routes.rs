@@ -29,17 +29,16 @@ impl Rib {
             return;
         }
         self.handle_l2vni_removed(vni);
+        let vtep = config.vtep.unwrap_or(self.config.vtep);
         let d = L2Domain::new(config, self.config.router_id, self.config.asn);
         let rd = d.rd;
-        let attrs = self
-            .attrs
-            .intern(type3_attrs(&d.export, vni, self.config.vtep));
+        let attrs = self.attrs.intern(type3_attrs(&d.export, vni, vtep));
         self.l2.insert(vni, d);
         info!(vni, rd = %rd, "l2vni added");
         let key = EvpnRouteKey::InclusiveMulticast {
             rd,
             ethernet_tag: EthernetTag(0),
-            originator: self.config.vtep,
+            originator: vtep,
         };
         let f = self.fields.intern(EvpnFields::default());
         self.set_evpn_path(&key, Source::Local, Some((attrs, f)));
@@ -49,6 +48,7 @@ impl Rib {
         for s in slots {
             self.import_l2_into(s, Some(vni));
         }
+        self.refresh_own();
         self.settle();
     }
 
@@ -73,6 +73,7 @@ impl Rib {
             self.set_evpn_path(&k, Source::Local, None);
         }
         self.l2_deltas.extend(d.teardown());
+        self.refresh_own();
         info!(vni, "l2vni removed");
         self.settle();
     }
@@ -212,11 +213,12 @@ impl Rib {
     /// Resolves one MAC of an L2VNI and applies the plan: local type-2 routes and deltas.
     pub(super) fn resolve_mac(&mut self, vni: u32, mac: MacAddress) {
         let now = self.now.unwrap_or_else(Instant::now);
-        let vtep = self.config.vtep;
+        let default_vtep = self.config.vtep;
         let tracker = &self.tracker;
         let Some(d) = self.l2.get_mut(&vni) else {
             return;
         };
+        let vtep = d.config.vtep.unwrap_or(default_vtep);
         let plan: MacPlan = d.resolve_mac(mac, vtep, now, |v| tracker.cached(v));
         if plan.duplicate {
             warn!(vni, mac = %mac, "MAC moved too often: duplicate detected, frozen (RFC 7432 §15.1)");

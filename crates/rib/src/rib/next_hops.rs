@@ -52,6 +52,8 @@ impl Rib {
         let mut s: HashSet<IpAddr> = self.reported_local.iter().copied().collect();
         s.insert(IpAddr::V4(self.config.router_id));
         s.insert(self.config.vtep);
+        // An L2VNI's own VTEP (the IPv6 one beside an IPv4 RIB VTEP) is ours as well.
+        s.extend(self.l2.values().filter_map(|d| d.config.vtep));
         s.extend(
             self.peers
                 .iter()
