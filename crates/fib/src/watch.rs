@@ -577,6 +577,7 @@ mod tests {
             kind,
             master,
             up: true,
+            carrier: true,
             mtu: None,
             mac: None,
             group: 0,
