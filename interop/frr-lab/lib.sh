@@ -16,6 +16,8 @@
 #                              zebra + bgpd (or the daemons named, e.g. zebra bfdd bgpd) in
 #                              namespace NS with DIR/frr.conf (pid files in DIR)
 #   lab_vty DIR CMD            one vtysh command against the instance in DIR
+#   lab_nogr_passthrough_frr DIR
+#                              the upgrade labs' ToR and host speaker configs (no graceful restart)
 #   lab_underlay CFG-DIR IFACES NEIGHBOUR...
 #                              writes CFG-DIR/configs/openpe_underlay.yaml atomically: AS 64514,
 #                              the NICs (comma-separated), one YAML flow map per neighbour,
@@ -119,6 +121,40 @@ lab_start_frr() { # NAME NS DIR [DAEMON...]: DIR holds frr.conf; the daemons (de
     (lab_nofds ip netns exec "$ns" /usr/lib/frr/"$d" -d -N "$name" -f "$dir/frr.conf" -i "$dir/$d.pid" \
       -z "$dir/zserv.api" --vty_socket "$dir" "${extra[@]}" >"$dir/$d.out" 2>&1)
   done
+}
+
+lab_nogr_passthrough_frr() { # DIR: DIR/tor/frr.conf and DIR/hostfrr/frr.conf of the upgrade labs'
+  # passthrough node: an FRR ToR (AS 64512, 10.100.0.0/24) and an FRR host speaker (AS 64517,
+  # 10.200.0.1/32), timers 3/9 and NO graceful restart, so a closed session withdraws our routes at once.
+  mkdir -p "$1/tor" "$1/hostfrr"
+  cat > "$1/tor/frr.conf" <<CONF
+hostname tor
+router bgp 64512
+ bgp router-id 192.168.11.2
+ no bgp ebgp-requires-policy
+ no bgp default ipv4-unicast
+ bgp graceful-restart-disable
+ neighbor 192.168.11.3 remote-as 64514
+ neighbor 192.168.11.3 timers 3 9
+ address-family ipv4 unicast
+  network 10.100.0.0/24
+  neighbor 192.168.11.3 activate
+ exit-address-family
+CONF
+  cat > "$1/hostfrr/frr.conf" <<CONF
+hostname hostspeaker
+router bgp 64517
+ bgp router-id 10.200.0.1
+ no bgp ebgp-requires-policy
+ no bgp default ipv4-unicast
+ bgp graceful-restart-disable
+ neighbor 192.169.100.1 remote-as 64514
+ neighbor 192.169.100.1 timers 3 9
+ address-family ipv4 unicast
+  network 10.200.0.1/32
+  neighbor 192.169.100.1 activate
+ exit-address-family
+CONF
 }
 
 lab_vty() { vtysh --vty_socket "$1" -c "$2" 2>/dev/null; }

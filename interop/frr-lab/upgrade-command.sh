@@ -41,35 +41,7 @@ ip -n $TOR addr add 10.100.0.1/24 dev lo
 ip -n $HOST addr add 10.200.0.1/32 dev lo
 ip netns exec $TOR sysctl -qw net.ipv4.ip_forward=1
 
-mkdir -p "$DIR/tor" "$DIR/hostfrr"
-cat > "$DIR/tor/frr.conf" <<CONF
-hostname tor
-router bgp 64512
- bgp router-id 192.168.11.2
- no bgp ebgp-requires-policy
- no bgp default ipv4-unicast
- bgp graceful-restart-disable
- neighbor 192.168.11.3 remote-as 64514
- neighbor 192.168.11.3 timers 3 9
- address-family ipv4 unicast
-  network 10.100.0.0/24
-  neighbor 192.168.11.3 activate
- exit-address-family
-CONF
-cat > "$DIR/hostfrr/frr.conf" <<CONF
-hostname hostspeaker
-router bgp 64517
- bgp router-id 10.200.0.1
- no bgp ebgp-requires-policy
- no bgp default ipv4-unicast
- bgp graceful-restart-disable
- neighbor 192.169.100.1 remote-as 64514
- neighbor 192.169.100.1 timers 3 9
- address-family ipv4 unicast
-  network 10.200.0.1/32
-  neighbor 192.169.100.1 activate
- exit-address-family
-CONF
+lab_nogr_passthrough_frr "$DIR"
 lab_start_frr ${TAG}tor $TOR "$DIR/tor"
 
 mkdir -p "$DIR/cfg/configs"

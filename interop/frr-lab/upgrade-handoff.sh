@@ -60,36 +60,7 @@ ip netns exec $TOR sysctl -qw net.ipv4.ip_forward=1
 
 start_frr() { lab_start_frr "$TAG$1" "$2" "$DIR/$1"; } # NAME NS
 vty() { lab_vty "$DIR/$1" "$2"; }
-mkdir -p "$DIR/tor" "$DIR/hostfrr"
-# No graceful restart at the ToR: a closed session withdraws our routes at once.
-cat > "$DIR/tor/frr.conf" <<CONF
-hostname tor
-router bgp 64512
- bgp router-id 192.168.11.2
- no bgp ebgp-requires-policy
- no bgp default ipv4-unicast
- bgp graceful-restart-disable
- neighbor 192.168.11.3 remote-as 64514
- neighbor 192.168.11.3 timers 3 9
- address-family ipv4 unicast
-  network 10.100.0.0/24
-  neighbor 192.168.11.3 activate
- exit-address-family
-CONF
-cat > "$DIR/hostfrr/frr.conf" <<CONF
-hostname hostspeaker
-router bgp 64517
- bgp router-id 10.200.0.1
- no bgp ebgp-requires-policy
- no bgp default ipv4-unicast
- bgp graceful-restart-disable
- neighbor 192.169.100.1 remote-as 64514
- neighbor 192.169.100.1 timers 3 9
- address-family ipv4 unicast
-  network 10.200.0.1/32
-  neighbor 192.169.100.1 activate
- exit-address-family
-CONF
+lab_nogr_passthrough_frr "$DIR"
 start_frr tor $TOR
 
 mkdir -p "$DIR/cfg/configs"
