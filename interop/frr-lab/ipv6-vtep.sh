@@ -139,7 +139,7 @@ for s in a b; do
   check fdb400-flood-ipv4-node$s bash -c "bridge -n $pe fdb show dev vni400 | grep -q '^00:00:00:00:00:00 dst 100.65.0.$peer '"
 done
 POD6B_MAC=$(ip -n "${P}pod6b" -j link show eth0 | jq -r '.[0].address')
-check fdb600-pod-mac-ipv6-dst bash -c "bridge -n ${P}nodea-pe fdb show dev vni600 | grep -q '^$POD6B_MAC dst fd00:65::2 '"
+check fdb600-pod-mac-ipv6-dst wait_until 10 bash -c "bridge -n ${P}nodea-pe fdb show dev vni600 | grep -q '^$POD6B_MAC dst fd00:65::2 '"
 # Traffic really crosses the IPv6 VXLAN: the VXLAN device's counters move with the pings.
 tx() { ip -n "${P}nodea-pe" -s -j link show vni600 | jq '.[0].stats64.tx.packets'; }
 T1=$(tx); ip netns exec "${P}pod6a" ping -c5 -i0.1 -W1 2001:db8:600::11 >/dev/null 2>&1; T2=$(tx)
