@@ -11,6 +11,8 @@
 #   pcap                the .pcap captures (pcapng), each also converted to classic pcap
 #   ovsdb               the ovsdb-server replies in crates/ovsdb/tests/data/ (captured from a real
 #                       ovsdb-server), each prefixed by a cut byte: 0 (one read) and 37 (two reads)
+#   cni_result          CNI plugin outputs (a macvlan ADD result as Debian's plugin prints it, an
+#                       error object), each with selector bytes for ADD/CHECK/DEL and exit status
 #   handoff_state       a session-handoff state (JSON) with real OPENs, unread bytes and an
 #                       Adj-RIB-In made of the captured UPDATEs
 # Idempotent: files are named by content hash.
@@ -197,3 +199,20 @@ for f in ../crates/ovsdb/tests/data/*.json; do
     done
 done
 echo "seeded: ovsdb $n"
+
+# CNI plugin output: the first byte selects the command (mod 3), a failed exit (0x80) and a
+# stdout/stderr cut (0x40).
+mkdir -p corpus/cni_result
+n=0
+for out in \
+    '{"cniVersion":"1.0.0","interfaces":[{"name":"net1","mac":"b6:9f:3e:7c:31:4e","sandbox":"/run/netns/perouter"}],"ips":[{"interface":0,"address":"192.168.11.3/24"}],"dns":{}}' \
+    '{"cniVersion":"1.0.0","code":999,"msg":"Link not found"}'; do
+    for sel in '\x00' '\x01' '\x02' '\x80' '\xc0'; do
+        tmp=$(mktemp)
+        { printf "$sel"; printf '%s' "$out"; } >"$tmp"
+        name=$(sha1sum <"$tmp" | cut -c1-40)
+        mv "$tmp" "corpus/cni_result/$name"
+        n=$((n + 1))
+    done
+done
+echo "seeded: cni_result $n"

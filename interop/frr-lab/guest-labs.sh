@@ -9,7 +9,9 @@
 # $PEROUTER_BIN, else target/release, else target/debug, else a release build). --fib-tests first
 # runs perouter-fib's guest_vrf test binaries (crates/fib/tests/guest). Exits non-zero when any
 # script failed or the guest did not report a verdict for every one; prints each one's status and
-# time. KEEP=1 is passed to the scripts (they keep their labs' logs).
+# time. KEEP=1 is passed to the scripts (they keep their labs' logs), and so are ROUTES, DUTS,
+# COUNTS, LIMIT, BENCH_BIN, SAVE_LOGS and UNDERLAY_KIND (the bench scripts' sizes, binary and a host
+# directory for their logs; upstream-vrf.sh's underlay NIC). GUEST_MEMORY sets the guest's memory (default 3G; the PE job at 1M routes wants 8G).
 #
 # Needs (once): apt-get install -y qemu-system-x86 linux-image-amd64 busybox-static frr jq bc iputils-ping
 #               pip install virtme-ng
@@ -57,6 +59,9 @@ cp "$PEROUTER" "$bindir/perouter"
 # Every unit prints `GUEST-LAB-RESULT NAME RC SECONDS` when it ends; a missing line is a failure.
 expected=()
 cmd="echo GUEST-KERNEL \$(uname -r); export PEROUTER=$bindir/perouter PEROUTER_BIN=$bindir/perouter KEEP=${KEEP:-} RUST_BACKTRACE=1;"
+for v in ROUTES DUTS COUNTS LIMIT BENCH_BIN SAVE_LOGS UNDERLAY_KIND; do
+    if [[ -n ${!v:-} ]]; then cmd+=" export $v=$(printf '%q' "${!v}");"; fi
+done
 if ((fib_tests)); then
     json="$(cargo test -p perouter-fib --features guest-tests --no-run --message-format=json)"
     tests="$(printf '%s\n' "$json" | python3 -c '
@@ -83,7 +88,9 @@ done
 echo "guest-labs: booting $kernel (emulated) for: ${expected[*]}"
 start=$(date +%s)
 set +e
-vng --run "$kernel" --user root --disable-kvm --cpus 2 --memory 3G --exec "$cmd" 2>&1 | tee "$log"
+rw=()
+if [[ -n ${SAVE_LOGS:-} ]]; then mkdir -p "$SAVE_LOGS"; rw=(--rwdir "$SAVE_LOGS"); fi
+vng --run "$kernel" --user root --disable-kvm --cpus 2 --memory "${GUEST_MEMORY:-3G}" "${rw[@]}" --exec "$cmd" 2>&1 | tee "$log"
 set -e
 took=$(($(date +%s) - start))
 guest_kernel="$(sed -n 's/^GUEST-KERNEL \(.*\)$/\1/p' "$log" | tr -d '\r' | head -n 1)"

@@ -28,7 +28,7 @@
 # IPv4 (VNI 400) destinations, the routes as perouter received them (`perouter show bgp evpn -o
 # json`: type-3 with the IPv6 originator, next hop and PMSI tunnel endpoint, type-2 with the IPv6
 # next hop), pings both ways on both VNIs (IPv4 and IPv6 on VNI 600) with the traffic counted on
-# the VXLAN device, and no ping lost on VNI 400 while VNI 600 is added.
+# the VXLAN device, and no ping lost on VNI 400 while VNI 600 is added (at most 2 of ~100).
 set -u
 LAB=v6vtep
 . "$(dirname "$0")/lib.sh"
@@ -122,12 +122,14 @@ kill -INT $PING400; wait $PING400 2>/dev/null
 SENT=$(grep -oE '^[0-9]+ packets transmitted' "$DIR/ping400.txt" | awk '{print $1}')
 RECV=$(grep -oE '[0-9]+ received' "$DIR/ping400.txt" | awk '{print $1}')
 say "vni400 while VNI 600 was added: ${RECV:-?} of ${SENT:-?} pings answered (20 ms apart)"
-# KNOWN DEFECT (open in issue 15): in about half the runs VNI 400 stops answering for a few seconds
-# soon after its first ping works (0-1 of ~107 answered in this window, with the nodes' watch
-# reporting "remote MAC ... removed" for the pods' MACs), with or without VNI 600 being added; it
-# recovers by itself. Until it is found, the loss is reported, not asserted; the segment must be
-# answering again within 10 s.
-say "KNOWN DEFECT (not asserted): VNI 400 loss in this window: $(( ${SENT:-0} - ${RECV:-0} )) of ${SENT:-?}"
+# VNI 400 must not notice VNI 600 arriving: at most 2 of the ~100 pings lost (slack for a loaded
+# machine). This once lost every ping for 2-3 s in about half the runs: a node's bridge resolved the
+# other node's pod's IPv6 link-local address (its own NDP), the neighbour entry was taken for a
+# local host, and the node advertised the remote MAC as its own and dropped its FDB entry (fixed
+# in crates/rib: a neighbour binds an IP to a MAC, only a local FDB entry makes the MAC local;
+# test a_neighbour_of_a_remote_mac_does_not_make_the_mac_local).
+LOST400=$(( ${SENT:-0} - ${RECV:-0} ))
+check vni400-no-loss-while-vni600-added test "${SENT:-0}" -ge 50 -a "$LOST400" -le 2
 check vni400-answers-after-vni600 wait_until 10 ping_ok pod4a 192.171.4.11
 
 # The kernel: VXLAN locals per family, FDB entries towards the other node's VTEP of that family.

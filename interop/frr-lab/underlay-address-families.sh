@@ -10,6 +10,12 @@
 #               namespace `via inet6 fe80::… dev ulun`
 #   listen      `listenRange: 192.168.13.0/28`: a ToR connecting from 192.168.13.2 is accepted
 #               with the configured AS; one connecting from 192.168.13.20 is refused
+#   listen6     `listenRange: 2001:db8:14::/64`: a ToR connecting from 2001:db8:14::2 is accepted
+#               (ListenRangeIPv6), IPv4 and IPv6 routes over it
+#   passthrough an FRR host speaker on the passthrough (frr-k8s' role, AS 64517, 10.200.0.1/32):
+#               its route reaches every ToR above and every ToR's route reaches it, host -> ToR
+#               pings over each underlay kind (passthrough_routes.go [IPv6|Unnumbered|ListenRange|
+#               ListenRangeIPv6])
 # Each asserts the kernel state in the router namespace, FRR's view (vtysh JSON) and traffic.
 #
 #   sudo flock /tmp/perouter-lab.lock interop/frr-lab/underlay-address-families.sh
@@ -23,14 +29,14 @@ say "running on: $(uname -r) ($(lab_has_vrf && echo 'VRF available' || echo 'hos
 TAG=uaf$$
 DIR=$(mktemp -d /tmp/perouter-uaf.XXXXXX)
 chmod 755 "$DIR"
-HOST=${TAG}host; PE=${TAG}pe; T6=${TAG}t6; TUN=${TAG}tun; TLR=${TAG}tlr; TOUT=${TAG}tout
-NSS="$HOST $PE $T6 $TUN $TLR $TOUT"
+HOST=${TAG}host; PE=${TAG}pe; T6=${TAG}t6; TUN=${TAG}tun; TLR=${TAG}tlr; TOUT=${TAG}tout; TL6=${TAG}tl6
+NSS="$HOST $PE $T6 $TUN $TLR $TOUT $TL6"
 PIDS=()
 T0=$(date +%s.%N)
 
 trap lab_cleanup EXIT
 
-for n in $HOST $T6 $TUN $TLR $TOUT; do ip netns add "$n"; ip -n "$n" link set lo up; done
+for n in $HOST $T6 $TUN $TLR $TOUT $TL6; do ip netns add "$n"; ip -n "$n" link set lo up; done
 # IPv6 numbered link.
 ip link add ul6 netns $HOST type veth peer name t6-eth0 netns $T6
 ip -n $HOST addr add 2001:db8:11::3/64 dev ul6 nodad
@@ -50,15 +56,23 @@ ip -n $TLR link set tlr-l2 master br0
 ip -n $TLR addr add 192.168.13.2/24 dev br0
 ip -n $TOUT addr add 192.168.13.20/24 dev tout-eth0
 ip -n $TLR addr add 10.108.0.1/24 dev lo
-for l in ul6 ulun ulv4; do ip -n $HOST link set $l up; done
+# IPv6 listen range: the ToR at 2001:db8:14::2 connects to us.
+ip link add ul6lr netns $HOST type veth peer name tl6-eth0 netns $TL6
+ip -n $HOST addr add 2001:db8:14::3/64 dev ul6lr nodad
+ip -n $TL6 addr add 2001:db8:14::2/64 dev tl6-eth0 nodad
+ip -n $TL6 addr add 10.109.0.1/24 dev lo
+ip -n $TL6 addr add 2001:db8:109::1/48 dev lo
+ip -n $TL6 link set tl6-eth0 up
+ip -n $HOST addr add 10.200.0.1/32 dev lo
+for l in ul6 ulun ulv4 ul6lr; do ip -n $HOST link set $l up; done
 ip -n $T6 link set t6-eth0 up; ip -n $TUN link set tun-eth0 up
 for l in tlr-eth0 tlr-l2 br0; do ip -n $TLR link set $l up; done
 ip -n $TOUT link set tout-eth0 up
-for n in $T6 $TUN $TLR; do
+for n in $T6 $TUN $TLR $TL6; do
   ip netns exec "$n" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 done
 
-mkdir -p "$DIR/t6" "$DIR/tun" "$DIR/tlr" "$DIR/tout"
+mkdir -p "$DIR/t6" "$DIR/tun" "$DIR/tlr" "$DIR/tout" "$DIR/tl6" "$DIR/hostfrr"
 cat > "$DIR/t6/frr.conf" <<CONF
 hostname t6
 router bgp 64512
@@ -110,16 +124,53 @@ router bgp 64515
 CONF
 done
 sed -i '/network 10.108.0.0/d' "$DIR/tout/frr.conf"
+cat > "$DIR/tl6/frr.conf" <<CONF
+hostname tl6
+router bgp 64516
+ bgp router-id 10.0.9.2
+ no bgp ebgp-requires-policy
+ no bgp default ipv4-unicast
+ neighbor 2001:db8:14::3 remote-as 64514
+ neighbor 2001:db8:14::3 timers 3 9
+ neighbor 2001:db8:14::3 timers connect 2
+ neighbor 2001:db8:14::3 capability extended-nexthop
+ address-family ipv4 unicast
+  network 10.109.0.0/24
+  neighbor 2001:db8:14::3 activate
+ exit-address-family
+ address-family ipv6 unicast
+  network 2001:db8:109::/48
+  neighbor 2001:db8:14::3 activate
+ exit-address-family
+CONF
+# The host speaker on the passthrough (frr-k8s' role).
+cat > "$DIR/hostfrr/frr.conf" <<CONF
+hostname hostspeaker
+router bgp 64517
+ bgp router-id 10.200.0.1
+ no bgp ebgp-requires-policy
+ no bgp default ipv4-unicast
+ neighbor 192.169.100.1 remote-as 64514
+ neighbor 192.169.100.1 timers 3 9
+ address-family ipv4 unicast
+  network 10.200.0.1/32
+  neighbor 192.169.100.1 activate
+ exit-address-family
+CONF
 lab_start_frr "${TAG}t6" $T6 "$DIR/t6"
 lab_start_frr "${TAG}tun" $TUN "$DIR/tun"
 lab_start_frr "${TAG}tlr" $TLR "$DIR/tlr"
 lab_start_frr "${TAG}tout" $TOUT "$DIR/tout"
+lab_start_frr "${TAG}tl6" $TL6 "$DIR/tl6"
 vty() { lab_vty "$DIR/$1" "$2"; }
 
-lab_underlay "$DIR/cfg" ul6,ulun,ulv4 \
+lab_underlay "$DIR/cfg" ul6,ulun,ulv4,ul6lr \
   "{asn: 64512, address: '2001:db8:11::2', holdTimeSeconds: 9, keepaliveTimeSeconds: 3, addressFamilies: [{type: ipv4unicast}, {type: ipv6unicast}, {type: evpn}]}" \
   "{asn: 64513, interface: ulun, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}" \
-  "{asn: 64515, listenRange: 192.168.13.0/28, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}"
+  "{asn: 64515, listenRange: 192.168.13.0/28, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}" \
+  "{asn: 64516, listenRange: '2001:db8:14::/64', holdTimeSeconds: 9, keepaliveTimeSeconds: 3}"
+echo "bgppassthrough: {hostSession: {asn: 64514, hostASN: 64517, localCIDR: {ipv4: 192.169.100.0/24}}}" \
+  > "$DIR/cfg/configs/openpe_passthrough.yaml"
 # One L2VNI (no VRF): its type-3 route must reach the ToR over the IPv6 session.
 echo "l2vnis: [{name: l2-110, vni: 110, hostMaster: {type: LinuxBridge, linuxBridge: {lifecycle: Managed}}}]" \
   > "$DIR/cfg/configs/openpe_l2vni.yaml"
@@ -129,7 +180,10 @@ RUST_LOG=${RUST_LOG:-info} lab_nofds "$PEROUTER" run --config-dir "$DIR/cfg" --r
   --api-socket "$SOCK" --config-poll 1 --metrics-addr 127.0.0.1:0 >>"$DIR/perouter.log" 2>&1 &
 PIDS+=("$!")
 T1=$(date +%s.%N)
-check nics-moved wait_until 20 sh -c "ip -n $PE link show ul6 && ip -n $PE link show ulun && ip -n $PE link show ulv4 >/dev/null"
+check nics-moved wait_until 20 sh -c "ip -n $PE link show ul6 && ip -n $PE link show ulun && ip -n $PE link show ulv4 && ip -n $PE link show ul6lr >/dev/null"
+# The host speaker peers with pt-ns once perouter created the passthrough veth.
+check pt-host-created wait_until 20 ip -n $HOST link show pt-host
+lab_start_frr "${TAG}hostfrr" $HOST "$DIR/hostfrr"
 
 nb_json() { vty "$1" "show bgp neighbors $2 json"; } # TOR NEIGHBOUR
 frr_established() { nb_json "$1" "$2" | lab_json_true --arg n "$2" '.[$n].bgpState == "Established"'; }
@@ -189,6 +243,34 @@ no_session() { ! "$PEROUTER" show bgp summary --api-socket "$SOCK" -o json | jq 
 check listen-out-of-range-not-established not_established tout 192.168.13.3
 check listen-out-of-range-no-session no_session 192.168.13.20
 say "listen: $("$PEROUTER" show bgp summary --api-socket "$SOCK" 2>/dev/null | grep -E '192.168.13|fe80|2001' | tr -s ' ' | tr '\n' ';')"
+
+# --- IPv6 listen range (ListenRangeIPv6) --------------------------------------------------------
+say "listen6: 2001:db8:14::/64, ToR at 2001:db8:14::2"
+check listen6-frr-established wait_until 40 frr_established tl6 2001:db8:14::3
+check listen6-perouter-established wait_until 10 pr_session_up "$SOCK" 2001:db8:14::2
+l6caps=$(nb_json tl6 2001:db8:14::3 | jq -c '.["2001:db8:14::3"].neighborCapabilities')
+for f in ipv4Unicast ipv6Unicast; do
+  check "listen6-family-$f" lab_json_true --arg f "$f" '.multiprotocolExtensions[$f].advertisedAndReceived == true' <<<"$l6caps"
+done
+check listen6-kernel-v4-route-via-inet6 wait_until 20 v4_via 10.109.0.0/24 2001:db8:14::2
+check listen6-kernel-v6-route wait_until 20 sh -c "ip -n $PE -6 route show 2001:db8:109::/48 | grep -q 'via 2001:db8:14::2 dev ul6lr'"
+check listen6-ping-v4 wait_until 20 pe_ping $TL6 10.109.0.1
+check listen6-ping-v6 wait_until 20 ip netns exec $PE ping -6 -c 1 -W 1 2001:db8:109::1
+
+# --- Passthrough host speaker over each underlay kind (passthrough_routes.go) ------------------
+say "passthrough: host speaker AS 64517, 10.200.0.1/32, over every underlay kind"
+check pt-host-frr-established wait_until 40 frr_established hostfrr 192.169.100.1
+check pt-host-perouter-established wait_until 10 pr_session_up "$SOCK" 192.169.100.2
+frr_valid() { vty "$1" "show bgp ipv4 unicast $2 json" | lab_json_true 'any(.paths[]; .valid)'; } # FRR PREFIX
+host_ping() { ip netns exec $HOST ping -c 1 -W 1 -I 10.200.0.1 "$1" >/dev/null 2>&1; }
+for k in ipv6:t6:10.106 unnumbered:tun:10.107 listen:tlr:10.108 listen6:tl6:10.109; do
+  IFS=: read -r kind tor net <<<"$k"
+  check "pt-$kind-host-route-at-tor" wait_until 20 frr_valid $tor 10.200.0.1/32
+  check "pt-$kind-tor-route-at-host" wait_until 20 frr_valid hostfrr $net.0.0/24
+  check "pt-$kind-host-ping-tor" wait_until 20 host_ping $net.0.1
+done
+check pt-host-route-in-router-ns sh -c "ip -n $PE route show 10.200.0.1 | grep -q 'via 192.169.100.2'"
+say "passthrough: host namespace routes: $(ip -n $HOST route show proto bgp | tr '\n' ';')"
 
 T2=$(date +%s.%N)
 echo

@@ -30,6 +30,14 @@
 # (3) an L3VNI with neither hostASN nor hostType (and one with hostASN = ASN) is refused by
 # `perouter check` and by the running daemon, and the rest stays applied.
 # 64 checks; about 85 s in the emulated guest (104 s with its boot).
+#
+# UNDERLAY_KIND picks the node's underlay NIC (upstream's [MacvlanStatic] / [MacvlanDHCP] variants):
+#   networkdevice   (default) toswitch1 (192.168.11.3) is moved into the router namespace
+#   macvlan-static  a CNIDevice: Debian's macvlan CNI plugin on toswitch1, which stays in the host
+#                   namespace without an address; net1 in the router namespace, static IPAM 192.168.11.3/24
+#   macvlan-dhcp    the same with the dhcp IPAM plugin (its daemon started here) and dnsmasq on the
+#                   switch (br0 192.168.11.254) leasing 192.168.11.3
+# The macvlan kinds add 3 (static) or 4 (dhcp) checks on net1. CNI_PLUGINS=dir picks the plugins.
 set -u
 LAB=upstream-vrf
 . "$(dirname "$0")/lib.sh"
@@ -47,9 +55,17 @@ if ! lab_has_vrf; then
   echo "upstream-vrf: this kernel has no VRF support (CONFIG_NET_VRF); run it through interop/frr-lab/guest-labs.sh" >&2
   exit 2
 fi
-lab_need_tools python3
+UNDERLAY_KIND=${UNDERLAY_KIND:-networkdevice}
+CNI_PLUGINS=${CNI_PLUGINS:-/usr/lib/cni}
+case $UNDERLAY_KIND in
+networkdevice) lab_need_tools python3 ;;
+macvlan-static) LAB_PKG[$CNI_PLUGINS/macvlan]=containernetworking-plugins; lab_need_tools python3 "$CNI_PLUGINS/macvlan" ;;
+macvlan-dhcp) LAB_PKG[$CNI_PLUGINS/macvlan]=containernetworking-plugins; LAB_PKG[dnsmasq]=dnsmasq-base
+  lab_need_tools python3 "$CNI_PLUGINS/macvlan" dnsmasq ;;
+*) echo "upstream-vrf: UNDERLAY_KIND=$UNDERLAY_KIND: expected networkdevice, macvlan-static or macvlan-dhcp" >&2; exit 2 ;;
+esac
 lab_find_perouter
-say "running on kernel $(uname -r) ($( [ -n "${PEROUTER_BIN:-}" ] && echo "guest-labs" || echo "direct"))"
+say "running on kernel $(uname -r) ($( [ -n "${PEROUTER_BIN:-}" ] && echo "guest-labs" || echo "direct")), underlay $UNDERLAY_KIND"
 t0=$(date +%s.%N)
 
 for n in $SW $HOST $LA $LB $HAR $HAB $HBR $HBB; do ip netns add "$n"; ip -n "$n" link set lo up; done
@@ -57,7 +73,8 @@ ip -n $SW link add br0 type bridge
 ip -n $SW link set br0 up
 ip link add toswitch1 netns $HOST type veth peer name sw-n netns $SW
 ip -n $SW link set sw-n master br0 up
-ip -n $HOST addr add 192.168.11.3/24 dev toswitch1
+# A macvlan underlay leaves the parent in the host namespace without the node's address (net1 has it).
+[ "$UNDERLAY_KIND" = networkdevice ] && ip -n $HOST addr add 192.168.11.3/24 dev toswitch1
 ip -n $HOST link set toswitch1 up
 ip -n $HOST addr add 10.250.0.1/32 dev lo
 ip -n $HOST addr add 10.250.1.1/32 dev lo
@@ -225,9 +242,42 @@ host_conf 64515 64514 64514 > "$DIR/hs/frr.conf"
 
 # The node: upstream's static files.
 mkdir -p "$DIR/cfg/configs"
-lab_underlay "$DIR/cfg" toswitch1 \
-  "{asn: 64520, address: 192.168.11.2, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}" \
-  "{asn: 64520, address: 192.168.11.4, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}"
+CNI_ARGS=()
+if [ "$UNDERLAY_KIND" = networkdevice ]; then
+  lab_underlay "$DIR/cfg" toswitch1 \
+    "{asn: 64520, address: 192.168.11.2, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}" \
+    "{asn: 64520, address: 192.168.11.4, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}"
+else
+  if [ "$UNDERLAY_KIND" = macvlan-static ]; then
+    IPAM='{"type": "static", "addresses": [{"address": "192.168.11.3/24"}]}'
+  else
+    ip -n $SW addr add 192.168.11.254/24 dev br0
+    LEASES=$DIR/dnsmasq.leases
+    ip netns exec $SW dnsmasq --no-daemon --port=0 --interface=br0 --bind-interfaces \
+      --dhcp-range=192.168.11.3,192.168.11.3,255.255.255.0,10m --dhcp-leasefile="$LEASES" \
+      --pid-file="$DIR/dnsmasq.pid" >"$DIR/dnsmasq.log" 2>&1 &
+    PIDS+=("$!")
+    lab_nofds "$CNI_PLUGINS/dhcp" daemon -socketpath "$DIR/dhcp.sock" >"$DIR/dhcp.log" 2>&1 &
+    PIDS+=("$!")
+    wait_until 20 test -S "$DIR/dhcp.sock"
+    IPAM="{\"type\": \"dhcp\", \"daemonSocketPath\": \"$DIR/dhcp.sock\"}"
+  fi
+  cat > "$DIR/cfg/configs/openpe_underlay.yaml" <<YAML
+underlays:
+  - asn: 64514
+    interfaces:
+      - type: CNIDevice
+        cniDevice:
+          type: RawConfig
+          interfaceName: net1
+          rawConfig: {"cniVersion": "1.0.0", "name": "underlay", "plugins": [{"type": "macvlan", "master": "toswitch1", "mode": "bridge", "ipam": $IPAM}]}
+    neighbors:
+      - {asn: 64520, address: 192.168.11.2, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}
+      - {asn: 64520, address: 192.168.11.4, holdTimeSeconds: 9, keepaliveTimeSeconds: 3}
+    tunnelEndpoint: {cidrs: [100.65.0.0/24]}
+YAML
+  CNI_ARGS=(--cni-path "$CNI_PLUGINS")
+fi
 red_file() { # HOST-AS-FIELD IMPORTS
   cat > "$DIR/cfg/configs/openpe_red.yaml.tmp" <<CONF
 l3vnis:
@@ -244,7 +294,7 @@ echo "nodeIndex: {index: 0}" > "$DIR/cfg/node-config.yaml"
 
 SOCK=$DIR/api.sock
 RUST_LOG=${RUST_LOG:-info} lab_nofds "$PEROUTER" run --config-dir "$DIR/cfg" --router-netns $PE --host-netns $HOST \
-  --api-socket "$SOCK" --config-poll 1 >>"$DIR/perouter.log" 2>&1 &
+  --api-socket "$SOCK" --config-poll 1 "${CNI_ARGS[@]}" >>"$DIR/perouter.log" 2>&1 &
 PIDS+=("$!")
 pr() { "$PEROUTER" "$@" --api-socket "$SOCK"; }
 session_up() { pr_session_up "$SOCK" "$1"; }
@@ -262,6 +312,12 @@ all_up() { # one `show bgp summary` (a debug binary is slow to start in the emul
 check sessions-established wait_until 120 all_up
 check frr-leafA-session frr_up la 192.168.11.3
 check frr-leafB-session frr_up lb 192.168.11.3
+if [ "$UNDERLAY_KIND" != networkdevice ]; then
+  check macvlan:net1-in-router-ns-with-address sh -c "ip -n $PE -o addr show dev net1 | grep -q 'inet 192.168.11.3/24'"
+  check macvlan:net1-is-macvlan-on-parent sh -c "ip -n $PE -d link show dev net1 | grep -q 'macvlan mode bridge'"
+  check macvlan:parent-stays-in-host-ns ip -n $HOST link show dev toswitch1
+  [ "$UNDERLAY_KIND" = macvlan-dhcp ] && check macvlan-dhcp:lease-at-server grep -q 192.168.11.3 "$LEASES"
+fi
 ext_view() { # the host speaker's view of the blue (hostType External) session: eBGP, AS 64514
   vty hs "show bgp neighbor 192.169.11.1 json" | lab_json_true '.["192.169.11.1"] | .bgpState == "Established" and .remoteAs == 64514 and .localAs == 64515 and (.nbrExternalLink // false)'
 }

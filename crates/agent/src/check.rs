@@ -225,7 +225,11 @@ pub fn render_text(r: &CheckReport) -> String {
                 s,
                 "  underlay NIC {n} (moved into the router namespace, group 4242)"
             ),
-            UnderlayNic::CniDevice(n) => writeln!(s, "  underlay CNI device {n}"),
+            UnderlayNic::CniDevice(n) => writeln!(
+                s,
+                "  underlay CNI device {} (created in the router namespace by CNI plugins)",
+                n.name
+            ),
         };
     }
     let _ = writeln!(s, "fabric sessions:");

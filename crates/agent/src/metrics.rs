@@ -72,6 +72,7 @@ pub const FAMILIES: &[&str] = &[
     "perouter_datapath_reconcile_passes_total",
     "perouter_datapath_edge_applies_total",
     "perouter_datapath_edge_declined_total",
+    "perouter_datapath_nexthop_fallback_routes_total",
     "perouter_datapath_reconcile_errors_total",
     "perouter_datapath_reconcile_duration_seconds",
     "perouter_datapath_operations_total",
@@ -543,6 +544,11 @@ fn datapath(b: &mut Builder, live: &LiveMetrics, fib: &FibStatus) {
         fib.edge_declined,
     );
     b.counter1(
+        "datapath_nexthop_fallback_routes",
+        "Routes installed with their gateways because the kernel refused their nexthop object",
+        fib.nexthop_fallback_routes,
+    );
+    b.counter1(
         "datapath_reconcile_errors",
         "Datapath passes that failed as a whole (the namespace could not be read or written)",
         fib.errors,
@@ -1004,6 +1010,7 @@ pub(crate) mod tests {
             failures_by_kind: [("replace_route", 1)].into_iter().collect(),
             errors: 0,
             last_duration: Duration::from_millis(12),
+            nexthop_fallback_routes: 7,
             ..Default::default()
         };
         let live = LiveMetrics::default();
@@ -1080,6 +1087,7 @@ pub(crate) mod tests {
             r#"perouter_kernel_notifications_total{kind="local_mac"} 1"#,
             r#"perouter_handoffs_total{outcome="taken_over"} 1"#,
             "perouter_handoff_sessions_total 2",
+            "perouter_datapath_nexthop_fallback_routes_total 7\n",
             r#"perouter_config_resources_failed{kind="L3VNI"} 0"#,
             "perouter_ovs_host_legs 2.0\n",
             "perouter_ovs_connected 1.0\n",

@@ -125,6 +125,9 @@ fn upstream_samples_read_strictly() {
                 };
                 let name = v["metadata"]["name"].as_str().unwrap().to_string();
                 let mut spec = v["spec"].clone();
+                // Node selection belongs to API resources: a static file configures its own node
+                // only and refuses `nodeSelector` (config::static_files).
+                spec.as_mapping_mut().unwrap().remove("nodeSelector");
                 let section = match kind {
                     "Underlay" => "underlays",
                     "L3VNI" => "l3vnis",

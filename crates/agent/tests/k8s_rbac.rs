@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use k8s_fake::{node, ours, resource, FakeApi, NODES, NS};
+use perouter_agent::config::resources::{Resource, ResourceKind, ResourceSet, Source};
 use perouter_agent::k8s::controller::{run, ControllerConfig};
+use perouter_agent::k8s::mirror::{self, MirrorReport};
 use perouter_agent::k8s::node_index::ensure_node_index;
 use perouter_agent::k8s::source::Debounce;
 use perouter_agent::k8s::status::{ConfigOutcome, RuntimeReport};
@@ -108,6 +110,41 @@ fn granted() -> Vec<(Permission, bool)> {
     out
 }
 
+/// Waits until the mirror's report satisfies `pred`.
+async fn until(report: &mut watch::Receiver<MirrorReport>, pred: impl Fn(&MirrorReport) -> bool) {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !pred(&report.borrow_and_update()) {
+            report.changed().await.unwrap();
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("mirror report: {:?}", report.borrow()));
+}
+
+/// One static resource of each kind.
+fn static_of_each_kind() -> ResourceSet {
+    let file = || Source::File("/etc/perouter/openpe_x.yaml".into());
+    fn y<T: serde::de::DeserializeOwned>(s: &str) -> T {
+        serde_yaml::from_str(s).unwrap()
+    }
+    ResourceSet {
+        underlays: vec![Resource::new(
+            ResourceKind::Underlay,
+            "u",
+            file(),
+            y("{asn: 64514, interfaces: [{type: NetworkDevice, networkDevice: {interfaceName: eth1}}], neighbors: [{asn: 64512, address: 192.168.11.2}], tunnelEndpoint: {cidrs: [100.65.0.0/24]}}"),
+        )],
+        l3vnis: vec![Resource::new(ResourceKind::L3Vni, "red", file(), y("{vrf: red, vni: 100}"))],
+        l2vnis: vec![Resource::new(ResourceKind::L2Vni, "l2", file(), y("{vni: 300}"))],
+        passthroughs: vec![Resource::new(
+            ResourceKind::L3Passthrough,
+            "pt",
+            file(),
+            y("{hostSession: {asn: 64514, hostASN: 64515, localCIDR: {ipv4: 192.169.100.0/24}}}"),
+        )],
+    }
+}
+
 #[tokio::test]
 async fn rbac_grants_exactly_what_the_controller_uses() {
     let fake = FakeApi::new();
@@ -160,6 +197,32 @@ async fn rbac_grants_exactly_what_the_controller_uses() {
             .await
             .unwrap();
     }
+
+    // The static mirror: one resource of each kind created, each edited by hand (reverted by a
+    // replace), then every static file removed (deleted).
+    let statics = static_of_each_kind();
+    let (static_tx, static_rx) = watch::channel(statics);
+    let (report_tx, mut report) = watch::channel(MirrorReport::default());
+    tokio::spawn(mirror::run(
+        fake.client(NS),
+        "node-a".into(),
+        NS.into(),
+        static_rx,
+        report_tx,
+    ));
+    until(&mut report, |r| r.desired == 4 && r.in_sync == 4).await;
+    for plural in ["underlays", "l3vnis", "l2vnis", "l3passthroughs"] {
+        for name in fake.names(&ours(plural)) {
+            let mut o = fake.get(&ours(plural), &name).unwrap();
+            if o["metadata"]["labels"]["openperouter.github.io/source"] == "static" {
+                o["spec"]["nodeSelector"] = json!({"matchLabels": {"edited": "by-hand"}});
+                fake.put(&ours(plural), o);
+            }
+        }
+    }
+    until(&mut report, |r| r.writes >= 8 && r.in_sync == 4).await;
+    static_tx.send_replace(ResourceSet::default());
+    until(&mut report, |r| r.writes >= 12).await;
 
     let mut grants = granted();
     let mut denied = BTreeSet::new();

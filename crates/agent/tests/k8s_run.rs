@@ -224,6 +224,27 @@ async fn merged_source_plans_and_status_reports_sessions_and_vrfs() {
     assert!(a.failed_resources.is_empty(), "{:?}", a.failed_resources);
     assert!(a.files.iter().any(|f| f.ends_with("openpe_blue.yaml")));
 
+    // `perouter run` mirrors the static L3VNI as a custom resource; the mirror is not read back.
+    let mirror = "static-node-a-l3vni-static-blue";
+    tokio::time::timeout(WAIT, async {
+        while fake.get(&ours("l3vnis"), mirror).is_none() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the static L3VNI mirrored");
+    assert_eq!(
+        fake.get(&ours("l3vnis"), mirror).unwrap()["metadata"]["labels"]
+            ["openperouter.github.io/source"],
+        "static"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        applied.borrow().plan.as_ref().unwrap().l3vnis.len(),
+        2,
+        "blue once, from its file"
+    );
+
     // The status: written after the apply and refreshed, with sessions and route counts.
     let probe: ProbeSlot = Arc::default();
     assert!(probe.set(Arc::new(PlannedProbe(k.applied.clone()))).is_ok());
@@ -420,4 +441,95 @@ async fn rotated_password_secret_rekeys_the_fabric_session() {
         "never an unauthenticated session"
     );
     assert_eq!(key(&c).as_deref(), Some("rotated-key"));
+}
+
+/// Upstream's hostconfiguration.go "Underlay / works with node selectors" and "L3Passthrough /
+/// works with node selectors": of two Underlays and two L3Passthroughs, the node's plan is made
+/// from the one whose `nodeSelector` matches the node's labels; when the node's labels change,
+/// the plan follows (the other one applies, the first no longer does).
+#[tokio::test(start_paused = true)]
+async fn underlay_and_passthrough_node_selectors_choose_what_the_node_plans() {
+    let dir = StaticDir::new("selectors", &[]);
+    let fake = FakeApi::new();
+    fake.put(NODES, annotated_node("0"));
+    let ul = |asn: u32, rack: &str| {
+        UNDERLAY
+            .replacen("asn: 64514", &format!("asn: {asn}"), 1)
+            .replacen(
+                "{asn:",
+                &format!("{{nodeSelector: {{matchLabels: {{rack: {rack}}}}}, asn:"),
+                1,
+            )
+    };
+    fake.put(
+        &ours("underlays"),
+        resource("Underlay", "u-r1", &ul(64514, "r1")),
+    );
+    fake.put(
+        &ours("underlays"),
+        resource("Underlay", "u-r2", &ul(64600, "r2")),
+    );
+    let pt = |host_asn: u32, rack: &str, cidr: &str| {
+        format!("{{nodeSelector: {{matchExpressions: [{{key: rack, operator: In, values: [{rack}]}}]}}, hostSession: {{asn: 64514, hostASN: {host_asn}, localCIDR: {{ipv4: {cidr}}}}}}}")
+    };
+    fake.put(
+        &ours("l3passthroughs"),
+        resource(
+            "L3Passthrough",
+            "pt-r1",
+            &pt(64515, "r1", "192.169.100.0/24"),
+        ),
+    );
+    fake.put(
+        &ours("l3passthroughs"),
+        resource(
+            "L3Passthrough",
+            "pt-r2",
+            &pt(64516, "r2", "192.169.101.0/24"),
+        ),
+    );
+    let k = start(fake.client(NS), controller(), source(&dir)).await;
+    let mut applied = k.applied.clone();
+    let a = wait_applied(&mut applied, "rack r1 plan", |a| a.plan.is_some()).await;
+    assert!(
+        a.failed_resources.is_empty(),
+        "one underlay and one passthrough select the node: {:?}",
+        a.failed_resources
+    );
+    let plan = a.plan.as_ref().unwrap();
+    assert_eq!(plan.asn, 64514, "u-r1 (rack r1), not u-r2");
+    let passthrough = plan.passthrough.as_ref().expect("a passthrough applies");
+    assert_eq!(passthrough.name, "pt-r1", "pt-r1 (rack r1), not pt-r2");
+
+    // The node moves to rack r2: the other underlay and passthrough apply instead.
+    let mut moved = annotated_node("0");
+    moved["metadata"]["labels"] = json!({"rack": "r2"});
+    fake.put(NODES, moved);
+    let a = wait_applied(&mut applied, "rack r2 plan", |a| {
+        a.plan.as_ref().is_some_and(|p| p.asn == 64600)
+    })
+    .await;
+    assert!(a.failed_resources.is_empty(), "{:?}", a.failed_resources);
+    let passthrough = a
+        .plan
+        .as_ref()
+        .unwrap()
+        .passthrough
+        .as_ref()
+        .expect("a passthrough applies");
+    assert_eq!(passthrough.name, "pt-r2");
+
+    // A rack no resource selects: nothing of either kind applies.
+    let mut away = annotated_node("0");
+    away["metadata"]["labels"] = json!({"rack": "r9"});
+    fake.put(NODES, away);
+    let a = wait_applied(&mut applied, "rack r9: the node's routing withdrawn", |a| {
+        a.plan
+            .as_ref()
+            .is_some_and(|p| p.neighbors.is_empty() && p.underlay_nics.is_empty())
+    })
+    .await;
+    let plan = a.plan.as_ref().unwrap();
+    assert!(plan.passthrough.is_none(), "no passthrough selects rack r9");
+    assert!(plan.vtep_v4.is_none());
 }

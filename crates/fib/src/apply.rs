@@ -22,7 +22,8 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use crate::desired::{ForwardingState, NodeDatapath, ROUTE_PROTOCOL};
-use crate::diff::{diff, Plan};
+use crate::diff::{diff_with_defaults, Plan};
+use crate::index::{AuditResult, RouteIndex};
 use crate::message::{build, BuildError, Payload, Resolve};
 use crate::netns::{self, NetnsHandle};
 use crate::nexthop::{self, ObservedNhObjects};
@@ -132,6 +133,10 @@ pub struct ReconcileReport {
     pub plan: Plan,
     /// How applying it went.
     pub apply: ApplyReport,
+    /// Routes installed with their gateways because the kernel refused the nexthop object
+    /// they were planned on (a device without carrier): the per-route fallback of
+    /// [`crate::nexthop::fallback_routes`].
+    pub nexthop_fallback_routes: usize,
 }
 
 /// A blocking `NETLINK_ROUTE` socket in one namespace.
@@ -462,15 +467,21 @@ impl NsConn {
     }
 
     /// Dumps the routes of ours (protocol [`ROUTE_PROTOCOL`], unicast) of every table, both
-    /// families. With `NETLINK_GET_STRICT_CHK` (Linux 4.20+) the kernel applies the protocol and
-    /// type filter itself (`ip_valid_fib_dump_req`), so the routes of other protocols — the
-    /// local table, connected routes, anything else sharing the namespace — are never
-    /// serialised; without it everything comes and the parser drops what is not ours.
-    fn dump_our_routes(&mut self) -> io::Result<Vec<RouteMessage>> {
+    /// families, into `st` as they arrive: each message is decoded and translated on its own,
+    /// and a route `audit` finds installed as wanted is not kept at all (see
+    /// [`crate::index::Audit`]). With `NETLINK_GET_STRICT_CHK` (Linux 4.20+) the kernel applies
+    /// the protocol and type filter itself (`ip_valid_fib_dump_req`), so the routes of other
+    /// protocols — the local table, connected routes, anything else sharing the namespace — are
+    /// never serialised; without it everything comes and the parser drops what is not ours.
+    fn dump_our_routes(
+        &mut self,
+        st: &mut NamespaceState,
+        mut audit: Option<&mut crate::index::Audit<'_>>,
+    ) -> io::Result<()> {
         let fd = self.sock.sock.as_raw_fd();
         let strict = setsockopt_int(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1).is_ok();
-        let mut routes = Vec::new();
         let mut result = Ok(());
+        let mut dumped = 0u64;
         for fam in [AddressFamily::Inet, AddressFamily::Inet6] {
             let mut r = RouteMessage::default();
             r.header = RouteHeader {
@@ -481,15 +492,54 @@ impl NsConn {
                 r.header.protocol = RouteProtocol::from(ROUTE_PROTOCOL);
                 r.header.kind = RouteType::Unicast;
             }
-            match self.sock.dump(RouteNetlinkMessage::GetRoute(r)) {
-                Ok(msgs) => routes.extend(msgs.into_iter().filter_map(|m| match m {
-                    RouteNetlinkMessage::NewRoute(r) => Some(r),
-                    _ => None,
-                })),
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
+            let req = RouteNetlinkMessage::GetRoute(r);
+            let res = self.sock.dump_frames(
+                |seq| {
+                    let mut h = NetlinkHeader::default();
+                    h.flags = NLM_F_REQUEST | NLM_F_DUMP;
+                    h.sequence_number = seq;
+                    let mut m = NetlinkMessage::new(h, NetlinkPayload::InnerMessage(req.clone()));
+                    m.finalize();
+                    let mut buf = vec![0; m.buffer_len()];
+                    m.serialize(&mut buf);
+                    buf
+                },
+                |frame| match frame {
+                    None => {
+                        // Interrupted: this family's dump starts over.
+                        st.routes
+                            .retain(|(_, p), _| p.addr().is_ipv4() != (fam == AddressFamily::Inet));
+                        st.stray_routes.retain(|((_, p), _)| {
+                            p.addr().is_ipv4() != (fam == AddressFamily::Inet)
+                        });
+                        if let Some(a) = audit.as_deref_mut() {
+                            a.restart(fam == AddressFamily::Inet);
+                        }
+                    }
+                    Some(frame) => {
+                        let Ok(NetlinkMessage {
+                            payload: NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(m)),
+                            ..
+                        }) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(frame)
+                        else {
+                            return;
+                        };
+                        dumped += 1;
+                        let Some((key, route)) = crate::observed::route_from_message(&m) else {
+                            return;
+                        };
+                        if let Some(a) = audit.as_deref_mut() {
+                            if a.check(st, &key, &route) {
+                                return;
+                            }
+                        }
+                        st.insert_route(key, route);
+                    }
+                },
+            );
+            if let Err(e) = res {
+                result = Err(e);
+                break;
             }
         }
         if strict {
@@ -497,8 +547,8 @@ impl NsConn {
             setsockopt_int(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, 0)?;
         }
         result?;
-        self.routes_dumped += routes.len() as u64;
-        Ok(routes)
+        self.routes_dumped += dumped;
+        Ok(())
     }
 
     fn observe(&mut self, full: bool, sysctls: &[String]) -> io::Result<NamespaceState> {
@@ -512,8 +562,7 @@ impl NsConn {
                 _ => None,
             })
             .collect();
-        let (routes, neighs) = if full {
-            let routes = self.dump_our_routes()?;
+        let neighs = if full {
             let mut neighs = Vec::new();
             for fam in [AddressFamily::Unspec, AddressFamily::Bridge] {
                 let mut n = NeighbourMessage::default();
@@ -528,11 +577,11 @@ impl NsConn {
                         }),
                 );
             }
-            (routes, neighs)
+            neighs
         } else {
-            (Vec::new(), Vec::new())
+            Vec::new()
         };
-        let mut st = NamespaceState::from_links(links, &addrs, &routes, &neighs);
+        let mut st = NamespaceState::from_links(links, &addrs, &[], &neighs);
         if !sysctls.is_empty() {
             let values = self.handle.read_sysctls(sysctls)?;
             st.sysctls = sysctls.iter().cloned().zip(values).collect();
@@ -643,6 +692,17 @@ impl Datapath {
     /// Reads what the kernel has: links and addresses in the host namespace; links, addresses,
     /// our routes, neighbours, FDB and the sysctls `desired` manages in the router namespace.
     pub fn observe(&mut self, desired: &NodeDatapath) -> Result<ObservedNode, FibError> {
+        Ok(self.observe_auditing(desired, None)?.0)
+    }
+
+    /// [`Datapath::observe`]; with `audit`, the main table's routes are compared with the
+    /// index as the dump arrives ([`crate::index::Audit`]) and only the differences are kept
+    /// in the observation.
+    fn observe_auditing(
+        &mut self,
+        desired: &NodeDatapath,
+        audit: Option<(Option<&mut RouteIndex>, &ForwardingState)>,
+    ) -> Result<(ObservedNode, Option<AuditResult>), FibError> {
         self.open_router()?;
         let host = self
             .host
@@ -651,6 +711,7 @@ impl Datapath {
         let keys: Vec<String> = desired.sysctls().into_iter().map(|s| s.path).collect();
         let use_objects = self.cfg.nexthop_objects && self.nexthop_objects != Some(false);
         let mut refused = None;
+        let mut audited = None;
         let router = match &mut self.router {
             Some(r) => {
                 let mut st = r
@@ -662,16 +723,38 @@ impl Datapath {
                         Err(e) => refused = Some(e),
                     }
                 }
+                match audit {
+                    Some((index, fwd)) => {
+                        let mut a = crate::index::Audit::new(index, fwd, &st);
+                        r.dump_our_routes(&mut st, Some(&mut a))
+                            .map_err(io_err("dump router routes"))?;
+                        let res = a.finish();
+                        st.nexthops.audited = res.used_objects.clone();
+                        audited = Some(res);
+                    }
+                    None => r
+                        .dump_our_routes(&mut st, None)
+                        .map_err(io_err("dump router routes"))?,
+                }
                 Some(st)
             }
-            None => None,
+            None => {
+                // No router namespace yet: the kernel has none of the wanted routes.
+                if let Some((Some(index), _)) = audit {
+                    audited = Some(AuditResult {
+                        unmatched: index.to_map(),
+                        ..Default::default()
+                    });
+                }
+                None
+            }
         };
         if let Some(e) = refused {
             self.nexthops_refused(&e.to_string());
         } else if use_objects && router.is_some() {
             self.nexthop_objects = Some(true);
         }
-        Ok(ObservedNode { host, router })
+        Ok((ObservedNode { host, router }, audited))
     }
 
     /// The nexthop objects in the kernel after the last pass (empty after a failed pass, or
@@ -738,10 +821,35 @@ impl Datapath {
         desired: &NodeDatapath,
         forwarding: Option<&ForwardingState>,
     ) -> Result<ReconcileReport, FibError> {
-        let observed = self.observe(desired)?;
+        match forwarding {
+            Some(f) => {
+                let mut index = RouteIndex::from_map(f.default_routes.clone());
+                self.reconcile_indexed(desired, Some((f, &mut index)))
+            }
+            None => self.reconcile_indexed(desired, None),
+        }
+    }
+
+    /// One level-triggered pass with the main table's wanted routes in `forwarding`'s
+    /// [`RouteIndex`] (the state's own `default_routes` are not used): the kernel's main-table
+    /// routes are compared with the index as the dump is parsed, and only the differences are
+    /// planned ([`crate::index`]). `None` adopts, as in [`Datapath::reconcile_adopting`].
+    pub fn reconcile_indexed(
+        &mut self,
+        desired: &NodeDatapath,
+        forwarding: Option<(&ForwardingState, &mut RouteIndex)>,
+    ) -> Result<ReconcileReport, FibError> {
         let empty = ForwardingState::default();
-        let mut plan = diff(desired, forwarding.unwrap_or(&empty), &observed)?;
-        if forwarding.is_none() {
+        let (fwd, index) = match forwarding {
+            Some((f, ix)) => (f, Some(ix)),
+            None => (&empty, None),
+        };
+        let adopting = index.is_none();
+        let (observed, audited) = self.observe_auditing(desired, Some((index, fwd)))?;
+        let unmatched = audited.map(|a| a.unmatched).unwrap_or_default();
+        let mut plan = diff_with_defaults(desired, fwd, &unmatched, &observed)?;
+        drop(unmatched);
+        if adopting {
             plan.ops.retain(|op| {
                 !matches!(
                     op.phase(),
@@ -764,6 +872,7 @@ impl Datapath {
         }
         let retry = nexthop::fallback_routes(&plan.ops, &failed);
         let objects_refused = !retry.is_empty();
+        let nexthop_fallback_routes = retry.len();
         if !retry.is_empty() {
             // Objects the kernel refused (a device without carrier): the routes that needed
             // them go in with their gateways; the next pass moves them to objects.
@@ -802,7 +911,11 @@ impl Datapath {
                 "datapath reconciled"
             );
         }
-        Ok(ReconcileReport { plan, apply })
+        Ok(ReconcileReport {
+            plan,
+            apply,
+            nexthop_fallback_routes,
+        })
     }
 
     /// Executes `ops` in order, batching consecutive netlink requests to one namespace.

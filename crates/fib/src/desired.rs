@@ -420,14 +420,7 @@ impl ForwardingState {
     /// Checks that every route has a next hop, every type-5 next hop a router MAC, and that no
     /// VRF route set claims a table the kernel reserves.
     pub fn validate(&self) -> Result<(), DesiredError> {
-        for (prefix, gateways) in &self.default_routes {
-            if gateways.is_empty() {
-                return Err(DesiredError::NoNextHop {
-                    vni: 0,
-                    prefix: *prefix,
-                });
-            }
-        }
+        validate_default_routes(&self.default_routes)?;
         for (vni, vr) in &self.vrf_routes {
             if vr.table == 0 || (253..=255).contains(&vr.table) {
                 return Err(DesiredError::ReservedTable(vr.table));
@@ -460,6 +453,21 @@ impl ForwardingState {
         }
         Ok(())
     }
+}
+
+/// Checks that every main-table route has a next hop.
+pub fn validate_default_routes(
+    routes: &BTreeMap<IpNet, BTreeSet<IpAddr>>,
+) -> Result<(), DesiredError> {
+    for (prefix, gateways) in routes {
+        if gateways.is_empty() {
+            return Err(DesiredError::NoNextHop {
+                vni: 0,
+                prefix: *prefix,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// One sysctl the datapath wants, as a path below `/proc/sys` in the router namespace.

@@ -7,7 +7,7 @@
 //! [`Phase`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 
@@ -46,8 +46,22 @@ pub fn diff(
     forwarding: &ForwardingState,
     observed: &ObservedNode,
 ) -> Result<Plan, DesiredError> {
+    diff_with_defaults(desired, forwarding, &forwarding.default_routes, observed)
+}
+
+/// [`diff`] with the main table's wanted routes given apart: `default_routes` replaces
+/// `forwarding.default_routes`. The streaming audit ([`crate::index::Audit`]) passes only the
+/// wanted routes it did not find installed, and leaves the routes it found out of `observed`
+/// (their objects listed in [`crate::nexthop::ObservedNhObjects::audited`]).
+pub fn diff_with_defaults(
+    desired: &NodeDatapath,
+    forwarding: &ForwardingState,
+    default_routes: &BTreeMap<IpNet, BTreeSet<IpAddr>>,
+    observed: &ObservedNode,
+) -> Result<Plan, DesiredError> {
     desired.validate()?;
     forwarding.validate()?;
+    crate::desired::validate_default_routes(default_routes)?;
     let fresh_ns = NamespaceState::fresh();
     let router = observed.router.as_ref().unwrap_or(&fresh_ns);
     let mut p = Planner {
@@ -64,7 +78,7 @@ pub fn diff(
     }
     p.sysctls(desired, router, observed.router.is_none());
     p.devices(desired, &observed.host, router);
-    p.forwarding(desired, forwarding, router);
+    p.forwarding(desired, forwarding, default_routes, router);
     let Planner {
         mut ops, warnings, ..
     } = p;
@@ -109,6 +123,9 @@ struct WantLink {
     addr_gen_none: bool,
     bridge_port: Option<BridgePortFlags>,
     addresses: Option<Vec<IpNet>>,
+    /// An IPv6 link-local address the link must have besides the kernel's own (which the diff
+    /// never removes): the anycast gateway's, see [`gateway_link_local`].
+    link_local: Option<Ipv6Addr>,
     up: bool,
 }
 
@@ -125,6 +142,7 @@ impl WantLink {
             addr_gen_none: false,
             bridge_port: None,
             addresses: None,
+            link_local: None,
             up: true,
         }
     }
@@ -139,6 +157,7 @@ struct LinkView {
     addr_gen_mode: Option<u8>,
     bridge_port: Option<BridgePortFlags>,
     addresses: BTreeSet<IpNet>,
+    link_locals: BTreeSet<Ipv6Addr>,
     up: bool,
 }
 
@@ -152,6 +171,7 @@ impl LinkView {
             addr_gen_mode: link.addr_gen_mode,
             bridge_port: link.bridge_port,
             addresses: link.addresses.clone(),
+            link_locals: link.link_locals.clone(),
             up: link.up,
         }
     }
@@ -174,6 +194,7 @@ impl LinkView {
             addr_gen_mode: Some(0),
             bridge_port,
             addresses: BTreeSet::new(),
+            link_locals: BTreeSet::new(),
             up: false,
         }
     }
@@ -188,9 +209,30 @@ impl LinkView {
             addr_gen_mode: link.addr_gen_mode,
             bridge_port: None,
             addresses: BTreeSet::new(),
+            link_locals: BTreeSet::new(),
             up: false,
         }
     }
+}
+
+/// The IPv6 link-local address of an anycast gateway: the modified EUI-64 of its fixed MAC
+/// (RFC 4291 §2.5.1, appendix A), the same on every node. The bridge has no automatic
+/// link-local (`addrgenmode none`: the same address on every node would fail duplicate address
+/// detection across the VXLAN), yet without one the kernel sends no neighbour solicitation for
+/// routed IPv6 traffic (RFC 4861 §7.2.2 sources it from a link-local): a pod behind an IPv6-only
+/// gateway stays unresolved. It is added `nodad`, like every address of ours.
+pub fn gateway_link_local(mac: MacAddress) -> Ipv6Addr {
+    let m = mac.0;
+    Ipv6Addr::new(
+        0xfe80,
+        0,
+        0,
+        0,
+        u16::from_be_bytes([m[0] ^ 0x02, m[1]]),
+        u16::from_be_bytes([m[2], 0xff]),
+        u16::from_be_bytes([0xfe, m[3]]),
+        u16::from_be_bytes([m[4], m[5]]),
+    )
 }
 
 /// Addresses on `lo` the kernel owns and the diff never removes.
@@ -215,7 +257,7 @@ fn kind_matches(make: &Make, link: &Link) -> bool {
 }
 
 /// Whether a router-namespace link is ours to delete when nobody wants it.
-fn ours_in_router(link: &Link) -> bool {
+pub(crate) fn ours_in_router(link: &Link) -> bool {
     let n = link.name.as_str();
     matches!(link.kind, LinkKind::Vrf { .. })
         || names::vni_of(n, names::BRIDGE_PREFIX).is_some()
@@ -308,6 +350,9 @@ impl Planner {
             br.addresses = Some(v.gateway_ips.clone());
             if !v.gateway_ips.is_empty() {
                 br.mac = Some(l2vni_gateway_mac(v.vni));
+            }
+            if v.gateway_ips.iter().any(|g| g.addr().is_ipv6()) {
+                br.link_local = Some(gateway_link_local(l2vni_gateway_mac(v.vni)));
             }
             w.push(br);
             w.push(vxlan_want(v.vni, v.local_vtep, v.vxlan_port));
@@ -603,6 +648,15 @@ impl Planner {
                 }
             }
         }
+        if let Some(ll) = w.link_local {
+            if !have.link_locals.contains(&ll) {
+                self.ops.push(Op::AddAddress {
+                    ns: w.ns,
+                    dev: w.name.clone(),
+                    addr: IpNet::new(IpAddr::V6(ll), 64).expect("/64 is a valid IPv6 prefix"),
+                });
+            }
+        }
         if w.up && !have.up {
             self.ops.push(Op::SetUp {
                 ns: w.ns,
@@ -782,7 +836,8 @@ impl Planner {
 
         let mut ops = Vec::new();
         // Objects a route keeps using, and the routes of each object that change or go.
-        let mut kept: BTreeSet<u32> = BTreeSet::new();
+        // Objects of the routes the streaming audit found installed as wanted stay.
+        let mut kept: BTreeSet<u32> = nh.audited.clone();
         let mut movers: BTreeMap<u32, Vec<(u32, IpNet)>> = BTreeMap::new();
         let mut leaving: BTreeSet<u32> = BTreeSet::new();
         // Descending prefix order: the kernel's FIB trie deletes a big table about ten times
@@ -1037,7 +1092,13 @@ impl Planner {
         ops
     }
 
-    fn forwarding(&mut self, d: &NodeDatapath, f: &ForwardingState, router: &NamespaceState) {
+    fn forwarding(
+        &mut self,
+        d: &NodeDatapath,
+        f: &ForwardingState,
+        default_routes: &BTreeMap<IpNet, BTreeSet<IpAddr>>,
+        router: &NamespaceState,
+    ) {
         let vni_devices: BTreeSet<u32> = d
             .l3vnis
             .iter()
@@ -1118,7 +1179,7 @@ impl Planner {
                 }
             }
         }
-        for (prefix, gateways) in &f.default_routes {
+        for (prefix, gateways) in default_routes {
             let hops = self.gateway_hops(prefix, gateways, &f.link_local_devices);
             if !hops.is_empty() {
                 routes.insert((MAIN_TABLE, prefix.trunc()), hops);
@@ -1372,6 +1433,7 @@ mod tests {
             addr_gen_mode: Some(0),
             bridge_port: None,
             addresses: BTreeSet::new(),
+            link_locals: BTreeSet::new(),
         }
     }
 
@@ -1511,12 +1573,15 @@ mod tests {
                     });
                 }
                 Op::AddAddress { ns, dev, addr } => {
-                    ns_mut(o, *ns)
-                        .links
-                        .get_mut(dev)
-                        .unwrap()
-                        .addresses
-                        .insert(*addr);
+                    let l = ns_mut(o, *ns).links.get_mut(dev).unwrap();
+                    match addr.addr() {
+                        IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => {
+                            l.link_locals.insert(v6);
+                        }
+                        _ => {
+                            l.addresses.insert(*addr);
+                        }
+                    }
                 }
                 Op::DelAddress { ns, dev, addr } => {
                     let st = ns_mut(o, *ns);
@@ -2439,6 +2504,49 @@ mod tests {
         assert!(del < add);
         sim(&mut o, &plan.ops);
         assert!(diff(&d, &f, &o).unwrap().ops.is_empty());
+    }
+
+    /// An IPv6 gateway gets the anycast link-local (the modified EUI-64 of the gateway MAC), once:
+    /// without it the kernel sends no neighbour solicitation for routed IPv6 traffic and a pod
+    /// behind an IPv6-only gateway stays unresolved (found by interop/frr-lab/upstream-l2.sh).
+    /// An IPv4-only gateway gets none, and a kernel-made link-local is never removed.
+    #[test]
+    fn an_ipv6_gateway_bridge_gets_the_anycast_link_local_once() {
+        let ll: Ipv6Addr = "fe80::2f3:ff:fe00:6f".parse().unwrap();
+        assert_eq!(gateway_link_local(l2vni_gateway_mac(110)), ll);
+        let mut d = full_node();
+        let f = forwarding();
+        let mut o = host_with_nic();
+        let first = diff(&d, &f, &o).unwrap();
+        sim(&mut o, &first.ops);
+        let br = |o: &ObservedNode| o.router.as_ref().unwrap().links["br-pe-110"].clone();
+        assert!(
+            br(&o).link_locals.is_empty(),
+            "IPv4-only gateway: no link-local"
+        );
+        d.l2vnis[0].gateway_ips = vec!["2001:db8:110::1/64".parse().unwrap()];
+        let plan = diff(&d, &f, &o).unwrap();
+        let want = IpNet::new(IpAddr::V6(ll), 64).unwrap();
+        assert!(
+            plan.ops.iter().any(|op| matches!(op,
+                Op::AddAddress { dev, addr, .. } if dev == "br-pe-110" && *addr == want)),
+            "{:?}",
+            plan.ops
+        );
+        sim(&mut o, &plan.ops);
+        assert_eq!(br(&o).link_locals, [ll].into());
+        assert_eq!(diff(&d, &f, &o).unwrap().ops, vec![], "converged");
+        // A link-local the kernel made on the bridge stays.
+        let other: Ipv6Addr = "fe80::1234".parse().unwrap();
+        o.router
+            .as_mut()
+            .unwrap()
+            .links
+            .get_mut("br-pe-110")
+            .unwrap()
+            .link_locals
+            .insert(other);
+        assert_eq!(diff(&d, &f, &o).unwrap().ops, vec![]);
     }
 
     #[test]

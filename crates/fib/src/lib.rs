@@ -26,6 +26,7 @@ pub mod apply;
 pub mod desired;
 pub mod diff;
 pub mod edge;
+pub mod index;
 pub mod message;
 pub mod netns;
 pub mod nexthop;

@@ -96,6 +96,9 @@ pub struct ObservedNhObjects {
     pub ours: BTreeMap<u32, ObservedNhObject>,
     /// Every id in use in the namespace, ours or not (ids are namespace-wide).
     pub taken: BTreeSet<u32>,
+    /// Objects used by routes the streaming audit ([`crate::index::Audit`]) found installed
+    /// as wanted and left out of the observation: the diff keeps them.
+    pub audited: BTreeSet<u32>,
 }
 
 fn push_attr(buf: &mut Vec<u8>, kind: u16, value: &[u8]) {

@@ -5,7 +5,7 @@
 //! fetches the dumps.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use ipnet::IpNet;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
@@ -92,6 +92,9 @@ pub struct Link {
     pub bridge_port: Option<BridgePortFlags>,
     /// Addresses with prefix lengths, IPv6 link-local ones excluded.
     pub addresses: BTreeSet<IpNet>,
+    /// IPv6 link-local addresses, apart: the kernel makes most of them itself, so the diff
+    /// compares them only where it wants one (an anycast gateway's, see `diff`).
+    pub link_locals: BTreeSet<Ipv6Addr>,
 }
 
 /// One next hop of an observed route.
@@ -211,6 +214,16 @@ impl NamespaceState {
         )
     }
 
+    /// Records a route of ours: with [`ROUTE_METRIC`] in `routes`, with another metric in
+    /// `stray_routes` (to be removed).
+    pub fn insert_route(&mut self, key: (u32, IpNet), route: ObservedRoute) {
+        if route.metric == ROUTE_METRIC {
+            self.routes.insert(key, route);
+        } else {
+            self.stray_routes.push((key, route));
+        }
+    }
+
     /// [`NamespaceState::from_messages`] with the links already translated (the driver
     /// translates them while the dump arrives).
     pub fn from_links(
@@ -229,21 +242,21 @@ impl NamespaceState {
             .map(|l| (l.ifindex, l.name.clone()))
             .collect();
         for a in addresses {
+            let Some(l) = by_index
+                .get(&a.header.index)
+                .and_then(|name| st.links.get_mut(name))
+            else {
+                continue;
+            };
             if let Some(net) = address_from_message(a) {
-                if let Some(name) = by_index.get(&a.header.index) {
-                    if let Some(l) = st.links.get_mut(name) {
-                        l.addresses.insert(net);
-                    }
-                }
+                l.addresses.insert(net);
+            } else if let Some(ll) = link_local_from_message(a) {
+                l.link_locals.insert(ll);
             }
         }
         for r in routes {
             if let Some((key, route)) = route_from_message(r) {
-                if route.metric == ROUTE_METRIC {
-                    st.routes.insert(key, route);
-                } else {
-                    st.stray_routes.push((key, route));
-                }
+                st.insert_route(key, route);
             }
         }
         for n in neighbours {
@@ -282,6 +295,7 @@ impl NamespaceState {
                 addr_gen_mode: Some(0),
                 bridge_port: None,
                 addresses: BTreeSet::new(),
+                link_locals: BTreeSet::new(),
             },
         );
         st
@@ -416,6 +430,7 @@ pub fn link_from_message(m: &LinkMessage) -> Option<Link> {
         addr_gen_mode,
         bridge_port,
         addresses: BTreeSet::new(),
+        link_locals: BTreeSet::new(),
     })
 }
 
@@ -447,6 +462,16 @@ pub fn address_from_message(m: &AddressMessage) -> Option<IpNet> {
         }
     }
     IpNet::new(ip, m.header.prefix_len).ok()
+}
+
+/// The IPv6 link-local address of one `RTM_NEWADDR`, if that is what it holds.
+pub fn link_local_from_message(m: &AddressMessage) -> Option<Ipv6Addr> {
+    m.attributes.iter().find_map(|a| match a {
+        AddressAttribute::Address(IpAddr::V6(v6)) if v6.segments()[0] & 0xffc0 == 0xfe80 => {
+            Some(*v6)
+        }
+        _ => None,
+    })
 }
 
 /// The gateway of an `RTA_VIA` (a next hop of another family than the route's: IPv4 routes

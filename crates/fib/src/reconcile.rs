@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::apply::{Datapath, FibError, ReconcileReport};
 use crate::desired::{ForwardingState, NodeDatapath};
+use crate::index::RouteIndex;
 
 /// An input of the reconciler.
 #[derive(Debug, Clone)]
@@ -72,6 +73,10 @@ pub struct Status {
     pub ops_by_kind: BTreeMap<&'static str, u64>,
     /// Operations that failed since start, by kind.
     pub failures_by_kind: BTreeMap<&'static str, u64>,
+    /// Routes installed with their gateways since start because the kernel refused the
+    /// nexthop object planned for them (the per-route fallback, see
+    /// [`crate::apply::ReconcileReport::nexthop_fallback_routes`]).
+    pub nexthop_fallback_routes: u64,
     /// Passes whose driver failed as a whole (the namespace could not be read or written).
     pub errors: u64,
     /// How long the last pass took (observe, diff, apply).
@@ -109,7 +114,11 @@ pub struct Reconciler {
     /// agent must not withdraw forwarding before its RIB has converged (graceful restart).
     /// Shared with the pass running on the blocking thread, never copied: patches arrive
     /// between passes, when this is the only reference, so `Arc::make_mut` changes it in place.
+    /// Its `default_routes` stay empty: the main table's routes are in `defaults`.
     forwarding: Option<Arc<ForwardingState>>,
+    /// The main table's wanted routes, compact ([`RouteIndex`]: prefix → handle of an interned
+    /// gateway set): the one copy the datapath keeps of them. Moved into the pass while it runs.
+    defaults: RouteIndex,
     cfg: ReconcilerConfig,
     /// A full pass is due (first start, device change, new whole state, drift, a failure,
     /// the period, or a patch [`crate::edge`] declined).
@@ -132,6 +141,7 @@ impl Reconciler {
             dp: Some(dp),
             node,
             forwarding: None,
+            defaults: RouteIndex::default(),
             cfg,
             full_due: true,
             clean: false,
@@ -214,6 +224,7 @@ impl Reconciler {
                             rep.apply.failures.iter().map(|f| f.to_string()).collect();
                         st.last_error = None;
                         st.messages_sent += rep.apply.messages_sent;
+                        st.nexthop_fallback_routes += rep.nexthop_fallback_routes as u64;
                         for op in &rep.plan.ops {
                             *st.ops_by_kind.entry(op.kind()).or_default() += 1;
                         }
@@ -283,7 +294,9 @@ impl Reconciler {
                 self.full_due = true;
             }
             Command::SetForwarding(f) => {
-                self.forwarding = Some(Arc::new(*f));
+                let mut f = *f;
+                self.defaults = RouteIndex::from_map(std::mem::take(&mut f.default_routes));
+                self.forwarding = Some(Arc::new(f));
                 self.full_due = true;
             }
             Command::PatchForwarding(p) => match &mut self.forwarding {
@@ -307,7 +320,13 @@ impl Reconciler {
                     } else {
                         self.full_due = true;
                     }
-                    Arc::make_mut(f).apply(*p)
+                    let mut p = *p;
+                    for (prefix, gateways) in std::mem::take(&mut p.default_routes) {
+                        let g: Option<Vec<std::net::IpAddr>> =
+                            gateways.map(|g| g.into_iter().collect());
+                        self.defaults.set(prefix, g.as_deref());
+                    }
+                    Arc::make_mut(f).apply(p)
                 }
                 None => tracing::warn!(
                     entries = p.len(),
@@ -343,9 +362,10 @@ impl Reconciler {
         let mut dp = self.dp.take()?;
         let node = self.node.clone();
         let fwd = self.forwarding.clone();
-        let (dp, res) = tokio::task::spawn_blocking(move || {
+        let mut index = std::mem::take(&mut self.defaults);
+        let (dp, index, res) = tokio::task::spawn_blocking(move || {
             let r = dp
-                .reconcile_adopting(&node, fwd.as_deref())
+                .reconcile_indexed(&node, fwd.as_deref().map(|f| (f, &mut index)))
                 .and_then(|rep| {
                     let macs = if rep.plan.ops.is_empty() && !read_macs {
                         None
@@ -354,11 +374,12 @@ impl Reconciler {
                     };
                     Ok((rep, macs))
                 });
-            (dp, r)
+            (dp, index, r)
         })
         .await
         .ok()?;
         self.dp = Some(dp);
+        self.defaults = index;
         Some(res)
     }
 

@@ -584,6 +584,7 @@ mod tests {
             addr_gen_mode: None,
             bridge_port: None,
             addresses: BTreeSet::new(),
+            link_locals: BTreeSet::new(),
         };
         let mut st = NamespaceState::default();
         for l in [

@@ -247,9 +247,10 @@ impl L2Domain {
     pub fn set_local(&mut self, mac: MacAddress, ip: Option<IpAddr>, present: bool, sticky: bool) {
         let l = self.local.entry(mac).or_default();
         match (ip, present) {
+            // A binding only: the MAC is local once it is learned on a local port (the
+            // bridge resolves remote hosts' addresses too, e.g. their IPv6 link-local ones).
             (Some(ip), true) => {
                 l.ips.insert(ip);
-                l.present = true;
             }
             (Some(ip), false) => {
                 l.ips.remove(&ip);

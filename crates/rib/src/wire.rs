@@ -173,6 +173,23 @@ fn push_block(
         debug!(family = %block.kind, "NLRI of a family the RIB does not handle ignored");
         return;
     };
+    // The group the previous NLRI of this block went to: the next one with the same path id
+    // joins it without comparing attribute sets again (one comparison per block, not per NLRI).
+    let mut group: Option<(usize, u32)> = None;
+    let mut add = |out: &mut Vec<(Family, RouteUpdate)>, path_id: u32, nlri: Nlri| {
+        if let Some((i, id)) = group {
+            if id == path_id && i + 1 == out.len() {
+                let u = &mut out[i].1;
+                match announce {
+                    Some(_) => u.announced.push(nlri),
+                    None => u.withdrawn.push(nlri),
+                }
+                return;
+            }
+        }
+        push(out, family, path_id, announce, nlri);
+        group = Some((out.len() - 1, path_id));
+    };
     match family {
         Family::Ipv4Unicast | Family::Ipv6Unicast => {
             for n in block.iter() {
@@ -181,18 +198,12 @@ fn push_block(
                     ipnet::IpNet::V6(p) if family == Family::Ipv6Unicast => Nlri::V6(p),
                     _ => continue,
                 };
-                push(out, family, n.path_id.unwrap_or(0), announce, nlri);
+                add(out, n.path_id.unwrap_or(0), nlri);
             }
         }
         Family::L2vpnEvpn => {
             for r in block.evpn_routes() {
-                push(
-                    out,
-                    family,
-                    r.path_id.unwrap_or(0),
-                    announce,
-                    Nlri::Evpn(r.route),
-                );
+                add(out, r.path_id.unwrap_or(0), Nlri::Evpn(r.route));
             }
         }
     }

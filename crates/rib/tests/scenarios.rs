@@ -670,6 +670,80 @@ fn type2_mac_moves_between_two_vteps_and_to_us() {
     assert_eq!(attrs.next_hop, Some(ip(VTEP)));
 }
 
+/// A neighbour entry is not a local MAC. The bridge resolves the addresses of remote hosts
+/// too (its own NDP/ARP, e.g. an IPv6 link-local one of a host behind another VTEP): the
+/// binding is local only once the MAC itself is learned on a local port (RFC 7432 §10 learns
+/// MACs in the data plane; the MAC+IP route follows the MAC). Taking such a neighbour for a
+/// local host used to advertise the remote host's MAC from here and, on a sequence tie won by
+/// the lower VTEP (RFC 7432 §15.1), pull its FDB entry: the host went dark for seconds
+/// (interop/frr-lab/ipv6-vtep.sh, issue 15).
+#[test]
+fn a_neighbour_of_a_remote_mac_does_not_make_the_mac_local() {
+    const FAR: &str = "100.66.0.9"; // above our VTEP: we would win a sequence tie
+    let mut rib = rib();
+    rib.handle_time(std::time::Instant::now());
+    rib.handle_l2vni(L2VniConfig {
+        vni: 300,
+        rd: None,
+        rd_index: 5,
+        import_rts: vec![],
+        export_rts: vec![],
+        vrf: None,
+        dup_detection: DupDetection::default(),
+        vtep: None,
+    });
+    let tor = rib.handle_peer_up(fabric(65000, "192.0.2.2", 2)).unwrap();
+    underlay(&mut rib, tor, &[FAR]);
+    fib(&mut rib);
+    let mac = MacAddress([0x02, 0x42, 0, 0, 0, 0x09]);
+    let a = evpn_attrs(65101, FAR, &[frr_auto_route_target(65101, 300)], &[]);
+    announce(&mut rib, tor, a, vec![mac_route("100.66.0.9:5", mac, None)]);
+    let d = fib(&mut rib);
+    let at_far = ForwardingDelta::Fdb {
+        vni: 300,
+        mac,
+        vtep: Some(ip(FAR)),
+    };
+    assert!(d.contains(&at_far), "{d:?}");
+    drain(&mut rib, tor);
+    // Our bridge resolves the remote host's link-local address: nothing changes.
+    rib.handle_local_mac(300, mac, Some(ip("fe80::42:ff:fe00:9")), true, false)
+        .unwrap();
+    assert_eq!(fib(&mut rib), vec![], "the FDB entry towards {FAR} stays");
+    let out = announced(&drain(&mut rib, tor));
+    assert!(
+        !out.iter()
+            .any(|(_, n)| matches!(n, Nlri::Evpn(EvpnRoute::MacIp(r)) if r.mac == mac)),
+        "no type-2 of a remote MAC from us: {out:?}"
+    );
+    let m = &rib.evpn_macs(Some(300))[0];
+    assert_eq!((m.local, m.vtep), (false, Some(ip(FAR))));
+    // The host really moves here (its MAC learned on a local port): now it is ours, with the
+    // IP bound to it, outbidding the remote claim.
+    rib.handle_local_mac(300, mac, None, true, false).unwrap();
+    assert_eq!(
+        fib(&mut rib),
+        vec![ForwardingDelta::Fdb {
+            vni: 300,
+            mac,
+            vtep: None
+        }]
+    );
+    let out = announced(&drain(&mut rib, tor));
+    let ours: Vec<_> = out
+        .iter()
+        .filter_map(|(a, n)| match n {
+            Nlri::Evpn(EvpnRoute::MacIp(r)) if r.mac == mac => Some((r.ip, a.mac_mobility())),
+            _ => None,
+        })
+        .collect();
+    assert!(ours.contains(&(None, Some((false, 1)))), "{ours:?}");
+    assert!(
+        ours.contains(&(Some(ip("fe80::42:ff:fe00:9")), Some((false, 1)))),
+        "{ours:?}"
+    );
+}
+
 #[test]
 fn unreachable_vtep_takes_its_routes_out_of_the_datapath_and_back() {
     let mut rib = rib();
@@ -1471,6 +1545,7 @@ fn an_ipv6_vtep_l2vni_beside_an_ipv4_one_uses_its_own_vtep_per_family() {
         })
         .unwrap();
     let mac = MacAddress([0x02, 0x42, 0, 0, 0x06, 0x01]);
+    rib.handle_local_mac(600, mac, None, true, false).unwrap();
     rib.handle_local_mac(600, mac, Some(ip("2001:db8:6::10")), true, false)
         .unwrap();
     let out = announced(&drain(&mut rib, tor));
@@ -1574,4 +1649,47 @@ fn an_ipv6_vtep_l2vni_beside_an_ipv4_one_uses_its_own_vtep_per_family() {
         )),
         "the IPv4 VNI imports nothing of VNI 600's: {d:?}"
     );
+}
+
+/// A relay of a table with one attribute set per route (real tables have about 2.6 routes per
+/// set) keeps each peer's export cache bounded: it holds at most a batch's worth of
+/// transformed sets beyond its limit, not one per set (issue 16). The sets still collapse into
+/// one exported set (eBGP export drops the MED), so the relay packs them together.
+#[test]
+fn the_export_cache_stays_bounded_with_many_attribute_sets() {
+    let mut rib = rib();
+    let a = rib.handle_peer_up(fabric(65001, LEAF_A, 2)).unwrap();
+    let b = rib.handle_peer_up(fabric(65002, LEAF_B, 3)).unwrap();
+    const N: u32 = 20_000;
+    for i in 0..N {
+        let mut attrs = evpn_attrs(65001, "100.64.0.9", &[], &[]);
+        attrs.med = Some(i);
+        let prefix = format!("10.{}.{}.0/24", i / 256, i % 256);
+        announce(
+            &mut rib,
+            a,
+            attrs,
+            vec![type5("100.64.0.9:100", &prefix, 100)],
+        );
+    }
+    assert!(rib.stats().attribute_sets >= N as usize);
+    let mut sent = Vec::new();
+    while let Some(batch) = rib.poll_adj_out(b, 1000) {
+        sent.extend(announced(std::slice::from_ref(&batch)));
+        assert!(
+            rib.stats().export_cache_entries <= 4096 + 1000,
+            "the export cache grew to {} entries",
+            rib.stats().export_cache_entries
+        );
+    }
+    let evpn: Vec<&(Attrs, Nlri)> = sent
+        .iter()
+        .filter(|(_, n)| matches!(n, Nlri::Evpn(_)))
+        .collect();
+    assert_eq!(evpn.len(), N as usize);
+    assert!(
+        evpn.iter().all(|(x, _)| *x == evpn[0].0),
+        "one exported set"
+    );
+    assert_eq!(evpn[0].0.med, None);
 }

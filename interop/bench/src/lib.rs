@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod change;
+pub mod fibcount;
 pub mod procstat;
 pub mod report;
 pub mod session;

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use perouter_bench::change::{self, ChangeReport, KernelMonitor};
-use perouter_bench::procstat;
 use perouter_bench::report::{latencies, RunReport};
 use perouter_bench::session::{self, kind, Established, FrameReader, PeerSpec};
 use perouter_bench::sink::Sink;
 use perouter_bench::table::{self, Family, TableSpec};
+use perouter_bench::{fibcount, procstat};
 use perouter_bgp::wire::WireContext;
 
 /// Propagation bench: blaster → DUT → sink, one process, one clock.
@@ -54,6 +54,19 @@ struct Args {
     /// The sink's AS.
     #[arg(long, default_value_t = 64513)]
     sink_as: u32,
+    /// The family the sink session negotiates and counts (default: --family). The PE job sends
+    /// EVPN type-5 routes and sinks the IPv4 unicast routes the DUT imported from them into a
+    /// VRF and advertises on its host session: `--family evpn --sink-family ipv4`.
+    #[arg(long, value_enum)]
+    sink_family: Option<Family>,
+    /// The DUT's address for the sink session (default: --dut), e.g. its side of the host
+    /// session's veth.
+    #[arg(long)]
+    sink_dut: Option<Ipv4Addr>,
+    /// The network namespace the sink session is opened in (a name under /run/netns, or a
+    /// path); default: the harness' own. The blaster stays in the harness' namespace.
+    #[arg(long)]
+    sink_netns: Option<String>,
     /// Hold time offered, seconds (KEEPALIVEs every third of it).
     #[arg(long, default_value_t = 90)]
     hold: u16,
@@ -91,6 +104,11 @@ struct Args {
     /// The network namespace of the DUT's FIB, watched with `ip -n NS monitor route`.
     #[arg(long)]
     kernel_netns: Option<String>,
+    /// The DUT's kernel table to time (needs --kernel-netns): t0 → the table holds every route
+    /// of the run more than just before t0 (counted from /proc/net/fib_triestat every 50 ms).
+    /// The PE job's VRF table.
+    #[arg(long)]
+    kernel_table: Option<u32>,
 }
 
 /// Which session an event is about.
@@ -268,8 +286,38 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// The sink session's family, the DUT's address and namespace for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SinkSide {
+    family: Family,
+    dut: Ipv4Addr,
+    netns: Option<String>,
+}
+
+impl Args {
+    /// The sink's side from the flags: each defaults to the blaster's.
+    fn sink_side(&self) -> Result<SinkSide, String> {
+        if self.no_dut
+            && (self.sink_family.is_some() || self.sink_dut.is_some() || self.sink_netns.is_some())
+        {
+            return Err(
+                "--sink-family, --sink-dut and --sink-netns need a DUT (not --no-dut)".into(),
+            );
+        }
+        Ok(SinkSide {
+            family: self.sink_family.unwrap_or(self.family),
+            dut: self.sink_dut.unwrap_or(self.dut),
+            netns: self.sink_netns.clone(),
+        })
+    }
+}
+
 fn main() -> ExitCode {
     let a = Args::parse();
+    let sink_side = match a.sink_side() {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
     let sets = match sets_of(&a.sets, a.routes) {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -284,6 +332,9 @@ fn main() -> ExitCode {
     };
     if let Err(e) = spec.validate() {
         return fail(e);
+    }
+    if a.kernel_table.is_some() && (a.kernel_netns.is_none() || a.no_dut) {
+        return fail("--kernel-table needs --kernel-netns and a DUT");
     }
     if a.changes > 0 && (a.kernel_netns.is_none() || a.family != Family::Ipv4 || a.no_dut) {
         return fail("--changes needs --kernel-netns, --family ipv4 and a DUT");
@@ -312,6 +363,10 @@ fn main() -> ExitCode {
         Ok(b) => b,
         Err(e) => return fail(e),
     };
+    let sink_eor = match table::end_of_rib(sink_side.family, &ctx) {
+        Ok(b) => b,
+        Err(e) => return fail(e),
+    };
 
     // The two streams: through the DUT, or straight over loopback for the calibration.
     let (blaster, sink_est, blaster_reader, hold) = if a.no_dut {
@@ -331,19 +386,24 @@ fn main() -> ExitCode {
         (b, s, None, a.hold)
     } else {
         let deadline = Instant::now() + Duration::from_secs(a.connect_timeout);
-        let remote = SocketAddr::new(IpAddr::V4(a.dut), a.port);
-        let peer = |local, asn| PeerSpec {
+        let peer = |local, asn, dut, family| PeerSpec {
             local,
-            remote,
+            remote: SocketAddr::new(IpAddr::V4(dut), a.port),
             asn,
-            family: a.family,
+            family,
             hold: a.hold,
         };
         let (pb, ps) = (
-            peer(a.blaster_addr, a.blaster_as),
-            peer(a.sink_addr, a.sink_as),
+            peer(a.blaster_addr, a.blaster_as, a.dut, a.family),
+            peer(a.sink_addr, a.sink_as, sink_side.dut, sink_side.family),
         );
-        let hs = thread::spawn(move || session::establish(&ps, deadline));
+        let sink_netns = sink_side.netns.clone();
+        let hs = thread::spawn(move || {
+            if let Some(ns) = &sink_netns {
+                session::enter_netns(ns)?;
+            }
+            session::establish(&ps, deadline)
+        });
         let b: Established = match session::establish(&pb, deadline) {
             Ok(b) => b,
             Err(e) => return fail(format!("blaster session: {e}")),
@@ -406,8 +466,8 @@ fn main() -> ExitCode {
     // End-of-RIB both ways before t0.
     let mut eor_before_t0 = true;
     if !a.no_dut {
-        for w in [&blaster_w, &sink_w] {
-            if let Err(e) = w.lock().expect("writer").write_all(&eor) {
+        for (w, m) in [(&blaster_w, &eor), (&sink_w, &sink_eor)] {
+            if let Err(e) = w.lock().expect("writer").write_all(m) {
                 return fail(format!("sending End-of-RIB: {e}"));
             }
         }
@@ -439,6 +499,27 @@ fn main() -> ExitCode {
             "VmHWM could not be reset for {hwm_not_reset} process(es): the peak may predate t0"
         );
     }
+
+    let table_watch = match (a.kernel_table, a.kernel_netns.as_deref()) {
+        (Some(t), Some(ns)) => match fibcount::TableWatch::start(
+            ns,
+            t,
+            spec.routes as u64,
+            base,
+            Duration::from_millis(50),
+            Duration::from_secs(a.timeout),
+        ) {
+            Ok(w) => {
+                eprintln!(
+                    "kernel table {t} in {ns}: {} prefixes before t0",
+                    w.baseline
+                );
+                Some(w)
+            }
+            Err(e) => return fail(format!("kernel table {t} in {ns}: {e}")),
+        },
+        _ => None,
+    };
 
     // t0: write everything, noting when each write returned.
     let t0 = since(base);
@@ -475,6 +556,20 @@ fn main() -> ExitCode {
     }
     let done_at = Instant::now();
     sink_stop.store(true, Ordering::Relaxed);
+    // The kernel table may fill after the sink got everything (or before).
+    let (kernel_s, kernel_routes) = match table_watch {
+        Some(w) => {
+            let (at, n) = w.wait();
+            if at.is_none() && failure.is_none() {
+                failure = Some(format!(
+                    "the kernel table holds {n} of {} routes after {} s",
+                    spec.routes, a.timeout
+                ));
+            }
+            (at.map(|at| at.saturating_sub(t0) as f64 / 1e9), Some(n))
+        }
+        None => (None, None),
+    };
     let (sink, sink_reader) = sink_thread.join().expect("sink thread");
     if !a.no_dut {
         // Keep reading what the DUT sends the sink while its CPU is watched.
@@ -560,6 +655,8 @@ fn main() -> ExitCode {
         eor_before_t0,
         dut_pids: a.dut_pid.len(),
         changes,
+        kernel_s,
+        kernel_routes,
     };
     println!("{}", serde_json::to_string(&report).expect("serializable"));
     if let Some(f) = &failure {
@@ -623,6 +720,50 @@ mod tests {
         assert_eq!(sets_of("real", 1_000_000), Ok(384_616));
         assert_eq!(sets_of("1", 10), Ok(1));
         assert!(sets_of("many", 10).is_err());
+    }
+
+    #[test]
+    fn sink_side_defaults_to_the_blasters() {
+        let a = Args::try_parse_from(["perouter-bench", "--family", "evpn"]).unwrap();
+        assert_eq!(
+            a.sink_side(),
+            Ok(SinkSide {
+                family: Family::Evpn,
+                dut: Ipv4Addr::new(192, 168, 11, 3),
+                netns: None
+            })
+        );
+    }
+
+    #[test]
+    fn pe_job_sinks_ipv4_on_another_address_and_namespace() {
+        let a = Args::try_parse_from([
+            "perouter-bench",
+            "--family",
+            "evpn",
+            "--sink-family",
+            "ipv4",
+            "--sink-dut",
+            "192.169.10.1",
+            "--sink-netns",
+            "pehost",
+        ])
+        .unwrap();
+        assert_eq!(
+            a.sink_side(),
+            Ok(SinkSide {
+                family: Family::Ipv4,
+                dut: Ipv4Addr::new(192, 169, 10, 1),
+                netns: Some("pehost".into())
+            })
+        );
+    }
+
+    #[test]
+    fn sink_flags_are_refused_without_a_dut() {
+        let a =
+            Args::try_parse_from(["perouter-bench", "--no-dut", "--sink-family", "ipv4"]).unwrap();
+        assert!(a.sink_side().unwrap_err().contains("--no-dut"));
     }
 
     #[test]

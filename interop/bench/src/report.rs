@@ -84,6 +84,13 @@ pub struct RunReport {
     /// One-change latencies to the DUT's kernel (`--changes`), after the table converged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub changes: Option<ChangeReport>,
+    /// `--kernel-table`: t0 → the DUT's kernel table held every route, seconds (None: it did
+    /// not within the timeout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_s: Option<f64>,
+    /// `--kernel-table`: routes the table gained from t0 to the end of the watch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_routes: Option<u64>,
 }
 
 impl RunReport {
@@ -106,9 +113,14 @@ impl RunReport {
             ),
             None => String::new(),
         };
+        let kernel = match (self.kernel_s, self.kernel_routes) {
+            (Some(s), _) => format!("; all in the kernel table after {s:.3} s"),
+            (None, Some(n)) => format!("; kernel table INCOMPLETE: {n}/{} routes", self.routes),
+            _ => String::new(),
+        };
         format!(
             "{dut}: {fam:?} {routes} routes / {sets} sets: {recv}/{routes} received{incomplete}, \
-             convergence {conv:.3} s ({rate:.0} routes/s), latency median {med:.3} s p99 {p99:.3} s{mem}{changes}",
+             convergence {conv:.3} s ({rate:.0} routes/s), latency median {med:.3} s p99 {p99:.3} s{mem}{changes}{kernel}",
             dut = self.dut,
             fam = self.family,
             routes = self.routes,

@@ -22,6 +22,37 @@ pub mod kind {
     pub const KEEPALIVE: u8 = 4;
 }
 
+/// The file naming network namespace `name`: `name` itself when it is a path (holds a `/`),
+/// else `/run/netns/NAME`, where `ip netns add` puts it.
+pub fn netns_path(name: &str) -> std::path::PathBuf {
+    if name.contains('/') {
+        name.into()
+    } else {
+        std::path::Path::new("/run/netns").join(name)
+    }
+}
+
+/// Moves the calling thread into network namespace `name` (see [`netns_path`]), with
+/// `setns(2)`: the sockets it opens afterwards live there, and keep living there when used
+/// from other threads. The PE job's sink session runs in the node's host namespace while the
+/// blaster stays in the fabric's.
+pub fn enter_netns(name: &str) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let path = netns_path(name);
+    let f = std::fs::File::open(&path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("network namespace {name} ({}): {e}", path.display()),
+        )
+    })?;
+    // SAFETY: setns takes a valid descriptor (f is open for the call) and a namespace type.
+    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(e.kind(), format!("setns into {name}: {e}")));
+    }
+    Ok(())
+}
+
 /// A KEEPALIVE message.
 pub fn keepalive() -> [u8; 19] {
     let mut m = [0xffu8; 19];
@@ -217,5 +248,31 @@ fn handshake(stream: &mut TcpStream, p: &PeerSpec) -> io::Result<(u16, Open, Fra
                 "closed during the handshake",
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn netns_names_resolve_under_run_netns_and_paths_stay() {
+        assert_eq!(
+            netns_path("pehost"),
+            std::path::Path::new("/run/netns/pehost")
+        );
+        assert_eq!(
+            netns_path("/proc/1/ns/net"),
+            std::path::Path::new("/proc/1/ns/net")
+        );
+    }
+
+    #[test]
+    fn a_missing_namespace_is_an_error_naming_it() {
+        let e = std::thread::spawn(|| enter_netns("no-such-netns-h16").unwrap_err())
+            .join()
+            .unwrap();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert!(e.to_string().contains("no-such-netns-h16"), "{e}");
     }
 }

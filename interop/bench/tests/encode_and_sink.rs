@@ -203,3 +203,22 @@ fn proc_fields() {
     let stat = "42 (tokio (rt) x) S 1 42 42 0 -1 4194560 100 0 0 0 17 5 0 0 20 0 8 0 100 0";
     assert_eq!(stat_cpu_ticks(stat), Some(22));
 }
+
+/// The PE job: the table goes out as EVPN type-5 routes and comes back as the IPv4 unicast
+/// routes the DUT imported from them; a sink built for the EVPN table counts each one.
+#[test]
+fn evpn_table_is_counted_from_ipv4_unicast_updates() {
+    let evpn = spec(Family::Evpn, 5_000, 1, 24);
+    let ipv4 = spec(Family::Ipv4, 5_000, 1, 24);
+    let enc = table::encode(&ipv4, &WireContext::four_octet()).unwrap();
+    let mut sink = Sink::new(&evpn);
+    for (i, m) in enc.messages.iter().enumerate() {
+        let s = sink.on_update(&m[HEADER_LEN..], i as u64 + 1).unwrap();
+        assert_eq!(s.foreign, 0);
+    }
+    assert!(sink.complete());
+    assert_eq!(sink.count(), 5_000);
+    // The IPv4 End-of-RIB the DUT's host session sends is recognised as such.
+    let eor = table::end_of_rib(Family::Ipv4, &WireContext::four_octet()).unwrap();
+    assert_eq!(end_of_rib(&eor[HEADER_LEN..]), Some(Family::Ipv4));
+}

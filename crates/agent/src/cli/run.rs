@@ -80,6 +80,11 @@ pub struct RunArgs {
     /// Seconds between periodic datapath reconciles.
     #[arg(long, default_value_t = 60)]
     pub reconcile_period: u64,
+    /// Seconds between probes of the STALE neighbours on the L2VNI bridges (the refresher that
+    /// keeps a silent workload's MAC in the FDB, so its type-2 MAC+IP route stays; upstream's
+    /// bridge refresher probes every 30 s). It must stay below the bridge's FDB ageing time.
+    #[arg(long, default_value_t = 30)]
+    pub stale_probe_period: u64,
     /// BGP port to listen on in the router namespace.
     #[arg(long, default_value_t = 179)]
     pub bgp_port: u16,
@@ -110,6 +115,16 @@ pub struct RunArgs {
     /// (`system`, the kernel datapath). Existing (External) bridges are never changed.
     #[arg(long)]
     pub ovs_datapath_type: Option<String>,
+    /// Where CNI plugins are found for `CNIDevice` underlays (`CNI_PATH`, colon-separated).
+    #[arg(long, default_value = "/opt/cni/bin:/usr/lib/cni")]
+    pub cni_path: String,
+    /// The CNI attachment cache (kept across restarts so that interfaces are adopted, not
+    /// re-added); default: `cni-ROUTER_NETNS/` beside --api-socket.
+    #[arg(long)]
+    pub cni_state_dir: Option<PathBuf>,
+    /// Seconds a CNI plugin may run before it is killed.
+    #[arg(long, default_value_t = 60)]
+    pub cni_timeout: u64,
     /// Kubernetes mode.
     #[command(flatten)]
     pub k8s: KubernetesArgs,
@@ -161,10 +176,11 @@ pub fn run(args: &RunArgs) -> ExitCode {
         metrics_addr: args.metrics_addr,
         config_poll: Duration::from_secs(args.config_poll.max(1)),
         reconcile_period: Duration::from_secs(args.reconcile_period.max(1)),
+        stale_probe_period: Duration::from_secs(args.stale_probe_period.max(1)),
         bgp_port: args.bgp_port,
         handoff: (!args.no_handoff)
             .then(|| handoff_socket(&args.api_socket, args.handoff_socket.as_ref())),
-        kubernetes,
+        kubernetes: kubernetes.clone(),
         status_period: Duration::from_secs(args.status_period.max(1)),
         limits: crate::runtime::sessions::SessionLimits {
             max_prefix: args.max_prefix,
@@ -174,6 +190,17 @@ pub fn run(args: &RunArgs) -> ExitCode {
         },
         ovsdb_socket: args.ovsdb_socket.clone(),
         ovs_datapath_type: args.ovs_datapath_type.clone().filter(|t| !t.is_empty()),
+        cni: crate::runtime::cni::CniSettings {
+            path: std::env::split_paths(&args.cni_path).collect(),
+            state_dir: args.cni_state_dir.clone().unwrap_or_else(|| {
+                args.api_socket
+                    .parent()
+                    .unwrap_or_else(|| std::path::Path::new("/run/perouter"))
+                    .join(format!("cni-{}", args.router_netns))
+            }),
+            timeout: Duration::from_secs(args.cni_timeout.max(1)),
+            node: kubernetes.as_ref().map(|k| k.node_name.clone()),
+        },
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

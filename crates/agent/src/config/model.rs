@@ -135,8 +135,21 @@ impl std::fmt::Debug for NeighborIntent {
 pub enum UnderlayNic {
     /// An existing NIC, moved into the router namespace.
     NetworkDevice(String),
-    /// A CNI-created device with this name in the router namespace.
-    CniDevice(String),
+    /// A device created in the router namespace by running CNI plugins (runtime::cni).
+    CniDevice(CniNic),
+}
+
+/// A validated CNI underlay device: what the plugins are run with.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct CniNic {
+    /// The interface name in the router namespace (`CNI_IFNAME`).
+    pub name: String,
+    /// The network configuration list (`rawConfig`), validated and serialized as canonical
+    /// JSON (sorted keys), so that equal configurations compare equal.
+    pub config: String,
+    /// The runtime configuration (`runtimeConfig`) as canonical JSON, `{}` when unset; every
+    /// key is a capability some plugin of the list declares.
+    pub runtime_config: String,
 }
 
 /// A validated underlay.

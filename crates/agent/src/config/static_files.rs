@@ -282,6 +282,24 @@ fn read_item<T: DeserializeOwned + schemars::JsonSchema>(
         );
         return None;
     }
+    if let Yaml::Mapping(m) = &item {
+        if m.contains_key("nodeSelector") {
+            // Upstream silently replaces it with the node's hostname; a selector that selects
+            // nothing would be a setting that does nothing, so it is refused.
+            let mut p = base.clone();
+            p.push(Seg::Key("nodeSelector".into()));
+            fail(
+                out,
+                name,
+                format!(
+                    "{}: nodeSelector has no meaning in a static file: the static files configure \
+                     this node only (select nodes with API resources instead)",
+                    at(file, locate(text, &p))
+                ),
+            );
+            return None;
+        }
+    }
     if let Yaml::Mapping(m) = &mut item {
         m.remove("name");
     }
@@ -740,6 +758,25 @@ l3vnis:
         let hs = v.l3vnis[0].spec.host_session.as_ref().unwrap();
         assert_eq!(hs.host_asn, Some(64515));
         assert_eq!(hs.local_cidr.ipv6.as_deref(), Some("2001:db8:1::/64"));
+    }
+
+    #[test]
+    fn node_selector_in_a_static_file_is_refused_where_it_is() {
+        let text = "l3vnis:\n  - name: red\n    vrf: red\n    vni: 100\n    nodeSelector: {matchLabels: {rack: r9}}\n  - {name: blue, vrf: blue, vni: 200}\n";
+        let f = parse_file(Path::new("/c/openpe_x.yaml"), text).unwrap();
+        assert_eq!(f.failed.len(), 1, "{:?}", f.failed);
+        assert_eq!(f.failed[0].name, "red");
+        assert_eq!(f.failed[0].reason, FailureReason::ValidationFailed);
+        assert!(
+            f.failed[0].message.starts_with("/c/openpe_x.yaml:5:")
+                && f.failed[0]
+                    .message
+                    .contains("nodeSelector has no meaning in a static file"),
+            "{}",
+            f.failed[0].message
+        );
+        let names: Vec<&str> = f.resources.l3vnis.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["blue"], "the rest of the file still applies");
     }
 
     #[test]

@@ -530,6 +530,57 @@ fn neighbor_key(t: &NeighborTarget) -> String {
     }
 }
 
+/// Validates a `cniDevice` (upstream: `type: RawConfig`, `rawConfig` a CNI ≥ 1.0.0 network
+/// configuration list, `runtimeConfig` passed to the plugins that declare its keys as
+/// capabilities). A `runtimeConfig` key that no plugin declares would be dropped by the runtime
+/// (CNI SPEC §3) and so is refused rather than accepted and ignored.
+fn cni_nic(
+    p: &mut Problems,
+    field: &str,
+    cni: &super::types::CniDevice,
+    name: String,
+) -> Option<CniNic> {
+    if cni.kind != "RawConfig" {
+        p.push(format!("{field}.type {:?} must be RawConfig", cni.kind));
+        return None;
+    }
+    let Some(raw) = &cni.raw_config else {
+        p.push(format!(
+            "{field}.rawConfig must be set when type is RawConfig"
+        ));
+        return None;
+    };
+    let list = match perouter_cni::NetworkConfigList::from_value(raw) {
+        Ok(l) => l,
+        Err(e) => {
+            p.push(format!("{field}.rawConfig: {e}"));
+            return None;
+        }
+    };
+    let rc = match &cni.runtime_config {
+        None => serde_json::Map::new(),
+        Some(serde_json::Value::Object(m)) => m.clone(),
+        Some(_) => {
+            p.push(format!("{field}.runtimeConfig must be an object"));
+            return None;
+        }
+    };
+    let undeclared = list.undeclared(&rc);
+    if !undeclared.is_empty() {
+        p.push(format!(
+            "{field}.runtimeConfig: {} not declared in any plugin's capabilities, so no plugin would receive it (CNI SPEC §3)",
+            undeclared.iter().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", ")
+        ));
+        return None;
+    }
+    // serde_json's Map is a BTreeMap here: serialization is canonical (sorted keys).
+    Some(CniNic {
+        name,
+        config: serde_json::to_string(raw).unwrap_or_default(),
+        runtime_config: serde_json::to_string(&rc).unwrap_or_default(),
+    })
+}
+
 /// Validates one underlay.
 pub fn validate_underlay(u: &Resource<UnderlaySpec>) -> Result<UnderlayIntent, FailedResource> {
     let mut p = Problems::default();
@@ -601,13 +652,12 @@ pub fn validate_underlay(u: &Resource<UnderlaySpec>) -> Result<UnderlayIntent, F
                 }
             }
             ("CNIDevice", None, Some(cni)) => {
-                if cni.kind != "RawConfig" || cni.raw_config.is_none() {
-                    p.push(format!("{field}.cniDevice: type must be RawConfig with rawConfig set"));
-                }
-                p.push(format!("{field}.type CNIDevice is not supported yet: perouter does not run CNI plugins; move the NIC with type NetworkDevice instead"));
                 let name = cni.interface_name.clone().unwrap_or_else(|| "net1".to_string());
-                if check_ifname(&mut p, &format!("{field}.cniDevice.interfaceName"), &name, Some("._-")) {
-                    nics.push(UnderlayNic::CniDevice(name));
+                let name_ok = check_ifname(&mut p, &format!("{field}.cniDevice.interfaceName"), &name, Some("._-"));
+                if let Some(nic) = cni_nic(&mut p, &format!("{field}.cniDevice"), cni, name) {
+                    if name_ok {
+                        nics.push(UnderlayNic::CniDevice(nic));
+                    }
                 }
             }
             ("NetworkDevice" | "CNIDevice", _, _) => p.push(format!(
@@ -1435,6 +1485,54 @@ tunnelEndpoint: {cidrs: ["100.65.0.0/24"]}
     }
 
     #[test]
+    fn cni_devices_are_accepted_with_a_runnable_list_and_declared_runtime_config() {
+        let cni = |ifc: &str| {
+            let mut u = underlay();
+            u.interfaces = vec![serde_yaml::from_str(ifc).unwrap()];
+            validate_underlay(&Resource::new(ResourceKind::Underlay, "u", src(), u))
+        };
+        let ok = cni(r#"{type: CNIDevice, cniDevice: {type: RawConfig, rawConfig: {cniVersion: "1.0.0", name: underlay, plugins: [{type: macvlan, master: toswitch, ipam: {type: static, addresses: [{address: 192.168.11.3/24}]}}, {type: tuning, capabilities: {mac: true}}]}, runtimeConfig: {mac: "02:00:00:00:00:01"}}}"#).unwrap();
+        match &ok.nics[..] {
+            [UnderlayNic::CniDevice(n)] => {
+                assert_eq!(n.name, "net1", "upstream's default name");
+                assert!(n.config.contains("\"macvlan\""), "{}", n.config);
+                assert_eq!(n.runtime_config, r#"{"mac":"02:00:00:00:00:01"}"#);
+            }
+            other => panic!("{other:?}"),
+        }
+        let refused = [
+            (
+                r#"{type: CNIDevice, cniDevice: {type: RawConfig, rawConfig: {cniVersion: "1.0.0", name: n, plugins: [{type: macvlan}]}, runtimeConfig: {ips: ["10.0.0.1/24"]}}}"#,
+                "spec.interfaces[0].cniDevice.runtimeConfig: \"ips\" not declared",
+            ),
+            (
+                r#"{type: CNIDevice, cniDevice: {type: RawConfig, rawConfig: {cniVersion: "0.4.0", name: n, plugins: [{type: macvlan}]}}}"#,
+                "spec.interfaces[0].cniDevice.rawConfig: cniVersion \"0.4.0\" is not supported",
+            ),
+            (
+                r#"{type: CNIDevice, cniDevice: {type: RawConfig, rawConfig: {cniVersion: "1.0.0", name: n, type: macvlan}}}"#,
+                "spec.interfaces[0].cniDevice.rawConfig: plugins must be a list",
+            ),
+            (
+                r#"{type: CNIDevice, cniDevice: {type: RawConfig}}"#,
+                "rawConfig must be set",
+            ),
+            (
+                r#"{type: CNIDevice, cniDevice: {type: Other, rawConfig: {}}}"#,
+                "must be RawConfig",
+            ),
+            (
+                r#"{type: CNIDevice, cniDevice: {type: RawConfig, interfaceName: "bad name", rawConfig: {cniVersion: "1.0.0", name: n, plugins: [{type: macvlan}]}}}"#,
+                "interfaceName",
+            ),
+        ];
+        for (ifc, want) in refused {
+            let e = cni(ifc).unwrap_err();
+            assert!(e.message.contains(want), "{ifc}: {}", e.message);
+        }
+    }
+
+    #[test]
     fn underlay_rules() {
         let mut u = underlay();
         u.tunnel_endpoint.as_mut().unwrap().cidrs =
@@ -1461,11 +1559,6 @@ tunnelEndpoint: {cidrs: ["100.65.0.0/24"]}
         assert!(
             e.message.contains("mixing NetworkDevice and CNIDevice"),
             "{}",
-            e.message
-        );
-        assert!(
-            e.message.contains("CNIDevice is not supported yet"),
-            "never accepted and ignored: {}",
             e.message
         );
         let mut u = underlay();

@@ -10,10 +10,12 @@
 //! - [`node_index`]: the `openpe.io/nodeindex` annotation and its conflict-safe allocation;
 //! - [`status`]: `RouterNodeConfigurationStatus` and the pure status builder;
 //! - [`status_writer`]: writes it through the API;
+//! - [`mirror`]: static resources mirrored as custom resources (upstream's hybrid mode);
 //! - [`mode`]: the pieces started together by `perouter run` in Kubernetes mode.
 
 pub mod controller;
 pub mod crd;
+pub mod mirror;
 pub mod mode;
 pub mod node_index;
 pub mod schema;

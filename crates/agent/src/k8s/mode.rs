@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use crate::config::resources::ResourceSet;
 
 use super::controller::{run, ControllerConfig};
+use super::mirror::MirrorReport;
 use super::node_index::{ensure_node_index, NodeIndexError};
 use super::source::K8sConfig;
 use super::status_writer::StatusWriter;
@@ -32,9 +33,12 @@ pub struct KubernetesMode {
     pub status: StatusWriter,
     /// The controller task (ends when every receiver of `config` is dropped).
     pub controller: JoinHandle<()>,
+    /// How the static mirror stands (see [`super::mirror`]); `None` without static updates.
+    pub mirror: Option<watch::Receiver<MirrorReport>>,
 }
 
-/// Starts the controller; returns at once.
+/// Starts the controller and, when the static files are followed (`static_updates`), the
+/// mirror of this node's static resources as custom resources; returns at once.
 pub fn start(
     client: Client,
     cfg: ControllerConfig,
@@ -43,11 +47,23 @@ pub fn start(
 ) -> KubernetesMode {
     let (tx, rx) = watch::channel(None);
     let status = StatusWriter::new(client.clone(), cfg.node_name.clone(), &cfg.namespace);
+    let mirror = static_updates.clone().map(|statics| {
+        let (report_tx, report_rx) = watch::channel(MirrorReport::default());
+        tokio::spawn(super::mirror::run(
+            client.clone(),
+            cfg.node_name.clone(),
+            cfg.namespace.clone(),
+            statics,
+            report_tx,
+        ));
+        report_rx
+    });
     let controller = tokio::spawn(run(client, cfg, static_set, static_updates, tx));
     KubernetesMode {
         config: rx,
         status,
         controller,
+        mirror,
     }
 }
 

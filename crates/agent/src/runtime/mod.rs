@@ -69,6 +69,7 @@
 //! sessions come back with graceful restart (forwarding state preserved).
 
 pub mod bfd;
+pub mod cni;
 pub mod datapath;
 pub mod default_routes;
 pub mod handoff;
@@ -132,6 +133,8 @@ pub struct RunOptions {
     pub config_poll: Duration,
     /// Periodic datapath reconcile.
     pub reconcile_period: Duration,
+    /// How often STALE neighbours on the L2VNI bridges are probed (the silent-host refresher).
+    pub stale_probe_period: Duration,
     /// The BGP port the router namespace listens on.
     pub bgp_port: u16,
     /// The session-handoff socket (see [`handoff`]): ask the perouter running there for its
@@ -147,6 +150,8 @@ pub struct RunOptions {
     pub ovsdb_socket: PathBuf,
     /// `datapath_type` of the OVS bridges perouter creates (None = OVS's default).
     pub ovs_datapath_type: Option<String>,
+    /// How `CNIDevice` underlays run their plugins.
+    pub cni: cni::CniSettings,
 }
 
 /// Errors that stop the daemon.
@@ -277,6 +282,8 @@ struct Shared {
     fabric_seen: health::Latch,
     /// The OVS host legs task's status.
     ovs: watch::Receiver<ovs::OvsStatus>,
+    /// The CNI underlay devices task's status.
+    cni: watch::Receiver<cni::CniStatus>,
 }
 
 /// How long a scrape waits for each state owner.
@@ -300,6 +307,7 @@ impl Shared {
             .last_failures
             .iter()
             .chain(self.ovs.borrow().last_failures.iter())
+            .chain(self.cni.borrow().last_failures.iter())
             .cloned()
             .collect();
         match &applied.plan {
@@ -396,8 +404,15 @@ impl RuntimeProbe for Shared {
     fn datapath_error(&self) -> Option<String> {
         let fib = self.fib_status.borrow().clone();
         let ovs = self.ovs.borrow().last_failures.clone();
+        let cni = self.cni.borrow().last_failures.clone();
         fib.last_error.clone().or_else(|| {
-            let failures: Vec<String> = fib.last_failures.iter().chain(&ovs).cloned().collect();
+            let failures: Vec<String> = fib
+                .last_failures
+                .iter()
+                .chain(&ovs)
+                .chain(&cni)
+                .cloned()
+                .collect();
             (!failures.is_empty()).then(|| {
                 format!(
                     "{} operation(s) failed: {}",
@@ -593,6 +608,7 @@ impl Responder for Shared {
                         "datapath": {"passes": fib.passes, "last_ops": fib.last_ops, "last_failures": fib.last_failures,
                             "last_error": fib.last_error, "messages_sent": fib.messages_sent},
                         "ovs": &*self.ovs.borrow(),
+                        "cni": &*self.cni.borrow(),
                         "process": &self.start,
                     }))
                 }
@@ -935,6 +951,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         node,
         ReconcilerConfig {
             period: opts.reconcile_period,
+            probe_period: opts.stale_probe_period,
             ..Default::default()
         },
     );
@@ -960,6 +977,23 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         },
         ovs_legs_rx,
         ovs_status_tx,
+    ));
+    // CNI underlay devices: after the first pass, so the router namespace exists; the
+    // sessions over them come up when they appear.
+    let (cni_tx, cni_rx) = watch::channel(cni::wanted(&plan));
+    let (cni_status_tx, cni_status_rx) = watch::channel(cni::CniStatus::default());
+    tokio::spawn(cni::run(
+        cni::CniOptions {
+            router_netns: opts.router_netns.clone(),
+            host_netns: opts.host_netns.clone(),
+            state_dir: opts.cni.state_dir.clone(),
+            container_id: cni::container_id(opts.cni.node.as_deref(), &opts.router_netns),
+            path: opts.cni.path.clone(),
+            timeout: opts.cni.timeout,
+            period: opts.reconcile_period,
+        },
+        cni_rx,
+        cni_status_tx,
     ));
     // Session handoff: a perouter already running this node hands its live sessions over
     // (an upgrade without a flap); asked now, with the datapath open and the plan made, so
@@ -1001,7 +1035,11 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     }
 
     // Sessions.
-    let (ev_tx, ev_rx) = mpsc::channel(1024);
+    // The sessions' events for the routing task. Short: each event is a whole read's worth of
+    // parsed UPDATEs, so the depth bounds the input parsed but not yet taken in (with 1024 a
+    // relay of 1M routes with ~2.6 routes per attribute set could hold most of the table
+    // here); a session whose events do not fit stops reading at MAX_PENDING_UPDATES (issue 16).
+    let (ev_tx, ev_rx) = mpsc::channel(64);
     // RFC 4724 §4.1: after a restart the Restart State bit tells the peers we restarted with
     // forwarding kept. The speaker sets it only on each session's first establishment, so the
     // flag stays in every later plan too: a live change must not look like a changed neighbour.
@@ -1111,6 +1149,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
         liveness,
         fabric_seen: health::Latch::default(),
         ovs: ovs_status_rx,
+        cni: cni_status_rx,
     });
     let _ = probe.set(shared.clone());
     let _servers = serve(&opts, shared.clone());
@@ -1178,6 +1217,12 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
                 ovs_legs_tx.send_if_modified(|w| {
                     let changed = *w != legs;
                     *w = legs;
+                    changed
+                });
+                let devices = cni::wanted(&plan);
+                cni_tx.send_if_modified(|w| {
+                    let changed = *w != devices;
+                    *w = devices;
                     changed
                 });
                 let sessions = sessions_of(&plan);

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 use perouter_bgp::fsm::SessionParams;
-use perouter_bgp::session::{Outbound, Outbox};
+use perouter_bgp::session::{announced_count, withdrawn_count, Outbound, Outbox};
 use perouter_bgp::speaker::{PeerId as SpeakerPeer, SpeakerEvent};
 use perouter_bgp::wire::{RouteRefresh, RouteRefreshSubtype, WireContext};
 use perouter_evpn::MacAddress;
@@ -434,6 +434,25 @@ pub const CONVERGENCE_DEADLINE: Duration = Duration::from_secs(30);
 /// attempt per period).
 pub const OUTBOX_RETRY: Duration = Duration::from_millis(50);
 
+/// How many routes (announced or withdrawn NLRI) the routing task takes in per turn of its
+/// loop before it flushes: the peers get their batches while the rest of a large table is
+/// still arriving (a pipelined relay, issue 16), instead of after the whole queue was taken
+/// in. Two of [`perouter_rib`]'s 4096-route adj-out batches: small enough that the first
+/// routes leave within milliseconds, large enough that a flush per turn costs little.
+pub const ROUTES_PER_TURN: usize = 8192;
+
+/// How many routes `ev` carries (its UPDATEs' announced and withdrawn NLRI); other events
+/// count as one.
+fn routes_in(ev: &SpeakerEvent) -> usize {
+    match ev {
+        SpeakerEvent::Updates { updates, .. } => updates
+            .iter()
+            .map(|u| (announced_count(u) + withdrawn_count(u)).max(1))
+            .sum(),
+        _ => 1,
+    }
+}
+
 /// Resolves when any of `rooms` is signalled: a session whose outbox was full took a batch, so
 /// the next one can go at once (a relay of a large table is not paced by [`OUTBOX_RETRY`]).
 async fn any_room(rooms: &[Arc<Notify>]) {
@@ -510,11 +529,16 @@ impl Routing {
                 }
                 ev = events.recv() => {
                     let Some(ev) = ev else { return };
+                    // Bounded work per turn: take what is queued up to ROUTES_PER_TURN routes,
+                    // then flush, so the first routes leave while the last still arrive.
+                    let mut taken = routes_in(&ev);
                     self.handle_event(ev).await;
-                    // Batch: take everything already queued.
-                    for _ in 0..256 {
+                    while taken < ROUTES_PER_TURN {
                         match events.try_recv() {
-                            Ok(ev) => self.handle_event(ev).await,
+                            Ok(ev) => {
+                                taken += routes_in(&ev);
+                                self.handle_event(ev).await;
+                            }
                             Err(_) => break,
                         }
                     }
@@ -528,6 +552,10 @@ impl Routing {
                 _ = tokio::time::sleep(OUTBOX_RETRY), if blocked => {}
             }
             self.flush().await;
+            // Let the sessions run before the next turn (with one worker thread they share it
+            // with this task): the batches just queued are encoded and sent, and more input
+            // is read, while this task works on the next turn (issue 16).
+            tokio::task::yield_now().await;
         }
     }
 
@@ -1435,6 +1463,145 @@ mod tests {
 
     fn tables() -> BTreeMap<VrfId, (String, u32)> {
         [(VrfId(100), ("red".to_string(), 1100))].into()
+    }
+
+    /// The plan of a node with two fabric neighbours and nothing else (a pure relay).
+    fn relay_plan() -> NodePlan {
+        let dir = std::env::temp_dir().join(format!("perouter-relay-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("openpe_all.yaml"),
+            "underlays:\n  - asn: 64514\n    interfaces: [{type: NetworkDevice, networkDevice: {interfaceName: toswitch1}}]\n    neighbors: [{asn: 64512, address: 192.168.11.2}, {asn: 64513, address: 192.168.11.4}]\n    tunnelEndpoint: {cidrs: [100.65.0.0/24]}\n",
+        )
+        .unwrap();
+        let r = crate::check::check_dir(&dir, Some(0), "perouter").unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        r.plan.unwrap()
+    }
+
+    fn relay_params(peer_as: u32, peer_id: std::net::Ipv4Addr) -> Box<SessionParams> {
+        use perouter_bgp::wire::AfiSafi;
+        Box::new(SessionParams {
+            peer_capabilities: Vec::new(),
+            local_as: 64514,
+            peer_as,
+            local_id: std::net::Ipv4Addr::new(100, 65, 0, 0),
+            peer_id,
+            ibgp: false,
+            hold_time: 90,
+            keepalive: Some(Duration::from_secs(30)),
+            families: vec![AfiSafi::IPV4_UNICAST],
+            four_octet_as: true,
+            extended_message: false,
+            route_refresh: true,
+            enhanced_route_refresh: false,
+            add_path_receive: vec![],
+            add_path_send: vec![],
+            extended_next_hop: vec![],
+            route_reflector_client: false,
+            graceful_restart: None,
+            local_restarting: false,
+            rx: WireContext::default(),
+            tx: WireContext::default(),
+        })
+    }
+
+    /// UPDATEs announcing `count` /32s from 16.0.0.0 + `first`, next hop 192.168.11.2.
+    fn announce(first: u32, count: u32) -> Vec<perouter_bgp::wire::Update> {
+        use perouter_bgp::wire::{
+            AfiSafi, AsPath, AttributeValue, Nlri, NlriList, Origin, PathAttributes, Update,
+        };
+        let attrs = PathAttributes::new()
+            .with(AttributeValue::Origin(Origin::Igp))
+            .with(AttributeValue::AsPath(AsPath::sequence([64512])))
+            .with(AttributeValue::NextHop([192, 168, 11, 2].into()));
+        let nlri: Vec<Nlri> = (first..first + count)
+            .map(|i| {
+                Nlri::new(IpNet::new(std::net::Ipv4Addr::from(0x1000_0000 + i).into(), 32).unwrap())
+            })
+            .collect();
+        Update::pack_reach(
+            &attrs,
+            None,
+            NlriList::Prefixes(AfiSafi::IPV4_UNICAST, &nlri),
+            &WireContext::default(),
+        )
+        .unwrap()
+    }
+
+    /// A relay is pipelined (issue 16): with far more input queued than one turn takes, the
+    /// routing task hands the receiving session its first batch while most of the input is
+    /// still waiting in the event channel, instead of taking in everything queued first.
+    #[test]
+    fn the_first_batch_leaves_before_the_input_is_all_taken_in() {
+        use perouter_bgp::speaker::PeerId as P;
+        use perouter_bgp::wire::AfiSafi;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let plan = Arc::new(relay_plan());
+            let sessions = super::super::sessions::planned_sessions(&plan);
+            let (fib_tx, mut fib_rx) = mpsc::channel(64);
+            tokio::spawn(async move { while fib_rx.recv().await.is_some() {} });
+            const EVENTS: usize = 200;
+            let (ev_tx, ev_rx) = mpsc::channel(EVENTS + 16);
+            let (cmd_tx, cmd_rx) = mpsc::channel(4);
+            cmd_tx
+                .send(RoutingCommand::Configure {
+                    plan,
+                    sessions,
+                })
+                .await
+                .unwrap();
+            let (out_a, _rx_a) = perouter_bgp::session::Outbox::channel(8);
+            let (out_b, mut rx_b) = perouter_bgp::session::Outbox::channel(8);
+            let up = |peer: u32, ip: [u8; 4], asn: u32, outbox| SpeakerEvent::PeerUp {
+                peer: P(peer),
+                remote: SocketAddr::from((ip, 179)),
+                local: SocketAddr::from(([192, 168, 11, 3], 40000 + peer as u16)),
+                params: relay_params(asn, std::net::Ipv4Addr::from(ip)),
+                outbox,
+            };
+            ev_tx.try_send(up(1, [192, 168, 11, 2], 64512, out_a)).unwrap();
+            ev_tx.try_send(up(2, [192, 168, 11, 4], 64513, out_b)).unwrap();
+            for p in [1, 2] {
+                ev_tx
+                    .try_send(SpeakerEvent::EndOfRib {
+                        peer: P(p),
+                        family: AfiSafi::IPV4_UNICAST,
+                    })
+                    .unwrap();
+            }
+            // 200 events of 1,000 routes each, all queued before the task starts.
+            for e in 0..EVENTS as u32 {
+                ev_tx
+                    .try_send(SpeakerEvent::Updates {
+                        peer: P(1),
+                        updates: announce(e * 1000, 1000),
+                    })
+                    .unwrap();
+            }
+            let queued = ev_tx.max_capacity() - ev_tx.capacity();
+            assert_eq!(queued, EVENTS + 4);
+            tokio::spawn(Routing::new(fib_tx, false).run(ev_rx, cmd_rx));
+            // Skip the End-of-RIB batch (an UPDATE with nothing in it); the first routes follow.
+            let mut routes = 0;
+            let mut left = 0;
+            while routes == 0 {
+                let Some(Outbound::Updates(ups)) = rx_b.recv().await else {
+                    panic!("the session's outbox closed")
+                };
+                routes = ups.iter().map(announced_count).sum::<usize>();
+                left = ev_tx.max_capacity() - ev_tx.capacity();
+            }
+            assert!(
+                left >= EVENTS / 2,
+                "the first batch of routes left after the task had taken in all but {left} of {EVENTS} queued events"
+            );
+            drop(cmd_tx);
+        });
     }
 
     #[test]

@@ -134,6 +134,17 @@ fn field_match(selector: Option<&String>, obj: &Value) -> bool {
     })
 }
 
+/// `a=b,c=d` (equality clauses only) against an object's labels.
+fn label_match(selector: Option<&String>, obj: &Value) -> bool {
+    let Some(sel) = selector else { return true };
+    sel.split(',').filter(|c| !c.is_empty()).all(|clause| {
+        let (k, v) = clause
+            .split_once('=')
+            .unwrap_or_else(|| panic!("label selector {clause} not supported by the fake"));
+        obj["metadata"]["labels"][k].as_str() == Some(v)
+    })
+}
+
 /// RFC 7386 JSON merge patch.
 fn merge(target: &mut Value, patch: &Value) {
     if let Value::Object(p) = patch {
@@ -260,6 +271,17 @@ impl FakeApi {
             .cloned()
     }
 
+    /// The names of the objects stored in `collection`.
+    pub fn names(&self, collection: &str) -> Vec<String> {
+        self.state
+            .lock()
+            .unwrap()
+            .objects
+            .get(collection)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Takes the API down (503 on every request, watches closed) or brings it back.
     pub fn set_down(&self, down: bool) {
         self.state.lock().unwrap().down = down;
@@ -328,6 +350,7 @@ impl FakeApi {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
                 let selector = q.get("fieldSelector").cloned();
+                let labels = q.get("labelSelector").cloned();
                 let backlog: Vec<WatchEvent> = st
                     .log
                     .iter()
@@ -342,7 +365,9 @@ impl FakeApi {
                     .chain(live.filter(move |e| futures::future::ready(e.rv > last)))
                     .filter(move |e| {
                         futures::future::ready(
-                            e.collection == coll && field_match(selector.as_ref(), &e.object),
+                            e.collection == coll
+                                && field_match(selector.as_ref(), &e.object)
+                                && label_match(labels.as_ref(), &e.object),
                         )
                     })
                     .map(|e| {
@@ -363,12 +388,13 @@ impl FakeApi {
             }
             ("GET", None) => {
                 let selector = q.get("fieldSelector");
+                let labels = q.get("labelSelector");
                 let items: Vec<Value> = st
                     .objects
                     .get(&collection)
                     .map(|m| {
                         m.values()
-                            .filter(|o| field_match(selector, o))
+                            .filter(|o| field_match(selector, o) && label_match(labels, o))
                             .cloned()
                             .collect()
                     })

@@ -36,6 +36,9 @@ pub struct RibStats {
     /// Tracked next hops (VTEPs, default-table gateways) the underlay cannot reach now: the
     /// paths through them are not installed.
     pub unreachable_next_hops: usize,
+    /// Transformed attribute sets held by the peers' export caches (each bounded to a batch's
+    /// worth, however many sets the tables hold).
+    pub export_cache_entries: usize,
 }
 
 /// Which prefixes of a default table [`Rib::unicast_paths`] lists.
@@ -227,6 +230,7 @@ impl Rib {
             attribute_sets: self.attrs.len(),
             refused: self.refused,
             unreachable_next_hops: self.tracker.unreachable(),
+            export_cache_entries: self.export_caches.values().map(|c| c.len()).sum(),
         }
     }
 

@@ -230,6 +230,12 @@ pub(super) fn drain_adj_out<K: RouteKey<X>, X: Clone + PartialEq>(
     })
 }
 
+/// How many transformed attribute sets a peer's export cache holds at most before it starts
+/// over: a batch's worth, so a relay of a table with hundreds of thousands of sets keeps a
+/// bounded cache (it was one entry, about 40 bytes, per set), while a table with few sets
+/// transforms each once.
+pub const EXPORT_CACHE_MAX: usize = 4096;
+
 impl Rib {
     /// Moves up to `max` pending datapath changes into `out`; returns how many.
     pub fn poll_forwarding(&mut self, out: &mut Vec<ForwardingDelta>, max: usize) -> usize {
@@ -257,6 +263,12 @@ impl Rib {
         let cluster_id = self.config.effective_cluster_id();
         for (k, &(scope, i, eor_owed)) in subs.iter().enumerate() {
             let cache = self.export_caches.entry(peer).or_default();
+            if cache.len() >= EXPORT_CACHE_MAX {
+                // A table with many distinct sets (about 2.6 routes per set in real tables):
+                // the cache would hold one entry per set for nothing (the routes of one set
+                // are queued together); start over instead of growing (issue 16).
+                cache.clear();
+            }
             let mut ctx = ExportCtx {
                 to_id: peer,
                 to: &to,
