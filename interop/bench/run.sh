@@ -204,12 +204,20 @@ run_dut() { # DUT REP
     frr-zebra) start_frr zebra ;;
     *) echo "bench: unknown DUT $dut" >&2; return 2 ;;
   esac || { teardown; return 1; }
-  local changes=()
-  if [ -n "${CHANGES:-}" ] && [ "$FAMILY" = ipv4 ]; then
+  # IPv4 DUTs with a FIB: the harness times t0 -> every route in the kernel table (kernel_s,
+  # counted from fib_triestat), and the DUT's CPU and memory are read after that, so a run
+  # whose DUT paused (a loaded machine) is not measured before its kernel work is done.
+  local changes=() kns="" ktable=""
+  if [ "$FAMILY" = ipv4 ]; then
     case $dut in
-      perouter) changes=(--changes "$CHANGES" --kernel-netns $PE) ;;
-      bird-fib|frr-zebra) changes=(--changes "$CHANGES" --kernel-netns $DUTNS) ;;
+      perouter) kns=$PE; ktable=254 ;;
+      bird-fib) kns=$DUTNS; ktable=100 ;;
+      frr-zebra) kns=$DUTNS; ktable=254 ;;
     esac
+  fi
+  if [ -n "$kns" ]; then
+    changes=(--kernel-netns "$kns" --kernel-table "$ktable")
+    [ -n "${CHANGES:-}" ] && changes+=(--changes "$CHANGES")
   fi
   taskset -c 0 ip netns exec $GEN "$BENCH" --family "$FAMILY" --routes "$ROUTES" --sets "$SETS" \
     --label "$label" --dut-pid "$(IFS=,; echo "${DUT_PIDS[*]}")" "${changes[@]}" ${BENCH_ARGS:-} \
@@ -242,8 +250,37 @@ run_dut() { # DUT REP
   return $rc
 }
 
+# The kernel's own pace, as a reference for kernel_s: ROUTES /24s through one nexthop object
+# (`nhid`) into a fresh namespace with `ip -batch` (iproute2: one request and acknowledgement at
+# a time), pinned to the DUT's cores. Issue 16's target: a DUT's kernel_s within 1.2x of this.
+kernel_reference() {
+  local ns=${TAG}k f=$DIR/ref.batch t0 t1
+  ip netns add $ns
+  # A veth pair (this host's kernel has no dummy driver): d0 has carrier once d1 is up.
+  ip -n $ns link add d0 type veth peer name d1
+  ip -n $ns addr add 192.168.11.3/24 dev d0
+  ip -n $ns link set d1 up
+  ip -n $ns link set d0 up
+  ip -n $ns nexthop add id 1 via 192.168.11.2 dev d0
+  awk -v n="$ROUTES" 'BEGIN { for (i = 0; i < n; i++) printf "route add %d.%d.%d.0/24 nhid 1 proto bgp metric 20\n", 16 + int(i / 65536), int(i / 256) % 256, i % 256 }' > "$f"
+  t0=$(date +%s.%N)
+  taskset -c "$DUT_CPUS" ip -n $ns -batch "$f" || { ip netns del $ns; return 1; }
+  t1=$(date +%s.%N)
+  local n
+  n=$(ip -n $ns -4 route show | grep -c nhid)
+  ip netns del $ns
+  rm -f "$f"
+  [ "$n" -eq "$ROUTES" ] || { say "kernel reference: $n of $ROUTES routes installed"; return 1; }
+  printf "%.3f\n" "$(echo "$t1 - $t0" | bc)"
+}
+
 FAILED=()
 T_START=$(date +%s)
+KREF=""
+if [ "$FAMILY" = ipv4 ] && [ "${KERNEL_REF:-1}" = 1 ] && [[ " $DUTS " =~ \ (perouter|bird-fib|frr-zebra)\  ]]; then
+  KREF=$(kernel_reference) || KREF=""
+  [ -n "$KREF" ] && say "kernel reference: $ROUTES routes via one nexthop object with ip -batch in $KREF s"
+fi
 say "ROUTES=$ROUTES FAMILY=$FAMILY SETS=$SETS REPEAT=$REPEAT DUTS=\"$DUTS\"; perouter: $PEROUTER"
 for rep in $(seq "$REPEAT"); do
   run_calibration "$rep" || FAILED+=("none#$rep")
@@ -273,7 +310,7 @@ printf '%s\n' "routes=$ROUTES family=$FAMILY sets=$SETS repeat=$REPEAT (medians)
 jq -rs '
   def med: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
   def f(d): if . == null then "-" else (. * pow(10; d) | round) / pow(10; d) | tostring end;
-  ["DUT", "runs", "complete", "conv_s", "routes/s", "lat_med_s", "lat_p99_s", "mem_MB", "B/route", "cpu_s", "fib", "chg_med_ms"],
+  ["DUT", "runs", "complete", "conv_s", "routes/s", "lat_med_s", "lat_p99_s", "kernel_s", "mem_MB", "B/route", "cpu_s", "fib", "chg_med_ms"],
   (group_by(.dut) | sort_by(if .[0].dut == "none" then 0 else 1 end)[] |
     [ .[0].dut, (length | tostring),
       ((map(select(.complete)) | length | tostring) + "/" + (length | tostring)),
@@ -281,12 +318,19 @@ jq -rs '
       (map(.routes_per_s) | med | round | tostring),
       (map(.latency.median_s) | med | f(3)),
       (map(.latency.p99_s) | med | f(3)),
+      (map(.kernel_s // empty) | med | f(3)),
       (if .[0].dut == "none" then "-" else (map(.mem_delta) | med / 1e6 | f(1)) end),
       (if .[0].dut == "none" then "-" else (map(.bytes_per_route) | med | round | tostring) end),
       (if .[0].dut == "none" then "-" else (map(.cpu_s) | med | f(2)) end),
       (map(.fib_routes // empty) | med | if . == null then "-" else tostring end),
       (map(.changes.median_ms // empty) | med | f(2)) ])
   | @tsv' "$DIR/all.jsonl" | align
+if [ -n "$KREF" ]; then
+  echo "kernel reference (ip -batch, one nexthop object, same run): $KREF s"
+  jq -rs --argjson ref "$KREF" '
+    group_by(.dut)[] | select(.[0].dut != "none") | [.[0].dut, (map(.kernel_s // empty) | sort)] as [$d, $k]
+    | select($k | length > 0) | "  \($d): kernel_s / reference = \(($k[(($k | length) - 1) / 2 | floor] / $ref * 100 | round) / 100)"' "$DIR/all.jsonl"
+fi
 # The calibration must stay under 10% of every DUT's convergence.
 jq -rs '
   (map(select(.dut == "none") | .convergence_s) | sort | .[(length - 1) / 2 | floor]) as $cal

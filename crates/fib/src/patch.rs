@@ -46,6 +46,45 @@ impl ForwardingKeys {
             && self.remote_neighbours.is_empty()
             && self.default_routes.is_empty()
     }
+
+    /// Takes the keys of one hand-over and leaves the rest: every VRF, MAC, flood-list and
+    /// neighbour key (a few per VNI or host), and at most `routes` route keys, VRF routes
+    /// first, each kind smallest first. A patch built from the chunk carries the keys' values
+    /// at the time it is built, so keys left for a later chunk are never stale: they go with
+    /// their latest value, and a key changed several times before it goes goes once. This
+    /// bounds what one patch (and the datapath's operations for it) holds however far the
+    /// kernel is behind the RIB (issue 16).
+    pub fn take_chunk(&mut self, routes: usize) -> ForwardingKeys {
+        let mut chunk = ForwardingKeys {
+            vrfs: std::mem::take(&mut self.vrfs),
+            vrfs_reset: std::mem::take(&mut self.vrfs_reset),
+            vrf_routes: BTreeSet::new(),
+            remote_macs: std::mem::take(&mut self.remote_macs),
+            flood: std::mem::take(&mut self.flood),
+            remote_neighbours: std::mem::take(&mut self.remote_neighbours),
+            default_routes: BTreeSet::new(),
+        };
+        chunk.vrf_routes = take_first(&mut self.vrf_routes, routes);
+        chunk.default_routes =
+            take_first(&mut self.default_routes, routes - chunk.vrf_routes.len());
+        chunk
+    }
+}
+
+/// The first `n` keys of `set`, taken out of it (all of them, without copying, when it holds
+/// no more than `n`).
+fn take_first<K: Ord + Clone>(set: &mut BTreeSet<K>, n: usize) -> BTreeSet<K> {
+    if set.len() <= n {
+        return std::mem::take(set);
+    }
+    if n == 0 {
+        return BTreeSet::new();
+    }
+    let Some(split) = set.iter().nth(n).cloned() else {
+        return std::mem::take(set);
+    };
+    let rest = set.split_off(&split);
+    std::mem::replace(set, rest)
 }
 
 /// A VRF entry without its routes: its table and router MACs (a few per remote VTEP).
@@ -212,5 +251,55 @@ fn set<K: Ord, V>(m: &mut BTreeMap<K, V>, k: K, v: Option<V>) {
         None => {
             m.remove(&k);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(i: u32) -> IpNet {
+        IpNet::V4(ipnet::Ipv4Net::new((0x0a00_0000 + (i << 8)).into(), 24).unwrap())
+    }
+
+    #[test]
+    fn chunks_take_every_other_key_and_at_most_n_routes_until_none_is_left() {
+        let mut keys = ForwardingKeys {
+            vrfs: [100].into(),
+            vrfs_reset: [200].into(),
+            vrf_routes: (0..5).map(|i| (100, net(i))).collect(),
+            remote_macs: [(110, MacAddress([2, 0, 0, 0, 0, 1]))].into(),
+            flood: [(110, "100.65.0.1".parse().unwrap())].into(),
+            remote_neighbours: [(110, "10.0.0.9".parse().unwrap())].into(),
+            default_routes: (0..20).map(net).collect(),
+        };
+        let first = keys.take_chunk(8);
+        assert_eq!(first.vrfs, [100].into());
+        assert_eq!(first.vrfs_reset, [200].into());
+        assert_eq!(first.remote_macs.len(), 1);
+        assert_eq!(first.flood.len(), 1);
+        assert_eq!(first.remote_neighbours.len(), 1);
+        assert_eq!(first.vrf_routes.len(), 5, "VRF routes first");
+        assert_eq!(first.default_routes, (0..3).map(net).collect());
+        assert!(keys.vrfs.is_empty() && keys.vrfs_reset.is_empty() && keys.vrf_routes.is_empty());
+        let mut seen = first.default_routes.clone();
+        let mut chunks = 1;
+        while !keys.is_empty() {
+            let c = keys.take_chunk(8);
+            assert!(c.default_routes.len() <= 8);
+            assert!(c.vrfs.is_empty() && c.remote_macs.is_empty());
+            assert!(
+                c.default_routes.iter().all(|p| seen.insert(*p)),
+                "no key twice"
+            );
+            chunks += 1;
+        }
+        assert_eq!(chunks, 4, "3 + 8 + 8 + 1 of 20");
+        assert_eq!(seen, (0..20).map(net).collect());
+        // Nothing left: an empty chunk, and a chunk of at most n takes everything when it fits.
+        assert!(keys.take_chunk(8).is_empty());
+        keys.default_routes = (0..8).map(net).collect();
+        assert_eq!(keys.take_chunk(8).default_routes.len(), 8);
+        assert!(keys.is_empty());
     }
 }

@@ -944,7 +944,7 @@ pub async fn run(opts: RunOptions) -> Result<(), RunError> {
     .await
     .map_err(|e| RunError::Datapath(e.to_string()))?
     .map_err(|e| RunError::Datapath(e.to_string()))?;
-    let (fib_tx, fib_rx) = mpsc::channel(64);
+    let (fib_tx, fib_rx) = mpsc::channel(routing::FIB_QUEUE);
     let (fib_status_tx, fib_status_rx) = watch::channel(FibStatus::default());
     let reconciler = Reconciler::new(
         dp,

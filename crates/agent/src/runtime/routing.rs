@@ -424,6 +424,37 @@ pub struct Routing {
     /// flush: the loop wakes when one of them takes a batch (or after [`OUTBOX_RETRY`]).
     blocked_rooms: Vec<Arc<Notify>>,
     heartbeat: Arc<AtomicU64>,
+    /// Forwarding changes wait for room in the datapath's queue: the loop wakes when it has
+    /// [`FIB_ROOM_WANTED`] free slots.
+    fib_waiting: bool,
+}
+
+/// Depth of the datapath's command queue ([`perouter_fib::reconcile::Command`]): configuration
+/// (`SetNode`), audit requests and this task's forwarding hand-overs share it.
+pub const FIB_QUEUE: usize = 64;
+
+/// At most this many forwarding patches are queued for the datapath at once: the routes in
+/// flight between the RIB and the kernel are at most `PATCHES_IN_FLIGHT * PATCH_ROUTES`
+/// (32,768; a few MB), whatever the table's size. More changed routes wait in the routing
+/// task as keys (a prefix each) and coalesce.
+pub const PATCHES_IN_FLIGHT: usize = 4;
+
+/// Routes (default table and VRFs) per forwarding patch: enough that the datapath applies them
+/// in large netlink batches, small enough that one patch's operations are a few MB.
+pub const PATCH_ROUTES: usize = 8192;
+
+/// Free slots of the datapath's queue that mean fewer than [`PATCHES_IN_FLIGHT`] are queued.
+const FIB_ROOM_WANTED: usize = FIB_QUEUE - PATCHES_IN_FLIGHT + 1;
+
+/// Resolves when the datapath's queue has [`FIB_ROOM_WANTED`] free slots (the permits are
+/// given back at once: the flush that follows takes what it uses).
+async fn fib_room(fib: Option<mpsc::Sender<perouter_fib::reconcile::Command>>) {
+    match fib {
+        Some(fib) => {
+            let _ = fib.reserve_many(FIB_ROOM_WANTED).await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// How long after start forwarding waits for the RIB to converge at most.
@@ -489,6 +520,7 @@ impl Routing {
             fib,
             blocked_rooms: Vec::new(),
             heartbeat: Arc::new(AtomicU64::new(0)),
+            fib_waiting: false,
         }
     }
 
@@ -509,6 +541,8 @@ impl Routing {
             self.heartbeat.fetch_add(1, Ordering::Relaxed);
             let rooms = self.blocked_rooms.clone();
             let blocked = !rooms.is_empty();
+            let fib = self.fib_waiting.then(|| self.fib.clone());
+            let fib_waiting = fib.is_some();
             tokio::select! {
                 // Commands first: a plan sent before the sessions it configures (a resumed
                 // session is up at once) is in place before their events.
@@ -550,6 +584,7 @@ impl Routing {
                 }
                 _ = any_room(&rooms), if blocked => {}
                 _ = tokio::time::sleep(OUTBOX_RETRY), if blocked => {}
+                _ = fib_room(fib), if fib_waiting => {}
             }
             self.flush().await;
             // Let the sessions run before the next turn (with one worker thread they share it
@@ -1123,24 +1158,49 @@ impl Routing {
         if rib.take_shrunk() {
             release_freed_memory();
         }
-        if self.forwarding_dirty && self.forwarding_released {
-            self.forwarding_dirty = false;
-            // The whole state once (first hand-over, RIB rebuilt), then only what changed: no
-            // copy of the table per flush (issue 16).
+        self.hand_over_forwarding();
+    }
+
+    /// Hands the datapath what changed, without ever waiting for it: the whole state once
+    /// (first hand-over, RIB rebuilt), then patches of at most [`PATCH_ROUTES`] routes while
+    /// fewer than [`PATCHES_IN_FLIGHT`] are queued for it. When the datapath is behind (a
+    /// million routes arrive faster than the kernel takes them), the changed keys wait here and
+    /// coalesce, and the loop wakes when the queue drains ([`Routing::fib_waiting`]); the relay
+    /// to the peers goes on meanwhile. What is in flight is bounded by the two constants, not by
+    /// the table (issue 16).
+    fn hand_over_forwarding(&mut self) {
+        use tokio::sync::mpsc::error::TrySendError;
+        self.fib_waiting = false;
+        while self.forwarding_dirty && self.forwarding_released {
+            // The queue holds fewer than PATCHES_IN_FLIGHT commands when this many slots are
+            // free; the permits not used are given back when `permits` drops.
+            let mut permits = match self.fib.try_reserve_many(FIB_ROOM_WANTED) {
+                Ok(p) => p,
+                Err(TrySendError::Full(())) => {
+                    self.fib_waiting = true;
+                    return;
+                }
+                Err(TrySendError::Closed(())) => {
+                    self.forwarding_dirty = false;
+                    return;
+                }
+            };
+            let Some(permit) = permits.next() else { return };
             let cmd = if std::mem::take(&mut self.fwd_full) {
                 self.fwd_keys = ForwardingKeys::default();
                 perouter_fib::reconcile::Command::SetForwarding(Box::new(
                     self.default_routes.full_state(&self.forwarding),
                 ))
             } else {
-                let keys = std::mem::take(&mut self.fwd_keys);
+                let keys = self.fwd_keys.take_chunk(PATCH_ROUTES);
                 perouter_fib::reconcile::Command::PatchForwarding(Box::new(forwarding_patch(
                     &self.forwarding,
                     &self.default_routes,
                     keys,
                 )))
             };
-            let _ = self.fib.send(cmd).await;
+            permit.send(cmd);
+            self.forwarding_dirty = !self.fwd_keys.is_empty();
         }
     }
 
@@ -1605,6 +1665,100 @@ mod tests {
     }
 
     #[test]
+    fn a_datapath_that_falls_behind_never_stalls_the_relay_and_gets_every_route_in_bounded_patches()
+    {
+        use perouter_bgp::speaker::PeerId as P;
+        use perouter_bgp::wire::AfiSafi;
+        use perouter_fib::reconcile::Command;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let plan = Arc::new(relay_plan());
+            let sessions = super::super::sessions::planned_sessions(&plan);
+            // Nobody takes from the datapath's queue until the relay is done.
+            let (fib_tx, mut fib_rx) = mpsc::channel(FIB_QUEUE);
+            const EVENTS: u32 = 100;
+            const ROUTES: usize = EVENTS as usize * 1000;
+            let (ev_tx, ev_rx) = mpsc::channel(EVENTS as usize + 16);
+            let (cmd_tx, cmd_rx) = mpsc::channel(4);
+            cmd_tx
+                .send(RoutingCommand::Configure { plan, sessions })
+                .await
+                .unwrap();
+            let (out_a, _rx_a) = perouter_bgp::session::Outbox::channel(8);
+            let (out_b, mut rx_b) = perouter_bgp::session::Outbox::channel(8);
+            let up = |peer: u32, ip: [u8; 4], asn: u32, outbox| SpeakerEvent::PeerUp {
+                peer: P(peer),
+                remote: SocketAddr::from((ip, 179)),
+                local: SocketAddr::from(([192, 168, 11, 3], 40000 + peer as u16)),
+                params: relay_params(asn, std::net::Ipv4Addr::from(ip)),
+                outbox,
+            };
+            ev_tx
+                .try_send(up(1, [192, 168, 11, 2], 64512, out_a))
+                .unwrap();
+            ev_tx
+                .try_send(up(2, [192, 168, 11, 4], 64513, out_b))
+                .unwrap();
+            for p in [1, 2] {
+                ev_tx
+                    .try_send(SpeakerEvent::EndOfRib {
+                        peer: P(p),
+                        family: AfiSafi::IPV4_UNICAST,
+                    })
+                    .unwrap();
+            }
+            for e in 0..EVENTS {
+                ev_tx
+                    .try_send(SpeakerEvent::Updates {
+                        peer: P(1),
+                        updates: announce(e * 1000, 1000),
+                    })
+                    .unwrap();
+            }
+            tokio::spawn(Routing::new(fib_tx.clone(), false).run(ev_rx, cmd_rx));
+            // Every route reaches peer B although the datapath takes nothing.
+            let mut relayed = 0;
+            while relayed < ROUTES {
+                let got = tokio::time::timeout(Duration::from_secs(30), rx_b.recv()).await;
+                let Ok(Some(Outbound::Updates(ups))) = got else {
+                    panic!("the relay stalled after {relayed} of {ROUTES} routes")
+                };
+                relayed += ups.iter().map(announced_count).sum::<usize>();
+            }
+            let queued = FIB_QUEUE - fib_tx.capacity();
+            assert!(
+                (1..=PATCHES_IN_FLIGHT).contains(&queued),
+                "{queued} forwarding commands queued for a datapath that is behind"
+            );
+            // Draining the queue: every route arrives, each patch bounded.
+            let mut seen: BTreeSet<IpNet> = BTreeSet::new();
+            let mut patches = 0;
+            while seen.len() < ROUTES {
+                let got = tokio::time::timeout(Duration::from_secs(30), fib_rx.recv()).await;
+                match got {
+                    Ok(Some(Command::SetForwarding(f))) => seen.extend(f.default_routes.keys()),
+                    Ok(Some(Command::PatchForwarding(p))) => {
+                        assert!(p.default_routes.len() <= PATCH_ROUTES);
+                        for (prefix, gateways) in p.default_routes {
+                            assert!(gateways.is_some(), "{prefix} handed over as withdrawn");
+                            seen.insert(prefix);
+                        }
+                        patches += 1;
+                        assert!(FIB_QUEUE - fib_tx.capacity() <= PATCHES_IN_FLIGHT);
+                    }
+                    Ok(Some(_)) => {}
+                    _ => panic!("the datapath got {} of {ROUTES} routes", seen.len()),
+                }
+            }
+            assert!(patches >= ROUTES / PATCH_ROUTES - 1, "{patches} patches");
+            drop(cmd_tx);
+        });
+    }
+
+    #[test]
     fn vrf_routes_are_keyed_by_l3vni_and_keep_both_kinds_of_next_hop() {
         let mut fwd = ForwardingState::default();
         let mut dr = DefaultRoutes::default();
@@ -1813,7 +1967,9 @@ mod tests {
                 for (kind, a, b, del) in steps {
                     match kind {
                         // A flush: the copy catches up by a patch.
-                        6 => copy.apply(forwarding_patch(&owner, &dr, std::mem::take(&mut keys))),
+                        // A flush: the copy catches up by one patch of at most 3 routes
+                        // (the rest waits for the next, as when the datapath is behind).
+                        6 => copy.apply(forwarding_patch(&owner, &dr, keys.take_chunk(3))),
                         // VRF blue removed, as configure() does it.
                         7 => {
                             owner.vrf_routes.remove(&200);
@@ -1823,7 +1979,9 @@ mod tests {
                         k => apply_delta(&mut owner, &mut dr, &mut refs, &mut keys, &tables, delta(k, a, b, del)),
                     }
                 }
-                copy.apply(forwarding_patch(&owner, &dr, keys));
+                while !keys.is_empty() {
+                    copy.apply(forwarding_patch(&owner, &dr, keys.take_chunk(3)));
+                }
                 prop_assert!(owner.default_routes.is_empty(), "the default table is kept aside");
                 prop_assert_eq!(copy, dr.full_state(&owner));
             }
