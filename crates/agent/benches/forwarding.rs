@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use perouter_agent::runtime::default_routes::DefaultRoutes;
+use perouter_agent::runtime::default_routes::CompactRoutes;
 use perouter_agent::runtime::routing::{apply_delta, VtepRefs};
 use perouter_fib::{ForwardingKeys, ForwardingState};
 use perouter_rib::{FibTable, ForwardingDelta, NextHop, RouteOp, VrfId};
@@ -39,13 +39,13 @@ fn bench(c: &mut Criterion) {
     g.bench_function("add_then_withdraw", |b| {
         b.iter(|| {
             let mut fwd = ForwardingState::default();
-            let mut default_routes = DefaultRoutes::default();
+            let mut compact = CompactRoutes::default();
             let mut refs = VtepRefs::default();
             let mut keys = ForwardingKeys::default();
             for d in add.iter().chain(del.iter()) {
                 apply_delta(
                     &mut fwd,
-                    &mut default_routes,
+                    &mut compact,
                     &mut refs,
                     &mut keys,
                     &tables,

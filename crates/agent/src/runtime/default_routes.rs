@@ -1,4 +1,5 @@
-//! The routing task's copy of the default table's wanted routes, kept compact (issue 16).
+//! The routing task's copy of the wanted routes (default table and VRFs), kept compact
+//! (issue 16).
 //!
 //! The datapath's [`ForwardingState`] holds `BTreeMap<IpNet, BTreeSet<IpAddr>>`: one B-tree
 //! node (about 200 bytes) per route for its one gateway, plus the map's share. The routing task
@@ -13,7 +14,7 @@ use std::net::IpAddr;
 
 use hashbrown::HashMap;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use perouter_fib::desired::ForwardingState;
+use perouter_fib::desired::{ForwardingState, VrfRoutes};
 
 /// Interned gateway sets (sorted, without duplicates), counted by the routes that use them.
 #[derive(Debug, Default)]
@@ -135,6 +136,87 @@ impl DefaultRoutes {
     pub fn full_state(&self, fwd: &ForwardingState) -> ForwardingState {
         ForwardingState {
             default_routes: self.to_map(),
+            ..fwd.clone()
+        }
+    }
+}
+
+/// The routing task's compact copy of every route it hands the datapath: the default table,
+/// and per VRF (keyed by its L3VNI) its type-5 routes by VTEP and its host-session routes by
+/// gateway. The VRF heads (table, router MACs) stay in the task's [`ForwardingState`], whose
+/// own route maps are kept empty: a VRF route is a handle to a shared set here, not a B-tree
+/// node of its own (the PE job's routes live in a VRF, issue 16).
+#[derive(Debug, Default)]
+pub struct CompactRoutes {
+    /// The default (main) table.
+    pub default: DefaultRoutes,
+    vrfs: HashMap<u32, VrfCompact>,
+}
+
+/// One VRF's routes: by VTEP (VXLAN next hops) and by gateway (host-session next hops).
+#[derive(Debug, Default)]
+struct VrfCompact {
+    vteps: DefaultRoutes,
+    gateways: DefaultRoutes,
+}
+
+impl CompactRoutes {
+    /// The VTEPs of VRF `vni`'s route to `prefix`, sorted.
+    pub fn vrf_vteps(&self, vni: u32, prefix: &IpNet) -> Option<&[IpAddr]> {
+        self.vrfs.get(&vni)?.vteps.get(prefix)
+    }
+
+    /// The gateways of VRF `vni`'s route to `prefix`, sorted.
+    pub fn vrf_gateways(&self, vni: u32, prefix: &IpNet) -> Option<&[IpAddr]> {
+        self.vrfs.get(&vni)?.gateways.get(prefix)
+    }
+
+    /// Sets VRF `vni`'s route to `prefix`: its VTEPs and its gateways (an empty list removes
+    /// that kind of next hop, both empty remove the route).
+    pub fn set_vrf(&mut self, vni: u32, prefix: IpNet, vteps: Vec<IpAddr>, gateways: Vec<IpAddr>) {
+        let vrf = self.vrfs.entry(vni).or_default();
+        vrf.vteps.set(prefix, (!vteps.is_empty()).then_some(vteps));
+        vrf.gateways
+            .set(prefix, (!gateways.is_empty()).then_some(gateways));
+        if vrf.vteps.is_empty() && vrf.gateways.is_empty() {
+            self.vrfs.remove(&vni);
+        }
+    }
+
+    /// Drops VRF `vni` with all its routes.
+    pub fn remove_vrf(&mut self, vni: u32) {
+        self.vrfs.remove(&vni);
+    }
+
+    /// Routes of VRF `vni` (both kinds).
+    pub fn vrf_len(&self, vni: u32) -> usize {
+        self.vrfs
+            .get(&vni)
+            .map_or(0, |v| v.vteps.len() + v.gateways.len())
+    }
+
+    /// `head` (a VRF entry of the task's [`ForwardingState`]) with VRF `vni`'s routes, in the
+    /// datapath's form (for the whole-state hand-over and `show`).
+    pub fn vrf_state(&self, vni: u32, head: &VrfRoutes) -> VrfRoutes {
+        let v = self.vrfs.get(&vni);
+        VrfRoutes {
+            table: head.table,
+            router_macs: head.router_macs.clone(),
+            routes: v.map(|v| v.vteps.to_map()).unwrap_or_default(),
+            gateway_routes: v.map(|v| v.gateways.to_map()).unwrap_or_default(),
+        }
+    }
+
+    /// `fwd` with these routes as its default table and its VRFs' routes (for the whole-state
+    /// hand-over).
+    pub fn full_state(&self, fwd: &ForwardingState) -> ForwardingState {
+        ForwardingState {
+            default_routes: self.default.to_map(),
+            vrf_routes: fwd
+                .vrf_routes
+                .iter()
+                .map(|(vni, head)| (*vni, self.vrf_state(*vni, head)))
+                .collect(),
             ..fwd.clone()
         }
     }

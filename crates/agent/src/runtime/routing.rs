@@ -34,7 +34,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::{debug, info, warn};
 
-use super::default_routes::DefaultRoutes;
+use super::default_routes::CompactRoutes;
 use super::sessions::{PlannedSession, SessionRole};
 use crate::plan::NodePlan;
 
@@ -403,9 +403,10 @@ pub struct Routing {
     vrf_tables: BTreeMap<VrfId, (String, u32)>,
     /// The wanted forwarding state, its default table (always empty here) aside.
     forwarding: ForwardingState,
-    /// The wanted default table, kept compact (a handle per route to a shared gateway set):
-    /// the datapath's form is built only for what is handed over.
-    default_routes: DefaultRoutes,
+    /// The wanted routes (default table and VRFs), kept compact (a handle per route to a
+    /// shared next-hop set): the datapath's form is built only for what is handed over.
+    /// `forwarding`'s own route maps stay empty.
+    compact: CompactRoutes,
     /// Routes per (L3VNI, VTEP) in `forwarding`, for dropping unused router MACs.
     vtep_refs: VtepRefs,
     /// Keys of `forwarding` changed since the last hand-over to the datapath.
@@ -510,7 +511,7 @@ impl Routing {
             stale: HashMap::new(),
             vrf_tables: BTreeMap::new(),
             forwarding: ForwardingState::default(),
-            default_routes: DefaultRoutes::default(),
+            compact: CompactRoutes::default(),
             vtep_refs: VtepRefs::default(),
             fwd_keys: ForwardingKeys::default(),
             fwd_full: true,
@@ -807,7 +808,7 @@ impl Routing {
                 link_local_devices: std::mem::take(&mut self.forwarding.link_local_devices),
                 ..Default::default()
             };
-            self.default_routes = DefaultRoutes::default();
+            self.compact = CompactRoutes::default();
             self.vtep_refs = VtepRefs::default();
             self.fwd_full = true;
             self.forwarding_dirty = true;
@@ -862,6 +863,7 @@ impl Routing {
             if self.vrf_tables.remove(&id).is_some() {
                 // The datapath keys a VRF's routes by its L3VNI.
                 self.forwarding.vrf_routes.remove(&id.0);
+                self.compact.remove_vrf(id.0);
                 self.fwd_keys.vrfs_reset.insert(id.0);
                 self.vtep_refs.0.retain(|(vni, _), _| *vni != id.0);
                 self.forwarding_dirty = true;
@@ -1110,7 +1112,7 @@ impl Routing {
             for d in deltas.drain(..) {
                 apply_delta(
                     &mut self.forwarding,
-                    &mut self.default_routes,
+                    &mut self.compact,
                     &mut self.vtep_refs,
                     &mut self.fwd_keys,
                     &self.vrf_tables,
@@ -1189,13 +1191,13 @@ impl Routing {
             let cmd = if std::mem::take(&mut self.fwd_full) {
                 self.fwd_keys = ForwardingKeys::default();
                 perouter_fib::reconcile::Command::SetForwarding(Box::new(
-                    self.default_routes.full_state(&self.forwarding),
+                    self.compact.full_state(&self.forwarding),
                 ))
             } else {
                 let keys = self.fwd_keys.take_chunk(PATCH_ROUTES);
                 perouter_fib::reconcile::Command::PatchForwarding(Box::new(forwarding_patch(
                     &self.forwarding,
-                    &self.default_routes,
+                    &self.compact,
                     keys,
                 )))
             };
@@ -1270,12 +1272,13 @@ impl Routing {
                 .forwarding
                 .vrf_routes
                 .get(&id.0)
-                .map(vrf_route_views)
+                .map(|head| vrf_route_views(&self.compact.vrf_state(id.0, head)))
                 .unwrap_or_default();
             s.vrfs.insert(name.clone(), routes);
         }
         s.default_table = self
-            .default_routes
+            .compact
+            .default
             .iter()
             .map(|(prefix, gws)| VrfRouteView {
                 prefix,
@@ -1367,7 +1370,7 @@ fn vrf_route_views(vr: &VrfRoutes) -> Vec<VrfRouteView> {
 /// `gateway_routes`, so the kernel forwards decapsulated traffic to the host as well.
 pub fn apply_delta(
     fwd: &mut ForwardingState,
-    default_routes: &mut DefaultRoutes,
+    compact: &mut CompactRoutes,
     refs: &mut VtepRefs,
     keys: &mut ForwardingKeys,
     tables: &BTreeMap<VrfId, (String, u32)>,
@@ -1390,49 +1393,32 @@ pub fn apply_delta(
             let vni = id.0;
             keys.vrfs.insert(vni);
             keys.vrf_routes.insert((vni, prefix));
-            // The prefix's VTEPs before the change (taken out, not copied): their use counts go
-            // down, the new ones up.
-            let before = vr.routes.remove(&prefix).unwrap_or_default();
-            match op {
-                RouteOp::Add(nhs) | RouteOp::Replace(nhs) => {
-                    let mut vteps = BTreeSet::new();
-                    let mut gateways = BTreeSet::new();
-                    for nh in nhs {
-                        match nh {
-                            NextHop::Vxlan {
-                                vtep, router_mac, ..
-                            } => {
-                                vr.router_macs.insert(vtep, router_mac);
-                                vteps.insert(vtep);
-                            }
-                            NextHop::Gateway(g) => {
-                                gateways.insert(g);
-                            }
+            // The prefix's VTEPs before the change: their use counts go down, the new ones up.
+            let before: BTreeSet<IpAddr> = compact
+                .vrf_vteps(vni, &prefix)
+                .map(|v| v.iter().copied().collect())
+                .unwrap_or_default();
+            let mut vteps = BTreeSet::new();
+            let mut gateways = Vec::new();
+            if let RouteOp::Add(nhs) | RouteOp::Replace(nhs) = op {
+                for nh in nhs {
+                    match nh {
+                        NextHop::Vxlan {
+                            vtep, router_mac, ..
+                        } => {
+                            vr.router_macs.insert(vtep, router_mac);
+                            vteps.insert(vtep);
                         }
+                        NextHop::Gateway(g) => gateways.push(g),
                     }
-                    if !vteps.is_empty() {
-                        vr.routes.insert(prefix, vteps);
-                    }
-                    if gateways.is_empty() {
-                        vr.gateway_routes.remove(&prefix);
-                    } else {
-                        vr.gateway_routes.insert(prefix, gateways);
-                    }
-                }
-                RouteOp::Delete => {
-                    vr.routes.remove(&prefix);
-                    vr.gateway_routes.remove(&prefix);
                 }
             }
+            compact.set_vrf(vni, prefix, vteps.iter().copied().collect(), gateways);
             // Router MACs of VTEPs no route uses any more are dropped.
-            let after = vr.routes.get(&prefix);
-            for v in after.iter().flat_map(|a| a.difference(&before)) {
+            for v in vteps.difference(&before) {
                 *refs.0.entry((vni, *v)).or_default() += 1;
             }
-            for v in before
-                .iter()
-                .filter(|v| !after.is_some_and(|a| a.contains(v)))
-            {
+            for v in before.difference(&vteps) {
                 if let std::collections::hash_map::Entry::Occupied(mut e) = refs.0.entry((vni, *v))
                 {
                     *e.get_mut() -= 1;
@@ -1458,9 +1444,9 @@ pub fn apply_delta(
                             NextHop::Vxlan { .. } => None,
                         })
                         .collect();
-                    default_routes.set(prefix, Some(gws));
+                    compact.default.set(prefix, Some(gws));
                 }
-                RouteOp::Delete => default_routes.set(prefix, None),
+                RouteOp::Delete => compact.default.set(prefix, None),
             }
         }
         ForwardingDelta::Fdb { vni, mac, vtep } => {
@@ -1496,18 +1482,23 @@ pub fn apply_delta(
     }
 }
 
-/// The datapath's patch for `keys`: the touched keys' current values, the default table's
-/// taken from `default_routes` (`fwd`'s own default table is not used).
+/// The datapath's patch for `keys`: the touched keys' current values, the routes' taken from
+/// `compact` (`fwd`'s own route maps are not used).
 pub fn forwarding_patch(
     fwd: &ForwardingState,
-    default_routes: &DefaultRoutes,
+    compact: &CompactRoutes,
     mut keys: ForwardingKeys,
 ) -> ForwardingPatch {
     let default_keys = std::mem::take(&mut keys.default_routes);
     let mut patch = fwd.patch(&keys);
+    for ((vni, prefix), vteps, gateways) in &mut patch.vrf_routes {
+        let set = |s: Option<&[IpAddr]>| s.map(|s| s.iter().copied().collect::<BTreeSet<_>>());
+        *vteps = set(compact.vrf_vteps(*vni, prefix));
+        *gateways = set(compact.vrf_gateways(*vni, prefix));
+    }
     patch.default_routes = default_keys
         .into_iter()
-        .map(|p| (p, default_routes.get_set(&p)))
+        .map(|p| (p, compact.default.get_set(&p)))
         .collect();
     patch
 }
@@ -1761,7 +1752,7 @@ mod tests {
     #[test]
     fn vrf_routes_are_keyed_by_l3vni_and_keep_both_kinds_of_next_hop() {
         let mut fwd = ForwardingState::default();
-        let mut dr = DefaultRoutes::default();
+        let mut dr = CompactRoutes::default();
         let mut refs = VtepRefs::default();
         let mut keys = ForwardingKeys::default();
         let rmac: MacAddress = "aa:bb:cc:00:00:64".parse().unwrap();
@@ -1797,7 +1788,12 @@ mod tests {
         );
         // The datapath looks VRF routes up by L3VNI and checks the table against its VRF's.
         assert_eq!(fwd.vrf_routes.keys().copied().collect::<Vec<_>>(), [100]);
-        let vr = &fwd.vrf_routes[&100];
+        // The task's own route maps stay empty: the routes are in the compact copy.
+        assert!(fwd.vrf_routes[&100].routes.is_empty());
+        assert!(fwd.vrf_routes[&100].gateway_routes.is_empty());
+        assert_eq!(dr.vrf_len(100), 2);
+        let full = dr.full_state(&fwd);
+        let vr = &full.vrf_routes[&100];
         assert_eq!(vr.table, 1100);
         assert_eq!(
             vr.routes[&"192.168.20.0/24".parse::<IpNet>().unwrap()],
@@ -1811,7 +1807,7 @@ mod tests {
         assert!(!vr
             .routes
             .contains_key(&"10.250.0.1/32".parse::<IpNet>().unwrap()));
-        fwd.validate().unwrap();
+        full.validate().unwrap();
         let views = vrf_route_views(vr);
         assert_eq!(views.len(), 2);
         assert_eq!(views[0].next_hops, ["via 192.169.10.2"]);
@@ -1835,7 +1831,8 @@ mod tests {
                 }]),
             ),
         );
-        let vr = &fwd.vrf_routes[&100];
+        let full = dr.full_state(&fwd);
+        let vr = &full.vrf_routes[&100];
         assert!(vr.gateway_routes.is_empty());
         assert_eq!(vr.routes.len(), 2);
         // Withdrawals drop routes and the router MAC of a VTEP no route uses any more: kept
@@ -1880,8 +1877,10 @@ mod tests {
             &tables(),
             route("192.168.20.0/24", RouteOp::Delete),
         );
-        let vr = &fwd.vrf_routes[&100];
+        let full = dr.full_state(&fwd);
+        let vr = &full.vrf_routes[&100];
         assert!(vr.routes.is_empty() && vr.gateway_routes.is_empty() && vr.router_macs.is_empty());
+        assert_eq!(dr.vrf_len(100), 0);
         assert!(refs.0.is_empty(), "no count left behind: {refs:?}");
         // A VRF the routing task does not know (removed meanwhile) is ignored.
         let stray = ForwardingDelta::Route {
@@ -1960,19 +1959,19 @@ mod tests {
                 ]
                 .into();
                 let mut owner = ForwardingState::default();
-                let mut dr = DefaultRoutes::default();
+                let mut dr = CompactRoutes::default();
                 let mut refs = VtepRefs::default();
                 let mut keys = ForwardingKeys::default();
                 let mut copy = owner.clone();
                 for (kind, a, b, del) in steps {
                     match kind {
-                        // A flush: the copy catches up by a patch.
                         // A flush: the copy catches up by one patch of at most 3 routes
                         // (the rest waits for the next, as when the datapath is behind).
                         6 => copy.apply(forwarding_patch(&owner, &dr, keys.take_chunk(3))),
                         // VRF blue removed, as configure() does it.
                         7 => {
                             owner.vrf_routes.remove(&200);
+                            dr.remove_vrf(200);
                             refs.0.retain(|(vni, _), _| *vni != 200);
                             keys.vrfs_reset.insert(200);
                         }
@@ -1983,6 +1982,10 @@ mod tests {
                     copy.apply(forwarding_patch(&owner, &dr, keys.take_chunk(3)));
                 }
                 prop_assert!(owner.default_routes.is_empty(), "the default table is kept aside");
+                prop_assert!(
+                    owner.vrf_routes.values().all(|v| v.routes.is_empty() && v.gateway_routes.is_empty()),
+                    "the VRF routes are kept aside"
+                );
                 prop_assert_eq!(copy, dr.full_state(&owner));
             }
         }
