@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use perouter_agent::runtime::default_routes::CompactRoutes;
+use perouter_agent::runtime::compact_routes::CompactRoutes;
 use perouter_agent::runtime::routing::{apply_delta, VtepRefs};
 use perouter_fib::{ForwardingKeys, ForwardingState};
 use perouter_rib::{FibTable, ForwardingDelta, NextHop, RouteOp, VrfId};

@@ -123,6 +123,11 @@ impl RouteIndex {
         self.handle(prefix).map(|h| self.sets.get(h))
     }
 
+    /// `prefix`'s gateways in the [`ForwardingState`] form (for a patch).
+    pub fn get_set(&self, prefix: &IpNet) -> Option<BTreeSet<IpAddr>> {
+        self.get(prefix).map(|g| g.iter().copied().collect())
+    }
+
     fn handle(&self, prefix: &IpNet) -> Option<u32> {
         match prefix.trunc() {
             IpNet::V4(p) => self.v4.get(&p),
@@ -496,6 +501,30 @@ mod tests {
         }
         assert!(ix.is_empty());
         assert_eq!(ix.gateway_sets(), 0, "no set outlives its routes");
+    }
+
+    #[test]
+    fn a_mass_withdrawal_gives_the_table_back() {
+        let mut ix = RouteIndex::default();
+        let gw = [ip("192.168.11.2")];
+        let nets: Vec<IpNet> = (0..100_000u32)
+            .map(|i| IpNet::V4(Ipv4Net::new((0x1000_0000 + (i << 8)).into(), 24).unwrap()))
+            .collect();
+        for p in &nets {
+            ix.set(*p, Some(&gw));
+        }
+        let full = ix.v4.capacity();
+        for p in &nets[..99_990] {
+            ix.set(*p, None);
+        }
+        assert_eq!(ix.len(), 10);
+        assert!(
+            ix.v4.capacity() < full / 16,
+            "{} of {full}",
+            ix.v4.capacity()
+        );
+        assert_eq!(ix.iter().count(), 10);
+        assert_eq!(ix.get_set(&nets[99_999]), Some(gw.into()));
     }
 
     /// A router namespace with `ul0` (192.168.11.3/24, running) and our objects `ID_FIRST`

@@ -70,8 +70,8 @@
 
 pub mod bfd;
 pub mod cni;
+pub mod compact_routes;
 pub mod datapath;
-pub mod default_routes;
 pub mod handoff;
 pub mod health;
 pub mod kernel_events;

@@ -34,7 +34,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::{debug, info, warn};
 
-use super::default_routes::CompactRoutes;
+use super::compact_routes::CompactRoutes;
 use super::sessions::{PlannedSession, SessionRole};
 use crate::plan::NodePlan;
 
@@ -1444,7 +1444,7 @@ pub fn apply_delta(
                             NextHop::Vxlan { .. } => None,
                         })
                         .collect();
-                    compact.default.set(prefix, Some(gws));
+                    compact.default.set(prefix, Some(&gws));
                 }
                 RouteOp::Delete => compact.default.set(prefix, None),
             }
