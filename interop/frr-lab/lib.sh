@@ -6,6 +6,10 @@
 #   say MSG                    a timestamped progress line
 #   check NAME CMD...          runs CMD, records ok/FAIL in RESULT[NAME], sets FAIL=1 on failure
 #   wait_until SECONDS CMD...  retries CMD every 0.5 s until it succeeds or SECONDS have passed
+#   wait_for SECONDS CMD...    the same by the wall clock (in the emulated guest a spawn takes 0.1-0.5 s)
+#   record NAME ok|FAIL        records a verdict computed elsewhere (as check does)
+#   par_pings SECONDS          the pings listed in $DIR/pings (NAME NS DEST a line), in parallel, each
+#                              retried until it answers or SECONDS have passed; records each
 #   lab_results [WIDTH]        the table of every check's result
 #   lab_need_tools             exits 2 naming the missing packages and the one apt-get command
 #   lab_has_vrf                true when this kernel can create VRF devices (CONFIG_NET_VRF)
@@ -45,6 +49,30 @@ wait_until() { # SECONDS CMD...
   for _ in $(seq $((t * 2))); do "$@" && return 0; sleep 0.5; done
   return 1
 }
+
+wait_for() { # SECONDS CMD...
+  local end=$((SECONDS + $1)); shift
+  until "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.5; done
+}
+
+record() { # NAME ok|FAIL
+  RESULT[$1]=$2; [ "$2" = ok ] || FAIL=1; say "$(printf '%-5s' "$2") $1"
+}
+
+par_pings() { # SECONDS
+  local n ns d r jobs=()
+  rm -f "$DIR"/res.*
+  while read -r n ns d; do
+    ( wait_for "$1" lab_ping_ok "$ns" "$d"; echo $? > "$DIR/res.$n" ) &
+    jobs+=($!)
+  done < "$DIR/pings"
+  wait "${jobs[@]}" # these only: a bare `wait` would wait for the lab's daemons too
+  while read -r n ns d; do
+    r=$([ "$(cat "$DIR/res.$n" 2>/dev/null)" = 0 ] && echo ok || echo FAIL)
+    record "$n" "$r"
+  done < "$DIR/pings"
+}
+lab_ping_ok() { ip netns exec "$1" ping -c 1 -W 1 "$2" >/dev/null 2>&1; } # NS DEST
 
 lab_results() { # [WIDTH]
   local w=${1:-28} k

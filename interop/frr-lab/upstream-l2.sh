@@ -229,13 +229,6 @@ lab_start_frr "${TAG}hs" ${TAG}na "$DIR/hs"
 
 # --- helpers. The emulated guest spawns a process in ~0.1-0.5 s, so the checks of a phase run
 # together: the pings in parallel, the kernel and FRR state from one dump per round (checks.py).
-wait_for() { # SECONDS CMD...: retries CMD until it succeeds or SECONDS (wall clock) have passed
-  local end=$((SECONDS + $1)); shift
-  until "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.5; done
-}
-record() { # NAME ok|FAIL
-  RESULT[$1]=$2; [ "$2" = ok ] || FAIL=1; say "$(printf '%-5s' "$2") $1"
-}
 vty() { lab_vty "$DIR/leaf" "$1"; }
 leaf_up() {
   vty "show bgp summary json" | lab_json_true '[.l2VpnEvpn.peers["192.168.11.3"].state, .l2VpnEvpn.peers["192.168.11.4"].state] | all(. == "Established")'
@@ -255,7 +248,6 @@ pods_address() { # STACK: every pod gets the stack's addresses and default route
     if [ "$1" != v4 ]; then ip -n $p addr add "$(pod6 $v $s)/64" dev eth0 nodad; ip -n $p -6 route add default via "$(gw6 $v)"; fi
   done; done
 }
-ping_ok() { ip netns exec "$1" ping -c 1 -W 1 "$2" >/dev/null 2>&1; } # NS DEST
 mac_of() { ip -n "$1" -j link show eth0 | jq -r '.[0].address'; }
 cat > "$DIR/checks.py" <<'PY'
 # argv: DUMP-DIR EXPECTATIONS-FILE. Prints "NAME ok" or "NAME FAIL" per expectation line:
@@ -330,19 +322,6 @@ state_checks() { # SECONDS: evaluates $DIR/expect until all pass or SECONDS have
   local n v
   wait_for "$1" state_round
   while read -r n v; do record "$n" "$v"; done < "$DIR/verdict"
-}
-par_pings() { # SECONDS: the pings listed in $DIR/pings (NAME NS DEST), in parallel, each retried
-  local n ns d jobs=()
-  rm -f "$DIR"/res.*
-  while read -r n ns d; do
-    ( wait_for "$1" ping_ok "$ns" "$d"; echo $? > "$DIR/res.$n" ) &
-    jobs+=($!)
-  done < "$DIR/pings"
-  wait "${jobs[@]}" # these only: a bare `wait` would wait for the perouter daemons too
-  while read -r n ns d; do
-    r=$([ "$(cat "$DIR/res.$n" 2>/dev/null)" = 0 ] && echo ok || echo FAIL)
-    record "$n" "$r"
-  done < "$DIR/pings"
 }
 # Found by this lab (fixed in crates/fib, diff::gateway_link_local): with an IPv6-only gateway the
 # routed IPv6 pings (pod <-> hostA_red) failed on every host leg. br-pe-<vni> had no IPv6
