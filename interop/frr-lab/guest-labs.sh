@@ -11,7 +11,10 @@
 # script failed or the guest did not report a verdict for every one; prints each one's status and
 # time. KEEP=1 is passed to the scripts (they keep their labs' logs), and so are ROUTES, DUTS,
 # COUNTS, LIMIT, BENCH_BIN, SAVE_LOGS and UNDERLAY_KIND (the bench scripts' sizes, binary and a host
-# directory for their logs; upstream-vrf.sh's underlay NIC). GUEST_MEMORY sets the guest's memory (default 3G; the PE job at 1M routes wants 8G).
+# directory for their logs; upstream-vrf.sh's underlay NIC). GUEST_MEMORY sets the guest's memory
+# (default 3G; the PE job at 1M routes wants 8G). BOOT_TIMEOUT (default 300 s: a boot with no sign
+# of the guest is killed and tried once more) and GUEST_TIMEOUT (default 3600 s: the whole run)
+# bound a stuck guest.
 #
 # Needs (once): apt-get install -y qemu-system-x86 linux-image-amd64 busybox-static frr jq bc iputils-ping
 #               pip install virtme-ng
@@ -90,7 +93,47 @@ start=$(date +%s)
 set +e
 rw=()
 if [[ -n ${SAVE_LOGS:-} ]]; then mkdir -p "$SAVE_LOGS"; rw=(--rwdir "$SAVE_LOGS"); fi
-vng --run "$kernel" --user root --disable-kvm --cpus 2 --memory "${GUEST_MEMORY:-3G}" "${rw[@]}" --exec "$cmd" 2>&1 | tee "$log"
+# One boot, watched: the guest prints GUEST-KERNEL as its first command; a boot that shows no
+# sign of it within BOOT_TIMEOUT seconds is killed (a virtme-ng boot once hung here with qemu
+# idle, 5 s of CPU in 32 minutes) and tried once more, and the whole run is killed after
+# GUEST_TIMEOUT seconds, so a stuck guest fails the run with a reason instead of eating CI's
+# budget. The output is shown as it comes.
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-300}
+GUEST_TIMEOUT=${GUEST_TIMEOUT:-3600}
+boot() {
+    : > "$log"
+    # setsid: vng leads a process group of its own (virtme-run, qemu), killed as one.
+    setsid vng --run "$kernel" --user root --disable-kvm --cpus 2 --memory "${GUEST_MEMORY:-3G}" \
+        "${rw[@]}" --exec "$cmd" > "$log" 2>&1 < /dev/null &
+    local pid=$! waited=0 why=""
+    tail -n +1 -f --pid=$pid "$log" &
+    local tailpid=$!
+    while kill -0 $pid 2>/dev/null; do
+        if ((waited >= BOOT_TIMEOUT)) && ! grep -q '^GUEST-KERNEL' "$log"; then
+            why="no sign of the guest after $BOOT_TIMEOUT s"
+        elif ((waited >= GUEST_TIMEOUT)); then
+            why="the guest ran longer than GUEST_TIMEOUT=$GUEST_TIMEOUT s"
+        fi
+        if [[ -n $why ]]; then
+            echo "guest-labs: $why: killing the guest"
+            kill -TERM -- -$pid 2>/dev/null; sleep 2; kill -KILL -- -$pid 2>/dev/null
+            wait $pid 2>/dev/null; wait $tailpid 2>/dev/null
+            [[ $why == no\ sign* ]] && return 125
+            return 124
+        fi
+        sleep 2
+        waited=$((waited + 2))
+    done
+    wait $pid
+    local rc=$?
+    wait $tailpid 2>/dev/null
+    return $rc
+}
+boot
+if (($? == 125)); then
+    echo "guest-labs: booting again (once)"
+    boot
+fi
 set -e
 took=$(($(date +%s) - start))
 guest_kernel="$(sed -n 's/^GUEST-KERNEL \(.*\)$/\1/p' "$log" | tr -d '\r' | head -n 1)"
