@@ -102,8 +102,12 @@ BOOT_TIMEOUT=${BOOT_TIMEOUT:-300}
 GUEST_TIMEOUT=${GUEST_TIMEOUT:-3600}
 boot() {
     : > "$log"
-    # setsid: vng leads a process group of its own (virtme-run, qemu), killed as one.
-    setsid vng --run "$kernel" --user root --disable-kvm --cpus 2 --memory "${GUEST_MEMORY:-3G}" \
+    # setsid: vng leads a process group of its own (virtme-run, qemu), killed as one. Through a
+    # pipe: qemu reopens its stdout and stderr (/proc/self/fd/1 and 2) as four separate files;
+    # on a regular file each write lands at its own offset from 0 and they overwrite each other
+    # (a guest's stderr line once erased GUEST-KERNEL and the results), on a pipe they queue.
+    setsid bash -c '"$@" < /dev/null 2>&1 | cat' guest-vng \
+        vng --run "$kernel" --user root --disable-kvm --cpus 2 --memory "${GUEST_MEMORY:-3G}" \
         "${rw[@]}" --exec "$cmd" > "$log" 2>&1 < /dev/null &
     local pid=$! waited=0 why=""
     tail -n +1 -f --pid=$pid "$log" &
