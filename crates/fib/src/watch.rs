@@ -23,7 +23,7 @@ use crate::desired::{names, NodeDatapath};
 use crate::netns::NetnsHandle;
 use crate::nexthop;
 use crate::observed::{
-    fdb_from_message, neighbour_from_message, route_from_message, NamespaceState,
+    fdb_from_message, neighbour_from_message, route_from_message, LinkKind, NamespaceState,
 };
 use crate::op::Op;
 use perouter_evpn::MacAddress;
@@ -385,8 +385,13 @@ fn is_ours(n: &str) -> bool {
 }
 
 /// The refresher: a probe (`NTF_USE`) for every STALE, locally learned neighbour on an L2VNI
-/// bridge, so the kernel re-resolves it and a silent host's type-2 route stays (upstream pings
-/// STALE entries every 30 s).
+/// bridge whose MAC the bridge last saw on a local port, so the kernel re-resolves it and a
+/// silent host's type-2 route stays (upstream pings STALE entries every 30 s).
+///
+/// A neighbour whose MAC sits behind the VXLAN port (the workload moved to another node) or that
+/// the bridge no longer knows is not probed: the probe would cross the fabric and the answer
+/// would refresh the *other* node's FDB, keeping alive there a route that its own node decided
+/// to let age out.
 pub fn stale_probes(desired: &NodeDatapath, router: &NamespaceState) -> Vec<Op> {
     let mut out = Vec::new();
     for v in &desired.l2vnis {
@@ -394,8 +399,29 @@ pub fn stale_probes(desired: &NodeDatapath, router: &NamespaceState) -> Vec<Op> 
         let Some(link) = router.links.get(&br) else {
             continue;
         };
+        // Ports of this bridge that are not VXLAN devices: where local workloads are learned.
+        let local_ports: Vec<u32> = router
+            .links
+            .values()
+            .filter(|l| l.master == Some(link.ifindex) && !matches!(l.kind, LinkKind::Vxlan(_)))
+            .map(|l| l.ifindex)
+            .collect();
+        let local_mac = |mac: MacAddress| {
+            router.fdb.iter().any(|f| {
+                f.mac == mac
+                    && f.master
+                    && !f.permanent
+                    && !f.ext_learned
+                    && f.dst.is_none()
+                    && local_ports.contains(&f.ifindex)
+            })
+        };
         for ((ifindex, ip), n) in &router.neighbours {
-            if *ifindex == link.ifindex && !n.ext_learned && n.state == NUD_STALE {
+            if *ifindex == link.ifindex
+                && !n.ext_learned
+                && n.state == NUD_STALE
+                && n.mac.is_some_and(local_mac)
+            {
                 out.push(Op::ProbeNeighbour {
                     dev: br.clone(),
                     ip: *ip,

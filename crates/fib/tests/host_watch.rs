@@ -184,9 +184,39 @@ fn watch_reports_local_macs_neighbours_and_drift() {
         ],
     );
     assert_eq!(neigh_state(r, "br-pe-110", "192.168.110.5"), ["STALE"]);
+    // Two STALE neighbours that must not be probed: one whose MAC the bridge holds behind the
+    // VXLAN port (a workload on another node: the probe would refresh that node's FDB), one
+    // whose MAC the bridge does not know at all.
+    for (addr, mac) in [
+        ("192.168.110.9", "02:00:00:00:01:10"),
+        ("192.168.110.10", "02:00:00:00:0f:0f"),
+    ] {
+        ip(
+            r,
+            &[
+                "neigh",
+                "replace",
+                addr,
+                "lladdr",
+                mac,
+                "dev",
+                "br-pe-110",
+                "nud",
+                "stale",
+            ],
+        );
+        assert_eq!(neigh_state(r, "br-pe-110", addr), ["STALE"]);
+    }
     let observed = dp.observe(&d).unwrap();
     let probes = watch::stale_probes(&d, observed.router.as_ref().unwrap());
-    assert_eq!(probes.len(), 1, "{probes:#?}");
+    assert_eq!(
+        probes,
+        vec![perouter_fib::Op::ProbeNeighbour {
+            dev: "br-pe-110".into(),
+            ip: "192.168.110.5".parse().unwrap(),
+        }],
+        "only the neighbour whose MAC is on a local port is probed"
+    );
     let rep = dp.apply(&probes);
     assert!(rep.failures.is_empty(), "{:#?}", rep.failures);
     let state = neigh_state(r, "br-pe-110", "192.168.110.5");

@@ -85,6 +85,8 @@ pub(crate) struct LocalMac {
     pub fresh: bool,
     /// Whether we owned the MAC at the last resolution (to count moves on transitions).
     pub local_won: bool,
+    /// IPs whose binding went since the last resolution: their MAC+IP routes are withdrawn.
+    pub gone: Vec<IpAddr>,
 }
 
 /// What we should advertise for a local MAC: `(ip, seq, sticky)` per route (ip `None` is the
@@ -253,16 +255,20 @@ impl L2Domain {
                 l.ips.insert(ip);
             }
             (Some(ip), false) => {
-                l.ips.remove(&ip);
+                if l.ips.remove(&ip) {
+                    l.gone.push(ip);
+                }
             }
             (None, true) => {
                 l.present = true;
                 l.sticky = sticky;
                 l.fresh = true;
             }
+            // The MAC aged out of (or was deleted from) the bridge: its MAC+IP routes go with
+            // its MAC route (RFC 7432 §9.1: only hosts the bridge knows are advertised).
             (None, false) => {
                 l.present = false;
-                l.ips.clear();
+                l.gone.extend(std::mem::take(&mut l.ips));
             }
         }
     }
@@ -296,6 +302,7 @@ impl L2Domain {
         if let Some(l) = self.local.get_mut(&mac) {
             plan.all_local_ips.push(None);
             plan.all_local_ips.extend(l.ips.iter().map(|&ip| Some(ip)));
+            plan.all_local_ips.extend(l.gone.drain(..).map(Some));
             if l.present {
                 let fresh = std::mem::take(&mut l.fresh);
                 let mut moved = false;
@@ -338,9 +345,19 @@ impl L2Domain {
                     plan.advertise.push((None, l.seq, l.sticky));
                     plan.advertise
                         .extend(l.ips.iter().map(|&ip| (Some(ip), l.seq, l.sticky)));
+                } else if !fresh {
+                    // A newer claim from another VTEP outbid a MAC we had learned: the host
+                    // moved there (RFC 7432 §15.1). It is no longer local (the bridge now
+                    // forwards it to that VTEP), so a later withdrawal of that claim does not
+                    // bring our stale route back; it is local again only when the bridge
+                    // learns it again on a local port. Its IP bindings go with it.
+                    l.present = false;
+                    l.ips.clear();
                 }
             }
-            if !l.present && l.ips.is_empty() && !l.frozen {
+            // Kept while another VTEP claims the MAC, with its sequence number and moves, for
+            // duplicate detection if it comes back (RFC 7432 §15.1).
+            if !l.present && l.ips.is_empty() && !l.frozen && remotes.is_empty() {
                 self.local.remove(&mac);
             }
         }
@@ -619,6 +636,69 @@ mod tests {
         let p = d.resolve_mac(MAC, us, t0 + Duration::from_secs(2), |_| true);
         assert!(p.duplicate);
         assert!(d.is_frozen(&MAC));
+    }
+
+    #[test]
+    fn a_binding_or_mac_that_goes_withdraws_its_mac_ip_routes() {
+        let mut d = domain();
+        let us = ip("192.0.2.1");
+        let t = Instant::now();
+        let (v4, v6) = (ip("10.1.0.5"), ip("2001:db8::5"));
+        d.set_local(MAC, None, true, false);
+        d.set_local(MAC, Some(v4), true, false);
+        d.set_local(MAC, Some(v6), true, false);
+        let p = d.resolve_mac(MAC, us, t, |_| true);
+        assert_eq!(
+            p.advertise,
+            vec![(None, 0, false), (Some(v4), 0, false), (Some(v6), 0, false)]
+        );
+        // The IPv4 neighbour goes: its route is among those the RIB withdraws.
+        d.set_local(MAC, Some(v4), false, false);
+        let p = d.resolve_mac(MAC, us, t, |_| true);
+        assert_eq!(p.advertise, vec![(None, 0, false), (Some(v6), 0, false)]);
+        assert!(p.all_local_ips.contains(&Some(v4)), "{:?}", p.all_local_ips);
+        // The MAC ages out of the bridge: the MAC route and the IPv6 one go.
+        d.set_local(MAC, None, false, false);
+        let p = d.resolve_mac(MAC, us, t, |_| true);
+        assert!(p.advertise.is_empty());
+        assert!(p.all_local_ips.contains(&None) && p.all_local_ips.contains(&Some(v6)));
+        // Nothing is left to withdraw the next time.
+        let p = d.resolve_mac(MAC, us, t, |_| true);
+        assert!(p.all_local_ips.is_empty(), "{:?}", p.all_local_ips);
+    }
+
+    #[test]
+    fn an_outbid_local_mac_is_no_longer_local_until_learned_again() {
+        let mut d = domain();
+        let us = ip("192.0.2.1");
+        let t = Instant::now();
+        let v4 = ip("10.1.0.5");
+        d.set_local(MAC, None, true, false);
+        d.set_local(MAC, Some(v4), true, false);
+        let p = d.resolve_mac(MAC, us, t, |_| true);
+        assert_eq!(p.advertise, vec![(None, 0, false), (Some(v4), 0, false)]);
+        // The host moved: another VTEP claims the MAC with sequence 1.
+        let r = remote("192.0.2.10", 1, false);
+        d.set_remote(MAC, r.rd, None, Some(r));
+        let p = d.resolve_mac(MAC, us, t, |_| true);
+        assert!(p.advertise.is_empty());
+        assert!(p.all_local_ips.contains(&Some(v4)));
+        assert!(!d.mac_entries()[0].local);
+        // That VTEP withdraws (the host aged out there): our old route does not come back.
+        d.set_remote(MAC, r.rd, None, None);
+        let p = d.resolve_mac(MAC, us, t, |_| true);
+        assert!(p.advertise.is_empty(), "{:?}", p.advertise);
+        assert!(d.mac_entries().is_empty());
+        // Learned here again: advertised.
+        d.set_local(MAC, None, true, false);
+        let p = d.resolve_mac(MAC, us, t, |_| true);
+        assert_eq!(p.advertise, vec![(None, 0, false)]);
+        // Outbid, then learned back while the other claim stands: the sequence outbids it.
+        d.set_remote(MAC, r.rd, None, Some(RemoteMac { seq: 3, ..r }));
+        assert!(d.resolve_mac(MAC, us, t, |_| true).advertise.is_empty());
+        d.set_local(MAC, None, true, false);
+        let p = d.resolve_mac(MAC, us, t, |_| true);
+        assert_eq!(p.advertise, vec![(None, 4, false)]);
     }
 
     #[test]
