@@ -88,6 +88,10 @@ for s in "${scripts[@]}"; do
     expected+=("$name")
 done
 
+# The guest runs the command from a file: virtme-ng passes --exec on the kernel command line,
+# which x86 cuts at 2048 bytes (COMMAND_LINE_SIZE); with nine labs it was 2783 and the guest
+# hung at boot, qemu idle.
+printf '%s\n' "$cmd" > "$bindir/guest-run.sh"
 echo "guest-labs: booting $kernel (emulated) for: ${expected[*]}"
 start=$(date +%s)
 set +e
@@ -108,7 +112,7 @@ boot() {
     # (a guest's stderr line once erased GUEST-KERNEL and the results), on a pipe they queue.
     setsid bash -c '"$@" < /dev/null 2>&1 | cat' guest-vng \
         vng --run "$kernel" --user root --disable-kvm --cpus 2 --memory "${GUEST_MEMORY:-3G}" \
-        "${rw[@]}" --exec "$cmd" > "$log" 2>&1 < /dev/null &
+        "${rw[@]}" --exec "bash $bindir/guest-run.sh" > "$log" 2>&1 < /dev/null &
     local pid=$! waited=0 why=""
     tail -n +1 -f --pid=$pid "$log" &
     local tailpid=$!
