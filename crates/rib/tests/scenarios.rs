@@ -966,6 +966,95 @@ fn type2_mac_ip_routes_become_vrf_host_routes() {
     }));
 }
 
+/// An IPv6 link-local binding is advertised for the bridge alone (label 1, the L2VNI's RT, no
+/// router MAC: FRR's rule too) and, received with L3 attributes anyway, never becomes a host
+/// route in the VRF (RFC 4291 §2.5.6: link-local addresses are not routed). Both happened:
+/// every node's FRR leaf held the same fe80:: under several MACs, routed into VRF red.
+#[test]
+fn link_local_bindings_carry_no_l3_attributes_and_are_not_routed() {
+    let mut rib = rib();
+    rib.handle_time(std::time::Instant::now());
+    rib.handle_vrf(vrf(RED, "red", 100));
+    rib.handle_l2vni(L2VniConfig {
+        vni: 300,
+        rd: None,
+        rd_index: 5,
+        import_rts: vec![],
+        export_rts: vec![],
+        vrf: Some(RED),
+        dup_detection: DupDetection::default(),
+        vtep: None,
+    });
+    let tor = rib.handle_peer_up(fabric(65000, "192.0.2.2", 2)).unwrap();
+    underlay(&mut rib, tor, &[LEAF_A]);
+    fib(&mut rib);
+    drain(&mut rib, tor);
+    let mac = MacAddress([0x02, 0x42, 0, 0, 0, 0x0a]);
+    rib.handle_local_mac(300, mac, None, true, false).unwrap();
+    for a in ["fe80::42:ff:fe00:a", "2001:db8:30::a", "10.30.0.10"] {
+        rib.handle_local_mac(300, mac, Some(ip(a)), true, false)
+            .unwrap();
+    }
+    let out = announced(&drain(&mut rib, tor));
+    let route = |want: &str| {
+        out.iter()
+            .find_map(|(a, n)| match n {
+                Nlri::Evpn(EvpnRoute::MacIp(r)) if r.ip == Some(ip(want)) => Some((a, r)),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no MAC+IP route for {want} in {out:?}"))
+    };
+    let l3_rt = frr_auto_route_target(ASN, 100);
+    for global in ["2001:db8:30::a", "10.30.0.10"] {
+        let (a, r) = route(global);
+        assert_eq!(a.router_mac(), Some(RED_MAC), "{global}");
+        assert_eq!(r.label2, Some(Label::from_vni(100)), "{global}");
+        assert!(a.route_targets().any(|t| t == l3_rt), "{global}");
+    }
+    let (a, r) = route("fe80::42:ff:fe00:a");
+    assert_eq!(a.router_mac(), None);
+    assert_eq!(r.label2, None);
+    assert!(!a.route_targets().any(|t| t == l3_rt));
+    assert!(a
+        .route_targets()
+        .any(|t| t == frr_auto_route_target(ASN, 300)));
+
+    // From the fabric, with label 2, the L3 RT and a router MAC all the same.
+    let remote = MacAddress([0x02, 0x42, 0, 0, 0, 0x0b]);
+    let irb = |a: &str| {
+        Nlri::Evpn(EvpnRoute::MacIp(MacIpRoute {
+            rd: "100.64.0.2:5".parse().unwrap(),
+            esi: Default::default(),
+            ethernet_tag: EthernetTag(0),
+            mac: remote,
+            ip: Some(ip(a)),
+            label1: Label::from_vni(300),
+            label2: Some(Label::from_vni(100)),
+        }))
+    };
+    let rts = [
+        frr_auto_route_target(65101, 300),
+        frr_auto_route_target(65101, 100),
+    ];
+    announce(
+        &mut rib,
+        tor,
+        evpn_attrs(65101, LEAF_A, &rts, &[]),
+        vec![irb("fe80::42:ff:fe00:b"), irb("2001:db8:30::b")],
+    );
+    assert_eq!(
+        rib.vrf_route(RED, net("2001:db8:30::b/128")),
+        vec![vxlan(LEAF_A, 100)],
+        "the global address is a host route"
+    );
+    assert!(rib.vrf_route(RED, net("fe80::42:ff:fe00:b/128")).is_empty());
+    assert!(
+        !fib(&mut rib).iter().any(|d| matches!(d,
+            ForwardingDelta::Route { prefix, .. } if *prefix == net("fe80::42:ff:fe00:b/128"))),
+        "no link-local host route in the datapath"
+    );
+}
+
 /// RFC 4724 §4.2 helper: a graceful session loss keeps the peer's routes (no datapath
 /// change); the peer comes back under the same handle; what it does not send again before
 /// its End-of-RIB is purged; StaleExpired purges a family; a plain loss withdraws all.

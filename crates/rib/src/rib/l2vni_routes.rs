@@ -156,15 +156,16 @@ impl Rib {
                     d.set_remote(*mac, rd.to_bytes(), *ip, r);
                     let vrf = d.config.vrf;
                     self.resolve_mac(vni, *mac);
-                    if let (Some(host), Some(vrf)) = (ip, vrf) {
+                    if let (Some(host), Some(vrf)) = (ip.filter(|i| routable(*i)), vrf) {
                         // Symmetric IRB (RFC 9135 §4.1): a remote MAC+IP route with an L3VNI
-                        // and a router MAC is a /32 (/128) host route in the L2VNI's VRF.
+                        // and a router MAC is a /32 (/128) host route in the L2VNI's VRF. An
+                        // IPv6 link-local binding never is (RFC 4291 §2.5.6: not routable).
                         let v = imported.zip(origin).and_then(|(a, (peer, l3vni))| {
                             a.router_mac()?;
                             a.next_hop?;
                             Some((a.clone(), peer, l3vni))
                         });
-                        let prefix = IpNet::from(*host);
+                        let prefix = IpNet::from(host);
                         let rd = rd.to_bytes();
                         match v {
                             Some((a, peer, l3vni)) => self.set_vrf_path(
@@ -247,7 +248,10 @@ impl Rib {
             };
             let adv = plan.advertise.iter().find(|a| a.0 == ip);
             let v = adv.map(|&(ip, seq, sticky)| {
-                let l3_for_route = l3.as_ref().filter(|_| ip.is_some());
+                // L3 attributes (label 2, the L3VNI's RTs, the router MAC; RFC 9135 §5.1) only
+                // for a routable IP: an IPv6 link-local binding is advertised for the bridge
+                // (ARP/ND suppression) alone, as FRR does.
+                let l3_for_route = l3.as_ref().filter(|_| ip.is_some_and(routable));
                 let attrs = self.attrs.intern(type2_attrs(
                     &l2_rts,
                     l3_for_route.map(|(rts, mac, _)| (rts.as_slice(), *mac)),
@@ -264,5 +268,14 @@ impl Rib {
             });
             self.set_evpn_path(&key, Source::Local, v);
         }
+    }
+}
+
+/// Whether a MAC+IP binding's IP can be a host route in a VRF: not an IPv6 link-local address
+/// (RFC 4291 §2.5.6), which every host has on every link and no router forwards.
+fn routable(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(_) => true,
+        IpAddr::V6(v6) => !v6.is_unicast_link_local(),
     }
 }
