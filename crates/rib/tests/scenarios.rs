@@ -976,14 +976,8 @@ fn link_local_bindings_carry_no_l3_attributes_and_are_not_routed() {
     rib.handle_time(std::time::Instant::now());
     rib.handle_vrf(vrf(RED, "red", 100));
     rib.handle_l2vni(L2VniConfig {
-        vni: 300,
-        rd: None,
-        rd_index: 5,
-        import_rts: vec![],
-        export_rts: vec![],
         vrf: Some(RED),
-        dup_detection: DupDetection::default(),
-        vtep: None,
+        ..l2vni(300)
     });
     let tor = rib.handle_peer_up(fabric(65000, "192.0.2.2", 2)).unwrap();
     underlay(&mut rib, tor, &[LEAF_A]);
