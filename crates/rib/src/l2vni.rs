@@ -265,10 +265,15 @@ impl L2Domain {
                 l.fresh = true;
             }
             // The MAC aged out of (or was deleted from) the bridge: its MAC+IP routes go with
-            // its MAC route (RFC 7432 §9.1: only hosts the bridge knows are advertised).
+            // its MAC route (RFC 7432 §9.1: only hosts the bridge knows are advertised; an
+            // absent MAC advertises nothing). Its IP bindings stay while the kernel keeps the
+            // neighbour entries, so a MAC learned again is advertised with them at once: the
+            // kernel tells nothing new of a neighbour that did not change, and without its
+            // MAC+IP route the fabric reaches the host through the subnet's type-5 on any
+            // node, whose probe the host answers to the anycast gateway of its own node
+            // (upstream-l2.sh's IPv6 pods went dark that way).
             (None, false) => {
                 l.present = false;
-                l.gone.extend(std::mem::take(&mut l.ips));
             }
         }
     }
@@ -345,14 +350,22 @@ impl L2Domain {
                     plan.advertise.push((None, l.seq, l.sticky));
                     plan.advertise
                         .extend(l.ips.iter().map(|&ip| (Some(ip), l.seq, l.sticky)));
-                } else if !fresh {
-                    // A newer claim from another VTEP outbid a MAC we had learned: the host
-                    // moved there (RFC 7432 §15.1). It is no longer local (the bridge now
-                    // forwards it to that VTEP), so a later withdrawal of that claim does not
-                    // bring our stale route back; it is local again only when the bridge
-                    // learns it again on a local port. Its IP bindings go with it.
+                } else if !fresh
+                    && best_remote.is_some_and(|r| r.seq > l.seq || (r.sticky && !l.sticky))
+                {
+                    // A newer claim from another VTEP (a higher sequence, or a sticky one)
+                    // outbid a MAC we had learned: the host moved there (RFC 7432 §15.1). It
+                    // is no longer local (the bridge now forwards it to that VTEP), so a later
+                    // withdrawal of that claim does not bring our stale route back; it is
+                    // local again only when the bridge learns it again on a local port (its IP
+                    // bindings kept for then). A tie lost on the VTEP address is no move: the MAC
+                    // stays ours and wins again when that claim goes (upstream-l2.sh's IPv6
+                    // phase lost a pod for good when ties counted).
+                    if let Some(r) = best_remote {
+                        tracing::info!(vni, mac = %mac, vtep = %r.vtep, seq = r.seq, our_seq = l.seq,
+                            "local MAC outbid: it moved to another VTEP (RFC 7432 §15)");
+                    }
                     l.present = false;
-                    l.ips.clear();
                 }
             }
             // Kept while another VTEP claims the MAC, with its sequence number and moves, for
@@ -662,7 +675,17 @@ mod tests {
         let p = d.resolve_mac(MAC, us, t, |_| true);
         assert!(p.advertise.is_empty());
         assert!(p.all_local_ips.contains(&None) && p.all_local_ips.contains(&Some(v6)));
-        // Nothing is left to withdraw the next time.
+        // Learned again: advertised at once with the binding the kernel still holds (no new
+        // neighbour event comes for an entry that did not change).
+        d.set_local(MAC, None, true, false);
+        let p = d.resolve_mac(MAC, us, t, |_| true);
+        assert_eq!(p.advertise, vec![(None, 0, false), (Some(v6), 0, false)]);
+        // The neighbour goes, then the MAC: nothing is left to withdraw after that.
+        d.set_local(MAC, Some(v6), false, false);
+        d.set_local(MAC, None, false, false);
+        let p = d.resolve_mac(MAC, us, t, |_| true);
+        assert!(p.advertise.is_empty());
+        assert!(p.all_local_ips.contains(&Some(v6)));
         let p = d.resolve_mac(MAC, us, t, |_| true);
         assert!(p.all_local_ips.is_empty(), "{:?}", p.all_local_ips);
     }
@@ -685,20 +708,42 @@ mod tests {
         assert!(p.all_local_ips.contains(&Some(v4)));
         assert!(!d.mac_entries()[0].local);
         // That VTEP withdraws (the host aged out there): our old route does not come back.
+        // (A tie lost on the VTEP address is no move: see the test below.)
         d.set_remote(MAC, r.rd, None, None);
         let p = d.resolve_mac(MAC, us, t, |_| true);
         assert!(p.advertise.is_empty(), "{:?}", p.advertise);
         assert!(d.mac_entries().is_empty());
-        // Learned here again: advertised.
+        // Learned here again: advertised, with the binding the kernel still holds.
         d.set_local(MAC, None, true, false);
         let p = d.resolve_mac(MAC, us, t, |_| true);
-        assert_eq!(p.advertise, vec![(None, 0, false)]);
+        assert_eq!(p.advertise, vec![(None, 0, false), (Some(v4), 0, false)]);
         // Outbid, then learned back while the other claim stands: the sequence outbids it.
         d.set_remote(MAC, r.rd, None, Some(RemoteMac { seq: 3, ..r }));
         assert!(d.resolve_mac(MAC, us, t, |_| true).advertise.is_empty());
         d.set_local(MAC, None, true, false);
         let p = d.resolve_mac(MAC, us, t, |_| true);
-        assert_eq!(p.advertise, vec![(None, 4, false)]);
+        assert_eq!(p.advertise, vec![(None, 4, false), (Some(v4), 4, false)]);
+    }
+
+    #[test]
+    fn a_tie_lost_on_the_vtep_address_keeps_the_mac_local() {
+        let mut d = domain();
+        let us = ip("192.0.2.20");
+        let t = Instant::now();
+        d.set_local(MAC, None, true, false);
+        assert_eq!(
+            d.resolve_mac(MAC, us, t, |_| true).advertise,
+            vec![(None, 0, false)]
+        );
+        // A lower VTEP claims the MAC with the same sequence: it wins the tie (RFC 7432 §15.1).
+        let r = remote("192.0.2.10", 0, false);
+        d.set_remote(MAC, r.rd, None, Some(r));
+        assert!(d.resolve_mac(MAC, us, t, |_| true).advertise.is_empty());
+        // Its claim goes: the MAC is ours again without being learned again.
+        d.set_remote(MAC, r.rd, None, None);
+        let p = d.resolve_mac(MAC, us, t, |_| true);
+        assert_eq!(p.advertise, vec![(None, 0, false)]);
+        assert!(d.mac_entries()[0].local);
     }
 
     #[test]
