@@ -400,27 +400,30 @@ pub fn stale_probes(desired: &NodeDatapath, router: &NamespaceState) -> Vec<Op> 
             continue;
         };
         // Ports of this bridge that are not VXLAN devices: where local workloads are learned.
-        let local_ports: Vec<u32> = router
+        let local_ports: BTreeSet<u32> = router
             .links
             .values()
             .filter(|l| l.master == Some(link.ifindex) && !matches!(l.kind, LinkKind::Vxlan(_)))
             .map(|l| l.ifindex)
             .collect();
-        let local_mac = |mac: MacAddress| {
-            router.fdb.iter().any(|f| {
-                f.mac == mac
-                    && f.master
+        // The MACs the bridge learned on those ports, once per bridge (not per neighbour).
+        let local_macs: BTreeSet<MacAddress> = router
+            .fdb
+            .iter()
+            .filter(|f| {
+                f.master
                     && !f.permanent
                     && !f.ext_learned
                     && f.dst.is_none()
                     && local_ports.contains(&f.ifindex)
             })
-        };
+            .map(|f| f.mac)
+            .collect();
         for ((ifindex, ip), n) in &router.neighbours {
             if *ifindex == link.ifindex
                 && !n.ext_learned
                 && n.state == NUD_STALE
-                && n.mac.is_some_and(local_mac)
+                && n.mac.is_some_and(|m| local_macs.contains(&m))
             {
                 out.push(Op::ProbeNeighbour {
                     dev: br.clone(),

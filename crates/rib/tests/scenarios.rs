@@ -894,6 +894,29 @@ fn slow_peer_queue_coalesces_to_the_latest_state() {
     assert_eq!(&*out[0].0.communities, &[Community(9)]);
 }
 
+/// Leaf A's type-2 for `mac` in L2VNI 300 (RD 100.64.0.2:5): with `ip`, a symmetric IRB route
+/// carrying the L3VNI 100 as label 2 (RFC 9135 §5.1).
+fn leaf_a_irb_route(mac: MacAddress, ip_: Option<&str>) -> Nlri {
+    Nlri::Evpn(EvpnRoute::MacIp(MacIpRoute {
+        rd: "100.64.0.2:5".parse().unwrap(),
+        esi: Default::default(),
+        ethernet_tag: EthernetTag(0),
+        mac,
+        ip: ip_.map(ip),
+        label1: Label::from_vni(300),
+        label2: ip_.map(|_| Label::from_vni(100)),
+    }))
+}
+
+/// Leaf A's attributes for [`leaf_a_irb_route`]: the L2VNI's and the L3VNI's FRR auto RTs.
+fn leaf_a_irb_attrs() -> PathAttrs {
+    let rts = [
+        frr_auto_route_target(65101, 300),
+        frr_auto_route_target(65101, 100),
+    ];
+    evpn_attrs(65101, LEAF_A, &rts, &[])
+}
+
 /// RFC 9135 §4.1 symmetric IRB: a remote MAC+IP route carrying the L3VNI (label 2) and the
 /// router MAC becomes a /32 host route in the L2VNI's VRF; the MAC-only route does not; the
 /// withdrawal takes the host route away.
@@ -915,25 +938,11 @@ fn type2_mac_ip_routes_become_vrf_host_routes() {
     underlay(&mut rib, tor, &[LEAF_A]);
     fib(&mut rib);
     let mac = MacAddress([0x02, 0x42, 0, 0, 0, 0x09]);
-    let irb = |ip_: Option<&str>| {
-        Nlri::Evpn(EvpnRoute::MacIp(MacIpRoute {
-            rd: "100.64.0.2:5".parse().unwrap(),
-            esi: Default::default(),
-            ethernet_tag: EthernetTag(0),
-            mac,
-            ip: ip_.map(ip),
-            label1: Label::from_vni(300),
-            label2: ip_.map(|_| Label::from_vni(100)),
-        }))
-    };
-    let rts = [
-        frr_auto_route_target(65101, 300),
-        frr_auto_route_target(65101, 100),
-    ];
+    let irb = |ip_: Option<&str>| leaf_a_irb_route(mac, ip_);
     announce(
         &mut rib,
         tor,
-        evpn_attrs(65101, LEAF_A, &rts, &[]),
+        leaf_a_irb_attrs(),
         vec![irb(None), irb(Some("10.30.0.9"))],
     );
     assert_eq!(
@@ -1015,25 +1024,11 @@ fn link_local_bindings_carry_no_l3_attributes_and_are_not_routed() {
 
     // From the fabric, with label 2, the L3 RT and a router MAC all the same.
     let remote = MacAddress([0x02, 0x42, 0, 0, 0, 0x0b]);
-    let irb = |a: &str| {
-        Nlri::Evpn(EvpnRoute::MacIp(MacIpRoute {
-            rd: "100.64.0.2:5".parse().unwrap(),
-            esi: Default::default(),
-            ethernet_tag: EthernetTag(0),
-            mac: remote,
-            ip: Some(ip(a)),
-            label1: Label::from_vni(300),
-            label2: Some(Label::from_vni(100)),
-        }))
-    };
-    let rts = [
-        frr_auto_route_target(65101, 300),
-        frr_auto_route_target(65101, 100),
-    ];
+    let irb = |a: &str| leaf_a_irb_route(remote, Some(a));
     announce(
         &mut rib,
         tor,
-        evpn_attrs(65101, LEAF_A, &rts, &[]),
+        leaf_a_irb_attrs(),
         vec![irb("fe80::42:ff:fe00:b"), irb("2001:db8:30::b")],
     );
     assert_eq!(
